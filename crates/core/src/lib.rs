@@ -1,0 +1,6 @@
+//! Fulcrum's pure logic. Nothing in this crate touches a socket, a clock, a thread or a random
+//! source: time and random numbers come in as arguments, so every rule is tested
+//! deterministically in microseconds.
+
+pub mod model;
+pub mod stats;

@@ -1,0 +1,355 @@
+//! The validated configuration model: what a configuration file means, with no trace of how it
+//! was spelled. The config crate turns text into a [`Config`] (and back, canonically); the daemon
+//! builds runtime snapshots from it. Every id is the operator's number from the file (`target 2`).
+//!
+//! Invariants a `Config` produced by the config crate upholds (the validator checks them):
+//! every reference resolves, ids are unique, every server has at least one target, nothing is
+//! enabled that is not registered, and every check's timeout is greater than its interval.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Default session timeout in seconds (BalanceNG's `stout` default).
+pub const DEFAULT_SESSION_TIMEOUT: u32 = 600;
+/// Default bound on the session table.
+pub const DEFAULT_MAX_SESSIONS: u64 = 10_000_000;
+/// Default VRRP advertisement interval in milliseconds.
+pub const DEFAULT_ADVERT_MS: u32 = 1000;
+
+/// A whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    pub hostname: Option<String>,
+    /// Accepted and kept so that `show config` and `save` reproduce it; never checked.
+    pub license: Option<License>,
+    pub settings: Settings,
+    /// `modules a,b,c`: accepted for compatibility, kept in order.
+    pub modules: Vec<String>,
+    /// Interfaces by number. `interface eth1` (the short form) takes the next free number.
+    pub interfaces: BTreeMap<u32, Interface>,
+    pub vrrp: Option<Vrrp>,
+    pub networks: BTreeMap<u32, Network>,
+    pub gateway: Option<Gateway>,
+    pub servers: BTreeMap<u32, Server>,
+    pub targets: BTreeMap<u32, Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct License {
+    pub serial: String,
+    pub key: String,
+}
+
+/// `set NAME VALUE` values. Defaults are BalanceNG's where it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `set localdsr 1`: a DSR target that is this host is reached through the local stack.
+    pub localdsr: bool,
+    /// `set sessiontimeout N`: seconds of idleness before a session expires (per-server `stout`
+    /// overrides it).
+    pub session_timeout: u32,
+    /// `set maxsessions N`: bound on the session table; the oldest are shed first when full.
+    pub max_sessions: u64,
+    /// `set synckey "..."`: HMAC-SHA256 key for session-sync datagrams.
+    pub sync_key: Option<String>,
+    /// `set agentkey "..."`: HMAC key for agent-check packets.
+    pub agent_key: Option<String>,
+    /// `set failopen 1`: when no target of a server is operational, forward to all configured
+    /// targets instead of dropping.
+    pub failopen: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            localdsr: false,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            sync_key: None,
+            agent_key: None,
+            failopen: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub id: u32,
+    /// The kernel's name for it (`eth1`).
+    pub name: String,
+    pub access: InterfaceAccess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InterfaceAccess {
+    /// Opened with AF_PACKET: Fulcrum owns layer 2 on it (BalanceNG's `access raw`, its default).
+    #[default]
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VrrpVersion {
+    /// RFC 3768 (the seed's era; the default).
+    #[default]
+    V2,
+    /// RFC 5798 for IPv4.
+    V3,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vrrp {
+    pub vrid: u8,
+    /// 1..=255; 255 means the address owner.
+    pub priority: u8,
+    /// The network whose `real` address sends adverts and whose interface carries them.
+    pub network: u32,
+    pub version: VrrpVersion,
+    /// Advertisement interval in milliseconds (v2 allows whole seconds only; v3 centiseconds).
+    pub advert_ms: u32,
+    pub preempt: bool,
+    /// Run on every transition with the new state as its argument.
+    pub notify: Option<String>,
+}
+
+/// Where a network's traffic goes in or out: by interface number or by kernel name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterfaceRef {
+    Id(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub id: u32,
+    pub name: Option<String>,
+    pub addr: Option<Ipv4Addr>,
+    pub mask: Option<Ipv4Addr>,
+    /// The node's own address on this network (probes, VRRP adverts and ARP leave from it).
+    pub real: Option<Ipv4Addr>,
+    /// A virtual address on this network owned by the active node.
+    pub virt: Option<Ipv4Addr>,
+    pub interface: Option<InterfaceRef>,
+    /// Where session-sync datagrams go.
+    pub syncpeer: Option<Ipv4Addr>,
+    pub registered: bool,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub ipaddr: Ipv4Addr,
+    pub ping: Option<PingCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+    #[default]
+    Any,
+}
+
+impl Protocol {
+    pub fn udp(self) -> bool {
+        matches!(self, Protocol::Udp | Protocol::Any)
+    }
+    pub fn tcp(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Any)
+    }
+}
+
+/// How a server picks a target for a new client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Weighted round robin.
+    Rr,
+    /// Weighted random.
+    Random,
+    /// Maglev consistent hash of the client address.
+    Hash,
+    /// First operational target in id order.
+    First,
+    /// Fewest sessions.
+    Least,
+    /// Sticky per client address; a new client is placed by `Hash`.
+    #[default]
+    Session,
+    /// Lowest agent value.
+    Agent,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Rr,
+        Method::Random,
+        Method::Hash,
+        Method::First,
+        Method::Least,
+        Method::Session,
+        Method::Agent,
+    ];
+
+    /// The configuration keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Method::Rr => "rr",
+            Method::Random => "random",
+            Method::Hash => "hash",
+            Method::First => "first",
+            Method::Least => "least",
+            Method::Session => "session",
+            Method::Agent => "agent",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.keyword() == word)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub id: u32,
+    /// The virtual address clients query.
+    pub ipaddr: IpAddr,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub method: Method,
+    /// Target ids in the order written.
+    pub targets: Vec<u32>,
+    /// Per-server session timeout in seconds; `None` means `set sessiontimeout`.
+    pub stout: Option<u32>,
+    pub registered: bool,
+    pub enabled: bool,
+}
+
+/// `ping INTERVAL,TIMEOUT` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingCheck {
+    pub interval: u32,
+    pub timeout: u32,
+}
+
+/// `tcpopen PORT,INTERVAL,TIMEOUT` and `agent PORT,INTERVAL,TIMEOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortCheck {
+    pub port: u16,
+    pub interval: u32,
+    pub timeout: u32,
+}
+
+/// `dns ZONE,INTERVAL,TIMEOUT`: an authoritative SOA query for ZONE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsCheck {
+    pub zone: String,
+    pub interval: u32,
+    pub timeout: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: u32,
+    pub ipaddr: IpAddr,
+    /// `None`: the port of the server that uses it.
+    pub port: Option<u16>,
+    pub protocol: Protocol,
+    /// Relative weight for `rr` and `random` (default 1; 0 takes no new clients).
+    pub weight: u32,
+    pub ping: Option<PingCheck>,
+    pub tcpopen: Option<PortCheck>,
+    pub agent: Option<PortCheck>,
+    pub dns: Option<DnsCheck>,
+    /// `dsr enable`: forwarded at layer 2; otherwise proxied.
+    pub dsr: bool,
+    pub alert: Option<String>,
+    pub upalert: Option<String>,
+    pub registered: bool,
+    pub enabled: bool,
+}
+
+impl Target {
+    /// A target with every option at its default, as `target N { ipaddr A }` gives.
+    pub fn new(id: u32, ipaddr: IpAddr) -> Target {
+        Target {
+            id,
+            ipaddr,
+            port: None,
+            protocol: Protocol::Any,
+            weight: 1,
+            ping: None,
+            tcpopen: None,
+            agent: None,
+            dns: None,
+            dsr: false,
+            alert: None,
+            upalert: None,
+            registered: false,
+            enabled: false,
+        }
+    }
+}
+
+impl Server {
+    /// A server with every option at its default, as `server N { ipaddr A }` gives.
+    pub fn new(id: u32, ipaddr: IpAddr) -> Server {
+        Server {
+            id,
+            ipaddr,
+            port: 53,
+            protocol: Protocol::Any,
+            method: Method::Session,
+            targets: Vec::new(),
+            stout: None,
+            registered: false,
+            enabled: false,
+        }
+    }
+}
+
+impl Network {
+    pub fn new(id: u32) -> Network {
+        Network {
+            id,
+            name: None,
+            addr: None,
+            mask: None,
+            real: None,
+            virt: None,
+            interface: None,
+            syncpeer: None,
+            registered: false,
+            enabled: false,
+        }
+    }
+}
+
+impl Config {
+    /// The session timeout that applies to a server, in seconds.
+    pub fn server_stout(&self, server: &Server) -> u32 {
+        server.stout.unwrap_or(self.settings.session_timeout)
+    }
+
+    /// The port a target is reached on for a given server.
+    pub fn target_port(&self, server: &Server, target: &Target) -> u16 {
+        target.port.unwrap_or(server.port)
+    }
+
+    /// Servers that are registered and enabled.
+    pub fn active_servers(&self) -> impl Iterator<Item = &Server> {
+        self.servers.values().filter(|s| s.registered && s.enabled)
+    }
+
+    /// Counts for a one-line summary (`fulcrum check`).
+    pub fn summary(&self) -> String {
+        format!(
+            "{} server(s), {} target(s), {} network(s), vrrp {}",
+            self.servers.len(),
+            self.targets.len(),
+            self.networks.len(),
+            match &self.vrrp {
+                Some(v) => format!("vrid {} priority {}", v.vrid, v.priority),
+                None => "off".to_string(),
+            }
+        )
+    }
+}
