@@ -2,5 +2,9 @@
 //! source: time and random numbers come in as arguments, so every rule is tested
 //! deterministically in microseconds.
 
+pub mod balance;
+pub mod health;
 pub mod model;
+pub mod session;
 pub mod stats;
+pub mod vrrp;

@@ -1,1 +1,12 @@
-//! placeholder
+//! Packet views and builders. Each format: a view over a byte buffer with a checked constructor
+//! (after `new_checked` succeeds no accessor can panic), a plain `Repr` with `parse` and `emit`,
+//! golden-bytes tests both ways and round-trip property tests. No I/O, no allocation on the
+//! parse path.
+
+pub mod arp;
+pub mod dns;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod udp;
+pub mod vrrp;
