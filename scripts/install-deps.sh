@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the real peers that Fulcrum's tests and benchmarks run against (Debian 12 packages).
+# Idempotent: skips apt when everything is already there.
+set -euo pipefail
+
+packages=(
+  iproute2        # ip netns, veth, bridges (netlab)
+  bind9           # targets in the tests (named)
+  bind9-dnsutils  # dig
+  dnsperf         # load generator for benchmarks
+  nsd             # fastest backend for benchmarks
+  dnsdist         # the performance peer
+  keepalived      # VRRP peer
+  nftables        # dropping/delaying packets in failure tests
+  mon             # dns.monitor, the reference for fulcrum dns-check
+  libnet-dns-perl # dns.monitor's DNS library
+  tcpdump         # captures in DSR tests
+  procps          # ps, sysctl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]} (run with sudo)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  # Debian starts packaged daemons on install where an init system runs; policy-rc.d stops that,
+  # so no system-wide named/nsd/dnsdist/keepalived competes with the tests' own instances.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y --no-install-recommends "${missing[@]}"
+  rm -f /usr/sbin/policy-rc.d
+fi
+echo "install-deps: all test peers present"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the real peers the tests need, then runs every test.
+# Run as root (network namespaces, raw sockets, Bind9 on loopback aliases): sudo scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo test --workspace --all-targets "$@"
