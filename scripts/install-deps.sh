@@ -32,9 +32,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update
   # Debian starts packaged daemons on install where an init system runs; policy-rc.d stops that,
   # so no system-wide named/nsd/dnsdist/keepalived competes with the tests' own instances.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt-get install -y --no-install-recommends "${missing[@]}"
-  rm -f /usr/sbin/policy-rc.d
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 echo "install-deps: all test peers present"

@@ -1,1 +1,21 @@
-//! placeholder
+//! Fulcrum's control protocol, shared by the daemon (`fulcrum run`) and the shell
+//! (`fulcrum control`).
+//!
+//! Three layers, all pure and free of sockets: [`frame`] (a 4-byte big-endian length prefix
+//! checked against [`frame::MAX_FRAME`] before anything is allocated), [`message`] (versioned
+//! JSON messages: the server's hello, requests carrying one command line, responses) and
+//! [`command`] (the command table: parsing a line into a [`command::Command`] and tab completion).
+//! The exact wire format is documented in `docs/control.md`.
+
+pub mod command;
+pub mod frame;
+pub mod message;
+
+pub use command::{
+    complete, help_text, parse_command, Command, CommandSpec, COMMANDS, INVALID_COMMAND,
+};
+pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
+pub use message::{
+    decode, decode_frame, encode, read_message, write_message, DecodeError, Message,
+    PROTOCOL_VERSION,
+};
