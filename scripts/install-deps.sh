@@ -39,6 +39,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     made_policy=1
   fi
   apt-get install -y --no-install-recommends "${missing[@]}"
-  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 echo "install-deps: all test peers present"
