@@ -1,0 +1,207 @@
+//! The control protocol's messages: one JSON object per frame, each carrying the protocol
+//! version `v`, a `type` and that type's fields.
+//!
+//! The daemon speaks first with a [`Message::Hello`]; the client then sends
+//! [`Message::Request`]s, each answered by exactly one [`Message::Response`]. A message whose
+//! version is not [`PROTOCOL_VERSION`] is refused as [`DecodeError::Version`] before its body is
+//! looked at, so a future version can change every other field. [`decode`] never panics on any
+//! input (it is the fuzz entry point).
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{self, FrameError};
+
+/// The version this build speaks. Bump it on any incompatible change to a message.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Message {
+    /// Sent by the daemon as soon as a client connects.
+    Hello {
+        pid: u32,
+        /// The configuration's `hostname`, else the machine's (the shell's prompt).
+        hostname: String,
+        /// The daemon's Fulcrum version.
+        version: String,
+    },
+    /// One command line, as typed in the shell.
+    Request { line: String },
+    /// The answer to one request. `close` tells the client the daemon ends the session (`quit`).
+    Response { ok: bool, text: String, close: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unsupported control protocol version {found} (this side speaks {PROTOCOL_VERSION})")]
+    Version { found: u64 },
+    #[error("malformed control message: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a> {
+    v: u32,
+    #[serde(flatten)]
+    message: &'a Message,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: u64,
+}
+
+/// The JSON payload of a message (without the frame header).
+pub fn encode(message: &Message) -> Vec<u8> {
+    let envelope = EnvelopeOut {
+        v: PROTOCOL_VERSION,
+        message,
+    };
+    // Serializing plain strings, integers and booleans into a Vec cannot fail.
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Decodes one message payload (a frame's contents).
+pub fn decode(payload: &[u8]) -> Result<Message, DecodeError> {
+    let version: VersionOnly =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if version.v != u64::from(PROTOCOL_VERSION) {
+        return Err(DecodeError::Version { found: version.v });
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("v");
+    }
+    serde_json::from_value(value).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Decodes the first whole frame in `buf`: `Ok(None)` when more bytes are needed, otherwise the
+/// message and the number of bytes it used.
+pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, DecodeError> {
+    match frame::split_frame(buf)? {
+        None => Ok(None),
+        Some((payload, used)) => Ok(Some((decode(payload)?, used))),
+    }
+}
+
+/// Reads and decodes one message from a blocking stream; `Ok(None)` on a clean close.
+pub fn read_message(reader: &mut impl std::io::Read) -> Result<Option<Message>, DecodeError> {
+    match frame::read_frame(reader)? {
+        None => Ok(None),
+        Some(payload) => decode(&payload).map(Some),
+    }
+}
+
+/// Encodes and writes one message to a blocking stream.
+pub fn write_message(
+    writer: &mut impl std::io::Write,
+    message: &Message,
+) -> Result<(), FrameError> {
+    frame::write_frame(writer, &encode(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Message> {
+        vec![
+            Message::Hello {
+                pid: 10668,
+                hostname: "NS0A".into(),
+                version: "0.1.0".into(),
+            },
+            Message::Request {
+                line: "show sessions 10".into(),
+            },
+            Message::Response {
+                ok: false,
+                text: "ERROR: invalid command (try help)\n".into(),
+                close: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for message in samples() {
+            assert_eq!(decode(&encode(&message)).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn wire_format_is_the_documented_one() {
+        let bytes = encode(&Message::Request {
+            line: "help".into(),
+        });
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"type":"request","line":"help"}"#
+        );
+        let hello = br#"{"v":1,"type":"hello","pid":7,"hostname":"h","version":"0.1.0"}"#;
+        assert!(matches!(
+            decode(hello).unwrap(),
+            Message::Hello { pid: 7, .. }
+        ));
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let err = decode(br#"{"v":2,"type":"something_new"}"#).unwrap_err();
+        assert!(matches!(err, DecodeError::Version { found: 2 }), "{err}");
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"[]",
+            b"null",
+            br#"{"type":"request","line":"x"}"#,
+            br#"{"v":1}"#,
+            br#"{"v":1,"type":"request"}"#,
+            br#"{"v":1,"type":"request","line":5}"#,
+            br#"{"v":1,"type":"nope"}"#,
+            br#"{"v":1,"type":"request","line":"x","extra":1}"#,
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(decode(bad), Err(DecodeError::Malformed(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn decode_frame_handles_partial_and_oversized_input() {
+        let message = Message::Request {
+            line: "quit".into(),
+        };
+        let wire = frame::encode_frame(&encode(&message)).unwrap();
+        assert!(decode_frame(&wire[..wire.len() - 1]).unwrap().is_none());
+        let (decoded, used) = decode_frame(&wire).unwrap().unwrap();
+        assert_eq!((decoded, used), (message, wire.len()));
+        assert!(matches!(
+            decode_frame(&[0x7f, 0, 0, 0]),
+            Err(DecodeError::Frame(FrameError::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn stream_helpers_round_trip() {
+        let mut wire = Vec::new();
+        for message in samples() {
+            write_message(&mut wire, &message).unwrap();
+        }
+        let mut reader = &wire[..];
+        for message in samples() {
+            assert_eq!(read_message(&mut reader).unwrap().unwrap(), message);
+        }
+        assert!(read_message(&mut reader).unwrap().is_none());
+    }
+}
