@@ -302,7 +302,8 @@ mod tests {
             f(&mut q);
             classify_query(&q)
         };
-        let cases: [(&str, &dyn Fn(&mut Vec<u8>), Error); 8] = [
+        type Mutation<'a> = &'a dyn Fn(&mut Vec<u8>);
+        let cases: [(&str, Mutation, Error); 8] = [
             ("qr set", &|q| q[2] |= 0x80, Error::WrongDirection),
             ("opcode iquery", &|q| q[2] |= 1 << 3, Error::BadOpcode),
             ("qdcount 0", &|q| q[5] = 0, Error::BadCounts),
