@@ -1,0 +1,132 @@
+"""dnsperf phases and CPU accounting.
+
+Contract: run_phases() runs a short warm-up, then (1) a saturation phase and (2) a fixed-rate
+phase with per-query times (dnsperf -v), each bounded by --duration, and samples utime+stime of
+each named process tree from /proc before and after each phase. CPU is reported in microseconds
+per answered query ("Queries completed"). Latency percentiles use the nearest-rank method over
+answered queries; lost queries are counted separately.
+"""
+
+import math
+import os
+import re
+import subprocess
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARMUP_S = 1
+
+
+def read_stat(pid):
+    """(ppid, cpu ticks incl. reaped children) of one process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = text[text.rfind(")") + 2:].split()
+    if len(fields) < 15:
+        return None
+    ppid = int(fields[1])
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return ppid, utime + stime + cutime + cstime
+
+
+def tree_ticks(roots):
+    """Sum of CPU ticks of the processes `roots` and all their descendants."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = read_stat(int(entry))
+            if stat is not None:
+                stats[int(entry)] = stat
+    children = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def cpu_snapshot(cpu_pids):
+    return {name: tree_ticks(pids) for name, pids in cpu_pids.items()}
+
+
+def dnsperf(args, address, port, queries, duration, rate=None, verbose=False):
+    argv = [
+        "dnsperf", "-s", address, "-p", str(port), "-d", queries, "-l", str(duration),
+        "-c", str(args.clients), "-T", str(args.threads), "-q", str(args.outstanding),
+        "-t", "2",
+    ]
+    if rate is not None:
+        argv += ["-Q", str(rate)]
+    if verbose:
+        argv.append("-v")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if done.returncode != 0:
+        raise RuntimeError(f"dnsperf failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    return done.stdout
+
+
+def stat_value(output, label):
+    match = re.search(rf"^\s*{re.escape(label)}:\s+([0-9.]+)", output, re.MULTILINE)
+    return float(match.group(1)) if match else float("nan")
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def latencies_us(output):
+    """Per-query times from dnsperf -v lines '> RCODE name type seconds' ('> T ...' = lost)."""
+    times = []
+    for line in output.splitlines():
+        if line.startswith("> ") and not line.startswith("> T "):
+            try:
+                times.append(float(line.rsplit(None, 1)[1]) * 1e6)
+            except (IndexError, ValueError):
+                continue
+    times.sort()
+    return times
+
+
+def phase(args, address, port, queries, cpu_pids, rate=None):
+    before = cpu_snapshot(cpu_pids)
+    output = dnsperf(args, address, port, queries, args.duration, rate=rate, verbose=rate is not None)
+    after = cpu_snapshot(cpu_pids)
+    completed = stat_value(output, "Queries completed")
+    result = {
+        "qps": stat_value(output, "Queries per second"),
+        "completed": int(completed) if completed == completed else 0,
+        "lost": int(stat_value(output, "Queries lost") or 0),
+        "cpu_us_per_query": {},
+    }
+    for name in cpu_pids:
+        seconds = (after[name] - before[name]) / CLOCK_TICKS
+        result["cpu_us_per_query"][name] = (
+            seconds * 1e6 / result["completed"] if result["completed"] else float("nan"))
+    if rate is not None:
+        times = latencies_us(output)
+        result["mean_us"] = sum(times) / len(times) if times else float("nan")
+        result["p50_us"] = percentile(times, 0.50)
+        result["p99_us"] = percentile(times, 0.99)
+        result["p999_us"] = percentile(times, 0.999)
+    return result
+
+
+def run_phases(args, address, port, queries, cpu_pids):
+    # Warm-up: caches, socket buffers, CPU frequency; not measured.
+    dnsperf(args, address, port, queries, WARMUP_S)
+    return {
+        "saturation": phase(args, address, port, queries, cpu_pids),
+        "fixed_rate": phase(args, address, port, queries, cpu_pids, rate=args.rate),
+    }

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Proxy benchmark driver: direct vs dnsdist vs Fulcrum, in alternating rounds.
+
+Contract: run inside a network namespace that has only `lo` (bench/proxy.sh creates it and removes
+it, with every process in it, on exit). This script writes its configs into --workdir, starts two
+NSD backends (127.0.0.2:53, 127.0.0.3:53), checks them with dig, then for each round and each case
+starts the proxy under test (dnsdist on 127.0.0.1:5301, Fulcrum on 127.0.0.1:5300), checks it
+answers and spreads queries over both backends, and measures with dnsperf:
+  (1) QPS at saturation (fixed duration, fixed outstanding queries);
+  (2) mean and p99 latency at a fixed rate, from dnsperf -v per-query times;
+  (3) CPU time (utime+stime from /proc, process and descendants) per answered query, for the
+      proxy and for the backends, in both phases.
+Each proxy runs only while it is measured. A case that cannot start is reported as such for that
+round; the other cases still run. Every process it starts is stopped by PID before it exits.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the checkout clean (run as root)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import daemons, measure, report  # noqa: E402
+
+CASES = ("direct", "dnsdist", "fulcrum")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bench/proxy.sh",
+        description="Direct vs dnsdist vs Fulcrum with dnsperf, in alternating rounds.",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="rounds of all cases (default 3)")
+    p.add_argument("--duration", type=int, default=10, help="seconds per dnsperf phase (default 10)")
+    p.add_argument("--rate", type=int, default=20000, help="fixed-rate phase qps (default 20000)")
+    p.add_argument("--clients", type=int, default=2, help="dnsperf -c (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="dnsperf -T (default 2)")
+    p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (default 100)")
+    p.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help="comma-separated subset of direct,dnsdist,fulcrum (default all, in that order)",
+    )
+    p.add_argument("--nsd-servers", type=int, default=1, help="NSD server-count per backend")
+    p.add_argument("--json", help="also write all figures to this file (JSON)")
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    p.add_argument("--fulcrum-bin", default="", help=argparse.SUPPRESS)
+    p.add_argument("--netns", default="", help=argparse.SUPPRESS)
+    # Handled by the wrapper; accepted here so one argument list serves both.
+    p.add_argument("--no-build", action="store_true", help="do not build target/release/fulcrum")
+    p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs after the run")
+    args = p.parse_args(argv)
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or not cases:
+        p.error(f"--cases: unknown {unknown}; choose from {','.join(CASES)}")
+    args.cases = cases
+    for name in ("rounds", "duration", "rate", "clients", "threads", "outstanding", "nsd_servers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.rounds > 20 or args.duration > 120:
+        p.error("bounded on purpose: --rounds <= 20, --duration <= 120")
+    if not args.workdir:
+        p.error("run through bench/proxy.sh (it creates the namespace and the work dir)")
+    return args
+
+
+def on_sigterm(_signum, _frame):
+    raise SystemExit(143)
+
+
+def run_case(case, round_no, args, supervisor, backends, queries):
+    """Starts the proxy for `case` (if any), measures it, stops it. Returns a result dict."""
+    started = None
+    try:
+        if case == "direct":
+            address, port = backends[0].address, 53
+            proxy_pid = None
+        elif case == "dnsdist":
+            started = daemons.start_dnsdist(supervisor, args.workdir, round_no, backends)
+            address, port, proxy_pid = daemons.DNSDIST_ADDRESS, daemons.DNSDIST_PORT, started.pid
+        else:
+            if not args.fulcrum_bin or not os.access(args.fulcrum_bin, os.X_OK):
+                return {"case": case, "error": "no fulcrum binary (release build failed?)"}
+            started = daemons.start_fulcrum(supervisor, args.workdir, round_no, args.fulcrum_bin)
+            address, port, proxy_pid = daemons.FULCRUM_ADDRESS, daemons.FULCRUM_PORT, started.pid
+        if started is not None:
+            spread = daemons.wait_until_balanced(started, address, port, backends)
+        else:
+            spread = {}
+        cpu_pids = {"backends": [b.pid for b in backends]}
+        if proxy_pid is not None:
+            cpu_pids["proxy"] = [proxy_pid]
+        result = measure.run_phases(args, address, port, queries, cpu_pids)
+        result["case"] = case
+        result["spread"] = spread
+        return result
+    except (daemons.StartError, RuntimeError, subprocess.TimeoutExpired) as err:
+        return {"case": case, "error": str(err)}
+    finally:
+        if started is not None:
+            supervisor.stop(started)
+
+
+def main(argv):
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    supervisor = daemons.Supervisor()
+    results = {"conditions": report.conditions(args), "rounds": []}
+    try:
+        print(report.conditions_text(results["conditions"]), flush=True)
+        queries = daemons.write_query_file(args.workdir)
+        backends = daemons.start_backends(supervisor, args.workdir, args.nsd_servers)
+        for round_no in range(1, args.rounds + 1):
+            rows = []
+            for case in args.cases:
+                print(f"round {round_no}: {case} ...", flush=True)
+                rows.append(run_case(case, round_no, args, supervisor, backends, queries))
+            results["rounds"].append(rows)
+            print(report.round_table(round_no, rows), flush=True)
+        summary = report.summarize(results["rounds"])
+        results["summary"] = summary
+        print(report.summary_text(summary), flush=True)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(results, out, indent=2)
+            print(f"figures written to {args.json}")
+        return 0
+    except daemons.StartError as err:
+        print(f"proxy_bench: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("proxy_bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        supervisor.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
