@@ -14,6 +14,9 @@ pub mod message;
 pub use command::{
     complete, help_text, parse_command, Command, CommandSpec, COMMANDS, INVALID_COMMAND,
 };
+/// Where `fulcrum run` listens and `fulcrum control` connects unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/fulcrum/fulcrum.sock";
+
 pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
 pub use message::{
     decode, decode_frame, encode, read_message, write_message, DecodeError, Message,

@@ -1,9 +1,345 @@
-//! `fulcrum shell` (being written).
+//! `fulcrum control`: the operator's shell to a running daemon, over the control socket.
+//!
+//! Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
+//! failed), commands on stdin when it is not a terminal (same, line by line; a `{ ... }` block may
+//! span lines), or an interactive rustyline session with the banner `fulcrum: connected to PID
+//! N`, the prompt `HOSTNAME# `, tab completion from the shared command table and a history file
+//! under the user's state directory.
+
+use std::io::{BufRead, IsTerminal};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fulcrum_control::message::{read_message, write_message, Message};
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Run COMMAND and exit; repeat to run several in order (exit 1 if any failed).
+    #[arg(short = 'e', long = "execute", value_name = "COMMAND")]
+    execute: Vec<String>,
+}
 
-pub fn main(_args: Args) -> u8 {
-    eprintln!("fulcrum shell: not built yet");
-    2
+/// How long the shell waits for the daemon to answer before giving up on it.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn main(args: Args) -> u8 {
+    let mut client = match Client::connect(&args.socket) {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("{message}");
+            return 1;
+        }
+    };
+    if !args.execute.is_empty() {
+        eprintln!("fulcrum: connected to PID {}", client.pid);
+        return run_batch(&mut client, args.execute);
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("fulcrum: connected to PID {}", client.pid);
+        let lines = stdin.lock().lines().map_while(Result::ok);
+        return run_batch(&mut client, StatementReader::new(lines));
+    }
+    interactive(&mut client)
+}
+
+struct Client {
+    stream: UnixStream,
+    pid: u32,
+    hostname: String,
+}
+
+/// The daemon's answer to one command.
+struct Answer {
+    ok: bool,
+    text: String,
+    close: bool,
+}
+
+impl Client {
+    fn connect(path: &Path) -> Result<Client, String> {
+        let mut stream = UnixStream::connect(path).map_err(|e| {
+            format!(
+                "cannot connect to {}: {e} — is the daemon running? start it with fulcrum run -c FILE",
+                path.display()
+            )
+        })?;
+        let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
+        match read_message(&mut stream) {
+            Ok(Some(Message::Hello { pid, hostname, .. })) => Ok(Client {
+                stream,
+                pid,
+                hostname,
+            }),
+            Ok(_) => Err(format!(
+                "{} answered without a hello; is it a fulcrum control socket?",
+                path.display()
+            )),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    fn request(&mut self, line: &str) -> Result<Answer, String> {
+        let request = Message::Request {
+            line: line.to_string(),
+        };
+        write_message(&mut self.stream, &request)
+            .map_err(|e| format!("connection to the daemon lost: {e}"))?;
+        match read_message(&mut self.stream) {
+            Ok(Some(Message::Response { ok, text, close })) => Ok(Answer { ok, text, close }),
+            Ok(Some(_)) => Err("the daemon sent something other than a response".into()),
+            Ok(None) => Err("the daemon closed the connection".into()),
+            Err(e) => Err(format!("connection to the daemon lost: {e}")),
+        }
+    }
+}
+
+fn print_answer(text: &str) {
+    print!("{text}");
+    if !text.is_empty() && !text.ends_with('\n') {
+        println!();
+    }
+}
+
+/// Runs commands in order; exit status 1 if any failed or the connection broke.
+fn run_batch(client: &mut Client, commands: impl IntoIterator<Item = String>) -> u8 {
+    let mut failed = false;
+    for command in commands {
+        match client.request(&command) {
+            Ok(answer) => {
+                print_answer(&answer.text);
+                failed |= !answer.ok;
+                if answer.close {
+                    break;
+                }
+            }
+            Err(message) => {
+                eprintln!("fulcrum control: {message}");
+                return 1;
+            }
+        }
+    }
+    u8::from(failed)
+}
+
+fn interactive(client: &mut Client) -> u8 {
+    println!("fulcrum: connected to PID {}", client.pid);
+    let mut editor: Editor<ShellHelper, DefaultHistory> = match Editor::new() {
+        Ok(editor) => editor,
+        Err(e) => {
+            eprintln!("fulcrum control: cannot start the line editor: {e}");
+            return 1;
+        }
+    };
+    editor.set_helper(Some(ShellHelper));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let prompt = format!("{}# ", client.hostname);
+    let mut pending = String::new();
+    let mut status = 0;
+    loop {
+        let shown = if pending.is_empty() {
+            prompt.as_str()
+        } else {
+            "> "
+        };
+        match editor.readline(shown) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                if !pending.is_empty() {
+                    pending.push('\n');
+                }
+                pending.push_str(&line);
+                if brace_depth(&pending) > 0 {
+                    continue;
+                }
+                let command = std::mem::take(&mut pending);
+                match client.request(&command) {
+                    Ok(answer) => {
+                        print_answer(&answer.text);
+                        if answer.close {
+                            break;
+                        }
+                    }
+                    Err(message) => {
+                        eprintln!("fulcrum control: {message}");
+                        status = 1;
+                        break;
+                    }
+                }
+            }
+            Err(ReadlineError::Interrupted) => pending.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("fulcrum control: {e}");
+                status = 1;
+                break;
+            }
+        }
+    }
+    if let Some(path) = &history {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = editor.save_history(path) {
+            eprintln!(
+                "fulcrum control: cannot save history to {}: {e}",
+                path.display()
+            );
+        }
+    }
+    status
+}
+
+/// `$XDG_STATE_HOME/fulcrum/history`, else `~/.local/state/fulcrum/history`.
+fn history_path() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+        })?;
+    Some(state.join("fulcrum/history"))
+}
+
+/// Open `{` minus `}` outside double quotes and `//` comments: above zero, a block continues on
+/// the next line.
+fn brace_depth(text: &str) -> i64 {
+    let mut depth = 0i64;
+    for line in text.lines() {
+        let mut in_quotes = false;
+        let mut previous = '\0';
+        for c in line.chars() {
+            match c {
+                '"' => in_quotes = !in_quotes,
+                '/' if previous == '/' && !in_quotes => break,
+                '{' if !in_quotes => depth += 1,
+                '}' if !in_quotes => depth -= 1,
+                _ => {}
+            }
+            previous = c;
+        }
+    }
+    depth
+}
+
+/// Groups lines into commands: a line that opens a `{` block is joined with the following lines
+/// until the block closes.
+struct StatementReader<I> {
+    lines: I,
+}
+
+impl<I> StatementReader<I> {
+    fn new(lines: I) -> Self {
+        StatementReader { lines }
+    }
+}
+
+impl<I: Iterator<Item = String>> Iterator for StatementReader<I> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let mut statement = self.lines.next()?;
+        while brace_depth(&statement) > 0 {
+            match self.lines.next() {
+                Some(line) => {
+                    statement.push('\n');
+                    statement.push_str(&line);
+                }
+                // An unclosed block goes to the daemon as is; its parser says what is missing.
+                None => break,
+            }
+        }
+        Some(statement)
+    }
+}
+
+struct ShellHelper;
+
+impl Completer for ShellHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let before = line.get(..pos).unwrap_or(line);
+        let start = before
+            .rfind(char::is_whitespace)
+            .map(|at| at + 1)
+            .unwrap_or(0);
+        let words = fulcrum_control::complete(before)
+            .into_iter()
+            .map(|w| format!("{w} "))
+            .collect();
+        Ok((start, words))
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_span_lines_and_single_lines_pass_through() {
+        let input = [
+            "show targets",
+            "target 3 {",
+            "  ipaddr 127.0.0.3",
+            "  alert \"echo }\"",
+            "}",
+            "// target 4 {",
+            "register target 3",
+        ]
+        .map(String::from);
+        let statements: Vec<String> = StatementReader::new(input.into_iter()).collect();
+        assert_eq!(
+            statements,
+            [
+                "show targets",
+                "target 3 {\n  ipaddr 127.0.0.3\n  alert \"echo }\"\n}",
+                "// target 4 {",
+                "register target 3",
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_block_is_sent_as_is() {
+        let input = ["target 3 {", "ipaddr 127.0.0.3"].map(String::from);
+        let statements: Vec<String> = StatementReader::new(input.into_iter()).collect();
+        assert_eq!(statements, ["target 3 {\nipaddr 127.0.0.3"]);
+    }
+
+    #[test]
+    fn completion_replaces_the_word_under_the_cursor() {
+        let history = DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let (start, words) = ShellHelper.complete("show ser", 8, &ctx).unwrap();
+        assert_eq!((start, words), (5, vec!["servers ".to_string()]));
+    }
 }

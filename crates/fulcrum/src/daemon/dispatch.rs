@@ -1,0 +1,237 @@
+//! The daemon's dispatcher: a plain function from (state, command line, time) to a reply. The
+//! socket layer only carries its input and output, so every command is tested here without one.
+
+use std::time::SystemTime;
+
+use fulcrum_control::command::{help_text, parse_command, Command, INVALID_COMMAND};
+use fulcrum_control::PROTOCOL_VERSION;
+
+use super::asctime::asctime;
+use super::save::save_atomically;
+use super::state::Daemon;
+use super::tables::{self, NoHealth};
+
+/// The name configuration errors from the shell carry instead of a file name.
+pub const CONTROL_SOURCE: &str = "<control>";
+
+/// What the daemon answers to one command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub ok: bool,
+    /// Printed as is by the shell; ends with a newline unless empty.
+    pub text: String,
+    /// The session ends after this reply (`quit`).
+    pub close: bool,
+}
+
+impl Reply {
+    fn ok(text: impl Into<String>) -> Reply {
+        Reply {
+            ok: true,
+            text: text.into(),
+            close: false,
+        }
+    }
+
+    fn error(text: impl Into<String>) -> Reply {
+        let mut text = text.into();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        Reply {
+            ok: false,
+            text,
+            close: false,
+        }
+    }
+}
+
+/// Runs one command line against the daemon. `now` dates `show config` and `save`.
+pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
+    match parse_command(line) {
+        Command::Empty => Reply::ok(""),
+        Command::Help => Reply::ok(help_text()),
+        Command::ShowVersion => Reply::ok(version_text()),
+        Command::ShowLicense => Reply::ok(license_text(daemon)),
+        Command::ShowConfig => Reply::ok(fulcrum_config::print(&daemon.config(), &asctime(now))),
+        Command::ShowServers => Reply::ok(tables::show_servers(&daemon.config(), daemon.proxy())),
+        Command::ShowTargets => Reply::ok(tables::show_targets(
+            &daemon.config(),
+            daemon.proxy(),
+            &NoHealth,
+        )),
+        Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
+        Command::ShowSessions(limit) => Reply::ok(daemon.proxy().show_sessions(limit)),
+        Command::Save => save(daemon, now),
+        Command::Quit => Reply {
+            ok: true,
+            text: String::new(),
+            close: true,
+        },
+        Command::Statement(statement) => apply_statement(daemon, &statement),
+        Command::BadArguments(message) => Reply::error(format!("ERROR: {message}")),
+        Command::Invalid => Reply::error(INVALID_COMMAND),
+    }
+}
+
+fn version_text() -> String {
+    format!(
+        "fulcrum {} (control protocol {PROTOCOL_VERSION}), PID {}\n\
+         Copyright the Fulcrum authors; licensed under the Apache License, Version 2.0\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    )
+}
+
+fn license_text(daemon: &Daemon) -> String {
+    let serial = daemon
+        .config()
+        .license
+        .as_ref()
+        .map(|l| l.serial.clone())
+        .unwrap_or_else(|| "none".into());
+    format!(
+        "status: no licence needed (Fulcrum is free software)\n\
+         serial: {serial} (kept from the configuration, never checked)\n\
+         type \"show version\" for version and copyright information\n"
+    )
+}
+
+fn save(daemon: &Daemon, now: SystemTime) -> Reply {
+    let text = fulcrum_config::print(&daemon.config(), &asctime(now));
+    let path = daemon.config_path();
+    match save_atomically(path, &text) {
+        Ok(()) => {
+            tracing::info!("control: configuration saved to {}", path.display());
+            Reply::ok(format!("configuration saved to {}\n", path.display()))
+        }
+        Err(e) => {
+            tracing::error!("control: save failed: {e}");
+            Reply::error(format!(
+                "ERROR: save failed, the old file is unchanged: {e}"
+            ))
+        }
+    }
+}
+
+fn apply_statement(daemon: &Daemon, statement: &str) -> Reply {
+    match daemon.update(|current| fulcrum_config::apply(current, CONTROL_SOURCE, statement)) {
+        Ok(warnings) => {
+            tracing::info!("control: applied {statement:?}");
+            let text: String = warnings.iter().map(|w| format!("WARNING: {w}\n")).collect();
+            Reply::ok(text)
+        }
+        Err(diagnostics) => Reply::error(diagnostics.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::Proxy;
+    use fulcrum_core::model::{Config, License};
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn seed_time() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_209_674_849)
+    }
+
+    fn daemon_with(config: Config, path: &std::path::Path) -> Daemon {
+        Daemon::start(config, path.to_path_buf(), Arc::new(Proxy::new())).0
+    }
+
+    fn daemon() -> Daemon {
+        daemon_with(Config::default(), std::path::Path::new("unused.conf"))
+    }
+
+    #[test]
+    fn unknown_input_gets_the_seeds_error() {
+        let reply = dispatch(&daemon(), "shown sessions", seed_time());
+        assert_eq!(reply.text, "ERROR: invalid command (try help)\n");
+        assert!(!reply.ok);
+    }
+
+    #[test]
+    fn wrong_arguments_say_what_was_expected() {
+        let reply = dispatch(&daemon(), "show sessions lots", seed_time());
+        assert!(!reply.ok);
+        assert_eq!(
+            reply.text,
+            "ERROR: show sessions: expected a number or \"all\", found \"lots\"\n"
+        );
+    }
+
+    #[test]
+    fn empty_line_is_a_quiet_success() {
+        assert_eq!(dispatch(&daemon(), "   ", seed_time()), Reply::ok(""));
+    }
+
+    #[test]
+    fn quit_closes() {
+        let reply = dispatch(&daemon(), "quit", seed_time());
+        assert!(reply.ok && reply.close);
+    }
+
+    #[test]
+    fn license_shows_the_kept_serial() {
+        let config = Config {
+            license: Some(License {
+                serial: "NS0ATEST".into(),
+                key: "17d17854ad3d234d1e8603629f0ae5ae".into(),
+            }),
+            ..Config::default()
+        };
+        let reply = dispatch(
+            &daemon_with(config, std::path::Path::new("x")),
+            "show license",
+            seed_time(),
+        );
+        assert!(reply.text.contains("no licence needed"), "{}", reply.text);
+        assert!(reply.text.contains("serial: NS0ATEST"), "{}", reply.text);
+    }
+
+    #[test]
+    fn version_names_the_pid() {
+        let reply = dispatch(&daemon(), "show version", seed_time());
+        assert!(reply.text.contains(&format!("PID {}", std::process::id())));
+    }
+
+    #[test]
+    fn show_config_is_dated_in_the_seeds_style() {
+        let reply = dispatch(&daemon(), "show config", seed_time());
+        assert!(
+            reply
+                .text
+                .starts_with("// configuration taken Thu May  1 20:47:29 2008\n"),
+            "{}",
+            reply.text
+        );
+        assert!(reply.text.ends_with("// end of configuration\n"));
+    }
+
+    #[test]
+    fn save_writes_the_canonical_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.conf");
+        std::fs::write(&path, "old").unwrap();
+        let daemon = daemon_with(Config::default(), &path);
+        let reply = dispatch(&daemon, "save", seed_time());
+        assert!(reply.ok, "{}", reply.text);
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(saved, dispatch(&daemon, "show config", seed_time()).text);
+    }
+
+    #[test]
+    fn failed_save_reports_and_keeps_nothing_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = daemon_with(Config::default(), &dir.path().join("missing/f.conf"));
+        let reply = dispatch(&daemon, "save", seed_time());
+        assert!(!reply.ok);
+        assert!(
+            reply.text.starts_with("ERROR: save failed"),
+            "{}",
+            reply.text
+        );
+    }
+}

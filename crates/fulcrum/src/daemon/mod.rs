@@ -1,0 +1,188 @@
+//! `fulcrum run`: the daemon. Loads the configuration, starts the data plane, serves the control
+//! socket, reloads the file on SIGHUP (a bad file is logged and the running configuration kept)
+//! and exits cleanly on SIGTERM/SIGINT (socket removed, data plane shut down).
+//!
+//! Logs go to stderr through `tracing`, one line per event, without colours unless stderr is a
+//! terminal, so they read well under journald. Later drivers (health checks, VRRP, sync) start
+//! next to the control socket in [`run`] and follow the configuration through
+//! [`state::Daemon::subscribe`].
+
+mod asctime;
+mod dispatch;
+mod save;
+mod socket;
+mod state;
+mod tables;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use fulcrum_config::Diagnostics;
+use fulcrum_core::model::Config;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::proxy::Proxy;
+use state::Daemon;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (also where `save` writes).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+    /// The control socket to listen on.
+    #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+pub fn main(args: Args) -> u8 {
+    init_logging(args.log_level.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            1
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+
+    let config = match load(&args.config)? {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            log_diagnostics(&diagnostics);
+            bail!(
+                "{} has {} error(s); not starting",
+                args.config.display(),
+                diagnostics.0.len()
+            );
+        }
+    };
+    let control = socket::bind(&args.socket)?;
+    control
+        .listener
+        .set_nonblocking(true)
+        .context("cannot make the control socket non-blocking")?;
+    let listener = tokio::net::UnixListener::from_std(
+        control
+            .listener
+            .try_clone()
+            .context("cannot use the control socket")?,
+    )
+    .context("cannot use the control socket")?;
+
+    let proxy = Arc::new(Proxy::new());
+    let summary = config.summary();
+    let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy.clone());
+    let daemon = Arc::new(daemon);
+    tracing::info!(
+        "fulcrum {} running as PID {}: {} ({summary}), control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        args.config.display(),
+        control.path.display()
+    );
+    let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                let daemon = daemon.clone();
+                let _ = tokio::task::spawn_blocking(move || reload(&daemon)).await;
+            }
+            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+        }
+    }
+    server.abort();
+    control.remove();
+    tokio::task::spawn_blocking(move || proxy.shutdown())
+        .await
+        .context("data plane shutdown failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads and parses a configuration file. The outer error is for an unreadable file.
+fn load(path: &Path) -> anyhow::Result<Result<Config, Diagnostics>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(fulcrum_config::parse(&path.display().to_string(), &text))
+}
+
+/// SIGHUP: rereads the file; on any problem the running configuration stays.
+fn reload(daemon: &Daemon) {
+    let path = daemon.config_path();
+    let parsed = match load(path) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            tracing::error!("reload: {e:#}; keeping the running configuration");
+            return;
+        }
+    };
+    match daemon.update(|_| parsed) {
+        Ok(_) => tracing::info!(
+            "reload: {} loaded ({})",
+            path.display(),
+            daemon.config().summary()
+        ),
+        Err(diagnostics) => {
+            log_diagnostics(&diagnostics);
+            tracing::error!(
+                "reload: {} rejected with {} error(s); keeping the running configuration",
+                path.display(),
+                diagnostics.0.len()
+            );
+        }
+    }
+}
+
+/// One log line per diagnostic (the caret display is for terminals, not journals).
+fn log_diagnostics(diagnostics: &Diagnostics) {
+    for d in &diagnostics.0 {
+        tracing::error!("{}:{}:{}: error: {}", d.file, d.line, d.col, d.message);
+    }
+}
+
+/// The name the shell shows in its prompt: the configuration's hostname, else the machine's.
+pub fn display_hostname(config: &Config) -> String {
+    if let Some(name) = &config.hostname {
+        return name.clone();
+    }
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "fulcrum".into())
+}

@@ -1,0 +1,212 @@
+//! The control socket: binding it safely and serving shell sessions over it.
+//!
+//! [`bind`] creates the parent directory, refuses to start when another instance answers on the
+//! path, replaces a stale socket file (one nobody listens on), never deletes anything that is not
+//! a socket, and creates the socket with mode 0600 (umask set around `bind`, so there is no window
+//! where it is wider). [`serve`] runs one task per connection: the hello, then request/response
+//! pairs until the client leaves, sends `quit`, or breaks the protocol.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fulcrum_control::frame::{payload_len, FrameError, HEADER_LEN};
+use fulcrum_control::message::{decode, encode, read_message, Message};
+use nix::sys::stat::{umask, Mode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::dispatch::dispatch;
+use super::state::Daemon;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("another fulcrum (PID {pid}) is already running on {}", path.display())]
+    AlreadyRunning { path: PathBuf, pid: String },
+    #[error("{} exists and is not a socket; remove it or choose another --socket", path.display())]
+    NotASocket { path: PathBuf },
+    #[error("cannot {step} {}: {source}", path.display())]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// A bound control socket; remembers which file it created so that shutdown removes only that.
+pub struct ControlSocket {
+    pub listener: StdListener,
+    pub path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl ControlSocket {
+    /// Removes the socket file if it is still the one this process created.
+    pub fn remove(&self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+pub fn bind(path: &Path) -> Result<ControlSocket, BindError> {
+    let io_error = |step, source| BindError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| BindError::Io {
+            step: "create directory",
+            path: parent.to_path_buf(),
+            source: e,
+        })?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(BindError::NotASocket {
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(_) => match StdStream::connect(path) {
+            Ok(stream) => {
+                return Err(BindError::AlreadyRunning {
+                    path: path.to_path_buf(),
+                    pid: peer_pid(stream),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                tracing::info!("replacing stale control socket {}", path.display());
+                std::fs::remove_file(path).map_err(|e| io_error("remove stale socket", e))?;
+            }
+            Err(e) => return Err(io_error("probe existing socket", e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("inspect", e)),
+    }
+    // Only the owner may connect: the shell can change the configuration.
+    let old_mask = umask(Mode::from_bits_truncate(0o177));
+    let bound = StdListener::bind(path);
+    umask(old_mask);
+    let listener = bound.map_err(|e| io_error("bind", e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io_error("set mode 0600 on", e))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_error("inspect", e))?;
+    Ok(ControlSocket {
+        listener,
+        path: path.to_path_buf(),
+        identity: (meta.dev(), meta.ino()),
+    })
+}
+
+/// The PID another instance announces in its hello, for the refusal message.
+fn peer_pid(mut stream: StdStream) -> String {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    match read_message(&mut stream) {
+        Ok(Some(Message::Hello { pid, .. })) => pid.to_string(),
+        _ => "unknown".into(),
+    }
+}
+
+/// Accepts shell connections until the task is dropped.
+pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let daemon = daemon.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = session(stream, daemon).await {
+                        tracing::debug!("control connection ended: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("control socket accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), FrameError> {
+    let hello = Message::Hello {
+        pid: std::process::id(),
+        hostname: super::display_hostname(&daemon.config()),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    write_message(&mut stream, &hello).await?;
+    loop {
+        let payload = match read_frame(&mut stream).await {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return Ok(()),
+            Err(e @ FrameError::TooLarge { .. }) => {
+                refuse(&mut stream, &e.to_string()).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let line = match decode(&payload) {
+            Ok(Message::Request { line }) => line,
+            Ok(_) => return refuse(&mut stream, "expected a request").await,
+            Err(e) => return refuse(&mut stream, &e.to_string()).await,
+        };
+        let worker_daemon = daemon.clone();
+        // `save` fsyncs; keep blocking work off the reactor threads.
+        let reply =
+            tokio::task::spawn_blocking(move || dispatch(&worker_daemon, &line, SystemTime::now()))
+                .await
+                .map_err(|e| FrameError::Io(io::Error::other(e)))?;
+        let response = Message::Response {
+            ok: reply.ok,
+            text: reply.text,
+            close: reply.close,
+        };
+        write_message(&mut stream, &response).await?;
+        if reply.close {
+            return Ok(());
+        }
+    }
+}
+
+/// Answers a protocol violation with an error response and ends the session.
+async fn refuse(stream: &mut UnixStream, why: &str) -> Result<(), FrameError> {
+    let response = Message::Response {
+        ok: false,
+        text: format!("ERROR: protocol: {why}\n"),
+        close: true,
+    };
+    write_message(stream, &response).await
+}
+
+async fn write_message(stream: &mut UnixStream, message: &Message) -> Result<(), FrameError> {
+    let frame = fulcrum_control::frame::encode_frame(&encode(message))?;
+    stream.write_all(&frame).await?;
+    Ok(())
+}
+
+/// Async twin of `fulcrum_control::read_frame`: the length is checked before allocating.
+async fn read_frame(stream: &mut UnixStream) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        match stream.read(&mut header[filled..]).await? {
+            0 if filled == 0 => return Ok(None),
+            0 => return Err(FrameError::Truncated),
+            n => filled += n,
+        }
+    }
+    let mut payload = vec![0u8; payload_len(header)?];
+    stream
+        .read_exact(&mut payload)
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+            _ => FrameError::Io(e),
+        })?;
+    Ok(Some(payload))
+}

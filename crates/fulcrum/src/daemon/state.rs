@@ -1,0 +1,140 @@
+//! The daemon's shared state: the running configuration, the data plane, and the one function
+//! every configuration change goes through.
+//!
+//! [`Daemon::update`] serializes changes (load, SIGHUP reload, live shell statements): it asks a
+//! closure for the new, already validated [`Config`], swaps it in, hands it to the data plane, and
+//! announces it on a `watch` channel. Later drivers (health checks, VRRP, session sync) subscribe
+//! to that channel with [`Daemon::subscribe`] and read the current configuration lock-free with
+//! [`Daemon::config`]; none of them changes the configuration behind the dispatcher's back.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use fulcrum_config::Diagnostics;
+use fulcrum_core::model::Config;
+use tokio::sync::watch;
+
+use crate::proxy::Proxy;
+
+pub struct Daemon {
+    config: ArcSwap<Config>,
+    /// The file `fulcrum run -c` read; `save` writes it and SIGHUP rereads it.
+    config_path: PathBuf,
+    proxy: Arc<Proxy>,
+    changes: watch::Sender<Arc<Config>>,
+    /// Held across read-modify-swap so two changes cannot both start from the same old config.
+    update_lock: Mutex<()>,
+}
+
+impl Daemon {
+    /// Takes a validated configuration and hands it to the data plane. Returns the daemon and the
+    /// data plane's warnings (already logged).
+    pub fn start(config: Config, config_path: PathBuf, proxy: Arc<Proxy>) -> (Daemon, Vec<String>) {
+        let config = Arc::new(config);
+        let warnings = apply_to_proxy(&proxy, &config);
+        let (changes, _) = watch::channel(config.clone());
+        let daemon = Daemon {
+            config: ArcSwap::new(config),
+            config_path,
+            proxy,
+            changes,
+            update_lock: Mutex::new(()),
+        };
+        (daemon, warnings)
+    }
+
+    /// The running configuration (a cheap snapshot).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// A receiver that sees every configuration that becomes current (for drivers).
+    #[allow(dead_code)] // the hook for the health-check, VRRP and sync drivers
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.changes.subscribe()
+    }
+
+    /// The one way to change the running configuration. `change` builds the new configuration
+    /// from the current one (validation included, as `fulcrum_config::apply` does); on error
+    /// nothing changes. On success the new configuration is current, the data plane has it, and
+    /// its warnings are returned (and logged).
+    pub fn update(
+        &self,
+        change: impl FnOnce(&Config) -> Result<Config, Diagnostics>,
+    ) -> Result<Vec<String>, Diagnostics> {
+        let _guard = self
+            .update_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.config.load_full();
+        let next = Arc::new(change(&current)?);
+        if *next == *current {
+            return Ok(Vec::new());
+        }
+        self.config.store(next.clone());
+        let warnings = apply_to_proxy(&self.proxy, &next);
+        self.changes.send_replace(next);
+        Ok(warnings)
+    }
+}
+
+fn apply_to_proxy(proxy: &Proxy, config: &Config) -> Vec<String> {
+    let warnings = proxy.apply(config);
+    for warning in &warnings {
+        tracing::warn!("data plane: {warning}");
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon() -> Daemon {
+        Daemon::start(
+            Config::default(),
+            "test.conf".into(),
+            Arc::new(Proxy::new()),
+        )
+        .0
+    }
+
+    #[test]
+    fn update_swaps_and_announces() {
+        let daemon = daemon();
+        let mut changes = daemon.subscribe();
+        daemon
+            .update(|current| {
+                let mut next = current.clone();
+                next.hostname = Some("NS0A".into());
+                Ok(next)
+            })
+            .unwrap();
+        assert_eq!(daemon.config().hostname.as_deref(), Some("NS0A"));
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(
+            changes.borrow_and_update().hostname.as_deref(),
+            Some("NS0A")
+        );
+    }
+
+    #[test]
+    fn failed_update_changes_nothing() {
+        let daemon = daemon();
+        let changes = daemon.subscribe();
+        let before = daemon.config();
+        let result = daemon.update(|_| Err(Diagnostics(Vec::new())));
+        assert!(result.is_err());
+        assert!(Arc::ptr_eq(&before, &daemon.config()));
+        assert!(!changes.has_changed().unwrap());
+    }
+}
