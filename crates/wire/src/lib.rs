@@ -4,9 +4,15 @@
 //! parse path.
 
 pub mod arp;
+pub mod checksum;
+pub mod classify;
 pub mod dns;
+pub mod error;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod tcp;
 pub mod udp;
 pub mod vrrp;
+
+pub use error::{Result, WireError};
