@@ -86,12 +86,24 @@ cleanup() {
     fi
     exit "$status"
 }
+driver=""
+interrupted() {
+    # The driver stops its own daemons on SIGTERM; cleanup() then sweeps the namespace.
+    [[ -n "$driver" ]] && kill -TERM "$driver" 2>/dev/null && wait "$driver" 2>/dev/null
+    exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'interrupted 130' INT
+trap 'interrupted 143' TERM
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 
+# In the background and waited for, so that a signal to this script is handled at once.
 ip netns exec "$ns" python3 "$here/proxy_bench.py" \
-    --workdir "$workdir" --fulcrum-bin "$fulcrum_bin" --netns "$ns" "$@"
+    --workdir "$workdir" --fulcrum-bin "$fulcrum_bin" --netns "$ns" "$@" &
+driver=$!
+status=0
+wait "$driver" || status=$?
+driver=""
+exit "$status"

@@ -47,6 +47,10 @@ def parse_args(argv):
         help="comma-separated subset of direct,dnsdist,fulcrum (default all, in that order)",
     )
     p.add_argument("--nsd-servers", type=int, default=1, help="NSD server-count per backend")
+    p.add_argument("--dnsdist-listeners", type=int, default=1,
+                   help="dnsdist listener threads on the port (SO_REUSEPORT); default 1 (stock)")
+    p.add_argument("--dnsdist-mmsg", type=int, default=1,
+                   help="dnsdist setUDPMultipleMessagesVectorSize; default 1 (stock: no recvmmsg)")
     p.add_argument("--json", help="also write all figures to this file (JSON)")
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--fulcrum-bin", default="", help=argparse.SUPPRESS)
@@ -60,7 +64,8 @@ def parse_args(argv):
     if unknown or not cases:
         p.error(f"--cases: unknown {unknown}; choose from {','.join(CASES)}")
     args.cases = cases
-    for name in ("rounds", "duration", "rate", "clients", "threads", "outstanding", "nsd_servers"):
+    for name in ("rounds", "duration", "rate", "clients", "threads", "outstanding", "nsd_servers",
+                 "dnsdist_listeners", "dnsdist_mmsg"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.rounds > 20 or args.duration > 120:
@@ -82,7 +87,9 @@ def run_case(case, round_no, args, supervisor, backends, queries):
             address, port = backends[0].address, 53
             proxy_pid = None
         elif case == "dnsdist":
-            started = daemons.start_dnsdist(supervisor, args.workdir, round_no, backends)
+            started = daemons.start_dnsdist(
+                supervisor, args.workdir, round_no, backends,
+                listeners=args.dnsdist_listeners, mmsg=args.dnsdist_mmsg)
             address, port, proxy_pid = daemons.DNSDIST_ADDRESS, daemons.DNSDIST_PORT, started.pid
         else:
             if not args.fulcrum_bin or not os.access(args.fulcrum_bin, os.X_OK):

@@ -196,13 +196,23 @@ def start_backends(supervisor, workdir, servers):
 
 DNSDIST_TEMPLATE = """-- dnsdist for the proxy benchmark (generated): no packet cache, round robin, no console.
 setSecurityPollSuffix('')
-setLocal('{address}:{port}')
+{listeners}
 {servers}
 setServerPolicy(roundrobin)
+{tuning}
 """
 
 
-def start_dnsdist(supervisor, workdir, round_no, backends):
+def dnsdist_listeners(count):
+    """One UDP+TCP listener thread per entry; several share the port with SO_REUSEPORT."""
+    if count == 1:
+        return f"setLocal('{DNSDIST_ADDRESS}:{DNSDIST_PORT}')"
+    first = f"setLocal('{DNSDIST_ADDRESS}:{DNSDIST_PORT}', {{reusePort=true}})"
+    more = f"addLocal('{DNSDIST_ADDRESS}:{DNSDIST_PORT}', {{reusePort=true}})"
+    return "\n".join([first] + [more] * (count - 1))
+
+
+def start_dnsdist(supervisor, workdir, round_no, backends, listeners=1, mmsg=1):
     servers = "\n".join(
         f"newServer({{address='{b.address}:53', name='{b.name}', checkName='{ZONE}.', "
         f"checkType='SOA', checkInterval=1}})"
@@ -211,7 +221,8 @@ def start_dnsdist(supervisor, workdir, round_no, backends):
     conf = os.path.join(workdir, "dnsdist.conf")
     with open(conf, "w", encoding="utf-8") as out:
         out.write(DNSDIST_TEMPLATE.format(
-            address=DNSDIST_ADDRESS, port=DNSDIST_PORT, servers=servers))
+            listeners=dnsdist_listeners(listeners), servers=servers,
+            tuning=f"setUDPMultipleMessagesVectorSize({mmsg})" if mmsg > 1 else ""))
     return supervisor.start(
         "dnsdist",
         ["dnsdist", "-C", conf, "--supervised", "--disable-syslog"],

@@ -2,7 +2,8 @@
 
 Contract: run_phases() runs a short warm-up, then (1) a saturation phase and (2) a fixed-rate
 phase with per-query times (dnsperf -v), each bounded by --duration, and samples utime+stime of
-each named process tree from /proc before and after each phase. CPU is reported in microseconds
+each named process tree from /proc before and after each phase, plus dnsperf's own CPU and the
+CPU the rest of the machine used meanwhile ("other_cores": background noise on a shared host). CPU is reported in microseconds
 per answered query ("Queries completed"). Latency percentiles use the nearest-rank method over
 answered queries; lost queries are counted separately.
 """
@@ -10,7 +11,9 @@ answered queries; lost queries are counted separately.
 import math
 import os
 import re
+import resource
 import subprocess
+import time
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 1
@@ -54,8 +57,25 @@ def tree_ticks(roots):
     return total
 
 
+def system_busy_ticks():
+    """Non-idle ticks of all CPUs since boot (first line of /proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq + steal
+
+
+def children_ticks():
+    """CPU of this driver's reaped children (the dnsperf runs), in ticks."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * CLOCK_TICKS
+
+
 def cpu_snapshot(cpu_pids):
-    return {name: tree_ticks(pids) for name, pids in cpu_pids.items()}
+    snapshot = {name: tree_ticks(pids) for name, pids in cpu_pids.items()}
+    snapshot["dnsperf"] = children_ticks()
+    snapshot["system"] = system_busy_ticks()
+    return snapshot
 
 
 def dnsperf(args, address, port, queries, duration, rate=None, verbose=False):
@@ -100,9 +120,9 @@ def latencies_us(output):
 
 
 def phase(args, address, port, queries, cpu_pids, rate=None):
-    before = cpu_snapshot(cpu_pids)
+    before, started = cpu_snapshot(cpu_pids), time.monotonic()
     output = dnsperf(args, address, port, queries, args.duration, rate=rate, verbose=rate is not None)
-    after = cpu_snapshot(cpu_pids)
+    after, elapsed = cpu_snapshot(cpu_pids), time.monotonic() - started
     completed = stat_value(output, "Queries completed")
     result = {
         "qps": stat_value(output, "Queries per second"),
@@ -110,10 +130,13 @@ def phase(args, address, port, queries, cpu_pids, rate=None):
         "lost": int(stat_value(output, "Queries lost") or 0),
         "cpu_us_per_query": {},
     }
-    for name in cpu_pids:
-        seconds = (after[name] - before[name]) / CLOCK_TICKS
+    delta = {name: (after[name] - before[name]) / CLOCK_TICKS for name in after}
+    for name in list(cpu_pids) + ["dnsperf"]:
         result["cpu_us_per_query"][name] = (
-            seconds * 1e6 / result["completed"] if result["completed"] else float("nan"))
+            delta[name] * 1e6 / result["completed"] if result["completed"] else float("nan"))
+    # Background load from outside the benchmark (other users of the machine), in cores.
+    ours = sum(delta[name] for name in list(cpu_pids) + ["dnsperf"])
+    result["other_cores"] = max(0.0, delta["system"] - ours) / elapsed if elapsed > 0 else 0.0
     if rate is not None:
         times = latencies_us(output)
         result["mean_us"] = sum(times) / len(times) if times else float("nan")

@@ -44,6 +44,7 @@ def conditions(args):
         "rounds": args.rounds, "duration_s": args.duration, "rate_qps": args.rate,
         "dnsperf_clients": args.clients, "dnsperf_threads": args.threads,
         "dnsperf_outstanding": args.outstanding, "nsd_server_count": args.nsd_servers,
+        "dnsdist_listeners": args.dnsdist_listeners, "dnsdist_mmsg": args.dnsdist_mmsg,
         "cases": args.cases,
     }
 
@@ -56,7 +57,8 @@ def conditions_text(c):
         f"  {c['rounds']} rounds x {','.join(c['cases'])}; each phase {c['duration_s']} s; "
         f"dnsperf -c {c['dnsperf_clients']} -T {c['dnsperf_threads']} "
         f"-q {c['dnsperf_outstanding']}; fixed rate {c['rate_qps']} qps; "
-        f"NSD server-count {c['nsd_server_count']}"
+        f"NSD server-count {c['nsd_server_count']}; dnsdist listeners "
+        f"{c['dnsdist_listeners']}, recvmmsg vector {c['dnsdist_mmsg']}"
     )
 
 
@@ -88,6 +90,8 @@ COLUMNS = [
     ("rate lost", ("fixed_rate", "lost"), 0),
     ("proxy us/q@rate", ("fixed_rate", "cpu_us_per_query", "proxy"), 2),
     ("nsd us/q@rate", ("fixed_rate", "cpu_us_per_query", "backends"), 2),
+    ("others@sat", ("saturation", "other_cores"), 2),
+    ("others@rate", ("fixed_rate", "other_cores"), 2),
 ]
 
 
