@@ -1,5 +1,13 @@
 //! Test support: real peers and network-namespace topologies that clean up after themselves
 //! (on drop, also during a panic). Never routes to the host's real interfaces.
+//!
+//! [`Lab`] builds namespaces, switches (bridges in a namespace of their own), veth links,
+//! addresses, sysctls and routes with iproute2; [`seed_topology`] builds the seed document's
+//! two-node DSR setup with a router and a client namespace. See `docs/netlab.md`.
 
 pub mod bind9;
 pub mod lab;
+pub mod seed;
+
+pub use lab::{Lab, LabError, Link, Ns, Proc, Switch};
+pub use seed::{seed_topology, SeedLab};
