@@ -28,6 +28,7 @@ pub fn quoted(text: &str) -> String {
 fn text(value: &str) -> String {
     let bare = !value.is_empty()
         && !value.starts_with("//")
+        && !crate::parser::STATEMENTS.contains(&value)
         && value
             .chars()
             .all(|c| !(c.is_whitespace() || matches!(c, '{' | '}' | '"' | ',')));
@@ -323,5 +324,6 @@ mod tests {
         assert_eq!(text("//x"), "\"//x\"");
         assert_eq!(text("a\"b\\"), "\"a\\\"b\\\\\"");
         assert_eq!(name("12"), "\"12\"");
+        assert_eq!(text("server"), "\"server\"");
     }
 }

@@ -14,7 +14,7 @@ use fulcrum_core::model::{
 use crate::ast::{IdRange, Kind, Spanned};
 use crate::diag::{quote, Error};
 use crate::lexer::TokenKind;
-use crate::parser::{PResult, Parser};
+use crate::parser::{PResult, Parser, STATEMENTS};
 
 /// Ids of networks, servers, targets and interfaces run from 1 to this.
 pub const MAX_ID: u64 = 65_535;
@@ -67,10 +67,12 @@ impl<'t> Parser<'t> {
         })
     }
 
-    /// A word or a double-quoted string.
+    /// A word or a double-quoted string. A bare statement keyword is not taken as a value (it
+    /// more likely starts the next statement after a forgotten value); quoted, it is.
     pub(crate) fn text(&mut self, what: &str) -> PResult<Spanned<String>> {
         match self.peek() {
             Some(token) => match &token.kind {
+                TokenKind::Word(w) if STATEMENTS.contains(&w.as_str()) => self.expected(what),
                 TokenKind::Word(w) | TokenKind::Str(w) => {
                     self.pos += 1;
                     Ok(Spanned {
