@@ -1,0 +1,448 @@
+//! One DNS query to one server, with the retry and timeout rules of the Net::DNS 1.36 resolver
+//! that mon's dns.monitor uses, and [`check_zone`], the per-server SOA check shared by
+//! `fulcrum dns-check` and the balancer's `dns ZONE,I,T` health check.
+//!
+//! UDP: `retry` rounds (0 counts as 1, a negative count sends nothing); each round sends the
+//! query and waits `retransmit` seconds (0 counts as 1), doubling every round. A reply counts
+//! when it parses, is a response and carries our ID; NOERROR and NXDOMAIN end the query, other
+//! codes are kept and the rounds go on. A truncated reply is asked again over TCP. Unlike
+//! Net::DNS the socket is connected, so only the server's own address is heard and a refused
+//! port ends the round at once instead of waiting it out. TCP: one attempt bounded by `timeout`.
+//! `Lookup::errorstring` reproduces the resolver's `errorstring` (the reply's RCODE name,
+//! `query timed out`, or the socket error) since the script prints it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// Used for TCP when no `-timeout` is given: the script passes `undef`, which makes Net::DNS
+/// wait forever; a health check must not.
+pub const DEFAULT_TCP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How to query, with dns.monitor's defaults (`retry 2`, `retransmit 5`, no recursion, UDP).
+#[derive(Clone, Debug)]
+pub struct QueryOptions {
+    /// Query over TCP only (`-tcp`).
+    pub tcp: bool,
+    /// UDP rounds (`-retry`).
+    pub retry: i64,
+    /// Seconds to wait in the first UDP round (`-retransmit`).
+    pub retransmit: i64,
+    /// Bound on the TCP exchange (`-timeout`; [`DEFAULT_TCP_TIMEOUT`] when `None`).
+    pub tcp_timeout: Option<Duration>,
+    /// Set RD (the script's caching-only mode does; zone checks do not).
+    pub recursion_desired: bool,
+}
+
+impl Default for QueryOptions {
+    fn default() -> QueryOptions {
+        QueryOptions {
+            tcp: false,
+            retry: 2,
+            retransmit: 5,
+            tcp_timeout: None,
+            recursion_desired: false,
+        }
+    }
+}
+
+impl QueryOptions {
+    /// Bounded options for a health check: one UDP round of `timeout`, TCP bounded likewise.
+    pub fn health_check(timeout: Duration) -> QueryOptions {
+        QueryOptions {
+            tcp: false,
+            retry: 1,
+            retransmit: i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX),
+            tcp_timeout: Some(timeout),
+            recursion_desired: false,
+        }
+    }
+}
+
+/// What a query produced, as the script sees it through Net::DNS's `query`.
+#[derive(Debug)]
+pub struct Lookup {
+    /// The reply, only when it has at least one answer (Net::DNS `query` returns nothing else).
+    pub reply: Option<Message>,
+    /// Net::DNS's `errorstring` after the query.
+    pub errorstring: String,
+    /// Time from the first send to the accepted reply.
+    pub rtt: Duration,
+}
+
+/// A server's SOA for a zone that passed the check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoaInfo {
+    pub serial: u32,
+    pub rtt: Duration,
+}
+
+/// Why a server failed the SOA check.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckFailure {
+    /// No usable reply, or one with no answer (`errorstring` says which: `query timed out`,
+    /// `REFUSED`, `NOERROR` for an empty answer...).
+    #[error("SOA query failed: {errorstring}")]
+    NoAnswer { errorstring: String },
+    /// A reply with answers that is not exactly one authoritative SOA.
+    #[error(
+        "bad SOA answer: authoritative {authoritative}, {answer_count} answers, first {}",
+        first_type.as_deref().unwrap_or("none")
+    )]
+    BadAnswer {
+        authoritative: bool,
+        answer_count: usize,
+        first_type: Option<String>,
+        /// The first answer's serial, when it is an SOA.
+        first_serial: Option<u32>,
+    },
+}
+
+impl CheckFailure {
+    /// One line for logs and `show targets`.
+    pub fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The per-server check of dns.monitor's server loop, without the master comparison: `server`
+/// must answer an SOA query for `zone` authoritatively with exactly one answer, an SOA.
+pub async fn check_zone(
+    server: SocketAddr,
+    zone: &str,
+    opts: &QueryOptions,
+) -> Result<SoaInfo, CheckFailure> {
+    let lookup = query(server, zone, RecordType::SOA, opts).await;
+    let Some(reply) = lookup.reply else {
+        return Err(CheckFailure::NoAnswer {
+            errorstring: lookup.errorstring,
+        });
+    };
+    let answers = reply.answers();
+    let first_serial = answers.first().and_then(|record| match record.data() {
+        RData::SOA(soa) => Some(soa.serial()),
+        _ => None,
+    });
+    match (reply.authoritative(), answers.len(), first_serial) {
+        (true, 1, Some(serial)) => Ok(SoaInfo {
+            serial,
+            rtt: lookup.rtt,
+        }),
+        (authoritative, answer_count, first_serial) => Err(CheckFailure::BadAnswer {
+            authoritative,
+            answer_count,
+            first_type: answers.first().map(|r| type_name(r.record_type())),
+            first_serial,
+        }),
+    }
+}
+
+/// Net::DNS's name for a record type (`A`, `SOA`, `TYPE65280`).
+pub fn type_name(record_type: RecordType) -> String {
+    match record_type {
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        known => known.to_string(),
+    }
+}
+
+/// Net::DNS's name for an RCODE.
+fn rcode_name(code: ResponseCode) -> String {
+    match u16::from(code) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Sends one query as Net::DNS's `query($name, $type)` would (see the module doc).
+pub async fn query(
+    server: SocketAddr,
+    name: &str,
+    record_type: RecordType,
+    opts: &QueryOptions,
+) -> Lookup {
+    let started = Instant::now();
+    let (id, packet) = match build_query(name, record_type, opts.recursion_desired) {
+        Ok(built) => built,
+        Err(errorstring) => {
+            return Lookup {
+                reply: None,
+                errorstring,
+                rtt: Duration::ZERO,
+            }
+        }
+    };
+    let sent = if opts.tcp {
+        send_tcp(server, id, &packet, opts).await
+    } else {
+        match send_udp(server, id, &packet, opts).await {
+            Sent {
+                reply: Some(reply), ..
+            } if reply.truncated() => send_tcp(server, id, &packet, opts).await,
+            other => other,
+        }
+    };
+    let rtt = started.elapsed();
+    match sent.reply {
+        Some(reply) if !reply.answers().is_empty() => Lookup {
+            reply: Some(reply),
+            errorstring: sent.errorstring,
+            rtt,
+        },
+        _ => Lookup {
+            reply: None,
+            errorstring: if sent.errorstring.is_empty() {
+                "query timed out".into()
+            } else {
+                sent.errorstring
+            },
+            rtt,
+        },
+    }
+}
+
+/// Net::DNS `send`: the reply (NOERROR/NXDOMAIN, or the last other one) and `errorstring`.
+struct Sent {
+    reply: Option<Message>,
+    errorstring: String,
+}
+
+fn build_query(
+    name: &str,
+    record_type: RecordType,
+    recursion_desired: bool,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut fqdn = Name::from_ascii(name).map_err(|e| format!("invalid name {name}: {e}"))?;
+    fqdn.set_fqdn(true);
+    let mut id_bytes = [0u8; 2];
+    getrandom::fill(&mut id_bytes).map_err(|e| format!("no random query ID: {e}"))?;
+    let id = u16::from_be_bytes(id_bytes);
+    let mut message = Message::new();
+    message
+        .set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(recursion_desired)
+        .add_query(Query::query(fqdn, record_type));
+    let packet = message
+        .to_vec()
+        .map_err(|e| format!("cannot encode query for {name}: {e}"))?;
+    Ok((id, packet))
+}
+
+/// Is this the reply to our query? (Net::DNS `_accept_reply`: a response with our ID.)
+fn accept(buffer: &[u8], id: u16) -> Option<Message> {
+    let message = Message::from_vec(buffer).ok()?;
+    (message.message_type() == MessageType::Response && message.id() == id).then_some(message)
+}
+
+/// The text Perl prints for `$!`: the OS message without Rust's "(os error N)".
+fn os_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOptions) -> Sent {
+    let mut sent = Sent {
+        reply: None,
+        errorstring: String::new(),
+    };
+    let local: SocketAddr = if server.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = match UdpSocket::bind(local).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            sent.errorstring = os_text(&e);
+            return sent;
+        }
+    };
+    if let Err(e) = socket.connect(server).await {
+        sent.errorstring = os_text(&e);
+        return sent;
+    }
+    let rounds = if opts.retry == 0 { 1 } else { opts.retry };
+    let first_wait = if opts.retransmit == 0 {
+        1
+    } else {
+        opts.retransmit.max(0)
+    };
+    let mut wait = Duration::from_secs(u64::try_from(first_wait).unwrap_or(0));
+    let mut buffer = vec![0u8; 65535];
+    for _ in 0..rounds.max(0) {
+        if let Err(e) = socket.send(packet).await {
+            sent.errorstring = os_text(&e);
+        } else {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let received = tokio::time::timeout_at(deadline, socket.recv(&mut buffer)).await;
+                let length = match received {
+                    Err(_elapsed) => break,
+                    // A refused port (ICMP) ends this round; Net::DNS would sit it out.
+                    Ok(Err(_refused)) => break,
+                    Ok(Ok(length)) => length,
+                };
+                let Some(reply) = accept(&buffer[..length], id) else {
+                    continue;
+                };
+                let rcode = reply.response_code();
+                sent.errorstring = rcode_name(rcode);
+                if rcode == ResponseCode::NoError || rcode == ResponseCode::NXDomain {
+                    sent.reply = Some(reply);
+                    return sent;
+                }
+                sent.reply = Some(reply);
+                break;
+            }
+        }
+        wait = wait.saturating_mul(2);
+    }
+    sent
+}
+
+async fn send_tcp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOptions) -> Sent {
+    let limit = opts.tcp_timeout.unwrap_or(DEFAULT_TCP_TIMEOUT);
+    match tokio::time::timeout(limit, exchange_tcp(server, packet)).await {
+        Err(_elapsed) => Sent {
+            reply: None,
+            errorstring: "query timed out".into(),
+        },
+        Ok(Err(e)) => Sent {
+            reply: None,
+            errorstring: os_text(&e),
+        },
+        Ok(Ok(buffer)) => match accept(&buffer, id) {
+            Some(reply) => Sent {
+                errorstring: rcode_name(reply.response_code()),
+                reply: Some(reply),
+            },
+            None => Sent {
+                reply: None,
+                errorstring: "query timed out".into(),
+            },
+        },
+    }
+}
+
+async fn exchange_tcp(server: SocketAddr, packet: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(server).await?;
+    let length = u16::try_from(packet.len())
+        .map_err(|_| std::io::Error::other("query longer than 65535 bytes"))?;
+    let mut framed = Vec::with_capacity(packet.len() + 2);
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).await?;
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).await?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut reply).await?;
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlab::bind9::{Bind9, Bind9Options, Zone};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn start(port: u16, zones: Vec<Zone>) -> Bind9 {
+        let options = Bind9Options {
+            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            port,
+            zones,
+            netns: None,
+            extra_options: String::new(),
+        };
+        match Bind9::start(options) {
+            Ok(named) => named,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn fast() -> QueryOptions {
+        QueryOptions {
+            retry: 1,
+            retransmit: 1,
+            ..QueryOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn check_zone_against_a_real_bind9() {
+        let mut named = start(15361, vec![Zone::primary("check.test", 2024, &[])]);
+        let server = named.addr();
+        for tcp in [false, true] {
+            let opts = QueryOptions { tcp, ..fast() };
+            let soa = check_zone(server, "check.test", &opts).await;
+            assert_eq!(soa.map(|s| s.serial), Ok(2024), "tcp {tcp}");
+            let refused = check_zone(server, "other.test", &opts).await;
+            assert_eq!(
+                refused,
+                Err(CheckFailure::NoAnswer {
+                    errorstring: "REFUSED".into()
+                })
+            );
+            // A name inside the zone: NOERROR and no answer (the script's "Empty answer").
+            let no_data = check_zone(server, "ns1.check.test", &opts).await;
+            let no_data_error = "NOERROR".to_string();
+            assert_eq!(
+                no_data,
+                Err(CheckFailure::NoAnswer {
+                    errorstring: no_data_error
+                })
+            );
+            let missing = check_zone(server, "nothing.check.test", &opts).await;
+            let missing_error = "NXDOMAIN".to_string();
+            assert_eq!(
+                missing,
+                Err(CheckFailure::NoAnswer {
+                    errorstring: missing_error
+                })
+            );
+        }
+        named.stop();
+        let started = Instant::now();
+        let down = check_zone(server, "check.test", &fast()).await;
+        assert!(
+            matches!(down, Err(CheckFailure::NoAnswer { .. })),
+            "{down:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_non_soa_answer_is_a_bad_answer() {
+        let named = start(
+            15362,
+            vec![Zone::primary("cname.test", 1, &["alias IN CNAME @"])],
+        );
+        let failure = check_zone(named.addr(), "alias.cname.test", &fast()).await;
+        assert_eq!(
+            failure,
+            Err(CheckFailure::BadAnswer {
+                authoritative: true,
+                answer_count: 1,
+                first_type: Some("CNAME".into()),
+                first_serial: None,
+            })
+        );
+    }
+}
