@@ -54,21 +54,21 @@ pub fn main(args: Args) -> u8 {
     interactive(&mut client)
 }
 
-struct Client {
+pub(crate) struct Client {
     stream: UnixStream,
     pid: u32,
     hostname: String,
 }
 
 /// The daemon's answer to one command.
-struct Answer {
-    ok: bool,
-    text: String,
-    close: bool,
+pub(crate) struct Answer {
+    pub(crate) ok: bool,
+    pub(crate) text: String,
+    pub(crate) close: bool,
 }
 
 impl Client {
-    fn connect(path: &Path) -> Result<Client, String> {
+    pub(crate) fn connect(path: &Path) -> Result<Client, String> {
         let mut stream = UnixStream::connect(path).map_err(|e| {
             format!(
                 "cannot connect to {}: {e} — is the daemon running? start it with fulcrum run -c FILE",
@@ -90,7 +90,7 @@ impl Client {
         }
     }
 
-    fn request(&mut self, line: &str) -> Result<Answer, String> {
+    pub(crate) fn request(&mut self, line: &str) -> Result<Answer, String> {
         let request = Message::Request {
             line: line.to_string(),
         };

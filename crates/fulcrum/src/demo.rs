@@ -1,9 +1,0 @@
-//! `fulcrum demo` (being written).
-
-#[derive(clap::Args)]
-pub struct Args {}
-
-pub fn main(_args: Args) -> u8 {
-    eprintln!("fulcrum demo: not built yet");
-    2
-}
