@@ -12,11 +12,12 @@
 //! ```
 //!
 //! Routes are specific (no default route anywhere): the client reaches 10.235.210.0/24 via the
-//! router, the nodes reach 10.99.0.0/16 via 10.235.210.254. Bind9 is not started here; the
-//! `bind9` fixture does that inside `ns0a`/`ns0b`.
+//! router, the nodes reach 10.99.0.0/16 via 10.235.210.254. [`SeedLab::start_bind9`] starts the
+//! seed's Bind9 pair with the `bind9` fixture (separately, since not every test wants it).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use crate::bind9::{Bind9, Bind9Error, Bind9Options, Zone};
 use crate::lab::{Lab, LabError, Ns, Switch};
 
 /// The seed's virtual address, on both nodes' `lo`.
@@ -37,6 +38,11 @@ pub const NODE_NET: &str = "10.235.210.0/24";
 pub const CLIENT_NET: &str = "10.99.0.0/16";
 /// How many extra source addresses the client holds (10.99.1.1 ..= 10.99.1.200).
 pub const CLIENT_SOURCES: u8 = 200;
+
+/// The seed's zone, served by both nodes.
+pub const SEED_ZONE: &str = "balanceng.net";
+/// The serial both nodes start with.
+pub const SEED_SERIAL: u32 = 2026112501;
 
 /// The seed topology's handles. Everything lives as long as the [`Lab`] that built it.
 #[derive(Debug, Clone)]
@@ -60,6 +66,37 @@ impl SeedLab {
     pub fn nodes(&self) -> [&Ns; 2] {
         [&self.ns0a, &self.ns0b]
     }
+
+    /// Starts Bind9 in both nodes, as in the seed: listening on 127.0.0.1, the VIP and the
+    /// node's eth0 address, serving [`SEED_ZONE`] (primary on both, same serial) with a TXT
+    /// record at the apex naming the node (`"ns0a"`, `"ns0b"`) so a test sees who answered.
+    pub fn start_bind9(&self) -> Result<SeedBind9, Bind9Error> {
+        let start = |node: &Ns, addr: Ipv4Addr| {
+            let txt = format!("@ IN TXT \"{}\"", node.short_name());
+            Bind9::start(Bind9Options {
+                // The VIP first: it becomes the zone's `ns1` and is where readiness is checked.
+                listen: vec![
+                    IpAddr::V4(VIP),
+                    IpAddr::V4(addr),
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                ],
+                port: 53,
+                zones: vec![Zone::primary(SEED_ZONE, SEED_SERIAL, &[&txt])],
+                netns: Some(node.name().to_string()),
+                extra_options: String::new(),
+            })
+        };
+        Ok(SeedBind9 {
+            ns0a: start(&self.ns0a, NS0A_ADDR)?,
+            ns0b: start(&self.ns0b, NS0B_ADDR)?,
+        })
+    }
+}
+
+/// The seed's two Bind9 instances; each is killed by PID when dropped.
+pub struct SeedBind9 {
+    pub ns0a: Bind9,
+    pub ns0b: Bind9,
 }
 
 /// Builds the seed topology in `lab` (about a second: a few dozen `ip` commands).
