@@ -316,7 +316,10 @@ impl<'t> Parser<'t> {
                                 value,
                                 span,
                             }),
-                            Err(Reported) => self.recover_block(options, 0),
+                            Err(Reported) => {
+                                let line = self.here().line;
+                                self.recover_block(options, 0, line);
+                            }
                         }
                         continue;
                     }
@@ -337,7 +340,7 @@ impl<'t> Parser<'t> {
                     .suggest(word, options);
                     self.errors.push(error);
                     self.pos += 1;
-                    self.recover_block(options, 0);
+                    self.recover_block(options, 0, span.line);
                 }
                 other => {
                     let depth = usize::from(*other == TokenKind::LBrace);
@@ -348,15 +351,20 @@ impl<'t> Parser<'t> {
                     );
                     self.errors.push(error);
                     self.pos += 1;
-                    self.recover_block(options, depth);
+                    self.recover_block(options, depth, span.line);
                 }
             }
         }
     }
 
-    /// Skips to the next option of the block, its `}`, or a statement keyword.
-    fn recover_block(&mut self, options: &[&str], mut depth: usize) {
+    /// Skips to the next option of the block, its `}`, a statement keyword, or the next line
+    /// after `line` (where the error was): options are usually one to a line, so a mistake on
+    /// the next line is reported too.
+    fn recover_block(&mut self, options: &[&str], mut depth: usize, line: u32) {
         while let Some(token) = self.peek() {
+            if depth == 0 && token.span.line > line {
+                return;
+            }
             match &token.kind {
                 TokenKind::LBrace => depth += 1,
                 TokenKind::RBrace if depth == 0 => return,

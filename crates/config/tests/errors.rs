@@ -240,6 +240,14 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             ],
         ),
         (
+            "a mistake on the line after a bad value is reported too",
+            "network 1 {\n}\nvrrp {\nvrid 0\nprority 2\nnetwork 1\n}\n".into(),
+            vec![
+                "4:6: found \"0\", expected a vrid from 1 to 255",
+                "5:1: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify)",
+            ],
+        ),
+        (
             "unclosed block meets the next statement",
             "target 1 {\nipaddr 10.0.0.1\nserver 1 {\nipaddr 10.0.0.9\ntargets 1\n}\n".into(),
             vec!["3:1: found \"server\", expected \"}\" to close the target block opened at 1:1"],

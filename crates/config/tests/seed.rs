@@ -116,3 +116,47 @@ fn seed_files_print_back_as_themselves() {
         assert_eq!(fulcrum_config::parse(file, &printed).unwrap(), config);
     }
 }
+
+/// Every statement and option of the language, in one file (also the fuzzer's richest seed).
+#[test]
+fn every_statement_and_option_loads_and_round_trips() {
+    let text = include_str!("../../../fuzz/seeds/config_parse/all_options.conf");
+    let config = fulcrum_config::parse("all_options.conf", text).unwrap();
+    assert_eq!(config.settings.sync_key.as_deref(), Some("k\"x"));
+    assert_eq!(config.modules, vec!["a", "b", "c d"]);
+    assert_eq!(config.interfaces[&1].name, "eth0");
+    assert_eq!(config.interfaces[&3].name, "eth 3");
+    let vrrp = config.vrrp.as_ref().unwrap();
+    assert_eq!(
+        (vrrp.version, vrrp.advert_ms, vrrp.preempt),
+        (VrrpVersion::V3, 100, false)
+    );
+    assert_eq!(config.networks[&1].interface, Some(InterfaceRef::Id(3)));
+    assert_eq!(config.networks[&1].virt, Some(v4("10.0.0.2")));
+    assert_eq!(
+        config.gateway.as_ref().unwrap().ping,
+        Some(PingCheck {
+            interval: 1,
+            timeout: 3
+        })
+    );
+    let server = &config.servers[&1];
+    assert_eq!(server.ipaddr, "::1".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        (server.protocol, server.method),
+        (Protocol::Udp, Method::Rr)
+    );
+    assert_eq!(server.targets, vec![1, 2, 3, 5]);
+    assert_eq!(server.stout, Some(30));
+    let target = &config.targets[&1];
+    assert_eq!(target.weight, 0);
+    assert_eq!(target.dns.as_ref().unwrap().zone, "example.com");
+    assert!(!target.dsr);
+    assert_eq!(target.upalert.as_deref(), Some("b"));
+    assert!(config.targets[&3].registered && !config.targets[&3].enabled);
+    let printed = fulcrum_config::print(&config, "now");
+    assert_eq!(
+        fulcrum_config::parse("printed.conf", &printed).unwrap(),
+        config
+    );
+}
