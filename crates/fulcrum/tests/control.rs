@@ -1,0 +1,564 @@
+//! End-to-end tests of `fulcrum check`, `fulcrum run` and `fulcrum control`: the real binary, a
+//! real control socket in a per-test temporary directory, and a loopback-only configuration
+//! (server on 127.0.0.1 with a free port, proxied targets on 127.0.0.x). Every daemon a test
+//! starts is killed by PID when its guard drops, also on panic.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// A port free on 127.0.0.1 for both UDP and TCP at the time of asking.
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port on loopback");
+        let port = tcp.local_addr().expect("local address").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+/// The loopback configuration every `run` test starts from.
+fn loopback_config() -> String {
+    let port = free_port();
+    let backend = free_port();
+    format!(
+        "// loopback test configuration\n\
+         hostname LOOPTEST\n\
+         server 1 {{\n  ipaddr 127.0.0.1\n  port {port}\n  method session\n  targets 1,2\n}}\n\
+         register server 1\nenable server 1\n\
+         target 1 {{\n  ipaddr 127.0.0.2\n  port {backend}\n  dsr disable\n}}\n\
+         target 2 {{\n  ipaddr 127.0.0.3\n  port {backend}\n  dsr disable\n}}\n\
+         register targets 1,2\nenable targets 1,2\n"
+    )
+}
+
+/// A running `fulcrum run`, killed by PID on drop.
+struct Daemon {
+    child: Child,
+    config: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until its control socket answers.
+    fn start(config: &Path, socket: &Path) -> Daemon {
+        let log = config.with_extension(format!("log{}", Instant::now().elapsed().as_nanos()));
+        let log = unique_log(&log);
+        let child = spawn_run(config, socket, &log);
+        let mut daemon = Daemon {
+            child,
+            config: config.to_path_buf(),
+            socket: socket.to_path_buf(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("fulcrum run exited early ({status}):\n{}", daemon.logs());
+            }
+            if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+                return daemon;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "control socket never answered:\n{}",
+                daemon.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal the daemon");
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return logs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status within 10 s.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal(Signal::SIGTERM);
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(10));
+        status.unwrap_or_else(|| panic!("daemon ignored SIGTERM:\n{}", self.logs()))
+    }
+
+    fn control(&self, commands: &[&str]) -> Output {
+        control(&self.socket, commands)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn unique_log(base: &Path) -> PathBuf {
+    let mut n = 0;
+    loop {
+        let candidate = base.with_extension(format!("log{n}"));
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+fn spawn_run(config: &Path, socket: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("create the log file");
+    Command::new(FULCRUM)
+        .args(["run", "--log-level", "info", "-c"])
+        .arg(config)
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start fulcrum run")
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn control(socket: &Path, commands: &[&str]) -> Output {
+    let mut command = Command::new(FULCRUM);
+    command.arg("control").arg("--socket").arg(socket);
+    for line in commands {
+        command.arg("-e").arg(line);
+    }
+    command
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fulcrum control")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A temporary directory with the loopback configuration in it.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("fulcrum.conf");
+    std::fs::write(&config, loopback_config()).expect("write the configuration");
+    let socket = dir.path().join("run/fulcrum.sock");
+    (dir, config, socket)
+}
+
+/// The cells of target `id`'s row in `show targets`:
+/// [id, ip, port, proto, weight, dsr, reg, ena, op, ...counters].
+fn target_row(table: &str, id: u32) -> Option<Vec<String>> {
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with("---"))
+        .skip(1)
+        .map(|line| {
+            line.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.first().map(String::as_str) == Some(&id.to_string()))
+}
+
+/// (registered, enabled) of target `id` as the running daemon reports it.
+fn target_state(daemon: &Daemon, id: u32) -> Option<(String, String)> {
+    let output = daemon.control(&["show targets"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    target_row(&stdout(&output), id).map(|cells| (cells[6].clone(), cells[7].clone()))
+}
+
+/// True when `text` has a line `FILE:LINE:COL: error: ...` for `file`.
+fn has_positioned_error(text: &str, file: &str) -> bool {
+    text.lines().any(|line| {
+        let Some(rest) = line.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
+            return false;
+        };
+        let mut parts = rest.splitn(3, ':');
+        let numeric = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
+        numeric(parts.next())
+            && numeric(parts.next())
+            && parts.next().is_some_and(|r| r.starts_with(" error: "))
+    })
+}
+
+#[test]
+fn check_accepts_both_seed_configurations() {
+    for name in ["ns0a.conf", "ns0b.conf"] {
+        let path = fixture(name);
+        let output = Command::new(FULCRUM)
+            .arg("check")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let expected = format!(
+            "{}: ok: 1 server(s), 2 target(s), 1 network(s), vrrp vrid 7 priority 200\n",
+            path.display()
+        );
+        assert_eq!(stdout(&output), expected);
+    }
+}
+
+#[test]
+fn check_rejects_a_broken_file_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.conf");
+    std::fs::write(&path, "server 1 {\nipaddr 10.0.0.300\n}\nfoo\n").unwrap();
+    let output = Command::new(FULCRUM)
+        .arg("check")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    let file = path.display().to_string();
+    assert!(errors.contains(&format!("{file}:2:8: error: ")), "{errors}");
+    assert!(has_positioned_error(&errors, &file), "{errors}");
+    // Every error, not just the first.
+    assert!(errors.contains(&format!("{file}:4:1: error: ")), "{errors}");
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn check_reports_an_unreadable_file() {
+    let output = Command::new(FULCRUM)
+        .args(["check", "-c", "/nonexistent/fulcrum.conf"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot read /nonexistent/fulcrum.conf"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The issue's scenario: show the canonical config, disable and re-enable a target, add one live,
+/// save, restart, and find the saved state.
+#[test]
+fn live_changes_are_saved_and_survive_a_restart() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+
+    let shown = daemon.control(&["show config"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.starts_with("// configuration taken "), "{text}");
+    assert!(text.ends_with("// end of configuration\n"), "{text}");
+    assert!(text.contains("hostname LOOPTEST"), "{text}");
+    assert!(stderr(&shown).contains(&format!("fulcrum: connected to PID {}", daemon.child.id())));
+
+    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "yes".into())));
+    let disabled = daemon.control(&["disable target 2"]);
+    assert!(disabled.status.success(), "{}", stdout(&disabled));
+    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "no".into())));
+    let enabled = daemon.control(&["enable target 2"]);
+    assert!(enabled.status.success(), "{}", stdout(&enabled));
+    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "yes".into())));
+
+    let added = daemon.control(&[
+        "target 3 { ipaddr 127.0.0.4 port 5353 dsr disable }",
+        "register target 3",
+        "enable target 3",
+        "disable target 2",
+        "save",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}{}",
+        stdout(&added),
+        stderr(&added)
+    );
+    assert!(
+        stdout(&added).contains("configuration saved to"),
+        "{}",
+        stdout(&added)
+    );
+    assert_eq!(target_state(&daemon, 3), Some(("yes".into(), "yes".into())));
+
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.starts_with("// configuration taken "), "{saved}");
+    assert!(saved.contains("127.0.0.4"), "{saved}");
+    let check = Command::new(FULCRUM)
+        .arg("check")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "saved file does not check: {}",
+        stderr(&check)
+    );
+
+    assert!(daemon.terminate().success());
+    assert!(!socket.exists(), "socket left behind after SIGTERM");
+
+    let restarted = Daemon::start(&config, &socket);
+    assert_eq!(
+        target_state(&restarted, 3),
+        Some(("yes".into(), "yes".into()))
+    );
+    assert_eq!(
+        target_state(&restarted, 2),
+        Some(("yes".into(), "no".into()))
+    );
+    assert_eq!(
+        target_state(&restarted, 1),
+        Some(("yes".into(), "yes".into()))
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_file_keeps_the_running_configuration() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let before = stdout(&daemon.control(&["show targets"]));
+
+    std::fs::write(&config, "target 1 {\n  ipaddr 127.0.0.999\n}\nbogus\n").unwrap();
+    daemon.signal(Signal::SIGHUP);
+    let logs = daemon.wait_for_log("keeping the running configuration");
+    let file = daemon.config.display().to_string();
+    assert!(logs.contains(&format!("{file}:2:10: error: ")), "{logs}");
+    assert!(logs.contains(&format!("{file}:4:1: error: ")), "{logs}");
+    assert_eq!(stdout(&daemon.control(&["show targets"])), before);
+
+    // A good file is picked up, so the check above could have failed.
+    std::fs::write(&config, loopback_config().replace("LOOPTEST", "RELOADED")).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_for_log("reload: ");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stdout(&daemon.control(&["show config"])).contains("hostname RELOADED") {
+        assert!(
+            Instant::now() < deadline,
+            "good file not reloaded:\n{}",
+            daemon.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn control_socket_is_private() {
+    let (_dir, config, socket) = setup();
+    let _daemon = Daemon::start(&config, &socket);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+}
+
+#[test]
+fn a_second_instance_on_the_same_socket_refuses_to_start() {
+    let (dir, config, socket) = setup();
+    let first = Daemon::start(&config, &socket);
+    let log = dir.path().join("second.log");
+    let mut second = spawn_run(&config, &socket, &log);
+    let status = wait_with_timeout(&mut second, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = kill(Pid::from_raw(second.id() as i32), Signal::SIGKILL);
+        let _ = second.wait();
+        panic!("second instance kept running");
+    }
+    assert!(!status.unwrap().success());
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains(&format!(
+            "another fulcrum (PID {}) is already running",
+            first.child.id()
+        )),
+        "{logs}"
+    );
+    assert!(first.control(&["show version"]).status.success());
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let (_dir, config, socket) = setup();
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let daemon = Daemon::start(&config, &socket);
+    assert!(daemon.control(&["show version"]).status.success());
+    assert!(
+        daemon.logs().contains("replacing stale control socket"),
+        "{}",
+        daemon.logs()
+    );
+}
+
+#[test]
+fn a_regular_file_in_the_sockets_place_is_left_alone() {
+    let (dir, config, socket) = setup();
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    std::fs::write(&socket, "precious").unwrap();
+    let log = dir.path().join("run.log");
+    let mut child = spawn_run(&config, &socket, &log);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        panic!("daemon started over a regular file");
+    }
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), "precious");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("is not a socket"));
+}
+
+#[test]
+fn unknown_commands_get_the_seeds_error_and_a_failing_exit() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let output = daemon.control(&["shown sessions"]);
+    assert_eq!(stdout(&output), "ERROR: invalid command (try help)\n");
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = daemon.control(&["show sessions x", "show version"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("ERROR: show sessions: expected a number or \"all\", found \"x\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fulcrum 0.1.0"),
+        "later commands still run: {text}"
+    );
+
+    let output = daemon.control(&["target 9 { ipaddr 300.1.1.1 }"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        has_positioned_error(&stdout(&output), "<control>"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(target_state(&daemon, 9), None);
+}
+
+#[test]
+fn commands_are_read_from_stdin_when_it_is_not_a_terminal() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let mut child = Command::new(FULCRUM)
+        .arg("control")
+        .arg("--socket")
+        .arg(&daemon.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script =
+        "show license\ntarget 4 {\n  ipaddr 127.0.0.5\n}\nregister target 4\nquit\nshow version\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let text = stdout(&output);
+    assert!(text.contains("no licence needed"), "{text}");
+    assert!(
+        !text.contains("fulcrum 0.1.0"),
+        "commands after quit ran: {text}"
+    );
+    assert_eq!(target_state(&daemon, 4), Some(("yes".into(), "no".into())));
+}
+
+#[test]
+fn control_without_a_daemon_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("absent.sock");
+    let output = control(&socket, &["show version"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!("cannot connect to {}: ", socket.display())),
+        "{message}"
+    );
+    assert!(
+        message.contains("is the daemon running? start it with fulcrum run -c FILE"),
+        "{message}"
+    );
+}
+
+#[test]
+fn run_refuses_a_broken_configuration() {
+    let (dir, config, socket) = setup();
+    std::fs::write(&config, "server 1 {\n}\n").unwrap();
+    let log = dir.path().join("run.log");
+    let mut child = spawn_run(&config, &socket, &log);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        panic!("daemon started with a broken configuration");
+    }
+    assert_eq!(status.unwrap().code(), Some(1));
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("not starting"), "{logs}");
+    assert!(!socket.exists());
+}
