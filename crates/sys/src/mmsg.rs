@@ -298,15 +298,22 @@ impl SendBatch {
         self.queued < self.headers.len() && self.used + len <= self.arena.len()
     }
 
-    /// Queues `payload` for `dest`, leaving from `source` when given. False (nothing queued)
-    /// when the batch is full: flush and push again.
-    pub fn push(&mut self, payload: &[u8], dest: SocketAddr, source: Option<IpAddr>) -> bool {
+    /// Queues `payload` for `dest`, leaving from `source` when given, and returns the queued
+    /// copy so the caller can patch it (a DNS ID, say). `None` (nothing queued) when the batch
+    /// is full: flush and push again.
+    pub fn push(
+        &mut self,
+        payload: &[u8],
+        dest: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> Option<&mut [u8]> {
         if !self.has_room(payload.len()) {
-            return false;
+            return None;
         }
         let i = self.queued;
-        self.arena[self.used..self.used + payload.len()].copy_from_slice(payload);
-        self.spans[i] = (self.used, payload.len());
+        let start = self.used;
+        self.arena[start..start + payload.len()].copy_from_slice(payload);
+        self.spans[i] = (start, payload.len());
         self.used += payload.len();
         let (storage, len) = sockaddr_from(&dest);
         self.addrs[i] = storage;
@@ -316,7 +323,7 @@ impl SendBatch {
             None => 0,
         };
         self.queued += 1;
-        true
+        Some(&mut self.arena[start..start + payload.len()])
     }
 
     /// Sends everything queued on `socket` and empties the batch. Returns how many datagrams
@@ -462,7 +469,7 @@ mod tests {
         let mut out = SendBatch::new(8, 0);
         for (i, dst) in ["127.0.0.1", "127.0.0.2", "127.0.0.3"].iter().enumerate() {
             let dest = SocketAddr::new(dst.parse().unwrap(), port);
-            assert!(out.push(&[i as u8; 5], dest, None));
+            assert!(out.push(&[i as u8; 5], dest, None).is_some());
         }
         assert_eq!(out.flush(&sender), 3);
         assert!(out.is_empty());
@@ -478,7 +485,7 @@ mod tests {
         // the socket is bound to the wildcard.
         let mut reply = SendBatch::new(4, 0);
         for g in &got {
-            assert!(reply.push(&g.0, g.1, g.2));
+            assert!(reply.push(&g.0, g.1, g.2).is_some());
         }
         assert_eq!(reply.flush(&receiver), 3);
         let mut back = RecvBatch::new(4, 512);
@@ -511,12 +518,13 @@ mod tests {
     fn a_full_batch_refuses_more() {
         let mut out = SendBatch::new(2, 0);
         let dest: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert!(out.push(b"a", dest, None));
-        assert!(out.push(b"b", dest, None));
-        assert!(!out.push(b"c", dest, None));
+        assert!(out.push(b"a", dest, None).is_some());
+        let copy = out.push(b"b", dest, None).unwrap();
+        copy[0] = b'B';
+        assert!(out.push(b"c", dest, None).is_none());
         let mut big = SendBatch::new(4, 0);
-        assert!(big.push(&[0u8; 65_535], dest, None));
-        assert!(!big.push(b"x", dest, None), "arena full");
+        assert!(big.push(&[0u8; 65_535], dest, None).is_some());
+        assert!(big.push(b"x", dest, None).is_none(), "arena full");
     }
 
     #[test]
