@@ -33,6 +33,15 @@ fn digits(word: &str) -> Option<u64> {
     word.parse().ok()
 }
 
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// A netmask is contiguous: ones, then zeros.
 pub fn is_contiguous_mask(mask: Ipv4Addr) -> bool {
     let bits = u32::from(mask);
@@ -303,16 +312,17 @@ impl<'t> Parser<'t> {
 
     /// `INTERVAL,TIMEOUT` in seconds; the timeout must exceed the interval.
     fn interval_timeout(&mut self, check: &str) -> PResult<(u32, u32)> {
-        let interval = self.seconds(&format!("a {check} interval"))?;
-        self.comma(&format!("a {check} timeout"))?;
+        let a = article(check);
+        let interval = self.seconds(&format!("{a} {check} interval"))?;
+        self.comma(&format!("{a} {check} timeout"))?;
         let span = self.here();
-        let timeout = self.seconds(&format!("a {check} timeout"))?;
+        let timeout = self.seconds(&format!("{a} {check} timeout"))?;
         if timeout <= interval {
             self.pos -= 1;
             return self.fail(Error::found(
                 span,
                 &quote(&timeout.to_string()),
-                format!("a {check} timeout greater than its interval ({interval})"),
+                format!("{a} {check} timeout greater than its interval ({interval})"),
             ));
         }
         Ok((interval, timeout))
@@ -325,8 +335,9 @@ impl<'t> Parser<'t> {
 
     /// `PORT,INTERVAL,TIMEOUT` for `tcpopen` and `agent`.
     pub(crate) fn port_check(&mut self, check: &str) -> PResult<PortCheck> {
-        let port = self.port(&format!("a {check} port"))?;
-        self.comma(&format!("a {check} interval"))?;
+        let a = article(check);
+        let port = self.port(&format!("{a} {check} port"))?;
+        self.comma(&format!("{a} {check} interval"))?;
         let (interval, timeout) = self.interval_timeout(check)?;
         Ok(PortCheck {
             port,

@@ -77,7 +77,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "agent check without its timeout",
             "target 1 {\nipaddr 10.0.0.1\nagent 439,5\n}\n".into(),
-            vec!["4:1: found \"}\", expected \",\" and a agent timeout"],
+            vec!["4:1: found \"}\", expected \",\" and an agent timeout"],
         ),
         (
             "huge weight",
