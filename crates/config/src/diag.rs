@@ -16,15 +16,6 @@ pub struct Span {
 
 impl Span {
     pub const START: Span = Span { line: 1, col: 1 };
-
-    /// The same line, `chars` characters further right.
-    pub fn offset(self, chars: usize) -> Span {
-        let chars = u32::try_from(chars).unwrap_or(u32::MAX);
-        Span {
-            line: self.line,
-            col: self.col.saturating_add(chars),
-        }
-    }
 }
 
 impl fmt::Display for Span {

@@ -224,10 +224,10 @@ impl<'t> Parser<'t> {
     }
 
     fn modules(&mut self) -> PResult<Vec<String>> {
-        let mut modules = vec![self.text("a module name")?.value];
+        let mut modules = vec![self.any_text("a module name")?.value];
         while self.peek().is_some_and(|t| t.kind == TokenKind::Comma) {
             self.pos += 1;
-            modules.push(self.text("a module name after \",\"")?.value);
+            modules.push(self.any_text("a module name after \",\"")?.value);
         }
         Ok(modules)
     }

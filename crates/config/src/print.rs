@@ -24,11 +24,20 @@ pub fn quoted(text: &str) -> String {
     out
 }
 
-/// A bare word when the lexer would read it back as the same single word, else a string.
+/// A bare word when the parser would read it back as the same value, else a string.
 fn text(value: &str) -> String {
+    if crate::parser::STATEMENTS.contains(&value) {
+        quoted(value)
+    } else {
+        module(value)
+    }
+}
+
+/// A bare word when the lexer would read it back as the same single word (statement keywords
+/// included, as `modules` takes them), else a string.
+fn module(value: &str) -> String {
     let bare = !value.is_empty()
         && !value.starts_with("//")
-        && !crate::parser::STATEMENTS.contains(&value)
         && value
             .chars()
             .all(|c| !(c.is_whitespace() || matches!(c, '{' | '}' | '"' | ',')));
@@ -140,7 +149,7 @@ pub fn print(config: &Config, taken: &str) -> String {
     }
     settings(&mut out, &config.settings);
     if !config.modules.is_empty() {
-        let modules: Vec<String> = config.modules.iter().map(|m| text(m)).collect();
+        let modules: Vec<String> = config.modules.iter().map(|m| module(m)).collect();
         let _ = writeln!(out, "modules {}", modules.join(","));
     }
     // Interfaces numbered 1..=k print in the short form, which takes exactly those numbers.

@@ -79,9 +79,20 @@ impl<'t> Parser<'t> {
     /// A word or a double-quoted string. A bare statement keyword is not taken as a value (it
     /// more likely starts the next statement after a forgotten value); quoted, it is.
     pub(crate) fn text(&mut self, what: &str) -> PResult<Spanned<String>> {
+        if self
+            .word_here()
+            .is_some_and(|w| STATEMENTS.contains(&w.value))
+        {
+            return self.expected(what);
+        }
+        self.any_text(what)
+    }
+
+    /// A word (statement keywords included) or a double-quoted string: for places where a
+    /// keyword is a normal value, as in `modules vrrp,arp,ping`.
+    pub(crate) fn any_text(&mut self, what: &str) -> PResult<Spanned<String>> {
         match self.peek() {
             Some(token) => match &token.kind {
-                TokenKind::Word(w) if STATEMENTS.contains(&w.as_str()) => self.expected(what),
                 TokenKind::Word(w) | TokenKind::Str(w) => {
                     self.pos += 1;
                     Ok(Spanned {

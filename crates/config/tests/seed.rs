@@ -160,3 +160,19 @@ fn every_statement_and_option_loads_and_round_trips() {
         config
     );
 }
+
+/// BalanceNG's own examples list modules that share names with statements.
+#[test]
+fn modules_may_be_named_like_statements() {
+    let config =
+        fulcrum_config::parse("m.conf", "modules vrrp,arp,ping,hc,master,slave,tcpopen\n").unwrap();
+    assert_eq!(
+        config.modules,
+        ["vrrp", "arp", "ping", "hc", "master", "slave", "tcpopen"]
+    );
+    let printed = fulcrum_config::print(&config, "now");
+    assert!(
+        printed.contains("\nmodules vrrp,arp,ping,hc,master,slave,tcpopen\n"),
+        "{printed}"
+    );
+}
