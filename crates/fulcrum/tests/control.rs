@@ -562,3 +562,76 @@ fn run_refuses_a_broken_configuration() {
     assert!(logs.contains("not starting"), "{logs}");
     assert!(!socket.exists());
 }
+
+/// The interactive shell on a real terminal (util-linux `script` provides the pty): banner,
+/// prompt from the configuration's hostname, tab completion and the history file.
+#[test]
+fn interactive_shell_has_banner_prompt_completion_and_history() {
+    let script = Path::new("/usr/bin/script");
+    assert!(
+        script.exists(),
+        "this test needs util-linux's `script` (Debian package bsdutils)"
+    );
+    let (dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let state = dir.path().join("state");
+    let shell = format!("{FULCRUM} control --socket {}", daemon.socket.display());
+    let mut child = Command::new(script)
+        .args(["-qec", &shell, "/dev/null"])
+        .env("XDG_STATE_HOME", &state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Type only once the prompt is up, so the line editor is already in raw mode.
+    let mut terminal = child.stdout.take().unwrap();
+    let (sender, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut terminal, &mut chunk) {
+            if sender.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("LOOPTEST# ") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(chunk) => seen.extend_from_slice(&chunk),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no prompt: {:?}", String::from_utf8_lossy(&seen));
+            }
+        }
+    }
+    // `show vers<TAB>` completes to `show version `; then end of input leaves the shell.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"show vers\t\r")
+        .unwrap();
+    if wait_with_timeout(&mut child, Duration::from_secs(10)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("shell did not exit: {:?}", String::from_utf8_lossy(&seen));
+    }
+    let _ = reader.join();
+    seen.extend(received.try_iter().flatten());
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains(&format!("fulcrum: connected to PID {}", daemon.child.id())),
+        "{text}"
+    );
+    assert!(text.contains("LOOPTEST# "), "{text}");
+    assert!(
+        text.contains("fulcrum 0.1.0 (control protocol 1)"),
+        "{text}"
+    );
+    let history = std::fs::read_to_string(state.join("fulcrum/history")).unwrap_or_default();
+    assert!(history.contains("show version"), "history: {history:?}");
+}
