@@ -45,7 +45,7 @@ def conditions(args):
         "dnsperf_clients": args.clients, "dnsperf_threads": args.threads,
         "dnsperf_outstanding": args.outstanding, "nsd_server_count": args.nsd_servers,
         "dnsdist_listeners": args.dnsdist_listeners, "dnsdist_mmsg": args.dnsdist_mmsg,
-        "cases": args.cases,
+        "cases": args.cases, "nice": args.nice,
     }
 
 
@@ -58,7 +58,7 @@ def conditions_text(c):
         f"dnsperf -c {c['dnsperf_clients']} -T {c['dnsperf_threads']} "
         f"-q {c['dnsperf_outstanding']}; fixed rate {c['rate_qps']} qps; "
         f"NSD server-count {c['nsd_server_count']}; dnsdist listeners "
-        f"{c['dnsdist_listeners']}, recvmmsg vector {c['dnsdist_mmsg']}"
+        f"{c['dnsdist_listeners']}, recvmmsg vector {c['dnsdist_mmsg']}; nice {c['nice']}"
     )
 
 
