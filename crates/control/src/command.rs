@@ -50,7 +50,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         &["show", "sessions"],
         "[N|all]",
-        "the session table (first N, default 10)",
+        "the session table, newest first (first N, default 20)",
     ),
     spec(
         &["save"],
@@ -94,8 +94,8 @@ const SETTING_NAMES: &[&str] = &[
     "synckey",
 ];
 
-/// Default number of sessions `show sessions` lists.
-pub const DEFAULT_SESSIONS_SHOWN: usize = 10;
+/// Default number of sessions `show sessions` lists (the same as the session renderer's default).
+pub const DEFAULT_SESSIONS_SHOWN: usize = 20;
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +265,7 @@ mod tests {
             ("show servers", Command::ShowServers),
             ("show targets", Command::ShowTargets),
             ("show networks", Command::ShowNetworks),
-            ("show sessions", Command::ShowSessions(Some(10))),
+            ("show sessions", Command::ShowSessions(Some(20))),
             ("show sessions 3", Command::ShowSessions(Some(3))),
             ("show sessions all", Command::ShowSessions(None)),
             ("save", Command::Save),
