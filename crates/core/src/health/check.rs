@@ -16,6 +16,9 @@ pub enum CheckKind {
     TcpOpen,
     Agent,
     Dns,
+    /// Not configured by the operator: the daemon adds it for DSR targets (issue 5), a probe
+    /// addressed to the VIP and sent to the target's MAC, proving the target holds the VIP.
+    DsrPath,
 }
 
 impl CheckKind {
@@ -26,6 +29,7 @@ impl CheckKind {
             CheckKind::TcpOpen => "tcpopen",
             CheckKind::Agent => "agent",
             CheckKind::Dns => "dns",
+            CheckKind::DsrPath => "dsr-path",
         }
     }
 }
@@ -41,6 +45,8 @@ pub enum Probe {
     Agent { port: u16 },
     /// An authoritative SOA query for `zone`.
     Dns { zone: String },
+    /// A query to `vip:port` sent at layer 2 to the target's MAC.
+    DsrPath { vip: std::net::IpAddr, port: u16 },
 }
 
 impl Probe {
@@ -50,6 +56,7 @@ impl Probe {
             Probe::TcpOpen { .. } => CheckKind::TcpOpen,
             Probe::Agent { .. } => CheckKind::Agent,
             Probe::Dns { .. } => CheckKind::Dns,
+            Probe::DsrPath { .. } => CheckKind::DsrPath,
         }
     }
 }
@@ -97,7 +104,8 @@ impl CheckSpec {
         specs
     }
 
-    fn new(probe: Probe, interval_s: u32, timeout_s: u32) -> CheckSpec {
+    /// A check with whole-second INTERVAL and TIMEOUT, as the configuration states them.
+    pub fn new(probe: Probe, interval_s: u32, timeout_s: u32) -> CheckSpec {
         CheckSpec {
             probe,
             // An interval of 0 would ask for probes in a busy loop; the validator refuses it,
@@ -160,6 +168,50 @@ pub struct CheckStatus {
     pub consecutive_failures: u64,
     /// The last agent value received (agent checks only).
     pub agent_value: Option<u32>,
+}
+
+impl CheckSpec {
+    /// The check as the configuration writes it: `ping 5,12`, `agent 439,5,13`.
+    pub fn describe(&self) -> String {
+        let (i, t) = (self.interval.as_secs(), self.timeout.as_secs());
+        let keyword = self.kind().keyword();
+        match &self.probe {
+            Probe::Ping => format!("{keyword} {i},{t}"),
+            Probe::TcpOpen { port } | Probe::Agent { port } => format!("{keyword} {port},{i},{t}"),
+            Probe::Dns { zone } => format!("{keyword} {zone},{i},{t}"),
+            Probe::DsrPath { vip, port } => format!("{keyword} {vip}:{port},{i},{t}"),
+        }
+    }
+}
+
+impl CheckStatus {
+    /// One line for `show targets`:
+    /// `agent 439,5,13 up for 35 s; last ok (value 3) 2 s ago, rtt 0.4 ms; 3 failures (0 in a row)`.
+    pub fn describe(&self, now: Instant) -> String {
+        let mut line = format!(
+            "{} {} for {} s",
+            self.spec.describe(),
+            self.state.keyword(),
+            now.saturating_duration_since(self.since).as_secs()
+        );
+        match &self.last_result {
+            Some(last) => line.push_str(&format!(
+                "; last {} ({}) {} s ago",
+                if last.ok { "ok" } else { "failed" },
+                last.detail,
+                now.saturating_duration_since(last.at).as_secs()
+            )),
+            None => line.push_str("; no result yet"),
+        }
+        if let Some(rtt) = self.last_rtt {
+            line.push_str(&format!(", rtt {:.1} ms", rtt.as_secs_f64() * 1000.0));
+        }
+        line.push_str(&format!(
+            "; {} failures ({} in a row)",
+            self.failures, self.consecutive_failures
+        ));
+        line
+    }
 }
 
 /// One check's live state inside the scheduler.

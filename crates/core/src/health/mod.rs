@@ -26,122 +26,21 @@
 //! answered or reconfigured probes are counted as a [`DropReason`] and otherwise ignored.
 
 mod check;
+mod messages;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use check::{CheckKind, CheckSpec, CheckState, CheckStatus, LastResult, Probe, NO_REPLY};
+pub use messages::{
+    Cause, Counters, DropReason, Input, Output, ProbeId, ProbeRequest, ProbeResult, TargetStatus,
+};
 
 use crate::model::Target;
 use check::CheckRun;
-
-/// Identifies one probe; never reused within a scheduler.
-pub type ProbeId = u64;
-
-/// A probe the driver must send now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeRequest {
-    pub id: ProbeId,
-    pub target: u32,
-    pub addr: IpAddr,
-    pub probe: Probe,
-    /// The driver may give up after this long; the scheduler then records `no reply` itself,
-    /// so reporting a timeout is optional.
-    pub reply_within: Duration,
-}
-
-/// What a driver learned from one probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeResult {
-    pub target: u32,
-    pub check: CheckKind,
-    pub id: ProbeId,
-    /// The probe got its answer (echo reply, handshake, agent reply, authoritative SOA).
-    pub ok: bool,
-    pub rtt: Option<Duration>,
-    /// The agent's value (agent checks; 0 means down).
-    pub value: Option<u32>,
-    /// Why it failed (`connection refused`), shown in `show targets` and down reasons.
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    ProbeResult(ProbeResult),
-    /// A new configuration's targets (same as [`Scheduler::set_targets`]).
-    Reconfigure(Vec<Target>),
-}
-
-/// Why a target changed state: its checks, or the configuration (no alert scripts for those).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    Check,
-    Admin,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    Probe(ProbeRequest),
-    TargetUp {
-        target: u32,
-        reason: String,
-        cause: Cause,
-    },
-    /// `reason` reads like `agent no reply for 13 s`.
-    TargetDown {
-        target: u32,
-        reason: String,
-        cause: Cause,
-    },
-    /// A target's agent reported a different value (for `method agent`).
-    AgentValue {
-        target: u32,
-        value: u32,
-    },
-}
-
-/// Why a probe result was ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// No such probe is outstanding: never sent, already answered, expired, or its check was
-    /// reconfigured or removed since.
-    StaleProbe,
-    /// The probe exists but was sent for another target or check.
-    MismatchedProbe,
-}
-
-/// Counters for `show health` and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub probes_sent: u64,
-    pub results_accepted: u64,
-    pub probes_unanswered: u64,
-    pub stale_probe: u64,
-    pub mismatched_probe: u64,
-}
-
-impl Counters {
-    fn count(&mut self, reason: DropReason) {
-        match reason {
-            DropReason::StaleProbe => self.stale_probe += 1,
-            DropReason::MismatchedProbe => self.mismatched_probe += 1,
-        }
-    }
-}
-
-/// A target's health, as `show targets` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetStatus {
-    pub id: u32,
-    pub addr: IpAddr,
-    pub enabled: bool,
-    pub operational: bool,
-    /// In [`CheckKind`] order.
-    pub checks: Vec<CheckStatus>,
-}
 
 #[derive(Debug)]
 struct TargetRun {
@@ -196,6 +95,18 @@ impl Scheduler {
     /// changed keeps its state and is probed again at once; a new check starts `pending`; a
     /// target with a new address starts over.
     pub fn set_targets<'a>(&mut self, now: Instant, targets: impl IntoIterator<Item = &'a Target>) {
+        self.set_targets_with_extra(now, targets, &BTreeMap::new());
+    }
+
+    /// [`Scheduler::set_targets`] with checks the configuration does not spell out, by target
+    /// id (the DSR path check). At most one check per [`CheckKind`]: an extra check of a kind
+    /// the target already has is ignored.
+    pub fn set_targets_with_extra<'a>(
+        &mut self,
+        now: Instant,
+        targets: impl IntoIterator<Item = &'a Target>,
+        extra: &BTreeMap<u32, Vec<CheckSpec>>,
+    ) {
         let wanted: BTreeMap<u32, &Target> = targets
             .into_iter()
             .filter(|t| t.registered)
@@ -215,7 +126,13 @@ impl Scheduler {
         }
 
         for (id, target) in wanted {
-            let specs = CheckSpec::of_target(target);
+            let mut specs = CheckSpec::of_target(target);
+            for spec in extra.get(&id).into_iter().flatten() {
+                if specs.iter().all(|s| s.kind() != spec.kind()) {
+                    specs.push(spec.clone());
+                }
+            }
+            specs.sort_by_key(CheckSpec::kind);
             match self.targets.get_mut(&id) {
                 Some(run) if run.addr == target.ipaddr => {
                     let was_enabled = run.enabled;
@@ -297,7 +214,8 @@ impl Scheduler {
             self.outstanding.remove(&id);
             self.counters.probes_unanswered += 1;
             if let Some((_, run)) = self.check_of(out.target, out.kind, out.generation) {
-                run.record(now, false, None, NO_REPLY.to_string(), None);
+                // Dated when its wait ran out, even if this call comes late.
+                run.record(out.expires, false, None, NO_REPLY.to_string(), None);
             }
         }
 
