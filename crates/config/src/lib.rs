@@ -2,13 +2,15 @@
 //!
 //! Two stages: text -> AST with spans ([`lexer`], [`parser`], [`values`]) -> model ([`lower`]),
 //! then whole-model checks ([`validate`]). [`print`] writes the canonical text that parses back
-//! to the same model. Errors carry the file, line and column and say what was found and what was
-//! expected; all of them are reported. Syntax errors stop before the model is built (a broken
-//! statement would only cause follow-on errors); errors in meaning are all reported together.
-//! No input makes these functions panic. The language is described in `docs/config.md`.
+//! to the same model; [`diff`] lists what changed between two models. Errors carry the file,
+//! line and column and say what was found and what was expected; all of them are reported.
+//! Syntax errors stop before the model is built (a broken statement would only cause follow-on
+//! errors); errors in meaning are all reported together. No input makes these functions panic.
+//! The language is described in `docs/config.md`.
 
 pub mod ast;
 pub mod diag;
+pub mod diff;
 pub mod lexer;
 pub mod lower;
 pub mod parser;
@@ -19,6 +21,7 @@ pub mod values;
 use fulcrum_core::model::Config;
 
 pub use diag::{Diagnostic, Diagnostics};
+pub use diff::{diff, Change};
 pub use print::id_list;
 
 /// Parses and validates a whole configuration file's text. `file` names it in errors.
