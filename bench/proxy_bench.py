@@ -142,7 +142,7 @@ def main(argv):
         print(report.summary_text(summary), flush=True)
         if args.json:
             with open(args.json, "w", encoding="utf-8") as out:
-                json.dump(results, out, indent=2)
+                json.dump(report.json_safe(results), out, indent=2)
             print(f"figures written to {args.json}")
         return 0
     except daemons.StartError as err:

@@ -33,9 +33,10 @@ class Started:
     def log_tail(self, lines=8):
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as log:
-                return "".join(log.readlines()[-lines:]).rstrip()
+                tail = "".join(log.readlines()[-lines:]).rstrip()
         except OSError:
-            return "(no log)"
+            tail = ""
+        return (tail or "(empty log)") + "\n  (--keep-workdir keeps the logs)"
 
 
 class Backend(Started):

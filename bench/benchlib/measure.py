@@ -126,11 +126,11 @@ def phase(args, address, port, queries, cpu_pids, rate=None):
     before, started = cpu_snapshot(cpu_pids), time.monotonic()
     output = dnsperf(args, address, port, queries, args.duration, rate=rate, verbose=rate is not None)
     after, elapsed = cpu_snapshot(cpu_pids), time.monotonic() - started
-    completed = stat_value(output, "Queries completed")
+    completed, lost = stat_value(output, "Queries completed"), stat_value(output, "Queries lost")
     result = {
         "qps": stat_value(output, "Queries per second"),
-        "completed": int(completed) if completed == completed else 0,
-        "lost": int(stat_value(output, "Queries lost") or 0),
+        "completed": 0 if math.isnan(completed) else int(completed),
+        "lost": 0 if math.isnan(lost) else int(lost),
         "cpu_us_per_query": {},
     }
     delta = {name: (after[name] - before[name]) / CLOCK_TICKS for name in after}

@@ -23,6 +23,25 @@ def _first_line(argv):
     return text[0] if text else "?"
 
 
+def _loadavg():
+    try:
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            return loadavg.read().split()[:3]
+    except OSError:
+        return ["?"]
+
+
+def json_safe(value):
+    """NaN (a figure that could not be taken) becomes null, so the JSON is strict."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def conditions(args):
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cpu = "?"
@@ -36,7 +55,7 @@ def conditions(args):
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
-        "loadavg_at_start": open("/proc/loadavg", encoding="ascii").read().split()[:3],
+        "loadavg_at_start": _loadavg(),
         "nsd": _first_line(["nsd", "-v"]),
         "dnsdist": _first_line(["dnsdist", "--version"]),
         "dnsperf": _first_line(["sh", "-c", "dnsperf -h 2>&1 | grep -i '^version'"]),
