@@ -152,6 +152,7 @@ fn zone(serial: u32) -> Zone {
             "www IN A 192.0.2.10",
             "www2 IN A 192.0.2.10",
             "www3 IN A 192.0.2.11",
+            "alias IN CNAME target.elsewhere.test.",
         ],
     )
 }
@@ -297,6 +298,11 @@ fn master_down() {
             .0,
         0
     );
+    // A master answering with one CNAME: the script's printf-for-sprintf bug prints the
+    // message at once and stores 1 as the error.
+    let (code, out) = lab.compare(&args("-zone alias.balanceng.net -master M A"));
+    assert_eq!(code, 251);
+    assert!(out.contains("return type = CNAME"), "{out}");
     // A master that does not serve the zone is a failing master.
     assert_eq!(lab.compare(&args("-zone balanceng.net -master O A")).0, 251);
     // A master name that does not resolve.

@@ -1,9 +1,0 @@
-//! `fulcrum agent` (being written).
-
-#[derive(clap::Args)]
-pub struct Args {}
-
-pub fn main(_args: Args) -> u8 {
-    eprintln!("fulcrum agent: not built yet");
-    2
-}

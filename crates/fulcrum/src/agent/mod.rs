@@ -1,0 +1,348 @@
+//! `fulcrum agent [-c COMMAND] [-b ADDRESS] [-k KEYFILE] PORT`: the bngagent role. Answers
+//! agent requests (docs/agent-protocol.md) on UDP with one number: with `-c`, the integer the
+//! command printed last (`sh -c COMMAND`, run at most once a second, killed with its process
+//! group after 5 s); without, 1 + 100 x the one-minute load average. A command that fails, times
+//! out or prints no integer, or prints 0, reports 0: "down". With `-k`, requests must carry the
+//! shared key's MAC and replies carry one; others are dropped and counted, as are malformed
+//! packets and requests over the per-source rate. Counters are printed to stderr when they change
+//! (at most once a second).
+
+// The client is the balancer's `agent` check; the daemon wires it.
+#[allow(dead_code)]
+pub mod client;
+mod ratelimit;
+pub mod wire;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, Semaphore};
+
+#[allow(unused_imports)] // the balancer's agent check
+pub use client::{query_agent, query_agent_from, AgentError, ClientDrops};
+use ratelimit::RateLimiter;
+use wire::Repr;
+
+/// How long a command result stays valid.
+const CACHE_FOR: Duration = Duration::from_secs(1);
+/// How long the command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests being answered at once (waiting on the command); more are dropped and counted.
+const MAX_IN_FLIGHT: usize = 64;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Command whose printed integer is reported (run with `sh -c`).
+    #[arg(short = 'c', value_name = "COMMAND")]
+    command: Option<String>,
+    /// Address to listen on (default: all IPv4 addresses).
+    #[arg(short = 'b', value_name = "ADDRESS")]
+    bind: Option<IpAddr>,
+    /// File holding the shared key (its contents, surrounding white space removed).
+    #[arg(short = 'k', value_name = "KEYFILE")]
+    keyfile: Option<PathBuf>,
+    /// UDP port to answer on (the seed uses 439).
+    #[arg(value_name = "PORT")]
+    port: u16,
+}
+
+pub fn main(args: Args) -> u8 {
+    let key = match args.keyfile.as_deref().map(read_key).transpose() {
+        Ok(key) => key,
+        Err(message) => {
+            eprintln!("fulcrum agent: {message}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("fulcrum agent: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let bind = SocketAddr::new(
+        args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        args.port,
+    );
+    let source = match args.command {
+        Some(command) => ValueSource::Command(command),
+        None => ValueSource::LoadAverage,
+    };
+    match runtime.block_on(serve(bind, source, key)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("fulcrum agent: {e}");
+            1
+        }
+    }
+}
+
+/// Reads a key file: its contents without surrounding white space; empty is an error.
+pub fn read_key(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let key = bytes.trim_ascii().to_vec();
+    if key.is_empty() {
+        return Err(format!(
+            "key file {} is empty: put a shared secret in it (e.g. `head -c 32 /dev/urandom | base64`)",
+            path.display()
+        ));
+    }
+    Ok(key)
+}
+
+/// Where the reported number comes from.
+#[derive(Clone, Debug)]
+pub enum ValueSource {
+    Command(String),
+    LoadAverage,
+}
+
+/// Packets the agent did not answer, by reason, and those it did.
+#[derive(Debug, Default)]
+struct Counters {
+    answered: AtomicU64,
+    malformed: AtomicU64,
+    unauthenticated: AtomicU64,
+    rate_limited: AtomicU64,
+    busy: AtomicU64,
+}
+
+impl Counters {
+    fn line(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "answered {}, dropped: {} malformed, {} unauthenticated, {} rate-limited, {} busy",
+            get(&self.answered),
+            get(&self.malformed),
+            get(&self.unauthenticated),
+            get(&self.rate_limited),
+            get(&self.busy)
+        )
+    }
+}
+
+/// The value, computed at most once per [`CACHE_FOR`] however many requests come in.
+struct ValueCache {
+    source: ValueSource,
+    last: Mutex<Option<(Instant, u32)>>,
+}
+
+impl ValueCache {
+    async fn value(&self) -> u32 {
+        // Holding the lock while the command runs makes concurrent requests wait for that one
+        // run instead of starting their own.
+        let mut last = self.last.lock().await;
+        if let Some((at, value)) = *last {
+            if at.elapsed() < CACHE_FOR {
+                return value;
+            }
+        }
+        let value = match &self.source {
+            ValueSource::Command(command) => run_command(command, COMMAND_TIMEOUT).await,
+            ValueSource::LoadAverage => load_average_value(),
+        };
+        *last = Some((Instant::now(), value));
+        value
+    }
+}
+
+/// Runs the agent until an I/O error on its socket.
+pub async fn serve(
+    bind: SocketAddr,
+    source: ValueSource,
+    key: Option<Vec<u8>>,
+) -> Result<(), String> {
+    let socket = UdpSocket::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
+    let socket = Arc::new(socket);
+    eprintln!(
+        "fulcrum agent: answering on udp {bind} ({}, {})",
+        match &source {
+            ValueSource::Command(c) => format!("command {c:?}"),
+            ValueSource::LoadAverage => "load average".into(),
+        },
+        if key.is_some() { "keyed" } else { "no key" }
+    );
+    let key: Option<Arc<[u8]>> = key.map(Arc::from);
+    let cache = Arc::new(ValueCache {
+        source,
+        last: Mutex::new(None),
+    });
+    let counters = Arc::new(Counters::default());
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut limiter = RateLimiter::default();
+    tokio::spawn(report_counters(counters.clone()));
+
+    let mut buffer = [0u8; 2048];
+    loop {
+        let (length, from) = socket
+            .recv_from(&mut buffer)
+            .await
+            .map_err(|e| format!("receiving on udp {bind}: {e}"))?;
+        if !limiter.allow(from.ip(), Instant::now()) {
+            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let nonce = match Repr::parse_bytes(&buffer[..length], key.as_deref()) {
+            Ok(Repr::Request { nonce }) => nonce,
+            Ok(Repr::Reply { .. }) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Err(e) if e.is_unauthenticated() => {
+                counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Err(_) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            counters.busy.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let (socket, cache, counters, key) =
+            (socket.clone(), cache.clone(), counters.clone(), key.clone());
+        tokio::spawn(async move {
+            let value = cache.value().await;
+            let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
+            // Same length as the request by construction; the check keeps it a rule.
+            if reply.len() <= length && socket.send_to(&reply, from).await.is_ok() {
+                counters.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn report_counters(counters: Arc<Counters>) {
+    let mut printed = String::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let line = counters.line();
+        // Answers alone are not news; print when a drop counter moved.
+        let drops = line.split_once("dropped").map(|(_, d)| d.to_string());
+        let printed_drops = printed.split_once("dropped").map(|(_, d)| d.to_string());
+        if drops != printed_drops {
+            eprintln!("fulcrum agent: {line}");
+            printed = line;
+        }
+    }
+}
+
+/// Runs `sh -c command` in its own process group; the last non-empty line of its output, as an
+/// integer, is the value. Failure, timeout, or anything but a positive integer gives 0.
+pub async fn run_command(command: &str, timeout: Duration) -> u32 {
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let Ok(child) = cmd.spawn() else {
+        return 0;
+    };
+    let group = child.id();
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) if output.status.success() => {
+            parse_value(&String::from_utf8_lossy(&output.stdout))
+        }
+        Ok(_) => 0,
+        Err(_elapsed) => {
+            // Dropping the future killed `sh`; its children (a dns-check, say) go with the group.
+            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            0
+        }
+    }
+}
+
+/// The last non-empty line as a positive integer, else 0. The last line, because a script like
+/// the seed's agentcheck.sh lets dns.monitor's report through before echoing its 1 or 0.
+pub fn parse_value(output: &str) -> u32 {
+    let Some(line) = output.lines().map(str::trim).rfind(|l| !l.is_empty()) else {
+        return 0;
+    };
+    match line.parse::<i64>() {
+        Ok(n) if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
+        _ => 0,
+    }
+}
+
+/// 1 + 100 x the one-minute load average, so that an idle host is not 0; 0 if unreadable.
+pub fn load_average_value() -> u32 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| load_value_from(&text))
+        .unwrap_or(0)
+}
+
+fn load_value_from(loadavg: &str) -> Option<u32> {
+    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    if !load.is_finite() || load < 0.0 {
+        return None;
+    }
+    let scaled = (load * 100.0).floor().min(f64::from(u32::MAX - 1));
+    Some(scaled as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_command_output() {
+        for (output, value) in [
+            ("1\n", 1),
+            ("  42  \n\n", 42),
+            ("127.0.1.1(balanceng.net) \nZone 'x': failed\n\n0\n", 0),
+            ("noise\n3\n", 3),
+            ("", 0),
+            ("-5\n", 0),
+            ("1.5\n", 0),
+            ("yes\n", 0),
+            ("99999999999\n", u32::MAX),
+        ] {
+            assert_eq!(parse_value(output), value, "{output:?}");
+        }
+    }
+
+    #[test]
+    fn load_average_scaling() {
+        assert_eq!(load_value_from("0.00 0.01 0.05 1/123 456"), Some(1));
+        assert_eq!(load_value_from("1.57 0.01 0.05 1/123 456"), Some(158));
+        assert_eq!(load_value_from("garbage"), None);
+        assert!(load_average_value() >= 1);
+    }
+
+    #[tokio::test]
+    async fn commands_failing_or_hanging_report_zero() {
+        assert_eq!(run_command("echo 7", COMMAND_TIMEOUT).await, 7);
+        assert_eq!(run_command("echo 7; exit 3", COMMAND_TIMEOUT).await, 0);
+        assert_eq!(run_command("exit 0", COMMAND_TIMEOUT).await, 0);
+        let started = Instant::now();
+        assert_eq!(
+            run_command("sleep 30; echo 1", Duration::from_millis(300)).await,
+            0
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

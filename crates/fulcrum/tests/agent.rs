@@ -1,0 +1,313 @@
+//! `fulcrum agent` end to end, queried by the balancer's own client (`query_agent`, compiled in
+//! from the binary's sources). The seed's setup: the agent runs an agentcheck.sh that calls
+//! `fulcrum dns-check -zone balanceng.net -master A A` and echoes 1 or 0, against a real Bind9;
+//! the value follows Bind9 going down and coming back. Also: keys, the one-second cache, the
+//! rate limit, and the client ignoring bad replies. Needs root, bind9 and iproute2.
+
+#[allow(dead_code)]
+#[path = "../src/agent/wire.rs"]
+mod wire;
+
+#[allow(dead_code)]
+#[path = "../src/agent/client.rs"]
+mod client;
+
+use std::io::Read as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use client::{query_agent, query_agent_from, AgentError, ClientDrops};
+use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
+use wire::Repr;
+
+const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+const SHORT: Duration = Duration::from_millis(500);
+
+/// A free UDP port on 127.0.0.1 (bound, read, released).
+fn free_port() -> u16 {
+    match std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("no free port: {e}"),
+    }
+}
+
+/// A running `fulcrum agent`, killed and reaped on drop.
+struct Agent {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Agent {
+    fn start(extra: &[&str]) -> Agent {
+        let port = free_port();
+        let child = Command::new(FULCRUM)
+            .arg("agent")
+            .args(["-b", "127.0.0.1"])
+            .args(extra)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) => panic!("starting {FULCRUM} agent: {e}"),
+        };
+        Agent {
+            child: Some(child),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        }
+    }
+
+    /// Waits until the agent answers at all (any value), with `key`.
+    async fn wait_ready(&self, key: Option<&[u8]>) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if query_agent(self.addr, key, SHORT).await.is_ok() {
+                return;
+            }
+        }
+        panic!("fulcrum agent on {} never answered", self.addr);
+    }
+
+    /// Stops the agent and returns what it wrote on stderr.
+    fn stop(&mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut text = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    let written = std::fs::write(&path, body).and_then(|_| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+    });
+    if let Err(e) = written {
+        panic!("writing {}: {e}", path.display());
+    }
+    path.display().to_string()
+}
+
+/// Polls until the agent reports `wanted` (the command's result is cached for a second).
+async fn wait_for_value(agent: &Agent, wanted: u32, within: Duration) {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < within {
+        match query_agent(agent.addr, None, Duration::from_secs(8)).await {
+            Ok(value) if value == wanted => return,
+            other => last = Some(other),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("agent never reported {wanted} within {within:?}; last: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_agentcheck_follows_bind9() {
+    // Bind9 on 127.0.1.1:53 in a namespace of its own (dns-check, like dns.monitor, only
+    // speaks to port 53); the agent and the client on the host's loopback.
+    let master = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1));
+    let ns_name = format!("agentchk-{}", std::process::id());
+    let netns = match LoopbackNetns::create(&ns_name, &[master]) {
+        Ok(netns) => netns,
+        Err(e) => panic!("{e}"),
+    };
+    let options = Bind9Options {
+        listen: vec![master],
+        port: 53,
+        zones: vec![Zone::primary("balanceng.net", 2024, &[])],
+        netns: Some(netns.name().to_string()),
+        extra_options: String::new(),
+    };
+    let mut named = match Bind9::start(options.clone()) {
+        Ok(named) => named,
+        Err(e) => panic!("{e}"),
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    };
+    // The seed's /etc/bind/agentcheck.sh with `fulcrum dns-check` for dns.monitor.
+    let script = write_script(
+        dir.path(),
+        "agentcheck.sh",
+        &format!(
+            "#!/bin/sh\n\
+             ip netns exec {ns_name} {FULCRUM} dns-check -retry 1 -retransmit 1 \
+             -zone balanceng.net -master {master} {master}\n\
+             if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
+        ),
+    );
+    let agent = Agent::start(&["-c", &script]);
+    agent.wait_ready(None).await;
+    wait_for_value(&agent, 1, Duration::from_secs(10)).await;
+
+    named.stop();
+    wait_for_value(&agent, 0, Duration::from_secs(10)).await;
+
+    let _named = match Bind9::start(options) {
+        Ok(named) => named,
+        Err(e) => panic!("{e}"),
+    };
+    wait_for_value(&agent, 1, Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn keys_must_match_and_mismatches_are_counted() {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    };
+    let keyfile = dir.path().join("agent.key");
+    if let Err(e) = std::fs::write(&keyfile, "correct horse battery staple\n") {
+        panic!("{e}");
+    }
+    let keyfile = keyfile.display().to_string();
+    let mut agent = Agent::start(&["-k", &keyfile]);
+    let key: &[u8] = b"correct horse battery staple";
+    agent.wait_ready(Some(key)).await;
+    // No -c: 1 + 100 x load, never 0.
+    let value = query_agent(agent.addr, Some(key), SHORT).await;
+    assert!(matches!(value, Ok(v) if v >= 1), "{value:?}");
+
+    for wrong in [Some(b"wrong".as_slice()), None] {
+        let answer = query_agent(agent.addr, wrong, SHORT).await;
+        assert!(matches!(answer, Err(AgentError::Timeout(_))), "{answer:?}");
+    }
+    // The agent prints its counters when they change, at most once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stderr = agent.stop();
+    assert!(stderr.contains("2 unauthenticated"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_command_runs_at_most_once_a_second() {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    };
+    let counter = dir.path().join("runs");
+    let script = write_script(
+        dir.path(),
+        "count.sh",
+        &format!(
+            "#!/bin/sh\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 ))\necho $n > {c}\necho $n\n",
+            c = counter.display()
+        ),
+    );
+    let agent = Agent::start(&["-c", &script]);
+    agent.wait_ready(None).await;
+    let started = Instant::now();
+    let mut values = Vec::new();
+    while started.elapsed() < Duration::from_millis(2500) {
+        if let Ok(value) = query_agent(agent.addr, None, SHORT).await {
+            values.push(value);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    values.dedup();
+    // About 40 queries in 2.5 s, but only one run per second (plus the one at start-up).
+    assert!(values.len() >= 2 && values.len() <= 4, "{values:?}");
+    assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
+}
+
+#[tokio::test]
+async fn a_flood_from_one_source_is_rate_limited() {
+    let agent = Agent::start(&[]);
+    agent.wait_ready(None).await;
+    let socket = match tokio::net::UdpSocket::bind("127.0.0.1:0").await {
+        Ok(socket) => socket,
+        Err(e) => panic!("{e}"),
+    };
+    let request = Repr::Request { nonce: [7; 16] }.emit(None);
+    for _ in 0..200 {
+        if let Err(e) = socket.send_to(&request, agent.addr).await {
+            panic!("{e}");
+        }
+    }
+    let mut replies = 0;
+    let mut buffer = [0u8; 64];
+    while let Ok(Ok(_)) = tokio::time::timeout(SHORT, socket.recv_from(&mut buffer)).await {
+        replies += 1;
+    }
+    // A burst of 40 (plus what trickles in at 20/s while sending), far from 200.
+    assert!((20..=60).contains(&replies), "{replies} replies");
+}
+
+#[tokio::test]
+async fn the_client_ignores_bad_replies_and_counts_them() {
+    // A fake agent: answers every request with junk first, then the real reply.
+    let fake = match tokio::net::UdpSocket::bind("127.0.0.1:0").await {
+        Ok(socket) => socket,
+        Err(e) => panic!("{e}"),
+    };
+    let intruder = match tokio::net::UdpSocket::bind("127.0.0.1:0").await {
+        Ok(socket) => socket,
+        Err(e) => panic!("{e}"),
+    };
+    let fake_addr = match fake.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => panic!("{e}"),
+    };
+    let server = tokio::spawn(async move {
+        let mut buffer = [0u8; 128];
+        let Ok((length, from)) = fake.recv_from(&mut buffer).await else {
+            return;
+        };
+        let Ok(Repr::Request { nonce }) = Repr::parse_bytes(&buffer[..length], None) else {
+            return;
+        };
+        let good = Repr::Reply { nonce, value: 77 }.emit(None);
+        let mut oversized = good.clone();
+        oversized.extend_from_slice(&[0; 8]);
+        let wrong_nonce = Repr::Reply {
+            nonce: [0xee; 16],
+            value: 1,
+        }
+        .emit(None);
+        let mut malformed = good.clone();
+        malformed[0] = b'X';
+        let keyed = Repr::Reply { nonce, value: 1 }.emit(Some(b"k"));
+        let _ = intruder.send_to(&good, from).await;
+        for junk in [
+            &oversized,
+            &wrong_nonce,
+            &malformed,
+            &keyed[..28].to_vec(),
+            &keyed,
+        ] {
+            let _ = fake.send_to(junk, from).await;
+        }
+        let _ = fake.send_to(&good, from).await;
+    });
+    let drops = ClientDrops::new();
+    let value = query_agent_from(fake_addr, None, None, Duration::from_secs(3), &drops).await;
+    let _ = server.await;
+    assert_eq!(value.ok(), Some(77));
+    assert_eq!(drops.wrong_source.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        drops.oversized.load(Ordering::Relaxed),
+        2,
+        "keyed reply is 44 > 28 bytes"
+    );
+    assert_eq!(drops.wrong_nonce.load(Ordering::Relaxed), 1);
+    // "FAGT" replaced, and a keyed packet cut to 28 bytes (flag set, no MAC).
+    assert_eq!(drops.malformed.load(Ordering::Relaxed), 2);
+}
