@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod netns;
+pub use netns::LoopbackNetns;
+
 const NAMED: &str = "/usr/sbin/named";
 const DIG: &str = "/usr/bin/dig";
 const IP: &str = "/usr/sbin/ip";
@@ -509,75 +512,6 @@ impl Drop for Bind9 {
     }
 }
 
-/// A network namespace of its own with `lo` up and extra loopback addresses (e.g. 127.0.1.2/32),
-/// so that several Bind9 instances can each listen on port 53, as tools without a port option
-/// (mon's `dns.monitor`) require. Deleted on drop, also during a panic. Has no link to anything.
-pub struct LoopbackNetns {
-    name: String,
-}
-
-impl LoopbackNetns {
-    /// Creates namespace `name` (make it unique per test) with `addrs` on its `lo`.
-    pub fn create(name: &str, addrs: &[IpAddr]) -> Result<LoopbackNetns, Bind9Error> {
-        if !Path::new(IP).exists() {
-            return Err(Bind9Error::ToolMissing { path: IP });
-        }
-        run_ip(&["netns", "add", name])?;
-        // From here on, drop removes the namespace whatever fails next.
-        let netns = LoopbackNetns {
-            name: name.to_string(),
-        };
-        run_ip(&["-n", name, "link", "set", "lo", "up"])?;
-        for addr in addrs {
-            let prefix = if addr.is_ipv4() { 32 } else { 128 };
-            run_ip(&[
-                "-n",
-                name,
-                "addr",
-                "add",
-                &format!("{addr}/{prefix}"),
-                "dev",
-                "lo",
-            ])?;
-        }
-        Ok(netns)
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// A command run inside the namespace (`ip netns exec NAME program`).
-    pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(IP);
-        cmd.args(["netns", "exec", &self.name, program]);
-        cmd
-    }
-}
-
-impl Drop for LoopbackNetns {
-    fn drop(&mut self) {
-        // Nothing useful to do on failure during drop; the name is unique per test.
-        let _ = run_ip(&["netns", "del", &self.name]);
-    }
-}
-
-fn run_ip(args: &[&str]) -> Result<(), Bind9Error> {
-    let out = Command::new(IP)
-        .args(args)
-        .output()
-        .map_err(Bind9Error::Spawn)?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Bind9Error::BadOptions(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
 /// `example.net` and `example.net.` are the same zone; named.conf and `$ORIGIN` get the dotted form.
 fn normalize(zone: &str) -> String {
     if zone.ends_with('.') {
@@ -596,94 +530,4 @@ fn read_lossy(path: &Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::Ipv4Addr;
-
-    fn loopback(port: u16, zones: Vec<Zone>) -> Bind9Options {
-        Bind9Options {
-            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port,
-            zones,
-            netns: None,
-            extra_options: String::new(),
-        }
-    }
-
-    fn dig_txt(addr: SocketAddr, name: &str) -> String {
-        let out = Command::new(DIG)
-            .args([
-                "+norec",
-                "+short",
-                "+time=1",
-                "+tries=1",
-                &format!("@{}", addr.ip()),
-                "-p",
-                &addr.port().to_string(),
-                name,
-                "TXT",
-            ])
-            .output();
-        match out {
-            Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            Err(e) => panic!("running {DIG}: {e}"),
-        }
-    }
-
-    #[test]
-    fn starts_answers_dig_reloads_and_stops() {
-        let zone = Zone::primary("fixture.test", 41, &["@ IN TXT \"ns-a\""]);
-        let mut named = match Bind9::start(loopback(15353, vec![zone])) {
-            Ok(named) => named,
-            Err(e) => panic!("{e}"),
-        };
-        assert!(named.pid().is_some());
-        assert_eq!(named.query_serial("fixture.test"), Some(41));
-        assert_eq!(dig_txt(named.addr(), "fixture.test"), "\"ns-a\"");
-
-        if let Err(e) = named.set_serial("fixture.test", 42) {
-            panic!("{e}");
-        }
-        assert_eq!(named.query_serial("fixture.test"), Some(42));
-
-        named.stop();
-        assert!(!named.is_running());
-        assert_eq!(named.query_serial("fixture.test"), None);
-    }
-
-    #[test]
-    fn several_instances_share_port_53_in_a_namespace() {
-        let a = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 2));
-        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 3));
-        let name = format!("nlb9-{}", std::process::id());
-        let netns = match LoopbackNetns::create(&name, &[a, b]) {
-            Ok(netns) => netns,
-            Err(e) => panic!("{e}"),
-        };
-        let options = |addr: IpAddr, serial: u32| Bind9Options {
-            listen: vec![addr],
-            port: 53,
-            zones: vec![Zone::primary("ns.test", serial, &[])],
-            netns: Some(netns.name().to_string()),
-            extra_options: String::new(),
-        };
-        let (first, second) = match (Bind9::start(options(a, 1)), Bind9::start(options(b, 2))) {
-            (Ok(first), Ok(second)) => (first, second),
-            (Err(e), _) | (_, Err(e)) => panic!("{e}"),
-        };
-        assert_eq!(first.query_serial("ns.test"), Some(1));
-        assert_eq!(second.query_serial("ns.test"), Some(2));
-    }
-
-    #[test]
-    fn a_broken_zone_is_a_clear_error_with_the_log() {
-        let zone = Zone::primary("broken.test", 1, &["this is not a record"]);
-        match Bind9::start(loopback(15354, vec![zone])) {
-            Ok(_) => panic!("named served a broken zone"),
-            Err(e) => {
-                let text = e.to_string();
-                assert!(text.contains("broken.test"), "{text}");
-            }
-        }
-    }
-}
+mod tests;
