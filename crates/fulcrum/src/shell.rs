@@ -196,11 +196,18 @@ fn interactive(client: &mut Client) -> u8 {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = editor.save_history(path) {
-            eprintln!(
-                "fulcrum control: cannot save history to {}: {e}",
-                path.display()
-            );
+        match editor.save_history(path) {
+            // Lines such as `set synckey "..."` end up in it: keep it private.
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+            Err(e) => {
+                eprintln!(
+                    "fulcrum control: cannot save history to {}: {e}",
+                    path.display()
+                )
+            }
         }
     }
     status

@@ -634,4 +634,9 @@ fn interactive_shell_has_banner_prompt_completion_and_history() {
     );
     let history = std::fs::read_to_string(state.join("fulcrum/history")).unwrap_or_default();
     assert!(history.contains("show version"), "history: {history:?}");
+    let mode = std::fs::metadata(state.join("fulcrum/history"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "history mode {mode:o}");
 }

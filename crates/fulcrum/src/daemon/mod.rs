@@ -3,12 +3,12 @@
 //! and exits cleanly on SIGTERM/SIGINT (socket removed, data plane shut down).
 //!
 //! Logs go to stderr through `tracing`, one line per event, without colours unless stderr is a
-//! terminal, so they read well under journald. Later drivers (health checks, VRRP, sync) start
-//! next to the control socket in [`run`] and follow the configuration through
-//! [`state::Daemon::subscribe`].
+//! terminal, so they read well under journald. Later drivers (health checks, VRRP, sync) start in
+//! [`drivers::start`] and follow the configuration through [`state::Daemon::subscribe`].
 
 mod asctime;
 mod dispatch;
+mod drivers;
 mod save;
 mod socket;
 mod state;
@@ -114,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.config.display(),
         control.path.display()
     );
+    let drivers = drivers::start(&daemon);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
 
     loop {
@@ -128,6 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     server.abort();
     control.remove();
+    drivers.stop().await;
     tokio::task::spawn_blocking(move || proxy.shutdown())
         .await
         .context("data plane shutdown failed")?;

@@ -57,6 +57,13 @@ impl Daemon {
         &self.proxy
     }
 
+    /// The data plane, for drivers that outlive a borrow (health checks call
+    /// `set_operational`).
+    #[allow(dead_code)] // the hook for the health-check driver
+    pub fn proxy_handle(&self) -> Arc<Proxy> {
+        self.proxy.clone()
+    }
+
     /// A receiver that sees every configuration that becomes current (for drivers).
     #[allow(dead_code)] // the hook for the health-check, VRRP and sync drivers
     pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {

@@ -1,0 +1,39 @@
+//! Where the daemon's drivers start and stop: the tasks that own sockets and timers around a pure
+//! core (health checks, VRRP, session sync). Each one gets the shared [`Daemon`], reads the
+//! configuration with [`Daemon::config`], follows changes with [`Daemon::subscribe`], and reports
+//! to the data plane through [`Daemon::proxy_handle`]; none changes the configuration itself.
+//!
+//! None exists yet: [`start`] is the single place to add them, and [`Drivers::stop`] ends them
+//! before the data plane shuts down.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::state::Daemon;
+
+/// The running drivers.
+#[derive(Default)]
+pub struct Drivers {
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+/// Starts every driver the configuration asks for.
+pub fn start(daemon: &Arc<Daemon>) -> Drivers {
+    let _ = daemon;
+    Drivers::default()
+}
+
+impl Drivers {
+    /// Stops every driver and waits until each has ended.
+    pub async fn stop(self) {
+        for (name, task) in self.tasks {
+            task.abort();
+            if let Err(e) = task.await {
+                if !e.is_cancelled() {
+                    tracing::warn!("driver {name} ended badly: {e}");
+                }
+            }
+        }
+    }
+}
