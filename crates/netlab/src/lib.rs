@@ -9,5 +9,5 @@ pub mod bind9;
 pub mod lab;
 pub mod seed;
 
-pub use lab::{Lab, LabError, Link, Ns, Proc, Switch};
+pub use lab::{Capture, Lab, LabError, Link, Ns, Proc, Switch};
 pub use seed::{seed_topology, SeedLab};

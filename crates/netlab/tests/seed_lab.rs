@@ -247,3 +247,24 @@ fn names_are_checked_before_anything_is_created() {
     assert!(lab.netns("bad name").is_err());
     assert_eq!(lab.namespaces().len(), 2);
 }
+
+#[test]
+fn a_capture_sees_what_crosses_an_interface() {
+    let lab = Lab::new("capture");
+    let seed = seed_topology(&lab).expect("seed topology");
+    let capture = seed
+        .ns0b
+        .capture("eth0", &["icmp"])
+        .expect("tcpdump must run: is tcpdump installed?");
+    assert_pings(&seed.client, &NS0B_ADDR.to_string());
+    let (lines, log) = capture.stop_with_log();
+    let requests = lines
+        .iter()
+        .filter(|l| l.contains("10.99.0.1 > 10.235.210.44") && l.contains("echo request"))
+        .count();
+    let replies = lines
+        .iter()
+        .filter(|l| l.contains("10.235.210.44 > 10.99.0.1") && l.contains("echo reply"))
+        .count();
+    assert!(requests >= 1 && replies >= 1, "capture: {lines:#?}\n{log}");
+}

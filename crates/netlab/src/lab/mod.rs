@@ -15,6 +15,7 @@
 //! - Every setup call returns a [`LabError`] naming the command and its stderr on failure, so a
 //!   missing tool (`ip`, `sysctl`, `ping`) is reported plainly.
 
+mod capture;
 mod process;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use capture::Capture;
 use process::{check, describe, kill_namespace_processes, run};
 pub use process::{LabError, Proc};
 

@@ -30,6 +30,9 @@ pub enum LabError {
     /// A name the caller chose cannot be used.
     #[error("invalid name {name:?}: {why}")]
     InvalidName { name: String, why: &'static str },
+    /// A helper process started but never became ready.
+    #[error("{what} was not ready in time: {log}")]
+    NotReady { what: String, log: String },
     /// The same namespace name was asked for twice in one lab.
     #[error("namespace {0:?} already exists in this lab")]
     Duplicate(String),
