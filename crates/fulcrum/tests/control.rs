@@ -640,3 +640,59 @@ fn interactive_shell_has_banner_prompt_completion_and_history() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "history mode {mode:o}");
 }
+
+/// A client that breaks the protocol gets an error response and a closed connection; the daemon
+/// keeps serving others.
+#[test]
+fn protocol_violations_are_answered_and_the_connection_closed() {
+    use fulcrum_control::message::{read_message, write_message, Message};
+    use std::os::unix::net::UnixStream;
+
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let connect = || {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let hello = read_message(&mut stream).unwrap().unwrap();
+        assert!(matches!(hello, Message::Hello { pid, .. } if pid == daemon.child.id()));
+        stream
+    };
+    let expect_refusal = |stream: &mut UnixStream, why: &str| {
+        match read_message(stream).unwrap() {
+            Some(Message::Response { ok, text, close }) => {
+                assert!(!ok && close, "{text}");
+                assert!(text.contains(why), "{text}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(
+            read_message(stream).unwrap().is_none(),
+            "connection left open"
+        );
+    };
+
+    // A length above 1 MiB, refused from the header alone.
+    let mut stream = connect();
+    stream.write_all(&0xffff_ffffu32.to_be_bytes()).unwrap();
+    expect_refusal(&mut stream, "exceeds the maximum");
+
+    // A message a client must not send.
+    let mut stream = connect();
+    let hello = Message::Hello {
+        pid: 1,
+        hostname: "x".into(),
+        version: "0".into(),
+    };
+    write_message(&mut stream, &hello).unwrap();
+    expect_refusal(&mut stream, "expected a request");
+
+    // Another protocol version.
+    let mut stream = connect();
+    fulcrum_control::frame::write_frame(&mut stream, br#"{"v":9,"type":"request","line":"help"}"#)
+        .unwrap();
+    expect_refusal(&mut stream, "unsupported control protocol version 9");
+
+    assert!(daemon.control(&["show version"]).status.success());
+}

@@ -222,6 +222,39 @@ mod tests {
         assert_eq!(saved, dispatch(&daemon, "show config", seed_time()).text);
     }
 
+    const TWO_TARGETS: &str = "server 1 { ipaddr 127.0.0.1 port 5300 targets 1,2 }\n\
+        register server 1\nenable server 1\n\
+        target 1 { ipaddr 127.0.0.2 }\ntarget 2 { ipaddr 127.0.0.3 }\n\
+        register targets 1,2\nenable targets 1,2\n";
+
+    fn two_targets() -> Daemon {
+        let config = fulcrum_config::parse("t.conf", TWO_TARGETS).unwrap();
+        daemon_with(config, std::path::Path::new("t.conf"))
+    }
+
+    #[test]
+    fn statements_change_the_running_configuration() {
+        let daemon = two_targets();
+        let reply = dispatch(&daemon, "disable target 2", seed_time());
+        assert_eq!(reply, Reply::ok(""));
+        assert!(!daemon.config().targets[&2].enabled);
+        let reply = dispatch(&daemon, "target 3 { ipaddr 127.0.0.4 }", seed_time());
+        assert!(reply.ok, "{}", reply.text);
+        assert!(dispatch(&daemon, "register target 3", seed_time()).ok);
+        assert!(daemon.config().targets[&3].registered);
+    }
+
+    #[test]
+    fn statement_errors_name_the_control_source_and_change_nothing() {
+        let daemon = two_targets();
+        let before = daemon.config();
+        let reply = dispatch(&daemon, "enable target 7", seed_time());
+        assert!(!reply.ok);
+        assert!(reply.text.starts_with("<control>:1:"), "{}", reply.text);
+        assert!(reply.text.contains(": error: "), "{}", reply.text);
+        assert_eq!(*daemon.config(), *before);
+    }
+
     #[test]
     fn failed_save_reports_and_keeps_nothing_half_written() {
         let dir = tempfile::tempdir().unwrap();
