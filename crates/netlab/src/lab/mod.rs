@@ -20,10 +20,11 @@ mod process;
 
 use std::fmt;
 use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use capture::Capture;
 use process::{check, describe, kill_namespace_processes, run};
@@ -138,8 +139,9 @@ impl Lab {
             if namespaces.contains(&full) {
                 return Err(LabError::Duplicate(name.to_string()));
             }
-            run(Command::new("ip").args(["netns", "add", &full]))?;
-            // Recorded before anything else can fail, so that drop removes it.
+            // Only a namespace this call made is recorded: a name that already exists is
+            // someone else's, and iproute2 removes a half-made one itself.
+            add_namespace(&full)?;
             namespaces.push(full.clone());
         }
         let ns = Ns {
@@ -197,6 +199,22 @@ impl Lab {
             peer_ns: b.clone(),
             peer_ifname: b_if.to_string(),
         })
+    }
+}
+
+/// `ip netns add`, retried briefly: the first namespaces on a fresh host race to make
+/// `/run/netns` a shared mount, and the loser of that race fails once.
+fn add_namespace(full: &str) -> Result<(), LabError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run(Command::new("ip").args(["netns", "add", full])) {
+            Ok(_) => return Ok(()),
+            Err(error) if attempt >= 3 || Path::new("/run/netns").join(full).exists() => {
+                return Err(error)
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
 
