@@ -58,8 +58,7 @@ struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits until its control socket answers.
     fn start(config: &Path, socket: &Path) -> Daemon {
-        let log = config.with_extension(format!("log{}", Instant::now().elapsed().as_nanos()));
-        let log = unique_log(&log);
+        let log = unique_log(config);
         let child = spawn_run(config, socket, &log);
         let mut daemon = Daemon {
             child,
