@@ -545,3 +545,37 @@ fn transitions_log_in_one_line() {
         "vrrp MASTER -> BACKUP: advert from 10.235.210.44 with equal priority and higher address"
     );
 }
+
+#[test]
+fn config_from_the_seed_model() {
+    // The seed: `vrrp { vrid 7 priority 200 network 1 }`, network 1 real 10.235.210.43,
+    // virt 10.235.210.1; defaults: version 2, 1 s adverts.
+    let model = model::Vrrp {
+        vrid: 7,
+        priority: 200,
+        network: 1,
+        version: model::VrrpVersion::V2,
+        advert_ms: model::DEFAULT_ADVERT_MS,
+        preempt: true,
+        notify: None,
+    };
+    let config = Config::from_model(&model, LOCAL, vec![peer(1)]);
+    assert_eq!(config.version, Version::V2);
+    assert_eq!(config.advert_interval_cs, 100);
+    assert_eq!(config.vrid, 7);
+    let machine = Machine::new(config);
+    assert_eq!(
+        machine.master_down_interval(),
+        Duration::from_micros(3_218_750)
+    );
+    let v3 = model::Vrrp {
+        version: model::VrrpVersion::V3,
+        advert_ms: 20,
+        ..model
+    };
+    let config = Config::from_model(&v3, LOCAL, vec![peer(1)]);
+    assert_eq!(
+        (config.version, config.advert_interval_cs),
+        (Version::V3, 2)
+    );
+}
