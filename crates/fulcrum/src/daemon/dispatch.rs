@@ -245,6 +245,15 @@ mod tests {
     }
 
     #[test]
+    fn show_config_loads_back_to_the_running_model() {
+        let daemon = two_targets();
+        assert!(dispatch(&daemon, "disable target 1", seed_time()).ok);
+        let text = dispatch(&daemon, "show config", seed_time()).text;
+        let reloaded = fulcrum_config::parse("shown.conf", &text).unwrap();
+        assert_eq!(reloaded, *daemon.config());
+    }
+
+    #[test]
     fn statement_errors_name_the_control_source_and_change_nothing() {
         let daemon = two_targets();
         let before = daemon.config();
