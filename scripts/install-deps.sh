@@ -16,6 +16,7 @@ packages=(
   libnet-dns-perl # dns.monitor's DNS library
   tcpdump         # captures in DSR tests
   procps          # ps, sysctl
+  iputils-ping    # ping (netlab reachability checks)
 )
 
 missing=()
