@@ -21,6 +21,7 @@
 pub mod group;
 
 #[cfg(test)]
+#[rustfmt::skip]
 mod scenarios;
 #[cfg(test)]
 mod sim;

@@ -88,12 +88,7 @@ fn backup_becomes_master_after_master_down_interval_v2() {
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(3_609_375)),
             (3_609_374, TICK, vec![], Some(3_609_375)),
-            (
-                3_609_375,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(4_609_375),
-            ),
+            (3_609_375, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(4_609_375)),
             (4_609_375, TICK, vec![send(100)], Some(5_609_375)),
         ],
     );
@@ -107,12 +102,7 @@ fn v2_skew_is_in_seconds_whatever_the_interval() {
     run(
         "v2 3 s",
         config(Version::V2, 100, 300, true),
-        vec![(
-            0,
-            START,
-            vec![BACKUP, tr(I, B, Startup)],
-            Some(9 * SECOND + 609_375),
-        )],
+        vec![(0, START, vec![BACKUP, tr(I, B, Startup)], Some(9 * SECOND + 609_375))],
     );
 }
 
@@ -126,12 +116,7 @@ fn adverts_reset_the_master_down_timer() {
             (SECOND, adv(44, 200, 100), vec![], Some(4_609_375)),
             (2 * SECOND, adv(44, 200, 100), vec![], Some(5_609_375)),
             // The master goes silent: take over one Master_Down_Interval after its last advert.
-            (
-                5_609_375,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(6_609_375),
-            ),
+            (5_609_375, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(6_609_375)),
         ],
     );
 }
@@ -143,12 +128,7 @@ fn owner_goes_straight_to_master() {
         "owner",
         config(Version::V2, 255, 100, false),
         vec![
-            (
-                0,
-                START,
-                vec![send(255), MASTER, tr(I, M, AddressOwner)],
-                Some(SECOND),
-            ),
+            (0, START, vec![send(255), MASTER, tr(I, M, AddressOwner)], Some(SECOND)),
             (SECOND, TICK, vec![send(255)], Some(2 * SECOND)),
         ],
     );
@@ -166,12 +146,7 @@ fn preempt_lets_a_higher_backup_take_over() {
             // RFC 3768 §6.4.2: preempt and lower priority: discard, the timer keeps running.
             (SECOND, adv(44, 100, 100), vec![], Some(3_218_750)),
             (2 * SECOND, adv(44, 100, 100), vec![], Some(3_218_750)),
-            (
-                3_218_750,
-                TICK,
-                vec![send(200), MASTER, tr(B, M, MasterDown)],
-                Some(4_218_750),
-            ),
+            (3_218_750, TICK, vec![send(200), MASTER, tr(B, M, MasterDown)], Some(4_218_750)),
             // The old master's advert crossing ours: a master ignores lower priorities.
             (3_500_000, adv(44, 100, 100), vec![], Some(4_218_750)),
         ],
@@ -219,18 +194,8 @@ fn two_masters_of_equal_priority_the_higher_address_wins() {
         config(Version::V2, 100, 100, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                adv(44, 100, 100),
-                vec![BACKUP, tr(M, B, HigherAddress { master: peer(44) })],
-                Some(4 * SECOND + 3_609_375),
-            ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, adv(44, 100, 100), vec![BACKUP, tr(M, B, HigherAddress { master: peer(44) })], Some(4 * SECOND + 3_609_375)),
         ],
     );
     // .42 < .43: we stay master and ignore it.
@@ -239,18 +204,8 @@ fn two_masters_of_equal_priority_the_higher_address_wins() {
         config(Version::V2, 100, 100, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                adv(42, 100, 100),
-                vec![],
-                Some(master_at + SECOND),
-            ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, adv(42, 100, 100), vec![], Some(master_at + SECOND)),
         ],
     );
     assert_eq!(m.counters().adverts_outranked, 1);
@@ -264,25 +219,8 @@ fn a_higher_priority_advert_sends_a_master_to_backup() {
         config(Version::V2, 100, 100, false),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                adv(42, 200, 100),
-                vec![
-                    BACKUP,
-                    tr(
-                        M,
-                        B,
-                        HigherPriority {
-                            master: peer(42),
-                            priority: 200,
-                        },
-                    ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, adv(42, 200, 100), vec![ BACKUP, tr( M, B, HigherPriority { master: peer(42), priority: 200, }),
                 ],
                 Some(4 * SECOND + 3_609_375),
             ),
@@ -301,12 +239,7 @@ fn priority_zero_lets_the_backup_take_over_after_skew_time() {
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(3_609_375)),
             (SECOND, adv(44, 200, 100), vec![], Some(4_609_375)),
             (1_500_000, adv(44, 0, 100), vec![], Some(2_109_375)),
-            (
-                2_109_375,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(3_109_375),
-            ),
+            (2_109_375, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(3_109_375)),
         ],
     );
 }
@@ -319,18 +252,8 @@ fn a_master_answers_priority_zero_at_once() {
         config(Version::V2, 100, 100, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                adv(44, 0, 100),
-                vec![send(100)],
-                Some(5 * SECOND),
-            ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, adv(44, 0, 100), vec![send(100)], Some(5 * SECOND)),
         ],
     );
 }
@@ -343,28 +266,13 @@ fn shutdown_of_a_master_sends_priority_zero_and_releases() {
         config(Version::V2, 100, 100, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                STOP,
-                vec![send(0), BACKUP, tr(M, I, Shutdown)],
-                None,
-            ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, STOP, vec![send(0), BACKUP, tr(M, I, Shutdown)], None),
             // Initialize ignores adverts and timeouts.
             (5 * SECOND, adv(44, 200, 100), vec![], None),
             (6 * SECOND, TICK, vec![], None),
             // And can start again.
-            (
-                7 * SECOND,
-                START,
-                vec![BACKUP, tr(I, B, Startup)],
-                Some(7 * SECOND + 3_609_375),
-            ),
+            (7 * SECOND, START, vec![BACKUP, tr(I, B, Startup)], Some(7 * SECOND + 3_609_375)),
         ],
     );
     assert_eq!(m.counters().inputs_ignored, 1);
@@ -391,12 +299,7 @@ fn v3_intervals_are_centiseconds() {
         config(Version::V3, 200, 10, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(321_875)),
-            (
-                321_875,
-                TICK,
-                vec![send(200), MASTER, tr(B, M, MasterDown)],
-                Some(421_875),
-            ),
+            (321_875, TICK, vec![send(200), MASTER, tr(B, M, MasterDown)], Some(421_875)),
             (421_875, TICK, vec![send(200)], Some(521_875)),
         ],
     );
@@ -418,19 +321,9 @@ fn v3_backup_learns_the_masters_interval() {
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(3_609_375)),
             (SECOND, adv(44, 200, 2), vec![], Some(SECOND + 72_187)),
-            (
-                SECOND + 20_000,
-                adv(44, 0, 2),
-                vec![],
-                Some(SECOND + 20_000 + 12_187),
-            ),
+            (SECOND + 20_000, adv(44, 0, 2), vec![], Some(SECOND + 20_000 + 12_187)),
             (SECOND + 32_187, TICK, vec![], Some(SECOND + 32_187)),
-            (
-                SECOND + 32_188,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(2 * SECOND + 32_188),
-            ),
+            (SECOND + 32_188, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(2 * SECOND + 32_188)),
         ],
     );
     assert_eq!(m.master_advert_interval_cs(), 2);
@@ -444,25 +337,8 @@ fn v3_master_stepping_down_learns_the_interval() {
         config(Version::V3, 100, 100, true),
         vec![
             (0, START, vec![BACKUP, tr(I, B, Startup)], Some(master_at)),
-            (
-                master_at,
-                TICK,
-                vec![send(100), MASTER, tr(B, M, MasterDown)],
-                Some(master_at + SECOND),
-            ),
-            (
-                4 * SECOND,
-                adv(44, 150, 10),
-                vec![
-                    BACKUP,
-                    tr(
-                        M,
-                        B,
-                        HigherPriority {
-                            master: peer(44),
-                            priority: 150,
-                        },
-                    ),
+            (master_at, TICK, vec![send(100), MASTER, tr(B, M, MasterDown)], Some(master_at + SECOND)),
+            (4 * SECOND, adv(44, 150, 10), vec![ BACKUP, tr( M, B, HigherPriority { master: peer(44), priority: 150, }),
                 ],
                 Some(4 * SECOND + 300_000 + 60_937),
             ),
@@ -480,29 +356,12 @@ fn priority_changes() {
             // Priority 0 is reserved for stopping: ignored.
             (SECOND / 2, prio(0), vec![], Some(3_609_375)),
             // A backup made owner takes over at once.
-            (
-                SECOND,
-                prio(255),
-                vec![send(255), MASTER, tr(B, M, AddressOwner)],
-                Some(2 * SECOND),
-            ),
+            (SECOND, prio(255), vec![send(255), MASTER, tr(B, M, AddressOwner)], Some(2 * SECOND)),
             // A master's next advert carries its new priority.
             (SECOND + 1, prio(50), vec![], Some(2 * SECOND)),
             (2 * SECOND, TICK, vec![send(50)], Some(3 * SECOND)),
             // ...and a peer now outranks it.
-            (
-                2 * SECOND + 1,
-                adv(42, 100, 100),
-                vec![
-                    BACKUP,
-                    tr(
-                        M,
-                        B,
-                        HigherPriority {
-                            master: peer(42),
-                            priority: 100,
-                        },
-                    ),
+            (2 * SECOND + 1, adv(42, 100, 100), vec![ BACKUP, tr( M, B, HigherPriority { master: peer(42), priority: 100, }),
                 ],
                 Some(2 * SECOND + 1 + 3_804_687),
             ),
@@ -521,12 +380,7 @@ fn inputs_before_startup_are_ignored() {
             (0, adv(44, 200, 100), vec![], None),
             (1, TICK, vec![], None),
             (2, STOP, vec![], None),
-            (
-                3,
-                START,
-                vec![BACKUP, tr(I, B, Startup)],
-                Some(3 + 3_609_375),
-            ),
+            (3, START, vec![BACKUP, tr(I, B, Startup)], Some(3 + 3_609_375)),
             (4, START, vec![], Some(3 + 3_609_375)),
         ],
     );
