@@ -238,15 +238,16 @@ impl Bind9 {
         Ok(())
     }
 
-    /// The serial named currently serves for `zone` (an SOA query with `dig`), if it answers.
+    /// The serial named currently serves for `zone` (an SOA query with `dig`, two tries of two
+    /// seconds so a loaded machine is not mistaken for a dead server), if it answers.
     pub fn query_serial(&self, zone: &str) -> Option<u32> {
         let addr = self.addr();
         let mut cmd = self.command_in_netns(DIG);
         cmd.args([
             "+norec",
             "+short",
-            "+time=1",
-            "+tries=1",
+            "+time=2",
+            "+tries=2",
             &format!("@{}", addr.ip()),
             "-p",
             &addr.port().to_string(),
@@ -310,11 +311,12 @@ impl Bind9 {
         let started = Instant::now();
         loop {
             self.check_alive()?;
-            if self.answers_soa(&zone) {
+            // A zone that failed to load will never answer: fail now, not after the timeout.
+            // (Logged before named says it is running, so it is seen before `is_ready`.)
+            let gave_up = self.log().contains("not loaded due to errors");
+            if !gave_up && self.is_ready(&zone) {
                 return Ok(());
             }
-            // A zone that failed to load will never answer: fail now, not after the timeout.
-            let gave_up = self.log().contains("not loaded due to errors");
             if gave_up || started.elapsed() > READY_TIMEOUT {
                 let err = Bind9Error::NotReady {
                     zone,
@@ -329,28 +331,34 @@ impl Bind9 {
         }
     }
 
-    /// Any reply counts when no zone is configured (a REFUSED for the root is an answer).
-    fn answers_soa(&self, zone: &str) -> bool {
-        if self.options.zones.is_empty() {
-            let addr = self.addr();
-            let mut cmd = self.command_in_netns(DIG);
-            cmd.args([
-                "+norec",
-                "+time=1",
-                "+tries=1",
-                &format!("@{}", addr.ip()),
-                "-p",
-                &addr.port().to_string(),
-                ".",
-                "SOA",
-            ]);
-            return cmd
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+    /// Ready when named says it is running and answers at all (a REFUSED counts, so that
+    /// `allow-query` in `extra_options` may exclude the fixture's own source), and, for a
+    /// secondary first zone, once it serves the zone (the transfer is done).
+    fn is_ready(&self, zone: &str) -> bool {
+        let secondary = self.options.zones.first().is_some_and(|z| !z.master);
+        if secondary {
+            return self.query_serial(zone).is_some();
         }
-        self.query_serial(zone).is_some()
+        // The last start-up line is "<date> <time> running" (earlier ones say "running on/as").
+        if !self.log().lines().any(|line| line.ends_with(" running")) {
+            return false;
+        }
+        let addr = self.addr();
+        let mut cmd = self.command_in_netns(DIG);
+        cmd.args([
+            "+norec",
+            "+time=1",
+            "+tries=1",
+            &format!("@{}", addr.ip()),
+            "-p",
+            &addr.port().to_string(),
+            zone,
+            "SOA",
+        ]);
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     fn check_alive(&mut self) -> Result<(), Bind9Error> {
