@@ -227,7 +227,7 @@ pub async fn serve(
 }
 
 async fn report_counters(counters: Arc<Counters>) {
-    let mut printed = String::new();
+    let mut printed = counters.line();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;

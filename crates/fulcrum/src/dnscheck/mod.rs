@@ -256,6 +256,7 @@ fn query_options(options: &Options, recursion_desired: bool, tcp: bool) -> Query
             .filter(|t| *t > 0)
             .map(|t| Duration::from_secs(t.unsigned_abs())),
         recursion_desired,
+        source: None,
     }
 }
 

@@ -11,13 +11,13 @@
 //! `Lookup::errorstring` reproduces the resolver's `errorstring` (the reply's RCODE name,
 //! `query timed out`, or the socket error) since the script prints it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, UdpSocket};
 
 /// Used for TCP when no `-timeout` is given: the script passes `undef`, which makes Net::DNS
 /// wait forever; a health check must not.
@@ -36,6 +36,8 @@ pub struct QueryOptions {
     pub tcp_timeout: Option<Duration>,
     /// Set RD (the script's caching-only mode does; zone checks do not).
     pub recursion_desired: bool,
+    /// The probe's source address (the balancer's `network real` address); any when `None`.
+    pub source: Option<IpAddr>,
 }
 
 impl Default for QueryOptions {
@@ -46,19 +48,22 @@ impl Default for QueryOptions {
             retransmit: 5,
             tcp_timeout: None,
             recursion_desired: false,
+            source: None,
         }
     }
 }
 
 impl QueryOptions {
-    /// Bounded options for a health check: one UDP round of `timeout`, TCP bounded likewise.
-    pub fn health_check(timeout: Duration) -> QueryOptions {
+    /// Bounded options for a health check: one UDP round of `timeout` (whole seconds, at least
+    /// one), TCP bounded likewise, sent from `source` when given.
+    pub fn health_check(timeout: Duration, source: Option<IpAddr>) -> QueryOptions {
         QueryOptions {
             tcp: false,
             retry: 1,
             retransmit: i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX),
             tcp_timeout: Some(timeout),
             recursion_desired: false,
+            source,
         }
     }
 }
@@ -263,11 +268,7 @@ async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
         reply: None,
         errorstring: String::new(),
     };
-    let local: SocketAddr = if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
+    let local = local_addr(server, opts.source);
     let socket = match UdpSocket::bind(local).await {
         Ok(socket) => socket,
         Err(e) => {
@@ -318,9 +319,20 @@ async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
     sent
 }
 
+/// Where queries to `server` leave from: `source` (port chosen by the kernel) or any address.
+fn local_addr(server: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
+    let any = if server.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    };
+    SocketAddr::new(source.unwrap_or(any), 0)
+}
+
 async fn send_tcp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOptions) -> Sent {
     let limit = opts.tcp_timeout.unwrap_or(DEFAULT_TCP_TIMEOUT);
-    match tokio::time::timeout(limit, exchange_tcp(server, packet)).await {
+    let local = local_addr(server, opts.source);
+    match tokio::time::timeout(limit, exchange_tcp(local, server, packet)).await {
         Err(_elapsed) => Sent {
             reply: None,
             errorstring: "query timed out".into(),
@@ -342,8 +354,18 @@ async fn send_tcp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
     }
 }
 
-async fn exchange_tcp(server: SocketAddr, packet: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(server).await?;
+async fn exchange_tcp(
+    local: SocketAddr,
+    server: SocketAddr,
+    packet: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let socket = if server.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(local)?;
+    let mut stream = socket.connect(server).await?;
     let length = u16::try_from(packet.len())
         .map_err(|_| std::io::Error::other("query longer than 65535 bytes"))?;
     let mut framed = Vec::with_capacity(packet.len() + 2);
@@ -432,7 +454,11 @@ mod tests {
     async fn a_non_soa_answer_is_a_bad_answer() {
         let named = start(
             15362,
-            vec![Zone::primary("cname.test", 1, &["alias IN CNAME target.elsewhere.test."])],
+            vec![Zone::primary(
+                "cname.test",
+                1,
+                &["alias IN CNAME target.elsewhere.test."],
+            )],
         );
         let failure = check_zone(named.addr(), "alias.cname.test", &fast()).await;
         assert_eq!(
@@ -444,5 +470,36 @@ mod tests {
                 first_serial: None,
             })
         );
+    }
+
+    #[tokio::test]
+    async fn probes_leave_from_the_given_source() {
+        // named answers only 127.0.0.2: the check passes from there and is refused otherwise.
+        let options = Bind9Options {
+            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            port: 15363,
+            zones: vec![Zone::primary("source.test", 9, &[])],
+            netns: None,
+            extra_options: "allow-query { 127.0.0.2; };".into(),
+        };
+        let named = match Bind9::start(options) {
+            Ok(named) => named,
+            Err(e) => panic!("{e}"),
+        };
+        let from = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+        for tcp in [false, true] {
+            let opts = QueryOptions {
+                tcp,
+                ..QueryOptions::health_check(Duration::from_secs(1), from)
+            };
+            let soa = check_zone(named.addr(), "source.test", &opts).await;
+            assert_eq!(soa.map(|s| s.serial), Ok(9), "tcp {tcp}");
+            let anywhere = QueryOptions {
+                source: None,
+                ..opts
+            };
+            let refused = check_zone(named.addr(), "source.test", &anywhere).await;
+            assert!(refused.is_err(), "tcp {tcp}: {refused:?}");
+        }
     }
 }
