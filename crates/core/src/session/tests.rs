@@ -1,4 +1,9 @@
-use std::net::{IpAddr, Ipv4Addr};
+//! The table's rules one at a time, then a property test against a `HashMap` model.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
 
 use super::*;
 
@@ -6,12 +11,504 @@ fn v4(n: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(n))
 }
 
+fn v6(n: u128) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) | n))
+}
+
+#[test]
+fn a_slot_is_28_bytes() {
+    assert_eq!(std::mem::size_of::<layout::Slot>(), 28);
+}
+
 #[test]
 fn insert_then_lookup_refreshes() {
     let mut table = SessionTable::new(100);
-    table.insert(1, v4(7), 2, 100, 600);
+    assert_eq!(table.insert(1, v4(7), 2, 100, 600), None);
     assert_eq!(table.lookup(1, v4(7), 150), Some(2));
     assert_eq!(table.peek(1, v4(7)).map(|r| r.last_seen), Some(150));
-    assert_eq!(table.lookup(2, v4(7), 150), None);
+    assert_eq!(table.lookup(2, v4(7), 150), None, "sessions are per server");
     assert_eq!(table.count_on(2), 1);
+    assert_eq!(table.len(), 1);
+}
+
+#[test]
+fn a_session_lives_exactly_timeout_seconds_of_silence() {
+    let mut table = SessionTable::new(100);
+    table.insert(1, v4(1), 5, 1000, 600);
+    assert_eq!(
+        table.lookup(1, v4(1), 1600),
+        Some(5),
+        "age == timeout is live"
+    );
+    assert_eq!(
+        table.lookup(1, v4(1), 2201),
+        None,
+        "age timeout + 1 is gone"
+    );
+    assert!(table.is_empty(), "the expired session was removed");
+    assert_eq!(table.count_on(5), 0);
+}
+
+#[test]
+fn reinsert_replaces_target_and_timeout() {
+    let mut table = SessionTable::new(10);
+    table.insert(1, v4(1), 5, 10, 600);
+    table.insert(1, v4(1), 6, 20, 30);
+    let row = table.peek(1, v4(1)).unwrap();
+    assert_eq!((row.target, row.last_seen, row.timeout), (6, 20, 30));
+    assert_eq!(
+        (table.count_on(5), table.count_on(6), table.len()),
+        (0, 1, 1)
+    );
+    assert_eq!(table.expire(51), 1);
+}
+
+#[test]
+fn expire_removes_only_idle_sessions_across_timeouts() {
+    let mut table = SessionTable::new(100);
+    table.insert(1, v4(1), 1, 0, 10);
+    table.insert(1, v4(2), 1, 0, 600);
+    table.insert(1, v4(3), 1, 5, 10);
+    table.insert(2, v6(4), 2, 5, 10);
+    assert_eq!(table.expire(11), 1);
+    assert_eq!(table.expire(16), 2);
+    assert_eq!(table.expire(600), 0);
+    assert_eq!(table.expire(601), 1);
+    assert!(table.is_empty());
+}
+
+#[test]
+fn expire_bounded_stops_after_its_budget() {
+    let mut table = SessionTable::new(100);
+    for n in 0..50 {
+        table.insert(1, v4(n), 1, n, 10);
+    }
+    assert_eq!(table.expire_bounded(1000, 20), 20);
+    assert_eq!(table.len(), 30);
+    assert_eq!(table.expire(1000), 30);
+}
+
+#[test]
+fn full_table_sheds_least_recently_active_first() {
+    let mut table = SessionTable::new(3);
+    table.insert(1, v4(1), 1, 10, 600);
+    table.insert(1, v4(2), 1, 11, 30);
+    table.insert(1, v4(3), 1, 12, 600);
+    // v4(1) is refreshed, so v4(2) is now the oldest although its list differs.
+    assert_eq!(table.lookup(1, v4(1), 13), Some(1));
+    let shed = table.insert(1, v4(4), 2, 14, 600).unwrap();
+    assert_eq!(shed.client, v4(2));
+    assert_eq!(table.len(), 3);
+    assert_eq!(table.shed_count(), 1);
+    assert_eq!(table.insert(1, v4(5), 2, 15, 600).unwrap().client, v4(3));
+    // Replacing an existing session sheds nothing.
+    assert_eq!(table.insert(1, v4(5), 3, 16, 600), None);
+}
+
+#[test]
+fn zero_max_sessions_keeps_nothing() {
+    let mut table = SessionTable::new(0);
+    assert_eq!(table.insert(1, v4(1), 1, 0, 600), None);
+    assert_eq!(table.lookup(1, v4(1), 0), None);
+    assert!(table.is_empty());
+    assert!(!table.remove(1, v4(1)));
+    assert_eq!(table.expire(5), 0);
+}
+
+#[test]
+fn ipv6_sessions_and_their_side_array_are_reused() {
+    let mut table = SessionTable::new(100);
+    for n in 0..40 {
+        table.insert(1, v6(n), 1, 0, 600);
+    }
+    for n in 0..40 {
+        assert!(table.remove(1, v6(n)));
+    }
+    let before = table.memory_bytes();
+    for n in 100..140 {
+        table.insert(1, v6(n), 2, 1, 600);
+    }
+    assert_eq!(
+        table.memory_bytes(),
+        before,
+        "freed IPv6 entries are reused"
+    );
+    assert_eq!(table.lookup(1, v6(120), 2), Some(2));
+    assert_eq!(table.lookup(1, v6(20), 2), None);
+    // An IPv4 address and an IPv6 address with the same low bits are different clients.
+    table.insert(1, v4(120), 3, 2, 600);
+    assert_eq!(table.lookup(1, v6(120), 2), Some(2));
+    assert_eq!(table.lookup(1, v4(120), 2), Some(3));
+}
+
+#[test]
+fn move_target_repicks_or_removes() {
+    let mut table = SessionTable::new(100);
+    for n in 0..10 {
+        table.insert(1, v4(n), 7, 0, 600);
+    }
+    table.insert(2, v4(0), 7, 0, 600);
+    let moved = table.move_target(1, 7, &mut |client| match client {
+        IpAddr::V4(a) if u32::from(a) % 2 == 0 => Some(8),
+        _ => None,
+    });
+    assert_eq!(moved, 10);
+    assert_eq!(table.count_on(7), 1, "server 2's session stays");
+    assert_eq!(table.count_on(8), 5);
+    assert_eq!(table.len(), 6);
+    assert_eq!(table.lookup(1, v4(4), 1), Some(8));
+    assert_eq!(table.lookup(1, v4(5), 1), None);
+}
+
+#[test]
+fn growth_keeps_every_session_and_the_recency_order() {
+    let mut table = SessionTable::new(1_000_000);
+    for n in 0..50_000u32 {
+        table.insert(
+            n % 3,
+            v4(n.wrapping_mul(2_654_435_761)),
+            n % 5,
+            n / 100,
+            600,
+        );
+    }
+    assert_eq!(table.len(), 50_000);
+    for n in (0..50_000u32).step_by(7) {
+        let row = table
+            .peek(n % 3, v4(n.wrapping_mul(2_654_435_761)))
+            .unwrap();
+        assert_eq!((row.target, row.last_seen), (n % 5, n / 100));
+    }
+    let newest = table.newest(10);
+    assert_eq!(newest[0].last_seen, 499);
+    assert!(newest.windows(2).all(|w| w[0].last_seen >= w[1].last_seen));
+}
+
+#[test]
+fn memory_stays_under_48_bytes_per_session_at_the_bound() {
+    let max = 200_000;
+    let mut table = SessionTable::new(max);
+    for n in 0..max as u32 {
+        table.insert(1, v4(n.wrapping_mul(2_654_435_761)), 1, 0, 600);
+    }
+    let per_session = table.memory_bytes() / table.len();
+    assert!(per_session <= 48, "{per_session} bytes per session");
+}
+
+#[test]
+fn time_going_backwards_counts_as_the_latest_time() {
+    let mut table = SessionTable::new(10);
+    table.insert(1, v4(1), 1, 100, 10);
+    table.insert(1, v4(2), 1, 50, 10);
+    assert_eq!(table.peek(1, v4(2)).unwrap().last_seen, 100);
+    assert_eq!(table.expire(105), 0);
+    assert_eq!(table.expire(111), 2);
+}
+
+#[test]
+fn more_distinct_timeouts_than_lists_still_expire_exactly() {
+    let mut table = SessionTable::new(1000);
+    for n in 0..100u32 {
+        table.insert(1, v4(n), 1, 0, 10 + n);
+    }
+    for now in 10..=110 {
+        table.expire(now);
+        let live = table.iter().count();
+        assert_eq!(live as u32, 100 - (now - 10).min(100), "at {now}");
+    }
+}
+
+#[test]
+fn shard_of_stays_in_range_and_spreads() {
+    let mut counts = [0u32; 8];
+    for n in 0..80_000u32 {
+        counts[shard_of(v4(n), 8)] += 1;
+    }
+    assert!(
+        counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+        "{counts:?}"
+    );
+    assert_eq!(shard_of(v4(1), 0), 0);
+}
+
+#[test]
+fn render_reproduces_the_seed_output() {
+    let fixture = include_str!("../../../../tests/fixtures/seed-show-sessions.txt");
+    let now = 100_000;
+    let mut rows = Vec::new();
+    for line in fixture.lines().skip(3).filter(|l| !l.starts_with("...")) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [hash, address, port, srv, tgt, age, stout] = fields[..] else {
+            panic!("bad fixture row {line}");
+        };
+        let client: IpAddr = address.parse().unwrap();
+        assert_eq!(crate::balance::client_hash(client).to_string(), hash);
+        assert_eq!(port, "any");
+        rows.push(SessionRow {
+            server: srv.parse().unwrap(),
+            client,
+            port: None,
+            target: tgt.parse().unwrap(),
+            last_seen: now - age.parse::<u32>().unwrap(),
+            timeout: stout.parse().unwrap(),
+        });
+    }
+    assert_eq!(rows.len(), 11);
+    // The other 60 of the seed's 71 sessions are older than those shown.
+    for n in 0..60 {
+        rows.push(SessionRow {
+            server: 1,
+            client: v4(0x0A00_0000 + n),
+            port: None,
+            target: 1,
+            last_seen: now - 200 - n,
+            timeout: 600,
+        });
+    }
+    let text = render_show_sessions(rows, now, Some(11));
+    let normalized: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(normalized, fixture.lines().collect::<Vec<_>>());
+    // Columns line up under the dashes.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "    hash ip-address       port srv tgt  age   stout"
+    );
+    assert_eq!(
+        lines[2],
+        "-------- --------------- ----- --- --- ---- -------"
+    );
+    assert_eq!(
+        lines[3],
+        " 5604999 10.85.134.135     any   1   1   18     600"
+    );
+    assert_eq!(
+        lines[5],
+        "   80901 10.1.60.5         any   1   1   20     600"
+    );
+}
+
+#[test]
+fn render_defaults_to_20_rows_and_all_shows_everything() {
+    let mut table = SessionTable::new(100);
+    for n in 0..25 {
+        table.insert(1, v4(n), 2, n, 600);
+    }
+    table.insert(1, v6(1), 2, 30, 600);
+    let rows: Vec<SessionRow> = table.iter().collect();
+    let text = render_show_sessions(rows.clone(), 40, None);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "26 sessions");
+    assert_eq!(lines.len(), 3 + 20 + 1);
+    assert_eq!(lines[23], "... remaining sessions not shown");
+    assert!(lines[3].contains("2001:db8::1") && lines[3].ends_with(" 10     600"));
+    let all = render_show_sessions(rows, 40, Some(usize::MAX));
+    assert_eq!(all.lines().count(), 3 + 26);
+    assert!(!all.contains("remaining"));
+    // From the newest rows of each shard with the total given apart.
+    let shard_rows = table.newest(5);
+    let text = render_show_sessions_of(1234, shard_rows, 40, Some(5));
+    assert!(text.starts_with("1234 sessions\n"));
+    assert!(text.ends_with("... remaining sessions not shown\n"));
+    assert_eq!(render_show_sessions(Vec::new(), 0, None).lines().count(), 3);
+}
+
+// --- property test against a model ---------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert {
+        server: u32,
+        client: IpAddr,
+        target: u32,
+        dt: u32,
+        timeout: u32,
+    },
+    Lookup {
+        server: u32,
+        client: IpAddr,
+        dt: u32,
+    },
+    Remove {
+        server: u32,
+        client: IpAddr,
+    },
+    Expire {
+        dt: u32,
+    },
+    Move {
+        server: u32,
+        from: u32,
+        to: Option<u32>,
+    },
+}
+
+fn client_strategy() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        (0u32..12).prop_map(v4),
+        (0u128..6).prop_map(v6),
+        // Addresses that collide in their low bits with the IPv4 ones.
+        (0u32..3).prop_map(|n| v6(u128::from(n))),
+    ]
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let server = 0u32..3;
+    let target = 0u32..4;
+    let dt = prop_oneof![Just(0u32), 0u32..5, 0u32..40];
+    prop_oneof![
+        4 => (server.clone(), client_strategy(), target.clone(), dt.clone(),
+              prop_oneof![Just(10u32), Just(30), Just(600)])
+            .prop_map(|(server, client, target, dt, timeout)| Op::Insert { server, client, target, dt, timeout }),
+        3 => (server.clone(), client_strategy(), dt.clone())
+            .prop_map(|(server, client, dt)| Op::Lookup { server, client, dt }),
+        1 => (server.clone(), client_strategy()).prop_map(|(server, client)| Op::Remove { server, client }),
+        1 => dt.prop_map(|dt| Op::Expire { dt }),
+        1 => (server, target.clone(), proptest::option::of(target))
+            .prop_map(|(server, from, to)| Op::Move { server, from, to }),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ModelEntry {
+    target: u32,
+    last_seen: u32,
+    timeout: u32,
+}
+
+fn expired(entry: &ModelEntry, now: u32) -> bool {
+    now - entry.last_seen > entry.timeout
+}
+
+fn check_same(table: &SessionTable, model: &HashMap<(u32, IpAddr), ModelEntry>) {
+    assert_eq!(table.len(), model.len());
+    let mut rows: Vec<SessionRow> = table.iter().collect();
+    rows.sort_by_key(|r| (r.server, r.client));
+    let mut expected: Vec<SessionRow> = model
+        .iter()
+        .map(|(&(server, client), e)| SessionRow {
+            server,
+            client,
+            port: None,
+            target: e.target,
+            last_seen: e.last_seen,
+            timeout: e.timeout,
+        })
+        .collect();
+    expected.sort_by_key(|r| (r.server, r.client));
+    assert_eq!(rows, expected);
+    for target in 0..4 {
+        let count = model.values().filter(|e| e.target == target).count() as u64;
+        assert_eq!(table.count_on(target), count, "count_on({target})");
+    }
+    let newest = table.newest(usize::MAX);
+    assert_eq!(newest.len(), model.len());
+    assert!(newest.windows(2).all(|w| w[0].last_seen >= w[1].last_seen));
+}
+
+fn run_against_model(max_sessions: usize, ops: Vec<Op>) {
+    let mut table = SessionTable::new(max_sessions);
+    let mut model: HashMap<(u32, IpAddr), ModelEntry> = HashMap::new();
+    let mut now = 0u32;
+    for op in ops {
+        match op {
+            Op::Insert {
+                server,
+                client,
+                target,
+                dt,
+                timeout,
+            } => {
+                now += dt;
+                let shed = table.insert(server, client, target, now, timeout);
+                let key = (server, client);
+                if max_sessions == 0 {
+                    assert_eq!(shed, None);
+                    continue;
+                }
+                if !model.contains_key(&key) && model.len() >= max_sessions {
+                    let shed = shed.expect("a full table sheds");
+                    let oldest = model.values().map(|e| e.last_seen).min().unwrap();
+                    assert_eq!(shed.last_seen, oldest, "shed the least recently active");
+                    assert!(model.remove(&(shed.server, shed.client)).is_some());
+                } else {
+                    assert_eq!(shed, None);
+                }
+                model.insert(
+                    key,
+                    ModelEntry {
+                        target,
+                        last_seen: now,
+                        timeout,
+                    },
+                );
+            }
+            Op::Lookup { server, client, dt } => {
+                now += dt;
+                let key = (server, client);
+                let expected = match model.get_mut(&key) {
+                    Some(entry) if !expired(entry, now) => {
+                        entry.last_seen = now;
+                        Some(entry.target)
+                    }
+                    Some(_) => {
+                        model.remove(&key);
+                        None
+                    }
+                    None => None,
+                };
+                assert_eq!(table.lookup(server, client, now), expected);
+            }
+            Op::Remove { server, client } => {
+                assert_eq!(
+                    table.remove(server, client),
+                    model.remove(&(server, client)).is_some()
+                );
+            }
+            Op::Expire { dt } => {
+                now += dt;
+                let before = model.len();
+                model.retain(|_, e| !expired(e, now));
+                assert_eq!(table.expire(now), before - model.len());
+            }
+            Op::Move { server, from, to } => {
+                let mut changed = 0;
+                let keys: Vec<_> = model
+                    .iter()
+                    .filter(|(k, e)| k.0 == server && e.target == from)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in keys {
+                    match to {
+                        Some(t) if t == from => {}
+                        Some(t) => {
+                            model.get_mut(&key).unwrap().target = t;
+                            changed += 1;
+                        }
+                        None => {
+                            model.remove(&key);
+                            changed += 1;
+                        }
+                    }
+                }
+                assert_eq!(table.move_target(server, from, &mut |_| to), changed);
+            }
+        }
+        check_same(&table, &model);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn table_behaves_like_the_model(
+        max_sessions in 0usize..12,
+        ops in proptest::collection::vec(op_strategy(), 1..120),
+    ) {
+        run_against_model(max_sessions, ops);
+    }
 }
