@@ -247,8 +247,9 @@ async fn a_flood_from_one_source_is_rate_limited() {
     while let Ok(Ok(_)) = tokio::time::timeout(SHORT, socket.recv_from(&mut buffer)).await {
         replies += 1;
     }
-    // A burst of 40 (plus what trickles in at 20/s while sending), far from 200.
-    assert!((20..=60).contains(&replies), "{replies} replies");
+    // A burst of 40 (plus what trickles in at 20/s while sending, slowly on a loaded machine),
+    // far from 200.
+    assert!((20..=80).contains(&replies), "{replies} replies");
 }
 
 #[tokio::test]
