@@ -520,6 +520,23 @@ impl Drop for Bind9 {
     }
 }
 
+/// A port on 127.0.0.1 free for both UDP and TCP right now, for a Bind9 in the host namespace.
+/// Another process may still take it before named binds; tests that start named with it should
+/// be ready for a `NotReady` error (rare) rather than share fixed port numbers.
+pub fn free_loopback_port() -> Result<u16, Bind9Error> {
+    for _ in 0..64 {
+        let udp = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .map_err(Bind9Error::Spawn)?;
+        let port = udp.local_addr().map_err(Bind9Error::Spawn)?.port();
+        if std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(Bind9Error::BadOptions(
+        "no port free for both UDP and TCP on 127.0.0.1".into(),
+    ))
+}
+
 /// `example.net` and `example.net.` are the same zone; named.conf and `$ORIGIN` get the dotted form.
 fn normalize(zone: &str) -> String {
     if zone.ends_with('.') {

@@ -3,7 +3,11 @@
 use super::*;
 use std::net::Ipv4Addr;
 
-fn loopback(port: u16, zones: Vec<Zone>) -> Bind9Options {
+fn loopback(zones: Vec<Zone>) -> Bind9Options {
+    let port = match free_loopback_port() {
+        Ok(port) => port,
+        Err(e) => panic!("{e}"),
+    };
     Bind9Options {
         listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         port,
@@ -36,7 +40,7 @@ fn dig_txt(addr: SocketAddr, name: &str) -> String {
 #[test]
 fn starts_answers_dig_reloads_and_stops() {
     let zone = Zone::primary("fixture.test", 41, &["@ IN TXT \"ns-a\""]);
-    let mut named = match Bind9::start(loopback(15353, vec![zone])) {
+    let mut named = match Bind9::start(loopback(vec![zone])) {
         Ok(named) => named,
         Err(e) => panic!("{e}"),
     };
@@ -81,7 +85,7 @@ fn several_instances_share_port_53_in_a_namespace() {
 #[test]
 fn a_broken_zone_is_a_clear_error_with_the_log() {
     let zone = Zone::primary("broken.test", 1, &["this is not a record"]);
-    match Bind9::start(loopback(15354, vec![zone])) {
+    match Bind9::start(loopback(vec![zone])) {
         Ok(_) => panic!("named served a broken zone"),
         Err(e) => {
             let text = e.to_string();
