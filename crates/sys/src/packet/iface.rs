@@ -1,0 +1,103 @@
+//! Interface facts the DSR plane needs: index, hardware address, and the host's own IPv4
+//! addresses (to recognise a target that is this very host).
+
+use std::ffi::CString;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// The kernel's index of `ifname`.
+pub fn interface_index(ifname: &str) -> io::Result<u32> {
+    let name = CString::new(ifname)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name holds a NUL"))?;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("no interface {ifname:?}: {e}"),
+        ));
+    }
+    Ok(index)
+}
+
+/// The 6-byte hardware address of `ifname`.
+pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
+    let bytes = ifname.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {ifname:?}"),
+        ));
+    }
+    // SAFETY: plain socket(2); owned below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes ifr_hwaddr inside `req`.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("SIOCGIFHWADDR {ifname}: {e}"),
+        ));
+    }
+    // SAFETY: after a successful SIOCGIFHWADDR the union holds a sockaddr.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (dst, src) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *dst = *src as u8;
+    }
+    Ok(mac)
+}
+
+/// Every IPv4 address configured on any interface of this network namespace.
+pub fn local_ipv4_addrs() -> io::Result<Vec<Ipv4Addr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below.
+    if unsafe { libc::getifaddrs(&mut head) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut addrs = Vec::new();
+    let mut cursor = head;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list getifaddrs returned, not yet freed.
+        let entry = unsafe { &*cursor };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says which one.
+            let family = unsafe { (*entry.ifa_addr).sa_family };
+            if i32::from(family) == libc::AF_INET {
+                // SAFETY: an AF_INET sockaddr is a sockaddr_in.
+                let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+                addrs.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+        }
+        cursor = entry.ifa_next;
+    }
+    // SAFETY: freeing the list getifaddrs allocated, once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_known() {
+        assert_eq!(interface_index("lo").unwrap(), 1);
+        assert_eq!(interface_mac("lo").unwrap(), [0; 6]);
+        assert!(local_ipv4_addrs().unwrap().contains(&Ipv4Addr::LOCALHOST));
+        assert!(interface_index("no-such-if0").is_err());
+    }
+}
