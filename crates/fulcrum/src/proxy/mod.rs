@@ -1,50 +1,320 @@
 //! The socket proxy data plane (UDP and TCP) for targets without `dsr enable`.
 //!
-//! NOTE: placeholder API while the data plane is being written; the daemon calls exactly these.
+//! Contract: [`Proxy::apply`] turns a [`Config`] into an immutable forwarding snapshot
+//! (listeners bound, target sets and choosers built) and publishes it; UDP worker threads (one
+//! per core by default, see [`udp`]) and the TCP runtime ([`tcp`]) pick it up within one tick.
+//! Nothing on the per-packet path takes a lock except one session-shard mutex for servers
+//! with `method session`, and nothing allocates. Counters are per writer thread and summed on
+//! read. Everything from the network is counted and dropped when malformed, never a panic.
 
-use fulcrum_core::model::Config;
+mod counters;
+mod outstanding;
+mod sessions;
+mod snapshot;
+mod tcp;
+mod udp;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fulcrum_core::model::{Config, Method};
 use fulcrum_core::stats::Counters;
 
-/// The running proxy data plane. Cheap to share (`Arc<Proxy>`); all methods take `&self`.
+use counters::CounterSet;
+use sessions::Sessions;
+use snapshot::{BuildContext, Snapshot, Transport};
+
+/// Tunables of the data plane (the configuration language has no words for these yet).
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyOptions {
+    /// UDP worker threads (default: one per available core).
+    pub workers: usize,
+    /// How long a UDP query may wait for its answer.
+    pub udp_timeout: Duration,
+    /// A TCP client connection with no query for this long is closed.
+    pub tcp_idle: Duration,
+    /// Open TCP client connections at most.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            udp_timeout: Duration::from_secs(2),
+            tcp_idle: Duration::from_secs(10),
+            max_tcp_connections: 1000,
+        }
+    }
+}
+
+/// What the worker threads share.
+pub(crate) struct Shared {
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Bumped after each new snapshot; workers compare it once per loop.
+    epoch: AtomicU64,
+    stop: AtomicBool,
+    started: Instant,
+    options: ProxyOptions,
+    tcp_wakeup: tokio::sync::Notify,
+    tcp_connections: AtomicUsize,
+    /// The epoch each UDP worker forwards by (so `apply` can wait until all have switched).
+    worker_epochs: Box<[AtomicU64]>,
+}
+
+impl Shared {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The counter slot the TCP runtime writes (the UDP workers own the ones before it).
+    fn tcp_writer(&self) -> usize {
+        self.options.workers
+    }
+}
+
+/// State only the control path touches.
 #[derive(Default)]
-pub struct Proxy {}
+struct Control {
+    config: Option<Config>,
+    operational: HashMap<u32, bool>,
+    server_counters: HashMap<u32, Arc<CounterSet>>,
+    target_counters: HashMap<u32, Arc<CounterSet>>,
+}
+
+/// The running proxy data plane. Cheap to share (`Arc<Proxy>`); all methods take `&self`.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    control: Mutex<Control>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy::new()
+    }
+}
 
 impl Proxy {
-    /// Creates an idle data plane (no listeners until [`Proxy::apply`]).
+    /// Creates an idle data plane (no listeners until [`Proxy::apply`]) with default options.
     pub fn new() -> Proxy {
-        Proxy {}
+        Proxy::with_options(ProxyOptions::default())
+    }
+
+    /// Creates an idle data plane and starts its threads.
+    pub fn with_options(options: ProxyOptions) -> Proxy {
+        let options = ProxyOptions {
+            workers: options.workers.clamp(1, 256),
+            ..options
+        };
+        let started = Instant::now();
+        let sessions = Arc::new(Sessions::new(
+            fulcrum_core::model::DEFAULT_MAX_SESSIONS,
+            started,
+        ));
+        let timeout_ms = options.udp_timeout.as_millis() as u64;
+        let shared = Arc::new(Shared {
+            snapshot: RwLock::new(Arc::new(Snapshot::empty(sessions, timeout_ms))),
+            epoch: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            started,
+            options,
+            tcp_wakeup: tokio::sync::Notify::new(),
+            tcp_connections: AtomicUsize::new(0),
+            worker_epochs: (0..options.workers).map(|_| AtomicU64::new(0)).collect(),
+        });
+        let mut threads = Vec::new();
+        for index in 0..options.workers {
+            let shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("fulcrum-udp-{index}"))
+                .spawn(move || udp::run(index, shared));
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => tracing::error!("proxy: cannot start udp worker {index}: {e}"),
+            }
+        }
+        let tcp_shared = shared.clone();
+        match std::thread::Builder::new()
+            .name("fulcrum-tcp".into())
+            .spawn(move || tcp::run(tcp_shared))
+        {
+            Ok(handle) => threads.push(handle),
+            Err(e) => tracing::error!("proxy: cannot start the tcp thread: {e}"),
+        }
+        Proxy {
+            shared,
+            control: Mutex::new(Control::default()),
+            threads: Mutex::new(threads),
+        }
+    }
+
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Brings listeners and the forwarding snapshot in line with `config`: binds newly enabled
     /// servers, closes disabled ones, swaps in the new target set. Returns one message per
     /// problem (a server whose address cannot be bound, ...); the rest is applied anyway.
     pub fn apply(&self, config: &Config) -> Vec<String> {
-        let _ = config;
-        Vec::new()
+        let mut control = self.control();
+        control.config = Some(config.clone());
+        self.rebuild(&mut control)
+    }
+
+    fn rebuild(&self, control: &mut Control) -> Vec<String> {
+        let Some(config) = control.config.as_ref() else {
+            return Vec::new();
+        };
+        let previous = self.shared.snapshot();
+        let mut sessions = previous.sessions.clone();
+        if sessions.max_sessions() != config.settings.max_sessions {
+            tracing::info!(
+                "proxy: session table bound is now {} (existing sessions are dropped)",
+                config.settings.max_sessions
+            );
+            sessions = Arc::new(Sessions::new(
+                config.settings.max_sessions,
+                self.shared.started,
+            ));
+        }
+        let (snapshot, problems) = snapshot::build(BuildContext {
+            config,
+            operational: &control.operational,
+            previous: &previous,
+            sessions,
+            workers: self.shared.options.workers,
+            udp_timeout_ms: self.shared.options.udp_timeout.as_millis() as u64,
+            server_counters: &mut control.server_counters,
+            target_counters: &mut control.target_counters,
+            counter_writers: self.shared.options.workers + 1,
+        });
+        drop(previous);
+        *self
+            .shared
+            .snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        let epoch = self.shared.epoch.fetch_add(1, Ordering::Release) + 1;
+        self.shared.tcp_wakeup.notify_one();
+        self.wait_for_workers(epoch);
+        for problem in &problems {
+            tracing::warn!("proxy: {problem}");
+        }
+        problems
+    }
+
+    /// Waits (a worker tick at most, bounded) until every running UDP worker forwards by
+    /// `epoch`, so that a caller of `apply` can rely on the new configuration at once.
+    fn wait_for_workers(&self, epoch: u64) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let running = self.threads.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if running == 0 {
+            return;
+        }
+        while Instant::now() < deadline {
+            let behind = self
+                .shared
+                .worker_epochs
+                .iter()
+                .any(|seen| seen.load(Ordering::Acquire) < epoch);
+            if !behind {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Marks a target operational or not (health checks). Sessions on a target going down are
     /// moved at once by the server's method.
+    // Health checks call this once they are wired into the daemon.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_operational(&self, target: u32, operational: bool) {
-        let _ = (target, operational);
+        let mut control = self.control();
+        let before = control
+            .operational
+            .insert(target, operational)
+            .unwrap_or(true);
+        if before == operational {
+            return;
+        }
+        self.rebuild(&mut control);
+        if operational {
+            return;
+        }
+        let snapshot = self.shared.snapshot();
+        for server in &snapshot.servers {
+            if server.method != Method::Session || !server.targets.iter().any(|t| t.id == target) {
+                continue;
+            }
+            let chooser = server.chooser(Transport::Udp);
+            let moved = snapshot
+                .sessions
+                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
+            if moved > 0 {
+                tracing::info!(
+                    "proxy: server {}: {moved} sessions moved off target {target}",
+                    server.id
+                );
+            }
+        }
     }
 
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
-        let _ = limit;
-        "0 sessions\n".to_string()
+        self.shared.snapshot().sessions.show(limit)
     }
 
     pub fn server_counters(&self, server: u32) -> Counters {
-        let _ = server;
-        Counters::default()
+        let set = self.control().server_counters.get(&server).cloned();
+        let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
+        counters.sessions = self.shared.snapshot().sessions.count_of_server(server);
+        counters
     }
 
     pub fn target_counters(&self, target: u32) -> Counters {
-        let _ = target;
-        Counters::default()
+        let set = self.control().target_counters.get(&target).cloned();
+        let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
+        counters.sessions = self.shared.snapshot().sessions.count_on(target);
+        counters
+    }
+
+    /// Open TCP client connections.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn tcp_connections(&self) -> usize {
+        self.shared.tcp_connections.load(Ordering::Relaxed)
     }
 
     /// Stops every listener and worker; returns when they are gone.
-    pub fn shutdown(&self) {}
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.tcp_wakeup.notify_one();
+        let threads: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in threads {
+            let _ = handle.join();
+        }
+        // Drop the sockets now rather than with the last reference to the proxy.
+        let sessions = self.shared.snapshot().sessions.clone();
+        *self
+            .shared
+            .snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(Snapshot::empty(sessions, 0));
+    }
 }
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! The immutable forwarding snapshot the data plane reads, built from a [`Config`] by
+//! [`build`], and the one rule for choosing a target ([`ServerEntry::choose`]) that UDP and
+//! TCP share.
+//!
+//! Contract: a snapshot holds only what forwarding needs, per active server (registered and
+//! enabled, serving at least one of UDP/TCP): its bound sockets, its method's [`Chooser`] for
+//! each protocol, its session timeout and its proxied targets (those with `dsr` off; DSR
+//! targets belong to the layer-2 data plane). A target takes new clients only if registered,
+//! enabled, operational (health checks) and serving the protocol; a client's existing session
+//! is honoured while its target is registered, operational and serving the protocol, so
+//! `disable target N` drains it gently (no new clients, the present ones stay until idle).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+
+use fulcrum_core::balance::{Candidate, Chooser};
+use fulcrum_core::model::{Config, Method, Protocol, Server};
+
+use super::counters::CounterSet;
+use super::sessions::Sessions;
+
+/// Which transport a query came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// One proxied target of one server.
+pub struct ServerTarget {
+    pub id: u32,
+    /// Address and port queries go to (the target's port, or the server's).
+    pub addr: SocketAddr,
+    /// Index into [`Snapshot::upstreams`].
+    pub upstream: usize,
+    pub counters: Arc<CounterSet>,
+    /// May keep the clients it has, per transport (registered, operational, protocol).
+    sticky: [bool; 2],
+}
+
+pub struct ServerEntry {
+    pub id: u32,
+    pub addr: SocketAddr,
+    pub protocol: Protocol,
+    pub method: Method,
+    /// Session timeout in seconds.
+    pub stout: u32,
+    /// Per transport: the chooser for new clients.
+    choosers: [Chooser; 2],
+    pub targets: Vec<ServerTarget>,
+    pub counters: Arc<CounterSet>,
+    /// One `SO_REUSEPORT` socket per UDP worker (empty when the server does not serve UDP).
+    pub udp: Vec<Arc<UdpSocket>>,
+    /// Ask the kernel for each datagram's local address (the server listens on a wildcard).
+    pub wants_pktinfo: bool,
+    pub tcp: Option<Arc<TcpListener>>,
+}
+
+/// Per-worker state `choose` needs: a round-robin counter and a random generator.
+pub struct PickState {
+    pub rr_counter: u64,
+    pub random: u64,
+}
+
+impl PickState {
+    pub fn new(seed: u64) -> PickState {
+        PickState {
+            rr_counter: 0,
+            random: seed | 1,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: plenty for spreading load; not for anything secret.
+        let mut x = self.random;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.random = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+impl ServerEntry {
+    fn index_of(&self, id: u32) -> Option<usize> {
+        self.targets.iter().position(|t| t.id == id)
+    }
+
+    /// The index in `targets` of the target for a query from `client`: the client's session if
+    /// the method is `session` and the session's target may keep it, else the method's choice
+    /// for a new client (recorded as a session for `session`). `None`: no target can take it.
+    pub fn choose(
+        &self,
+        client: IpAddr,
+        transport: Transport,
+        sessions: &Sessions,
+        state: &mut PickState,
+    ) -> Option<usize> {
+        let t = transport as usize;
+        let sticky = self.method == Method::Session;
+        let now = if sticky { sessions.now() } else { 0 };
+        if sticky {
+            if let Some(id) = sessions.lookup(self.id, client, now) {
+                if let Some(index) = self.index_of(id).filter(|&i| self.targets[i].sticky[t]) {
+                    return Some(index);
+                }
+            }
+        }
+        state.rr_counter = state.rr_counter.wrapping_add(1);
+        let random = state.next_random();
+        let sessions_of = |id: u32| sessions.count_on(id);
+        let id = self.choosers[t].pick(client, state.rr_counter, random, &sessions_of)?;
+        if sticky {
+            sessions.insert(self.id, client, id, now, self.stout);
+        }
+        self.index_of(id)
+    }
+
+    /// The chooser for new clients over `transport` (for moving sessions off a failed target).
+    pub fn chooser(&self, transport: Transport) -> &Chooser {
+        &self.choosers[transport as usize]
+    }
+}
+
+/// Everything the data plane forwards by, swapped whole on each change.
+pub struct Snapshot {
+    /// The session table (replaced only when `set maxsessions` changes).
+    pub sessions: Arc<Sessions>,
+    pub servers: Vec<ServerEntry>,
+    /// Distinct target addresses; each UDP worker keeps one connected socket per entry.
+    pub upstreams: Vec<Upstream>,
+    /// Per-query timeout for UDP, milliseconds.
+    pub udp_timeout_ms: u64,
+}
+
+impl Snapshot {
+    /// Nothing to forward.
+    pub fn empty(sessions: Arc<Sessions>, udp_timeout_ms: u64) -> Snapshot {
+        Snapshot {
+            sessions,
+            servers: Vec::new(),
+            upstreams: Vec::new(),
+            udp_timeout_ms,
+        }
+    }
+
+    pub fn server(&self, id: u32) -> Option<&ServerEntry> {
+        self.servers.iter().find(|s| s.id == id)
+    }
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub counters: Arc<CounterSet>,
+}
+
+/// Inputs to [`build`] that are not in the configuration.
+pub struct BuildContext<'a> {
+    pub config: &'a Config,
+    /// Health state by target id (absent: operational).
+    pub operational: &'a HashMap<u32, bool>,
+    pub previous: &'a Snapshot,
+    pub sessions: Arc<Sessions>,
+    pub workers: usize,
+    pub udp_timeout_ms: u64,
+    /// Counter sets by id, kept across snapshots so counters survive reconfiguration.
+    pub server_counters: &'a mut HashMap<u32, Arc<CounterSet>>,
+    pub target_counters: &'a mut HashMap<u32, Arc<CounterSet>>,
+    pub counter_writers: usize,
+}
+
+/// Builds the snapshot for `ctx.config`, reusing the previous snapshot's sockets for servers
+/// whose address and protocol are unchanged, binding the rest. Returns one message per server
+/// that could not be bound (it is left out; everything else is applied).
+pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
+    let BuildContext {
+        config,
+        operational,
+        previous,
+        sessions,
+        workers,
+        udp_timeout_ms,
+        server_counters,
+        target_counters,
+        counter_writers,
+    } = ctx;
+    let mut problems = Vec::new();
+    let mut snapshot = Snapshot::empty(sessions, udp_timeout_ms);
+    let mut upstream_index: HashMap<SocketAddr, usize> = HashMap::new();
+    for server in config.active_servers() {
+        if !server.protocol.udp() && !server.protocol.tcp() {
+            continue;
+        }
+        let targets = server_targets(
+            config,
+            server,
+            operational,
+            target_counters,
+            counter_writers,
+        );
+        // A server whose every target is DSR is the layer-2 plane's alone.
+        if targets.is_empty() {
+            continue;
+        }
+        let addr = SocketAddr::new(server.ipaddr, server.port);
+        let old = previous
+            .servers
+            .iter()
+            .find(|s| s.addr == addr && s.protocol == server.protocol);
+        let (udp, tcp) = match old {
+            Some(old) if old.udp.len() == workers || !server.protocol.udp() => {
+                (old.udp.clone(), old.tcp.clone())
+            }
+            _ => match bind_server(addr, server.protocol, workers) {
+                Ok(bound) => bound,
+                Err(message) => {
+                    problems.push(format!("server {}: {message}", server.id));
+                    continue;
+                }
+            },
+        };
+        let mut entry_targets = Vec::new();
+        for built in targets {
+            let upstream = *upstream_index.entry(built.addr).or_insert_with(|| {
+                snapshot.upstreams.push(Upstream {
+                    addr: built.addr,
+                    counters: built.counters.clone(),
+                });
+                snapshot.upstreams.len() - 1
+            });
+            entry_targets.push(ServerTarget { upstream, ..built });
+        }
+        let choosers = [Transport::Udp, Transport::Tcp].map(|transport| {
+            let candidates = entry_targets
+                .iter()
+                .map(|t| candidate(config, t.id, transport, operational))
+                .collect();
+            Chooser::new(server.method, candidates)
+        });
+        snapshot.servers.push(ServerEntry {
+            id: server.id,
+            addr,
+            protocol: server.protocol,
+            method: server.method,
+            stout: config.server_stout(server),
+            choosers,
+            targets: entry_targets,
+            counters: server_counters
+                .entry(server.id)
+                .or_insert_with(|| Arc::new(CounterSet::new(counter_writers)))
+                .clone(),
+            udp,
+            wants_pktinfo: server.ipaddr.is_unspecified(),
+            tcp,
+        });
+    }
+    (snapshot, problems)
+}
+
+fn operational_of(operational: &HashMap<u32, bool>, id: u32) -> bool {
+    operational.get(&id).copied().unwrap_or(true)
+}
+
+fn serves(protocol: Protocol, transport: Transport) -> bool {
+    match transport {
+        Transport::Udp => protocol.udp(),
+        Transport::Tcp => protocol.tcp(),
+    }
+}
+
+fn candidate(
+    config: &Config,
+    id: u32,
+    transport: Transport,
+    operational: &HashMap<u32, bool>,
+) -> Candidate {
+    let (weight, up) = match config.targets.get(&id) {
+        Some(t) => (
+            t.weight,
+            t.registered
+                && t.enabled
+                && serves(t.protocol, transport)
+                && operational_of(operational, id),
+        ),
+        None => (0, false),
+    };
+    Candidate {
+        id,
+        weight,
+        operational: up,
+        agent_value: None,
+    }
+}
+
+/// The server's proxied targets in the order written (upstream index not yet assigned).
+fn server_targets(
+    config: &Config,
+    server: &Server,
+    operational: &HashMap<u32, bool>,
+    target_counters: &mut HashMap<u32, Arc<CounterSet>>,
+    counter_writers: usize,
+) -> Vec<ServerTarget> {
+    server
+        .targets
+        .iter()
+        .filter_map(|id| config.targets.get(id))
+        .filter(|t| !t.dsr)
+        .map(|t| {
+            let keeps = t.registered && operational_of(operational, t.id);
+            ServerTarget {
+                id: t.id,
+                addr: SocketAddr::new(t.ipaddr, config.target_port(server, t)),
+                upstream: 0,
+                counters: target_counters
+                    .entry(t.id)
+                    .or_insert_with(|| Arc::new(CounterSet::new(counter_writers)))
+                    .clone(),
+                sticky: [keeps && t.protocol.udp(), keeps && t.protocol.tcp()],
+            }
+        })
+        .collect()
+}
+
+type Bound = (Vec<Arc<UdpSocket>>, Option<Arc<TcpListener>>);
+
+fn bind_server(addr: SocketAddr, protocol: Protocol, workers: usize) -> Result<Bound, String> {
+    let mut udp = Vec::new();
+    if protocol.udp() {
+        let options = fulcrum_sys::UdpOptions {
+            reuseport: true,
+            pktinfo: addr.ip().is_unspecified(),
+            freebind: true,
+            buffer_bytes: 4 << 20,
+        };
+        for _ in 0..workers {
+            let socket = fulcrum_sys::bind_udp(addr, options)
+                .map_err(|e| format!("cannot bind udp {addr}: {e}"))?;
+            udp.push(Arc::new(socket));
+        }
+    }
+    let tcp = if protocol.tcp() {
+        // SO_REUSEPORT so a rebind succeeds while an older snapshot still holds the old socket.
+        let listener = fulcrum_sys::bind_tcp_listener(addr, true, true, 1024)
+            .map_err(|e| format!("cannot bind tcp {addr}: {e}"))?;
+        Some(Arc::new(listener))
+    } else {
+        None
+    };
+    Ok((udp, tcp))
+}

@@ -1,0 +1,418 @@
+//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own connected socket
+//! per target address, its own tables of outstanding queries; nothing shared with other
+//! workers but the snapshot (read-only), the session shards and its own counter slots.
+//!
+//! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
+//! sends what a batch produced with one `sendmmsg` per destination socket, so under load the
+//! system-call cost is spread over many queries. Queries are checked with the DNS header view
+//! (bad ones counted by reason and dropped), get a fresh ID towards the target, and the
+//! answer gets the client's ID back and leaves from the listener the query came in on (with
+//! the queried address as source when the listener is a wildcard). Queries not answered
+//! within the snapshot's timeout are counted and forgotten.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fulcrum_core::stats::DropReason;
+use fulcrum_sys::{Poller, RecvBatch, SendBatch};
+use fulcrum_wire::dns;
+
+use super::counters::CounterSet;
+use super::outstanding::{Outstanding, Pending};
+use super::snapshot::{PickState, Snapshot, Transport};
+use super::Shared;
+
+/// Datagrams per `recvmmsg`/`sendmmsg`.
+pub const BATCH: usize = 32;
+/// Largest query accepted over UDP (EDNS clients advertise buffer sizes, they do not send
+/// queries this large; anything longer is cut by the kernel and dropped as malformed).
+const QUERY_BUF: usize = 4096;
+/// Largest UDP payload: answers up to this size pass through.
+const RESPONSE_BUF: usize = 65_535;
+/// Outstanding queries per worker and target address.
+const OUTSTANDING_PER_TARGET: usize = 8192;
+/// Batches drained from one socket before the others get a turn.
+const BATCHES_PER_TURN: usize = 8;
+/// How often timeouts are looked for, and the longest a worker sleeps.
+const TICK_MS: u64 = 100;
+const UPSTREAM_TOKEN: u64 = 1 << 32;
+
+/// Maps the header view's verdict to the counter it is dropped under.
+pub fn query_drop_reason(error: dns::Error) -> DropReason {
+    match error {
+        dns::Error::Truncated => DropReason::Runt,
+        dns::Error::WrongDirection => DropReason::NotQuery,
+        dns::Error::BadCounts => DropReason::BadCounts,
+        dns::Error::BadQuestion | dns::Error::BadOpcode => DropReason::Malformed,
+    }
+}
+
+struct Listener {
+    server_id: u32,
+    /// Index into the snapshot's servers.
+    server: usize,
+    socket: Arc<UdpSocket>,
+    pktinfo: bool,
+    counters: Arc<CounterSet>,
+    tx: SendBatch,
+}
+
+struct UpstreamSocket {
+    addr: SocketAddr,
+    socket: UdpSocket,
+    table: Outstanding,
+    counters: Arc<CounterSet>,
+    tx: SendBatch,
+}
+
+struct Worker {
+    index: usize,
+    epoch: u64,
+    snapshot: Arc<Snapshot>,
+    poller: Poller,
+    listeners: Vec<Listener>,
+    upstreams: Vec<UpstreamSocket>,
+    rx: RecvBatch,
+    upstream_rx: RecvBatch,
+    pick: PickState,
+    started: Instant,
+    next_tick_ms: u64,
+    ready: Vec<u64>,
+}
+
+/// The worker thread's body: runs until `shared.stop` is set.
+pub fn run(index: usize, shared: Arc<Shared>) {
+    let poller = match Poller::new(64) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("udp worker {index}: cannot create epoll: {e}; this worker is idle");
+            return;
+        }
+    };
+    let mut worker = Worker {
+        index,
+        epoch: u64::MAX,
+        snapshot: shared.snapshot(),
+        poller,
+        listeners: Vec::new(),
+        upstreams: Vec::new(),
+        rx: RecvBatch::new(BATCH, QUERY_BUF),
+        upstream_rx: RecvBatch::new(BATCH, RESPONSE_BUF),
+        pick: PickState::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
+        started: shared.started,
+        next_tick_ms: 0,
+        ready: Vec::with_capacity(64),
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        let epoch = shared.epoch.load(Ordering::Acquire);
+        if epoch != worker.epoch {
+            worker.reload(epoch, shared.snapshot());
+            if let Some(seen) = shared.worker_epochs.get(index) {
+                seen.store(epoch, Ordering::Release);
+            }
+        }
+        worker.poll_once();
+        let now = worker.now_ms();
+        if now >= worker.next_tick_ms {
+            worker.expire(now);
+            worker.next_tick_ms = now + TICK_MS;
+        }
+    }
+}
+
+fn unspecified_like(addr: &SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+fn upstream_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let options = fulcrum_sys::UdpOptions {
+        buffer_bytes: 4 << 20,
+        ..Default::default()
+    };
+    let socket = fulcrum_sys::bind_udp(unspecified_like(&addr), options)?;
+    // Connected: the kernel delivers only the target's datagrams to this socket.
+    socket.connect(addr)?;
+    Ok(socket)
+}
+
+impl Worker {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Takes up a new snapshot: re-registers listeners, keeps upstream sockets (and their
+    /// outstanding queries) whose address is still in use, opens the new ones.
+    fn reload(&mut self, epoch: u64, snapshot: Arc<Snapshot>) {
+        for l in &self.listeners {
+            let _ = self.poller.delete(l.socket.as_raw_fd());
+        }
+        self.listeners.clear();
+        for (server_index, server) in snapshot.servers.iter().enumerate() {
+            let Some(socket) = server.udp.get(self.index) else {
+                continue;
+            };
+            let token = self.listeners.len() as u64;
+            if let Err(e) = self.poller.add(socket.as_raw_fd(), token) {
+                tracing::error!(
+                    "udp worker {}: cannot watch server {}: {e}",
+                    self.index,
+                    server.id
+                );
+                continue;
+            }
+            self.listeners.push(Listener {
+                server_id: server.id,
+                server: server_index,
+                socket: socket.clone(),
+                pktinfo: server.wants_pktinfo,
+                counters: server.counters.clone(),
+                tx: SendBatch::new(BATCH, 256 * 1024),
+            });
+        }
+        let mut old: Vec<UpstreamSocket> = std::mem::take(&mut self.upstreams);
+        for l in &old {
+            let _ = self.poller.delete(l.socket.as_raw_fd());
+        }
+        for (i, up) in snapshot.upstreams.iter().enumerate() {
+            let reused = old
+                .iter()
+                .position(|o| o.addr == up.addr)
+                .map(|at| old.swap_remove(at));
+            let mut entry = match reused {
+                Some(entry) => entry,
+                None => match upstream_socket(up.addr) {
+                    Ok(socket) => UpstreamSocket {
+                        addr: up.addr,
+                        socket,
+                        table: Outstanding::new(
+                            OUTSTANDING_PER_TARGET,
+                            self.started.elapsed().subsec_nanos() as u16
+                                ^ (i as u16).wrapping_mul(40503),
+                        ),
+                        counters: up.counters.clone(),
+                        tx: SendBatch::new(BATCH, 64 * 1024),
+                    },
+                    Err(e) => {
+                        // Keep indexes aligned with the snapshot: a socket that cannot be made
+                        // is replaced by a closed placeholder, and queries to it time out.
+                        tracing::error!(
+                            "udp worker {}: cannot open a socket to {}: {e}",
+                            self.index,
+                            up.addr
+                        );
+                        match UdpSocket::bind(unspecified_like(&up.addr)) {
+                            Ok(socket) => UpstreamSocket {
+                                addr: up.addr,
+                                socket,
+                                table: Outstanding::new(16, 0),
+                                counters: up.counters.clone(),
+                                tx: SendBatch::new(1, 0),
+                            },
+                            Err(_) => continue,
+                        }
+                    }
+                },
+            };
+            entry.counters = up.counters.clone();
+            let token = UPSTREAM_TOKEN | self.upstreams.len() as u64;
+            if let Err(e) = self.poller.add(entry.socket.as_raw_fd(), token) {
+                tracing::error!("udp worker {}: cannot watch {}: {e}", self.index, up.addr);
+            }
+            self.upstreams.push(entry);
+        }
+        self.snapshot = snapshot;
+        self.epoch = epoch;
+    }
+
+    fn poll_once(&mut self) {
+        let timeout = TICK_MS as i32;
+        self.ready.clear();
+        match self.poller.wait(timeout) {
+            Ok(tokens) => self.ready.extend(tokens),
+            Err(e) => {
+                tracing::error!("udp worker {}: epoll_wait: {e}", self.index);
+                std::thread::sleep(std::time::Duration::from_millis(TICK_MS));
+                return;
+            }
+        }
+        for i in 0..self.ready.len() {
+            let token = self.ready[i];
+            let index = (token & 0xffff_ffff) as usize;
+            if token & UPSTREAM_TOKEN != 0 {
+                self.drain_upstream(index);
+            } else {
+                self.drain_listener(index);
+            }
+        }
+    }
+
+    /// Client queries on listener `li`: check, choose, forward.
+    fn drain_listener(&mut self, li: usize) {
+        let now_ms = self.now_ms();
+        let w = self.index;
+        let Worker {
+            listeners,
+            upstreams,
+            rx,
+            snapshot,
+            pick,
+            ..
+        } = self;
+        let Some(listener) = listeners.get(li) else {
+            return;
+        };
+        let Some(server) = snapshot.servers.get(listener.server) else {
+            return;
+        };
+        let slot = listener.counters.slot(w);
+        for _ in 0..BATCHES_PER_TURN {
+            let received = match rx.recv(listener.socket.as_ref()) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for i in 0..received {
+                let Some(packet) = rx.get(i) else { break };
+                slot.query(packet.data.len());
+                let (Some(client), false) = (packet.source, packet.truncated) else {
+                    slot.drop(DropReason::Malformed);
+                    continue;
+                };
+                let info = match dns::classify_query(packet.data) {
+                    Ok(info) => info,
+                    Err(e) => {
+                        slot.drop(query_drop_reason(e));
+                        continue;
+                    }
+                };
+                let sessions = &snapshot.sessions;
+                let Some(ti) = server.choose(client.ip(), Transport::Udp, sessions, pick) else {
+                    slot.drop(DropReason::NoTarget);
+                    continue;
+                };
+                let target = &server.targets[ti];
+                let Some(up) = upstreams.get_mut(target.upstream) else {
+                    slot.drop(DropReason::NoTarget);
+                    continue;
+                };
+                let question = packet
+                    .data
+                    .get(dns::HEADER_LEN..info.question_end)
+                    .unwrap_or(&[]);
+                let pending = Pending {
+                    client,
+                    local: packet.local,
+                    client_id: info.id,
+                    server: listener.server_id,
+                    listener: li as u16,
+                    fingerprint: dns::question_fingerprint(question),
+                    sent_ms: now_ms,
+                };
+                let Some(wire_id) = up.table.insert(pending) else {
+                    slot.drop(DropReason::Overload);
+                    target.counters.slot(w).drop(DropReason::Overload);
+                    continue;
+                };
+                if !up.tx.has_room(packet.data.len()) {
+                    up.tx.flush(&up.socket);
+                }
+                if let Some(copy) = up.tx.push(packet.data, up.addr, None) {
+                    dns::set_id(copy, wire_id);
+                    target.counters.slot(w).forwarded(packet.data.len());
+                }
+            }
+            for up in upstreams.iter_mut().filter(|u| !u.tx.is_empty()) {
+                up.tx.flush(&up.socket);
+            }
+            if received < rx.capacity() {
+                break;
+            }
+        }
+    }
+
+    /// Target answers on upstream `ui`: match, restore the ID, send to the client.
+    fn drain_upstream(&mut self, ui: usize) {
+        let w = self.index;
+        let Worker {
+            listeners,
+            upstreams,
+            upstream_rx: rx,
+            ..
+        } = self;
+        let Some(up) = upstreams.get_mut(ui) else {
+            return;
+        };
+        let target_slot = up.counters.slot(w);
+        for _ in 0..BATCHES_PER_TURN {
+            let received = match rx.recv(&up.socket) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for i in 0..received {
+                let Some(packet) = rx.get(i) else { break };
+                target_slot.answered(packet.data.len());
+                let info = match dns::classify_response(packet.data) {
+                    Ok(info) => info,
+                    Err(e) => {
+                        target_slot.drop(query_drop_reason(e));
+                        continue;
+                    }
+                };
+                let fingerprint = dns::message_fingerprint(packet.data, info.question_end);
+                let Ok(pending) = up.table.take(info.id, fingerprint) else {
+                    target_slot.drop(DropReason::UnknownId);
+                    continue;
+                };
+                let li = usize::from(pending.listener);
+                let li = match listeners.get(li) {
+                    Some(l) if l.server_id == pending.server => li,
+                    _ => match listeners.iter().position(|l| l.server_id == pending.server) {
+                        Some(li) => li,
+                        // The server went away while the query was out.
+                        None => continue,
+                    },
+                };
+                let listener = &mut listeners[li];
+                if !listener.tx.has_room(packet.data.len()) {
+                    listener.tx.flush(listener.socket.as_ref());
+                }
+                let source = if listener.pktinfo {
+                    pending.local
+                } else {
+                    None
+                };
+                if let Some(copy) = listener.tx.push(packet.data, pending.client, source) {
+                    dns::set_id(copy, pending.client_id);
+                    listener.counters.slot(w).response(packet.data.len());
+                }
+            }
+            for l in listeners.iter_mut().filter(|l| !l.tx.is_empty()) {
+                l.tx.flush(l.socket.as_ref());
+            }
+            if received < rx.capacity() {
+                break;
+            }
+        }
+    }
+
+    /// Forgets queries older than the timeout, counting each on its server and target.
+    fn expire(&mut self, now_ms: u64) {
+        let w = self.index;
+        let timeout = self.snapshot.udp_timeout_ms;
+        let listeners = &self.listeners;
+        for up in self.upstreams.iter_mut() {
+            let target_slot = up.counters.slot(w);
+            up.table.expire(now_ms, timeout, |pending| {
+                target_slot.timeout();
+                if let Some(l) = listeners.iter().find(|l| l.server_id == pending.server) {
+                    l.counters.slot(w).timeout();
+                }
+            });
+        }
+    }
+}
