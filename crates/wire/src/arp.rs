@@ -22,7 +22,7 @@
 use std::net::Ipv4Addr;
 
 use crate::error::{Result, WireError};
-use crate::ethernet::EthernetAddress;
+use crate::ethernet::{self, EtherType, EthernetAddress};
 
 /// ARP operation codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,9 @@ pub const HARDWARE_ETHERNET: u16 = 1;
 pub const PROTOCOL_IPV4: u16 = 0x0800;
 /// Length of an Ethernet/IPv4 ARP packet.
 pub const ETHERNET_IPV4_LEN: usize = 28;
+/// Length of the Ethernet frame that carries one (before padding to the 60-byte minimum, which
+/// the NIC or the kernel adds).
+pub const FRAME_LEN: usize = ethernet::HEADER_LEN + ETHERNET_IPV4_LEN;
 
 mod field {
     use std::ops::Range;
@@ -224,6 +227,19 @@ impl Repr {
         ETHERNET_IPV4_LEN
     }
 
+    /// This packet in an Ethernet frame from `src` to `dst` (a reply goes to the asker's MAC,
+    /// a gratuitous announcement to broadcast).
+    pub fn to_frame(&self, src: EthernetAddress, dst: EthernetAddress) -> [u8; FRAME_LEN] {
+        let mut buf = [0u8; FRAME_LEN];
+        let mut frame = ethernet::Frame::new_unchecked(&mut buf[..]);
+        frame.set_src_addr(src);
+        frame.set_dst_addr(dst);
+        frame.set_ethertype(EtherType::Arp);
+        // Cannot fail: the payload is exactly ETHERNET_IPV4_LEN bytes.
+        let _ = self.emit(&mut Packet::new_unchecked(frame.payload_mut()));
+        buf
+    }
+
     /// Write the packet; the buffer must be at least [`ETHERNET_IPV4_LEN`] long.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         if packet.buffer.as_ref().len() < ETHERNET_IPV4_LEN {
@@ -271,6 +287,16 @@ mod tests {
             .emit(&mut Packet::new_unchecked(&mut buf[..]))
             .unwrap();
         assert_eq!(buf, KEEPALIVED_GARP);
+    }
+
+    #[test]
+    fn frames_the_keepalived_announcement() {
+        // keepalived's whole frame: broadcast, from its MAC, EtherType ARP.
+        let frame = Repr::gratuitous(MAC, VIP).to_frame(MAC, EthernetAddress::BROADCAST);
+        assert_eq!(frame[..6], [0xff; 6]);
+        assert_eq!(frame[6..12], MAC.0);
+        assert_eq!(frame[12..14], [0x08, 0x06]);
+        assert_eq!(frame[14..], KEEPALIVED_GARP);
     }
 
     #[test]

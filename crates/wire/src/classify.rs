@@ -126,6 +126,9 @@ pub struct Flow {
     pub ports: Option<Ports>,
     /// `None` for an unfragmented datagram.
     pub fragment: Option<Fragment>,
+    /// TCP control bits (SYN opens, FIN/RST close a connection); `None` for UDP and for
+    /// non-first fragments.
+    pub tcp_flags: Option<tcp::Flags>,
 }
 
 /// What to do with one frame.
@@ -223,17 +226,18 @@ fn classify_ipv4(payload: &[u8], vips: &impl VipTable) -> Verdict {
         offset: ip.frag_offset(),
         more: ip.more_frags(),
     });
-    let flow = |ports| Flow {
+    let flow = |ports, tcp_flags| Flow {
         protocol: proto,
         src: ip.src_addr(),
         dst,
         ports,
         fragment,
+        tcp_flags,
     };
     if ip.frag_offset() != 0 {
         // A non-first fragment has no transport header: steer by address alone.
         return if vips.is_vip_addr(dst) {
-            Verdict::ToVip(flow(None))
+            Verdict::ToVip(flow(None, None))
         } else {
             Verdict::Other
         };
@@ -241,21 +245,25 @@ fn classify_ipv4(payload: &[u8], vips: &impl VipTable) -> Verdict {
     if !vips.is_vip_addr(dst) {
         return Verdict::Other;
     }
-    let ports = match transport_ports(proto, ip.payload(), fragment.is_some()) {
-        Ok(ports) => ports,
+    let (ports, tcp_flags) = match transport_ports(proto, ip.payload(), fragment.is_some()) {
+        Ok(found) => found,
         Err(reason) => return Verdict::Drop(reason),
     };
     if vips.is_vip_service(dst, proto, ports.dst) {
-        Verdict::ToVip(flow(Some(ports)))
+        Verdict::ToVip(flow(Some(ports), tcp_flags))
     } else {
         Verdict::Other
     }
 }
 
-/// Ports of a UDP or TCP header that must be whole (RFC 1858: a first fragment too short to
+/// Ports (and TCP flags) of a UDP or TCP header that must be whole (RFC 1858: a first fragment too short to
 /// hold it is an attack, not traffic). The UDP length covers the whole datagram, so it is only
 /// checked against the payload when the datagram is not fragmented.
-fn transport_ports(proto: u8, payload: &[u8], fragmented: bool) -> Result<Ports, DropReason> {
+fn transport_ports(
+    proto: u8,
+    payload: &[u8],
+    fragmented: bool,
+) -> Result<(Ports, Option<tcp::Flags>), DropReason> {
     if proto == protocol::UDP {
         if payload.len() < udp::HEADER_LEN {
             return Err(DropReason::L4Truncated);
@@ -265,10 +273,11 @@ fn transport_ports(proto: u8, payload: &[u8], fragmented: bool) -> Result<Ports,
         if len < udp::HEADER_LEN || (!fragmented && len > payload.len()) {
             return Err(DropReason::UdpBadLength);
         }
-        Ok(Ports {
+        let ports = Ports {
             src: datagram.src_port(),
             dst: datagram.dst_port(),
-        })
+        };
+        Ok((ports, None))
     } else {
         if payload.len() < tcp::HEADER_LEN {
             return Err(DropReason::L4Truncated);
@@ -280,10 +289,11 @@ fn transport_ports(proto: u8, payload: &[u8], fragmented: bool) -> Result<Ports,
         if usize::from(segment.header_len()) > payload.len() {
             return Err(DropReason::L4Truncated);
         }
-        Ok(Ports {
+        let ports = Ports {
             src: segment.src_port(),
             dst: segment.dst_port(),
-        })
+        };
+        Ok((ports, Some(segment.flags())))
     }
 }
 

@@ -243,19 +243,12 @@ impl Group {
     /// One gratuitous ARP frame per virtual address, announcing the virtual router MAC.
     pub fn gratuitous_arp_frames(&self) -> Vec<Vec<u8>> {
         let mac = self.virtual_mac();
-        let eth = ethernet::Repr {
-            src_addr: mac,
-            dst_addr: EthernetAddress::BROADCAST,
-            ethertype: EtherType::Arp,
-        };
         self.addresses
             .iter()
             .map(|addr| {
-                let mut body = [0u8; arp::ETHERNET_IPV4_LEN];
-                // Cannot fail: the buffer has exactly the length emit needs.
-                let _ = arp::Repr::gratuitous(mac, *addr)
-                    .emit(&mut arp::Packet::new_unchecked(&mut body[..]));
-                frame(eth, &body)
+                arp::Repr::gratuitous(mac, *addr)
+                    .to_frame(mac, EthernetAddress::BROADCAST)
+                    .to_vec()
             })
             .collect()
     }

@@ -119,6 +119,7 @@ const E: usize = ethernet::HEADER_LEN;
 const L4: usize = E + ipv4::HEADER_LEN;
 
 fn flow(protocol: u8, ports: Option<(u16, u16)>, fragment: Option<(u16, bool)>) -> Verdict {
+    let syn = protocol == protocol::TCP && ports.is_some();
     Verdict::ToVip(Flow {
         protocol,
         src: CLIENT,
@@ -129,6 +130,8 @@ fn flow(protocol: u8, ports: Option<(u16, u16)>, fragment: Option<(u16, bool)>) 
             offset,
             more,
         }),
+        // Every TCP segment of the table with ports is a SYN.
+        tcp_flags: syn.then_some(tcp::Flags(tcp::Flags::SYN)),
     })
 }
 
