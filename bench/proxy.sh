@@ -40,12 +40,20 @@ die() {
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces): run it with sudo"
 # tool -> Debian package that provides it
-for pair in ip:iproute2 nsd:nsd nsd-checkconf:nsd dnsdist:dnsdist dnsperf:dnsperf \
+for pair in ip:iproute2 flock:util-linux nsd:nsd nsd-checkconf:nsd dnsdist:dnsdist dnsperf:dnsperf \
     dig:bind9-dnsutils python3:python3; do
     tool="${pair%%:*}"
     package="${pair#*:}"
     command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool': apt-get install $package"
 done
+
+# One run at a time on this machine (the build included): two runs would measure each other.
+lock=/run/lock/fulcrum-bench-proxy.lock
+exec 9>"$lock"
+if ! flock -n 9; then
+    echo "proxy.sh: another bench/proxy.sh run holds $lock; waiting (at most 15 min)" >&2
+    flock -w 900 9 || die "gave up waiting for the other run ($lock)"
+fi
 
 fulcrum_bin="$repo/target/release/fulcrum"
 if [[ $want_fulcrum -eq 1 && $build -eq 1 ]]; then

@@ -59,7 +59,8 @@ def conditions(args):
         "nsd": _first_line(["nsd", "-v"]),
         "dnsdist": _first_line(["dnsdist", "--version"]),
         "dnsperf": _first_line(["sh", "-c", "dnsperf -h 2>&1 | grep -i '^version'"]),
-        "fulcrum_commit": _first_line(["git", "-C", repo, "rev-parse", "--short", "HEAD"]),
+        "fulcrum_commit": _first_line([
+            "git", "-C", repo, "describe", "--always", "--dirty=+uncommitted"]),
         "rounds": args.rounds, "duration_s": args.duration, "rate_qps": args.rate,
         "dnsperf_clients": args.clients, "dnsperf_threads": args.threads,
         "dnsperf_outstanding": args.outstanding, "nsd_server_count": args.nsd_servers,
