@@ -17,6 +17,7 @@ round; the other cases still run. Every process it starts is stopped by PID befo
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,6 +129,14 @@ def main(argv):
     results = {"conditions": report.conditions(args), "rounds": []}
     try:
         print(report.conditions_text(results["conditions"]), flush=True)
+        if "fulcrum" in args.cases and args.fulcrum_bin and os.access(args.fulcrum_bin, os.X_OK):
+            # One binary for the whole run, even if target/ is rebuilt meanwhile.
+            copy = os.path.join(args.workdir, "fulcrum")
+            shutil.copy2(args.fulcrum_bin, copy)
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.stat(copy).st_mtime))
+            results["conditions"]["fulcrum_binary_built"] = stamp
+            print(f"  fulcrum binary: {args.fulcrum_bin}, built {stamp}", flush=True)
+            args.fulcrum_bin = copy
         queries = daemons.write_query_file(args.workdir)
         backends = daemons.start_backends(supervisor, args.workdir, args.nsd_servers)
         for round_no in range(1, args.rounds + 1):
