@@ -309,23 +309,42 @@ impl SessionTable {
     }
 
     /// Moves every session into a new slot array, keeping each recency list's order.
+    /// Moves every session into a new slot array of `capacity` slots, keeping the recency
+    /// lists. Two sequential passes (place every session, then translate its links through an
+    /// old -> new index map) rather than following the lists, whose dependent cache misses
+    /// would serialize: this way the misses are independent and overlap.
     pub(super) fn rehash(&mut self, capacity: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
-        for list in 0..self.lists.len() {
-            let mut cursor = self.lists[list].oldest;
-            self.lists[list].newest = NIL;
-            self.lists[list].oldest = NIL;
-            self.lists[list].len = 0;
-            while cursor != NIL {
-                let slot = old[cursor as usize];
-                cursor = slot.newer;
-                let index = match self.find(slot.server, self.key(&slot)) {
-                    Err(vacant) => vacant,
-                    Ok(taken) => taken,
-                };
-                self.slots[index] = slot;
-                self.link_newest(index);
+        let mut new_index = vec![NIL; old.len()];
+        for (old_index, slot) in old.iter().enumerate() {
+            if !slot.occupied() {
+                continue;
             }
+            // Keys are distinct, so the first vacant slot of the probe run is the place.
+            let mut index = self.home(slot.server, self.key(slot));
+            while self.slots[index].occupied() {
+                index += 1;
+                if index == capacity {
+                    index = 0;
+                }
+            }
+            self.slots[index] = *slot;
+            new_index[old_index] = index as u32;
+        }
+        let translate = |link: u32| {
+            if link == NIL {
+                NIL
+            } else {
+                new_index[link as usize]
+            }
+        };
+        for slot in self.slots.iter_mut().filter(|s| s.occupied()) {
+            slot.newer = translate(slot.newer);
+            slot.older = translate(slot.older);
+        }
+        for list in &mut self.lists {
+            list.newest = translate(list.newest);
+            list.oldest = translate(list.oldest);
         }
     }
 

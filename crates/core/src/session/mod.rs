@@ -112,9 +112,13 @@ impl SessionTable {
             self.remove_at(index);
             return None;
         }
-        self.unlink(index);
-        self.slots[index].last_seen = now;
-        self.link_newest(index);
+        // Seen already this second: it sits among the newest of its list, so the order holds
+        // without touching its neighbours (one cache miss per lookup instead of three).
+        if slot.last_seen != now {
+            self.unlink(index);
+            self.slots[index].last_seen = now;
+            self.link_newest(index);
+        }
         Some(slot.target)
     }
 
@@ -141,28 +145,37 @@ impl SessionTable {
         let now = self.advance(now);
         let timeout = timeout.min(MAX_TIMEOUT);
         let key = Key::of(client);
-        if let Ok(index) = self.find(server, key) {
-            let old_target = self.slots[index].target;
-            self.count_moved(old_target, target);
-            self.unlink(index);
-            let list = self.list_for(timeout);
-            let slot = &mut self.slots[index];
-            slot.target = target;
-            slot.last_seen = now;
-            slot.meta = (slot.meta & V6_BIT) | (list << LIST_SHIFT) as u32 | timeout;
-            self.link_newest(index);
-            return None;
-        }
+        let vacant = match self.find(server, key) {
+            Ok(index) => {
+                let old_target = self.slots[index].target;
+                self.count_moved(old_target, target);
+                self.unlink(index);
+                let list = self.list_for(timeout);
+                let slot = &mut self.slots[index];
+                slot.target = target;
+                slot.last_seen = now;
+                slot.meta = (slot.meta & V6_BIT) | (list << LIST_SHIFT) as u32 | timeout;
+                self.link_newest(index);
+                return None;
+            }
+            Err(vacant) => vacant,
+        };
         let shed = if self.len >= self.max_sessions {
             self.shed_oldest()
         } else {
             None
         };
+        let capacity = self.slots.len();
         self.reserve_one();
-        let index = match self.find(server, key) {
-            Err(vacant) => vacant,
-            // Not reached: the key was absent and shedding or growing adds no key.
-            Ok(_) => return shed,
+        // Shedding shifts sessions back and growing moves all of them: then probe again.
+        let index = if shed.is_none() && capacity == self.slots.len() {
+            vacant
+        } else {
+            match self.find(server, key) {
+                Err(vacant) => vacant,
+                // Not reached: the key was absent and shedding or growing adds no key.
+                Ok(_) => return shed,
+            }
         };
         let list = self.list_for(timeout);
         let (addr, v6_bit) = match key {

@@ -348,8 +348,8 @@ enum Op {
 
 fn client_strategy() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        (0u32..12).prop_map(v4),
-        (0u128..6).prop_map(v6),
+        (0u32..40).prop_map(v4),
+        (0u128..20).prop_map(v6),
         // Addresses that collide in their low bits with the IPv4 ones.
         (0u32..3).prop_map(|n| v6(u128::from(n))),
     ]
@@ -510,5 +510,17 @@ proptest! {
         ops in proptest::collection::vec(op_strategy(), 1..120),
     ) {
         run_against_model(max_sessions, ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Room for every key, so the table grows (rehashes) several times along the way.
+    #[test]
+    fn growing_table_behaves_like_the_model(
+        ops in proptest::collection::vec(op_strategy(), 100..400),
+    ) {
+        run_against_model(1000, ops);
     }
 }
