@@ -1,7 +1,8 @@
 //! `fulcrum agent` end to end, queried by the balancer's own client (`query_agent`, compiled in
 //! from the binary's sources). The seed's setup: the agent runs an agentcheck.sh that calls
 //! `fulcrum dns-check -zone balanceng.net -master A A` and echoes 1 or 0, against a real Bind9;
-//! the value follows Bind9 going down and coming back. Also: keys, the one-second cache, the
+//! the value follows Bind9 going down and coming back (and the same with the seed's script as is,
+//! calling mon's dns.monitor). Also: keys, the one-second cache, the
 //! rate limit, and the client ignoring bad replies. Needs root, bind9 and iproute2.
 
 #[allow(dead_code)]
@@ -24,6 +25,7 @@ use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
 use wire::Repr;
 
 const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+const DNS_MONITOR: &str = "/usr/lib/mon/mon.d/dns.monitor";
 const SHORT: Duration = Duration::from_millis(500);
 
 /// A free UDP port on 127.0.0.1 (bound, read, released).
@@ -144,29 +146,48 @@ async fn seed_agentcheck_follows_bind9() {
         Ok(dir) => dir,
         Err(e) => panic!("{e}"),
     };
-    // The seed's /etc/bind/agentcheck.sh with `fulcrum dns-check` for dns.monitor.
-    let script = write_script(
-        dir.path(),
-        "agentcheck.sh",
-        &format!(
-            "#!/bin/sh\n\
-             ip netns exec {ns_name} {FULCRUM} dns-check -retry 1 -retransmit 1 \
-             -zone balanceng.net -master {master} {master}\n\
-             if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
-        ),
-    );
-    let agent = Agent::start(&["-c", &script]);
-    agent.wait_ready(None).await;
-    wait_for_value(&agent, 1, Duration::from_secs(10)).await;
+    // The seed's /etc/bind/agentcheck.sh, once with `fulcrum dns-check` for dns.monitor and once
+    // as in the seed (dns.monitor's report goes to stdout before the 1 or 0: the agent reads the
+    // last line).
+    let mut agents = Vec::new();
+    for (name, checker) in [
+        ("fulcrum.sh", format!("{FULCRUM} dns-check")),
+        ("monitor.sh", DNS_MONITOR.to_string()),
+    ] {
+        assert!(
+            Path::new(DNS_MONITOR).exists(),
+            "{DNS_MONITOR} is missing: install the Debian packages mon and libnet-dns-perl"
+        );
+        let script = write_script(
+            dir.path(),
+            name,
+            &format!(
+                "#!/bin/sh\n\
+                 ip netns exec {ns_name} {checker} -retry 1 -retransmit 1 \
+                 -zone balanceng.net -master {master} {master}\n\
+                 if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
+            ),
+        );
+        let agent = Agent::start(&["-c", &script]);
+        agent.wait_ready(None).await;
+        agents.push(agent);
+    }
+    for agent in &agents {
+        wait_for_value(agent, 1, Duration::from_secs(10)).await;
+    }
 
     named.stop();
-    wait_for_value(&agent, 0, Duration::from_secs(10)).await;
+    for agent in &agents {
+        wait_for_value(agent, 0, Duration::from_secs(10)).await;
+    }
 
     let _named = match Bind9::start(options) {
         Ok(named) => named,
         Err(e) => panic!("{e}"),
     };
-    wait_for_value(&agent, 1, Duration::from_secs(10)).await;
+    for agent in &agents {
+        wait_for_value(agent, 1, Duration::from_secs(10)).await;
+    }
 }
 
 #[tokio::test]

@@ -382,13 +382,20 @@ async fn exchange_tcp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlab::bind9::{Bind9, Bind9Options, Zone};
+    use netlab::bind9::{free_loopback_port, Bind9, Bind9Options, Zone};
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn start(port: u16, zones: Vec<Zone>) -> Bind9 {
+    fn port() -> u16 {
+        match free_loopback_port() {
+            Ok(port) => port,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn start(zones: Vec<Zone>) -> Bind9 {
         let options = Bind9Options {
             listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port,
+            port: port(),
             zones,
             netns: None,
             extra_options: String::new(),
@@ -409,7 +416,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_zone_against_a_real_bind9() {
-        let mut named = start(15361, vec![Zone::primary("check.test", 2024, &[])]);
+        let mut named = start(vec![Zone::primary("check.test", 2024, &[])]);
         let server = named.addr();
         for tcp in [false, true] {
             let opts = QueryOptions { tcp, ..fast() };
@@ -452,14 +459,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_non_soa_answer_is_a_bad_answer() {
-        let named = start(
-            15362,
-            vec![Zone::primary(
-                "cname.test",
-                1,
-                &["alias IN CNAME target.elsewhere.test."],
-            )],
-        );
+        let named = start(vec![Zone::primary(
+            "cname.test",
+            1,
+            &["alias IN CNAME target.elsewhere.test."],
+        )]);
         let failure = check_zone(named.addr(), "alias.cname.test", &fast()).await;
         assert_eq!(
             failure,
@@ -477,7 +481,7 @@ mod tests {
         // named answers only 127.0.0.2: the check passes from there and is refused otherwise.
         let options = Bind9Options {
             listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port: 15363,
+            port: port(),
             zones: vec![Zone::primary("source.test", 9, &[])],
             netns: None,
             extra_options: "allow-query { 127.0.0.2; };".into(),
