@@ -46,6 +46,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec(&["show", "servers"], "", "servers with state and counters"),
     spec(&["show", "targets"], "", "targets with state and counters"),
+    spec(
+        &["show", "target"],
+        "N",
+        "one target: state, counters and health checks",
+    ),
     spec(&["show", "networks"], "", "networks with state"),
     spec(
         &["show", "sessions"],
@@ -108,6 +113,8 @@ pub enum Command {
     ShowConfig,
     ShowServers,
     ShowTargets,
+    /// `show target N`.
+    ShowTarget(u32),
     ShowNetworks,
     /// `None`: all sessions.
     ShowSessions(Option<usize>),
@@ -163,12 +170,27 @@ fn parse_show(rest: &[&str]) -> Command {
         "license" | "licence" => no_arguments(&name, args, Command::ShowLicense),
         "config" => no_arguments(&name, args, Command::ShowConfig),
         "servers" => no_arguments(&name, args, Command::ShowServers),
+        "target" => parse_show_target(args),
         "targets" => no_arguments(&name, args, Command::ShowTargets),
         "networks" => no_arguments(&name, args, Command::ShowNetworks),
         "sessions" => parse_show_sessions(args),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
+        )),
+    }
+}
+
+fn parse_show_target(args: &[&str]) -> Command {
+    let expected = "show target: expected a target number";
+    match args {
+        [] => Command::BadArguments(expected.to_string()),
+        [id] => match id.parse::<u32>() {
+            Ok(id) => Command::ShowTarget(id),
+            Err(_) => Command::BadArguments(format!("{expected}, found \"{id}\"")),
+        },
+        [_, extra, ..] => Command::BadArguments(format!(
+            "show target: expected one argument, found \"{extra}\""
         )),
     }
 }
@@ -265,6 +287,7 @@ mod tests {
             ("show servers", Command::ShowServers),
             ("show targets", Command::ShowTargets),
             ("show networks", Command::ShowNetworks),
+            ("show target 2", Command::ShowTarget(2)),
             ("show sessions", Command::ShowSessions(Some(20))),
             ("show sessions 3", Command::ShowSessions(Some(3))),
             ("show sessions all", Command::ShowSessions(None)),
@@ -299,11 +322,14 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, networks, sessions"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, networks, sessions, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
+            ("show target", "show target: expected a target number"),
+            ("show target x", "show target: expected a target number, found \"x\""),
+            ("show target 1 2", "show target: expected one argument, found \"2\""),
             ("show version 2", "show version: expected no arguments, found \"2\""),
         ];
         for (line, message) in table {
@@ -319,6 +345,7 @@ mod tests {
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
         assert_eq!(complete("show s"), ["servers", "sessions"]);
+        assert_eq!(complete("show t"), ["target", "targets"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);
         assert_eq!(complete("set s"), ["sessiontimeout", "synckey"]);

@@ -60,6 +60,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
             daemon.proxy(),
             &NoHealth,
         )),
+        Command::ShowTarget(id) => show_target(daemon, id),
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
         Command::ShowSessions(limit) => Reply::ok(daemon.proxy().show_sessions(limit)),
         Command::Save => save(daemon, now),
@@ -72,6 +73,19 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::BadArguments(message) => Reply::error(format!("ERROR: {message}")),
         Command::Invalid => Reply::error(INVALID_COMMAND),
     }
+}
+
+/// `show target N` as its `show targets` row (the health checks add their detail).
+fn show_target(daemon: &Daemon, id: u32) -> Reply {
+    let config = daemon.config();
+    let Some(target) = config.targets.get(&id) else {
+        return Reply::error(format!("ERROR: show target: no target {id}"));
+    };
+    let only = fulcrum_core::model::Config {
+        targets: [(id, target.clone())].into(),
+        ..Default::default()
+    };
+    Reply::ok(tables::show_targets(&only, daemon.proxy(), &NoHealth))
 }
 
 fn version_text() -> String {
@@ -160,6 +174,20 @@ mod tests {
             reply.text,
             "ERROR: show sessions: expected a number or \"all\", found \"lots\"\n"
         );
+    }
+
+    #[test]
+    fn show_target_of_an_unknown_id_is_an_error() {
+        let reply = dispatch(&daemon(), "show target 9", seed_time());
+        assert!(!reply.ok, "{}", reply.text);
+    }
+
+    #[test]
+    fn show_target_shows_that_target() {
+        let reply = dispatch(&two_targets(), "show target 2", seed_time());
+        assert!(reply.ok, "{}", reply.text);
+        assert!(reply.text.contains("127.0.0.3"), "{}", reply.text);
+        assert!(!reply.text.contains("127.0.0.2"), "{}", reply.text);
     }
 
     #[test]
