@@ -59,6 +59,10 @@ fuzz_target!(|frame: &[u8]| {
                 flow.fragment.is_some(),
                 ip.more_frags || ip.frag_offset != 0
             );
+            assert_eq!(
+                flow.tcp_flags.is_some(),
+                ip.protocol == 6 && flow.ports.is_some()
+            );
         }
         Verdict::ArpRequest {
             target, sender_mac, ..
