@@ -9,7 +9,7 @@ use fulcrum_control::PROTOCOL_VERSION;
 use super::asctime::asctime;
 use super::save::save_atomically;
 use super::state::Daemon;
-use super::tables::{self, NoHealth};
+use super::tables;
 
 /// The name configuration errors from the shell carry instead of a file name.
 pub const CONTROL_SOURCE: &str = "<control>";
@@ -58,7 +58,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowTargets => Reply::ok(tables::show_targets(
             &daemon.config(),
             daemon.proxy(),
-            &NoHealth,
+            daemon.health(),
         )),
         Command::ShowTarget(id) => show_target(daemon, id),
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
@@ -75,7 +75,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
     }
 }
 
-/// `show target N` as its `show targets` row (the health checks add their detail).
+/// `show target N`: its `show targets` row, then the health checks' detail.
 fn show_target(daemon: &Daemon, id: u32) -> Reply {
     let config = daemon.config();
     let Some(target) = config.targets.get(&id) else {
@@ -85,7 +85,12 @@ fn show_target(daemon: &Daemon, id: u32) -> Reply {
         targets: [(id, target.clone())].into(),
         ..Default::default()
     };
-    Reply::ok(tables::show_targets(&only, daemon.proxy(), &NoHealth))
+    let mut text = tables::show_targets(&only, daemon.proxy(), daemon.health());
+    let now = std::time::Instant::now();
+    if let Ok(detail) = daemon.health().show_target(&config, id, now) {
+        text.push_str(&detail);
+    }
+    Reply::ok(text)
 }
 
 fn version_text() -> String {

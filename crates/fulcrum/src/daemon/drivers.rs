@@ -3,8 +3,8 @@
 //! configuration with [`Daemon::config`], follows changes with [`Daemon::subscribe`], and reports
 //! to the data plane through [`Daemon::proxy_handle`]; none changes the configuration itself.
 //!
-//! None exists yet: [`start`] is the single place to add them, and [`Drivers::stop`] ends them
-//! before the data plane shuts down.
+//! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
+//! and [`Drivers::stop`] ends them before the data plane shuts down.
 
 use std::sync::Arc;
 
@@ -20,8 +20,16 @@ pub struct Drivers {
 
 /// Starts every driver the configuration asks for.
 pub fn start(daemon: &Arc<Daemon>) -> Drivers {
-    let _ = daemon;
-    Drivers::default()
+    let health = tokio::spawn(crate::health::run(
+        daemon.health().clone(),
+        daemon.subscribe(),
+        daemon.proxy_handle(),
+    ));
+    // Idle until the configuration has a DSR server; then it owns the raw interface.
+    let dsr = crate::dsr::driver::spawn(daemon.subscribe());
+    Drivers {
+        tasks: vec![("health checks", health), ("dsr data plane", dsr)],
+    }
 }
 
 impl Drivers {

@@ -10,12 +10,28 @@ use fulcrum_core::stats::Counters;
 
 use crate::proxy::Proxy;
 
-/// Where the `op` column's verdict comes from (health checks join in later).
+/// Where the `op` column's verdict comes from (the health checks, [`crate::health::Health`]).
 pub trait Operational {
     fn target_up(&self, target: u32) -> bool;
+
+    /// Lines printed under a target's row, one per health check (none by default).
+    fn check_lines(&self, _target: u32) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-/// No health information yet: every target counts as up.
+impl Operational for crate::health::Health {
+    fn target_up(&self, target: u32) -> bool {
+        self.is_operational(target)
+    }
+
+    fn check_lines(&self, target: u32) -> Vec<String> {
+        crate::health::Health::check_lines(self, target, std::time::Instant::now())
+    }
+}
+
+/// No health information: every target counts as up (the tables' own tests).
+#[cfg_attr(not(test), allow(dead_code))]
 pub struct NoHealth;
 
 impl Operational for NoHealth {
@@ -123,6 +139,9 @@ pub fn show_targets(config: &Config, proxy: &Proxy, health: &dyn Operational) ->
             yes_no(up),
             counters_cells(&proxy.target_counters(target.id)),
         ));
+        for line in health.check_lines(target.id) {
+            out.push_str(&format!("    {line}\n"));
+        }
     }
     trim_lines(out)
 }

@@ -1,0 +1,243 @@
+//! The health-check driver: the I/O shell around the pure [`Scheduler`] of `fulcrum_core::health`.
+//!
+//! Contract: [`run`] feeds the scheduler the wall clock (`Instant::now()`), every probe result
+//! and every new configuration (unchanged checks keep their state); it carries out each
+//! [`Output::Probe`] with a thin async probe ([`probe`]) on its own task and feeds the result
+//! back; on each transition it logs one line (`target 2 (127.0.0.44:53) down: agent no reply
+//! for 13 s`), tells the data plane ([`crate::proxy::Proxy::set_operational`], in transition
+//! order, off the async threads since it waits for the workers) and, for transitions caused by
+//! checks (not configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing
+//! here decides anything: the scheduler does. [`Health`] is the shared handle `show targets`
+//! reads; its lock is only ever held for a scheduler call, never across an await.
+
+mod alert;
+mod ping;
+mod probe;
+mod show;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use fulcrum_core::health::{Cause, Input, Output, ProbeRequest, Scheduler};
+use fulcrum_core::model::{Config, Target};
+use tokio::sync::{mpsc, watch};
+
+use crate::proxy::Proxy;
+use probe::ProbeContext;
+
+/// The health state shared by the driver and the control socket.
+#[derive(Clone, Default)]
+pub struct Health {
+    scheduler: Arc<Mutex<Scheduler>>,
+}
+
+impl Health {
+    pub fn new() -> Health {
+        Health::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Scheduler> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the scheduler lets `target` take traffic (unknown targets: no).
+    pub fn is_operational(&self, target: u32) -> bool {
+        self.lock().is_operational(target)
+    }
+
+    /// One line per configured check of `target` (state, last result, rtt, failures).
+    pub fn check_lines(&self, target: u32, now: Instant) -> Vec<String> {
+        let status = self.lock().status(target);
+        status
+            .map(|s| s.checks.iter().map(|c| c.describe(now)).collect())
+            .unwrap_or_default()
+    }
+
+    /// `show target N`.
+    pub fn show_target(
+        &self,
+        config: &Config,
+        target: u32,
+        now: Instant,
+    ) -> Result<String, String> {
+        let status = self.lock().status(target);
+        show::target_detail(config, target, status.as_ref(), now)
+    }
+}
+
+/// Where a target is reached, for log lines: `127.0.0.44:53` (the port of the first server
+/// using it when the target has none).
+fn endpoint(config: &Config, target: &Target) -> String {
+    let port = target_port(config, target);
+    match target.ipaddr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// The target's own port, else that of the first server listing it, else 53.
+fn target_port(config: &Config, target: &Target) -> u16 {
+    target.port.unwrap_or_else(|| {
+        config
+            .servers
+            .values()
+            .find(|s| s.targets.contains(&target.id))
+            .map_or(53, |s| s.port)
+    })
+}
+
+/// The driver task: follows the configuration on `changes` (the current one first) and
+/// reports to `proxy`; runs until aborted (the daemon's drivers module starts and stops it).
+pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, proxy: Arc<Proxy>) {
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let (transitions_tx, transitions) = mpsc::unbounded_channel();
+    let transitions_task = tokio::spawn(apply_transitions(proxy, transitions));
+    let _stop_with_us = AbortOnDrop(transitions_task);
+
+    let mut config = changes.borrow_and_update().clone();
+    health
+        .lock()
+        .set_targets(Instant::now(), config.targets.values());
+    loop {
+        let (outputs, next) = {
+            let mut scheduler = health.lock();
+            scheduler.handle_timeout(Instant::now());
+            let outputs: Vec<Output> = std::iter::from_fn(|| scheduler.poll_output()).collect();
+            (outputs, scheduler.poll_timeout())
+        };
+        for output in outputs {
+            carry_out(output, &config, &results_tx, &transitions_tx);
+        }
+        // No checks at all: wake up now and then anyway; a new configuration wakes us sooner.
+        let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            Some(result) = results.recv() => {
+                health.lock().handle_input(Instant::now(), Input::ProbeResult(result));
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                config = changes.borrow_and_update().clone();
+                health.lock().set_targets(Instant::now(), config.targets.values());
+            }
+        }
+    }
+}
+
+/// Aborts a helper task when the driver ends (or is aborted itself).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn carry_out(
+    output: Output,
+    config: &Config,
+    results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
+    transitions: &mpsc::UnboundedSender<(u32, bool)>,
+) {
+    match output {
+        Output::Probe(request) => start_probe(request, config, results),
+        Output::TargetUp {
+            target,
+            reason,
+            cause,
+        } => transition(config, target, true, &reason, cause, transitions),
+        Output::TargetDown {
+            target,
+            reason,
+            cause,
+        } => transition(config, target, false, &reason, cause, transitions),
+        Output::AgentValue { target, value } => {
+            // `method agent` has no way into the data plane yet (see docs/health.md).
+            tracing::debug!("target {target}: agent value {value}");
+        }
+    }
+}
+
+fn start_probe(
+    request: ProbeRequest,
+    config: &Config,
+    results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
+) {
+    let context = ProbeContext::of(config, request.target, request.addr);
+    let results = results.clone();
+    tokio::spawn(async move {
+        let within = request.reply_within;
+        // Past `reply_within` the scheduler has recorded `no reply` itself; a late result
+        // would only be counted as stale.
+        if let Ok(result) = tokio::time::timeout(within, probe::run(&request, &context)).await {
+            let _ = results.send(result);
+        }
+    });
+}
+
+fn transition(
+    config: &Config,
+    id: u32,
+    up: bool,
+    reason: &str,
+    cause: Cause,
+    transitions: &mpsc::UnboundedSender<(u32, bool)>,
+) {
+    let state = if up { "up" } else { "down" };
+    let Some(target) = config.targets.get(&id) else {
+        tracing::info!("target {id} {state}: {reason}");
+        let _ = transitions.send((id, up));
+        return;
+    };
+    let endpoint = endpoint(config, target);
+    if up || cause == Cause::Admin {
+        tracing::info!("target {id} ({endpoint}) {state}: {reason}");
+    } else {
+        tracing::warn!("target {id} ({endpoint}) {state}: {reason}");
+    }
+    let _ = transitions.send((id, up));
+    if cause == Cause::Check {
+        let script = if up { &target.upalert } else { &target.alert };
+        if let Some(script) = script {
+            alert::spawn(
+                if up { "upalert" } else { "alert" },
+                script.clone(),
+                id,
+                target.ipaddr,
+                reason.to_string(),
+            );
+        }
+    }
+}
+
+/// Hands transitions to the data plane one at a time, in order (`set_operational` rebuilds the
+/// forwarding snapshot and waits for the workers, so it runs on a blocking thread).
+async fn apply_transitions(
+    proxy: Arc<Proxy>,
+    mut transitions: mpsc::UnboundedReceiver<(u32, bool)>,
+) {
+    // Coalesce a burst (a reconfiguration) so each target gets its final state once.
+    while let Some(first) = transitions.recv().await {
+        let mut batch = BTreeMap::new();
+        batch.insert(first.0, first.1);
+        while let Ok((target, up)) = transitions.try_recv() {
+            batch.insert(target, up);
+        }
+        let proxy = proxy.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            for (target, up) in batch {
+                proxy.set_operational(target, up);
+            }
+        })
+        .await;
+        if let Err(e) = applied {
+            tracing::error!("health: telling the data plane failed: {e}");
+        }
+    }
+}

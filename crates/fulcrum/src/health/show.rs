@@ -1,0 +1,49 @@
+//! `show target N`: one target's configuration and health in detail, one fact per line.
+
+use std::time::Instant;
+
+use fulcrum_core::health::TargetStatus;
+use fulcrum_core::model::Config;
+
+/// The detail text, or an error line when the target does not exist.
+pub fn target_detail(
+    config: &Config,
+    id: u32,
+    status: Option<&TargetStatus>,
+    now: Instant,
+) -> Result<String, String> {
+    let Some(target) = config.targets.get(&id) else {
+        return Err(format!("ERROR: no target {id} (try show targets)"));
+    };
+    let yes_no = |flag: bool| if flag { "yes" } else { "no" };
+    let mut out = format!("target {id}\n");
+    out.push_str(&format!(
+        "  address      {}\n",
+        super::endpoint(config, target)
+    ));
+    out.push_str(&format!("  registered   {}\n", yes_no(target.registered)));
+    out.push_str(&format!("  enabled      {}\n", yes_no(target.enabled)));
+    let operational = status.is_some_and(|s| s.operational);
+    out.push_str(&format!("  operational  {}\n", yes_no(operational)));
+    let script = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    out.push_str(&format!("  alert        {}\n", script(&target.alert)));
+    out.push_str(&format!("  upalert      {}\n", script(&target.upalert)));
+    match status {
+        Some(status) if !status.checks.is_empty() => {
+            out.push_str(&format!("  checks       {}\n", status.checks.len()));
+            for check in &status.checks {
+                out.push_str(&format!("    {}\n", check.describe(now)));
+                if let Some(value) = check.agent_value {
+                    out.push_str(&format!("      last agent value {value}\n"));
+                }
+            }
+        }
+        Some(_) => out.push_str("  checks       none (always operational while enabled)\n"),
+        None => out.push_str("  checks       not probed (target not registered)\n"),
+    }
+    out.push_str(&format!(
+        "  foreign ICMP ignored {}\n",
+        super::ping::FOREIGN_ICMP.load(std::sync::atomic::Ordering::Relaxed)
+    ));
+    Ok(out)
+}
