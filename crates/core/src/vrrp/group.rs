@@ -44,12 +44,15 @@ pub enum AdvertDrop {
     BadAuth,
     /// v2 advert interval differs from ours (RFC 3768 §7.1).
     IntervalMismatch,
+    /// v3 advert interval of zero: no master can keep that promise, and learning it would
+    /// make every backup's master down timer expire at once.
+    ZeroInterval,
     /// The address list differs and the sender is not the owner (RFC 3768 §7.1).
     AddressMismatch,
 }
 
 impl AdvertDrop {
-    pub const ALL: [AdvertDrop; 14] = [
+    pub const ALL: [AdvertDrop; 15] = [
         AdvertDrop::BadIp,
         AdvertDrop::NotVrrp,
         AdvertDrop::OwnAdvert,
@@ -63,6 +66,7 @@ impl AdvertDrop {
         AdvertDrop::LocalOwner,
         AdvertDrop::BadAuth,
         AdvertDrop::IntervalMismatch,
+        AdvertDrop::ZeroInterval,
         AdvertDrop::AddressMismatch,
     ];
 
@@ -81,6 +85,7 @@ impl AdvertDrop {
             AdvertDrop::LocalOwner => "local-owner",
             AdvertDrop::BadAuth => "bad-auth",
             AdvertDrop::IntervalMismatch => "interval-mismatch",
+            AdvertDrop::ZeroInterval => "zero-interval",
             AdvertDrop::AddressMismatch => "address-mismatch",
         }
     }
@@ -187,6 +192,8 @@ impl Group {
             if repr.advert_interval_cs != self.advert_interval_cs {
                 return Err(AdvertDrop::IntervalMismatch);
             }
+        } else if repr.advert_interval_cs == 0 {
+            return Err(AdvertDrop::ZeroInterval);
         }
         let mut received = repr.addresses;
         received.sort();

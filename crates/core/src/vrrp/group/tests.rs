@@ -222,6 +222,15 @@ fn every_drop_reason() {
             IntervalMismatch,
         ),
         (
+            "v3 interval 0",
+            v3(),
+            Group::new(&config(Version::V3, 0, KEEPALIVED))
+                .advert_packet(200)
+                .unwrap(),
+            100,
+            ZeroInterval,
+        ),
+        (
             "address list differs",
             two_addresses,
             V2_NONE.to_vec(),
