@@ -15,6 +15,7 @@ use fulcrum_config::Diagnostics;
 use fulcrum_core::model::Config;
 use tokio::sync::watch;
 
+use crate::health::Health;
 use crate::proxy::Proxy;
 
 pub struct Daemon {
@@ -22,6 +23,8 @@ pub struct Daemon {
     /// The file `fulcrum run -c` read; `save` writes it and SIGHUP rereads it.
     config_path: PathBuf,
     proxy: Arc<Proxy>,
+    /// The health checks' verdicts, for `show targets` (the driver in [`crate::health`] fills it).
+    health: Health,
     changes: watch::Sender<Arc<Config>>,
     /// Held across read-modify-swap so two changes cannot both start from the same old config.
     update_lock: Mutex<()>,
@@ -38,6 +41,7 @@ impl Daemon {
             config: ArcSwap::new(config),
             config_path,
             proxy,
+            health: Health::new(),
             changes,
             update_lock: Mutex::new(()),
         };
@@ -57,9 +61,12 @@ impl Daemon {
         &self.proxy
     }
 
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
     /// The data plane, for drivers that outlive a borrow (health checks call
     /// `set_operational`).
-    #[allow(dead_code)] // the hook for the health-check driver
     pub fn proxy_handle(&self) -> Arc<Proxy> {
         self.proxy.clone()
     }
