@@ -37,6 +37,8 @@ const DOWN: u8 = 9;
 struct Lab {
     servers: Vec<Bind9>,
     netns: LoopbackNetns,
+    /// Run both tools with POSIXLY_CORRECT set (Getopt::Long's strict mode).
+    posixly_correct: bool,
 }
 
 impl Lab {
@@ -77,6 +79,7 @@ impl Lab {
         Lab {
             servers: started,
             netns,
+            posixly_correct: false,
         }
     }
 
@@ -96,6 +99,11 @@ impl Lab {
         let mut cmd = self.netns.command(program);
         if program == FULCRUM {
             cmd.arg("dns-check");
+        }
+        if self.posixly_correct {
+            cmd.env("POSIXLY_CORRECT", "1");
+        } else {
+            cmd.env_remove("POSIXLY_CORRECT");
         }
         match cmd.args(args).output() {
             Ok(output) => output,
@@ -397,4 +405,19 @@ fn bad_options_exit_255() {
     ] {
         assert_eq!(lab.compare(&args(bad)).0, 255, "{bad}");
     }
+}
+
+#[test]
+fn posixly_correct_parsing() {
+    let mut lab = Lab::new(&[(MASTER, vec![zone(100)])]);
+    lab.posixly_correct = true;
+    // No abbreviations, no `+`.
+    assert_eq!(lab.compare(&args("-z balanceng.net -master M M")).0, 255);
+    assert_eq!(lab.compare(&args("+zone balanceng.net -master M M")).0, 255);
+    // The first server ends the options: `-tcp` is then a server name, which does not resolve.
+    assert_eq!(
+        lab.compare(&args("-zone balanceng.net -master M M -tcp")).0,
+        1
+    );
+    assert_eq!(lab.compare(&args("-zone balanceng.net --master=M M")).0, 0);
 }
