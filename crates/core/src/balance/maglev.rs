@@ -123,7 +123,11 @@ fn populate(members: &[Member]) -> Vec<u32> {
             // 1..size), and at least one slot is vacant here, so this loop ends.
             loop {
                 let slot = positions[index] as usize;
-                positions[index] = (positions[index] + skips[index]) % size;
+                // Both terms are below `size`, so one subtraction replaces a division.
+                positions[index] += skips[index];
+                if positions[index] >= size {
+                    positions[index] -= size;
+                }
                 if owners[slot] == VACANT {
                     owners[slot] = index as u32;
                     filled += 1;

@@ -392,3 +392,9 @@ fn no_candidates_pick_nothing_for_every_method() {
         );
     }
 }
+
+#[test]
+fn choosers_are_shared_by_worker_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Chooser>();
+}

@@ -2,20 +2,24 @@
 //!
 //! ```text
 //! 71 sessions
-//! hash     ip-address      port  srv tgt  age   stout
+//! hash     ip-address      port  srv tgt age  stout
 //! -------- --------------- ----- --- --- ---- -------
 //!  5604999 10.85.134.135     any   1   1   18     600
 //! ... remaining sessions not shown
 //! ```
 //!
 //! Contract: the first line counts every session, then come the header, the dashes, and one row
-//! per session, most recently active first, under columns as wide as the dashes (the address
-//! left-aligned, every other column right-aligned; a longer value widens its row only). `hash`
-//! is [`client_hash`], `port` reads `any` for address-only sessions, `age` is `now - last_seen`.
+//! per session, most recently active first, under columns as wide as the dashes (titles and the
+//! address left-aligned, every other value right-aligned; a longer value widens its row only).
+//! `hash` is [`client_hash`], `port` reads `any` for address-only sessions, `age` is
+//! `now - last_seen`.
 //! When rows are left out, the last line is `... remaining sessions not shown`.
 
 use super::SessionRow;
 use crate::balance::client_hash;
+
+/// The column titles, each left-aligned over its column of dashes.
+const HEADER: &str = "hash     ip-address      port  srv tgt age  stout";
 
 /// Rows shown by `show sessions` without a count.
 pub const DEFAULT_SHOW_ROWS: usize = 20;
@@ -40,15 +44,8 @@ pub fn render_show_sessions_of(
     rows.sort_by_key(|row| std::cmp::Reverse(row.last_seen));
     let shown = limit.unwrap_or(DEFAULT_SHOW_ROWS).min(rows.len());
     let mut out = format!("{total} sessions\n");
-    out.push_str(&line(
-        "hash",
-        "ip-address",
-        "port",
-        "srv",
-        "tgt",
-        "age",
-        "stout",
-    ));
+    out.push_str(HEADER);
+    out.push('\n');
     out.push_str(&line(
         "--------",
         "---------------",

@@ -275,7 +275,7 @@ fn render_reproduces_the_seed_output() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[1],
-        "    hash ip-address       port srv tgt  age   stout"
+        "hash     ip-address      port  srv tgt age  stout"
     );
     assert_eq!(
         lines[2],
@@ -523,4 +523,10 @@ proptest! {
     ) {
         run_against_model(1000, ops);
     }
+}
+
+#[test]
+fn tables_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<SessionTable>();
 }
