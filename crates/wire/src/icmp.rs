@@ -183,6 +183,43 @@ mod tests {
         assert_eq!(buf, ECHO);
     }
 
+    // `ping -c1 -s 4 -p 6162` to 10.235.210.1 and the kernel's reply (tcpdump capture).
+    const PING_REQUEST: [u8; 12] = [
+        0x08, 0x00, 0x1d, 0xac, 0x78, 0xf0, 0x00, 0x01, 0x61, 0x62, 0x00, 0x00,
+    ];
+    const PING_REPLY: [u8; 12] = [
+        0x00, 0x00, 0x25, 0xac, 0x78, 0xf0, 0x00, 0x01, 0x61, 0x62, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn captured_ping_both_ways() {
+        let data: &[u8] = &[0x61, 0x62, 0x00, 0x00];
+        for (bytes, expected) in [
+            (
+                PING_REQUEST,
+                Repr::EchoRequest {
+                    ident: 0x78f0,
+                    seq_no: 1,
+                    data,
+                },
+            ),
+            (
+                PING_REPLY,
+                Repr::EchoReply {
+                    ident: 0x78f0,
+                    seq_no: 1,
+                    data,
+                },
+            ),
+        ] {
+            let packet = Packet::new_checked(&bytes[..]).unwrap();
+            assert_eq!(Repr::parse(&packet).unwrap(), expected);
+            let mut buf = [0u8; 12];
+            expected.emit(&mut buf).unwrap();
+            assert_eq!(buf, bytes);
+        }
+    }
+
     #[test]
     fn negative_cases() {
         for len in 0..HEADER_LEN {

@@ -276,6 +276,32 @@ mod tests {
             .verify_checksum(SRC, DST));
     }
 
+    // A RST+ACK the Linux kernel sent from 10.235.210.1:53 to 127.0.0.1:41743 in answer to a
+    // SYN (tcpdump capture on a namespace's loopback; the kernel computed its checksum in full).
+    const KERNEL_RST: [u8; 20] = [
+        0x00, 0x35, 0xa3, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x6d, 0x14, 0x30, 0xff, 0x50, 0x14, 0x00,
+        0x00, 0x12, 0x8b, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn kernel_rst_both_ways() {
+        let (src, dst) = (Ipv4Addr::new(10, 235, 210, 1), Ipv4Addr::new(127, 0, 0, 1));
+        let repr = Repr::parse(&Packet::new_checked(&KERNEL_RST[..]).unwrap(), src, dst).unwrap();
+        let expected = Repr {
+            src_port: 53,
+            dst_port: 41743,
+            seq_number: 0,
+            ack_number: 1830039807,
+            flags: Flags(Flags::RST | Flags::ACK),
+            window: 0,
+        };
+        assert_eq!(repr, expected);
+        assert!(repr.flags.rst() && repr.flags.ack() && !repr.flags.syn() && !repr.flags.fin());
+        let mut buf = [0u8; 20];
+        expected.emit(&mut buf, src, dst, &[]).unwrap();
+        assert_eq!(buf, KERNEL_RST);
+    }
+
     #[test]
     fn length_checks() {
         for len in 0..HEADER_LEN {
