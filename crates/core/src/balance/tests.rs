@@ -398,3 +398,24 @@ fn choosers_are_shared_by_worker_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Chooser>();
 }
+
+#[test]
+fn maglev_choices_are_pinned_across_versions() {
+    // Two nodes running different builds must still agree: these values may only change
+    // together with a documented, deliberate change of the hash.
+    let chooser = Chooser::new(Method::Hash, (1..=4).map(|id| candidate(id, 1)).collect());
+    let picks: Vec<u32> = [
+        "10.1.60.5",
+        "10.85.134.135",
+        "192.0.2.1",
+        "192.0.2.2",
+        "198.51.100.7",
+        "203.0.113.250",
+        "2001:db8::53",
+        "::1",
+    ]
+    .iter()
+    .map(|a| pick(&chooser, a.parse().unwrap()).unwrap())
+    .collect();
+    assert_eq!(picks, [3, 4, 4, 1, 3, 3, 4, 4]);
+}
