@@ -179,6 +179,20 @@ impl Daemon {
         }
     }
 
+    /// Waits until the daemon's log contains `text` (it is written just after the state
+    /// `show targets` reads changes).
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.logs().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in the log:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `path` has at least `lines` lines (alert scripts run asynchronously).
     fn wait_for_lines(&self, path: &Path, lines: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -293,9 +307,7 @@ fn a_stopped_bind9_goes_down_its_clients_move_and_it_comes_back_up() {
             daemon.logs()
         );
     }
-    let logs = daemon.logs();
-    let down_line = format!("target 1 (127.0.0.1:{}) down: ", ports[0]);
-    assert!(logs.contains(&down_line), "{logs}");
+    daemon.wait_for_log(&format!("target 1 (127.0.0.1:{}) down: ", ports[0]));
     let lines = daemon.wait_for_lines(&alerts, 1);
     assert!(
         lines[0].starts_with("down 1 127.0.0.1 tcpopen "),
@@ -363,11 +375,7 @@ fn an_agent_reporting_zero_takes_its_target_down() {
     assert!(daemon.operational(2));
     let detail = daemon.control("show target 1");
     assert!(detail.contains("value 0"), "{detail}");
-    assert!(
-        daemon.logs().contains("down: agent value 0 for "),
-        "{}",
-        daemon.logs()
-    );
+    daemon.wait_for_log("down: agent value 0 for ");
 
     std::fs::write(&value, "3\n").expect("write the agent value");
     daemon.wait_for(1, true, Duration::from_secs(2) + MARGIN);
@@ -454,10 +462,6 @@ fn ping_fails_once_the_address_is_gone() {
     let took = daemon.wait_for(1, false, DOWN_WITHIN + MARGIN);
     eprintln!("target 1 reported down {took:?} after its address went away");
     assert!(daemon.operational(2));
-    let logs = daemon.logs();
-    assert!(
-        logs.contains(&format!("target 1 ({addr}:53) down: ping ")),
-        "{logs}"
-    );
+    daemon.wait_for_log(&format!("target 1 ({addr}:53) down: ping "));
     drop(daemon);
 }
