@@ -23,7 +23,8 @@
 //! | `agent`   | lowest agent value among eligible candidates that have one, ties broken by a hash of (client, target); if none has a value yet, the `hash` choice |
 //!
 //! Candidates are identified by the operator's target id; the order they are given in does
-//! not matter (they are sorted by id), so nodes with the same target set choose alike.
+//! not matter (they are sorted by id), so nodes with the same target set choose alike. A
+//! repeated id keeps its first entry.
 
 pub(crate) mod hashing;
 pub mod maglev;
