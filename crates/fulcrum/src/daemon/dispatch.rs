@@ -62,7 +62,9 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         )),
         Command::ShowTarget(id) => show_target(daemon, id),
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
-        Command::ShowSessions(limit) => Reply::ok(daemon.proxy().show_sessions(limit)),
+        Command::ShowSessions(limit) => Reply::ok(crate::dsr::show_sessions_or(limit, || {
+            daemon.proxy().show_sessions(limit)
+        })),
         Command::Save => save(daemon, now),
         Command::Quit => Reply {
             ok: true,

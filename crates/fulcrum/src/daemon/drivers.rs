@@ -25,8 +25,10 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         daemon.subscribe(),
         daemon.proxy_handle(),
     ));
+    // Idle until the configuration has a DSR server; then it owns the raw interface.
+    let dsr = crate::dsr::driver::spawn(daemon.subscribe());
     Drivers {
-        tasks: vec![("health checks", health)],
+        tasks: vec![("health checks", health), ("dsr data plane", dsr)],
     }
 }
 

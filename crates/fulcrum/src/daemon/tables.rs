@@ -106,7 +106,9 @@ pub fn show_servers(config: &Config, proxy: &Proxy) -> String {
             yes_no(server.registered),
             yes_no(server.enabled),
             yes_no(server.registered && server.enabled),
-            counters_cells(&proxy.server_counters(server.id)),
+            counters_cells(
+                &crate::dsr::server_counters_or(server.id, || proxy.server_counters(server.id))
+            ),
         ));
     }
     trim_lines(out)
@@ -137,7 +139,9 @@ pub fn show_targets(config: &Config, proxy: &Proxy, health: &dyn Operational) ->
             yes_no(target.registered),
             yes_no(target.enabled),
             yes_no(up),
-            counters_cells(&proxy.target_counters(target.id)),
+            counters_cells(
+                &crate::dsr::target_counters_or(target.id, || proxy.target_counters(target.id))
+            ),
         ));
         for line in health.check_lines(target.id) {
             out.push_str(&format!("    {line}\n"));

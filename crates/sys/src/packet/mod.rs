@@ -12,6 +12,7 @@
 
 mod iface;
 mod raw_ip;
+mod sender;
 
 use std::io;
 use std::mem::size_of;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use iface::{interface_index, interface_mac, local_ipv4_addrs};
 pub use raw_ip::RawIpv4Sender;
+pub use sender::FrameSender;
 
 /// `TP_STATUS_*` values of a `tpacket2_hdr` (linux/if_packet.h).
 const TP_STATUS_KERNEL: u32 = 0;

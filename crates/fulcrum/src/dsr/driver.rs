@@ -1,0 +1,48 @@
+//! The daemon driver of the DSR plane: starts it when the configuration first asks for DSR
+//! (an enabled server with a `dsr enable` target), hands it every configuration that becomes
+//! current, and shuts it down when the daemon stops (the task is aborted; its guard stops the
+//! threads). Problems (a local target without `set localdsr 1`, an interface that cannot be
+//! opened) are logged as errors by the plane.
+
+use std::sync::Arc;
+
+use fulcrum_core::model::Config;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{register, table, Dsr, DsrOptions};
+
+/// Unregisters and stops the plane when the driver task ends or is aborted.
+struct PlaneGuard(Arc<Dsr>);
+
+impl Drop for PlaneGuard {
+    fn drop(&mut self) {
+        register(None);
+        self.0.shutdown();
+    }
+}
+
+/// Spawns the driver on the current tokio runtime.
+pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> JoinHandle<()> {
+    tokio::spawn(follow(changes))
+}
+
+async fn follow(mut changes: watch::Receiver<Arc<Config>>) {
+    let mut plane: Option<PlaneGuard> = None;
+    loop {
+        let config = changes.borrow_and_update().clone();
+        if plane.is_none() && table::wants_dsr(&config) {
+            let dsr = Arc::new(Dsr::new(DsrOptions::default()));
+            register(Some(dsr.clone()));
+            plane = Some(PlaneGuard(dsr));
+        }
+        if let Some(guard) = &plane {
+            let dsr = guard.0.clone();
+            // Opening sockets and joining threads block: keep them off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(move || dsr.apply(&config)).await;
+        }
+        if changes.changed().await.is_err() {
+            break;
+        }
+    }
+}

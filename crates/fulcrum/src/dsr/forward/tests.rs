@@ -1,0 +1,262 @@
+//! Table-driven: frames in, decisions out, against the seed's NS0A configuration.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::*;
+use crate::dsr::table::{build, tests::seed_config, CounterMaps, Facts};
+use fulcrum_wire::checksum::checksum;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
+const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
+const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x99]);
+
+fn table() -> DsrTable {
+    let config = seed_config(true);
+    let local = [Ipv4Addr::new(10, 235, 210, 43), VIP];
+    let macs = HashMap::from([(PEER, PEER_MAC)]);
+    let (mut servers, mut targets) = (HashMap::new(), HashMap::new());
+    let (table, problems) = build(
+        &config,
+        &Facts {
+            local_addrs: &local,
+            macs: &macs,
+            operational: &HashMap::new(),
+        },
+        CounterMaps {
+            servers: &mut servers,
+            targets: &mut targets,
+            writers: 1,
+        },
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    table
+}
+
+/// An Ethernet + IPv4 frame with a valid header checksum around `l4`.
+fn ip_frame(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, l4: &[u8], frag: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + l4.len()];
+    f[0..6].copy_from_slice(&EthernetAddress::vrrp_virtual(7).0);
+    f[6..12].copy_from_slice(&CLIENT_MAC.0);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let total = (20 + l4.len()) as u16;
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    ip[6..8].copy_from_slice(&frag.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let sum = checksum(ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    f[34..].copy_from_slice(l4);
+    f
+}
+
+fn udp(sport: u16, dport: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 8 + 4];
+    h[0..2].copy_from_slice(&sport.to_be_bytes());
+    h[2..4].copy_from_slice(&dport.to_be_bytes());
+    h[4..6].copy_from_slice(&12u16.to_be_bytes());
+    h
+}
+
+fn tcp(sport: u16, dport: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[0..2].copy_from_slice(&sport.to_be_bytes());
+    h[2..4].copy_from_slice(&dport.to_be_bytes());
+    h[12] = 5 << 4;
+    h
+}
+
+fn client(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 99, 1, i)
+}
+
+fn target_id(table: &DsrTable, d: Decision) -> Option<u32> {
+    match d {
+        Decision::Forward { target, .. } | Decision::Local { target, .. } => {
+            Some(table.targets[target].id)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn clients_spread_over_both_targets_and_stick() {
+    let table = table();
+    let sessions = Sessions::new(1000, Instant::now());
+    let mut pick = Pick::new(7);
+    let mut seen = HashMap::new();
+    for i in 1..=100 {
+        let frame = ip_frame(17, client(i), VIP, &udp(4000, 53), 0);
+        let d = decide(&frame, &table, &sessions, &mut pick, true);
+        let id = target_id(&table, d).unwrap_or_else(|| panic!("{d:?}"));
+        seen.insert(i, id);
+        // The same client over TCP, and again over UDP from another port: same target.
+        for again in [
+            ip_frame(6, client(i), VIP, &tcp(5000, 53), 0),
+            ip_frame(17, client(i), VIP, &udp(4001, 53), 0),
+        ] {
+            let d = decide(&again, &table, &sessions, &mut pick, true);
+            assert_eq!(target_id(&table, d), Some(id), "client {i}");
+        }
+    }
+    let ones = seen.values().filter(|&&id| id == 1).count();
+    assert!((20..=80).contains(&ones), "target 1 got {ones} of 100");
+    assert_eq!(sessions.count_of_server(1), 100);
+}
+
+#[test]
+fn the_local_target_gets_the_ip_packet_and_the_peer_its_mac() {
+    let table = table();
+    let sessions = Sessions::new(1000, Instant::now());
+    let mut pick = Pick::new(7);
+    let mut local = false;
+    let mut remote = false;
+    for i in 1..=50 {
+        let frame = ip_frame(17, client(i), VIP, &udp(4000, 53), 0);
+        match decide(&frame, &table, &sessions, &mut pick, true) {
+            Decision::Local { dst, ip_len, .. } => {
+                assert_eq!((dst, ip_len), (VIP, 32));
+                local = true;
+            }
+            Decision::Forward { mac, .. } => {
+                assert_eq!(mac, PEER_MAC);
+                remote = true;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(local && remote);
+}
+
+#[test]
+fn fragments_follow_their_clients_session() {
+    let table = table();
+    let sessions = Sessions::new(1000, Instant::now());
+    let mut pick = Pick::new(7);
+    for i in 1..=30 {
+        // First fragment (MF set, offset 0), then a later one with no ports.
+        let first = ip_frame(17, client(i), VIP, &udp(4000, 53), 0x2000);
+        let id = target_id(&table, decide(&first, &table, &sessions, &mut pick, true));
+        let later = ip_frame(17, client(i), VIP, &[0u8; 16], 0x0003);
+        let again = target_id(&table, decide(&later, &table, &sessions, &mut pick, true));
+        assert!(id.is_some());
+        assert_eq!(id, again, "client {i}");
+    }
+}
+
+#[test]
+fn verdicts_other_than_forwarding() {
+    let table = table();
+    let sessions = Sessions::new(1000, Instant::now());
+    let mut pick = Pick::new(7);
+    let mut bad_checksum = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
+    bad_checksum[24] ^= 0xff;
+    let mut arp_request = vec![0u8; 42];
+    arp_request[0..6].copy_from_slice(&[0xff; 6]);
+    arp_request[6..12].copy_from_slice(&CLIENT_MAC.0);
+    arp_request[12..14].copy_from_slice(&[0x08, 0x06]);
+    arp_request[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    arp_request[22..28].copy_from_slice(&CLIENT_MAC.0);
+    arp_request[28..32].copy_from_slice(&[10, 235, 210, 254]);
+    arp_request[38..42].copy_from_slice(&VIP.octets());
+    let cases: Vec<(&str, Vec<u8>, bool, Decision)> = vec![
+        (
+            "runt",
+            vec![0u8; 5],
+            true,
+            Decision::Drop(PlaneDrop::Frame(DropReason::Runt)),
+        ),
+        (
+            "bad checksum",
+            bad_checksum,
+            true,
+            Decision::Drop(PlaneDrop::Frame(DropReason::IpBadChecksum)),
+        ),
+        (
+            "other port",
+            ip_frame(17, client(1), VIP, &udp(4000, 54), 0),
+            true,
+            Decision::Other,
+        ),
+        (
+            "other address",
+            ip_frame(17, client(1), PEER, &udp(4000, 53), 0),
+            true,
+            Decision::Other,
+        ),
+        (
+            "to another mac",
+            {
+                let mut f = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
+                f[0..6].copy_from_slice(&PEER_MAC.0);
+                f
+            },
+            true,
+            Decision::Other,
+        ),
+        (
+            "backup node",
+            ip_frame(17, client(1), VIP, &udp(4000, 53), 0),
+            false,
+            Decision::Drop(PlaneDrop::NotActive),
+        ),
+        (
+            "arp for the vip",
+            arp_request.clone(),
+            true,
+            Decision::AnswerArp {
+                vip: VIP,
+                asker_ip: Ipv4Addr::new(10, 235, 210, 254),
+                asker_mac: CLIENT_MAC,
+            },
+        ),
+        (
+            "arp while backup",
+            arp_request,
+            false,
+            Decision::Drop(PlaneDrop::NotActive),
+        ),
+    ];
+    for (name, frame, active, expected) in cases {
+        assert_eq!(
+            decide(&frame, &table, &sessions, &mut pick, active),
+            expected,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        sessions.count_of_server(1),
+        0,
+        "no session for frames not forwarded"
+    );
+}
+
+#[test]
+fn no_operational_target_is_a_counted_drop() {
+    let mut table = table();
+    for server in &mut table.servers {
+        let none = fulcrum_core::balance::Chooser::new(server.method, Vec::new());
+        server.choosers = [none.clone(), none];
+    }
+    let sessions = Sessions::new(1000, Instant::now());
+    let frame = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
+    let d = decide(&frame, &table, &sessions, &mut Pick::new(1), true);
+    assert_eq!(d, Decision::Drop(PlaneDrop::NoTarget(0)));
+}
+
+#[test]
+fn rewrite_changes_only_the_macs() {
+    let frame = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
+    let mut out = vec![0u8; frame.len()];
+    let own = EthernetAddress([2, 0, 0, 0, 0, 0x45]);
+    rewrite(&frame, &mut out, PEER_MAC, own);
+    assert_eq!(&out[0..6], &PEER_MAC.0);
+    assert_eq!(&out[6..12], &own.0);
+    assert_eq!(&out[12..], &frame[12..]);
+}

@@ -1,0 +1,483 @@
+//! The DSR (Direct Server Return) data plane: layer-2 balancing on a raw interface, as the
+//! seed's BalanceNG does on `eth1`.
+//!
+//! Contract: [`Dsr::apply`] turns a [`Config`] into a forwarding table ([`table`]) and, the
+//! first time it names a DSR interface, opens that interface with `AF_PACKET` rings
+//! (`fulcrum_sys::packet`), one socket per worker in one `PACKET_FANOUT` group. While the node
+//! is active ([`Dsr::set_active`]; a node without `vrrp` always is), workers answer ARP for
+//! each VIP with the VRRP virtual MAC `00:00:5e:00:01:VRID` (VRID 1 without a `vrrp` block) —
+//! a MAC the host's own stack does not own, so the kernel, which holds the VIP on `lo`, drops
+//! those frames as `PACKET_OTHERHOST` instead of answering a second time — and forward every
+//! IPv4 frame sent to that MAC for a VIP service, unchanged at the IP layer, to the target the
+//! server's method and the session table choose: destination MAC rewritten to the target's,
+//! source MAC to the interface's own. A target that is this host (with `set localdsr 1`) gets
+//! the IP packet through a raw socket into the local stack instead. Target MACs come from
+//! Fulcrum's own ARP ([`resolver`]), sent from the network's `real` address by a maintenance
+//! thread that also expires sessions; an unresolved target is not operational. Everything else
+//! is left to the kernel (which has its own copy of every frame). Nothing here panics on what
+//! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
+
+// The session table and per-writer counters are the proxy's own (one implementation for both
+// planes); they should move to a shared module, see the report of this change.
+#[path = "../proxy/counters.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod counters;
+pub mod driver;
+mod forward;
+pub mod plane_counters;
+mod resolver;
+#[path = "../proxy/sessions.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod sessions;
+pub mod table;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use fulcrum_core::model::{Config, Method};
+use fulcrum_core::stats::Counters;
+use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
+use fulcrum_wire::arp;
+use fulcrum_wire::ethernet::EthernetAddress;
+
+use counters::CounterSet;
+use plane_counters::{Event, PlaneCounters, PlaneTotals};
+use resolver::{Resolver, ARP_FRAME_LEN};
+use sessions::Sessions;
+use table::{CounterMaps, DsrTable, Facts};
+
+/// Tunables (the configuration language has no words for these).
+#[derive(Debug, Clone, Copy)]
+pub struct DsrOptions {
+    /// Worker threads, each with its own rings (default: up to two, one per core).
+    pub workers: usize,
+}
+
+impl Default for DsrOptions {
+    fn default() -> Self {
+        DsrOptions {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+        }
+    }
+}
+
+/// What the threads share.
+pub(crate) struct Shared {
+    table: ArcSwap<DsrTable>,
+    sessions: Arc<Sessions>,
+    /// The VRRP driver's switch: false while this node is a backup.
+    active: AtomicBool,
+    counters: PlaneCounters,
+    resolver: Mutex<Resolver>,
+    /// A worker learned a MAC that changes the table.
+    resolver_changed: AtomicBool,
+    /// Gratuitous ARP for the VIPs is due (start, becoming active).
+    announce: AtomicBool,
+}
+
+/// The threads serving one interface.
+struct Running {
+    interface: String,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Control {
+    config: Option<Config>,
+    operational: HashMap<u32, bool>,
+    server_counters: HashMap<u32, Arc<CounterSet>>,
+    target_counters: HashMap<u32, Arc<CounterSet>>,
+    running: Option<Running>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    control: Mutex<Control>,
+    options: DsrOptions,
+}
+
+/// The running DSR plane. Share it as `Arc<Dsr>`; all methods take `&self`.
+pub struct Dsr {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Dsr {
+    /// An idle plane: no thread runs until [`Dsr::apply`] names a DSR interface.
+    pub fn new(options: DsrOptions) -> Dsr {
+        let options = DsrOptions {
+            workers: options.workers.clamp(1, 64),
+        };
+        let shared = Arc::new(Shared {
+            table: ArcSwap::from_pointee(DsrTable::default()),
+            sessions: Arc::new(Sessions::new(
+                fulcrum_core::model::DEFAULT_MAX_SESSIONS,
+                Instant::now(),
+            )),
+            active: AtomicBool::new(true),
+            counters: PlaneCounters::new(options.workers + 1),
+            resolver: Mutex::new(Resolver::default()),
+            resolver_changed: AtomicBool::new(false),
+            announce: AtomicBool::new(true),
+        });
+        Dsr {
+            inner: Arc::new(Inner {
+                shared,
+                control: Mutex::new(Control::default()),
+                options,
+            }),
+        }
+    }
+
+    /// Brings the plane in line with `config`. Returns one message per problem (a local target
+    /// without `localdsr`, an interface that cannot be opened, ...); the rest is applied.
+    pub fn apply(&self, config: &Config) -> Vec<String> {
+        let mut control = lock(&self.inner.control);
+        control.config = Some(config.clone());
+        self.inner.rebuild(&mut control)
+    }
+
+    /// Health: marks a target operational or not. Sessions on a target going down move at once.
+    #[allow(dead_code)] // the hook for the health-check driver
+    pub fn set_operational(&self, target: u32, operational: bool) {
+        let mut control = lock(&self.inner.control);
+        if control
+            .operational
+            .insert(target, operational)
+            .unwrap_or(true)
+            == operational
+        {
+            return;
+        }
+        self.inner.rebuild(&mut control);
+        if operational {
+            return;
+        }
+        let table = self.inner.shared.table.load();
+        for server in &table.servers {
+            if server.method != Method::Session {
+                continue;
+            }
+            let chooser = &server.choosers[0];
+            self.inner
+                .shared
+                .sessions
+                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
+        }
+    }
+
+    /// The VRRP driver's switch: a backup answers no ARP for the VIPs and forwards nothing.
+    #[allow(dead_code)] // the hook for the VRRP driver
+    pub fn set_active(&self, active: bool) {
+        let was = self.inner.shared.active.swap(active, Ordering::AcqRel);
+        if active && !was {
+            self.inner.shared.announce.store(true, Ordering::Release);
+        }
+    }
+
+    #[allow(dead_code)] // for the VRRP driver and the demo's live view
+    pub fn is_active(&self) -> bool {
+        self.inner.shared.active.load(Ordering::Acquire)
+    }
+
+    /// `show sessions [N|all]` for the DSR servers; `None` means all.
+    pub fn show_sessions(&self, limit: Option<usize>) -> String {
+        self.inner.shared.sessions.show(limit)
+    }
+
+    /// Sessions held by the DSR plane.
+    pub fn session_count(&self) -> u64 {
+        let table = self.inner.shared.table.load();
+        table
+            .servers
+            .iter()
+            .map(|s| self.inner.shared.sessions.count_of_server(s.id))
+            .sum()
+    }
+
+    /// Counters of a DSR server (`queries` are frames received for it), if it has any here.
+    pub fn server_counters(&self, server: u32) -> Option<Counters> {
+        let set = lock(&self.inner.control)
+            .server_counters
+            .get(&server)
+            .cloned()?;
+        let mut counters = set.snapshot();
+        counters.sessions = self.inner.shared.sessions.count_of_server(server);
+        Some(counters)
+    }
+
+    /// Counters of a DSR target (`queries` are frames forwarded to it; DSR never sees
+    /// responses), if it has any here.
+    pub fn target_counters(&self, target: u32) -> Option<Counters> {
+        let set = lock(&self.inner.control)
+            .target_counters
+            .get(&target)
+            .cloned()?;
+        let mut counters = set.snapshot();
+        counters.sessions = self.inner.shared.sessions.count_on(target);
+        Some(counters)
+    }
+
+    /// The plane's own counters.
+    pub fn totals(&self) -> PlaneTotals {
+        self.inner.shared.counters.totals()
+    }
+
+    /// The interface the plane runs on, if any.
+    #[allow(dead_code)] // for the demo's live view
+    pub fn interface(&self) -> Option<String> {
+        lock(&self.inner.control)
+            .running
+            .as_ref()
+            .map(|r| r.interface.clone())
+    }
+
+    /// Stops every thread; returns when they are gone.
+    pub fn shutdown(&self) {
+        let running = lock(&self.inner.control).running.take();
+        if let Some(running) = running {
+            running.stop.store(true, Ordering::Relaxed);
+            for handle in running.threads {
+                let _ = handle.join();
+            }
+            tracing::info!(
+                "dsr: stopped on {}; counters:\n{}",
+                running.interface,
+                self.totals().render()
+            );
+        }
+    }
+}
+
+impl Drop for Dsr {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    fn rebuild(self: &Arc<Self>, control: &mut Control) -> Vec<String> {
+        let Some(config) = control.config.clone() else {
+            return Vec::new();
+        };
+        let local_addrs = packet::local_ipv4_addrs().unwrap_or_else(|e| {
+            tracing::warn!("dsr: cannot list this host's addresses ({e}); assuming none");
+            Vec::new()
+        });
+        let macs = lock(&self.shared.resolver).macs();
+        let writers = self.options.workers + 1;
+        let (table, mut problems) = table::build(
+            &config,
+            &Facts {
+                local_addrs: &local_addrs,
+                macs: &macs,
+                operational: &control.operational,
+            },
+            CounterMaps {
+                servers: &mut control.server_counters,
+                targets: &mut control.target_counters,
+                writers,
+            },
+        );
+        lock(&self.shared.resolver).set_wanted(&table.to_resolve());
+        let interface = table.interface.clone();
+        self.shared.table.store(Arc::new(table));
+        let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
+        if !same {
+            if let Some(old) = control.running.take() {
+                old.stop.store(true, Ordering::Relaxed);
+                for handle in old.threads {
+                    let _ = handle.join();
+                }
+            }
+            if let Some(interface) = interface {
+                match self.start(&interface) {
+                    Ok(running) => {
+                        tracing::info!(
+                            "dsr: forwarding on {interface} with {} worker(s)",
+                            self.options.workers
+                        );
+                        control.running = Some(running);
+                        self.shared.announce.store(true, Ordering::Release);
+                    }
+                    Err(e) => problems.push(format!("cannot run DSR on {interface}: {e}")),
+                }
+            }
+        }
+        for problem in &problems {
+            tracing::error!("dsr: {problem}");
+        }
+        problems
+    }
+
+    /// Opens the sockets (so an error is reported to the caller) and starts the threads.
+    fn start(self: &Arc<Self>, interface: &str) -> std::io::Result<Running> {
+        let own_mac = EthernetAddress(packet::interface_mac(interface)?);
+        let sender = FrameSender::open(interface)?;
+        let group = (std::process::id() as u16) ^ 0x5d5e;
+        let mut sockets = Vec::new();
+        for _ in 0..self.options.workers {
+            sockets.push(PacketSocket::open(
+                interface,
+                PacketOptions {
+                    fanout_group: Some(group),
+                    ..PacketOptions::default()
+                },
+            )?);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let local = match packet::RawIpv4Sender::open() {
+                Ok(sender) => Some(sender),
+                Err(e) => {
+                    tracing::warn!("dsr: no local delivery ({e})");
+                    None
+                }
+            };
+            let job = worker::Worker {
+                index,
+                socket,
+                local,
+                own_mac,
+                stop: stop.clone(),
+            };
+            let shared = self.shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("fulcrum-dsr-{index}"))
+                    .spawn(move || worker::run(job, shared))?,
+            );
+        }
+        let inner = self.clone();
+        let maintenance_stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("fulcrum-dsr-arp".into())
+                .spawn(move || inner.maintain(sender, own_mac, maintenance_stop))?,
+        );
+        Ok(Running {
+            interface: interface.to_string(),
+            stop,
+            threads,
+        })
+    }
+
+    /// The maintenance thread: ARP requests for target MACs, table rebuilds when the resolved
+    /// set changes, gratuitous ARP for the VIPs, session expiry.
+    fn maintain(
+        self: Arc<Self>,
+        sender: FrameSender,
+        own_mac: EthernetAddress,
+        stop: Arc<AtomicBool>,
+    ) {
+        let counters = self.shared.counters.slot(self.options.workers);
+        let mut last_second = Instant::now() - Duration::from_secs(1);
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut changed = self.shared.resolver_changed.swap(false, Ordering::AcqRel);
+            if now.duration_since(last_second) >= Duration::from_secs(1) {
+                last_second = now;
+                changed |= lock(&self.shared.resolver).expire(now);
+                self.shared.sessions.expire(self.shared.sessions.now());
+            }
+            let table = self.shared.table.load_full();
+            if let Some(source) = table.source {
+                let due = lock(&self.shared.resolver).due_requests(now);
+                for target in due {
+                    let request = resolver::request(own_mac, source, target);
+                    if send_arp(&sender, own_mac, EthernetAddress::BROADCAST, &request) {
+                        counters.count(Event::ArpRequestsSent);
+                    }
+                }
+            }
+            if self.shared.announce.swap(false, Ordering::AcqRel)
+                && self.shared.active.load(Ordering::Acquire)
+            {
+                if let Some(virtual_mac) = table.virtual_mac {
+                    for vip in table.vips() {
+                        let announcement = arp::Repr::gratuitous(virtual_mac, vip);
+                        send_arp(
+                            &sender,
+                            virtual_mac,
+                            EthernetAddress::BROADCAST,
+                            &announcement,
+                        );
+                    }
+                }
+            }
+            if changed {
+                // `apply` may hold the lock while it joins this very thread (interface change):
+                // never wait for it here, retry on the next turn instead.
+                match self.control.try_lock() {
+                    Ok(mut control) => {
+                        self.rebuild(&mut control);
+                    }
+                    Err(_) => self.shared.resolver_changed.store(true, Ordering::Release),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn send_arp(
+    sender: &FrameSender,
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    repr: &arp::Repr,
+) -> bool {
+    let mut frame = [0u8; ARP_FRAME_LEN];
+    resolver::arp_frame(&mut frame, src, dst, repr);
+    match sender.send(&frame) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("dsr: cannot send ARP: {e}");
+            false
+        }
+    }
+}
+
+/// The DSR plane of this process, once the driver has started it (the control dispatcher
+/// reads its sessions and counters from here).
+static PLANE: Mutex<Option<Arc<Dsr>>> = Mutex::new(None);
+
+/// The running DSR plane, if any.
+pub fn running() -> Option<Arc<Dsr>> {
+    lock(&PLANE).clone()
+}
+
+/// `show sessions`: the DSR plane's sessions when it holds any, else `proxy`'s.
+pub fn show_sessions_or(limit: Option<usize>, proxy: impl FnOnce() -> String) -> String {
+    match running() {
+        Some(dsr) if dsr.session_count() > 0 => dsr.show_sessions(limit),
+        _ => proxy(),
+    }
+}
+
+/// A server's counters from the DSR plane if it balances that server there, else `proxy`'s.
+pub fn server_counters_or(id: u32, proxy: impl FnOnce() -> Counters) -> Counters {
+    running()
+        .and_then(|dsr| dsr.server_counters(id))
+        .unwrap_or_else(proxy)
+}
+
+/// A target's counters from the DSR plane if it forwards to that target, else `proxy`'s.
+pub fn target_counters_or(id: u32, proxy: impl FnOnce() -> Counters) -> Counters {
+    running()
+        .and_then(|dsr| dsr.target_counters(id))
+        .unwrap_or_else(proxy)
+}
+
+fn register(plane: Option<Arc<Dsr>>) {
+    *lock(&PLANE) = plane;
+}

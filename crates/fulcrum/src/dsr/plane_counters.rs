@@ -1,0 +1,168 @@
+//! The DSR plane's own counters (frames, ARP, drops by reason), one cache-line-aligned slot per
+//! worker thread plus one for the maintenance thread, summed on read. A slot has exactly one
+//! writer, so an increment is a plain load and store.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use fulcrum_wire::classify::DropReason;
+
+/// Everything counted outside the per-server and per-target counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    FramesIn,
+    /// Frames for a VIP service (forwarded, delivered locally or dropped).
+    VipFrames,
+    Forwarded,
+    DeliveredLocally,
+    /// Left to the kernel.
+    Other,
+    ArpAnswered,
+    ArpRepliesSeen,
+    ArpRequestsSent,
+    Vrrp,
+    DropNotActive,
+    DropNoTarget,
+    /// The transmit ring had no free slot.
+    DropTxFull,
+    /// The local stack refused the packet.
+    DropLocalFailed,
+    /// Longer than a ring slot.
+    DropTruncated,
+}
+
+impl Event {
+    pub const ALL: [Event; 14] = [
+        Event::FramesIn,
+        Event::VipFrames,
+        Event::Forwarded,
+        Event::DeliveredLocally,
+        Event::Other,
+        Event::ArpAnswered,
+        Event::ArpRepliesSeen,
+        Event::ArpRequestsSent,
+        Event::Vrrp,
+        Event::DropNotActive,
+        Event::DropNoTarget,
+        Event::DropTxFull,
+        Event::DropLocalFailed,
+        Event::DropTruncated,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::FramesIn => "frames-in",
+            Event::VipFrames => "vip-frames",
+            Event::Forwarded => "forwarded",
+            Event::DeliveredLocally => "delivered-locally",
+            Event::Other => "left-to-kernel",
+            Event::ArpAnswered => "arp-answered",
+            Event::ArpRepliesSeen => "arp-replies-seen",
+            Event::ArpRequestsSent => "arp-requests-sent",
+            Event::Vrrp => "vrrp",
+            Event::DropNotActive => "drop-not-active",
+            Event::DropNoTarget => "drop-no-target",
+            Event::DropTxFull => "drop-tx-full",
+            Event::DropLocalFailed => "drop-local-failed",
+            Event::DropTruncated => "drop-truncated",
+        }
+    }
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+pub struct Slot {
+    events: [AtomicU64; Event::ALL.len()],
+    drops: [AtomicU64; DropReason::ALL.len()],
+}
+
+fn bump(counter: &AtomicU64) {
+    // Single writer per slot: load + store cannot lose an update.
+    counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+}
+
+impl Slot {
+    pub fn count(&self, event: Event) {
+        bump(&self.events[event as usize]);
+    }
+
+    pub fn drop(&self, reason: DropReason) {
+        bump(&self.drops[reason.index()]);
+    }
+}
+
+pub struct PlaneCounters {
+    slots: Box<[Slot]>,
+}
+
+/// A summed snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlaneTotals {
+    pub events: [u64; Event::ALL.len()],
+    pub drops: [u64; DropReason::ALL.len()],
+}
+
+impl PlaneTotals {
+    pub fn get(&self, event: Event) -> u64 {
+        self.events[event as usize]
+    }
+
+    /// One `name value` line per counter, zero drops left out.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for event in Event::ALL {
+            out.push_str(&format!("{:<20} {}\n", event.name(), self.get(event)));
+        }
+        for reason in DropReason::ALL {
+            let n = self.drops[reason.index()];
+            if n > 0 {
+                out.push_str(&format!("drop-{:<15} {n}\n", reason.name()));
+            }
+        }
+        out
+    }
+}
+
+impl PlaneCounters {
+    pub fn new(writers: usize) -> PlaneCounters {
+        PlaneCounters {
+            slots: (0..writers.max(1)).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    /// The slot of `writer` (the last slot for an index out of range).
+    pub fn slot(&self, writer: usize) -> &Slot {
+        &self.slots[writer.min(self.slots.len() - 1)]
+    }
+
+    pub fn totals(&self) -> PlaneTotals {
+        let mut totals = PlaneTotals::default();
+        for slot in self.slots.iter() {
+            for (sum, c) in totals.events.iter_mut().zip(&slot.events) {
+                *sum += c.load(Relaxed);
+            }
+            for (sum, c) in totals.drops.iter_mut().zip(&slot.drops) {
+                *sum += c.load(Relaxed);
+            }
+        }
+        totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_sum_and_render() {
+        let counters = PlaneCounters::new(2);
+        counters.slot(0).count(Event::FramesIn);
+        counters.slot(1).count(Event::FramesIn);
+        counters.slot(9).drop(DropReason::IpBadChecksum);
+        let totals = counters.totals();
+        assert_eq!(totals.get(Event::FramesIn), 2);
+        let text = totals.render();
+        assert!(text.contains("frames-in            2"), "{text}");
+        assert!(text.contains("drop-ip-bad-checksum 1"), "{text}");
+        assert!(!text.contains("drop-runt"), "{text}");
+    }
+}

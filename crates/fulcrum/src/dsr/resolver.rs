@@ -1,0 +1,198 @@
+//! Fulcrum's own ARP for DSR target MACs (the kernel's neighbour table is not used: the DSR
+//! interface has no address of the host's, and the targets must be reached from the network's
+//! `real` address whatever the host's routes say), plus the ARP frames the plane sends.
+//!
+//! Contract: [`Resolver`] is a pure cache on a caller-supplied clock. It asks for every wanted
+//! address not yet resolved once per [`RETRY`], refreshes a resolved one after [`REFRESH`]
+//! without a reply, and forgets it after [`EXPIRE`] without one; `learn` and `expire` report
+//! whether the set of resolved MACs changed, which is when the forwarding table is rebuilt.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use fulcrum_wire::arp::{self, Operation};
+use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
+
+pub const RETRY: Duration = Duration::from_secs(1);
+pub const REFRESH: Duration = Duration::from_secs(20);
+pub const EXPIRE: Duration = Duration::from_secs(60);
+
+/// Length of an Ethernet frame carrying an Ethernet/IPv4 ARP packet (without padding).
+pub const ARP_FRAME_LEN: usize = ethernet::HEADER_LEN + arp::ETHERNET_IPV4_LEN;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Entry {
+    mac: Option<EthernetAddress>,
+    last_reply: Option<Instant>,
+    last_request: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct Resolver {
+    entries: HashMap<Ipv4Addr, Entry>,
+}
+
+impl Resolver {
+    /// Makes `addrs` the addresses to resolve; others are forgotten. True if a resolved MAC
+    /// was dropped.
+    pub fn set_wanted(&mut self, addrs: &[Ipv4Addr]) -> bool {
+        let before = self.entries.values().filter(|e| e.mac.is_some()).count();
+        self.entries.retain(|ip, _| addrs.contains(ip));
+        for ip in addrs {
+            self.entries.entry(*ip).or_default();
+        }
+        before != self.entries.values().filter(|e| e.mac.is_some()).count()
+    }
+
+    /// An ARP reply (or request) said `ip` is at `mac`. True if that changes the resolved set.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) -> bool {
+        let Some(entry) = self.entries.get_mut(&ip) else {
+            return false;
+        };
+        if !mac.is_unicast() {
+            return false;
+        }
+        entry.last_reply = Some(now);
+        let changed = entry.mac != Some(mac);
+        entry.mac = Some(mac);
+        changed
+    }
+
+    /// Addresses to send an ARP request for now (each is then not due again for [`RETRY`]).
+    pub fn due_requests(&mut self, now: Instant) -> Vec<Ipv4Addr> {
+        let mut due = Vec::new();
+        for (ip, entry) in &mut self.entries {
+            let stale = match (entry.mac, entry.last_reply) {
+                (Some(_), Some(at)) => now.saturating_duration_since(at) >= REFRESH,
+                _ => true,
+            };
+            let may_ask = entry
+                .last_request
+                .is_none_or(|at| now.saturating_duration_since(at) >= RETRY);
+            if stale && may_ask {
+                entry.last_request = Some(now);
+                due.push(*ip);
+            }
+        }
+        due.sort();
+        due
+    }
+
+    /// Forgets MACs not confirmed for [`EXPIRE`]. True if any was forgotten.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for entry in self.entries.values_mut() {
+            if let (Some(_), Some(at)) = (entry.mac, entry.last_reply) {
+                if now.saturating_duration_since(at) >= EXPIRE {
+                    entry.mac = None;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    pub fn macs(&self) -> HashMap<Ipv4Addr, EthernetAddress> {
+        self.entries
+            .iter()
+            .filter_map(|(ip, e)| e.mac.map(|mac| (*ip, mac)))
+            .collect()
+    }
+}
+
+/// An Ethernet frame of `ARP_FRAME_LEN` bytes carrying `repr` from `src` to `dst`.
+pub fn arp_frame(out: &mut [u8], src: EthernetAddress, dst: EthernetAddress, repr: &arp::Repr) {
+    let header = ethernet::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype: EtherType::Arp,
+    };
+    if out.len() < ARP_FRAME_LEN {
+        return;
+    }
+    let _ = header.emit(&mut ethernet::Frame::new_unchecked(&mut out[..]));
+    let _ = repr.emit(&mut arp::Packet::new_unchecked(
+        &mut out[ethernet::HEADER_LEN..ARP_FRAME_LEN],
+    ));
+}
+
+/// Who-has `target`, tell `source` (at `own_mac`), broadcast.
+pub fn request(own_mac: EthernetAddress, source: Ipv4Addr, target: Ipv4Addr) -> arp::Repr {
+    arp::Repr {
+        operation: Operation::Request,
+        source_hardware_addr: own_mac,
+        source_protocol_addr: source,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: target,
+    }
+}
+
+/// `vip` is at `virtual_mac`, to the asker.
+pub fn answer(
+    virtual_mac: EthernetAddress,
+    vip: Ipv4Addr,
+    asker_mac: EthernetAddress,
+    asker_ip: Ipv4Addr,
+) -> arp::Repr {
+    arp::Repr {
+        operation: Operation::Reply,
+        source_hardware_addr: virtual_mac,
+        source_protocol_addr: vip,
+        target_hardware_addr: asker_mac,
+        target_protocol_addr: asker_ip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const T2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+
+    #[test]
+    fn asks_until_answered_then_refreshes_then_forgets() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r = Resolver::default();
+        r.set_wanted(&[T1, T2]);
+        assert_eq!(r.due_requests(t0), vec![T1, T2]);
+        assert!(r.due_requests(t0).is_empty(), "not again within RETRY");
+        assert!(r.learn(T1, MAC, at(0)));
+        assert!(
+            !r.learn(T1, MAC, at(0)),
+            "the same MAC again changes nothing"
+        );
+        assert!(
+            !r.learn(Ipv4Addr::new(10, 0, 0, 9), MAC, at(0)),
+            "not wanted"
+        );
+        assert!(
+            !r.learn(T2, EthernetAddress::BROADCAST, at(0)),
+            "not a unicast MAC"
+        );
+        assert_eq!(r.due_requests(at(1)), vec![T2]);
+        assert_eq!(
+            r.due_requests(at(20)),
+            vec![T1, T2],
+            "T1 refreshed after REFRESH"
+        );
+        assert!(!r.expire(at(59)));
+        assert!(r.expire(at(60)));
+        assert!(r.macs().is_empty());
+    }
+
+    #[test]
+    fn frames_are_well_formed_arp() {
+        let mut frame = [0u8; ARP_FRAME_LEN];
+        let repr = answer(EthernetAddress::vrrp_virtual(7), T1, MAC, T2);
+        arp_frame(&mut frame, EthernetAddress::vrrp_virtual(7), MAC, &repr);
+        let eth = ethernet::Frame::new_checked(&frame[..]).unwrap();
+        assert_eq!(eth.ethertype(), EtherType::Arp);
+        assert_eq!(eth.dst_addr(), MAC);
+        let parsed = arp::Repr::parse(&arp::Packet::new_checked(eth.payload()).unwrap()).unwrap();
+        assert_eq!(parsed, repr);
+    }
+}

@@ -1,0 +1,494 @@
+//! The DSR plane's immutable forwarding table, built from a [`Config`] and the facts only the
+//! running host knows (its own addresses, the target MACs resolved so far, health), swapped
+//! whole whenever one of them changes.
+//!
+//! Contract: a server is balanced here when it is registered, enabled, has an IPv4 address and
+//! at least one `dsr enable` target. Its DSR targets take new clients only if registered,
+//! enabled, operational, serving the protocol and reachable: a resolved MAC, or this very host
+//! (with `set localdsr 1`). Everything the table cannot honour is one human message in the
+//! returned problem list, never a panic: a missing interface or `real` address, a local target
+//! without `localdsr`, an IPv6 server. Frames are forwarded unchanged at the IP layer, so a
+//! target's own `port` cannot apply and is reported when it differs.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use fulcrum_core::balance::{Candidate, Chooser};
+use fulcrum_core::model::{Config, InterfaceRef, Method, Network, Protocol, Server};
+use fulcrum_wire::classify::VipTable;
+use fulcrum_wire::ethernet::EthernetAddress;
+use fulcrum_wire::ipv4::protocol;
+
+use super::counters::CounterSet;
+
+/// The VRRP id used for the virtual MAC when the configuration has no `vrrp` block.
+pub const DEFAULT_VRID: u8 = 1;
+
+/// How frames for a target leave this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop {
+    /// Out of the DSR interface to this MAC.
+    Mac(EthernetAddress),
+    /// This host itself: handed to the local stack.
+    Local,
+    /// No MAC known yet (or any more): not operational.
+    Unresolved,
+}
+
+pub struct DsrTarget {
+    pub id: u32,
+    pub addr: Ipv4Addr,
+    pub next_hop: NextHop,
+    pub counters: Arc<CounterSet>,
+    /// May keep its clients, per transport (UDP, TCP): registered, operational, reachable.
+    pub sticky: [bool; 2],
+}
+
+pub struct DsrServer {
+    pub id: u32,
+    pub vip: Ipv4Addr,
+    /// 0 balances every port of the VIP.
+    pub port: u16,
+    pub protocol: Protocol,
+    pub method: Method,
+    /// Session timeout, seconds.
+    pub stout: u32,
+    /// Per transport (UDP, TCP): the chooser for new clients.
+    pub choosers: [Chooser; 2],
+    /// The server's DSR targets (indices into [`DsrTable::targets`]).
+    pub targets: Vec<usize>,
+    pub counters: Arc<CounterSet>,
+}
+
+impl DsrServer {
+    pub fn serves(&self, proto: u8, port: u16) -> bool {
+        let transport = match proto {
+            protocol::UDP => self.protocol.udp(),
+            protocol::TCP => self.protocol.tcp(),
+            _ => false,
+        };
+        transport && (self.port == 0 || self.port == port)
+    }
+}
+
+/// Everything the workers forward by.
+#[derive(Default)]
+pub struct DsrTable {
+    /// The kernel name of the DSR interface (`None`: nothing to forward).
+    pub interface: Option<String>,
+    /// The network's `real` address: the sender of Fulcrum's ARP requests.
+    pub source: Option<Ipv4Addr>,
+    /// The MAC Fulcrum answers ARP for the VIPs with (VRRP virtual MAC).
+    pub virtual_mac: Option<EthernetAddress>,
+    pub servers: Vec<DsrServer>,
+    pub targets: Vec<DsrTarget>,
+}
+
+impl DsrTable {
+    /// The distinct VIPs.
+    pub fn vips(&self) -> Vec<Ipv4Addr> {
+        let mut vips: Vec<Ipv4Addr> = self.servers.iter().map(|s| s.vip).collect();
+        vips.sort();
+        vips.dedup();
+        vips
+    }
+
+    /// The first server balancing `vip`:`port` over `proto`.
+    pub fn server_for(&self, vip: Ipv4Addr, proto: u8, port: u16) -> Option<&DsrServer> {
+        self.servers
+            .iter()
+            .find(|s| s.vip == vip && s.serves(proto, port))
+    }
+
+    /// Addresses whose MAC must be resolved by ARP.
+    pub fn to_resolve(&self) -> Vec<Ipv4Addr> {
+        self.targets
+            .iter()
+            .filter(|t| t.next_hop != NextHop::Local)
+            .map(|t| t.addr)
+            .collect()
+    }
+}
+
+impl VipTable for DsrTable {
+    fn is_vip_addr(&self, addr: Ipv4Addr) -> bool {
+        self.servers.iter().any(|s| s.vip == addr)
+    }
+
+    fn is_vip_service(&self, addr: Ipv4Addr, proto: u8, port: u16) -> bool {
+        self.server_for(addr, proto, port).is_some()
+    }
+}
+
+/// What the running host knows that the configuration does not.
+pub struct Facts<'a> {
+    /// The host's own IPv4 addresses (a target among them is this host).
+    pub local_addrs: &'a [Ipv4Addr],
+    /// Resolved target MACs.
+    pub macs: &'a HashMap<Ipv4Addr, EthernetAddress>,
+    /// Health by target id (absent: operational).
+    pub operational: &'a HashMap<u32, bool>,
+}
+
+/// Counter sets by id, kept across tables so counters survive reconfiguration.
+pub struct CounterMaps<'a> {
+    pub servers: &'a mut HashMap<u32, Arc<CounterSet>>,
+    pub targets: &'a mut HashMap<u32, Arc<CounterSet>>,
+    pub writers: usize,
+}
+
+/// Whether `config` asks for the DSR plane at all.
+pub fn wants_dsr(config: &Config) -> bool {
+    config
+        .active_servers()
+        .any(|s| dsr_targets_of(config, s).next().is_some())
+}
+
+fn dsr_targets_of<'a>(
+    config: &'a Config,
+    server: &'a Server,
+) -> impl Iterator<Item = &'a fulcrum_core::model::Target> + 'a {
+    server
+        .targets
+        .iter()
+        .filter_map(|id| config.targets.get(id))
+        .filter(|t| t.dsr)
+}
+
+fn contains(network: &Network, addr: Ipv4Addr) -> bool {
+    match (network.addr, network.mask) {
+        (Some(net), Some(mask)) => {
+            u32::from(addr) & u32::from(mask) == u32::from(net) & u32::from(mask)
+        }
+        _ => false,
+    }
+}
+
+fn interface_name(config: &Config, network: &Network) -> Option<String> {
+    match network.interface.as_ref()? {
+        InterfaceRef::Name(name) => Some(name.clone()),
+        InterfaceRef::Id(id) => config.interfaces.get(id).map(|i| i.name.clone()),
+    }
+}
+
+/// The network a VIP is balanced on: the one whose subnet holds it, else the only network with
+/// an interface.
+fn network_of(config: &Config, vip: Ipv4Addr) -> Option<&Network> {
+    let usable: Vec<&Network> = config
+        .networks
+        .values()
+        .filter(|n| n.interface.is_some() || config.interfaces.len() == 1)
+        .collect();
+    usable
+        .iter()
+        .find(|n| contains(n, vip))
+        .or_else(|| {
+            if usable.len() == 1 {
+                usable.first()
+            } else {
+                None
+            }
+        })
+        .copied()
+}
+
+fn operational_of(facts: &Facts<'_>, id: u32) -> bool {
+    facts.operational.get(&id).copied().unwrap_or(true)
+}
+
+/// Builds the table for `config`; returns it and one message per problem.
+pub fn build(
+    config: &Config,
+    facts: &Facts<'_>,
+    counters: CounterMaps<'_>,
+) -> (DsrTable, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut table = DsrTable {
+        virtual_mac: Some(EthernetAddress::vrrp_virtual(
+            config.vrrp.as_ref().map_or(DEFAULT_VRID, |v| v.vrid),
+        )),
+        ..DsrTable::default()
+    };
+    let mut target_index: HashMap<u32, usize> = HashMap::new();
+    for server in config.active_servers() {
+        if dsr_targets_of(config, server).next().is_none() {
+            continue;
+        }
+        let IpAddr::V4(vip) = server.ipaddr else {
+            problems.push(format!(
+                "server {}: DSR balances IPv4 only; {} is not",
+                server.id, server.ipaddr
+            ));
+            continue;
+        };
+        let Some(network) = network_of(config, vip) else {
+            problems.push(format!(
+                "server {}: no network with an `interface` holds {vip}; DSR needs one (network N {{ addr ... mask ... interface eth1 }})",
+                server.id
+            ));
+            continue;
+        };
+        let interface = interface_name(config, network)
+            .or_else(|| config.interfaces.values().next().map(|i| i.name.clone()));
+        let Some(interface) = interface else {
+            problems.push(format!(
+                "network {}: no interface named; DSR needs one",
+                network.id
+            ));
+            continue;
+        };
+        match &table.interface {
+            Some(existing) if *existing != interface => {
+                problems.push(format!(
+                    "server {}: its network is on {interface}, but the DSR plane already runs on {existing} (one DSR interface per node)",
+                    server.id
+                ));
+                continue;
+            }
+            _ => table.interface = Some(interface),
+        }
+        if table.source.is_none() {
+            table.source = network.real;
+            if network.real.is_none() {
+                problems.push(format!(
+                    "network {}: no `real` address; DSR needs it as the source of its ARP requests to resolve target MACs",
+                    network.id
+                ));
+            }
+        }
+        if dsr_targets_of(config, server).count() != server.targets.len() {
+            problems.push(format!(
+                "server {}: mixes DSR and proxied targets; the DSR plane balances only the DSR ones",
+                server.id
+            ));
+        }
+        let mut indices = Vec::new();
+        for target in dsr_targets_of(config, server) {
+            let index = match target_index.get(&target.id) {
+                Some(&index) => index,
+                None => {
+                    let Some(built) = build_target(
+                        config,
+                        server,
+                        target,
+                        facts,
+                        &mut problems,
+                        &mut *counters.targets,
+                        counters.writers,
+                    ) else {
+                        continue;
+                    };
+                    table.targets.push(built);
+                    target_index.insert(target.id, table.targets.len() - 1);
+                    table.targets.len() - 1
+                }
+            };
+            indices.push(index);
+        }
+        let choosers = [protocol::UDP, protocol::TCP].map(|proto| {
+            let candidates = indices
+                .iter()
+                .map(|&i| candidate(config, &table.targets[i], proto, facts))
+                .collect();
+            Chooser::new(server.method, candidates)
+        });
+        table.servers.push(DsrServer {
+            id: server.id,
+            vip,
+            port: server.port,
+            protocol: server.protocol,
+            method: server.method,
+            stout: config.server_stout(server),
+            choosers,
+            targets: indices,
+            counters: counters
+                .servers
+                .entry(server.id)
+                .or_insert_with(|| Arc::new(CounterSet::new(counters.writers)))
+                .clone(),
+        });
+    }
+    (table, problems)
+}
+
+fn build_target(
+    config: &Config,
+    server: &Server,
+    target: &fulcrum_core::model::Target,
+    facts: &Facts<'_>,
+    problems: &mut Vec<String>,
+    counters: &mut HashMap<u32, Arc<CounterSet>>,
+    writers: usize,
+) -> Option<DsrTarget> {
+    let IpAddr::V4(addr) = target.ipaddr else {
+        problems.push(format!(
+            "target {}: DSR reaches IPv4 targets only",
+            target.id
+        ));
+        return None;
+    };
+    if config.target_port(server, target) != server.port && server.port != 0 {
+        problems.push(format!(
+            "target {}: port {} ignored: DSR forwards frames unchanged, so the target serves the server's port {}",
+            target.id,
+            config.target_port(server, target),
+            server.port
+        ));
+    }
+    let local = facts.local_addrs.contains(&addr);
+    let next_hop = if local {
+        if !config.settings.localdsr {
+            problems.push(format!(
+                "target {} ({addr}) is this host's own address; balancing to the local host needs `set localdsr 1`",
+                target.id
+            ));
+            return None;
+        }
+        NextHop::Local
+    } else {
+        facts
+            .macs
+            .get(&addr)
+            .map_or(NextHop::Unresolved, |&mac| NextHop::Mac(mac))
+    };
+    let keeps =
+        target.registered && operational_of(facts, target.id) && next_hop != NextHop::Unresolved;
+    Some(DsrTarget {
+        id: target.id,
+        addr,
+        next_hop,
+        counters: counters
+            .entry(target.id)
+            .or_insert_with(|| Arc::new(CounterSet::new(writers)))
+            .clone(),
+        sticky: [
+            keeps && target.protocol.udp(),
+            keeps && target.protocol.tcp(),
+        ],
+    })
+}
+
+fn candidate(config: &Config, target: &DsrTarget, proto: u8, facts: &Facts<'_>) -> Candidate {
+    let (weight, up) = match config.targets.get(&target.id) {
+        Some(t) => {
+            let serves = if proto == protocol::UDP {
+                t.protocol.udp()
+            } else {
+                t.protocol.tcp()
+            };
+            (
+                t.weight,
+                t.registered
+                    && t.enabled
+                    && serves
+                    && operational_of(facts, t.id)
+                    && target.next_hop != NextHop::Unresolved,
+            )
+        }
+        None => (0, false),
+    };
+    Candidate {
+        id: target.id,
+        weight,
+        operational: up,
+        agent_value: None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn seed_config(localdsr: bool) -> Config {
+        let text = include_str!("../../../../tests/fixtures/ns0a.conf");
+        let text = if localdsr {
+            text.to_string()
+        } else {
+            text.replace("set localdsr 1\n", "")
+        };
+        match fulcrum_config::parse("ns0a.conf", &text) {
+            Ok(config) => config,
+            Err(d) => panic!("fixture does not parse: {d:?}"),
+        }
+    }
+
+    fn build_with(
+        config: &Config,
+        macs: &HashMap<Ipv4Addr, EthernetAddress>,
+    ) -> (DsrTable, Vec<String>) {
+        let local = [
+            Ipv4Addr::new(10, 235, 210, 43),
+            Ipv4Addr::new(10, 235, 210, 1),
+        ];
+        let mut servers = HashMap::new();
+        let mut targets = HashMap::new();
+        build(
+            config,
+            &Facts {
+                local_addrs: &local,
+                macs,
+                operational: &HashMap::new(),
+            },
+            CounterMaps {
+                servers: &mut servers,
+                targets: &mut targets,
+                writers: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn the_seed_config_balances_the_vip_on_eth1_with_vrid_7() {
+        let config = seed_config(true);
+        assert!(wants_dsr(&config));
+        let peer = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
+        let macs = HashMap::from([(Ipv4Addr::new(10, 235, 210, 44), peer)]);
+        let (table, problems) = build_with(&config, &macs);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(table.interface.as_deref(), Some("eth1"));
+        assert_eq!(table.source, Some(Ipv4Addr::new(10, 235, 210, 45)));
+        assert_eq!(
+            table.virtual_mac,
+            Some(EthernetAddress([0, 0, 0x5e, 0, 1, 7]))
+        );
+        assert_eq!(table.vips(), vec![Ipv4Addr::new(10, 235, 210, 1)]);
+        assert_eq!(table.targets[0].next_hop, NextHop::Local);
+        assert_eq!(table.targets[1].next_hop, NextHop::Mac(peer));
+        assert_eq!(table.to_resolve(), vec![Ipv4Addr::new(10, 235, 210, 44)]);
+        assert!(table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 17, 53));
+        assert!(table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 6, 53));
+        assert!(!table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 17, 54));
+        assert!(!table.is_vip_addr(Ipv4Addr::new(10, 235, 210, 43)));
+    }
+
+    #[test]
+    fn an_unresolved_target_takes_no_clients() {
+        let config = seed_config(true);
+        let (table, _) = build_with(&config, &HashMap::new());
+        let server = &table.servers[0];
+        assert!(server.choosers[0].is_operational(1));
+        assert!(!server.choosers[0].is_operational(2));
+        assert_eq!(table.targets[1].sticky, [false, false]);
+    }
+
+    #[test]
+    fn a_local_target_without_localdsr_is_a_clear_error() {
+        let config = seed_config(false);
+        let (table, problems) = build_with(&config, &HashMap::new());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("set localdsr 1"), "{problems:?}");
+        assert!(table.targets.iter().all(|t| t.id != 1));
+    }
+
+    #[test]
+    fn without_vrrp_the_virtual_mac_uses_vrid_1() {
+        let mut config = seed_config(true);
+        config.vrrp = None;
+        let (table, _) = build_with(&config, &HashMap::new());
+        assert_eq!(
+            table.virtual_mac,
+            Some(EthernetAddress([0, 0, 0x5e, 0, 1, 1]))
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! A DSR worker thread: drains its `AF_PACKET` socket (one member of the interface's fanout
+//! group), decides per frame with [`forward::decide`], and carries the decision out (transmit
+//! ring, local stack, ARP cache). Thin: no decisions of its own beyond counting.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fulcrum_core::stats::DropReason as ServerDrop;
+use fulcrum_sys::packet::{PacketSocket, PacketType, RawIpv4Sender, RxFrame, TxRing};
+use fulcrum_wire::ethernet::EthernetAddress;
+
+use super::forward::{self, Decision, Pick, PlaneDrop};
+use super::plane_counters::Event;
+use super::resolver::{self, ARP_FRAME_LEN};
+use super::table::DsrTable;
+use super::Shared;
+
+/// Frames handled per ring pass before the snapshot is looked at again.
+const BATCH: usize = 256;
+const POLL_MS: i32 = 100;
+
+pub struct Worker {
+    pub index: usize,
+    pub socket: PacketSocket,
+    pub local: Option<RawIpv4Sender>,
+    pub own_mac: EthernetAddress,
+    pub stop: Arc<AtomicBool>,
+}
+
+pub fn run(mut worker: Worker, shared: Arc<Shared>) {
+    let mut pick = Pick::new(0x9e37_79b9_7f4a_7c15 ^ worker.index as u64);
+    let mut last_error: Option<Instant> = None;
+    while !worker.stop.load(Ordering::Relaxed) {
+        if let Err(e) = worker.socket.wait(POLL_MS) {
+            complain(&mut last_error, worker.index, &e);
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let table = shared.table.load();
+        let active = shared.active.load(Ordering::Relaxed);
+        let Worker {
+            index,
+            socket,
+            local,
+            own_mac,
+            ..
+        } = &mut worker;
+        let result = socket.process(BATCH, |frame, tx| {
+            handle(
+                *index, &frame, tx, &table, &shared, &mut pick, active, local, *own_mac,
+            )
+        });
+        if let Err(e) = result {
+            complain(&mut last_error, worker.index, &e);
+        }
+    }
+}
+
+/// One log line per minute at most for a failing socket.
+fn complain(last: &mut Option<Instant>, index: usize, e: &std::io::Error) {
+    if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        tracing::error!("dsr worker {index}: {e}");
+        *last = Some(Instant::now());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    index: usize,
+    frame: &RxFrame<'_>,
+    tx: &mut TxRing,
+    table: &DsrTable,
+    shared: &Shared,
+    pick: &mut Pick,
+    active: bool,
+    local: &Option<RawIpv4Sender>,
+    own_mac: EthernetAddress,
+) {
+    let counters = shared.counters.slot(index);
+    if frame.packet_type == PacketType::Outgoing {
+        return;
+    }
+    counters.count(Event::FramesIn);
+    if frame.is_truncated() {
+        counters.count(Event::DropTruncated);
+        return;
+    }
+    let data = frame.data;
+    match forward::decide(data, table, &shared.sessions, pick, active) {
+        Decision::Forward {
+            server,
+            target,
+            mac,
+        } => {
+            counters.count(Event::VipFrames);
+            let server = &table.servers[server];
+            server.counters.slot(index).query(data.len());
+            if tx.send(data.len(), |out| forward::rewrite(data, out, mac, own_mac)) {
+                counters.count(Event::Forwarded);
+                table.targets[target]
+                    .counters
+                    .slot(index)
+                    .forwarded(data.len());
+            } else {
+                counters.count(Event::DropTxFull);
+            }
+        }
+        Decision::Local {
+            server,
+            target,
+            dst,
+            ip_len,
+        } => {
+            counters.count(Event::VipFrames);
+            table.servers[server].counters.slot(index).query(data.len());
+            let packet = data.get(14..14 + ip_len);
+            let sent = match (local, packet) {
+                (Some(sender), Some(packet)) => sender.send(packet, dst).is_ok(),
+                _ => false,
+            };
+            if sent {
+                counters.count(Event::DeliveredLocally);
+                table.targets[target]
+                    .counters
+                    .slot(index)
+                    .forwarded(data.len());
+            } else {
+                counters.count(Event::DropLocalFailed);
+            }
+        }
+        Decision::AnswerArp {
+            vip,
+            asker_ip,
+            asker_mac,
+        } => {
+            let Some(virtual_mac) = table.virtual_mac else {
+                return;
+            };
+            let reply = resolver::answer(virtual_mac, vip, asker_mac, asker_ip);
+            if tx.send(ARP_FRAME_LEN, |out| {
+                resolver::arp_frame(out, virtual_mac, asker_mac, &reply)
+            }) {
+                counters.count(Event::ArpAnswered);
+            } else {
+                counters.count(Event::DropTxFull);
+            }
+        }
+        Decision::Learn { ip, mac } => {
+            counters.count(Event::ArpRepliesSeen);
+            let mut resolver = shared.resolver.lock().unwrap_or_else(|p| p.into_inner());
+            if resolver.learn(ip, mac, Instant::now()) {
+                shared.resolver_changed.store(true, Ordering::Release);
+            }
+        }
+        Decision::Vrrp => counters.count(Event::Vrrp),
+        Decision::Other => counters.count(Event::Other),
+        Decision::Drop(PlaneDrop::Frame(reason)) => counters.drop(reason),
+        Decision::Drop(PlaneDrop::NotActive) => counters.count(Event::DropNotActive),
+        Decision::Drop(PlaneDrop::NoTarget(server)) => {
+            counters.count(Event::VipFrames);
+            counters.count(Event::DropNoTarget);
+            if let Some(server) = table.servers.get(server) {
+                server.counters.slot(index).drop(ServerDrop::NoTarget);
+            }
+        }
+    }
+}
