@@ -298,13 +298,14 @@ impl SendBatch {
         self.queued < self.headers.len() && self.used + len <= self.arena.len()
     }
 
-    /// Queues `payload` for `dest`, leaving from `source` when given, and returns the queued
-    /// copy so the caller can patch it (a DNS ID, say). `None` (nothing queued) when the batch
-    /// is full: flush and push again.
+    /// Queues `payload` for `dest` (`None`: the socket's connected peer, which spares the
+    /// kernel a route lookup per datagram), leaving from `source` when given, and returns the
+    /// queued copy so the caller can patch it (a DNS ID, say). `None` (nothing queued) when the
+    /// batch is full: flush and push again.
     pub fn push(
         &mut self,
         payload: &[u8],
-        dest: SocketAddr,
+        dest: Option<SocketAddr>,
         source: Option<IpAddr>,
     ) -> Option<&mut [u8]> {
         if !self.has_room(payload.len()) {
@@ -315,9 +316,14 @@ impl SendBatch {
         self.arena[start..start + payload.len()].copy_from_slice(payload);
         self.spans[i] = (start, payload.len());
         self.used += payload.len();
-        let (storage, len) = sockaddr_from(&dest);
-        self.addrs[i] = storage;
-        self.addr_lens[i] = len;
+        match dest {
+            Some(dest) => {
+                let (storage, len) = sockaddr_from(&dest);
+                self.addrs[i] = storage;
+                self.addr_lens[i] = len;
+            }
+            None => self.addr_lens[i] = 0,
+        }
         self.control_lens[i] = match source {
             Some(ip) => write_pktinfo(&mut self.control[i], ip),
             None => 0,
@@ -340,7 +346,11 @@ impl SendBatch {
                 iov_len: len,
             };
             let hdr = &mut self.headers[i].msg_hdr;
-            hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_name = if self.addr_lens[i] == 0 {
+                ptr::null_mut()
+            } else {
+                (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast()
+            };
             hdr.msg_namelen = self.addr_lens[i];
             hdr.msg_iov = &mut self.iovecs[i];
             hdr.msg_iovlen = 1;
@@ -469,7 +479,7 @@ mod tests {
         let mut out = SendBatch::new(8, 0);
         for (i, dst) in ["127.0.0.1", "127.0.0.2", "127.0.0.3"].iter().enumerate() {
             let dest = SocketAddr::new(dst.parse().unwrap(), port);
-            assert!(out.push(&[i as u8; 5], dest, None).is_some());
+            assert!(out.push(&[i as u8; 5], Some(dest), None).is_some());
         }
         assert_eq!(out.flush(&sender), 3);
         assert!(out.is_empty());
@@ -485,7 +495,7 @@ mod tests {
         // the socket is bound to the wildcard.
         let mut reply = SendBatch::new(4, 0);
         for g in &got {
-            assert!(reply.push(&g.0, g.1, g.2).is_some());
+            assert!(reply.push(&g.0, Some(g.1), g.2).is_some());
         }
         assert_eq!(reply.flush(&receiver), 3);
         let mut back = RecvBatch::new(4, 512);
@@ -494,6 +504,22 @@ mod tests {
         let sources: Vec<_> = replies.iter().map(|r| r.1.to_string()).collect();
         let want: Vec<_> = (1..=3).map(|i| format!("127.0.0.{i}:{port}")).collect();
         assert_eq!(sources, want);
+    }
+
+    #[test]
+    fn a_connected_socket_sends_without_a_destination() {
+        let receiver = bind_udp("127.0.0.1:0".parse().unwrap(), UdpOptions::default()).unwrap();
+        let sender = bind_udp("127.0.0.1:0".parse().unwrap(), UdpOptions::default()).unwrap();
+        sender.connect(receiver.local_addr().unwrap()).unwrap();
+        let mut out = SendBatch::new(4, 0);
+        for i in 0..3u8 {
+            assert!(out.push(&[i], None, None).is_some());
+        }
+        assert_eq!(out.flush(&sender), 3);
+        let mut batch = RecvBatch::new(4, 64);
+        let got = recv_at_least(&mut batch, &receiver, 3);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|g| g.1 == sender.local_addr().unwrap()));
     }
 
     #[test]
@@ -517,7 +543,7 @@ mod tests {
     #[test]
     fn a_full_batch_refuses_more() {
         let mut out = SendBatch::new(2, 0);
-        let dest: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let dest = Some("127.0.0.1:9".parse().unwrap());
         assert!(out.push(b"a", dest, None).is_some());
         let copy = out.push(b"b", dest, None).unwrap();
         copy[0] = b'B';

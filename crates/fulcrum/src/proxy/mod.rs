@@ -30,7 +30,7 @@ use snapshot::{BuildContext, Snapshot, Transport};
 /// Tunables of the data plane (the configuration language has no words for these yet).
 #[derive(Debug, Clone, Copy)]
 pub struct ProxyOptions {
-    /// UDP worker threads (default: one per available core).
+    /// UDP worker threads (default: one per available core, or `FULCRUM_PROXY_WORKERS`).
     pub workers: usize,
     /// How long a UDP query may wait for its answer.
     pub udp_timeout: Duration,
@@ -40,10 +40,19 @@ pub struct ProxyOptions {
     pub max_tcp_connections: usize,
 }
 
+/// Overrides the default number of UDP workers (for benchmarks and small machines).
+pub const WORKERS_ENV: &str = "FULCRUM_PROXY_WORKERS";
+
 impl Default for ProxyOptions {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = std::env::var(WORKERS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(cores);
         ProxyOptions {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers,
             udp_timeout: Duration::from_secs(2),
             tcp_idle: Duration::from_secs(10),
             max_tcp_connections: 1000,

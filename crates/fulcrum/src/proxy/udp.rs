@@ -321,7 +321,7 @@ impl Worker {
                 if !up.tx.has_room(packet.data.len()) {
                     up.tx.flush(&up.socket);
                 }
-                if let Some(copy) = up.tx.push(packet.data, up.addr, None) {
+                if let Some(copy) = up.tx.push(packet.data, None, None) {
                     dns::set_id(copy, wire_id);
                     target.counters.slot(w).forwarded(packet.data.len());
                 }
@@ -386,7 +386,7 @@ impl Worker {
                 } else {
                     None
                 };
-                if let Some(copy) = listener.tx.push(packet.data, pending.client, source) {
+                if let Some(copy) = listener.tx.push(packet.data, Some(pending.client), source) {
                     dns::set_id(copy, pending.client_id);
                     listener.counters.slot(w).response(packet.data.len());
                 }
