@@ -7,6 +7,7 @@ mod check;
 mod daemon;
 mod demo;
 mod dnscheck;
+mod dsr;
 mod health;
 mod proxy;
 mod shell;
