@@ -13,7 +13,11 @@ mod proxy;
 mod shell;
 
 #[derive(Parser)]
-#[command(name = "fulcrum", version, about = "High-availability load balancer for DNS")]
+#[command(
+    name = "fulcrum",
+    version,
+    about = "High-availability load balancer for DNS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
