@@ -252,6 +252,7 @@ fn query_options(options: &Options, recursion_desired: bool, tcp: bool) -> Query
         tcp,
         retry: options.retry,
         retransmit: options.retransmit,
+        udp_wait: None,
         tcp_timeout: options
             .timeout
             .filter(|t| *t > 0)

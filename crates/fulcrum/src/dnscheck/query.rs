@@ -32,6 +32,8 @@ pub struct QueryOptions {
     pub retry: i64,
     /// Seconds to wait in the first UDP round (`-retransmit`).
     pub retransmit: i64,
+    /// Overrides `retransmit` with a precise first wait (health checks: sub-second timeouts).
+    pub udp_wait: Option<Duration>,
     /// Bound on the TCP exchange (`-timeout`; [`DEFAULT_TCP_TIMEOUT`] when `None`).
     pub tcp_timeout: Option<Duration>,
     /// Set RD (the script's caching-only mode does; zone checks do not).
@@ -46,6 +48,7 @@ impl Default for QueryOptions {
             tcp: false,
             retry: 2,
             retransmit: 5,
+            udp_wait: None,
             tcp_timeout: None,
             recursion_desired: false,
             source: None,
@@ -54,13 +57,14 @@ impl Default for QueryOptions {
 }
 
 impl QueryOptions {
-    /// Bounded options for a health check: one UDP round of `timeout` (whole seconds, at least
-    /// one), TCP bounded likewise, sent from `source` when given.
+    /// Bounded options for a health check: one UDP round of exactly `timeout`, TCP (after a
+    /// truncated reply) bounded likewise, sent from `source` when given.
     pub fn health_check(timeout: Duration, source: Option<IpAddr>) -> QueryOptions {
         QueryOptions {
             tcp: false,
             retry: 1,
             retransmit: i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX),
+            udp_wait: Some(timeout),
             tcp_timeout: Some(timeout),
             recursion_desired: false,
             source,
@@ -286,7 +290,9 @@ async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
     } else {
         opts.retransmit.max(0)
     };
-    let mut wait = Duration::from_secs(u64::try_from(first_wait).unwrap_or(0));
+    let mut wait = opts
+        .udp_wait
+        .unwrap_or(Duration::from_secs(u64::try_from(first_wait).unwrap_or(0)));
     let mut buffer = vec![0u8; 65535];
     for _ in 0..rounds.max(0) {
         if let Err(e) = socket.send(packet).await {
@@ -505,5 +511,31 @@ mod tests {
             let refused = check_zone(named.addr(), "source.test", &anywhere).await;
             assert!(refused.is_err(), "tcp {tcp}: {refused:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_health_check_gives_up_after_its_sub_second_timeout() {
+        // A socket that never answers: the check must fail after 200 ms, not a whole second.
+        let silent = match std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| {
+            let addr = s.local_addr()?;
+            Ok((s, addr))
+        }) {
+            Ok(bound) => bound,
+            Err(e) => panic!("{e}"),
+        };
+        let started = Instant::now();
+        let opts = QueryOptions::health_check(Duration::from_millis(200), None);
+        let failure = check_zone(silent.1, "silent.test", &opts).await;
+        let waited = started.elapsed();
+        assert_eq!(
+            failure,
+            Err(CheckFailure::NoAnswer {
+                errorstring: "query timed out".into()
+            })
+        );
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_millis(900),
+            "{waited:?}"
+        );
     }
 }
