@@ -17,8 +17,11 @@
 //! its index), the server and target ids, last seen, the timeout and the two links of an
 //! intrusive recency list. There is one recency list per distinct timeout value, so each list is
 //! ordered by last seen and its expired sessions sit at its tail: expiry costs O(expired),
-//! shedding compares the tails. Limits: timeouts are capped at [`MAX_TIMEOUT`] seconds (388
-//! days), one table holds at most [`MAX_TABLE_SESSIONS`]; ids are full `u32`s.
+//! shedding compares the tails. A lookup in the second a session was last seen leaves the list
+//! alone (one cache miss); otherwise it moves the session to its list's head. An IPv6 session
+//! costs 16 bytes more. `examples/session_bench.rs` measures all this at 10 million sessions.
+//! Limits: timeouts are capped at [`MAX_TIMEOUT`] seconds (388 days), one table holds at most
+//! [`MAX_TABLE_SESSIONS`]; ids are full `u32`s.
 
 mod layout;
 mod render;
