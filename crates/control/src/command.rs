@@ -58,6 +58,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "the session table, newest first (first N, default 20)",
     ),
     spec(
+        &["show", "vrrp"],
+        "",
+        "VRRP state, master, timers and counters",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (atomically)",
@@ -118,6 +123,7 @@ pub enum Command {
     ShowNetworks,
     /// `None`: all sessions.
     ShowSessions(Option<usize>),
+    ShowVrrp,
     Save,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
@@ -174,6 +180,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "targets" => no_arguments(&name, args, Command::ShowTargets),
         "networks" => no_arguments(&name, args, Command::ShowNetworks),
         "sessions" => parse_show_sessions(args),
+        "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -291,6 +298,7 @@ mod tests {
             ("show sessions", Command::ShowSessions(Some(20))),
             ("show sessions 3", Command::ShowSessions(Some(3))),
             ("show sessions all", Command::ShowSessions(None)),
+            ("show vrrp", Command::ShowVrrp),
             ("save", Command::Save),
             ("quit", Command::Quit),
             ("exit", Command::Quit),
@@ -322,8 +330,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),

@@ -65,6 +65,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowSessions(limit) => Reply::ok(crate::dsr::show_sessions_or(limit, || {
             daemon.proxy().show_sessions(limit)
         })),
+        Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
         Command::Save => save(daemon, now),
         Command::Quit => Reply {
             ok: true,

@@ -16,6 +16,8 @@ use super::state::Daemon;
 #[derive(Default)]
 pub struct Drivers {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// Stopped first and gracefully: a master sends its priority-0 advert and releases the VIP.
+    vrrp: Option<crate::vrrp::Handle>,
 }
 
 /// Starts every driver the configuration asks for.
@@ -27,14 +29,19 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
     ));
     // Idle until the configuration has a DSR server; then it owns the raw interface.
     let dsr = crate::dsr::driver::spawn(daemon.subscribe());
+    let vrrp = crate::vrrp::spawn(daemon.subscribe());
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
+        vrrp: Some(vrrp),
     }
 }
 
 impl Drivers {
     /// Stops every driver and waits until each has ended.
     pub async fn stop(self) {
+        if let Some(vrrp) = self.vrrp {
+            vrrp.stop().await;
+        }
         for (name, task) in self.tasks {
             task.abort();
             if let Err(e) = task.await {

@@ -1,0 +1,293 @@
+//! The VRRP driver: runs the pure [`fulcrum_core::vrrp::Machine`] of the configuration's
+//! `vrrp { ... }` block against real time and a real link.
+//!
+//! Contract: [`spawn`] starts one thread that follows the configuration. With a runnable `vrrp`
+//! block ([`setup::Setup`]) it opens a raw IP socket for protocol 112 on the network's
+//! interface ([`socket`]), feeds the machine every received packet that passes
+//! [`fulcrum_core::vrrp::Group::check`] (the rest are counted by drop reason), calls its timeout
+//! on time, and carries out its outputs in order: adverts from the network's `real` address to
+//! 224.0.0.18 with TTL 255, taking and releasing the VIPs ([`vip`]: the DSR plane's active
+//! switch, or a kernel address in proxy mode), one log line per transition with its reason, and
+//! `notify` ([`notify`], never waited for). A configuration change that keeps the group (only
+//! the priority differs) goes to the running machine; any other change stops the group cleanly
+//! and starts the new one. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
+//! event, so a master sends its priority-0 advert and releases the VIP before the thread ends.
+//! [`show`] renders `show vrrp` from the last published [`Status`].
+
+mod notify;
+mod setup;
+mod show;
+mod socket;
+mod vip;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use fulcrum_core::model::Config;
+use fulcrum_core::vrrp::group::DropCounters;
+use fulcrum_core::vrrp::{Group, Input, Machine, Output, State};
+use tokio::sync::watch;
+
+pub use show::{show, Status};
+
+use notify::Notifier;
+use setup::Setup;
+use socket::VrrpSocket;
+use vip::VipHolder;
+
+/// The longest the driver sleeps before looking at the stop flag and the configuration.
+const POLL_CAP: Duration = Duration::from_millis(20);
+/// Between attempts to open the socket (interface missing, no privilege).
+const RETRY: Duration = Duration::from_secs(1);
+
+static STATUS: Mutex<Option<Status>> = Mutex::new(None);
+
+fn publish(status: Option<Status>) {
+    *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = status;
+}
+
+fn current_status() -> Option<Status> {
+    STATUS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// The running driver.
+pub struct Handle {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the driver thread; it idles while the configuration has no `vrrp` block.
+pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> Handle {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("vrrp".into())
+        .spawn(move || follow(changes, &flag))
+        .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
+        .ok();
+    Handle { stop, thread }
+}
+
+impl Handle {
+    /// Shuts the group down (priority-0 advert and VIP release if master) and waits for it.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// What ended one run of a group.
+enum End {
+    Stop,
+    Reconfigure,
+}
+
+fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+    let mut last_problem: Option<String> = None;
+    while !stop.load(Ordering::Acquire) {
+        let config = changes.borrow_and_update().clone();
+        let setup = match Setup::from_config(&config) {
+            Ok(Some(setup)) => setup,
+            Ok(None) => {
+                publish(None);
+                idle(&mut changes, stop);
+                continue;
+            }
+            Err(problem) => {
+                if last_problem.as_ref() != Some(&problem) {
+                    tracing::error!("vrrp: not running: {problem}");
+                    last_problem = Some(problem);
+                }
+                publish(None);
+                idle(&mut changes, stop);
+                continue;
+            }
+        };
+        let socket = match VrrpSocket::open(&setup.interface) {
+            Ok(socket) => socket,
+            Err(e) => {
+                let problem = format!("{e}");
+                if last_problem.as_ref() != Some(&problem) {
+                    tracing::error!("vrrp: cannot open the socket, retrying every second: {e}");
+                    last_problem = Some(problem);
+                }
+                let until = Instant::now() + RETRY;
+                while Instant::now() < until && !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(POLL_CAP);
+                }
+                continue;
+            }
+        };
+        last_problem = None;
+        match run_group(setup, &socket, &mut changes, stop) {
+            End::Stop => break,
+            End::Reconfigure => continue,
+        }
+    }
+}
+
+/// Sleeps until the configuration changes or the driver is stopped.
+fn idle(changes: &mut watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        if changes.has_changed().unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One virtual router on one socket, until stopped or reconfigured.
+struct Runner<'a> {
+    setup: Setup,
+    machine: Machine,
+    group: Group,
+    socket: &'a VrrpSocket,
+    vip: VipHolder,
+    notifier: Notifier,
+    drops: DropCounters,
+    send_errors: u64,
+}
+
+fn run_group(
+    setup: Setup,
+    socket: &VrrpSocket,
+    changes: &mut watch::Receiver<Arc<Config>>,
+    stop: &AtomicBool,
+) -> End {
+    tracing::info!(
+        "vrrp: vrid {} priority {} version {} advert {} ms on {} from {} ({:?} mode), addresses {:?}",
+        setup.machine.vrid,
+        setup.machine.priority,
+        setup.machine.version.number(),
+        u32::from(setup.machine.advert_interval_cs) * 10,
+        setup.interface,
+        setup.machine.primary_address,
+        setup.mode,
+        setup.machine.addresses
+    );
+    let mut runner = Runner {
+        machine: Machine::new(setup.machine.clone()),
+        group: Group::new(&setup.machine),
+        vip: VipHolder::new(setup.mode, &setup.interface, &setup.machine.addresses),
+        notifier: Notifier::new(setup.notify.clone()),
+        socket,
+        setup,
+        drops: DropCounters::default(),
+        send_errors: 0,
+    };
+    runner.machine.handle_input(Instant::now(), Input::Startup);
+    runner.carry_out();
+    let mut buf = [0u8; 2048];
+    loop {
+        if stop.load(Ordering::Acquire) {
+            runner.shutdown();
+            return End::Stop;
+        }
+        if changes.has_changed().unwrap_or(false) {
+            let config = changes.borrow().clone();
+            match Setup::from_config(&config) {
+                Ok(Some(next)) if next.same_group(&runner.setup) => {
+                    changes.borrow_and_update();
+                    if next.machine.priority != runner.machine.priority() {
+                        tracing::info!("vrrp: priority {}", next.machine.priority);
+                        runner.machine.handle_input(
+                            Instant::now(),
+                            Input::SetPriority(next.machine.priority),
+                        );
+                        runner.carry_out();
+                    }
+                    runner.setup = next;
+                }
+                _ => {
+                    runner.shutdown();
+                    return End::Reconfigure;
+                }
+            }
+        }
+        let now = Instant::now();
+        let wait = runner
+            .machine
+            .poll_timeout()
+            .map_or(POLL_CAP, |at| at.saturating_duration_since(now))
+            .min(POLL_CAP);
+        match runner.socket.recv(&mut buf, wait) {
+            Ok(Some(len)) => runner.received(&buf[..len]),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("vrrp: receive: {e}");
+                std::thread::sleep(POLL_CAP);
+            }
+        }
+        runner.machine.handle_timeout(Instant::now());
+        runner.carry_out();
+    }
+}
+
+impl Runner<'_> {
+    fn received(&mut self, packet: &[u8]) {
+        match self.group.check(packet, self.machine.priority()) {
+            Ok(advert) => {
+                self.machine
+                    .handle_input(Instant::now(), Input::Advert(advert));
+            }
+            Err(reason) => self.drops.count(reason),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.machine.handle_input(Instant::now(), Input::Shutdown);
+        self.carry_out();
+    }
+
+    /// Does what the machine asked, in order, then publishes the status.
+    fn carry_out(&mut self) {
+        while let Some(output) = self.machine.poll_output() {
+            match output {
+                Output::SendAdvert { priority } => self.send_advert(priority),
+                Output::BecomeMaster => self.vip.take(),
+                Output::BecomeBackup => self.vip.release(),
+                Output::Transition(transition) => {
+                    tracing::info!("{transition}");
+                    self.notifier.notify(transition.to.name());
+                }
+            }
+        }
+        self.vip.enforce();
+        publish(Some(Status::of(
+            &self.machine,
+            &self.setup,
+            self.drops,
+            self.send_errors,
+        )));
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let sent = self
+            .group
+            .advert_packet(priority)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .and_then(|packet| self.socket.send(&packet));
+        if let Err(e) = sent {
+            self.send_errors += 1;
+            // One line per burst of failures, not per advert.
+            if self.send_errors.is_power_of_two() {
+                tracing::warn!(
+                    "vrrp: cannot send an advert ({} failures so far): {e}",
+                    self.send_errors
+                );
+            }
+        }
+    }
+}
+
+/// True while this node's machine is master (for other drivers, e.g. session sync).
+#[allow(dead_code)]
+pub fn is_master() -> Option<bool> {
+    current_status().map(|s| s.state == State::Master)
+}

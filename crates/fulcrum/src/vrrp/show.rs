@@ -1,0 +1,163 @@
+//! `show vrrp`: the seed's four lines (`state`, `vrid`, `priority`, `ipaddr0`, plus `ipaddrN`
+//! for further addresses), then the version, the advert interval (configured, and the master's
+//! as this node uses it), the current master, the interface and mode, the transition count and
+//! the time of the last transition, and the counters: adverts sent and received, adverts
+//! outranked, priority-0 adverts, ignored inputs, send failures and received packets dropped, by
+//! reason (only the reasons that occurred, after their total).
+
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::time::{Instant, SystemTime};
+
+use fulcrum_core::vrrp::group::DropCounters;
+use fulcrum_core::vrrp::{AdvertDrop, Counters, Machine, State};
+
+use super::setup::{Mode, Setup};
+
+/// A snapshot the driver publishes after every step.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub vrid: u8,
+    pub priority: u8,
+    pub addresses: Vec<Ipv4Addr>,
+    pub version: u8,
+    pub advert_interval_cs: u16,
+    pub master_advert_interval_cs: u16,
+    pub master: Option<Ipv4Addr>,
+    pub interface: String,
+    pub mode: Mode,
+    /// Wall-clock time of the last transition.
+    pub last_transition: Option<SystemTime>,
+    pub counters: Counters,
+    pub drops: DropCounters,
+    pub send_errors: u64,
+}
+
+impl Status {
+    pub fn of(machine: &Machine, setup: &Setup, drops: DropCounters, send_errors: u64) -> Status {
+        let config = machine.config();
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        Status {
+            state: machine.state(),
+            vrid: config.vrid,
+            priority: machine.priority(),
+            addresses: config.addresses.clone(),
+            version: config.version.number(),
+            advert_interval_cs: config.advert_interval_cs,
+            master_advert_interval_cs: machine.master_advert_interval_cs(),
+            master: machine.master_address(),
+            interface: setup.interface.clone(),
+            mode: setup.mode,
+            last_transition: machine
+                .last_transition()
+                .and_then(|at| wall.checked_sub(now.saturating_duration_since(at))),
+            counters: machine.counters(),
+            drops,
+            send_errors,
+        }
+    }
+}
+
+/// The reply to `show vrrp`.
+pub fn show() -> String {
+    match super::current_status() {
+        Some(status) => render(&status, SystemTime::now()),
+        None => "vrrp not running (no vrrp block, or see the log)\n".to_string(),
+    }
+}
+
+fn render(s: &Status, now: SystemTime) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "state {}", s.state.name());
+    let _ = writeln!(out, "vrid {}", s.vrid);
+    let _ = writeln!(out, "priority {}", s.priority);
+    for (n, addr) in s.addresses.iter().enumerate() {
+        let _ = writeln!(out, "ipaddr{n} {addr}");
+    }
+    let _ = writeln!(out, "version {}", s.version);
+    let _ = writeln!(
+        out,
+        "advert {} ms (master's {} ms)",
+        u32::from(s.advert_interval_cs) * 10,
+        u32::from(s.master_advert_interval_cs) * 10
+    );
+    match s.master {
+        Some(master) => {
+            let _ = writeln!(out, "master {master}");
+        }
+        None => out.push_str("master unknown\n"),
+    }
+    let mode = match s.mode {
+        Mode::Dsr => "dsr",
+        Mode::Proxy => "proxy",
+    };
+    let _ = writeln!(out, "interface {} ({mode})", s.interface);
+    let _ = writeln!(out, "transitions {}", s.counters.transitions);
+    match s.last_transition {
+        Some(at) => {
+            let ago = now.duration_since(at).unwrap_or_default().as_secs_f64();
+            let unix = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let _ = writeln!(out, "last-transition {unix:.3} ({ago:.1} s ago)");
+        }
+        None => out.push_str("last-transition never\n"),
+    }
+    let c = &s.counters;
+    let _ = writeln!(out, "adverts-sent {}", c.adverts_sent);
+    let _ = writeln!(out, "adverts-received {}", c.adverts_received);
+    let _ = writeln!(out, "adverts-outranked {}", c.adverts_outranked);
+    let _ = writeln!(out, "priority-zero-received {}", c.priority_zero_received);
+    let _ = writeln!(out, "inputs-ignored {}", c.inputs_ignored);
+    let _ = writeln!(out, "send-errors {}", s.send_errors);
+    let _ = writeln!(out, "dropped {}", s.drops.total());
+    for reason in AdvertDrop::ALL {
+        let n = s.drops.get(reason);
+        if n > 0 {
+            let _ = writeln!(out, "dropped-{} {n}", reason.name());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn starts_with_the_seeds_four_lines() {
+        let mut drops = DropCounters::default();
+        drops.count(AdvertDrop::BadTtl);
+        let status = Status {
+            state: State::Master,
+            vrid: 7,
+            priority: 200,
+            addresses: vec![Ipv4Addr::new(10, 235, 210, 1)],
+            version: 2,
+            advert_interval_cs: 100,
+            master_advert_interval_cs: 100,
+            master: Some(Ipv4Addr::new(10, 235, 210, 45)),
+            interface: "eth1".into(),
+            mode: Mode::Proxy,
+            last_transition: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100)),
+            counters: Counters::default(),
+            drops,
+            send_errors: 0,
+        };
+        let text = render(&status, SystemTime::UNIX_EPOCH + Duration::from_secs(102));
+        assert!(
+            text.starts_with("state MASTER\nvrid 7\npriority 200\nipaddr0 10.235.210.1\n"),
+            "{text}"
+        );
+        assert!(text.contains("master 10.235.210.45\n"), "{text}");
+        assert!(
+            text.contains("last-transition 100.000 (2.0 s ago)\n"),
+            "{text}"
+        );
+        assert!(text.contains("dropped 1\ndropped-bad-ttl 1\n"), "{text}");
+    }
+}

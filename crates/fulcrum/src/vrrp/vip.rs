@@ -1,0 +1,125 @@
+//! Holding and releasing the virtual addresses, in the mode the configuration asks for.
+//!
+//! - DSR: the DSR plane answers ARP for the VIPs with the virtual MAC and forwards their
+//!   traffic while its active switch is on ([`crate::dsr::Dsr::set_active`]); switching it on
+//!   also makes the plane send gratuitous ARP. The plane may start after the driver, so the
+//!   driver calls [`VipHolder::enforce`] on every turn of its loop.
+//! - Proxy: the kernel holds each VIP as a /32 on the interface (`ip addr add`/`del`, so the
+//!   proxy's sockets bound with `IP_FREEBIND` receive its traffic); on taking them the driver
+//!   sends one gratuitous ARP per VIP from the interface's own MAC, so neighbours forget the old
+//!   master at once. Releasing an address that is not there is not an error (a stale VIP from
+//!   a previous run is released at startup this way).
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use fulcrum_wire::arp;
+use fulcrum_wire::ethernet::EthernetAddress;
+
+use super::setup::Mode;
+
+pub struct VipHolder {
+    mode: Mode,
+    interface: String,
+    addresses: Vec<Ipv4Addr>,
+    held: bool,
+}
+
+impl VipHolder {
+    pub fn new(mode: Mode, interface: &str, addresses: &[Ipv4Addr]) -> VipHolder {
+        VipHolder {
+            mode,
+            interface: interface.to_string(),
+            addresses: addresses.to_vec(),
+            held: false,
+        }
+    }
+
+    pub fn take(&mut self) {
+        self.held = true;
+        match self.mode {
+            Mode::Dsr => self.enforce(),
+            Mode::Proxy => {
+                for vip in &self.addresses {
+                    self.ip_addr("add", *vip);
+                }
+                self.gratuitous_arp();
+            }
+        }
+    }
+
+    pub fn release(&mut self) {
+        self.held = false;
+        match self.mode {
+            Mode::Dsr => self.enforce(),
+            Mode::Proxy => {
+                for vip in &self.addresses {
+                    self.ip_addr("del", *vip);
+                }
+            }
+        }
+    }
+
+    /// DSR: sets the plane's switch to what this node holds (a no-op when it already is).
+    pub fn enforce(&self) {
+        if self.mode != Mode::Dsr {
+            return;
+        }
+        if let Some(plane) = crate::dsr::running() {
+            if plane.is_active() != self.held {
+                plane.set_active(self.held);
+            }
+        }
+    }
+
+    fn ip_addr(&self, verb: &str, vip: Ipv4Addr) {
+        let cidr = format!("{vip}/32");
+        let result = Command::new("ip")
+            .args(["addr", verb, &cidr, "dev", &self.interface])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        match result {
+            Ok(out) if out.status.success() => {
+                tracing::info!("vrrp: {verb} {cidr} on {}", self.interface)
+            }
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                // "add" of a present address and "del" of an absent one are the wanted state.
+                let already = stderr.contains("File exists") || stderr.contains("Cannot assign");
+                if !already {
+                    tracing::error!(
+                        "vrrp: ip addr {verb} {cidr} dev {}: {}",
+                        self.interface,
+                        stderr.trim()
+                    );
+                }
+            }
+            Err(e) => tracing::error!("vrrp: cannot run ip addr {verb} {cidr}: {e}"),
+        }
+    }
+
+    fn gratuitous_arp(&self) {
+        let mac = match fulcrum_sys::packet::interface_mac(&self.interface) {
+            Ok(mac) => EthernetAddress(mac),
+            Err(e) => {
+                tracing::warn!("vrrp: no gratuitous ARP on {}: {e}", self.interface);
+                return;
+            }
+        };
+        let sender = match fulcrum_sys::packet::FrameSender::open(&self.interface) {
+            Ok(sender) => sender,
+            Err(e) => {
+                tracing::warn!("vrrp: no gratuitous ARP on {}: {e}", self.interface);
+                return;
+            }
+        };
+        for vip in &self.addresses {
+            let frame = arp::Repr::gratuitous(mac, *vip).to_frame(mac, EthernetAddress::BROADCAST);
+            if let Err(e) = sender.send(&frame) {
+                tracing::warn!("vrrp: gratuitous ARP for {vip}: {e}");
+            }
+        }
+    }
+}
