@@ -265,7 +265,16 @@ async fn a_flood_from_one_source_is_rate_limited() {
     }
     let mut replies = 0;
     let mut buffer = [0u8; 64];
-    while let Ok(Ok(_)) = tokio::time::timeout(SHORT, socket.recv_from(&mut buffer)).await {
+    while let Ok(Ok((length, _))) = tokio::time::timeout(SHORT, socket.recv_from(&mut buffer)).await
+    {
+        // Never larger than the request: the agent cannot amplify.
+        assert!(length <= request.len(), "{length}-byte reply");
+        assert_eq!(
+            Repr::parse_bytes(&buffer[..length], None)
+                .ok()
+                .map(|r| matches!(r, Repr::Reply { nonce, .. } if nonce == [7; 16])),
+            Some(true)
+        );
         replies += 1;
     }
     // A burst of 40 (plus what trickles in at 20/s while sending, slowly on a loaded machine),
