@@ -17,6 +17,7 @@
 //! is left to the kernel (which has its own copy of every frame). Nothing here panics on what
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
+mod checksum;
 // The session table and per-writer counters are the proxy's own (one implementation for both
 // planes); they should move to a shared module, see the report of this change.
 #[path = "../proxy/counters.rs"]
@@ -406,12 +407,14 @@ impl Inner {
                 if let Some(virtual_mac) = table.virtual_mac {
                     for vip in table.vips() {
                         let announcement = arp::Repr::gratuitous(virtual_mac, vip);
-                        send_arp(
+                        if send_arp(
                             &sender,
                             virtual_mac,
                             EthernetAddress::BROADCAST,
                             &announcement,
-                        );
+                        ) {
+                            counters.count(Event::ArpAnnounced);
+                        }
                     }
                 }
             }

@@ -19,6 +19,8 @@ pub enum Event {
     ArpAnswered,
     ArpRepliesSeen,
     ArpRequestsSent,
+    /// Gratuitous ARP for a VIP (start, becoming active).
+    ArpAnnounced,
     Vrrp,
     DropNotActive,
     DropNoTarget,
@@ -31,7 +33,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 14] = [
+    pub const ALL: [Event; 15] = [
         Event::FramesIn,
         Event::VipFrames,
         Event::Forwarded,
@@ -40,6 +42,7 @@ impl Event {
         Event::ArpAnswered,
         Event::ArpRepliesSeen,
         Event::ArpRequestsSent,
+        Event::ArpAnnounced,
         Event::Vrrp,
         Event::DropNotActive,
         Event::DropNoTarget,
@@ -58,6 +61,7 @@ impl Event {
             Event::ArpAnswered => "arp-answered",
             Event::ArpRepliesSeen => "arp-replies-seen",
             Event::ArpRequestsSent => "arp-requests-sent",
+            Event::ArpAnnounced => "arp-announced",
             Event::Vrrp => "vrrp",
             Event::DropNotActive => "drop-not-active",
             Event::DropNoTarget => "drop-no-target",

@@ -10,6 +10,7 @@ use fulcrum_core::stats::DropReason as ServerDrop;
 use fulcrum_sys::packet::{PacketSocket, PacketType, RawIpv4Sender, RxFrame, TxRing};
 use fulcrum_wire::ethernet::EthernetAddress;
 
+use super::checksum::complete_l4_checksum;
 use super::forward::{self, Decision, Pick, PlaneDrop};
 use super::plane_counters::Event;
 use super::resolver::{self, ARP_FRAME_LEN};
@@ -96,7 +97,14 @@ fn handle(
             counters.count(Event::VipFrames);
             let server = &table.servers[server];
             server.counters.slot(index).query(data.len());
-            if tx.send(data.len(), |out| forward::rewrite(data, out, mac, own_mac)) {
+            let fix_checksum = frame.checksum_incomplete;
+            let sent = tx.send(data.len(), |out| {
+                forward::rewrite(data, out, mac, own_mac);
+                if fix_checksum {
+                    complete_l4_checksum(&mut out[14..]);
+                }
+            });
+            if sent {
                 counters.count(Event::Forwarded);
                 table.targets[target]
                     .counters
@@ -114,7 +122,16 @@ fn handle(
         } => {
             counters.count(Event::VipFrames);
             table.servers[server].counters.slot(index).query(data.len());
-            let packet = data.get(14..14 + ip_len);
+            let mut copy = [0u8; 2048];
+            let packet = match data.get(14..14 + ip_len) {
+                Some(packet) if frame.checksum_incomplete && packet.len() <= copy.len() => {
+                    let copy = &mut copy[..packet.len()];
+                    copy.copy_from_slice(packet);
+                    complete_l4_checksum(copy);
+                    Some(&*copy)
+                }
+                other => other,
+            };
             let sent = match (local, packet) {
                 (Some(sender), Some(packet)) => sender.send(packet, dst).is_ok(),
                 _ => false,

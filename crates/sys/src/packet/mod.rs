@@ -27,6 +27,8 @@ pub use sender::FrameSender;
 /// `TP_STATUS_*` values of a `tpacket2_hdr` (linux/if_packet.h).
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
+/// The frame's transport checksum is left to hardware (only the pseudo-header sum is there).
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 const TP_STATUS_SEND_REQUEST: u32 = 1;
 const TP_STATUS_SENDING: u32 = 2;
 
@@ -144,6 +146,9 @@ pub struct RxFrame<'a> {
     /// The frame's length on the wire; larger than `data.len()` when the slot cut it short.
     pub wire_len: usize,
     pub packet_type: PacketType,
+    /// The UDP/TCP checksum is not filled in yet (the sender offloaded it): complete it before
+    /// sending the frame anywhere.
+    pub checksum_incomplete: bool,
 }
 
 impl RxFrame<'_> {
@@ -438,6 +443,7 @@ impl PacketSocket {
                 let snaplen = header.tp_snaplen as usize;
                 let wire_len = header.tp_len as usize;
                 let pkttype = *slot.add(TPACKET2_HDR_ALIGNED + SLL_PKTTYPE_OFFSET);
+                let status = header.tp_status;
                 let captured = if mac <= slot_len {
                     snaplen.min(slot_len - mac)
                 } else {
@@ -447,6 +453,7 @@ impl PacketSocket {
                     data: std::slice::from_raw_parts(slot.add(mac.min(slot_len)), captured),
                     wire_len: wire_len.max(captured),
                     packet_type: PacketType::from_raw(pkttype),
+                    checksum_incomplete: status & TP_STATUS_CSUMNOTREADY != 0,
                 }
             };
             handle(frame, &mut self.tx);
