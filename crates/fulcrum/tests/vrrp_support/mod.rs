@@ -1,0 +1,261 @@
+//! Shared by the VRRP integration tests: a lab switch with VRRP nodes on it, `fulcrum run` and
+//! keepalived started inside a node's namespace (killed by PID when the lab drops, also on
+//! panic), `show vrrp` read through the real `fulcrum control`, and waits on logs and states.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use netlab::{Lab, Ns, Proc};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+pub const VIP: &str = "10.235.210.1";
+
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test needs `{tool}` installed (Debian package of the same name)"
+    );
+}
+
+/// VRRP settings shared by every member of the group.
+#[derive(Debug, Clone, Copy)]
+pub struct Group {
+    pub version: u8,
+    pub advert_ms: u32,
+}
+
+impl Group {
+    /// RFC 3768 / RFC 5798 Master_Down_Interval for `priority`.
+    pub fn master_down(&self, priority: u8) -> Duration {
+        let advert = Duration::from_millis(u64::from(self.advert_ms));
+        advert * 3 + self.skew(priority)
+    }
+
+    pub fn skew(&self, priority: u8) -> Duration {
+        let weight = 256 - u64::from(priority);
+        match self.version {
+            2 => Duration::from_nanos(weight * 1_000_000_000 / 256),
+            _ => Duration::from_nanos(weight * u64::from(self.advert_ms) * 1_000_000 / 256),
+        }
+    }
+}
+
+/// A lab switch with one namespace per node, each with `eth0` on the switch.
+pub struct Link {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+}
+
+impl Link {
+    pub fn new(tag: &str) -> Link {
+        for tool in ["ip", "sysctl"] {
+            require(tool);
+        }
+        let lab = Lab::new(tag);
+        Link {
+            lab,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// A namespace on the switch with `address`/24 on eth0.
+    pub fn node(&self, name: &str, switch: &netlab::Switch, address: &str) -> Ns {
+        let ns = self.lab.netns(name).expect("namespace");
+        self.lab
+            .link(&ns, "eth0", switch)
+            .expect("link to the switch");
+        ns.addr("eth0", &format!("{address}/24")).expect("address");
+        ns
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A `fulcrum run` in a namespace.
+pub struct Fulcrum {
+    pub proc: Proc,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+/// The configuration of a proxy-mode node: a server on the VIP forwarding to 127.0.0.1:`port`.
+pub fn fulcrum_config(name: &str, real: &str, priority: u8, group: Group, extra: &str) -> String {
+    format!(
+        "hostname {name}\ninterface eth0\n\
+         vrrp {{\nvrid 7\npriority {priority}\nnetwork 1\nversion {}\nadvert {}ms\n{extra}}}\n\
+         network 1 {{\naddr 10.235.210.0\nmask 255.255.255.0\nreal {real}\ninterface eth0\n}}\n\
+         register network 1\nenable network 1\n\
+         server 1 {{\nipaddr {VIP}\nport 53\nprotocol udp\ntargets 1\n}}\n\
+         register server 1\nenable server 1\n\
+         target 1 {{\nipaddr 127.0.0.1\nport 5353\n}}\n\
+         register target 1\nenable target 1\n",
+        group.version, group.advert_ms
+    )
+}
+
+impl Fulcrum {
+    pub fn start(link: &Link, ns: &Ns, name: &str, config: &str) -> Fulcrum {
+        let conf = link.path(&format!("{name}.conf"));
+        std::fs::write(&conf, config).expect("write the configuration");
+        let socket = link.path(&format!("{name}.sock"));
+        let log = link.path(&format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut command = ns.command(FULCRUM);
+        command
+            .arg("run")
+            .arg("-c")
+            .arg(&conf)
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file);
+        let proc = ns.spawn(command).expect("start fulcrum");
+        let fulcrum = Fulcrum { proc, socket, log };
+        wait_for_log(&fulcrum.log, "vrrp: vrid 7", Duration::from_secs(10));
+        fulcrum
+    }
+
+    /// `show vrrp` through the real control client.
+    pub fn show_vrrp(&self) -> String {
+        let out = std::process::Command::new(FULCRUM)
+            .arg("control")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["-e", "show vrrp"])
+            .output()
+            .expect("run fulcrum control");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn state(&self) -> String {
+        self.show_vrrp()
+            .lines()
+            .find_map(|l| l.strip_prefix("state ").map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Waits until `show vrrp` says `state`; returns how long that took.
+    pub fn wait_state(&self, state: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.state() == state {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "fulcrum did not reach {state} within {limit:?}; show vrrp:\n{}\nlog:\n{}",
+                self.show_vrrp(),
+                read(&self.log)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn sigterm(&self) {
+        let _ = kill(Pid::from_raw(self.proc.pid() as i32), Signal::SIGTERM);
+        let _ = self.proc.wait_timeout(Duration::from_secs(10));
+    }
+}
+
+/// A keepalived VRRP instance in a namespace.
+pub struct Keepalived {
+    pub proc: Proc,
+    pub log: PathBuf,
+}
+
+impl Keepalived {
+    pub fn start(link: &Link, ns: &Ns, name: &str, priority: u8, group: Group) -> Keepalived {
+        require("keepalived");
+        let advert_int = format!("{}", f64::from(group.advert_ms) / 1000.0);
+        let config = format!(
+            "global_defs {{\n  router_id {name}\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n  \
+             priority {priority}\n  advert_int {advert_int}\n  version {}\n  \
+             virtual_ipaddress {{\n    {VIP}/32\n  }}\n}}\n",
+            group.version
+        );
+        let conf = link.path(&format!("{name}.keepalived.conf"));
+        std::fs::write(&conf, config).expect("write keepalived.conf");
+        let log = link.path(&format!("{name}.keepalived.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut command = ns.command("keepalived");
+        command
+            .args(["-n", "-l", "-D", "--vrrp", "-f"])
+            .arg(&conf)
+            .arg("-p")
+            .arg(link.path(&format!("{name}.keepalived.pid")))
+            .arg("-r")
+            .arg(link.path(&format!("{name}.vrrp.pid")))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log file"))
+            .stderr(log_file);
+        let proc = ns.spawn(command).expect("start keepalived");
+        Keepalived { proc, log }
+    }
+
+    /// keepalived's current state from its log (the last `Entering ... STATE`).
+    pub fn state(&self) -> String {
+        let text = read(&self.log);
+        let last_master = text.rfind("Entering MASTER STATE");
+        let last_backup = text.rfind("Entering BACKUP STATE");
+        match (last_master, last_backup) {
+            (Some(m), Some(b)) if m > b => "MASTER".into(),
+            (Some(_), None) => "MASTER".into(),
+            (_, Some(_)) => "BACKUP".into(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn wait_state(&self, state: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.state() == state {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "keepalived did not reach {state} within {limit:?}; log:\n{}",
+                read(&self.log)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+pub fn wait_for_log(log: &Path, needle: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let text = read(log);
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not log {needle:?} within {limit:?}:\n{text}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `ns` holds the VIP on eth0.
+pub fn holds_vip(ns: &Ns) -> bool {
+    ns.run(&["ip", "-4", "addr", "show", "dev", "eth0"])
+        .map(|text| text.contains(&format!("{VIP}/32")))
+        .unwrap_or(false)
+}
