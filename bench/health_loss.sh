@@ -139,6 +139,7 @@ try:
     sockets = []
     for i in range(1, 33):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         s.bind((f"127.0.1.{i}", 0))
         s.setblocking(False)
         sockets.append(s)
@@ -181,6 +182,12 @@ try:
     while time.monotonic() < end:
         drain(0.05)
 
+    # Fulcrum's own view: queries, responses, timeouts, drops of server 1 and the targets.
+    shown = subprocess.run([fulcrum, "control", "--socket", os.path.join(work, "fulcrum.sock"),
+                            "-e", "show targets"], capture_output=True, text=True).stdout
+    rows = [l.split() for l in shown.splitlines() if l[:2] in ("1 ", "2 ")]
+    counters = "; ".join(f"target {r[0]} queries {r[-5]} responses {r[-4]} timeouts {r[-3]} "
+                         f"drops {r[-2]}" for r in rows if len(r) >= 14)
     # When Fulcrum marked target 1 down: its log line's timestamp.
     down = None
     for line in open(flog_path):
@@ -208,7 +215,7 @@ try:
           f"target 1 killed at {killed - wall_start:.1f} s, down after {down - killed:.2f} s ({reason}); "
           f"in that window {len(window)} sent, {lost_window} lost "
           f"({100.0 * lost_window / max(len(window), 1):.1f} %); lost before the kill {lost_before}, "
-          f"after the down mark {lost_after}{late_info}")
+          f"after the down mark {lost_after}{late_info}\n  fulcrum: {counters}")
 finally:
     for p in children:
         if p.poll() is None:
