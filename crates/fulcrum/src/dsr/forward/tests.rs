@@ -260,3 +260,69 @@ fn rewrite_changes_only_the_macs() {
     assert_eq!(&out[6..12], &own.0);
     assert_eq!(&out[12..], &frame[12..]);
 }
+
+mod properties {
+    use super::*;
+    use crate::dsr::checksum::complete_l4_checksum;
+    use fulcrum_wire::checksum::{combine, pseudo_header, sum};
+    use proptest::prelude::*;
+
+    proptest! {
+        // Each case parses the seed configuration: a few dozen cases are plenty here (the
+        // classifier has its own fuzz target).
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any bytes at all: a decision, never a panic, and never a forward for a frame that is
+        /// not to the VIP's MAC.
+        #[test]
+        fn decide_is_total(frame in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let table = table();
+            let sessions = Sessions::new(100, Instant::now());
+            let d = decide(&frame, &table, &sessions, &mut Pick::new(3), true);
+            if matches!(d, Decision::Forward { .. } | Decision::Local { .. }) {
+                prop_assert_eq!(&frame[0..6], &EthernetAddress::vrrp_virtual(7).0[..]);
+            }
+        }
+
+        /// A valid UDP datagram to the VIP with a mutated tail: still a decision; forwarded ones
+        /// are the right length for the local path.
+        #[test]
+        fn mutated_vip_frames(payload in proptest::collection::vec(any::<u8>(), 0..64),
+                              cut in 0usize..80, byte in any::<u8>(), at in 0usize..80) {
+            let table = table();
+            let sessions = Sessions::new(100, Instant::now());
+            let mut frame = ip_frame(17, client(1), VIP, &[udp(4000, 53), payload].concat(), 0);
+            if at < frame.len() { frame[at] = byte; }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Decision::Local { ip_len, .. } = decide(&frame, &table, &sessions, &mut Pick::new(3), true) {
+                prop_assert!(14 + ip_len <= frame.len());
+            }
+        }
+
+        /// Completing a checksum either leaves the packet alone or makes it verify.
+        #[test]
+        fn completed_checksums_verify(payload in proptest::collection::vec(any::<u8>(), 0..64),
+                                      tcp_proto in any::<bool>(), junk in any::<u16>()) {
+            let l4 = if tcp_proto { [tcp(1, 53), payload].concat() } else {
+                let mut u = [udp(1, 53), payload].concat();
+                let len = u.len() as u16;
+                u[4..6].copy_from_slice(&len.to_be_bytes());
+                u
+            };
+            let proto = if tcp_proto { 6 } else { 17 };
+            let mut frame = ip_frame(proto, client(1), VIP, &l4, 0);
+            let field = 34 + if tcp_proto { 16 } else { 6 };
+            frame[field..field + 2].copy_from_slice(&junk.to_be_bytes());
+            prop_assert!(complete_l4_checksum(&mut frame[14..]));
+            let segment = &frame[34..];
+            let check = combine(&[pseudo_header(client(1), VIP, proto, segment.len() as u32), sum(segment)]);
+            prop_assert_eq!(check, 0xffff);
+        }
+
+        #[test]
+        fn complete_checksum_is_total(ip in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let mut ip = ip;
+            let _ = complete_l4_checksum(&mut ip);
+        }
+    }
+}
