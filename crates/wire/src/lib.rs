@@ -12,6 +12,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
+pub mod sync;
 pub mod udp;
 pub mod vrrp;
 
