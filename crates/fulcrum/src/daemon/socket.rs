@@ -89,7 +89,8 @@ pub fn bind(path: &Path) -> Result<ControlSocket, BindError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error("inspect", e)),
     }
-    // Only the owner may connect: the shell can change the configuration.
+    // Only the owner may connect: the shell can change the configuration. The umask is
+    // process-wide; this runs at startup, before any driver or data-plane thread creates files.
     let old_mask = umask(Mode::from_bits_truncate(0o177));
     let bound = StdListener::bind(path);
     umask(old_mask);
