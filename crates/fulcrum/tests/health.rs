@@ -425,11 +425,34 @@ fn a_closed_tcp_port_fails_tcpopen_and_a_zone_not_served_fails_dns() {
 }
 
 #[test]
-fn ping_fails_once_the_address_is_gone() {
-    let name = format!("fulcrum-health-{}", std::process::id());
+fn ping_over_a_raw_socket_fails_once_the_address_is_gone() {
+    // Nobody may open ICMP datagram sockets: the probe falls back to a raw socket.
+    ping_scenario("raw", "1 0");
+}
+
+#[test]
+fn ping_over_a_datagram_socket_fails_once_the_address_is_gone() {
+    // Every group may open ICMP datagram sockets (what systemd sets on most hosts).
+    ping_scenario("dgram", "0 2147483647");
+}
+
+/// Pings 192.0.2.77 on the `lo` of a namespace of the test's own, where the daemon runs with
+/// `net.ipv4.ping_group_range` set to `group_range`, then removes the address.
+fn ping_scenario(tag: &str, group_range: &str) {
+    let name = format!("fulcrum-health-{tag}-{}", std::process::id());
     let addr = Ipv4Addr::new(192, 0, 2, 77);
     let netns = LoopbackNetns::create(&name, &[addr.into()])
         .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+    let status = netns
+        .command("/usr/sbin/sysctl")
+        .args([
+            "-q",
+            "-w",
+            &format!("net.ipv4.ping_group_range={group_range}"),
+        ])
+        .status()
+        .expect("run sysctl (Debian package procps)");
+    assert!(status.success(), "setting ping_group_range in {name}");
     let config = format!(
         "target 1 {{\n  ipaddr {addr}\n  port 53\n  ping 1,2\n}}\n\
          target 2 {{\n  ipaddr 127.0.0.1\n  port 53\n  ping 1,2\n}}\n\

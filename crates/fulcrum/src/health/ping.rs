@@ -73,11 +73,14 @@ pub async fn echo(
         let Some(bytes) = buffer.get(..received) else {
             continue;
         };
-        if from.ip() != addr || !is_our_reply(bytes, raw, ident, seq_no, token) {
-            FOREIGN_ICMP.fetch_add(1, Ordering::Relaxed);
-            continue;
+        match classify(bytes, raw, ident, seq_no, token) {
+            Seen::OurReply if from.ip() == addr => return Ok(()),
+            // A raw socket sees our own request when the target is a local address.
+            Seen::OurRequest => {}
+            _ => {
+                FOREIGN_ICMP.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        return Ok(());
     }
 }
 
@@ -95,31 +98,51 @@ fn open() -> Result<(Socket, bool), String> {
     }
 }
 
-/// Whether `bytes` (with the IPv4 header on a raw socket) is the echo reply to our request. A
-/// datagram socket's identifier is the kernel's, so there only the sequence and token count.
-fn is_our_reply(bytes: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) -> bool {
-    let message = if raw {
-        let Some(first) = bytes.first() else {
-            return false;
-        };
-        let header_len = usize::from(first & 0x0f) * 4;
-        match (first >> 4, bytes.get(9), bytes.get(header_len..)) {
-            (4, Some(1), Some(message)) if header_len >= 20 => message,
-            _ => return false,
-        }
-    } else {
-        bytes
+/// What a received ICMP message is to the probe waiting for it.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    OurReply,
+    OurRequest,
+    Other,
+}
+
+/// Classifies `bytes` (with the IPv4 header on a raw socket). A datagram socket's identifier
+/// is the kernel's, so there only the sequence number and the token count.
+fn classify(bytes: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) -> Seen {
+    let ours = |got_ident: u16, got_seq: u16, data: &[u8]| {
+        got_seq == seq_no && data == token && (!raw || got_ident == ident)
+    };
+    let Some(message) = icmp_message(bytes, raw) else {
+        return Seen::Other;
     };
     let Ok(packet) = icmp::Packet::new_checked(message) else {
-        return false;
+        return Seen::Other;
     };
     match icmp::Repr::parse(&packet) {
         Ok(icmp::Repr::EchoReply {
-            ident: got_ident,
-            seq_no: got_seq,
+            ident,
+            seq_no,
             data,
-        }) => got_seq == seq_no && data == token && (!raw || got_ident == ident),
-        _ => false,
+        }) if ours(ident, seq_no, data) => Seen::OurReply,
+        Ok(icmp::Repr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        }) if ours(ident, seq_no, data) => Seen::OurRequest,
+        _ => Seen::Other,
+    }
+}
+
+/// The ICMP message in `bytes`: past the IPv4 header on a raw socket.
+fn icmp_message(bytes: &[u8], raw: bool) -> Option<&[u8]> {
+    if !raw {
+        return Some(bytes);
+    }
+    let first = bytes.first()?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    match (first >> 4, bytes.get(9), bytes.get(header_len..)) {
+        (4, Some(1), Some(message)) if header_len >= 20 => Some(message),
+        _ => None,
     }
 }
 
@@ -159,23 +182,47 @@ mod tests {
     fn only_our_reply_counts() {
         let token = [7u8; TOKEN_LEN];
         let ours = reply(1, 2, &token);
-        assert!(
-            is_our_reply(&ours, false, 99, 2, &token),
-            "dgram ident is the kernel's"
-        );
-        assert!(is_our_reply(&with_ipv4_header(&ours), true, 1, 2, &token));
-        assert!(!is_our_reply(&with_ipv4_header(&ours), true, 9, 2, &token));
-        assert!(!is_our_reply(&reply(1, 3, &token), false, 1, 2, &token));
-        assert!(!is_our_reply(
-            &reply(1, 2, &[8u8; TOKEN_LEN]),
-            false,
-            1,
-            2,
-            &token
-        ));
+        let raw = with_ipv4_header(&ours);
+        let cases: [(&str, &[u8], bool, u16, Seen); 6] = [
+            (
+                "dgram: the identifier is the kernel's",
+                &ours,
+                false,
+                99,
+                Seen::OurReply,
+            ),
+            ("raw, our identifier", &raw, true, 1, Seen::OurReply),
+            ("raw, another identifier", &raw, true, 9, Seen::Other),
+            ("raw, empty", &[], true, 1, Seen::Other),
+            (
+                "raw, header length too short",
+                &[0x4f],
+                true,
+                1,
+                Seen::Other,
+            ),
+            (
+                "dgram, not ICMP echo",
+                &[3, 3, 0, 0, 0, 0, 0, 0],
+                false,
+                1,
+                Seen::Other,
+            ),
+        ];
+        for (name, bytes, is_raw, ident, expected) in cases {
+            assert_eq!(
+                classify(bytes, is_raw, ident, 2, &token),
+                expected,
+                "{name}"
+            );
+        }
+        let other_seq = reply(1, 3, &token);
+        assert_eq!(classify(&other_seq, false, 1, 2, &token), Seen::Other);
+        let other_token = reply(1, 2, &[8u8; TOKEN_LEN]);
+        assert_eq!(classify(&other_token, false, 1, 2, &token), Seen::Other);
         let mut corrupted = ours.clone();
         corrupted[2] ^= 0xff;
-        assert!(!is_our_reply(&corrupted, false, 1, 2, &token));
+        assert_eq!(classify(&corrupted, false, 1, 2, &token), Seen::Other);
         // Our own request, seen on a raw socket when pinging a local address.
         let mut request = vec![0u8; icmp::HEADER_LEN + TOKEN_LEN];
         icmp::Repr::EchoRequest {
@@ -185,15 +232,8 @@ mod tests {
         }
         .emit(&mut request)
         .unwrap();
-        assert!(!is_our_reply(
-            &with_ipv4_header(&request),
-            true,
-            1,
-            2,
-            &token
-        ));
-        assert!(!is_our_reply(&[], true, 1, 2, &token));
-        assert!(!is_our_reply(&[0x4f], true, 1, 2, &token));
+        let request = with_ipv4_header(&request);
+        assert_eq!(classify(&request, true, 1, 2, &token), Seen::OurRequest);
     }
 
     #[tokio::test]

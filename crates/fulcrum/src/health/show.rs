@@ -1,4 +1,5 @@
-//! `show target N`: one target's configuration and health in detail, one fact per line.
+//! `show target N`: one target's health detail, one fact per line, printed after the target's
+//! `show targets` row (which carries the per-check lines).
 
 use std::time::Instant;
 
@@ -28,21 +29,21 @@ pub fn target_detail(
     let script = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
     out.push_str(&format!("  alert        {}\n", script(&target.alert)));
     out.push_str(&format!("  upalert      {}\n", script(&target.upalert)));
+    // The per-check lines are printed under the target's row just before this detail.
     match status {
         Some(status) if !status.checks.is_empty() => {
             out.push_str(&format!("  checks       {}\n", status.checks.len()));
             for check in &status.checks {
-                out.push_str(&format!("    {}\n", check.describe(now)));
                 if let Some(value) = check.agent_value {
-                    out.push_str(&format!("      last agent value {value}\n"));
+                    out.push_str(&format!("  agent value  {value}\n"));
                 }
             }
         }
-        Some(_) => out.push_str("  checks       none (always operational while enabled)\n"),
+        Some(_) => out.push_str("  checks       none (operational while enabled)\n"),
         None => out.push_str("  checks       not probed (target not registered)\n"),
     }
     out.push_str(&format!(
-        "  foreign ICMP ignored {}\n",
+        "  foreign ICMP ignored by ping probes (all targets): {}\n",
         super::ping::FOREIGN_ICMP.load(std::sync::atomic::Ordering::Relaxed)
     ));
     Ok(out)
