@@ -172,6 +172,8 @@ impl Fulcrum {
 pub struct Keepalived {
     pub proc: Proc,
     pub log: PathBuf,
+    /// Where keepalived writes the PID of its VRRP child process.
+    pub vrrp_pidfile: PathBuf,
 }
 
 impl Keepalived {
@@ -189,6 +191,7 @@ impl Keepalived {
         std::fs::write(&conf, config).expect("write keepalived.conf");
         let log = link.path(&format!("{name}.keepalived.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
+        let vrrp_pidfile = link.path(&format!("{name}.vrrp.pid"));
         let mut command = ns.command("keepalived");
         command
             .args(["-n", "-l", "-D", "--vrrp", "-f"])
@@ -196,12 +199,27 @@ impl Keepalived {
             .arg("-p")
             .arg(link.path(&format!("{name}.keepalived.pid")))
             .arg("-r")
-            .arg(link.path(&format!("{name}.vrrp.pid")))
+            .arg(&vrrp_pidfile)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file);
         let proc = ns.spawn(command).expect("start keepalived");
-        Keepalived { proc, log }
+        Keepalived {
+            proc,
+            log,
+            vrrp_pidfile,
+        }
+    }
+
+    /// A crash: SIGKILL to the VRRP child first (the parent's death would make it stop
+    /// cleanly, with a priority-0 advert), then to the parent.
+    pub fn sigkill(&self) {
+        let child = std::fs::read_to_string(&self.vrrp_pidfile)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        let child = child.expect("keepalived wrote no VRRP child PID");
+        let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+        self.proc.kill();
     }
 
     /// keepalived's current state from its log (the last `Entering ... STATE`).
