@@ -89,8 +89,7 @@ fn show_target(daemon: &Daemon, id: u32) -> Reply {
         ..Default::default()
     };
     let mut text = tables::show_targets(&only, daemon.proxy(), daemon.health());
-    let now = std::time::Instant::now();
-    if let Ok(detail) = daemon.health().show_target(&config, id, now) {
+    if let Ok(detail) = daemon.health().show_target(&config, id) {
         text.push_str(&detail);
     }
     Reply::ok(text)

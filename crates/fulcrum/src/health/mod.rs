@@ -57,15 +57,10 @@ impl Health {
             .unwrap_or_default()
     }
 
-    /// `show target N`.
-    pub fn show_target(
-        &self,
-        config: &Config,
-        target: u32,
-        now: Instant,
-    ) -> Result<String, String> {
+    /// `show target N`: the detail printed after the target's `show targets` row.
+    pub fn show_target(&self, config: &Config, target: u32) -> Result<String, String> {
         let status = self.lock().status(target);
-        show::target_detail(config, target, status.as_ref(), now)
+        show::target_detail(config, target, status.as_ref())
     }
 }
 

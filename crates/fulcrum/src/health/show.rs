@@ -1,8 +1,6 @@
 //! `show target N`: one target's health detail, one fact per line, printed after the target's
 //! `show targets` row (which carries the per-check lines).
 
-use std::time::Instant;
-
 use fulcrum_core::health::TargetStatus;
 use fulcrum_core::model::Config;
 
@@ -11,7 +9,6 @@ pub fn target_detail(
     config: &Config,
     id: u32,
     status: Option<&TargetStatus>,
-    now: Instant,
 ) -> Result<String, String> {
     let Some(target) = config.targets.get(&id) else {
         return Err(format!("ERROR: no target {id} (try show targets)"));
