@@ -7,4 +7,5 @@ pub mod health;
 pub mod model;
 pub mod session;
 pub mod stats;
+pub mod sync;
 pub mod vrrp;
