@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# VRRP failover benchmark (issue 6 item 8): time from the death of the master (SIGKILL, and its
+# switch port taken down at the same moment) to the first answer from the new master at the
+# VIP, and the queries lost meanwhile, for Fulcrum and for keepalived at the same settings.
+#
+#   sudo bench/vrrp_failover.sh [--trials 10] [--settings 2:1000,3:100,3:20]
+#                               [--impls fulcrum,keepalived] [--rate 1000] [--fulcrum PATH]
+#
+# --settings is a list of VERSION:ADVERT_MS. The lab, in fresh namespaces (no link to the host):
+# a bridge "sw" and three namespaces on it, nodes a (10.235.210.45) and b (.46) and a client
+# (.100), all in 10.235.210.0/24; the VIP is 10.235.210.1, VRID 7, both nodes priority 200.
+# On each node a tiny UDP DNS responder (Python, sets QR on the query) answers: behind Fulcrum on
+# 127.0.0.1:5353 (Fulcrum in proxy mode holds the VIP in its kernel while master and forwards
+# VIP:53 there), or on 0.0.0.0:53 for keepalived (which holds the VIP itself). The client sends
+# --rate queries/s to VIP:53 and matches replies by id. Per trial: both nodes run, one is master;
+# after a random delay in [0, advert) (a random phase of the advert cycle) its switch port goes
+# down and its daemon gets SIGKILL; the outage is from that moment to the first reply to a query sent after it, and the
+# lost queries are those sent from then on to the first reply that got no reply within 1 s. The dead
+# node then comes back (port up, a stale keepalived VIP removed, daemon restarted as backup) and
+# the roles alternate. Everything is bounded: --trials per setting, 10 s per failover at most.
+# Namespaces and processes are removed on exit, Ctrl-C included.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+trials=10
+settings="2:1000,3:100,3:20"
+impls="fulcrum,keepalived"
+rate=1000
+fulcrum=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --trials) trials="$2"; shift 2 ;;
+        --settings) settings="$2"; shift 2 ;;
+        --impls) impls="$2"; shift 2 ;;
+        --rate) rate="$2"; shift 2 ;;
+        --fulcrum) fulcrum="$2"; shift 2 ;;
+        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "vrrp_failover.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "vrrp_failover.sh: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces): run it with sudo"
+for pair in ip:iproute2 python3:python3 keepalived:keepalived; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${pair%%:*} ]] ||
+        die "missing tool '${pair%%:*}': apt-get install ${pair#*:}"
+done
+if [[ -z "$fulcrum" ]]; then
+    for candidate in "$repo/target/release/fulcrum" "$repo/target/debug/fulcrum"; do
+        [[ -x "$candidate" && ( -z "$fulcrum" || "$candidate" -nt "$fulcrum" ) ]] && fulcrum="$candidate"
+    done
+fi
+[[ -x "$fulcrum" ]] || die "no fulcrum binary: cargo build -p fulcrum (or pass --fulcrum PATH)"
+
+tag="vrrpbench-$$"
+work="$(mktemp -d /tmp/fulcrum-vrrpbench.XXXXXX)"
+# One binary for the whole run: a rebuild of target/ mid-run cannot mix binaries.
+cp "$fulcrum" "$work/fulcrum"
+echo "vrrp_failover.sh: using $fulcrum (copied to $work/fulcrum)" >&2
+namespaces=("$tag-sw" "$tag-a" "$tag-b" "$tag-c")
+cleanup() {
+    for ns in "${namespaces[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    done
+    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+for ns in "${namespaces[@]}"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+done
+ip -n "$tag-sw" link add br0 type bridge
+ip -n "$tag-sw" link set br0 up
+for node in a:10.235.210.45 b:10.235.210.46 c:10.235.210.100; do
+    name="${node%%:*}"
+    ip -n "$tag-sw" link add "p$name" type veth peer name eth0 netns "$tag-$name"
+    ip -n "$tag-sw" link set "p$name" master br0 up
+    ip -n "$tag-$name" addr add "${node#*:}/24" dev eth0
+    ip -n "$tag-$name" link set eth0 up
+done
+
+ip netns exec "$tag-c" python3 - "$work" "$tag" "$trials" "$settings" "$impls" "$rate" <<'PY'
+import os, random, signal, socket, statistics, struct, subprocess, sys, threading, time
+
+work, tag, trials, settings, impls, rate = sys.argv[1:7]
+trials, rate = int(trials), int(rate)
+FULCRUM = os.path.join(work, "fulcrum")
+VIP = "10.235.210.1"
+NODES = {"a": "10.235.210.45", "b": "10.235.210.46"}
+
+RESPONDER = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    q, peer = s.recvfrom(4096)
+    if len(q) >= 12:
+        s.sendto(q[:2] + bytes([q[2] | 0x80, q[3]]) + q[4:], peer)
+'''
+
+def sh(*argv):
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def popen(ns, argv, log):
+    out = open(log, "ab")
+    return subprocess.Popen(["ip", "netns", "exec", f"{tag}-{ns}", *argv],
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+class Node:
+    def __init__(self, impl, name, version, advert_ms):
+        self.impl, self.name, self.version, self.advert_ms = impl, name, version, advert_ms
+        self.dir = os.path.join(work, f"{impl}-v{version}-{advert_ms}-{name}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = os.path.join(self.dir, "log")
+        self.proc = None
+        self.responder = None
+
+    def start(self):
+        if self.responder is None:
+            addr, port = ("127.0.0.1", "5353") if self.impl == "fulcrum" else ("0.0.0.0", "53")
+            self.responder = popen(self.name, ["python3", "-c", RESPONDER, addr, port], self.log + ".responder")
+        if self.impl == "fulcrum":
+            conf = os.path.join(self.dir, "fulcrum.conf")
+            with open(conf, "w") as f:
+                f.write(f"hostname {self.name}\ninterface eth0\n"
+                        f"vrrp {{\nvrid 7\npriority 200\nnetwork 1\nversion {self.version}\nadvert {self.advert_ms}ms\n}}\n"
+                        f"network 1 {{\naddr 10.235.210.0\nmask 255.255.255.0\nreal {NODES[self.name]}\ninterface eth0\n}}\n"
+                        "register network 1\nenable network 1\n"
+                        f"server 1 {{\nipaddr {VIP}\nport 53\nprotocol udp\ntargets 1\n}}\n"
+                        "register server 1\nenable server 1\n"
+                        "target 1 {\nipaddr 127.0.0.1\nport 5353\n}\nregister target 1\nenable target 1\n")
+            self.socket = os.path.join(self.dir, "ctl.sock")
+            self.proc = popen(self.name, [FULCRUM, "run", "-c", conf, "--socket", self.socket], self.log)
+        else:
+            conf = os.path.join(self.dir, "keepalived.conf")
+            with open(conf, "w") as f:
+                f.write(f"global_defs {{\n  router_id {self.name}\n}}\n"
+                        f"vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n"
+                        f"  priority 200\n  advert_int {self.advert_ms / 1000}\n  version {self.version}\n"
+                        f"  virtual_ipaddress {{\n    {VIP}/32\n  }}\n}}\n")
+            self.vrrp_pid = os.path.join(self.dir, "vrrp.pid")
+            if os.path.exists(self.vrrp_pid):
+                os.remove(self.vrrp_pid)
+            self.log_mark = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+            self.proc = popen(self.name, ["keepalived", "-n", "-l", "-D", "--vrrp", "-f", conf,
+                                          "-p", os.path.join(self.dir, "keepalived.pid"), "-r", self.vrrp_pid], self.log)
+
+    def state(self):
+        if self.impl == "fulcrum":
+            out = subprocess.run([FULCRUM, "control", "--socket", self.socket, "-e", "show vrrp"],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith("state "):
+                    return line[6:]
+            return ""
+        with open(self.log, errors="replace") as f:
+            f.seek(self.log_mark)
+            text = f.read()
+        m, b = text.rfind("Entering MASTER STATE"), text.rfind("Entering BACKUP STATE")
+        return "MASTER" if m > b else ("BACKUP" if b >= 0 else "")
+
+    def crash(self):
+        """Takes the node off the link and kills its daemon; returns the moment of the cut."""
+        sh("ip", "-n", f"{tag}-sw", "link", "set", f"p{self.name}", "down")
+        t0 = time.monotonic()
+        if self.impl == "keepalived":
+            try:
+                with open(self.vrrp_pid) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        self.proc.kill()
+        self.proc.wait()
+        return t0
+
+    def revive(self):
+        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{VIP}/32", "dev", "eth0")
+        sh("ip", "-n", f"{tag}-sw", "link", "set", f"p{self.name}", "up")
+        self.start()
+
+    def stop(self):
+        for p in (self.proc, self.responder):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.impl == "keepalived":
+            try:
+                with open(self.vrrp_pid) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{VIP}/32", "dev", "eth0")
+
+def wait_until(cond, limit):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+class Load:
+    """Queries VIP:53 at `rate`/s; records the send time of every id and the receive time of
+    every reply."""
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self.s.settimeout(0.05)
+        self.sent, self.got, self.stop_flag, self.next = {}, {}, False, 0
+
+    def run(self):
+        threading.Thread(target=self.receive, daemon=True).start()
+        gap, t = 1.0 / rate, time.monotonic()
+        while not self.stop_flag:
+            qid = self.next & 0xFFFF
+            self.next += 1
+            q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"\x05bench\x04test\x00\x00\x10\x00\x01"
+            self.sent[qid] = time.monotonic()
+            self.got.pop(qid, None)
+            try:
+                self.s.sendto(q, (VIP, 53))
+            except OSError:
+                pass
+            t += gap
+            delay = t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                t = time.monotonic()
+
+    def receive(self):
+        while not self.stop_flag:
+            try:
+                r = self.s.recv(4096)
+            except OSError:
+                continue
+            if len(r) >= 2:
+                qid = struct.unpack(">H", r[:2])[0]
+                self.got.setdefault(qid, time.monotonic())
+
+    def first_reply_after(self, t0):
+        """When the first reply to a query sent after t0 arrived."""
+        sent = dict(self.sent)
+        times = [t for qid, t in list(self.got.items()) if sent.get(qid, 0) > t0]
+        return min(times) if times else None
+
+    def lost_between(self, start, end):
+        lost = 0
+        for qid, t in list(self.sent.items()):
+            if start <= t <= end and qid not in self.got:
+                lost += 1
+        return lost
+
+def trial_series(impl, version, advert_ms):
+    nodes = {n: Node(impl, n, version, advert_ms) for n in NODES}
+    advert = advert_ms / 1000.0
+    mdi = 3 * advert + (56 / 256) * (1.0 if version == 2 else advert)
+    results = []
+    load = Load()
+    try:
+        nodes["a"].start()
+        if not wait_until(lambda: nodes["a"].state() == "MASTER", mdi + 5):
+            sys.exit(f"{impl}: node a never became MASTER; see {nodes['a'].log}")
+        nodes["b"].start()
+        if not wait_until(lambda: nodes["b"].state() == "BACKUP", 5):
+            sys.exit(f"{impl}: node b never became BACKUP; see {nodes['b'].log}")
+        threading.Thread(target=load.run, daemon=True).start()
+        time.sleep(max(1.0, 3 * advert))
+        master, backup = "a", "b"
+        for n in range(trials):
+            time.sleep(random.uniform(0, advert))
+            t0 = nodes[master].crash()
+            ok = wait_until(lambda: load.first_reply_after(t0) is not None, 10)
+            first = load.first_reply_after(t0)
+            time.sleep(1.1)  # let replies to queries sent just before `first` arrive
+            if not ok or first is None:
+                results.append((None, None))
+                print(f"  {impl} v{version} {advert_ms} ms trial {n + 1}: no answer within 10 s", flush=True)
+            else:
+                outage = first - t0
+                lost = load.lost_between(t0, first)
+                results.append((outage, lost))
+                print(f"  {impl} v{version} {advert_ms} ms trial {n + 1}: outage {outage * 1000:.0f} ms, "
+                      f"{lost} queries lost, new master {backup} is {nodes[backup].state()}", flush=True)
+            nodes[master].revive()
+            if not wait_until(lambda: nodes[master].state() == "BACKUP", 5):
+                print(f"  {impl}: revived node {master} is {nodes[master].state()!r}", flush=True)
+            time.sleep(max(0.5, 3 * advert))
+            master, backup = backup, master
+    finally:
+        load.stop_flag = True
+        for node in nodes.values():
+            node.stop()
+    return results
+
+summary = []
+for setting in settings.split(","):
+    version, advert_ms = (int(x) for x in setting.split(":"))
+    for impl in impls.split(","):
+        res = trial_series(impl, version, advert_ms)
+        outages = [o for o, _ in res if o is not None]
+        losts = [l for o, l in res if o is not None]
+        failed = sum(1 for o, _ in res if o is None)
+        if outages:
+            summary.append((impl, version, advert_ms, statistics.median(outages) * 1000, min(outages) * 1000,
+                            max(outages) * 1000, statistics.median(losts), len(outages), failed))
+        else:
+            summary.append((impl, version, advert_ms, None, None, None, None, 0, failed))
+
+print("\n| implementation | version | advert | median outage | min - max | median queries lost | trials (no answer) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for impl, version, advert_ms, med, lo, hi, lost, n, failed in summary:
+    if med is None:
+        print(f"| {impl} | {version} | {advert_ms} ms | - | - | - | 0 ({failed}) |")
+    else:
+        print(f"| {impl} | {version} | {advert_ms} ms | {med:.0f} ms | {lo:.0f} - {hi:.0f} ms | {lost:.0f} | {n} ({failed}) |")
+PY
