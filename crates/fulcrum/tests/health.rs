@@ -422,6 +422,19 @@ fn a_closed_tcp_port_fails_tcpopen_and_a_zone_not_served_fails_dns() {
     // Fixing the configuration live brings target 2 back (the `dns` check is replaced).
     daemon.control(&format!("target 2 {{ dns {ZONE},1,2 }}"));
     daemon.wait_for(2, true, Duration::from_secs(1) + MARGIN);
+    // Target 1's unchanged check kept its state through that change: still down, its
+    // failures still counted (a restart from scratch would show it `pending` and up).
+    assert!(!daemon.operational(1), "{}", daemon.control("show targets"));
+    let text = daemon.control("show targets");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with(&format!("tcpopen {open_port},1,2"))
+        })
+        .unwrap_or_else(|| panic!("no tcpopen line:\n{text}"));
+    assert!(line.contains(" down for "), "{line}");
+    assert!(!line.contains(" 0 failures"), "{line}");
 }
 
 #[test]
