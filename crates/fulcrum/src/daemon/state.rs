@@ -72,7 +72,6 @@ impl Daemon {
     }
 
     /// A receiver that sees every configuration that becomes current (for drivers).
-    #[allow(dead_code)] // the hook for the health-check, VRRP and sync drivers
     pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
         self.changes.subscribe()
     }
