@@ -253,7 +253,7 @@ fn render(
             c.sent, c.answered, c.last_node
         );
     }
-    let _ = writeln!(out, "\n{}# show targets", "DEMO");
+    let _ = writeln!(out, "\nDEMO# show targets");
     out.push_str(&daemon.ask("show targets"));
     let _ = writeln!(out, "\nDEMO# show sessions 10");
     out.push_str(&daemon.ask("show sessions 10"));
