@@ -47,6 +47,9 @@ for pair in ip:iproute2 flock:util-linux nsd:nsd nsd-checkconf:nsd dnsdist:dnsdi
     command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool': apt-get install $package"
 done
 
+# Bad options fail here, before the lock and the build.
+python3 "$here/proxy_bench.py" --validate-only "$@" || exit 2
+
 # One run at a time on this machine (the build included): two runs would measure each other.
 lock=/run/lock/fulcrum-bench-proxy.lock
 exec 9>"$lock"

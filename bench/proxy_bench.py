@@ -59,6 +59,7 @@ def parse_args(argv):
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--fulcrum-bin", default="", help=argparse.SUPPRESS)
     p.add_argument("--netns", default="", help=argparse.SUPPRESS)
+    p.add_argument("--validate-only", action="store_true", help=argparse.SUPPRESS)
     # Handled by the wrapper; accepted here so one argument list serves both.
     p.add_argument("--no-build", action="store_true", help="do not build target/release/fulcrum")
     p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs after the run")
@@ -76,7 +77,7 @@ def parse_args(argv):
         p.error("--nice must be in -20..19")
     if args.rounds > 20 or args.duration > 120:
         p.error("bounded on purpose: --rounds <= 20, --duration <= 120")
-    if not args.workdir:
+    if not args.workdir and not args.validate_only:
         p.error("run through bench/proxy.sh (it creates the namespace and the work dir)")
     return args
 
@@ -122,6 +123,8 @@ def run_case(case, round_no, args, supervisor, backends, queries):
 
 def main(argv):
     args = parse_args(argv)
+    if args.validate_only:  # the wrapper checks the options before building anything
+        return 0
     signal.signal(signal.SIGTERM, on_sigterm)
     if args.nice:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every process started

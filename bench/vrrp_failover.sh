@@ -204,13 +204,19 @@ def wait_until(cond, limit):
     return False
 
 class Load:
-    """Queries VIP:53 at `rate`/s; records the send time of every id and the receive time of
-    every reply."""
+    """Queries VIP:53 at `rate`/s from one thread; another matches replies by id. After
+    `watch(t0)` the receiver notes when the first reply to a query sent after t0 arrives (kept
+    cheap: the sender must not stall while the main thread waits)."""
     def __init__(self):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self.s.settimeout(0.05)
         self.sent, self.got, self.stop_flag, self.next = {}, {}, False, 0
+        self.t0, self.first = float("inf"), None
+
+    def watch(self, t0):
+        self.first = None
+        self.t0 = t0
 
     def run(self):
         threading.Thread(target=self.receive, daemon=True).start()
@@ -219,8 +225,8 @@ class Load:
             qid = self.next & 0xFFFF
             self.next += 1
             q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"\x05bench\x04test\x00\x00\x10\x00\x01"
-            self.sent[qid] = time.monotonic()
             self.got.pop(qid, None)
+            self.sent[qid] = time.monotonic()
             try:
                 self.s.sendto(q, (VIP, 53))
             except OSError:
@@ -229,8 +235,8 @@ class Load:
             delay = t - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            else:
-                t = time.monotonic()
+            elif delay < -0.05:
+                t = time.monotonic()  # fell behind (a stall): do not burst to catch up
 
     def receive(self):
         while not self.stop_flag:
@@ -238,22 +244,22 @@ class Load:
                 r = self.s.recv(4096)
             except OSError:
                 continue
+            now = time.monotonic()
             if len(r) >= 2:
                 qid = struct.unpack(">H", r[:2])[0]
-                self.got.setdefault(qid, time.monotonic())
+                self.got.setdefault(qid, now)
+                if self.first is None and self.sent.get(qid, 0.0) > self.t0:
+                    self.first = now
 
-    def first_reply_after(self, t0):
-        """When the first reply to a query sent after t0 arrived."""
-        sent = dict(self.sent)
-        times = [t for qid, t in list(self.got.items()) if sent.get(qid, 0) > t0]
-        return min(times) if times else None
-
-    def lost_between(self, start, end):
-        lost = 0
+    def window(self, start, end):
+        """(sent, unanswered) among queries sent in [start, end]."""
+        sent = lost = 0
         for qid, t in list(self.sent.items()):
-            if start <= t <= end and qid not in self.got:
-                lost += 1
-        return lost
+            if start <= t <= end:
+                sent += 1
+                if qid not in self.got:
+                    lost += 1
+        return sent, lost
 
 def trial_series(impl, version, advert_ms):
     nodes = {n: Node(impl, n, version, advert_ms) for n in NODES}
@@ -273,19 +279,22 @@ def trial_series(impl, version, advert_ms):
         master, backup = "a", "b"
         for n in range(trials):
             time.sleep(random.uniform(0, advert))
+            cut = time.monotonic()
+            load.watch(cut)  # a lower bound; crash() returns the exact moment
             t0 = nodes[master].crash()
-            ok = wait_until(lambda: load.first_reply_after(t0) is not None, 10)
-            first = load.first_reply_after(t0)
+            load.watch(t0)
+            ok = wait_until(lambda: load.first is not None, 10)
+            first = load.first
             time.sleep(1.1)  # let replies to queries sent just before `first` arrive
             if not ok or first is None:
                 results.append((None, None))
                 print(f"  {impl} v{version} {advert_ms} ms trial {n + 1}: no answer within 10 s", flush=True)
             else:
                 outage = first - t0
-                lost = load.lost_between(t0, first)
+                sent, lost = load.window(t0, first)
                 results.append((outage, lost))
                 print(f"  {impl} v{version} {advert_ms} ms trial {n + 1}: outage {outage * 1000:.0f} ms, "
-                      f"{lost} queries lost, new master {backup} is {nodes[backup].state()}", flush=True)
+                      f"{lost} of {sent} queries lost, new master {backup} is {nodes[backup].state()}", flush=True)
             nodes[master].revive()
             if not wait_until(lambda: nodes[master].state() == "BACKUP", 5):
                 print(f"  {impl}: revived node {master} is {nodes[master].state()!r}", flush=True)
