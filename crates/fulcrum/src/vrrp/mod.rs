@@ -262,6 +262,7 @@ impl Runner<'_> {
         publish(Some(Status::of(
             &self.machine,
             &self.setup,
+            self.vip.holds(),
             self.drops,
             self.send_errors,
         )));

@@ -27,6 +27,8 @@ pub struct Status {
     pub master: Option<Ipv4Addr>,
     pub interface: String,
     pub mode: Mode,
+    /// Whether this node holds the VIPs now (DSR: the plane's active switch).
+    pub holding: bool,
     /// Wall-clock time of the last transition.
     pub last_transition: Option<SystemTime>,
     pub counters: Counters,
@@ -35,7 +37,13 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn of(machine: &Machine, setup: &Setup, drops: DropCounters, send_errors: u64) -> Status {
+    pub fn of(
+        machine: &Machine,
+        setup: &Setup,
+        holding: bool,
+        drops: DropCounters,
+        send_errors: u64,
+    ) -> Status {
         let config = machine.config();
         let now = Instant::now();
         let wall = SystemTime::now();
@@ -50,6 +58,7 @@ impl Status {
             master: machine.master_address(),
             interface: setup.interface.clone(),
             mode: setup.mode,
+            holding,
             last_transition: machine
                 .last_transition()
                 .and_then(|at| wall.checked_sub(now.saturating_duration_since(at))),
@@ -94,6 +103,7 @@ fn render(s: &Status, now: SystemTime) -> String {
         Mode::Proxy => "proxy",
     };
     let _ = writeln!(out, "interface {} ({mode})", s.interface);
+    let _ = writeln!(out, "holding {}", if s.holding { "yes" } else { "no" });
     let _ = writeln!(out, "transitions {}", s.counters.transitions);
     match s.last_transition {
         Some(at) => {
@@ -143,6 +153,7 @@ mod tests {
             master: Some(Ipv4Addr::new(10, 235, 210, 45)),
             interface: "eth1".into(),
             mode: Mode::Proxy,
+            holding: true,
             last_transition: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100)),
             counters: Counters::default(),
             drops,
@@ -154,6 +165,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("master 10.235.210.45\n"), "{text}");
+        assert!(
+            text.contains("interface eth1 (proxy)\nholding yes\n"),
+            "{text}"
+        );
         assert!(
             text.contains("last-transition 100.000 (2.0 s ago)\n"),
             "{text}"

@@ -60,6 +60,15 @@ impl VipHolder {
         }
     }
 
+    /// What the node holds now: DSR, the plane's switch (when the plane runs); proxy, whether
+    /// the addresses were added.
+    pub fn holds(&self) -> bool {
+        match (self.mode, crate::dsr::running()) {
+            (Mode::Dsr, Some(plane)) => plane.is_active(),
+            _ => self.held,
+        }
+    }
+
     /// DSR: sets the plane's switch to what this node holds (a no-op when it already is).
     pub fn enforce(&self) {
         if self.mode != Mode::Dsr {
