@@ -63,6 +63,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "VRRP state, master, timers and counters",
     ),
     spec(
+        &["show", "sync"],
+        "",
+        "session sync: peer, role, counters, resync state",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (atomically)",
@@ -124,6 +129,7 @@ pub enum Command {
     /// `None`: all sessions.
     ShowSessions(Option<usize>),
     ShowVrrp,
+    ShowSync,
     Save,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
@@ -181,6 +187,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "networks" => no_arguments(&name, args, Command::ShowNetworks),
         "sessions" => parse_show_sessions(args),
         "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
+        "sync" => no_arguments(&name, args, Command::ShowSync),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -299,6 +306,7 @@ mod tests {
             ("show sessions 3", Command::ShowSessions(Some(3))),
             ("show sessions all", Command::ShowSessions(None)),
             ("show vrrp", Command::ShowVrrp),
+            ("show sync", Command::ShowSync),
             ("save", Command::Save),
             ("quit", Command::Quit),
             ("exit", Command::Quit),
@@ -330,8 +338,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
@@ -352,7 +360,7 @@ mod tests {
     #[test]
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
-        assert_eq!(complete("show s"), ["servers", "sessions"]);
+        assert_eq!(complete("show s"), ["servers", "sessions", "sync"]);
         assert_eq!(complete("show t"), ["target", "targets"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);

@@ -11,6 +11,7 @@ mod dsr;
 mod health;
 mod proxy;
 mod shell;
+mod sync;
 mod vrrp;
 
 #[derive(Parser)]

@@ -66,6 +66,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
             daemon.proxy().show_sessions(limit)
         })),
         Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
+        Command::ShowSync => Reply::ok(crate::sync::show()),
         Command::Save => save(daemon, now),
         Command::Quit => Reply {
             ok: true,

@@ -18,6 +18,8 @@ pub struct Drivers {
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     /// Stopped first and gracefully: a master sends its priority-0 advert and releases the VIP.
     vrrp: Option<crate::vrrp::Handle>,
+    /// Session sync (master to backup); stopped after VRRP.
+    sync: Option<crate::sync::Handle>,
 }
 
 /// Starts every driver the configuration asks for.
@@ -30,9 +32,11 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
     // Idle until the configuration has a DSR server; then it owns the raw interface.
     let dsr = crate::dsr::driver::spawn(daemon.subscribe());
     let vrrp = crate::vrrp::spawn(daemon.subscribe());
+    let sync = crate::sync::spawn(daemon.subscribe());
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),
+        sync: Some(sync),
     }
 }
 
@@ -41,6 +45,9 @@ impl Drivers {
     pub async fn stop(self) {
         if let Some(vrrp) = self.vrrp {
             vrrp.stop().await;
+        }
+        if let Some(sync) = self.sync {
+            sync.stop().await;
         }
         for (name, task) in self.tasks {
             task.abort();

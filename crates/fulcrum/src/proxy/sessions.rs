@@ -4,7 +4,7 @@
 //! and many shards contention is rare. Time is whole seconds since the proxy started.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
@@ -15,9 +15,11 @@ pub const SHARDS: usize = 64;
 const EXPIRE_VISITS_PER_SHARD: usize = 20_000;
 
 pub struct Sessions {
-    shards: Box<[Mutex<SessionTable>]>,
+    shards: Arc<[Mutex<SessionTable>]>,
     max_sessions: u64,
     started: Instant,
+    /// Session events for sync, and its way into these tables.
+    sync: crate::sync::tap::Tap,
 }
 
 fn lock(shard: &Mutex<SessionTable>) -> MutexGuard<'_, SessionTable> {
@@ -32,10 +34,12 @@ impl Sessions {
     pub fn new(max_sessions: u64, started: Instant) -> Sessions {
         let per_shard = max_sessions.div_ceil(SHARDS as u64);
         let per_shard = usize::try_from(per_shard).unwrap_or(usize::MAX);
+        let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
+            .map(|_| Mutex::new(SessionTable::new(per_shard)))
+            .collect();
         Sessions {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(SessionTable::new(per_shard)))
-                .collect(),
+            sync: crate::sync::tap::register(module_path!(), &shards, started),
+            shards,
             max_sessions,
             started,
         }
@@ -50,18 +54,21 @@ impl Sessions {
         u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
 
-    fn shard(&self, client: IpAddr) -> MutexGuard<'_, SessionTable> {
-        lock(&self.shards[shard_of(client, SHARDS)])
+    fn shard(&self, client: IpAddr) -> (usize, MutexGuard<'_, SessionTable>) {
+        let index = shard_of(client, SHARDS);
+        (index, lock(&self.shards[index]))
     }
 
     /// The client's live session on `server` (refreshed), if any.
     pub fn lookup(&self, server: u32, client: IpAddr, now: u32) -> Option<u32> {
-        self.shard(client).lookup(server, client, now)
+        let (index, mut table) = self.shard(client);
+        self.sync.lookup(&mut table, index, server, client, now)
     }
 
     pub fn insert(&self, server: u32, client: IpAddr, target: u32, now: u32, timeout: u32) {
-        self.shard(client)
-            .insert(server, client, target, now, timeout);
+        let (index, mut table) = self.shard(client);
+        self.sync
+            .insert(&mut table, index, server, client, target, now, timeout);
     }
 
     /// Sessions on `target` across all shards.
@@ -97,9 +104,8 @@ impl Sessions {
         from: u32,
         repick: &mut dyn FnMut(IpAddr) -> Option<u32>,
     ) -> usize {
-        self.shards
-            .iter()
-            .map(|s| lock(s).move_target(server, from, repick))
+        (self.shards.iter().enumerate())
+            .map(|(i, s)| (self.sync).move_target(&mut lock(s), i, server, from, repick))
             .sum()
     }
 

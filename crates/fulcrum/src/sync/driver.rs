@@ -1,0 +1,364 @@
+//! One running sync setup: the UDP socket on the network's `real` address, port 10439, the
+//! core's [`Sender`] and [`Receiver`], and the loop that feeds them real time, the data planes'
+//! session events and received datagrams, and carries out what they ask (send, log, apply).
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant, SystemTime};
+
+use fulcrum_core::model::Config;
+use fulcrum_core::sync::{
+    DropReason, Entry, Receiver, ReceiverOutput, Resync, Sender, SenderConfig, SenderOutput, Sink,
+    PORT,
+};
+use fulcrum_wire::sync::{emit_header, Datagram, Kind, MAC_LEN};
+
+use super::auth;
+use super::setup::Setup;
+use super::show::{PeerSource, Role, Status};
+use super::tap;
+
+/// The longest the loop waits for a datagram before looking at timers and events.
+const TICK: Duration = Duration::from_millis(2);
+/// How often the VRRP role and the derived peer are looked at again.
+const ROLE_EVERY: Duration = Duration::from_millis(100);
+
+pub struct Driver {
+    setup: Setup,
+    socket: UdpSocket,
+    node: u32,
+    sender: Sender,
+    receiver: Receiver,
+    role: Role,
+    peer: Option<(Ipv4Addr, PeerSource)>,
+    dsr_servers: HashSet<u32>,
+    events: Vec<Entry>,
+    spare: Vec<Vec<tap::Event>>,
+    buf: Vec<u8>,
+    dropped_sender: u64,
+    send_errors: u64,
+    last_datagram: Option<SystemTime>,
+    resync_since: Option<Instant>,
+    role_checked: Instant,
+}
+
+/// Applies what the receiver hands over, a datagram at a time.
+struct TableSink {
+    entries: Vec<Entry>,
+    clear_first: bool,
+    role: Role,
+}
+
+impl Sink for TableSink {
+    fn upsert(&mut self, entry: &Entry) {
+        self.entries.push(*entry);
+    }
+    fn remove(&mut self, entry: &Entry) {
+        self.entries.push(*entry);
+    }
+    fn full_table_started(&mut self) {
+        // A pure backup forwards nothing, so all it holds came from the master; a peer without
+        // vrrp keeps its own sessions.
+        self.clear_first = self.role == Role::Backup;
+    }
+}
+
+fn random_node() -> u32 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Distinct enough across restarts for restart detection.
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        return nanos ^ std::process::id();
+    }
+    u32::from_ne_bytes(bytes)
+}
+
+/// The current role, from the VRRP driver.
+fn vrrp_role() -> Role {
+    match crate::vrrp::is_master() {
+        Some(true) => Role::Master,
+        Some(false) => Role::Backup,
+        None => Role::Peer,
+    }
+}
+
+/// The master's address as the VRRP driver last saw it in adverts.
+fn vrrp_master() -> Option<Ipv4Addr> {
+    crate::vrrp::show()
+        .lines()
+        .find_map(|line| line.strip_prefix("master ")?.trim().parse().ok())
+}
+
+fn dsr_servers(config: &Config) -> HashSet<u32> {
+    config
+        .servers
+        .values()
+        .filter(|s| {
+            s.targets
+                .iter()
+                .any(|t| config.targets.get(t).is_some_and(|t| t.dsr))
+        })
+        .map(|s| s.id)
+        .collect()
+}
+
+impl Driver {
+    pub fn open(setup: Setup, config: &Config) -> io::Result<Driver> {
+        let socket = UdpSocket::bind(SocketAddrV4::new(setup.local, PORT))?;
+        socket.set_read_timeout(Some(TICK))?;
+        let socket2 = socket2::SockRef::from(&socket);
+        // A full table arrives in bursts; room for a few thousand datagrams avoids drops.
+        let _ = socket2.set_recv_buffer_size(8 << 20);
+        let _ = socket2.set_send_buffer_size(4 << 20);
+        let now = Instant::now();
+        let node = random_node();
+        let sender = Sender::new(SenderConfig::new(node, setup.key.is_some()), now);
+        let role = vrrp_role();
+        let peer = setup.peer.map(|p| (p, PeerSource::Configured));
+        tap::set_enabled(true);
+        tracing::info!(
+            "sync: listening on {}:{PORT}, peer {}, role {}, {}",
+            setup.local,
+            peer.map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
+            role.name(),
+            if setup.key.is_some() {
+                "datagrams authenticated (hmac-sha256)"
+            } else {
+                "no synckey: datagrams not authenticated"
+            }
+        );
+        Ok(Driver {
+            setup,
+            socket,
+            node,
+            sender,
+            receiver: Receiver::new(now),
+            role,
+            peer,
+            dsr_servers: dsr_servers(config),
+            events: Vec::new(),
+            spare: Vec::new(),
+            buf: vec![0; 65536],
+            dropped_sender: 0,
+            send_errors: 0,
+            last_datagram: None,
+            resync_since: None,
+            role_checked: now,
+        })
+    }
+
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// A new configuration with the same setup (server set may differ).
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.dsr_servers = dsr_servers(config);
+    }
+
+    fn sends(&self) -> bool {
+        self.role != Role::Backup
+    }
+
+    fn receives(&self) -> bool {
+        self.role != Role::Master
+    }
+
+    /// One turn of the loop: waits up to a tick for datagrams, then runs timers and events.
+    pub fn turn(&mut self) {
+        self.receive_for(TICK);
+        let now = Instant::now();
+        if now >= self.role_checked + ROLE_EVERY {
+            self.role_checked = now;
+            self.follow_role(now);
+        }
+        self.events.clear();
+        tap::drain(&mut self.events, &mut self.spare);
+        if self.sends() {
+            for i in 0..self.events.len() {
+                let entry = self.events[i];
+                self.sender.handle_event(now, entry);
+            }
+            self.sender.handle_timeout(now);
+        }
+        if self.receives() && self.peer.is_some() {
+            self.receiver.handle_timeout(now);
+        }
+        self.carry_out(now);
+    }
+
+    fn follow_role(&mut self, now: Instant) {
+        let role = vrrp_role();
+        if role != self.role {
+            tracing::info!("sync: role is now {}", role.name());
+            if role == Role::Backup {
+                self.receiver.restart(now);
+            }
+            self.role = role;
+        }
+        if self.setup.peer.is_none() && role == Role::Backup {
+            if let Some(master) = vrrp_master().filter(|m| *m != self.setup.local) {
+                if self.peer.map(|(p, _)| p) != Some(master) {
+                    tracing::info!("sync: peer is the vrrp master {master}");
+                    self.peer = Some((master, PeerSource::VrrpMaster));
+                }
+            }
+        }
+    }
+
+    fn carry_out(&mut self, now: Instant) {
+        while let Some(output) = self.sender.poll_output() {
+            match output {
+                SenderOutput::Send(mut bytes) => self.send(&mut bytes),
+                SenderOutput::Log(line) => tracing::info!("{line}"),
+            }
+        }
+        while let Some(output) = self.receiver.poll_output() {
+            match output {
+                ReceiverOutput::SendFullRequest => {
+                    self.resync_since = Some(now);
+                    let mut bytes = Vec::with_capacity(16 + MAC_LEN);
+                    let with_mac = self.setup.key.is_some();
+                    emit_header(&mut bytes, Kind::FullRequest, with_mac, 0, self.node, 0);
+                    if with_mac {
+                        bytes.extend_from_slice(&[0; MAC_LEN]);
+                    }
+                    tracing::info!("sync: asking the peer for the full table");
+                    self.send(&mut bytes);
+                }
+                ReceiverOutput::Log(line) => tracing::info!("{line}"),
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &mut [u8]) {
+        let Some((peer, _)) = self.peer else {
+            return;
+        };
+        if let Some(key) = &self.setup.key {
+            auth::sign(key, bytes);
+        }
+        if let Err(e) = self.socket.send_to(bytes, SocketAddrV4::new(peer, PORT)) {
+            self.send_errors += 1;
+            // The peer being down gives ECONNREFUSED on loopback; log rarely.
+            if self.send_errors.is_power_of_two() {
+                tracing::warn!(
+                    "sync: cannot send to {peer} ({} failures so far): {e}",
+                    self.send_errors
+                );
+            }
+        }
+    }
+
+    /// Waits up to `wait` for a datagram, then takes what else has arrived (bounded).
+    fn receive_for(&mut self, wait: Duration) {
+        let _ = self.socket.set_read_timeout(Some(wait));
+        let mut budget = 4096;
+        let mut draining = false;
+        while budget > 0 {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => self.handle(len, from),
+                // A timeout, nothing left, or an ICMP error from an earlier send: no datagram.
+                Err(_) => break,
+            }
+            budget -= 1;
+            if !draining {
+                // The rest of a burst is read without waiting again.
+                draining = self.socket.set_nonblocking(true).is_ok();
+            }
+        }
+        if draining {
+            let _ = self.socket.set_nonblocking(false);
+        }
+    }
+
+    fn handle(&mut self, len: usize, from: SocketAddr) {
+        let now = Instant::now();
+        let SocketAddr::V4(from) = from else {
+            self.dropped_sender += 1;
+            return;
+        };
+        let from = *from.ip();
+        let bytes = &self.buf[..len];
+        let Ok(datagram) = Datagram::new_checked(bytes) else {
+            self.receiver.count_drop(DropReason::Malformed);
+            return;
+        };
+        if !auth::verify(self.setup.key.as_deref(), &datagram) {
+            self.receiver.count_drop(DropReason::Authentication);
+            return;
+        }
+        match self.peer {
+            Some((peer, _)) if peer != from => {
+                self.dropped_sender += 1;
+                return;
+            }
+            Some(_) => {}
+            // A master without a configured peer learns it from the backup's request.
+            None if datagram.kind() == Kind::FullRequest => {
+                tracing::info!("sync: peer is {from} (asked for the full table)");
+                self.peer = Some((from, PeerSource::FullRequest));
+            }
+            None => {
+                self.dropped_sender += 1;
+                return;
+            }
+        }
+        self.last_datagram = Some(SystemTime::now());
+        if datagram.kind() == Kind::FullRequest {
+            if self.role == Role::Backup {
+                // A backup holds the master's sessions, not its own: nothing to offer.
+                self.receiver.count_drop(DropReason::Unexpected);
+                return;
+            }
+            self.sender.flush(now);
+            let rows = tap::snapshot();
+            self.sender.handle_full_request(now, rows);
+            self.carry_out(now);
+            return;
+        }
+        if !self.receives() {
+            self.receiver.count_drop(DropReason::Unexpected);
+            return;
+        }
+        let mut sink = TableSink {
+            entries: std::mem::take(&mut self.events),
+            clear_first: false,
+            role: self.role,
+        };
+        sink.entries.clear();
+        self.receiver.handle_datagram(now, &datagram, &mut sink);
+        if sink.clear_first {
+            tap::clear();
+        }
+        tap::apply(&sink.entries, &self.dsr_servers);
+        self.events = sink.entries;
+        self.events.clear();
+        if matches!(self.receiver.resync(), Resync::InSync) {
+            self.resync_since = None;
+        }
+        self.carry_out(now);
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            local: self.setup.local,
+            peer: self.peer,
+            role: self.role,
+            authenticated: self.setup.key.is_some(),
+            resync: self.receiver.resync(),
+            dump: self.sender.dump_progress(),
+            sent: self.sender.counters(),
+            received: self.receiver.counters(),
+            dropped_sender: self.dropped_sender,
+            send_errors: self.send_errors,
+            events_lost: tap::lost(),
+            last_datagram: self.last_datagram,
+            resync_age: self.resync_since.map(|at| at.elapsed()),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Where the data planes meet session sync: a registry of every live sharded session table
+//! (the proxy's and the DSR plane's), the events their per-packet code reports, and the entry
+//! points the sync driver uses to read and write those tables.
+//!
+//! Contract: while sync is off ([`set_enabled`]) a table's per-packet cost is one relaxed atomic
+//! load. While it is on, the per-packet code (which already holds the client's shard lock)
+//! reports a created session, a session refreshed in a new second (so at most once per second
+//! per session), a session moved to another target and a session shed for room into that
+//! shard's own bounded queue: no allocation (the queue's room is reserved by the driver), no
+//! wait but for the driver's pointer swap, and an event that finds the queue full is counted as
+//! lost, never waited for. Expiry is not reported: both nodes expire by the same timeouts.
+//! [`apply`] writes received sessions into the table of the plane that serves their server, and
+//! writes nothing back into the queues, so applied sessions are never echoed.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Instant;
+
+use fulcrum_core::session::{shard_of, SessionRow, SessionTable};
+use fulcrum_wire::sync::{Entry, Op};
+
+/// Events one shard's queue holds between two drains (the driver drains every few ms).
+const QUEUE_ROOM: usize = 2048;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static LOST: AtomicU64 = AtomicU64::new(0);
+static REGISTRY: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+type Shards = [Mutex<SessionTable>];
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Which data plane a table belongs to (from the module that registered it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    Proxy,
+    Dsr,
+}
+
+struct Registered {
+    plane: Plane,
+    tables: Weak<Shards>,
+    queues: Weak<Queues>,
+    started: Instant,
+}
+
+/// A reported change, as the table holds it.
+pub type Event = (Op, SessionRow);
+
+struct Queues {
+    shards: Box<[Mutex<Vec<Event>>]>,
+}
+
+/// A table's handle on the sync queues (one per sharded table).
+pub struct Tap {
+    queues: Arc<Queues>,
+}
+
+/// Registers a sharded table; `module` is the registering module's path (the proxy's and the
+/// DSR plane's share one source file), `started` the instant its clock counts seconds from.
+pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
+    let plane = if module.contains("dsr") {
+        Plane::Dsr
+    } else {
+        Plane::Proxy
+    };
+    let room = if ENABLED.load(Ordering::Acquire) {
+        QUEUE_ROOM
+    } else {
+        0
+    };
+    let queues = Arc::new(Queues {
+        shards: (0..tables.len())
+            .map(|_| Mutex::new(Vec::with_capacity(room)))
+            .collect(),
+    });
+    let mut registry = lock(&REGISTRY);
+    registry.retain(|r| r.tables.strong_count() > 0);
+    registry.push(Registered {
+        plane,
+        tables: Arc::downgrade(tables),
+        queues: Arc::downgrade(&queues),
+        started,
+    });
+    Tap { queues }
+}
+
+impl Tap {
+    fn on(&self) -> bool {
+        ENABLED.load(Ordering::Relaxed)
+    }
+
+    fn push(&self, shard: usize, op: Op, row: SessionRow) {
+        let Some(queue) = self.queues.shards.get(shard) else {
+            return;
+        };
+        let mut queue = lock(queue);
+        if queue.len() < queue.capacity() {
+            queue.push((op, row));
+        } else {
+            LOST.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `SessionTable::lookup`, reporting a refresh in a new second.
+    pub fn lookup(
+        &self,
+        table: &mut SessionTable,
+        shard: usize,
+        server: u32,
+        client: IpAddr,
+        now: u32,
+    ) -> Option<u32> {
+        if !self.on() {
+            return table.lookup(server, client, now);
+        }
+        let before = table.peek(server, client);
+        let target = table.lookup(server, client, now)?;
+        if let Some(row) = before.filter(|row| row.last_seen < now) {
+            let row = SessionRow {
+                last_seen: now,
+                ..row
+            };
+            self.push(shard, Op::Upsert, row);
+        }
+        Some(target)
+    }
+
+    /// `SessionTable::insert`, reporting the new session and the one shed for it (its
+    /// arguments, plus the table and its shard index).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &self,
+        table: &mut SessionTable,
+        shard: usize,
+        server: u32,
+        client: IpAddr,
+        target: u32,
+        now: u32,
+        timeout: u32,
+    ) {
+        let shed = table.insert(server, client, target, now, timeout);
+        if !self.on() {
+            return;
+        }
+        if let Some(shed) = shed {
+            self.push(shard, Op::Remove, shed);
+        }
+        if let Some(row) = table.peek(server, client) {
+            self.push(shard, Op::Upsert, row);
+        }
+    }
+
+    /// `SessionTable::move_target`, reporting every session moved or removed.
+    pub fn move_target(
+        &self,
+        table: &mut SessionTable,
+        shard: usize,
+        server: u32,
+        from: u32,
+        repick: &mut dyn FnMut(IpAddr) -> Option<u32>,
+    ) -> usize {
+        if !self.on() {
+            return table.move_target(server, from, repick);
+        }
+        let mut changed = Vec::new();
+        let moved = table.move_target(server, from, &mut |client| {
+            let to = repick(client);
+            changed.push(client);
+            to
+        });
+        for client in changed {
+            match table.peek(server, client) {
+                Some(row) if row.target != from => self.push(shard, Op::Upsert, row),
+                Some(_) => {}
+                None => {
+                    let row = SessionRow {
+                        server,
+                        client,
+                        port: None,
+                        target: from,
+                        last_seen: 0,
+                        timeout: 0,
+                    };
+                    self.push(shard, Op::Remove, row);
+                }
+            }
+        }
+        moved
+    }
+}
+
+/// Turns event reporting on or off (the sync driver, when a peer is configured).
+pub fn set_enabled(enabled: bool) {
+    if enabled {
+        for registered in lock(&REGISTRY).iter() {
+            if let Some(queues) = registered.queues.upgrade() {
+                for queue in queues.shards.iter() {
+                    let mut queue = lock(queue);
+                    let more = QUEUE_ROOM.saturating_sub(queue.len());
+                    queue.reserve_exact(more);
+                }
+            }
+        }
+    }
+    ENABLED.store(enabled, Ordering::Release);
+}
+
+/// Events lost to a full queue since the start.
+pub fn lost() -> u64 {
+    LOST.load(Ordering::Relaxed)
+}
+
+fn seconds_since(started: Instant) -> u32 {
+    u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX)
+}
+
+fn entry(op: Op, row: &SessionRow, now: u32) -> Entry {
+    Entry {
+        op,
+        server: row.server,
+        client: row.client,
+        target: row.target,
+        age: now.saturating_sub(row.last_seen),
+        timeout: row.timeout,
+    }
+}
+
+/// Moves every queued event into `out` (oldest first per shard). `spare` holds emptied queues
+/// for reuse, so the data plane always finds reserved room and the driver allocates rarely.
+pub fn drain(out: &mut Vec<Entry>, spare: &mut Vec<Vec<Event>>) {
+    let registry: Vec<(Arc<Queues>, Instant)> = lock(&REGISTRY)
+        .iter()
+        .filter_map(|r| Some((r.queues.upgrade()?, r.started)))
+        .collect();
+    for (queues, started) in registry {
+        let now = seconds_since(started);
+        for queue in queues.shards.iter() {
+            let mut fresh = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(QUEUE_ROOM));
+            let taken = {
+                let mut queue = lock(queue);
+                if queue.is_empty() {
+                    spare.push(fresh);
+                    continue;
+                }
+                std::mem::swap(&mut *queue, &mut fresh);
+                fresh
+            };
+            out.extend(taken.iter().map(|(op, row)| entry(*op, row, now)));
+            let mut taken = taken;
+            taken.clear();
+            spare.push(taken);
+        }
+    }
+}
+
+/// Every session of every live table, as upserts with their current ages (a full dump).
+pub fn snapshot() -> Vec<Entry> {
+    let registry: Vec<(Arc<Shards>, Instant)> = lock(&REGISTRY)
+        .iter()
+        .filter_map(|r| Some((r.tables.upgrade()?, r.started)))
+        .collect();
+    let mut rows = Vec::new();
+    for (tables, started) in registry {
+        let now = seconds_since(started);
+        for table in tables.iter() {
+            let table = lock(table);
+            rows.extend(table.iter().map(|row| entry(Op::Upsert, &row, now)));
+        }
+    }
+    rows
+}
+
+/// The newest live table of `plane` and its clock.
+fn newest(plane: Plane) -> Option<(Arc<Shards>, Instant)> {
+    lock(&REGISTRY)
+        .iter()
+        .rev()
+        .filter(|r| r.plane == plane)
+        .find_map(|r| Some((r.tables.upgrade()?, r.started)))
+}
+
+/// Writes received sessions; those of `dsr_servers` into the DSR plane's table, the rest into
+/// the proxy's. A session's last-seen is the time it is applied (a table's clock cannot be set
+/// back), so it may outlive the sender's copy by its age.
+pub fn apply(entries: &[Entry], dsr_servers: &HashSet<u32>) -> usize {
+    let proxy = newest(Plane::Proxy);
+    let dsr = newest(Plane::Dsr);
+    let mut applied = 0;
+    for entry in entries {
+        let target = if dsr_servers.contains(&entry.server) {
+            dsr.as_ref().or(proxy.as_ref())
+        } else {
+            proxy.as_ref()
+        };
+        let Some((tables, started)) = target else {
+            continue;
+        };
+        let Some(shard) = tables.get(shard_of(entry.client, tables.len())) else {
+            continue;
+        };
+        let mut table = lock(shard);
+        match entry.op {
+            Op::Upsert => {
+                let now = seconds_since(*started);
+                table.insert(entry.server, entry.client, entry.target, now, entry.timeout);
+            }
+            Op::Remove => {
+                table.remove(entry.server, entry.client);
+            }
+        }
+        applied += 1;
+    }
+    applied
+}
+
+/// Forgets every session of every live table (a pure backup before a full table).
+pub fn clear() {
+    let registry: Vec<Arc<Shards>> = lock(&REGISTRY)
+        .iter()
+        .filter_map(|r| r.tables.upgrade())
+        .collect();
+    for tables in registry {
+        for table in tables.iter() {
+            let mut table = lock(table);
+            let max = table.max_sessions();
+            *table = SessionTable::new(max);
+        }
+    }
+}
