@@ -219,17 +219,22 @@ async fn relay(
     let _ = upstream.set_nodelay(true);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = upstream.into_split();
+    // Ends with true when the client closed its sending side cleanly (it may still be waiting
+    // for answers to queries it pipelined), false on anything that ends the connection.
     let queries = async {
         let mut buf = vec![0u8; 65_537];
         loop {
             let frame =
                 match tokio::time::timeout(idle, read_frame(&mut client_read, &mut buf)).await {
                     Ok(Ok(Some(len))) => len,
-                    Ok(Ok(None)) | Err(_) => return,
-                    Ok(Err(FrameError::Io)) => return,
+                    Ok(Ok(None)) => {
+                        let _ = target_write.shutdown().await;
+                        return true;
+                    }
+                    Err(_) | Ok(Err(FrameError::Io)) => return false,
                     Ok(Err(FrameError::BadLength)) => {
                         server.drop(DropReason::BadFrame);
-                        return;
+                        return false;
                     }
                 };
             let message = &buf[2..2 + frame];
@@ -240,7 +245,7 @@ async fn relay(
             }
             target_slot.forwarded(message.len());
             if target_write.write_all(&buf[..2 + frame]).await.is_err() {
-                return;
+                return false;
             }
         }
     };
@@ -263,10 +268,17 @@ async fn relay(
             }
         }
     };
-    // Whichever direction ends first ends the connection (dropping both halves closes it).
+    tokio::pin!(answers);
+    // Whichever direction ends first ends the connection (dropping both halves closes it),
+    // except that a client which only closed its sending side still gets the answers to what
+    // it sent, for up to the idle timeout.
     tokio::select! {
-        _ = queries => {}
-        _ = answers => {}
+        half_closed = queries => {
+            if half_closed {
+                let _ = tokio::time::timeout(idle, &mut answers).await;
+            }
+        }
+        _ = &mut answers => {}
     }
 }
 

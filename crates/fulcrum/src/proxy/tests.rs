@@ -459,6 +459,41 @@ fn a_broken_tcp_frame_closes_only_its_connection() {
 }
 
 #[test]
+fn a_client_that_half_closes_still_gets_its_answers() {
+    let a = bind9("inst-a");
+    let vip = vip(39);
+    let proxy = proxy();
+    assert!(proxy
+        .apply(&config(vip, Method::Rr, &[a.addr()]))
+        .is_empty());
+    let mut stream = TcpStream::connect(vip).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    for id in [21u16, 22] {
+        let q = query(id, ZONE, TXT);
+        stream
+            .write_all(&(q.len() as u16).to_be_bytes())
+            .and_then(|_| stream.write_all(&q))
+            .expect("send");
+    }
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).expect("answers, then the end");
+    let mut ids = Vec::new();
+    let mut at = 0;
+    while at + 2 <= all.len() {
+        let len = usize::from(u16::from_be_bytes([all[at], all[at + 1]]));
+        ids.push(u16::from_be_bytes([all[at + 2], all[at + 3]]));
+        at += 2 + len;
+    }
+    ids.sort();
+    assert_eq!(ids, vec![21, 22]);
+}
+
+#[test]
 fn tcp_connections_beyond_the_cap_are_refused() {
     let a = bind9("inst-a");
     let vip = vip(37);
