@@ -115,7 +115,7 @@ fn start_fulcrum(
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let mut command = seed.ns0a.command(&bin.display().to_string());
     command
-        .args(["run", "--log-level", "warn", "-c"])
+        .args(["run", "--log-level", "info", "-c"])
         .arg(&path)
         .arg("--socket")
         .arg(&socket)
@@ -305,6 +305,15 @@ fn lab(args: &[String]) -> Result<()> {
     let kernel = phase(&seed, &me, NS0B_ADDR, seconds, fulcrum.pid)?;
     let dsr = phase(&seed, &me, VIP, seconds, fulcrum.pid)?;
     stop_fulcrum(fulcrum);
+    let log = std::fs::read_to_string(dir.path().join("flood.log")).unwrap_or_default();
+    let plane_counter = |name: &str| -> u64 {
+        log.lines()
+            .find_map(|line| {
+                let mut cells = line.split_whitespace();
+                (cells.next() == Some(name)).then(|| cells.next()?.parse().ok())?
+            })
+            .unwrap_or(0)
+    };
 
     println!("## DSR forwarding ({cores} cores, {seconds} s per phase, {PAYLOAD}-byte UDP payload, 200 sources)");
     println!();
@@ -328,6 +337,14 @@ fn lab(args: &[String]) -> Result<()> {
     println!(
         "DSR kept up with the kernel's forwarding: {:.1}% of the router's forwarded packets left ns0a's eth1 towards ns0b",
         if dsr.router > 0.0 { 100.0 * dsr.dsr / dsr.router } else { 0.0 }
+    );
+
+    println!(
+        "Fulcrum's own counters over both phases: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
+        plane_counter("frames-in"),
+        plane_counter("forwarded"),
+        plane_counter("drop-ring-full"),
+        plane_counter("drop-tx-full"),
     );
 
     // DNS: the seed configuration, both Bind9 nodes.

@@ -30,10 +30,12 @@ pub enum Event {
     DropLocalFailed,
     /// Longer than a ring slot.
     DropTruncated,
+    /// Lost by the kernel because the receive ring was full (the workers fell behind).
+    DropRingFull,
 }
 
 impl Event {
-    pub const ALL: [Event; 15] = [
+    pub const ALL: [Event; 16] = [
         Event::FramesIn,
         Event::VipFrames,
         Event::Forwarded,
@@ -49,6 +51,7 @@ impl Event {
         Event::DropTxFull,
         Event::DropLocalFailed,
         Event::DropTruncated,
+        Event::DropRingFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl Event {
             Event::DropTxFull => "drop-tx-full",
             Event::DropLocalFailed => "drop-local-failed",
             Event::DropTruncated => "drop-truncated",
+            Event::DropRingFull => "drop-ring-full",
         }
     }
 }
@@ -87,6 +91,11 @@ fn bump(counter: &AtomicU64) {
 impl Slot {
     pub fn count(&self, event: Event) {
         bump(&self.events[event as usize]);
+    }
+
+    pub fn add(&self, event: Event, n: u64) {
+        let counter = &self.events[event as usize];
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
     pub fn drop(&self, reason: DropReason) {

@@ -32,7 +32,18 @@ pub struct Worker {
 pub fn run(mut worker: Worker, shared: Arc<Shared>) {
     let mut pick = Pick::new(0x9e37_79b9_7f4a_7c15 ^ worker.index as u64);
     let mut last_error: Option<Instant> = None;
+    let mut last_ring_check = Instant::now();
     while !worker.stop.load(Ordering::Relaxed) {
+        if last_ring_check.elapsed() >= Duration::from_millis(500) {
+            last_ring_check = Instant::now();
+            // The kernel's count resets on each read.
+            if let Ok(lost) = worker.socket.take_ring_drops() {
+                shared
+                    .counters
+                    .slot(worker.index)
+                    .add(Event::DropRingFull, lost);
+            }
+        }
         if let Err(e) = worker.socket.wait(POLL_MS) {
             complain(&mut last_error, worker.index, &e);
             std::thread::sleep(Duration::from_millis(50));
