@@ -84,7 +84,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
     let mut driver: Option<Driver> = None;
     let mut problem: Option<String> = None;
     let mut next_try = Instant::now();
-    let mut published = Instant::now();
+    let mut published: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
         if changes.has_changed().unwrap_or(false) {
             config = changes.borrow_and_update().clone();
@@ -112,6 +112,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
                     match Driver::open(setup.clone(), &config) {
                         Ok(d) => {
                             driver = Some(d);
+                            published = None;
                             problem = None;
                         }
                         Err(e) => {
@@ -133,9 +134,9 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
         match driver.as_mut() {
             Some(d) => {
                 d.turn();
-                if published.elapsed() >= PUBLISH_EVERY {
+                if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
                     publish(Some(d.status()));
-                    published = Instant::now();
+                    published = Some(Instant::now());
                 }
             }
             None => {

@@ -1,0 +1,312 @@
+//! End-to-end tests of session sync: two real `fulcrum run` daemons on loopback, each with its
+//! own `real` address (127.0.N.1 and 127.0.N.2, port 10439) and a `syncpeer` naming the other,
+//! no `vrrp` block, so each is a sync *peer* that sends its sessions and applies the other's
+//! (see docs/sync.md). Queries from many distinct 127.x source addresses create sessions on the
+//! first node; the test reads both nodes' `show sessions all` and `show sync` with the real
+//! `fulcrum control`. The targets are UDP sockets the test holds (a session is made when a query
+//! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+
+/// A running `fulcrum run`, killed by PID on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config_path = dir.path().join("fulcrum.conf");
+        std::fs::write(&config_path, config).expect("write the configuration");
+        let socket = dir.path().join("fulcrum.sock");
+        let log = dir.path().join("fulcrum.log");
+        let child = Command::new(FULCRUM)
+            .args(["run", "--log-level", "info", "-c"])
+            .arg(&config_path)
+            .arg("--socket")
+            .arg(&socket)
+            .env("FULCRUM_PROXY_WORKERS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the log"))
+            .spawn()
+            .expect("start fulcrum run");
+        let mut daemon = Daemon {
+            child,
+            socket,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("fulcrum run exited early ({status}):\n{}", daemon.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no control socket:\n{}",
+                daemon.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn control(&self, line: &str) -> String {
+        let output = Command::new(FULCRUM)
+            .arg("control")
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("-e")
+            .arg(line)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run fulcrum control");
+        assert!(
+            output.status.success(),
+            "fulcrum control {line:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.logs()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `show sessions all` as (hash, address, server, target) rows.
+    fn sessions(&self) -> BTreeSet<(String, String, String, String)> {
+        let text = self.control("show sessions all");
+        text.lines()
+            .skip(3)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f.len() == 7).then(|| (f[0].into(), f[1].into(), f[3].into(), f[4].into()))
+            })
+            .collect()
+    }
+
+    /// The sessions once there are `count` of them (the queries are in flight until then).
+    fn wait_sessions(&self, count: usize) -> BTreeSet<(String, String, String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let sessions = self.sessions();
+            if sessions.len() == count || Instant::now() > deadline {
+                assert_eq!(sessions.len(), count, "sessions:\n{}", self.logs());
+                return sessions;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A number after `word` in `show sync` (waiting for the sync driver's first status, which
+    /// comes a moment after the control socket opens).
+    fn sync_counter(&self, word: &str) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut text = self.control("show sync");
+        while text.starts_with("sync not running") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            text = self.control("show sync");
+        }
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words
+            .windows(2)
+            .find_map(|w| (w[0] == word).then(|| w[1].parse().ok()).flatten())
+            .unwrap_or_else(|| panic!("no {word} in show sync:\n{text}\n{}", self.logs()))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (held by the returned socket, which plays a target).
+fn target_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind a target socket")
+}
+
+fn free_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("local address").port()
+}
+
+/// One node: network 1 with `real` = `me` and `syncpeer` = `peer`, a session server on `vip`
+/// over the two target sockets.
+fn node_config(
+    me: Ipv4Addr,
+    peer: Ipv4Addr,
+    vip: SocketAddr,
+    targets: &[u16; 2],
+    key: Option<&str>,
+) -> String {
+    let key = key.map_or(String::new(), |k| format!("set synckey \"{k}\"\n"));
+    format!(
+        "hostname SYNC{last}\n{key}\
+         network 1 {{\n  name \"sync test\"\n  real {me}\n  syncpeer {peer}\n}}\n\
+         register network 1\nenable network 1\n\
+         server 1 {{\n  ipaddr {ip}\n  port {port}\n  method session\n  targets 1,2\n}}\n\
+         register server 1\nenable server 1\n\
+         target 1 {{\n  ipaddr 127.0.0.1\n  port {t1}\n  dsr disable\n}}\n\
+         target 2 {{\n  ipaddr 127.0.0.1\n  port {t2}\n  dsr disable\n}}\n\
+         register targets 1,2\nenable targets 1,2\n",
+        last = me.octets()[3],
+        ip = vip.ip(),
+        port = vip.port(),
+        t1 = targets[0],
+        t2 = targets[1],
+    )
+}
+
+/// A DNS query for `a.test TXT` from `source` to `vip`.
+fn query(vip: SocketAddr, source: Ipv4Addr, id: u16) {
+    let socket = UdpSocket::bind((source, 0)).expect("bind a client address");
+    let mut packet = Vec::new();
+    packet.extend_from_slice(&id.to_be_bytes());
+    packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    packet.extend_from_slice(b"\x01a\x04test\x00\x00\x10\x00\x01");
+    socket.send_to(&packet, vip).expect("send a query");
+}
+
+/// Waits until `check` holds, up to `limit`; returns how long it took.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check().then(|| started.elapsed())
+}
+
+#[test]
+fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full_table() {
+    let (a, b) = (Ipv4Addr::new(127, 0, 78, 1), Ipv4Addr::new(127, 0, 78, 2));
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let vip_a = SocketAddr::from(([127, 0, 78, 10], free_port()));
+    let vip_b = SocketAddr::from(([127, 0, 78, 20], free_port()));
+    let config_b = node_config(b, a, vip_b, &ports, None);
+    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    let node_b = Daemon::start(&config_b);
+
+    for n in 0..120u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 79, n as u8 + 1), n);
+    }
+    let queried = Instant::now();
+    let on_a = node_a.wait_sessions(120);
+    let took = within(Duration::from_secs(2), || node_b.sessions() == on_a);
+    assert!(
+        took.is_some(),
+        "the peer's sessions differ 2 s after the queries ({:?} since):\nA: {on_a:?}\nB: {:?}\n{}\n{}",
+        queried.elapsed(),
+        node_b.sessions(),
+        node_b.control("show sync"),
+        node_b.logs()
+    );
+    let applied = within(Duration::from_secs(1), || {
+        node_b.sync_counter("applied") >= 120
+    });
+    assert!(applied.is_some(), "{}", node_b.control("show sync"));
+    assert_eq!(node_b.sync_counter("authentication"), 0);
+
+    // A peer started later (a restarted backup) asks for and gets the whole table.
+    drop(node_b);
+    for n in 120..150u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 79, n as u8 + 1), n);
+    }
+    let on_a = node_a.wait_sessions(150);
+    let node_b = Daemon::start(&config_b);
+    let took = within(Duration::from_secs(2), || node_b.sessions() == on_a);
+    assert!(
+        took.is_some(),
+        "the restarted peer has not got the full table:\nB: {:?}\n{}\n{}",
+        node_b.sessions(),
+        node_b.control("show sync"),
+        node_b.logs()
+    );
+    assert!(
+        node_b.logs().contains("sync: full table received"),
+        "{}",
+        node_b.logs()
+    );
+    assert!(
+        node_a.logs().contains("sync: sending the full table"),
+        "{}",
+        node_a.logs()
+    );
+    let in_sync = within(Duration::from_secs(1), || {
+        node_b.control("show sync").contains("resync in sync")
+    });
+    let shown = node_b.control("show sync");
+    assert!(in_sync.is_some(), "{shown}");
+    assert!(
+        shown.contains("peer 127.0.78.1:10439 (from syncpeer)"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
+    let (a, b) = (Ipv4Addr::new(127, 0, 88, 1), Ipv4Addr::new(127, 0, 88, 2));
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let vip_a = SocketAddr::from(([127, 0, 88, 10], free_port()));
+    let vip_b = SocketAddr::from(([127, 0, 88, 20], free_port()));
+    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, Some("right key")));
+    let node_b = Daemon::start(&node_config(b, a, vip_b, &ports, Some("wrong key")));
+    for n in 0..20u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 89, n as u8 + 1), n);
+    }
+    node_a.wait_sessions(20);
+    let dropped = within(Duration::from_secs(3), || {
+        node_b.sync_counter("authentication") > 0
+    });
+    assert!(dropped.is_some(), "{}", node_b.control("show sync"));
+    // Garbage from anywhere is counted too and changes nothing.
+    let garbage = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for bytes in [
+        &b"hello"[..],
+        &[0x46, 0x53, 1, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
+    ] {
+        garbage.send_to(bytes, (b, 10439)).expect("send garbage");
+    }
+    assert!(
+        within(Duration::from_secs(2), || node_b.sync_counter("malformed")
+            == 2)
+        .is_some(),
+        "{}",
+        node_b.control("show sync")
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node_b.sessions().is_empty(), "{:?}", node_b.sessions());
+    assert_eq!(node_b.sync_counter("applied"), 0);
+    // And the other way: A drops B's full-table requests and keepalives for the same reason.
+    assert!(
+        node_a.sync_counter("authentication") > 0,
+        "{}",
+        node_a.control("show sync")
+    );
+}
