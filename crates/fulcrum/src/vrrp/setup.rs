@@ -86,3 +86,74 @@ impl Setup {
             && self.notify == other.notify
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_NS0A: &str = "hostname NS0A\nset localdsr 1\ninterface eth1\n\
+        vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n\
+        network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\ninterface eth1\n}\n\
+        register network 1\nenable network 1\n\
+        server 1 {\nipaddr 10.235.210.1\nport 53\nmethod session\ntargets 1,2\n}\n\
+        register server 1\nenable server 1\n\
+        target 1 {\nipaddr 10.235.210.43\nport 53\ndsr enable\n}\n\
+        target 2 {\nipaddr 10.235.210.44\nport 53\ndsr enable\n}\n\
+        register targets 1,2\nenable targets 1,2\n";
+
+    fn parse(text: &str) -> Config {
+        fulcrum_config::parse("test.conf", text).expect("a valid configuration")
+    }
+
+    #[test]
+    fn the_seeds_node_runs_vrid_7_on_eth1_in_dsr_mode() {
+        let setup = Setup::from_config(&parse(SEED_NS0A))
+            .expect("runnable")
+            .expect("a vrrp block");
+        assert_eq!(setup.interface, "eth1");
+        assert_eq!(setup.mode, Mode::Dsr);
+        assert_eq!(setup.machine.vrid, 7);
+        assert_eq!(setup.machine.priority, 200);
+        assert_eq!(setup.machine.advert_interval_cs, 100);
+        assert_eq!(
+            setup.machine.primary_address,
+            Ipv4Addr::new(10, 235, 210, 45)
+        );
+        assert_eq!(
+            setup.machine.addresses,
+            vec![Ipv4Addr::new(10, 235, 210, 1)]
+        );
+    }
+
+    #[test]
+    fn without_dsr_targets_it_is_proxy_mode_and_virt_comes_first() {
+        let text = SEED_NS0A.replace("dsr enable\n", "").replace(
+            "real 10.235.210.45\n",
+            "real 10.235.210.45\nvirt 10.235.210.2\n",
+        );
+        let setup = Setup::from_config(&parse(&text)).unwrap().unwrap();
+        assert_eq!(setup.mode, Mode::Proxy);
+        assert_eq!(
+            setup.machine.addresses,
+            vec![
+                Ipv4Addr::new(10, 235, 210, 2),
+                Ipv4Addr::new(10, 235, 210, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_vrrp_block_is_none_and_a_priority_change_keeps_the_group() {
+        let without = SEED_NS0A.replace("vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n", "");
+        assert_eq!(Setup::from_config(&parse(&without)), Ok(None));
+        let a = Setup::from_config(&parse(SEED_NS0A)).unwrap().unwrap();
+        let b = Setup::from_config(&parse(&SEED_NS0A.replace("priority 200", "priority 100")))
+            .unwrap()
+            .unwrap();
+        assert!(a.same_group(&b));
+        let c = Setup::from_config(&parse(&SEED_NS0A.replace("vrid 7", "vrid 8")))
+            .unwrap()
+            .unwrap();
+        assert!(!a.same_group(&c));
+    }
+}
