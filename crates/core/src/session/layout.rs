@@ -176,7 +176,7 @@ impl SessionTable {
     }
 
     pub(super) fn home(&self, server: u32, key: Key) -> usize {
-        reduce(key.hash(server), self.slots.len() as u64) as usize
+        reduce(mix64(key.hash(server) ^ self.salt), self.slots.len() as u64) as usize
     }
 
     /// `Ok(slot)` holding the key, or `Err(vacant slot)` where it would go (`Err(usize::MAX)`
@@ -315,6 +315,7 @@ impl SessionTable {
     /// would serialize: this way the misses are independent and overlap.
     pub(super) fn rehash(&mut self, capacity: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        self.salt = mix64(self.seed ^ (capacity as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut new_index = vec![NIL; old.len()];
         for (old_index, slot) in old.iter().enumerate() {
             if !slot.occupied() {

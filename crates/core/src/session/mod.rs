@@ -75,6 +75,13 @@ pub struct SessionTable {
     /// The latest `now` seen.
     clock: u32,
     shed: u64,
+    /// Chosen by the owner (random in the daemon), so that clients cannot aim at one probe run
+    /// by picking their addresses, and tables of different nodes do not share a slot order.
+    seed: u64,
+    /// `seed` mixed with the current capacity, folded into every slot hash ([`Self::home`]):
+    /// filling a table in the slot order of another (a full-table sync, a copy) would otherwise
+    /// put every early key in one probe run of the smaller, growing table (40x slower inserts).
+    salt: u64,
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -91,6 +98,11 @@ impl SessionTable {
     /// An empty table that will hold at most `max_sessions` sessions (capped at
     /// [`MAX_TABLE_SESSIONS`]). Memory grows with use, up to about 35 bytes per session.
     pub fn new(max_sessions: usize) -> SessionTable {
+        SessionTable::with_seed(max_sessions, 0)
+    }
+
+    /// [`Self::new`] with the slot hash keyed by `seed` (see the field's documentation).
+    pub fn with_seed(max_sessions: usize, seed: u64) -> SessionTable {
         let max_sessions = max_sessions.min(MAX_TABLE_SESSIONS);
         SessionTable {
             slots: Vec::new(),
@@ -102,7 +114,14 @@ impl SessionTable {
             per_target: HashMap::default(),
             clock: 0,
             shed: 0,
+            seed,
+            salt: 0,
         }
+    }
+
+    /// Forgets every session, keeping the bound and the seed.
+    pub fn clear(&mut self) {
+        *self = SessionTable::with_seed(self.max_sessions, self.seed);
     }
 
     /// Looks up the client's session on `server`; refreshes last-seen when found and not

@@ -319,4 +319,55 @@ fn tables_can_move_between_threads() {
     send::<SessionTable>();
 }
 
+/// Mean distance of the occupied slots from their home slot.
+fn mean_displacement(table: &SessionTable) -> f64 {
+    let capacity = table.slots.len();
+    let mut total = 0usize;
+    for (index, slot) in table.slots.iter().enumerate() {
+        if slot.occupied() {
+            let home = table.home(slot.server, table.key(slot));
+            total += (index + capacity - home) % capacity;
+        }
+    }
+    total as f64 / table.len().max(1) as f64
+}
+
+#[test]
+fn a_table_filled_in_another_tables_slot_order_keeps_short_probe_runs() {
+    // A full-table sync hands the receiver the sender's sessions in the sender's slot order.
+    // With one slot hash for every table, the first keys of that order all have the lowest
+    // hashes and pile into one probe run of the smaller, growing receiver (mean displacement in
+    // the thousands, 40x slower inserts); the capacity-salted hash spreads them.
+    for seeds in [(0, 0), (1, 2)] {
+        let mut source = SessionTable::with_seed(1_000_000, seeds.0);
+        for n in 0..60_000u32 {
+            source.insert(1, v4(0x7f40_0000 + n * 16), 1, 0, 600);
+        }
+        let rows: Vec<SessionRow> = source.iter().collect();
+        let mut receiver = SessionTable::with_seed(1_000_000, seeds.1);
+        for (done, row) in rows.iter().enumerate() {
+            receiver.insert(row.server, row.client, row.target, 0, 600);
+            if done == rows.len() / 8 || done == rows.len() / 2 {
+                let mean = mean_displacement(&receiver);
+                assert!(mean < 8.0, "seeds {seeds:?}, {done} sessions: mean {mean}");
+            }
+        }
+        assert_eq!(receiver.len(), 60_000);
+    }
+}
+
+#[test]
+fn clear_keeps_the_bound() {
+    let mut table = SessionTable::with_seed(2, 9);
+    for n in 0..3 {
+        table.insert(1, v4(n), 1, 0, 600);
+    }
+    table.clear();
+    assert_eq!(table.len(), 0);
+    for n in 0..3 {
+        table.insert(1, v4(n), 1, 0, 600);
+    }
+    assert_eq!(table.len(), 2);
+}
+
 mod model;

@@ -30,12 +30,25 @@ fn lock(shard: &Mutex<SessionTable>) -> MutexGuard<'_, SessionTable> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A seed for a table's slot hash. Without a random source the tables still work, only with
+/// a hash a client could predict; the time of day is the fallback.
+fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return nanos;
+    }
+    u64::from_le_bytes(bytes)
+}
+
 impl Sessions {
     pub fn new(max_sessions: u64, started: Instant) -> Sessions {
         let per_shard = max_sessions.div_ceil(SHARDS as u64);
         let per_shard = usize::try_from(per_shard).unwrap_or(usize::MAX);
         let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
-            .map(|_| Mutex::new(SessionTable::new(per_shard)))
+            .map(|_| Mutex::new(SessionTable::with_seed(per_shard, random_seed())))
             .collect();
         Sessions {
             sync: crate::sync::tap::register(module_path!(), &shards, started),

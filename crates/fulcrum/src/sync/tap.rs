@@ -328,9 +328,7 @@ pub fn clear() {
         .collect();
     for tables in registry {
         for table in tables.iter() {
-            let mut table = lock(table);
-            let max = table.max_sessions();
-            *table = SessionTable::new(max);
+            lock(table).clear();
         }
     }
 }
