@@ -342,3 +342,67 @@ async fn the_client_ignores_bad_replies_and_counts_them() {
     // "FAGT" replaced, and a keyed packet cut to 28 bytes (flag set, no MAC).
     assert_eq!(drops.malformed.load(Ordering::Relaxed), 2);
 }
+
+/// On a node that is its own target (the seed's `set localdsr 1`), the balancer probes the
+/// agent at the node's address from the network's `real` address, which is on the same host. An
+/// agent bound to every address must answer from the address it was asked at: the kernel's
+/// own choice for a reply to a local address is another one, and the balancer rightly ignores a
+/// reply from elsewhere ("no reply", the local target taken down). Runs in a namespace of its
+/// own holding both addresses on `lo`; the client is the balancer's, from a thread inside it.
+#[test]
+fn an_agent_on_every_address_answers_from_the_one_asked() {
+    let lab = netlab::Lab::new("agentsrc");
+    let ns = match lab.netns("n") {
+        Ok(ns) => ns,
+        Err(e) => panic!("{e}"),
+    };
+    let (target, real) = (
+        Ipv4Addr::new(10, 235, 210, 43),
+        Ipv4Addr::new(10, 235, 210, 45),
+    );
+    for addr in [target, real] {
+        if let Err(e) = ns.lo_alias(&format!("{addr}/32")) {
+            panic!("{e}");
+        }
+    }
+    let port = free_port();
+    let mut command = ns.command(FULCRUM);
+    command
+        .args(["agent", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Err(e) = ns.spawn(command) {
+        panic!("{e}");
+    }
+    let path = format!("/run/netns/{}", ns.name());
+    let asked = SocketAddr::new(IpAddr::V4(target), port);
+    let client = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let drops = ClientDrops::new();
+            let mut last = None;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                match query_agent_from(asked, Some(IpAddr::V4(real)), None, SHORT, &drops).await {
+                    Ok(value) => return Ok((value, drops.snapshot())),
+                    Err(e) => last = Some(e.to_string()),
+                }
+            }
+            Err(format!(
+                "no answer from {asked}: {last:?}; ignored (wrong source, ...): {:?}",
+                drops.snapshot()
+            ))
+        })
+    });
+    match client.join() {
+        Ok(Ok((value, _))) => assert!(value >= 1, "value {value}"),
+        Ok(Err(e)) => panic!("{e}"),
+        Err(_) => panic!("the client thread panicked"),
+    }
+}

@@ -5,12 +5,13 @@
 //! out or prints no integer, or prints 0, reports 0: "down". With `-k`, requests must carry the
 //! shared key's MAC and replies carry one; others are dropped and counted, as are malformed
 //! packets and requests over the per-source rate. Counters are printed to stderr when they change
-//! (at most once a second).
+//! (at most once a second). A reply leaves from the address its request was sent to.
 
 // The client is the balancer's `agent` check; the daemon wires it.
 #[allow(dead_code)]
 pub mod client;
 mod ratelimit;
+mod socket;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, Semaphore};
 
 #[allow(unused_imports)] // the balancer's agent check
@@ -161,9 +161,7 @@ pub async fn serve(
     source: ValueSource,
     key: Option<Vec<u8>>,
 ) -> Result<(), String> {
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
+    let socket = socket::bind(bind).map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
     let socket = Arc::new(socket);
     eprintln!(
         "fulcrum agent: answering on udp {bind} ({}, {})",
@@ -184,11 +182,13 @@ pub async fn serve(
     tokio::spawn(report_counters(counters.clone()));
 
     let mut buffer = [0u8; 2048];
+    let mut batch = socket::receive_batch();
     loop {
-        let (length, from) = socket
-            .recv_from(&mut buffer)
+        let (length, from, local) = socket::recv(&socket, &mut batch, &mut buffer)
             .await
             .map_err(|e| format!("receiving on udp {bind}: {e}"))?;
+        // Bound to every address: answer from the one asked (see `socket`).
+        let reply_from = socket::reply_source(local);
         if !limiter.allow(from.ip(), Instant::now()) {
             counters.rate_limited.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -218,7 +218,11 @@ pub async fn serve(
             let value = cache.value().await;
             let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
             // Same length as the request by construction; the check keeps it a rule.
-            if reply.len() <= length && socket.send_to(&reply, from).await.is_ok() {
+            if reply.len() <= length
+                && socket::send(&socket, &reply, from, reply_from)
+                    .await
+                    .is_ok()
+            {
                 counters.answered.fetch_add(1, Ordering::Relaxed);
             }
             drop(permit);

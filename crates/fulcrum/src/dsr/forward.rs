@@ -102,6 +102,12 @@ pub fn decide(
     active: bool,
 ) -> Decision {
     match classify(frame, table) {
+        // An announcement (gratuitous ARP: sender = target, as a node taking the VIP sends,
+        // RFC 3768 6.4.2, RFC 5227 3), not a question. Answering it from the virtual MAC would
+        // make the switch learn that MAC here again, taking the VIP back from the announcer.
+        Verdict::ArpRequest {
+            target, sender_ip, ..
+        } if sender_ip == target => Decision::Other,
         Verdict::ArpRequest {
             target,
             sender_ip,

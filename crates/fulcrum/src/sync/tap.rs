@@ -68,6 +68,11 @@ pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
     } else {
         Plane::Proxy
     };
+    // Under the registry lock, which [`set_enabled`] holds while it reserves room and turns
+    // reporting on: either this table is registered in time to get its room there, or it sees
+    // reporting on here. (Read outside the lock, a table registered while sync was starting
+    // kept queues of no room and lost every event for good.)
+    let mut registry = lock(&REGISTRY);
     let room = if ENABLED.load(Ordering::Acquire) {
         QUEUE_ROOM
     } else {
@@ -78,7 +83,6 @@ pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
             .map(|_| Mutex::new(Vec::with_capacity(room)))
             .collect(),
     });
-    let mut registry = lock(&REGISTRY);
     registry.retain(|r| r.tables.strong_count() > 0);
     registry.push(Registered {
         plane,
@@ -196,8 +200,9 @@ impl Tap {
 
 /// Turns event reporting on or off (the sync driver, when a peer is configured).
 pub fn set_enabled(enabled: bool) {
+    let registry = lock(&REGISTRY);
     if enabled {
-        for registered in lock(&REGISTRY).iter() {
+        for registered in registry.iter() {
             if let Some(queues) = registered.queues.upgrade() {
                 for queue in queues.shards.iter() {
                     let mut queue = lock(queue);
@@ -208,6 +213,7 @@ pub fn set_enabled(enabled: bool) {
         }
     }
     ENABLED.store(enabled, Ordering::Release);
+    drop(registry);
 }
 
 /// Events lost to a full queue since the start.
@@ -329,6 +335,35 @@ pub fn clear() {
     for tables in registry {
         for table in tables.iter() {
             lock(table).clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sync turning on while a data plane registers its table (the daemon starts both at
+    /// once): the table must get room for its events. It used to read "off" while
+    /// [`set_enabled`] was still reserving room for the tables it knew of, register after that
+    /// pass, and lose every event for good (the backup never learned a session of that plane).
+    #[test]
+    fn a_table_registered_while_sync_turns_on_gets_room_for_its_events() {
+        set_enabled(false);
+        let tables: Arc<Shards> = (0..4).map(|_| Mutex::new(SessionTable::new(16))).collect();
+        // Be `set_enabled(true)` in the middle of its reservation pass (it holds the registry).
+        let pass = lock(&REGISTRY);
+        let registering = {
+            let tables = tables.clone();
+            std::thread::spawn(move || register("fulcrum::dsr::sessions", &tables, Instant::now()))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ENABLED.store(true, Ordering::Release);
+        drop(pass);
+        let tap = registering.join().expect("the registering thread");
+        set_enabled(false);
+        for queue in tap.queues.shards.iter() {
+            assert!(lock(queue).capacity() >= QUEUE_ROOM, "a queue without room");
         }
     }
 }

@@ -6,7 +6,8 @@
 //! interface ([`socket`]), feeds the machine every received packet that passes
 //! [`fulcrum_core::vrrp::Group::check`] (the rest are counted by drop reason), calls its timeout
 //! on time, and carries out its outputs in order: adverts from the network's `real` address to
-//! 224.0.0.18 with TTL 255, taking and releasing the VIPs ([`vip`]: the DSR plane's active
+//! 224.0.0.18 with TTL 255 (in DSR mode as whole Ethernet frames from the virtual router MAC,
+//! RFC 3768 7.3, so the switch learns with every advert where the VIP's MAC lives), taking and releasing the VIPs ([`vip`]: the DSR plane's active
 //! switch, or a kernel address in proxy mode), one log line per transition with its reason, and
 //! `notify` ([`notify`], never waited for). A configuration change that keeps the group (only
 //! the priority differs) goes to the running machine; any other change stops the group cleanly
@@ -27,12 +28,13 @@ use std::time::{Duration, Instant};
 use fulcrum_core::model::Config;
 use fulcrum_core::vrrp::group::DropCounters;
 use fulcrum_core::vrrp::{Group, Input, Machine, Output, State};
+use fulcrum_sys::packet::FrameSender;
 use tokio::sync::watch;
 
 pub use show::{show, Status};
 
 use notify::Notifier;
-use setup::Setup;
+use setup::{Mode, Setup};
 use socket::VrrpSocket;
 use vip::VipHolder;
 
@@ -148,6 +150,8 @@ struct Runner<'a> {
     machine: Machine,
     group: Group,
     socket: &'a VrrpSocket,
+    /// DSR mode: adverts leave as frames from the virtual MAC through this sender.
+    frames: Option<FrameSender>,
     vip: VipHolder,
     notifier: Notifier,
     drops: DropCounters,
@@ -171,7 +175,22 @@ fn run_group(
         setup.mode,
         setup.machine.addresses
     );
+    // In DSR mode the virtual MAC answers for the VIP, so the adverts must come from it too
+    // (RFC 3768 7.3): a switch then follows the master with every advert, also when two
+    // masters meet and the one that stays never sends a gratuitous ARP. From the raw IP socket
+    // they would leave with the interface's own MAC.
+    let frames = match setup.mode {
+        Mode::Dsr => FrameSender::open(&setup.interface)
+            .map_err(|e| {
+                tracing::warn!(
+                    "vrrp: adverts from the interface's own MAC, not the virtual MAC: {e}"
+                )
+            })
+            .ok(),
+        Mode::Proxy => None,
+    };
     let mut runner = Runner {
+        frames,
         machine: Machine::new(setup.machine.clone()),
         group: Group::new(&setup.machine),
         vip: VipHolder::new(setup.mode, &setup.interface, &setup.machine.addresses),
@@ -269,11 +288,18 @@ impl Runner<'_> {
     }
 
     fn send_advert(&mut self, priority: u8) {
-        let sent = self
-            .group
-            .advert_packet(priority)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))
-            .and_then(|packet| self.socket.send(&packet));
+        let sent = match &self.frames {
+            Some(frames) => self
+                .group
+                .advert_frame(priority)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))
+                .and_then(|frame| frames.send(&frame)),
+            None => self
+                .group
+                .advert_packet(priority)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))
+                .and_then(|packet| self.socket.send(&packet)),
+        };
         if let Err(e) = sent {
             self.send_errors += 1;
             // One line per burst of failures, not per advert.

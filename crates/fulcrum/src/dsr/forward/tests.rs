@@ -11,6 +11,7 @@ const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
 const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
 const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x99]);
+const VIRTUAL_MAC: EthernetAddress = EthernetAddress([0, 0, 0x5e, 0, 1, 7]);
 
 fn table() -> DsrTable {
     let config = seed_config(true);
@@ -165,6 +166,11 @@ fn verdicts_other_than_forwarding() {
     arp_request[22..28].copy_from_slice(&CLIENT_MAC.0);
     arp_request[28..32].copy_from_slice(&[10, 235, 210, 254]);
     arp_request[38..42].copy_from_slice(&VIP.octets());
+    // Another master's gratuitous ARP for the VIP (sender = target, from the virtual MAC).
+    let mut announcement = arp_request.clone();
+    announcement[6..12].copy_from_slice(&VIRTUAL_MAC.0);
+    announcement[22..28].copy_from_slice(&VIRTUAL_MAC.0);
+    announcement[28..32].copy_from_slice(&VIP.octets());
     let cases: Vec<(&str, Vec<u8>, bool, Decision)> = vec![
         (
             "runt",
@@ -222,6 +228,13 @@ fn verdicts_other_than_forwarding() {
             false,
             Decision::Drop(PlaneDrop::NotActive),
         ),
+        (
+            "another master's gratuitous arp is not answered",
+            announcement.clone(),
+            true,
+            Decision::Other,
+        ),
+        ("nor while backup", announcement, false, Decision::Other),
     ];
     for (name, frame, active, expected) in cases {
         assert_eq!(

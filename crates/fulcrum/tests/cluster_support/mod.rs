@@ -1,0 +1,391 @@
+//! The seed's two-node cluster in a netlab lab, for `tests/cluster.rs`: the seed topology, the
+//! seed's Bind9 pair, a real `fulcrum agent` on each node (port 439, the seed's agentcheck.sh
+//! with `fulcrum dns-check` in place of mon's dns.monitor), and the real `fulcrum run` on each
+//! node with the seed's NS0A/NS0B configurations (tests/fixtures, used as they are: the lab's
+//! interface is `eth1` like the seed's). What the lab forces: each node's `real` address
+//! (10.235.210.45/.46, which BalanceNG owned on its own stack) is added to its eth1, since
+//! Fulcrum sends VRRP adverts, ARP requests and sync datagrams from it through the kernel.
+//! Every process is killed by PID when the lab drops (also on panic).
+
+#![allow(dead_code)]
+
+pub mod load;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netlab::seed::{seed_topology, SeedBind9, SeedLab};
+use netlab::{Lab, Ns, Proc};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+
+/// The seed's VRRP group: v2, 1 s adverts, priority 200 on both nodes.
+pub const ADVERT: Duration = Duration::from_secs(1);
+/// RFC 3768 Skew_Time at priority 200: (256 - 200) / 256 s.
+pub const SKEW: Duration = Duration::from_micros(218_750);
+/// RFC 3768 Master_Down_Interval at priority 200: 3 x advert + skew.
+pub const MASTER_DOWN: Duration = Duration::from_micros(3_218_750);
+/// Room for a busy shared machine on top of a protocol deadline.
+pub const MARGIN: Duration = Duration::from_millis(1500);
+
+/// A session as `show sessions` lists it: (hash, address, server, target).
+pub type Session = (String, String, String, String);
+
+pub fn require_tools() {
+    for tool in [
+        "/usr/bin/dig",
+        "/usr/sbin/named",
+        "/usr/sbin/nft",
+        "/usr/sbin/ip",
+    ] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: install dnsutils, bind9, nftables and iproute2 to run this test"
+        );
+    }
+    let uid = Command::new("id").arg("-u").output().expect("run id -u");
+    assert!(
+        String::from_utf8_lossy(&uid.stdout).trim() == "0",
+        "this test builds network namespaces and opens AF_PACKET sockets: run it as root"
+    );
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Waits until `check` holds, at most `limit`; returns how long it took.
+pub fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// One node's Fulcrum: its namespace, configuration, control socket and logs (one per run).
+pub struct Node {
+    pub name: &'static str,
+    pub ns: Ns,
+    conf: PathBuf,
+    pub socket: PathBuf,
+    dir: PathBuf,
+    runs: u32,
+    pub proc: Option<Proc>,
+}
+
+impl Node {
+    /// This run's log.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join(format!("{}.{}.log", self.name, self.runs))
+    }
+
+    /// Every run's log, oldest first.
+    pub fn logs(&self) -> String {
+        (1..=self.runs)
+            .map(|run| {
+                let path = self.dir.join(format!("{}.{run}.log", self.name));
+                format!("--- {} run {run} ---\n{}", self.name, read(&path))
+            })
+            .collect()
+    }
+
+    /// Starts `fulcrum run` with the node's configuration; returns once `show vrrp` answers.
+    pub fn start(&mut self) {
+        self.runs += 1;
+        let _ = std::fs::remove_file(&self.socket);
+        let log = std::fs::File::create(self.log()).expect("create the log file");
+        let mut command = self.ns.command(FULCRUM);
+        command
+            .args(["run", "--log-level", "info", "-c"])
+            .arg(&self.conf)
+            .arg("--socket")
+            .arg(&self.socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.proc = Some(self.ns.spawn(command).expect("start fulcrum run"));
+        let ready = within(Duration::from_secs(20), || {
+            self.assert_running();
+            self.show_vrrp().starts_with("state ")
+        });
+        assert!(ready.is_some(), "{}: no vrrp:\n{}", self.name, self.logs());
+    }
+
+    fn assert_running(&self) {
+        if let Some(status) = self.proc.as_ref().and_then(Proc::try_wait) {
+            panic!(
+                "{}: fulcrum run exited ({status}):\n{}",
+                self.name,
+                self.logs()
+            );
+        }
+    }
+
+    /// A crash: SIGKILL, reaped.
+    pub fn sigkill(&mut self) {
+        if let Some(proc) = self.proc.take() {
+            proc.kill();
+        }
+    }
+
+    /// A clean stop: SIGTERM; returns once the process has exited (at most 10 s).
+    pub fn sigterm(&mut self) {
+        let Some(proc) = self.proc.take() else {
+            return;
+        };
+        let _ = kill(Pid::from_raw(proc.pid() as i32), Signal::SIGTERM);
+        assert!(
+            proc.wait_timeout(Duration::from_secs(10)).is_some(),
+            "{}: fulcrum run did not stop on SIGTERM:\n{}",
+            self.name,
+            self.logs()
+        );
+    }
+
+    /// One control command through the real `fulcrum control` (empty if it cannot connect).
+    pub fn control(&self, line: &str) -> String {
+        let output = Command::new(FULCRUM)
+            .arg("control")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["-e", line])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run fulcrum control");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn show_vrrp(&self) -> String {
+        self.control("show vrrp")
+    }
+
+    pub fn state(&self) -> String {
+        self.show_vrrp()
+            .lines()
+            .find_map(|l| l.strip_prefix("state ").map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Waits until `show vrrp` says `state`; returns how long that took.
+    pub fn wait_state(&self, state: &str, limit: Duration) -> Duration {
+        let took = within(limit, || self.state() == state);
+        took.unwrap_or_else(|| {
+            panic!(
+                "{} did not reach {state} within {limit:?}; show vrrp:\n{}\n{}",
+                self.name,
+                self.show_vrrp(),
+                self.logs()
+            )
+        })
+    }
+
+    /// `show sessions all` as (hash, address, server, target).
+    pub fn sessions(&self) -> BTreeSet<Session> {
+        self.control("show sessions all")
+            .lines()
+            .skip(3)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f.len() == 7).then(|| (f[0].into(), f[1].into(), f[3].into(), f[4].into()))
+            })
+            .collect()
+    }
+
+    pub fn show_sync(&self) -> String {
+        self.control("show sync")
+    }
+
+    /// The `queries` column of `show targets` for target `id` (DSR: frames forwarded to it).
+    pub fn target_queries(&self, id: u32) -> Option<u64> {
+        let table = self.control("show targets");
+        let cells: Vec<String> = table
+            .lines()
+            .map(|line| line.split_whitespace().map(str::to_string).collect())
+            .find(|cells: &Vec<String>| cells.len() >= 14 && cells[0] == id.to_string())?;
+        cells.get(cells.len() - 5)?.parse().ok()
+    }
+}
+
+/// The lab, the seed's Bind9 pair, the agents and the two nodes (`ns0a`, `ns0b`).
+pub struct Cluster {
+    pub a: Node,
+    pub b: Node,
+    _agents: Vec<Proc>,
+    _bind9: SeedBind9,
+    pub seed: SeedLab,
+    _dir: tempfile::TempDir,
+    // Last: dropping the lab kills every process and removes the namespaces.
+    pub lab: Lab,
+}
+
+impl Cluster {
+    /// Builds the lab and starts Bind9 and the agents; no Fulcrum runs yet.
+    pub fn new(tag: &str) -> Cluster {
+        require_tools();
+        let lab = Lab::new(tag);
+        let seed = seed_topology(&lab).expect("build the seed topology");
+        let bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        // The seed's /etc/bind/agentcheck.sh, with `fulcrum dns-check` for dns.monitor.
+        let script = dir.path().join("agentcheck.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n{FULCRUM} dns-check -zone balanceng.net -master 10.235.210.1 \
+                 10.235.210.1\nif [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
+            ),
+        )
+        .expect("write agentcheck.sh");
+        let mut agents = Vec::new();
+        let mut nodes = Vec::new();
+        for (name, ns, real) in [
+            ("ns0a", &seed.ns0a, "10.235.210.45/32"),
+            ("ns0b", &seed.ns0b, "10.235.210.46/32"),
+        ] {
+            ns.addr("eth1", real).expect("add the real address to eth1");
+            let mut agent = ns.command(FULCRUM);
+            agent
+                .args(["agent", "-c"])
+                .arg(format!("sh {}", script.display()))
+                .arg("439")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            agents.push(ns.spawn(agent).expect("start fulcrum agent"));
+            let conf = dir.path().join(format!("{name}.conf"));
+            std::fs::copy(fixtures.join(format!("{name}.conf")), &conf)
+                .expect("copy the seed configuration");
+            nodes.push(Node {
+                name,
+                ns: ns.clone(),
+                conf,
+                socket: dir.path().join(format!("{name}.sock")),
+                dir: dir.path().to_path_buf(),
+                runs: 0,
+                proc: None,
+            });
+        }
+        // The agents listen before Fulcrum's first probe.
+        for ns in [&seed.ns0a, &seed.ns0b] {
+            let listening = within(Duration::from_secs(10), || {
+                ns.run(&["ss", "-Hlun", "sport = :439"])
+                    .is_ok_and(|text| !text.trim().is_empty())
+            });
+            assert!(
+                listening.is_some(),
+                "fulcrum agent is not listening in {ns}"
+            );
+        }
+        let b = nodes.pop().expect("ns0b");
+        let a = nodes.pop().expect("ns0a");
+        Cluster {
+            a,
+            b,
+            _agents: agents,
+            _bind9: bind9,
+            seed,
+            _dir: dir,
+            lab,
+        }
+    }
+
+    /// Starts ns0a, waits until it is MASTER, starts ns0b, waits until it is BACKUP and has
+    /// asked for and received the (empty) table, and until the VIP answers a client.
+    pub fn up(tag: &str) -> Cluster {
+        let mut c = Cluster::new(tag);
+        c.a.start();
+        c.a.wait_state("MASTER", MASTER_DOWN + MARGIN * 2);
+        c.b.start();
+        c.b.wait_state("BACKUP", MARGIN);
+        let synced = within(Duration::from_secs(10), || {
+            c.b.show_sync().contains("resync in sync")
+        });
+        assert!(
+            synced.is_some(),
+            "ns0b never got the table:\n{}\n{}",
+            c.b.show_sync(),
+            c.logs()
+        );
+        let answered = within(Duration::from_secs(10), || c.dig().is_some());
+        assert!(answered.is_some(), "the VIP never answered:\n{}", c.logs());
+        // The seed's checks pass on both nodes for both targets (the agents answer 1).
+        for node in [&c.a, &c.b] {
+            let up = within(Duration::from_secs(10), || {
+                let shown = node.control("show targets");
+                ["ping 5,12 up", "tcpopen 53,5,12 up", "agent 439,5,13 up"]
+                    .iter()
+                    .all(|check| shown.matches(check).count() == 2)
+                    && shown.matches("last ok (value 1)").count() == 2
+            });
+            assert!(
+                up.is_some(),
+                "{}: the targets' checks do not pass:\n{}",
+                node.name,
+                node.control("show targets")
+            );
+        }
+        c
+    }
+
+    /// Both nodes' logs.
+    pub fn logs(&self) -> String {
+        format!("{}\n{}", self.a.logs(), self.b.logs())
+    }
+
+    /// `dig` from the client's primary address to the VIP: the node that answered.
+    pub fn dig(&self) -> Option<String> {
+        let output = self
+            .seed
+            .client
+            .exec(&[
+                "dig",
+                "@10.235.210.1",
+                "balanceng.net",
+                "TXT",
+                "+short",
+                "+tries=1",
+                "+time=1",
+            ])
+            .ok()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let answer = text.trim().trim_matches('"');
+        (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
+    }
+
+    /// Cuts VRRP and sync between the nodes (each drops the other's adverts and sync
+    /// datagrams on input), leaving the client traffic, health checks and DSR path alone.
+    pub fn cut(&self) {
+        for (ns, peer) in [(&self.a.ns, "10.235.210.46"), (&self.b.ns, "10.235.210.45")] {
+            let rules = format!(
+                "table inet cluster_cut {{\n chain input {{\n  type filter hook input priority -300; policy accept;\n  \
+                 ip saddr {peer} ip protocol 112 drop\n  ip saddr {peer} udp dport 10439 drop\n }}\n}}\n"
+            );
+            let path = self
+                ._dir
+                .path()
+                .join(format!("{}.cut.nft", ns.short_name()));
+            std::fs::write(&path, rules).expect("write the nft rules");
+            ns.run(&["nft", "-f", &path.display().to_string()])
+                .expect("nft: cut the link");
+        }
+    }
+
+    /// Restores what [`Cluster::cut`] cut.
+    pub fn heal(&self) {
+        for ns in [&self.a.ns, &self.b.ns] {
+            ns.run(&["nft", "delete", "table", "inet", "cluster_cut"])
+                .expect("nft: heal the link");
+        }
+    }
+}
