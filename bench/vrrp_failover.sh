@@ -4,7 +4,8 @@
 # VIP, and the queries lost meanwhile, for Fulcrum and for keepalived at the same settings.
 #
 #   sudo bench/vrrp_failover.sh [--trials 10] [--settings 2:1000,3:100,3:20]
-#                               [--impls fulcrum,keepalived] [--rate 1000] [--fulcrum PATH]
+#                               [--impls fulcrum,keepalived] [--rate 1000] [--load-seconds 20]
+#                               [--fulcrum PATH]
 #
 # --settings is a list of VERSION:ADVERT_MS. The lab, in fresh namespaces (no link to the host):
 # a bridge "sw" and three namespaces on it, nodes a (10.235.210.45) and b (.46) and a client
@@ -18,7 +19,10 @@
 # lost queries are those sent from then on to the first reply that got no reply within 1 s. The dead
 # node then comes back (port up, a stale keepalived VIP removed, daemon restarted as backup) and
 # the roles alternate. Everything is bounded: --trials per setting, 10 s per failover at most.
-# Namespaces and processes are removed on exit, Ctrl-C included.
+# Then, per setting, the false-takeover check: dnsperf saturates the VIP for --load-seconds (0:
+# skip) while both nodes run, and the transitions each node made meanwhile are counted (a
+# takeover without a death is a false one). Namespaces and processes are removed on exit, Ctrl-C
+# included.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +31,7 @@ trials=10
 settings="2:1000,3:100,3:20"
 impls="fulcrum,keepalived"
 rate=1000
+load_seconds=20
 fulcrum=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -34,8 +39,9 @@ while [[ $# -gt 0 ]]; do
         --settings) settings="$2"; shift 2 ;;
         --impls) impls="$2"; shift 2 ;;
         --rate) rate="$2"; shift 2 ;;
+        --load-seconds) load_seconds="$2"; shift 2 ;;
         --fulcrum) fulcrum="$2"; shift 2 ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^set -e/{/^set -e/d;p}' "$0"; exit 0 ;;
         *) echo "vrrp_failover.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -82,11 +88,16 @@ for node in a:10.235.210.45 b:10.235.210.46 c:10.235.210.100; do
     ip -n "$tag-$name" link set eth0 up
 done
 
-ip netns exec "$tag-c" python3 - "$work" "$tag" "$trials" "$settings" "$impls" "$rate" <<'PY'
+[[ "$load_seconds" =~ ^[0-9]+$ && "$load_seconds" -le 120 ]] || die "--load-seconds takes 0 to 120"
+if [[ "$load_seconds" -gt 0 ]]; then
+    command -v dnsperf >/dev/null 2>&1 || die "missing tool 'dnsperf': apt-get install dnsperf"
+fi
+
+ip netns exec "$tag-c" python3 - "$work" "$tag" "$trials" "$settings" "$impls" "$rate" "$load_seconds" <<'PY'
 import os, random, signal, socket, statistics, struct, subprocess, sys, threading, time
 
-work, tag, trials, settings, impls, rate = sys.argv[1:7]
-trials, rate = int(trials), int(rate)
+work, tag, trials, settings, impls, rate, load_seconds = sys.argv[1:8]
+trials, rate, load_seconds = int(trials), int(rate), int(load_seconds)
 FULCRUM = os.path.join(work, "fulcrum")
 VIP = "10.235.210.1"
 NODES = {"a": "10.235.210.45", "b": "10.235.210.46"}
@@ -162,6 +173,20 @@ class Node:
             text = f.read()
         m, b = text.rfind("Entering MASTER STATE"), text.rfind("Entering BACKUP STATE")
         return "MASTER" if m > b else ("BACKUP" if b >= 0 else "")
+
+    def transitions(self):
+        """How many state changes the node has made (Fulcrum: show vrrp; keepalived: its log)."""
+        if self.impl == "fulcrum":
+            out = subprocess.run([FULCRUM, "control", "--socket", self.socket, "-e", "show vrrp"],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith("transitions "):
+                    return int(line.split()[1])
+            return -1
+        with open(self.log, errors="replace") as f:
+            f.seek(self.log_mark)
+            text = f.read()
+        return text.count("Entering MASTER STATE") + text.count("Entering BACKUP STATE")
 
     def crash(self):
         """Takes the node off the link and kills its daemon; returns the moment of the cut."""
@@ -266,6 +291,7 @@ def trial_series(impl, version, advert_ms):
     advert = advert_ms / 1000.0
     mdi = 3 * advert + (56 / 256) * (1.0 if version == 2 else advert)
     results = []
+    false_takeovers = None
     load = Load()
     try:
         nodes["a"].start()
@@ -300,31 +326,52 @@ def trial_series(impl, version, advert_ms):
                 print(f"  {impl}: revived node {master} is {nodes[master].state()!r}", flush=True)
             time.sleep(max(0.5, 3 * advert))
             master, backup = backup, master
+        if load_seconds > 0:
+            false_takeovers = full_load_check(impl, version, advert_ms, nodes)
     finally:
         load.stop_flag = True
         for node in nodes.values():
             node.stop()
-    return results
+    return results, false_takeovers
+
+def full_load_check(impl, version, advert_ms, nodes):
+    """Saturates the VIP with dnsperf while both nodes run; returns the transitions made."""
+    queries = os.path.join(work, "queries.txt")
+    with open(queries, "w") as f:
+        f.write("bench.test TXT\nbench.test A\n")
+    before = {n: node.transitions() for n, node in nodes.items()}
+    out = subprocess.run(["dnsperf", "-s", VIP, "-d", queries, "-l", str(load_seconds), "-c", "4",
+                          "-T", "2", "-q", "200", "-t", "1"], capture_output=True, text=True,
+                         timeout=load_seconds + 30).stdout
+    after = {n: node.transitions() for n, node in nodes.items()}
+    qps = next((l.split()[-1] for l in out.splitlines() if "Queries per second" in l), "?")
+    made = sum(after[n] - before[n] for n in nodes)
+    print(f"  {impl} v{version} {advert_ms} ms full load: {qps} qps for {load_seconds} s, "
+          f"transitions meanwhile {made} (a: {before['a']}->{after['a']}, b: {before['b']}->{after['b']})",
+          flush=True)
+    return made
 
 summary = []
 for setting in settings.split(","):
     version, advert_ms = (int(x) for x in setting.split(":"))
     for impl in impls.split(","):
-        res = trial_series(impl, version, advert_ms)
+        res, false_takeovers = trial_series(impl, version, advert_ms)
         outages = [o for o, _ in res if o is not None]
         losts = [l for o, l in res if o is not None]
         failed = sum(1 for o, _ in res if o is None)
         if outages:
             summary.append((impl, version, advert_ms, statistics.median(outages) * 1000, min(outages) * 1000,
-                            max(outages) * 1000, statistics.median(losts), len(outages), failed))
+                            max(outages) * 1000, statistics.median(losts), len(outages), failed,
+                            false_takeovers))
         else:
-            summary.append((impl, version, advert_ms, None, None, None, None, 0, failed))
+            summary.append((impl, version, advert_ms, None, None, None, None, 0, failed, false_takeovers))
 
-print("\n| implementation | version | advert | median outage | min - max | median queries lost | trials (no answer) |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for impl, version, advert_ms, med, lo, hi, lost, n, failed in summary:
+print("\n| implementation | version | advert | median outage | min - max | median queries lost | trials (no answer) | transitions under full load |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for impl, version, advert_ms, med, lo, hi, lost, n, failed, false_takeovers in summary:
+    ft = "-" if false_takeovers is None else str(false_takeovers)
     if med is None:
-        print(f"| {impl} | {version} | {advert_ms} ms | - | - | - | 0 ({failed}) |")
+        print(f"| {impl} | {version} | {advert_ms} ms | - | - | - | 0 ({failed}) | {ft} |")
     else:
-        print(f"| {impl} | {version} | {advert_ms} ms | {med:.0f} ms | {lo:.0f} - {hi:.0f} ms | {lost:.0f} | {n} ({failed}) |")
+        print(f"| {impl} | {version} | {advert_ms} ms | {med:.0f} ms | {lo:.0f} - {hi:.0f} ms | {lost:.0f} | {n} ({failed}) | {ft} |")
 PY
