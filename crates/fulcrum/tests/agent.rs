@@ -44,10 +44,15 @@ struct Agent {
 
 impl Agent {
     fn start(extra: &[&str]) -> Agent {
+        Agent::start_bound(&["-b", "127.0.0.1"], Ipv4Addr::LOCALHOST, extra)
+    }
+
+    /// An agent bound to every address (no `-b`), to be asked at `ask`.
+    fn start_bound(bind: &[&str], ask: Ipv4Addr, extra: &[&str]) -> Agent {
         let port = free_port();
         let child = Command::new(FULCRUM)
             .arg("agent")
-            .args(["-b", "127.0.0.1"])
+            .args(bind)
             .args(extra)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -59,7 +64,7 @@ impl Agent {
         };
         Agent {
             child: Some(child),
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            addr: SocketAddr::new(IpAddr::V4(ask), port),
         }
     }
 
@@ -341,4 +346,29 @@ async fn the_client_ignores_bad_replies_and_counts_them() {
     assert_eq!(drops.wrong_nonce.load(Ordering::Relaxed), 1);
     // "FAGT" replaced, and a keyed packet cut to 28 bytes (flag set, no MAC).
     assert_eq!(drops.malformed.load(Ordering::Relaxed), 2);
+}
+
+/// A node asking its own agent from another of its addresses (the seed's nodes probe from their
+/// network's `real` address, and each is its own target): an agent bound to every address must
+/// answer from the address it was asked on, since the client ignores replies from any other.
+#[tokio::test]
+async fn a_wildcard_agent_answers_from_the_address_it_was_asked_on() {
+    // Asked at 127.0.0.2 from 127.0.0.1: by route alone, the reply would leave from 127.0.0.1.
+    let agent = Agent::start_bound(&[], Ipv4Addr::new(127, 0, 0, 2), &[]);
+    let drops = ClientDrops::new();
+    let from = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let started = Instant::now();
+    let mut value = None;
+    while value.is_none() && started.elapsed() < Duration::from_secs(10) {
+        value = query_agent_from(agent.addr, from, None, SHORT, &drops)
+            .await
+            .ok();
+    }
+    assert!(
+        value.is_some_and(|v| v > 0),
+        "no reply from the agent at {}; replies from the wrong source: {}",
+        agent.addr,
+        drops.wrong_source.load(Ordering::Relaxed)
+    );
+    assert_eq!(drops.wrong_source.load(Ordering::Relaxed), 0);
 }

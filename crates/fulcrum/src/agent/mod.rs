@@ -11,6 +11,7 @@
 #[allow(dead_code)]
 pub mod client;
 mod ratelimit;
+mod socket;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,12 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, Semaphore};
 
 #[allow(unused_imports)] // the balancer's agent check
 pub use client::{query_agent, query_agent_from, AgentError, ClientDrops};
 use ratelimit::RateLimiter;
+use socket::AgentSocket;
 use wire::Repr;
 
 /// How long a command result stays valid.
@@ -161,7 +162,7 @@ pub async fn serve(
     source: ValueSource,
     key: Option<Vec<u8>>,
 ) -> Result<(), String> {
-    let socket = UdpSocket::bind(bind)
+    let socket = AgentSocket::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
     let socket = Arc::new(socket);
@@ -185,8 +186,8 @@ pub async fn serve(
 
     let mut buffer = [0u8; 2048];
     loop {
-        let (length, from) = socket
-            .recv_from(&mut buffer)
+        let (length, from, local) = socket
+            .recv(&mut buffer)
             .await
             .map_err(|e| format!("receiving on udp {bind}: {e}"))?;
         if !limiter.allow(from.ip(), Instant::now()) {
@@ -218,7 +219,7 @@ pub async fn serve(
             let value = cache.value().await;
             let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
             // Same length as the request by construction; the check keeps it a rule.
-            if reply.len() <= length && socket.send_to(&reply, from).await.is_ok() {
+            if reply.len() <= length && socket.send(&reply, from, local).await.is_ok() {
                 counters.answered.fetch_add(1, Ordering::Relaxed);
             }
             drop(permit);
