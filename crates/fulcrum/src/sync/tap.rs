@@ -68,6 +68,11 @@ pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
     } else {
         Plane::Proxy
     };
+    // The flag is read under the registry lock, which `set_enabled` holds while it reserves
+    // room and flips the flag: a table registered while sync starts either sees the flag on or
+    // is in the registry when room is reserved. (Read before the lock, a table registered at the
+    // same moment as the sync driver opened kept queues without room and lost every event.)
+    let mut registry = lock(&REGISTRY);
     let room = if ENABLED.load(Ordering::Acquire) {
         QUEUE_ROOM
     } else {
@@ -78,7 +83,6 @@ pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
             .map(|_| Mutex::new(Vec::with_capacity(room)))
             .collect(),
     });
-    let mut registry = lock(&REGISTRY);
     registry.retain(|r| r.tables.strong_count() > 0);
     registry.push(Registered {
         plane,
@@ -196,8 +200,9 @@ impl Tap {
 
 /// Turns event reporting on or off (the sync driver, when a peer is configured).
 pub fn set_enabled(enabled: bool) {
+    let registry = lock(&REGISTRY);
     if enabled {
-        for registered in lock(&REGISTRY).iter() {
+        for registered in registry.iter() {
             if let Some(queues) = registered.queues.upgrade() {
                 for queue in queues.shards.iter() {
                     let mut queue = lock(queue);
@@ -208,6 +213,7 @@ pub fn set_enabled(enabled: bool) {
         }
     }
     ENABLED.store(enabled, Ordering::Release);
+    drop(registry);
 }
 
 /// Events lost to a full queue since the start.
@@ -332,5 +338,39 @@ pub fn clear() {
             let max = table.max_sessions();
             *table = SessionTable::new(max);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sync starting while a data plane registers its table: the table must get room. The test
+    /// holds the registry lock while a thread registers, turns sync on in between (as a
+    /// `set_enabled` that ran after the thread read the flag would), and releases it.
+    #[test]
+    fn a_table_registered_while_sync_starts_gets_room() {
+        let tables: Arc<Shards> = (0..4).map(|_| Mutex::new(SessionTable::new(16))).collect();
+        let held = lock(&REGISTRY);
+        let registering = {
+            let tables = tables.clone();
+            std::thread::spawn(move || register("fulcrum::dsr::sessions", &tables, Instant::now()))
+        };
+        // Let it reach the registry (and, were the flag read first, read it as off).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        ENABLED.store(true, Ordering::Release);
+        drop(held);
+        let tap = registering.join().expect("register");
+        let room: Vec<usize> = tap
+            .queues
+            .shards
+            .iter()
+            .map(|q| lock(q).capacity())
+            .collect();
+        set_enabled(false);
+        assert!(
+            room.iter().all(|&r| r >= QUEUE_ROOM),
+            "queues without room: {room:?}"
+        );
     }
 }
