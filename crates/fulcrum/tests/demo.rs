@@ -247,6 +247,33 @@ fn full_run(extra: &[&str]) -> Demo {
         "after the rejoin, ns0b must be MASTER and ns0a BACKUP:\n{text}"
     );
 
+    // After the rejoin the new master's updates keep reaching the backup (its applied count
+    // grows past the full table), no event is lost, and both hold the same sessions per target.
+    let applied = |line: &String| -> u64 {
+        line.rsplit("applied ")
+            .next()
+            .and_then(|n| n.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let backup_lines: Vec<&&String> = after
+        .iter()
+        .filter(|l| l.contains("] ns0a BACKUP |"))
+        .collect();
+    let (first, last) = (backup_lines[0], backup_lines[backup_lines.len() - 1]);
+    assert!(
+        applied(last) > applied(first),
+        "the backup applied nothing after the full table:\n{text}"
+    );
+    assert!(!text.contains("events lost"), "sync lost events:\n{text}");
+    let sessions = |line: &str| line.split(" | ").nth(2).map(str::to_string);
+    let master_last = after
+        .iter()
+        .rev()
+        .find(|l| l.contains("] ns0b MASTER (holds the VIP) |"))
+        .map(|l| sessions(l));
+    assert_eq!(master_last, Some(sessions(last)), "{text}");
+
     // Clients kept their node and were answered after the takeover, every one of them.
     let (answered, sent, clients, changed) = summary(&demo);
     assert_eq!(clients, 12, "{text}");
