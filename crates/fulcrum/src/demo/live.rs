@@ -242,7 +242,7 @@ impl<'a> Live<'a> {
         let line = match (f.killed, &f.took_over) {
             (None, _) => "failover: none".to_string(),
             (Some((k, at)), None) => format!(
-                "failover: {}'s fulcrum killed at {} s; NO takeover seen",
+                "failover: {}'s fulcrum killed at {} s; the demo ended before a takeover",
                 names[k],
                 at.as_secs()
             ),

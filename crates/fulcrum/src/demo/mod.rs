@@ -73,11 +73,11 @@ const MIN_DURATION_FOR_KILL: u64 = 12;
 impl Args {
     /// When to kill the master, if at all.
     fn kill_at(&self) -> Option<Duration> {
-        let at = match self.kill_master_at {
-            Some(0) => return None,
-            Some(at) => at,
-            None if self.duration.is_none_or(|d| d >= MIN_DURATION_FOR_KILL) => DEFAULT_KILL_AT,
-            None => return None,
+        let at = match (self.kill_master_at, self.duration) {
+            (Some(0), _) => return None,
+            (Some(at), _) => at,
+            (None, Some(d)) if d < MIN_DURATION_FOR_KILL => return None,
+            (None, _) => DEFAULT_KILL_AT,
         };
         Some(Duration::from_secs(at))
     }
@@ -221,4 +221,35 @@ fn cleanup_leftovers(inner_pid: u32) -> Vec<String> {
         found.push(format!("namespace {name}"));
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        demo: Args,
+    }
+
+    fn kill_at(args: &[&str]) -> Option<u64> {
+        let cli = Cli::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))
+            .expect("arguments");
+        cli.demo.kill_at().map(|d| d.as_secs())
+    }
+
+    #[test]
+    fn the_failover_happens_by_default_when_the_duration_leaves_room() {
+        assert_eq!(kill_at(&[]), Some(6));
+        assert_eq!(kill_at(&["--duration", "20"]), Some(6));
+        assert_eq!(kill_at(&["--duration", "12"]), Some(6));
+        assert_eq!(kill_at(&["--duration", "11"]), None);
+        assert_eq!(
+            kill_at(&["--duration", "8", "--kill-master-at", "3"]),
+            Some(3)
+        );
+        assert_eq!(kill_at(&["--kill-master-at", "0"]), None);
+    }
 }
