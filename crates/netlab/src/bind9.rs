@@ -43,6 +43,9 @@ pub struct Zone {
     pub master: bool,
     /// The primaries a secondary zone transfers from (ignored when `master` is true).
     pub primaries: Vec<SocketAddr>,
+    /// Servers a primary zone sends NOTIFY to when its serial changes (`notify explicit`,
+    /// `also-notify`); empty: no NOTIFY, as for every zone of the fixture by default.
+    pub also_notify: Vec<SocketAddr>,
 }
 
 impl Zone {
@@ -54,7 +57,26 @@ impl Zone {
             records: records.iter().map(|r| r.to_string()).collect(),
             master: true,
             primaries: Vec::new(),
+            also_notify: Vec::new(),
         }
+    }
+
+    /// A secondary zone that transfers from `primaries` (and takes their NOTIFY).
+    pub fn secondary(name: &str, primaries: &[SocketAddr]) -> Zone {
+        Zone {
+            name: name.to_string(),
+            serial: 0,
+            records: Vec::new(),
+            master: false,
+            primaries: primaries.to_vec(),
+            also_notify: Vec::new(),
+        }
+    }
+
+    /// The same zone, sending NOTIFY to `servers` when its serial changes.
+    pub fn notifying(mut self, servers: &[SocketAddr]) -> Zone {
+        self.also_notify = servers.to_vec();
+        self
     }
 }
 

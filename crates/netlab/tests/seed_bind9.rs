@@ -61,3 +61,57 @@ fn seed_nodes_serve_the_zone_and_name_themselves() {
         "namespaces left behind"
     );
 }
+
+/// The demo's replication: ns0b's Bind9 is a secondary of ns0a's, kept current by NOTIFY and
+/// zone transfer (the seed copied zone files over SSH instead).
+#[test]
+fn a_secondary_follows_its_primary_through_notify() {
+    use netlab::bind9::{Bind9, Bind9Options, Zone};
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::{Duration, Instant};
+
+    let lab = Lab::new("seednotify");
+    let seed = seed_topology(&lab).expect("seed topology");
+    let options = |node: &Ns, addr, zone: Zone| Bind9Options {
+        listen: vec![IpAddr::V4(addr)],
+        port: 53,
+        zones: vec![zone],
+        netns: Some(node.name().to_string()),
+        extra_options: String::new(),
+    };
+    let to_b = SocketAddr::new(IpAddr::V4(NS0B_ADDR), 53);
+    let from_a = SocketAddr::new(IpAddr::V4(NS0A_ADDR), 53);
+    let mut primary = Bind9::start(options(
+        &seed.ns0a,
+        NS0A_ADDR,
+        Zone::primary(SEED_ZONE, SEED_SERIAL, &["www IN A 192.0.2.1"]).notifying(&[to_b]),
+    ))
+    .expect("primary in ns0a");
+    let secondary = Bind9::start(options(
+        &seed.ns0b,
+        NS0B_ADDR,
+        Zone::secondary(SEED_ZONE, &[from_a]),
+    ))
+    .expect("secondary in ns0b (returns once the first transfer is done)");
+    assert_eq!(secondary.query_serial(SEED_ZONE), Some(SEED_SERIAL));
+
+    // The zone's refresh is an hour: only a NOTIFY brings the new serial within seconds.
+    primary
+        .set_serial(SEED_ZONE, SEED_SERIAL + 1)
+        .expect("new serial on the primary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while secondary.query_serial(SEED_ZONE) != Some(SEED_SERIAL + 1) {
+        assert!(
+            Instant::now() < deadline,
+            "the secondary did not follow; its log:\n{}\nthe primary's:\n{}",
+            secondary.log(),
+            primary.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        secondary.log().contains("notify from"),
+        "no NOTIFY in the secondary's log:\n{}",
+        secondary.log()
+    );
+}

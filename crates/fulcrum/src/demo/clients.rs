@@ -1,15 +1,20 @@
-//! The demo's clients: each its own source address, asking `whoami.ZONE TXT` through Fulcrum at
-//! a steady pace and remembering which node answered, so stickiness is visible.
+//! The demo's clients, in the lab's client namespace behind the router: each its own source
+//! address (10.99.1.1, 10.99.1.2, ...), asking `whoami.balanceng.net TXT` at the VIP at a steady
+//! pace (one query every 250 ms, at most [`MAX_QUERIES`] each) and remembering which node
+//! answered, so stickiness, and its survival across a failover, is visible. Also the zone's SOA
+//! serial as each node's DNS server answers it (the view's replication line).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::netns;
 
 /// What one client has seen so far.
 #[derive(Clone, Debug, Default)]
@@ -31,18 +36,26 @@ pub struct Clients {
 
 /// The pause between two queries of one client.
 const PACE: Duration = Duration::from_millis(250);
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+const ANSWER_TIMEOUT: Duration = Duration::from_millis(800);
+/// A bound on each client's queries whatever the duration (about seven hours at its pace).
+pub const MAX_QUERIES: u64 = 100_000;
 
 impl Clients {
-    /// Starts `count` clients on 127.0.1.1, 127.0.1.2, ... querying `server`.
-    pub fn start(count: u8, server: SocketAddr, zone: &str) -> anyhow::Result<Clients> {
-        let name = Name::from_str(&format!("whoami.{zone}"))?;
+    /// Starts `count` clients in namespace `netns`, on 10.99.1.1 and up, asking `name` at
+    /// `server`.
+    pub fn start(
+        count: u8,
+        netns: &str,
+        server: SocketAddr,
+        name: &str,
+    ) -> anyhow::Result<Clients> {
+        let name = Name::from_str(name)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(vec![ClientStats::default(); usize::from(count)]));
         let mut threads = Vec::new();
         for index in 0..count {
-            let source = SocketAddr::new(Ipv4Addr::new(127, 0, 1, index + 1).into(), 0);
-            let socket = UdpSocket::bind(source)?;
+            let source = SocketAddr::new(Ipv4Addr::new(10, 99, 1, index + 1).into(), 0);
+            let socket = netns::udp(netns, source)?;
             socket.set_read_timeout(Some(ANSWER_TIMEOUT))?;
             let (stop, stats, name) = (stop.clone(), stats.clone(), name.clone());
             threads.push(std::thread::spawn(move || {
@@ -57,9 +70,13 @@ impl Clients {
     }
 
     pub fn snapshot(&self) -> Vec<ClientStats> {
-        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
+    /// Stops every client and closes its socket.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
@@ -77,25 +94,25 @@ fn run_client(
     stats: &Mutex<Vec<ClientStats>>,
 ) {
     let update = |f: &mut dyn FnMut(&mut ClientStats)| {
-        if let Ok(mut all) = stats.lock() {
-            if let Some(mine) = all.get_mut(index) {
-                f(mine);
-            }
+        let mut all = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mine) = all.get_mut(index) {
+            f(mine);
         }
     };
     update(&mut |s| s.addr = socket.local_addr().ok().map(|a| a.ip()));
     let mut id: u16 = (index as u16).wrapping_mul(7919);
     let mut buf = [0u8; 4096];
-    while !stop.load(Ordering::Relaxed) {
+    for _ in 0..MAX_QUERIES {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         id = id.wrapping_add(1);
-        let mut query = Message::new();
-        query
-            .set_id(id)
-            .add_query(Query::query(name.clone(), RecordType::TXT));
-        let Ok(bytes) = query.to_vec() else { return };
+        let Some(bytes) = query(id, &name, RecordType::TXT) else {
+            return;
+        };
         if socket.send_to(&bytes, server).is_ok() {
             update(&mut |s| s.sent += 1);
-            if let Some(node) = receive_answer(&socket, id, &mut buf) {
+            if let Some(node) = receive(&socket, id, &mut buf).and_then(|m| txt(&m)) {
                 update(&mut |s| {
                     s.answered += 1;
                     if !s.last_node.is_empty() && s.last_node != node {
@@ -109,19 +126,67 @@ fn run_client(
     }
 }
 
-/// Waits for the answer to query `id` and returns the node its TXT names.
-fn receive_answer(socket: &UdpSocket, id: u16, buf: &mut [u8]) -> Option<String> {
+fn query(id: u16, name: &Name, kind: RecordType) -> Option<Vec<u8>> {
+    let mut query = Message::new();
+    query.set_id(id).add_query(Query::query(name.clone(), kind));
+    query.to_vec().ok()
+}
+
+/// Waits for the answer to query `id` (skipping late answers to earlier ones).
+fn receive(socket: &UdpSocket, id: u16, buf: &mut [u8]) -> Option<Message> {
     loop {
         let len = socket.recv(buf).ok()?;
-        let Ok(reply) = Message::from_vec(&buf[..len]) else {
-            continue;
-        };
-        if reply.id() != id {
-            continue; // a late answer to an earlier query
+        match Message::from_vec(&buf[..len]) {
+            Ok(reply) if reply.id() == id => return Some(reply),
+            _ => continue,
         }
-        return reply.answers().iter().find_map(|r| match r.data() {
-            RData::TXT(txt) => Some(txt.to_string().trim_matches('"').to_string()),
+    }
+}
+
+/// The first TXT string of the answer: the node that answered.
+fn txt(reply: &Message) -> Option<String> {
+    reply.answers().iter().find_map(|r| match r.data() {
+        RData::TXT(txt) => txt
+            .txt_data()
+            .first()
+            .map(|s| String::from_utf8_lossy(s).into_owned()),
+        _ => None,
+    })
+}
+
+/// Asks DNS servers for a zone's SOA serial from the client namespace (10.99.0.1).
+pub struct SerialProbe {
+    socket: UdpSocket,
+    zone: Name,
+    id: u16,
+}
+
+impl SerialProbe {
+    pub fn new(netns: &str, zone: &str) -> anyhow::Result<SerialProbe> {
+        let socket = netns::udp(
+            netns,
+            SocketAddr::new(Ipv4Addr::new(10, 99, 0, 1).into(), 0),
+        )?;
+        socket.set_read_timeout(Some(Duration::from_millis(300)))?;
+        Ok(SerialProbe {
+            socket,
+            zone: Name::from_str(zone)?,
+            id: 0,
+        })
+    }
+
+    /// The serial `server` (port 53) answers with, if it answers in time.
+    pub fn serial(&mut self, server: Ipv4Addr) -> Option<u32> {
+        self.id = self.id.wrapping_add(1);
+        let bytes = query(self.id, &self.zone, RecordType::SOA)?;
+        self.socket
+            .send_to(&bytes, SocketAddr::new(server.into(), 53))
+            .ok()?;
+        let mut buf = [0u8; 4096];
+        let reply = receive(&self.socket, self.id, &mut buf)?;
+        reply.answers().iter().find_map(|r| match r.data() {
+            RData::SOA(soa) => Some(soa.serial()),
             _ => None,
-        });
+        })
     }
 }

@@ -1,41 +1,55 @@
-//! The demo's inner half, run inside its namespace: targets, Fulcrum, clients and the live view.
+//! The demo's inner half: builds the lab, starts the targets, the agents and both Fulcrums (ns0a
+//! first, so it becomes MASTER), the clients, and then drives the timeline (a new zone serial,
+//! the master's SIGKILL, its restart) while refreshing the view once a second, until
+//! `--duration`, Ctrl-C or SIGTERM. Everything it started is stopped and the lab removed on the
+//! way out, also after an error.
 
-use std::fmt::Write as _;
-use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netlab::bind9::{Bind9, Bind9Options, Zone as Bind9Zone};
+use netlab::seed::{SEED_ZONE, VIP};
 
-use super::clients::{ClientStats, Clients};
-use super::responder;
-use crate::shell::Client;
+use super::clients::{Clients, SerialProbe};
+use super::lab::DemoLab;
+use super::live::Live;
+use super::node::Node;
+use super::targets::{Targets, WHOAMI};
+use super::view::Screen;
 
 pub struct Options {
     pub duration: Option<Duration>,
     pub clients: u8,
     pub builtin: bool,
+    pub kill_at: Option<Duration>,
+    pub rejoin_after: Duration,
+    pub workdir: PathBuf,
 }
 
-const ZONE: &str = "demo.fulcrum";
-const VIP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 53);
-/// The two targets, named after the seed's nodes.
-const NODES: [(&str, Ipv4Addr); 2] = [
-    ("ns0a", Ipv4Addr::new(127, 0, 0, 43)),
-    ("ns0b", Ipv4Addr::new(127, 0, 0, 44)),
-];
-
 pub fn main(options: Options) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("fulcrum demo: {e}");
             return 1;
         }
     };
-    match runtime.block_on(run(options)) {
+    let _context = runtime.enter();
+    let stop = match watch_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("fulcrum demo: cannot handle signals: {e}");
+            return 1;
+        }
+    };
+    let screen = Screen::new();
+    match run(&options, &stop, &screen) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("fulcrum demo: {e:#}");
@@ -44,218 +58,133 @@ pub fn main(options: Options) -> u8 {
     }
 }
 
-/// The demo's targets; stopped on drop.
-enum Targets {
-    Bind9(Vec<Bind9>),
-    Builtin(Vec<tokio::task::JoinHandle<anyhow::Result<()>>>),
-}
-
-impl Targets {
-    fn start(builtin: bool) -> anyhow::Result<Targets> {
-        for (_, addr) in NODES {
-            // named binds only addresses present on an interface.
-            let status = Command::new("ip")
-                .args(["addr", "add", &format!("{addr}/32"), "dev", "lo"])
-                .status()?;
-            anyhow::ensure!(status.success(), "cannot add {addr} to lo");
-        }
-        if !builtin && Path::new("/usr/sbin/named").exists() {
-            let mut servers = Vec::new();
-            for (node, addr) in NODES {
-                let txt = format!("whoami IN TXT \"{node}\"");
-                servers.push(Bind9::start(Bind9Options {
-                    listen: vec![addr.into()],
-                    port: 53,
-                    zones: vec![Bind9Zone::primary(ZONE, 1, &[&txt])],
-                    netns: None,
-                    extra_options: String::new(),
-                })?);
-            }
-            return Ok(Targets::Bind9(servers));
-        }
-        let mut tasks = Vec::new();
-        for (node, addr) in NODES {
-            let zone = responder::Zone::new(&format!("{ZONE}."), node, addr, 1)?;
-            tasks.push(tokio::spawn(responder::serve(
-                zone,
-                SocketAddr::new(addr.into(), 53),
-            )));
-        }
-        Ok(Targets::Builtin(tasks))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Targets::Bind9(servers) => format!("{} Bind9 instances", servers.len()),
-            Targets::Builtin(_) => "the built-in responder (install bind9 for Bind9)".into(),
-        }
-    }
-}
-
-impl Drop for Targets {
-    fn drop(&mut self) {
-        if let Targets::Builtin(tasks) = self {
-            tasks.iter().for_each(|t| t.abort());
-        }
-    }
-}
-
-/// Fulcrum itself, as a child process; stopped with SIGTERM (then SIGKILL) on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> anyhow::Result<Daemon> {
-        let config = dir.join("fulcrum.conf");
-        std::fs::write(&config, demo_config())?;
-        let socket = dir.join("fulcrum.sock");
-        let log = std::fs::File::create(dir.join("fulcrum.log"))?;
-        let child = Command::new(std::env::current_exe()?)
-            .arg("run")
-            .arg("-c")
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let daemon = Daemon { child, socket };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Client::connect(&daemon.socket).is_err() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "fulcrum did not open its control socket; its log is in {}",
-                dir.join("fulcrum.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(daemon)
-    }
-
-    fn ask(&self, command: &str) -> String {
-        match Client::connect(&self.socket).and_then(|mut c| c.request(command)) {
-            Ok(answer) => answer.text,
-            Err(e) => format!("({e})\n"),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn demo_config() -> String {
-    let mut text = String::from(
-        "// fulcrum demo: two targets behind one virtual server, sticky sessions per client\n\
-         hostname DEMO\n",
-    );
-    let _ = write!(
-        text,
-        "server 1 {{\n  ipaddr {}\n  port {}\n  method session\n  targets 1,2\n}}\n\
-         register server 1\nenable server 1\n",
-        VIP.ip(),
-        VIP.port()
-    );
-    for (id, (_, addr)) in NODES.iter().enumerate() {
-        let _ = write!(
-            text,
-            "target {} {{\n  ipaddr {addr}\n  port 53\n  tcpopen 53,1,3\n}}\n",
-            id + 1
-        );
-    }
-    text.push_str("register targets 1,2\nenable targets 1,2\n");
-    text
-}
-
-async fn run(options: Options) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("fulcrum-demo-").tempdir()?;
-    let targets = Targets::start(options.builtin)?;
-    let daemon = Daemon::start(dir.path())?;
-    let clients = Clients::start(options.clients, VIP, ZONE)?;
-    let started = Instant::now();
-    let until = options.duration.map(|d| started + d);
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
+/// A flag raised by Ctrl-C (SIGINT) or SIGTERM; handled from now on, also during the setup.
+fn watch_signals() -> std::io::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
         tokio::select! {
-            _ = ticker.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-        let view = render(&targets, &daemon, &clients.snapshot(), started.elapsed());
-        show(&view);
-        if until.is_some_and(|u| Instant::now() >= u) {
-            break;
-        }
-    }
-    let totals = clients.snapshot();
-    clients.stop();
-    drop(daemon);
-    drop(targets);
-    let sent: u64 = totals.iter().map(|c| c.sent).sum();
-    let answered: u64 = totals.iter().map(|c| c.answered).sum();
-    let switches: u64 = totals.iter().map(|c| c.switches).sum();
-    println!(
-        "fulcrum demo: {answered} of {sent} queries answered; clients that changed target: {switches}; stopped"
+        flag.store(true, Ordering::Relaxed);
+    });
+    Ok(stop)
+}
+
+fn stopped(stop: &AtomicBool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !stop.load(Ordering::Relaxed),
+        "stopped by a signal during the setup"
     );
     Ok(())
 }
 
-fn show(view: &str) {
-    if std::io::stdout().is_terminal() {
-        print!("\x1b[H\x1b[2J{view}");
-    } else {
-        println!("{view}");
-    }
-}
-
-fn render(
-    targets: &Targets,
-    daemon: &Daemon,
-    clients: &[ClientStats],
-    elapsed: Duration,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Fulcrum demo (proxy mode) - {} s - Ctrl-C to stop\n\
-         virtual server {VIP} -> targets {} ({}), {} ({}) served by {}\n",
-        elapsed.as_secs(),
-        NODES[0].1,
-        NODES[0].0,
-        NODES[1].1,
-        NODES[1].0,
-        targets.describe()
-    );
-    let _ = writeln!(
-        out,
-        "{:<15} {:>6} {:>8}  answered by",
-        "client", "sent", "answered"
-    );
-    for c in clients {
-        let addr = c.addr.map(|a| a.to_string()).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{addr:<15} {:>6} {:>8}  {}",
-            c.sent, c.answered, c.last_node
+fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Result<()> {
+    screen.say(None, "building the seed's lab (netlab)");
+    let lab = DemoLab::build(super::LAB_TAG)?;
+    let mut header = vec![
+        format!("lab: namespaces {}", lab.describe()),
+        format!("files: {}", options.workdir.display()),
+    ];
+    screen.say(None, &header[0]);
+    screen.say(None, &header[1]);
+    stopped(stop)?;
+    let mut targets = Targets::start(&lab.nodes, options.builtin)?;
+    header.push(format!("targets: {}", targets.describe()));
+    screen.say(None, &header[2]);
+    let mut nodes = [
+        Node::prepare(&lab.nodes[0], &options.workdir)?,
+        Node::prepare(&lab.nodes[1], &options.workdir)?,
+    ];
+    for node in &nodes {
+        screen.say(
+            None,
+            &format!(
+                "{}: fulcrum agent 439 (pid {}), the seed's agent check",
+                node.spec.name,
+                node.agent_pid()
+            ),
         );
     }
-    let _ = writeln!(out, "\nDEMO# show targets");
-    out.push_str(&daemon.ask("show targets"));
-    let _ = writeln!(out, "\nDEMO# show sessions 10");
-    out.push_str(&daemon.ask("show sessions 10"));
-    out
+    for (index, wanted) in [(0, "MASTER"), (1, "BACKUP")] {
+        stopped(stop)?;
+        let started = Instant::now();
+        let pid = nodes[index].start_fulcrum()?;
+        let state = wait_state(&nodes[index], wanted, Duration::from_secs(15), stop);
+        let line = format!(
+            "{}: fulcrum run -c {}.conf (pid {pid}): {} after {:.1} s{}",
+            nodes[index].spec.name,
+            nodes[index].spec.name,
+            if state.is_empty() { "no state" } else { &state },
+            started.elapsed().as_secs_f64(),
+            if index == 0 { " (started first)" } else { "" }
+        );
+        screen.say(None, &line);
+        header.push(line);
+    }
+    stopped(stop)?;
+    let plan = match options.kill_at {
+        Some(at) => format!(
+            "plan: SIGKILL the master's fulcrum at {} s, restart it {} s later",
+            at.as_secs(),
+            options.rejoin_after.as_secs()
+        ),
+        None => "plan: no failover (--kill-master-at 0, or --duration too short)".to_string(),
+    };
+    screen.say(None, &plan);
+    header.push(plan);
+    let vip = SocketAddr::new(IpAddr::V4(VIP), 53);
+    let clients = Clients::start(options.clients, lab.seed.client.name(), vip, WHOAMI)?;
+    let mut probe = SerialProbe::new(lab.seed.client.name(), SEED_ZONE)?;
+    screen.say(
+        None,
+        &format!(
+            "{} clients (10.99.1.1 and up) ask {WHOAMI} TXT at {vip}, 4 queries/s each",
+            options.clients
+        ),
+    );
+
+    let mut live = Live::new(options, screen, &header);
+    let result = live.run(stop, &mut nodes, &mut targets, &clients, &mut probe);
+    let totals = clients.snapshot();
+    clients.stop();
+    for node in &mut nodes {
+        node.stop_fulcrum();
+    }
+    drop(probe);
+    drop(targets);
+    drop(nodes);
+    let namespaces = lab.namespaces();
+    let names = [lab.nodes[0].name, lab.nodes[1].name];
+    drop(lab);
+    result?;
+    live.summary(&totals, &names);
+    let listed = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let left: Vec<&String> = namespaces
+        .iter()
+        .filter(|n| listed.contains(n.as_str()))
+        .collect();
+    anyhow::ensure!(left.is_empty(), "namespaces left behind: {left:?}");
+    screen.say(None, "lab removed");
+    Ok(())
+}
+
+/// Waits until the node's `show vrrp` says `state`; returns the last state seen.
+fn wait_state(node: &Node, state: &str, limit: Duration, stop: &AtomicBool) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let seen = node.status().state;
+        if seen == state || Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

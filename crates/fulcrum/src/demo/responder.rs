@@ -5,7 +5,7 @@
 //! what the demo's clients ask to show stickiness. Anything else in the zone is NXDOMAIN, and
 //! names outside it are REFUSED, as an authoritative-only server answers.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -116,44 +116,60 @@ impl Zone {
     }
 }
 
-/// Serves `zone` on `addr` over UDP and TCP until the task is dropped.
-pub async fn serve(zone: Zone, addr: SocketAddr) -> anyhow::Result<()> {
-    let udp = UdpSocket::bind(addr).await?;
-    let tcp = TcpListener::bind(addr).await?;
-    let tcp_zone = zone.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = tcp.accept().await {
-            let zone = tcp_zone.clone();
-            tokio::spawn(async move {
-                loop {
-                    let mut len = [0u8; 2];
-                    if stream.read_exact(&mut len).await.is_err() {
-                        return;
-                    }
-                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    if stream.read_exact(&mut query).await.is_err() {
-                        return;
-                    }
-                    let Some(reply) = zone.answer(&query) else {
-                        return;
-                    };
-                    let Ok(reply_len) = u16::try_from(reply.len()) else {
-                        return;
-                    };
-                    let mut framed = reply_len.to_be_bytes().to_vec();
-                    framed.extend_from_slice(&reply);
-                    if stream.write_all(&framed).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+/// Serves `zone` on the given sockets (made and bound by the caller, possibly inside another
+/// network namespace) over UDP and TCP until the task is aborted, which closes every socket.
+pub async fn serve(
+    zone: Zone,
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+) -> anyhow::Result<()> {
+    udp.set_nonblocking(true)?;
+    tcp.set_nonblocking(true)?;
+    let udp = UdpSocket::from_std(udp)?;
+    let tcp = TcpListener::from_std(tcp)?;
+    // Owned by this task: aborting it drops the set, which aborts every connection.
+    let mut connections = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; 65535];
     loop {
-        let (len, peer) = udp.recv_from(&mut buf).await?;
-        if let Some(reply) = zone.answer(&buf[..len]) {
-            let _ = udp.send_to(&reply, peer).await;
+        tokio::select! {
+            received = udp.recv_from(&mut buf) => {
+                let (len, peer) = received?;
+                if let Some(reply) = zone.answer(&buf[..len]) {
+                    let _ = udp.send_to(&reply, peer).await;
+                }
+            }
+            accepted = tcp.accept() => {
+                // A failed accept (out of descriptors) loses that one connection only.
+                if let Ok((stream, _)) = accepted {
+                    connections.spawn(serve_tcp(zone.clone(), stream));
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Answers length-prefixed queries on one TCP connection until the client closes it.
+async fn serve_tcp(zone: Zone, mut stream: tokio::net::TcpStream) {
+    loop {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if stream.read_exact(&mut query).await.is_err() {
+            return;
+        }
+        let Some(reply) = zone.answer(&query) else {
+            return;
+        };
+        let Ok(reply_len) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut framed = reply_len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() {
+            return;
         }
     }
 }

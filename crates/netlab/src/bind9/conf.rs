@@ -1,5 +1,5 @@
 //! What the fixture writes: `named.conf` (everything in the instance's directory, control
-//! channel off, no recursion, no notify) and the zone files (generated SOA, NS and `ns1` records,
+//! channel off, no recursion, no notify unless a zone asks for it) and the zone files (generated SOA, NS and `ns1` records,
 //! then the caller's lines).
 
 use std::fmt::Write as _;
@@ -99,9 +99,19 @@ controls {{ }};
             let name = normalize(&zone.name);
             if zone.master {
                 let path = self.zone_path(zone);
+                let notify = if zone.also_notify.is_empty() {
+                    String::new()
+                } else {
+                    let servers: Vec<String> = zone
+                        .also_notify
+                        .iter()
+                        .map(|s| format!("{} port {};", s.ip(), s.port()))
+                        .collect();
+                    format!(" notify explicit; also-notify {{ {} }};", servers.join(" "))
+                };
                 let _ = writeln!(
                     conf,
-                    "zone \"{name}\" {{ type master; file \"{}\"; }};",
+                    "zone \"{name}\" {{ type master; file \"{}\";{notify} }};",
                     path.display()
                 );
             } else {

@@ -89,20 +89,14 @@ impl Lab {
     /// A new, empty lab whose names derive from `test_name` (any text; only `[a-z0-9]` of its
     /// first characters are kept).
     pub fn new(test_name: &str) -> Lab {
-        let tag: String = test_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .take(12)
-            .collect();
         let counter = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let prefix = format!(
-            "nl-{tag}-{}-{counter}{:04x}-",
-            std::process::id(),
+            "{}{counter}{:04x}-",
+            Lab::process_prefix(test_name, std::process::id()),
             nanos & 0xffff
         );
         Lab {
@@ -113,6 +107,19 @@ impl Lab {
                 port_counter: AtomicU32::new(0),
             }),
         }
+    }
+
+    /// The start of the namespace names of every lab named `test_name` that process `pid`
+    /// creates (`nl-TAG-PID-`): what a supervisor looks for when that process was killed before
+    /// its labs could drop.
+    pub fn process_prefix(test_name: &str, pid: u32) -> String {
+        let tag: String = test_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .take(12)
+            .collect();
+        format!("nl-{tag}-{pid}-")
     }
 
     /// The prefix of every namespace name this lab creates.
@@ -419,5 +426,8 @@ mod tests {
         assert_ne!(a.prefix(), b.prefix());
         assert!(a.prefix().starts_with("nl-seedtopology-"), "{}", a.prefix());
         assert!(a.prefix().contains(&std::process::id().to_string()));
+        let of_process = Lab::process_prefix("Seed topology!", std::process::id());
+        assert!(a.prefix().starts_with(&of_process), "{}", a.prefix());
+        assert!(!Lab::new("other").prefix().starts_with(&of_process));
     }
 }
