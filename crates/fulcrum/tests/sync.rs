@@ -6,22 +6,15 @@
 //! `fulcrum control`. The targets are UDP sockets the test holds (a session is made when a query
 //! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops.
 
+mod control_support;
+
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
-
-/// A running `fulcrum run`, killed by PID on drop.
+/// A running `fulcrum run` on a configuration of its own, killed by PID when it drops.
 struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
+    daemon: control_support::Daemon,
     _dir: tempfile::TempDir,
 }
 
@@ -30,61 +23,23 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config_path = dir.path().join("fulcrum.conf");
         std::fs::write(&config_path, config).expect("write the configuration");
-        let socket = dir.path().join("fulcrum.sock");
-        let log = dir.path().join("fulcrum.log");
-        let child = Command::new(FULCRUM)
-            .args(["run", "--log-level", "info", "-c"])
-            .arg(&config_path)
-            .arg("--socket")
-            .arg(&socket)
-            .env("FULCRUM_PROXY_WORKERS", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("create the log"))
-            .spawn()
-            .expect("start fulcrum run");
-        let mut daemon = Daemon {
-            child,
-            socket,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("fulcrum run exited early ({status}):\n{}", daemon.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no control socket:\n{}",
-                daemon.logs()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
+        let daemon = control_support::Daemon::start(&config_path, &dir.path().join("fulcrum.sock"));
+        Daemon { daemon, _dir: dir }
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.daemon.logs()
     }
 
     fn control(&self, line: &str) -> String {
-        let output = Command::new(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("-e")
-            .arg(line)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
+        let output = self.daemon.control(&[line]);
         assert!(
             output.status.success(),
             "fulcrum control {line:?} failed: {}\n{}",
-            String::from_utf8_lossy(&output.stderr),
+            control_support::stderr(&output),
             self.logs()
         );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        control_support::stdout(&output)
     }
 
     /// `show sessions all` as (hash, address, server, target) rows.
@@ -126,15 +81,6 @@ impl Daemon {
             .windows(2)
             .find_map(|w| (w[0] == word).then(|| w[1].parse().ok()).flatten())
             .unwrap_or_else(|| panic!("no {word} in show sync:\n{text}\n{}", self.logs()))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-            let _ = self.child.wait();
-        }
     }
 }
 
