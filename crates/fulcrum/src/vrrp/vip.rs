@@ -4,14 +4,13 @@
 //!   traffic while its active switch is on ([`crate::dsr::Dsr::set_active`]); switching it on
 //!   also makes the plane send gratuitous ARP. The plane may start after the driver, so the
 //!   driver calls [`VipHolder::enforce`] on every turn of its loop.
-//! - Proxy: the kernel holds each VIP as a /32 on the interface (`ip addr add`/`del`, so the
-//!   proxy's sockets bound with `IP_FREEBIND` receive its traffic); on taking them the driver
-//!   sends one gratuitous ARP per VIP from the interface's own MAC, so neighbours forget the old
-//!   master at once. Releasing an address that is not there is not an error (a stale VIP from
+//! - Proxy: the kernel holds each VIP as a /32 on the interface (added and removed through
+//!   rtnetlink, as `ip addr add`/`del` would, so the proxy's sockets bound with `IP_FREEBIND`
+//!   receive its traffic); on taking them the driver sends one gratuitous ARP per VIP from the
+//!   interface's own MAC, so neighbours forget the old master at once. Releasing an address that is not there is not an error (a stale VIP from
 //!   a previous run is released at startup this way).
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
 use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
@@ -81,31 +80,20 @@ impl VipHolder {
         }
     }
 
+    /// `ip addr add|del VIP/32 dev IF`, through rtnetlink (no process to start while a
+    /// takeover waits on it).
     fn ip_addr(&self, verb: &str, vip: Ipv4Addr) {
-        let cidr = format!("{vip}/32");
-        let result = Command::new("ip")
-            .args(["addr", verb, &cidr, "dev", &self.interface])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output();
+        use fulcrum_sys::netlink::{addr_add, addr_del, Change};
+        let result = if verb == "add" {
+            addr_add(&self.interface, vip, 32)
+        } else {
+            addr_del(&self.interface, vip, 32)
+        };
         match result {
-            Ok(out) if out.status.success() => {
-                tracing::info!("vrrp: {verb} {cidr} on {}", self.interface)
-            }
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                // "add" of a present address and "del" of an absent one are the wanted state.
-                let already = stderr.contains("File exists") || stderr.contains("Cannot assign");
-                if !already {
-                    tracing::error!(
-                        "vrrp: ip addr {verb} {cidr} dev {}: {}",
-                        self.interface,
-                        stderr.trim()
-                    );
-                }
-            }
-            Err(e) => tracing::error!("vrrp: cannot run ip addr {verb} {cidr}: {e}"),
+            Ok(Change::Done) => tracing::info!("vrrp: {verb} {vip}/32 on {}", self.interface),
+            // "add" of a present address and "del" of an absent one are the wanted state.
+            Ok(Change::AlreadySo) => {}
+            Err(e) => tracing::error!("vrrp: ip addr {verb} {vip}/32 dev {}: {e}", self.interface),
         }
     }
 
