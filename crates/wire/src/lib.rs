@@ -11,8 +11,8 @@ pub mod error;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
-pub mod tcp;
 pub mod sync;
+pub mod tcp;
 pub mod udp;
 pub mod vrrp;
 
