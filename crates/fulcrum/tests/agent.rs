@@ -44,10 +44,15 @@ struct Agent {
 
 impl Agent {
     fn start(extra: &[&str]) -> Agent {
+        Agent::start_bound(&["-b", "127.0.0.1"], extra)
+    }
+
+    /// Started with `bind` (`-b ADDRESS`, or nothing: every address); `addr` is 127.0.0.1.
+    fn start_bound(bind: &[&str], extra: &[&str]) -> Agent {
         let port = free_port();
         let child = Command::new(FULCRUM)
             .arg("agent")
-            .args(["-b", "127.0.0.1"])
+            .args(bind)
             .args(extra)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -188,6 +193,33 @@ async fn seed_agentcheck_follows_bind9() {
     for agent in &agents {
         wait_for_value(agent, 1, Duration::from_secs(10)).await;
     }
+}
+
+#[tokio::test]
+async fn an_agent_on_every_address_replies_from_the_address_asked() {
+    // Bound to 0.0.0.0, as the seed runs bngagent. Asked at 127.0.0.2 from 127.0.0.1, the
+    // kernel alone would answer from 127.0.0.1, and the balancer's client drops a reply from
+    // anywhere but the address it asked (so a DNS node with its own address, the VIP and the
+    // balancer's `real` address on one host would never pass its agent check).
+    let agent = Agent::start_bound(&[], &[]);
+    let asked = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), agent.addr.port());
+    let source = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let drops = ClientDrops::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match query_agent_from(asked, source, None, SHORT, &drops).await {
+            Ok(value) => {
+                assert!(value > 0, "load-average value {value}");
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "no reply from {asked}: {e}"),
+        }
+    }
+    assert_eq!(
+        drops.wrong_source.load(Ordering::Relaxed),
+        0,
+        "a reply came from another address than {asked}"
+    );
 }
 
 #[tokio::test]

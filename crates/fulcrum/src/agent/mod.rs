@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fulcrum_sys::{RecvBatch, SendBatch};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, Semaphore};
 
@@ -156,13 +158,21 @@ impl ValueCache {
 }
 
 /// Runs the agent until an I/O error on its socket.
+///
+/// Replies leave from the address the request was sent to (`IP_PKTINFO`), so an agent bound to
+/// every address of a host with several (a DNS node holding the VIP, its own address and the
+/// balancer's `real` one) answers from the address the balancer asked, which its client checks.
 pub async fn serve(
     bind: SocketAddr,
     source: ValueSource,
     key: Option<Vec<u8>>,
 ) -> Result<(), String> {
-    let socket = UdpSocket::bind(bind)
-        .await
+    let options = fulcrum_sys::UdpOptions {
+        pktinfo: true,
+        ..fulcrum_sys::UdpOptions::default()
+    };
+    let socket = fulcrum_sys::bind_udp(bind, options)
+        .and_then(UdpSocket::from_std)
         .map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
     let socket = Arc::new(socket);
     eprintln!(
@@ -183,47 +193,79 @@ pub async fn serve(
     let mut limiter = RateLimiter::default();
     tokio::spawn(report_counters(counters.clone()));
 
-    let mut buffer = [0u8; 2048];
+    let mut batch = RecvBatch::new(16, 2048);
     loop {
-        let (length, from) = socket
-            .recv_from(&mut buffer)
+        socket
+            .async_io(Interest::READABLE, || match batch.recv(&*socket) {
+                Ok(0) => Err(std::io::ErrorKind::WouldBlock.into()),
+                other => other,
+            })
             .await
             .map_err(|e| format!("receiving on udp {bind}: {e}"))?;
-        if !limiter.allow(from.ip(), Instant::now()) {
-            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            continue;
+        for i in 0..batch.len() {
+            let Some(datagram) = batch.get(i) else {
+                continue;
+            };
+            let Some(from) = datagram.source else {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            if datagram.truncated {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (length, local) = (datagram.data.len(), datagram.local);
+            if !limiter.allow(from.ip(), Instant::now()) {
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let nonce = match Repr::parse_bytes(datagram.data, key.as_deref()) {
+                Ok(Repr::Request { nonce }) => nonce,
+                Ok(Repr::Reply { .. }) => {
+                    counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) if e.is_unauthenticated() => {
+                    counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(_) => {
+                    counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                counters.busy.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let (socket, cache, counters, key) =
+                (socket.clone(), cache.clone(), counters.clone(), key.clone());
+            tokio::spawn(async move {
+                let value = cache.value().await;
+                let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
+                // Same length as the request by construction; the check keeps it a rule.
+                if reply.len() <= length && send_reply(&socket, &reply, from, local).await {
+                    counters.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                drop(permit);
+            });
         }
-        let nonce = match Repr::parse_bytes(&buffer[..length], key.as_deref()) {
-            Ok(Repr::Request { nonce }) => nonce,
-            Ok(Repr::Reply { .. }) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Err(e) if e.is_unauthenticated() => {
-                counters.unauthenticated.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Err(_) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-        };
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            counters.busy.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let (socket, cache, counters, key) =
-            (socket.clone(), cache.clone(), counters.clone(), key.clone());
-        tokio::spawn(async move {
-            let value = cache.value().await;
-            let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
-            // Same length as the request by construction; the check keeps it a rule.
-            if reply.len() <= length && socket.send_to(&reply, from).await.is_ok() {
-                counters.answered.fetch_add(1, Ordering::Relaxed);
-            }
-            drop(permit);
-        });
     }
+}
+
+/// Sends `reply` to `to` from `local` (the address the request was sent to). A full socket
+/// buffer loses it, as UDP may; the balancer asks again next interval.
+async fn send_reply(
+    socket: &UdpSocket,
+    reply: &[u8],
+    to: SocketAddr,
+    local: Option<IpAddr>,
+) -> bool {
+    let mut batch = SendBatch::new(1, reply.len());
+    if batch.push(reply, Some(to), local).is_none() || socket.writable().await.is_err() {
+        return false;
+    }
+    batch.flush(socket) == 1
 }
 
 async fn report_counters(counters: Arc<Counters>) {
