@@ -147,8 +147,8 @@ impl Dsr {
         self.inner.rebuild(&mut control)
     }
 
-    /// Health: marks a target operational or not. Sessions on a target going down move at once.
-    #[allow(dead_code)] // the hook for the health-check driver
+    /// Health: marks a target operational or not (the health driver calls it on every
+    /// transition). Sessions on a target going down move at once, by the method.
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = lock(&self.inner.control);
         if control
@@ -169,10 +169,17 @@ impl Dsr {
                 continue;
             }
             let chooser = &server.choosers[0];
-            self.inner
+            let moved = self
+                .inner
                 .shared
                 .sessions
                 .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
+            if moved > 0 {
+                tracing::info!(
+                    "dsr: server {}: {moved} sessions moved off target {target}",
+                    server.id
+                );
+            }
         }
     }
 

@@ -1,0 +1,53 @@
+//! Telling the data planes what the health checks found: every verdict goes to the proxy plane
+//! and, when it runs, to the DSR plane, in the order the scheduler decided them.
+//!
+//! Contract: [`apply`] hands each update to [`Proxy::set_operational`] and
+//! [`crate::dsr::Dsr::set_operational`] one at a time, off the async threads (both rebuild
+//! their forwarding snapshot; the proxy also waits for its workers). A burst (a
+//! reconfiguration) is coalesced so each target gets its final state once. A DSR plane that
+//! starts later is seeded from the scheduler by the DSR driver ([`super::Health::attach`]), so
+//! it never runs with verdicts older than the ones applied here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::proxy::Proxy;
+
+/// One thing a data plane must learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// A target's verdict changed.
+    Operational { target: u32, up: bool },
+}
+
+/// Runs until the sending side is dropped (the health driver ends).
+pub async fn apply(proxy: Arc<Proxy>, mut updates: mpsc::UnboundedReceiver<Update>) {
+    while let Some(first) = updates.recv().await {
+        let mut operational = BTreeMap::new();
+        let mut note = |update: Update| match update {
+            Update::Operational { target, up } => {
+                operational.insert(target, up);
+            }
+        };
+        note(first);
+        while let Ok(update) = updates.try_recv() {
+            note(update);
+        }
+        let proxy = proxy.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            let dsr = crate::dsr::running();
+            for (target, up) in operational {
+                proxy.set_operational(target, up);
+                if let Some(dsr) = &dsr {
+                    dsr.set_operational(target, up);
+                }
+            }
+        })
+        .await;
+        if let Err(e) = applied {
+            tracing::error!("health: telling the data planes failed: {e}");
+        }
+    }
+}
