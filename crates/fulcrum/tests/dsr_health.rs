@@ -6,7 +6,9 @@
 //!
 //! What it proves: a target that fails its checks is taken out of the DSR plane at once (its
 //! clients are answered by the other node, new clients avoid it), and after it recovers the
-//! moved clients stay where they were moved while new clients reach it again. Needs root,
+//! moved clients stay where they were moved while new clients reach it again; and the
+//! `dsr-path` check (a query to the VIP in a frame to the target's MAC) takes out a target
+//! that lost the VIP from its `lo` although every configured check still passes. Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
 mod dsr_support;
@@ -15,10 +17,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use dsr_support::{
-    nodes_of, require_tools, seed_config_fast, start_node_bind9, start_seed_agents, Balancer,
+    nodes_of, require_tools, seed_config_fast, start_agents_asking, start_node_bind9, Balancer,
 };
 use netlab::lab::Lab;
-use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR};
+use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR, VIP};
 
 /// INTERVAL + TIMEOUT of the `1,2` checks, and a margin for the busy shared machine.
 const DOWN_WITHIN: Duration = Duration::from_secs(3);
@@ -35,6 +37,11 @@ struct Running {
 }
 
 fn start(name: &str) -> Running {
+    start_with_agents_asking(name, VIP)
+}
+
+/// [`start`] with the agents' script asking each node's Bind9 at `agent_asks`.
+fn start_with_agents_asking(name: &str, agent_asks: Ipv4Addr) -> Running {
     require_tools();
     let lab = Lab::new(name);
     let seed = seed_topology(&lab).expect("build the seed topology");
@@ -43,7 +50,7 @@ fn start(name: &str) -> Running {
         .addr("eth1", "10.235.210.45/32")
         .expect("add the real address to ns0a's eth1");
     let scripts = tempfile::tempdir().expect("temporary directory");
-    let agents = start_seed_agents(&seed, scripts.path());
+    let agents = start_agents_asking(&seed, scripts.path(), agent_asks);
     let balancer = Balancer::start(&seed.ns0a, &seed_config_fast());
     balancer.wait_ready(&seed);
     balancer.wait_for(1, true, MARGIN);
@@ -86,6 +93,9 @@ fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away() {
     run.bind9.ns0b.stop();
     let took = run.balancer.wait_for(2, false, DOWN_WITHIN + MARGIN);
     eprintln!("target 2 reported down {took:?} after ns0b's Bind9 stopped");
+    // The DSR plane, not only the proxy, took the transition: it moved target 2's sessions.
+    run.balancer
+        .wait_for_log("dsr: server 1: ", Duration::from_secs(2));
     assert!(run.balancer.operational(1), "target 1 stays up");
     let now = nodes_of(&run.seed, &run.balancer, &on_b);
     assert!(
@@ -93,9 +103,6 @@ fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away() {
         "ns0b's clients must be answered by ns0a at once: {on_b:?} -> {now:?}\n{}",
         run.balancer.logs()
     );
-    // The DSR plane, not only the proxy, took the transition: it moved target 2's sessions.
-    run.balancer
-        .wait_for_log("dsr: server 1: ", Duration::from_secs(2));
     let fresh = clients(101, 20);
     let fresh_nodes = nodes_of(&run.seed, &run.balancer, &fresh);
     assert!(
@@ -120,4 +127,85 @@ fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away() {
         "no new client reaches the recovered target:\n{}",
         run.balancer.control("show targets")
     );
+}
+
+#[test]
+fn a_dsr_target_that_lost_the_vip_from_its_lo_is_taken_out_by_the_dsr_path_check() {
+    // The agents ask their Bind9 at 127.0.0.1, so that only the DSR path depends on the VIP.
+    let run = start_with_agents_asking("dsr_health_vip", Ipv4Addr::LOCALHOST);
+    let path_line = format!("dsr-path {VIP}:53,1,2");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let targets = run.balancer.control("show targets");
+        let up = targets
+            .lines()
+            .filter(|l| l.contains(&format!("{path_line} up for ")))
+            .count();
+        if up == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no passing dsr-path check on both targets:\n{targets}\n{}",
+            run.balancer.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let on_b = placed_on(&run, &clients(1, 30), "ns0b");
+    assert!(on_b.len() >= 3, "too few clients on ns0b to tell: {on_b:?}");
+
+    let vip_on_lo = format!("{VIP}/32");
+    run.seed
+        .ns0b
+        .ip(&["addr", "del", &vip_on_lo, "dev", "lo"])
+        .expect("remove the VIP from ns0b's lo");
+    let took = run.balancer.wait_for(2, false, DOWN_WITHIN + MARGIN);
+    eprintln!("target 2 reported down {took:?} after losing the VIP");
+    let line = run
+        .balancer
+        .wait_for_log("target 2 (10.235.210.44:53) down: ", Duration::from_secs(2));
+    eprintln!("{line}");
+    assert!(
+        line.contains(&format!("down: dsr-path no answer from {VIP}:53 at "))
+            && line.contains("does the target hold the VIP on its lo?"),
+        "the log line must say why: {line}"
+    );
+    let detail = run.balancer.control("show target 2");
+    assert!(
+        detail.contains(&format!("{path_line} down for ")),
+        "{detail}"
+    );
+    for check in ["ping 1,2 up", "tcpopen 53,1,2 up", "agent 439,1,2 up"] {
+        assert!(detail.contains(check), "only the DSR path fails: {detail}");
+    }
+    // Its clients, whose frames ns0b's stack now drops, are answered by ns0a (once the plane
+    // has the transition: it logs the sessions it moved).
+    run.balancer
+        .wait_for_log("dsr: server 1: ", Duration::from_secs(2));
+    let now = nodes_of(&run.seed, &run.balancer, &on_b);
+    assert!(
+        now.iter().all(|n| n == "ns0a"),
+        "{on_b:?} -> {now:?}\n{}",
+        run.balancer.logs()
+    );
+
+    run.seed
+        .ns0b
+        .ip(&["addr", "add", &vip_on_lo, "dev", "lo"])
+        .expect("put the VIP back on ns0b's lo");
+    let took = run
+        .balancer
+        .wait_for(2, true, Duration::from_secs(2) + MARGIN);
+    eprintln!("target 2 reported up {took:?} after getting the VIP back");
+    run.balancer.wait_for_log(
+        "target 2 (10.235.210.44:53) up: dsr-path ok",
+        Duration::from_secs(2),
+    );
+    let detail = run.balancer.control("show target 2");
+    assert!(detail.contains(&format!("{path_line} up for ")), "{detail}");
+    assert!(
+        detail.contains("dsr-path probes (all targets): "),
+        "{detail}"
+    );
+    eprintln!("{}{detail}", run.balancer.control("show target 1"));
 }

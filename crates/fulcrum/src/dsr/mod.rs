@@ -25,6 +25,7 @@ mod checksum;
 mod counters;
 pub mod driver;
 mod forward;
+pub mod path;
 pub mod plane_counters;
 mod resolver;
 #[path = "../proxy/sessions.rs"]
@@ -34,6 +35,7 @@ pub mod table;
 mod worker;
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -47,10 +49,11 @@ use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use counters::CounterSet;
+use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{Event, PlaneCounters, PlaneTotals};
 use resolver::{Resolver, ARP_FRAME_LEN};
 use sessions::Sessions;
-use table::{CounterMaps, DsrTable, Facts};
+use table::{CounterMaps, DsrTable, Facts, NextHop};
 
 /// Tunables (the configuration language has no words for these).
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +82,8 @@ pub(crate) struct Shared {
     resolver_changed: AtomicBool,
     /// Gratuitous ARP for the VIPs is due (start, becoming active).
     announce: AtomicBool,
+    /// DSR-path health probes in flight.
+    path: Arc<PathProbes>,
 }
 
 /// The threads serving one interface.
@@ -129,6 +134,7 @@ impl Dsr {
             resolver: Mutex::new(Resolver::default()),
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
+            path: Arc::new(PathProbes::default()),
         });
         Dsr {
             inner: Arc::new(Inner {
@@ -181,6 +187,50 @@ impl Dsr {
                 );
             }
         }
+    }
+
+    /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
+    pub fn path_route(&self, target: u32) -> PathRoute {
+        let table = self.inner.shared.table.load();
+        match table.targets.iter().find(|t| t.id == target) {
+            None => PathRoute::NotBalanced,
+            Some(t) => match t.next_hop {
+                NextHop::Local => PathRoute::Local,
+                NextHop::Mac(mac) => PathRoute::Mac(mac),
+                NextHop::Unresolved => PathRoute::Unresolved,
+            },
+        }
+    }
+
+    /// Sends a DSR-path probe carrying `payload` to `vip:vip_port` at the target's `mac`, from
+    /// the network's `real` address; the answers come through the returned wait.
+    pub fn send_path_probe(
+        &self,
+        vip: Ipv4Addr,
+        vip_port: u16,
+        mac: EthernetAddress,
+        payload: &[u8],
+    ) -> Result<PathWait, String> {
+        let Some(source) = self.inner.shared.table.load().source else {
+            return Err("the DSR network has no `real` address to probe from".to_string());
+        };
+        self.inner.shared.path.send(&PathProbe {
+            source,
+            vip,
+            vip_port,
+            mac,
+            payload,
+        })
+    }
+
+    /// Counters of the DSR-path probes.
+    pub fn path_totals(&self) -> PathTotals {
+        self.inner.shared.path.totals()
+    }
+
+    /// A DSR-path prober got an answer that was not a response to its query.
+    pub fn count_path_ignored(&self) {
+        self.inner.shared.path.count_ignored();
     }
 
     /// The VRRP driver's switch: a backup answers no ARP for the VIPs and forwards nothing.
@@ -257,6 +307,7 @@ impl Dsr {
             for handle in running.threads {
                 let _ = handle.join();
             }
+            self.inner.shared.path.set_sender(None);
             tracing::info!(
                 "dsr: stopped on {}; counters:\n{}",
                 running.interface,
@@ -306,6 +357,7 @@ impl Inner {
                 for handle in old.threads {
                     let _ = handle.join();
                 }
+                self.shared.path.set_sender(None);
             }
             if let Some(interface) = interface {
                 match self.start(&interface) {
@@ -331,6 +383,7 @@ impl Inner {
     fn start(self: &Arc<Self>, interface: &str) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
+        let path_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
         let mut sockets = Vec::new();
         for _ in 0..self.options.workers {
@@ -373,6 +426,7 @@ impl Inner {
                 .name("fulcrum-dsr-arp".into())
                 .spawn(move || inner.maintain(sender, own_mac, maintenance_stop))?,
         );
+        self.shared.path.set_sender(Some((path_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
             stop,
@@ -455,6 +509,19 @@ fn send_arp(
             false
         }
     }
+}
+
+/// How a DSR-path probe reaches a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRoute {
+    /// At this MAC on the DSR interface.
+    Mac(EthernetAddress),
+    /// This host (`set localdsr 1`): through the local stack.
+    Local,
+    /// No MAC resolved (ARP unanswered).
+    Unresolved,
+    /// The plane does not balance to this target.
+    NotBalanced,
 }
 
 /// The DSR plane of this process, once the driver has started it (the control dispatcher

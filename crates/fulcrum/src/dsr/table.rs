@@ -119,6 +119,12 @@ impl VipTable for DsrTable {
     fn is_vip_service(&self, addr: Ipv4Addr, proto: u8, port: u16) -> bool {
         self.server_for(addr, proto, port).is_some()
     }
+
+    /// The VIPs, and the network's `real` address (this node's own on the DSR interface: the
+    /// targets answer the DSR-path probes there, whether or not the host's stack holds it).
+    fn answers_arp_for(&self, addr: Ipv4Addr) -> bool {
+        self.is_vip_addr(addr) || self.source == Some(addr)
+    }
 }
 
 /// What the running host knows that the configuration does not.

@@ -11,6 +11,7 @@
 //! reads; its lock is only ever held for a scheduler call, never across an await.
 
 mod alert;
+mod dsr_path;
 mod ping;
 mod planes;
 mod probe;
@@ -20,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use fulcrum_core::health::{Cause, Input, Output, ProbeRequest, Scheduler};
+use fulcrum_core::health::{dsr_path_checks, Cause, Input, Output, ProbeRequest, Scheduler};
 use fulcrum_core::model::{Config, Target};
 use tokio::sync::{mpsc, watch};
 
@@ -108,9 +109,7 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, prox
     let _stop_with_us = AbortOnDrop(transitions_task);
 
     let mut config = changes.borrow_and_update().clone();
-    health
-        .lock()
-        .set_targets(Instant::now(), config.targets.values());
+    set_targets(&health, &config);
     loop {
         let (outputs, next) = {
             let mut scheduler = health.lock();
@@ -133,10 +132,19 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, prox
                     return;
                 }
                 config = changes.borrow_and_update().clone();
-                health.lock().set_targets(Instant::now(), config.targets.values());
+                set_targets(&health, &config);
             }
         }
     }
+}
+
+/// The configuration's targets with their checks, and a `dsr-path` check for each DSR target
+/// ([`fulcrum_core::health::dsr_path_checks`]).
+fn set_targets(health: &Health, config: &Config) {
+    let extra = dsr_path_checks(config);
+    health
+        .lock()
+        .set_targets_with_extra(Instant::now(), config.targets.values(), &extra);
 }
 
 /// Aborts a helper task when the driver ends (or is aborted itself).

@@ -1,8 +1,8 @@
 //! Telling the data planes what the health checks found: every verdict goes to the proxy plane
 //! and, when it runs, to the DSR plane, in the order the scheduler decided them.
 //!
-//! Contract: [`apply`] hands each update to [`Proxy::set_operational`] and
-//! [`crate::dsr::Dsr::set_operational`] one at a time, off the async threads (both rebuild
+//! Contract: [`apply`] hands each update to [`crate::dsr::Dsr::set_operational`] and
+//! [`Proxy::set_operational`] one at a time, off the async threads (both rebuild
 //! their forwarding snapshot; the proxy also waits for its workers). A burst (a
 //! reconfiguration) is coalesced so each target gets its final state once. A DSR plane that
 //! starts later is seeded from the scheduler by the DSR driver ([`super::Health::attach`]), so
@@ -39,10 +39,12 @@ pub async fn apply(proxy: Arc<Proxy>, mut updates: mpsc::UnboundedReceiver<Updat
         let applied = tokio::task::spawn_blocking(move || {
             let dsr = crate::dsr::running();
             for (target, up) in operational {
-                proxy.set_operational(target, up);
+                // The DSR plane first: it swaps its table at once, while the proxy waits for
+                // its workers to take the new snapshot (up to a worker tick).
                 if let Some(dsr) = &dsr {
                     dsr.set_operational(target, up);
                 }
+                proxy.set_operational(target, up);
             }
         })
         .await;

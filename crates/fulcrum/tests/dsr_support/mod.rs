@@ -117,11 +117,16 @@ pub fn target_counts(table: &str, id: u32) -> Option<(u64, u64)> {
 /// The seed's agent on both nodes: `fulcrum agent -c agentcheck.sh 439`, the script running
 /// `fulcrum dns-check` (in place of dns.monitor) against the VIP on the node's own `lo`.
 pub fn start_seed_agents(seed: &SeedLab, dir: &Path) -> Vec<Proc> {
+    start_agents_asking(seed, dir, VIP)
+}
+
+/// [`start_seed_agents`] with the script asking the node's Bind9 at `address` instead.
+pub fn start_agents_asking(seed: &SeedLab, dir: &Path, address: Ipv4Addr) -> Vec<Proc> {
     use std::os::unix::fs::PermissionsExt;
     let script = dir.join("agentcheck.sh");
     let text = format!(
         "#!/bin/sh\n\
-         {FULCRUM} dns-check -retry 1 -timeout 1 -zone balanceng.net -master {VIP} {VIP}\n\
+         {FULCRUM} dns-check -retry 1 -timeout 1 -zone balanceng.net -master {address} {address}\n\
          if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
     );
     std::fs::write(&script, text).expect("write agentcheck.sh");

@@ -9,6 +9,8 @@ use fulcrum_wire::checksum::checksum;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
+/// The seed network's `real` address.
+const REAL: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
 const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x99]);
 
@@ -165,6 +167,8 @@ fn verdicts_other_than_forwarding() {
     arp_request[22..28].copy_from_slice(&CLIENT_MAC.0);
     arp_request[28..32].copy_from_slice(&[10, 235, 210, 254]);
     arp_request[38..42].copy_from_slice(&VIP.octets());
+    let mut arp_for_real = arp_request.clone();
+    arp_for_real[38..42].copy_from_slice(&REAL.octets());
     let cases: Vec<(&str, Vec<u8>, bool, Decision)> = vec![
         (
             "runt",
@@ -211,16 +215,38 @@ fn verdicts_other_than_forwarding() {
             arp_request.clone(),
             true,
             Decision::AnswerArp {
-                vip: VIP,
+                addr: VIP,
                 asker_ip: Ipv4Addr::new(10, 235, 210, 254),
                 asker_mac: CLIENT_MAC,
+                own_mac: false,
             },
         ),
         (
             "arp while backup",
-            arp_request,
+            arp_request.clone(),
             false,
             Decision::Drop(PlaneDrop::NotActive),
+        ),
+        (
+            "arp for the real address, also while backup",
+            arp_for_real.clone(),
+            false,
+            Decision::AnswerArp {
+                addr: REAL,
+                asker_ip: Ipv4Addr::new(10, 235, 210, 254),
+                asker_mac: CLIENT_MAC,
+                own_mac: true,
+            },
+        ),
+        (
+            "arp for another address",
+            {
+                let mut f = arp_request;
+                f[38..42].copy_from_slice(&PEER.octets());
+                f
+            },
+            true,
+            Decision::Other,
         ),
     ];
     for (name, frame, active, expected) in cases {
