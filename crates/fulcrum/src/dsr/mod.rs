@@ -25,6 +25,7 @@ mod checksum;
 mod counters;
 pub mod driver;
 mod forward;
+mod maintain;
 pub mod path;
 pub mod plane_counters;
 mod resolver;
@@ -39,19 +40,18 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use fulcrum_core::model::{Config, Method};
 use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
-use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use counters::CounterSet;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
-use plane_counters::{Event, PlaneCounters, PlaneTotals};
-use resolver::{Resolver, ARP_FRAME_LEN};
+use plane_counters::{PlaneCounters, PlaneTotals};
+use resolver::Resolver;
 use sessions::Sessions;
 use table::{CounterMaps, DsrTable, Facts, NextHop};
 
@@ -432,82 +432,6 @@ impl Inner {
             stop,
             threads,
         })
-    }
-
-    /// The maintenance thread: ARP requests for target MACs, table rebuilds when the resolved
-    /// set changes, gratuitous ARP for the VIPs, session expiry.
-    fn maintain(
-        self: Arc<Self>,
-        sender: FrameSender,
-        own_mac: EthernetAddress,
-        stop: Arc<AtomicBool>,
-    ) {
-        let counters = self.shared.counters.slot(self.options.workers);
-        let mut last_second = Instant::now() - Duration::from_secs(1);
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            let mut changed = self.shared.resolver_changed.swap(false, Ordering::AcqRel);
-            if now.duration_since(last_second) >= Duration::from_secs(1) {
-                last_second = now;
-                changed |= lock(&self.shared.resolver).expire(now);
-                self.shared.sessions.expire(self.shared.sessions.now());
-            }
-            let table = self.shared.table.load_full();
-            if let Some(source) = table.source {
-                let due = lock(&self.shared.resolver).due_requests(now);
-                for target in due {
-                    let request = resolver::request(own_mac, source, target);
-                    if send_arp(&sender, own_mac, EthernetAddress::BROADCAST, &request) {
-                        counters.count(Event::ArpRequestsSent);
-                    }
-                }
-            }
-            if self.shared.announce.swap(false, Ordering::AcqRel)
-                && self.shared.active.load(Ordering::Acquire)
-            {
-                if let Some(virtual_mac) = table.virtual_mac {
-                    for vip in table.vips() {
-                        let announcement = arp::Repr::gratuitous(virtual_mac, vip);
-                        if send_arp(
-                            &sender,
-                            virtual_mac,
-                            EthernetAddress::BROADCAST,
-                            &announcement,
-                        ) {
-                            counters.count(Event::ArpAnnounced);
-                        }
-                    }
-                }
-            }
-            if changed {
-                // `apply` may hold the lock while it joins this very thread (interface change):
-                // never wait for it here, retry on the next turn instead.
-                match self.control.try_lock() {
-                    Ok(mut control) => {
-                        self.rebuild(&mut control);
-                    }
-                    Err(_) => self.shared.resolver_changed.store(true, Ordering::Release),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn send_arp(
-    sender: &FrameSender,
-    src: EthernetAddress,
-    dst: EthernetAddress,
-    repr: &arp::Repr,
-) -> bool {
-    let mut frame = [0u8; ARP_FRAME_LEN];
-    resolver::arp_frame(&mut frame, src, dst, repr);
-    match sender.send(&frame) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("dsr: cannot send ARP: {e}");
-            false
-        }
     }
 }
 
