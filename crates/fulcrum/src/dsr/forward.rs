@@ -214,7 +214,12 @@ fn choose(
     let now = if sticky { sessions.now() } else { 0 };
     if sticky {
         if let Some(id) = sessions.lookup(server.id, client, now) {
-            if let Some(index) = index_of(id).filter(|&i| table.targets[i].sticky[transport]) {
+            let keeps = |i: usize| {
+                table.targets[i].sticky[transport]
+                    || (server.fail_open[transport]
+                        && server.choosers[transport].is_operational(id))
+            };
+            if let Some(index) = index_of(id).filter(|&i| keeps(i)) {
                 return Some(index);
             }
         }

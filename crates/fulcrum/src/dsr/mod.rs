@@ -349,6 +349,7 @@ impl Inner {
         );
         lock(&self.shared.resolver).set_wanted(&table.to_resolve());
         let interface = table.interface.clone();
+        log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
         if !same {
@@ -432,6 +433,31 @@ impl Inner {
             stop,
             threads,
         })
+    }
+}
+
+/// One line when a server starts or stops failing open (`set failopen 1`).
+fn log_fail_open(previous: &DsrTable, next: &DsrTable) {
+    for server in &next.servers {
+        let was = previous
+            .servers
+            .iter()
+            .find(|s| s.id == server.id)
+            .map_or([false; 2], |s| s.fail_open);
+        if was == server.fail_open {
+            continue;
+        }
+        if server.fail_open.iter().any(|&open| open) {
+            tracing::warn!(
+                "dsr: server {}: no target operational; failopen: forwarding to all its targets",
+                server.id
+            );
+        } else {
+            tracing::info!(
+                "dsr: server {}: a target is operational again; failopen ends",
+                server.id
+            );
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! Contract: a server is balanced here when it is registered, enabled, has an IPv4 address and
 //! at least one `dsr enable` target. Its DSR targets take new clients only if registered,
 //! enabled, operational, serving the protocol and reachable: a resolved MAC, or this very host
-//! (with `set localdsr 1`). Everything the table cannot honour is one human message in the
+//! (with `set localdsr 1`); with `set failopen 1`, when none is operational for a protocol,
+//! all of them but health ([`fail_open`]). Everything the table cannot honour is one human message in the
 //! returned problem list, never a panic: a missing interface or `real` address, a local target
 //! without `localdsr`, an IPv6 server. Frames are forwarded unchanged at the IP layer, so a
 //! target's own `port` cannot apply and is reported when it differs.
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use fulcrum_core::balance::{Candidate, Chooser};
+use fulcrum_core::balance::{fail_open, Candidate, Chooser};
 use fulcrum_core::model::{Config, InterfaceRef, Method, Network, Protocol, Server};
 use fulcrum_wire::classify::VipTable;
 use fulcrum_wire::ethernet::EthernetAddress;
@@ -56,6 +57,9 @@ pub struct DsrServer {
     pub stout: u32,
     /// Per transport (UDP, TCP): the chooser for new clients.
     pub choosers: [Chooser; 2],
+    /// Per transport: no target is operational and `set failopen 1` forwards to all of them
+    /// (registered, enabled, serving the protocol and reachable; health ignored).
+    pub fail_open: [bool; 2],
     /// The server's DSR targets (indices into [`DsrTable::targets`]).
     pub targets: Vec<usize>,
     pub counters: Arc<CounterSet>,
@@ -292,11 +296,23 @@ pub fn build(
             };
             indices.push(index);
         }
+        let mut fail_open_on = [false; 2];
         let choosers = [protocol::UDP, protocol::TCP].map(|proto| {
-            let candidates = indices
+            let mut candidates: Vec<Candidate> = indices
                 .iter()
                 .map(|&i| candidate(config, &table.targets[i], proto, facts))
                 .collect();
+            if config.settings.failopen {
+                let usable = |id| {
+                    let target = indices
+                        .iter()
+                        .map(|&i| &table.targets[i])
+                        .find(|t| t.id == id);
+                    target.is_some_and(|t| configured(config, t, proto))
+                };
+                fail_open_on[usize::from(proto == protocol::TCP)] =
+                    fail_open(&mut candidates, usable);
+            }
             Chooser::new(server.method, candidates)
         });
         table.servers.push(DsrServer {
@@ -307,6 +323,7 @@ pub fn build(
             method: server.method,
             stout: config.server_stout(server),
             choosers,
+            fail_open: fail_open_on,
             targets: indices,
             counters: counters
                 .servers
@@ -375,29 +392,24 @@ fn build_target(
     })
 }
 
+/// Registered, enabled, serving `proto` and reachable: everything but health.
+fn configured(config: &Config, target: &DsrTarget, proto: u8) -> bool {
+    config.targets.get(&target.id).is_some_and(|t| {
+        let serves = if proto == protocol::UDP {
+            t.protocol.udp()
+        } else {
+            t.protocol.tcp()
+        };
+        t.registered && t.enabled && serves && target.next_hop != NextHop::Unresolved
+    })
+}
+
 fn candidate(config: &Config, target: &DsrTarget, proto: u8, facts: &Facts<'_>) -> Candidate {
-    let (weight, up) = match config.targets.get(&target.id) {
-        Some(t) => {
-            let serves = if proto == protocol::UDP {
-                t.protocol.udp()
-            } else {
-                t.protocol.tcp()
-            };
-            (
-                t.weight,
-                t.registered
-                    && t.enabled
-                    && serves
-                    && operational_of(facts, t.id)
-                    && target.next_hop != NextHop::Unresolved,
-            )
-        }
-        None => (0, false),
-    };
+    let weight = config.targets.get(&target.id).map_or(0, |t| t.weight);
     Candidate {
         id: target.id,
         weight,
-        operational: up,
+        operational: configured(config, target, proto) && operational_of(facts, target.id),
         agent_value: None,
     }
 }

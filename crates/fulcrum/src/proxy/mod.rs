@@ -204,6 +204,7 @@ impl Proxy {
             target_counters: &mut control.target_counters,
             counter_writers: self.shared.options.workers + 1,
         });
+        log_fail_open(&previous, &snapshot);
         drop(previous);
         *self
             .shared
@@ -316,6 +317,29 @@ impl Proxy {
             .snapshot
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(Snapshot::empty(sessions, 0));
+    }
+}
+
+/// One line when a server starts or stops failing open (`set failopen 1`).
+fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
+    for server in &next.servers {
+        let was = previous
+            .server(server.id)
+            .map_or([false; 2], |s| s.fail_open);
+        if was == server.fail_open {
+            continue;
+        }
+        if server.fail_open.iter().any(|&open| open) {
+            tracing::warn!(
+                "proxy: server {}: no target operational; failopen: forwarding to all its targets",
+                server.id
+            );
+        } else {
+            tracing::info!(
+                "proxy: server {}: a target is operational again; failopen ends",
+                server.id
+            );
+        }
     }
 }
 
