@@ -27,6 +27,7 @@
 //! not matter (they are sorted by id), so nodes with the same target set choose alike. A
 //! repeated id keeps its first entry.
 
+mod agent;
 mod fail_open;
 pub(crate) mod hashing;
 pub mod maglev;

@@ -1,8 +1,8 @@
 //! The daemon driver of the DSR plane: starts it when the configuration first asks for DSR
 //! (an enabled server with a `dsr enable` target), hands it every configuration that becomes
 //! current, and shuts it down when the daemon stops (the task is aborted; its guard stops the
-//! threads). A new plane starts with the health checks' current verdicts (registered under the
-//! scheduler's lock, so every later transition reaches it too). Problems (a local target without `set localdsr 1`, an interface that cannot be
+//! threads). A new plane starts with the health checks' current verdicts and agent values
+//! (registered under the scheduler's lock, so every later update reaches it too). Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane.
 
 use std::sync::Arc;
@@ -37,8 +37,9 @@ async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
             let dsr = Arc::new(Dsr::new(DsrOptions::default()));
             // Before its first table: `set_operational` only records the verdict here.
             health.attach(|states| {
-                for &(target, up) in states {
+                for &(target, up, agent_value) in states {
                     dsr.set_operational(target, up);
+                    dsr.set_agent_value(target, agent_value);
                 }
                 register(Some(dsr.clone()));
             });

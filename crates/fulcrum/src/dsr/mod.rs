@@ -25,6 +25,7 @@ mod checksum;
 mod counters;
 pub mod driver;
 mod forward;
+mod health;
 mod maintain;
 pub mod path;
 pub mod plane_counters;
@@ -43,7 +44,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use fulcrum_core::model::{Config, Method};
+use fulcrum_core::model::Config;
 use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
 use fulcrum_wire::ethernet::EthernetAddress;
@@ -97,6 +98,8 @@ struct Running {
 struct Control {
     config: Option<Config>,
     operational: HashMap<u32, bool>,
+    /// The last non-zero agent value per target (`method agent`).
+    agent_values: HashMap<u32, u32>,
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
     running: Option<Running>,
@@ -151,42 +154,6 @@ impl Dsr {
         let mut control = lock(&self.inner.control);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
-    }
-
-    /// Health: marks a target operational or not (the health driver calls it on every
-    /// transition). Sessions on a target going down move at once, by the method.
-    pub fn set_operational(&self, target: u32, operational: bool) {
-        let mut control = lock(&self.inner.control);
-        if control
-            .operational
-            .insert(target, operational)
-            .unwrap_or(true)
-            == operational
-        {
-            return;
-        }
-        self.inner.rebuild(&mut control);
-        if operational {
-            return;
-        }
-        let table = self.inner.shared.table.load();
-        for server in &table.servers {
-            if server.method != Method::Session {
-                continue;
-            }
-            let chooser = &server.choosers[0];
-            let moved = self
-                .inner
-                .shared
-                .sessions
-                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
-            if moved > 0 {
-                tracing::info!(
-                    "dsr: server {}: {moved} sessions moved off target {target}",
-                    server.id
-                );
-            }
-        }
     }
 
     /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
@@ -340,6 +307,7 @@ impl Inner {
                 local_addrs: &local_addrs,
                 macs: &macs,
                 operational: &control.operational,
+                agent_values: &control.agent_values,
             },
             CounterMaps {
                 servers: &mut control.server_counters,
@@ -349,7 +317,7 @@ impl Inner {
         );
         lock(&self.shared.resolver).set_wanted(&table.to_resolve());
         let interface = table.interface.clone();
-        log_fail_open(&self.shared.table.load(), &table);
+        health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
         if !same {
@@ -433,31 +401,6 @@ impl Inner {
             stop,
             threads,
         })
-    }
-}
-
-/// One line when a server starts or stops failing open (`set failopen 1`).
-fn log_fail_open(previous: &DsrTable, next: &DsrTable) {
-    for server in &next.servers {
-        let was = previous
-            .servers
-            .iter()
-            .find(|s| s.id == server.id)
-            .map_or([false; 2], |s| s.fail_open);
-        if was == server.fail_open {
-            continue;
-        }
-        if server.fail_open.iter().any(|&open| open) {
-            tracing::warn!(
-                "dsr: server {}: no target operational; failopen: forwarding to all its targets",
-                server.id
-            );
-        } else {
-            tracing::info!(
-                "dsr: server {}: a target is operational again; failopen ends",
-                server.id
-            );
-        }
     }
 }
 

@@ -59,15 +59,15 @@ impl Health {
             .unwrap_or_default()
     }
 
-    /// Runs `attach` with every probed target's verdict, by id, while no transition can be
-    /// decided: a data plane that starts late (the DSR plane) is seeded with it and registered
-    /// inside `attach`, so every later transition reaches it (see [`planes`]).
-    pub fn attach<R>(&self, attach: impl FnOnce(&[(u32, bool)]) -> R) -> R {
+    /// Runs `attach` with every probed target's verdict and last agent value, by id, while no
+    /// transition can be decided: a data plane that starts late (the DSR plane) is seeded with
+    /// them and registered inside `attach`, so every later update reaches it (see [`planes`]).
+    pub fn attach<R>(&self, attach: impl FnOnce(&[(u32, bool, Option<u32>)]) -> R) -> R {
         let scheduler = self.lock();
-        let states: Vec<(u32, bool)> = scheduler
+        let states: Vec<(u32, bool, Option<u32>)> = scheduler
             .statuses()
             .iter()
-            .map(|s| (s.id, s.operational))
+            .map(|s| (s.id, s.operational, scheduler.agent_value(s.id)))
             .collect();
         attach(&states)
     }
@@ -175,8 +175,8 @@ fn carry_out(
             cause,
         } => transition(config, target, false, &reason, cause, transitions),
         Output::AgentValue { target, value } => {
-            // `method agent` has no way into the data plane yet (see docs/health.md).
             tracing::debug!("target {target}: agent value {value}");
+            let _ = transitions.send(Update::AgentValue { target, value });
         }
     }
 }

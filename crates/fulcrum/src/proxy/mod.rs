@@ -93,6 +93,8 @@ impl Shared {
 struct Control {
     config: Option<Config>,
     operational: HashMap<u32, bool>,
+    /// The last non-zero agent value per target (`method agent`).
+    agent_values: HashMap<u32, u32>,
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
 }
@@ -196,6 +198,7 @@ impl Proxy {
         let (snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
+            agent_values: &control.agent_values,
             previous: &previous,
             sessions,
             workers: self.shared.options.workers,
@@ -276,6 +279,51 @@ impl Proxy {
         }
     }
 
+    /// A target's agent reported `value` (`None`, or 0, which means down: no value to rank it
+    /// by). The snapshot is rebuilt only when this changes where `method agent` sends new
+    /// clients; otherwise the value is kept for the next rebuild.
+    pub fn set_agent_value(&self, target: u32, value: Option<u32>) {
+        let value = value.filter(|&v| v > 0);
+        let mut control = self.control();
+        let before = control.agent_values.get(&target).copied();
+        if before == value {
+            return;
+        }
+        match value {
+            Some(v) => control.agent_values.insert(target, v),
+            None => control.agent_values.remove(&target),
+        };
+        let Some(config) = control.config.as_ref() else {
+            return;
+        };
+        let snapshot = self.shared.snapshot();
+        let value_of = |id| snapshot::agent_value_of(config, &control.agent_values, id);
+        let changed: Vec<u32> = snapshot
+            .servers
+            .iter()
+            .filter(|s| {
+                [Transport::Udp, Transport::Tcp]
+                    .iter()
+                    .any(|&t| s.chooser(t).agent_values_matter(&value_of))
+            })
+            .map(|s| s.id)
+            .collect();
+        drop(snapshot);
+        if changed.is_empty() {
+            return;
+        }
+        self.rebuild(&mut control);
+        let snapshot = self.shared.snapshot();
+        for id in changed {
+            if let Some(server) = snapshot.server(id) {
+                tracing::info!(
+                    "proxy: server {id} (method agent): new clients go to {}",
+                    preferred_text(server.chooser(Transport::Udp), &control.agent_values)
+                );
+            }
+        }
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)
@@ -320,6 +368,26 @@ impl Proxy {
     }
 }
 
+/// `target 2 (agent value 5)`, `targets 1,2 (agent value 5)`, or the hash fallback.
+pub(crate) fn preferred_text(
+    chooser: &fulcrum_core::balance::Chooser,
+    values: &HashMap<u32, u32>,
+) -> String {
+    match chooser.agent_preferred() {
+        Some(ids) => {
+            let value = ids
+                .first()
+                .and_then(|id| values.get(id))
+                .copied()
+                .unwrap_or(0);
+            let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+            let noun = if ids.len() == 1 { "target" } else { "targets" };
+            format!("{noun} {} (agent value {value})", list.join(","))
+        }
+        None => "every operational target by hash (no agent value yet)".to_string(),
+    }
+}
+
 /// One line when a server starts or stops failing open (`set failopen 1`).
 fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
     for server in &next.servers {
@@ -349,5 +417,7 @@ impl Drop for Proxy {
     }
 }
 
+#[cfg(test)]
+mod agent_tests;
 #[cfg(test)]
 mod tests;

@@ -169,6 +169,8 @@ pub struct BuildContext<'a> {
     pub config: &'a Config,
     /// Health state by target id (absent: operational).
     pub operational: &'a HashMap<u32, bool>,
+    /// The last non-zero value each target's agent reported (`method agent`).
+    pub agent_values: &'a HashMap<u32, u32>,
     pub previous: &'a Snapshot,
     pub sessions: Arc<Sessions>,
     pub workers: usize,
@@ -186,6 +188,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
     let BuildContext {
         config,
         operational,
+        agent_values,
         previous,
         sessions,
         workers,
@@ -244,7 +247,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
         let choosers = [Transport::Udp, Transport::Tcp].map(|transport| {
             let mut candidates: Vec<Candidate> = entry_targets
                 .iter()
-                .map(|t| candidate(config, t.id, transport, operational))
+                .map(|t| candidate(config, t.id, transport, operational, agent_values))
                 .collect();
             if config.settings.failopen {
                 let usable = |id| configured(config, id, transport);
@@ -292,11 +295,19 @@ fn configured(config: &Config, id: u32, transport: Transport) -> bool {
         .is_some_and(|t| t.registered && t.enabled && serves(t.protocol, transport))
 }
 
+/// The agent value `method agent` ranks `id` by: the last one its agent check reported, while
+/// the target has an agent check.
+pub fn agent_value_of(config: &Config, values: &HashMap<u32, u32>, id: u32) -> Option<u32> {
+    let checked = config.targets.get(&id).is_some_and(|t| t.agent.is_some());
+    checked.then(|| values.get(&id).copied()).flatten()
+}
+
 fn candidate(
     config: &Config,
     id: u32,
     transport: Transport,
     operational: &HashMap<u32, bool>,
+    agent_values: &HashMap<u32, u32>,
 ) -> Candidate {
     let weight = config.targets.get(&id).map_or(0, |t| t.weight);
     let up = configured(config, id, transport) && operational_of(operational, id);
@@ -304,7 +315,7 @@ fn candidate(
         id,
         weight,
         operational: up,
-        agent_value: None,
+        agent_value: agent_value_of(config, agent_values, id),
     }
 }
 

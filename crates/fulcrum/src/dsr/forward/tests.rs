@@ -29,6 +29,7 @@ fn table_with(config: &fulcrum_core::model::Config, operational: &HashMap<u32, b
             local_addrs: &local,
             macs: &macs,
             operational,
+            agent_values: &HashMap::new(),
         },
         CounterMaps {
             servers: &mut servers,

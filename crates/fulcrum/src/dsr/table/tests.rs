@@ -31,6 +31,7 @@ fn build_with(
             local_addrs: &local,
             macs,
             operational: &HashMap::new(),
+            agent_values: &HashMap::new(),
         },
         CounterMaps {
             servers: &mut servers,

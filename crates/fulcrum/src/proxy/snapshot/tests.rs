@@ -48,6 +48,7 @@ fn build_on(
     let (snapshot, problems) = build(BuildContext {
         config,
         operational,
+        agent_values: &HashMap::new(),
         previous: &previous,
         sessions,
         workers: 1,
