@@ -44,10 +44,15 @@ struct Agent {
 
 impl Agent {
     fn start(extra: &[&str]) -> Agent {
+        Agent::start_bound(&["-b", "127.0.0.1"], extra)
+    }
+
+    /// Started with `bind` (`-b ADDRESS`, or nothing: every address); `addr` is 127.0.0.1.
+    fn start_bound(bind: &[&str], extra: &[&str]) -> Agent {
         let port = free_port();
         let child = Command::new(FULCRUM)
             .arg("agent")
-            .args(["-b", "127.0.0.1"])
+            .args(bind)
             .args(extra)
             .arg(port.to_string())
             .stdout(Stdio::null())

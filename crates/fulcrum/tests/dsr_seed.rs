@@ -6,87 +6,22 @@
 //! What it proves: both nodes' Bind9 answer through the VIP (ns0a's own share reaches its local
 //! stack, `set localdsr 1`), every client sticks to one node across UDP and TCP, answers go
 //! straight from the target to the client (a capture on ns0a's eth1 sees requests, never an
-//! answer), Fulcrum's counters agree (frames forwarded to both targets, no responses), and
-//! `show sessions` lists the clients. Needs root, iproute2, bind9, dig and tcpdump.
+//! answer to a client: only the `dsr-path` health probes' answers, which go to the `real`
+//! address by design), Fulcrum's counters agree (frames forwarded to both targets, no responses), and
+//! `show sessions` lists the clients, and the seed's health checks (ping, tcpopen and the
+//! seed's agent on both nodes) all pass, so the DSR plane keeps both targets. Needs root,
+//! iproute2, bind9, dig, tcpdump and nftables.
+
+mod dsr_support;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use dsr_support::{ask, require_tools, seed_config, start_seed_agents, target_counts, Balancer};
 use netlab::lab::Lab;
-use netlab::seed::{seed_topology, SeedLab, VIP};
-
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
-
-fn require_tools() {
-    for tool in ["/usr/bin/dig", "/usr/sbin/named", "/usr/bin/tcpdump"] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} is missing: install dnsutils, bind9 and tcpdump to run this test"
-        );
-    }
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert!(
-        String::from_utf8_lossy(&uid.stdout).trim() == "0",
-        "this test builds network namespaces and opens AF_PACKET sockets: run it as root"
-    );
-}
-
-fn control(socket: &Path, command: &str) -> String {
-    let output = Command::new(FULCRUM)
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", command])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run fulcrum control");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// `dig` from `source` to the VIP for the zone's TXT: which node answered (`None`: no answer).
-fn ask(seed: &SeedLab, source: Ipv4Addr, tcp: bool) -> Option<String> {
-    let source = source.to_string();
-    let server = format!("@{VIP}");
-    let mut argv = vec![
-        "dig",
-        "-b",
-        &source,
-        &server,
-        "balanceng.net",
-        "TXT",
-        "+short",
-        "+tries=2",
-        "+time=2",
-    ];
-    if tcp {
-        argv.push("+tcp");
-    }
-    let output: Output = seed
-        .client
-        .exec(&argv)
-        .expect("run dig in the client namespace");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let answer = text.trim().trim_matches('"');
-    (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
-}
-
-/// Numbers in a `show targets` row: (queries, responses) of target `id`.
-fn target_counts(table: &str, id: u32) -> Option<(u64, u64)> {
-    // A row: id ip-address port proto weight dsr reg ena op queries responses timeouts drops
-    // sessions (the `2 targets` title also starts with a number, hence the cell count).
-    let cells: Vec<&str> = table
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-        .find(|cells| cells.len() >= 14 && cells[0] == id.to_string())?;
-    let n = cells.len();
-    Some((
-        cells.get(n - 5)?.parse().ok()?,
-        cells.get(n - 4)?.parse().ok()?,
-    ))
-}
+use netlab::seed::{seed_topology, VIP};
 
 #[test]
 fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
@@ -99,41 +34,14 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
         .addr("eth1", "10.235.210.45/32")
         .expect("add the real address to ns0a's eth1");
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let config = dir.path().join("ns0a.conf");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ns0a.conf");
+    // The seed's agents: every target carries `agent 439,5,13`.
+    let scripts = tempfile::tempdir().expect("temporary directory");
+    let _agents = start_seed_agents(&seed, scripts.path());
     // The lab's interface is named eth1 like the seed's: the file is used as it is.
-    std::fs::copy(&fixture, &config).expect("copy the NS0A configuration");
-    let socket = dir.path().join("fulcrum.sock");
-    let log = dir.path().join("fulcrum.log");
-    let mut command = seed.ns0a.command(FULCRUM);
-    command
-        .args(["run", "--log-level", "info", "-c"])
-        .arg(&config)
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("create the log file"));
-    let fulcrum = seed.ns0a.spawn(command).expect("start fulcrum run in ns0a");
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-
-    // Ready when a client gets an answer through the VIP (ARP for the VIP and the peer's MAC
-    // resolved).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ask(&seed, Ipv4Addr::new(10, 99, 0, 1), false).is_none() {
-        assert!(
-            fulcrum.try_wait().is_none(),
-            "fulcrum run exited:\n{}",
-            logs()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no answer through the VIP within 30 s:\n{}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let balancer = Balancer::start(&seed.ns0a, &seed_config());
+    let fulcrum = &balancer.proc;
+    let logs = || balancer.logs();
+    balancer.wait_ready(&seed);
 
     let capture = seed
         .ns0a
@@ -158,6 +66,22 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     }
     let lines = capture.stop();
 
+    // Every check of both targets has succeeded (none pending, none down).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let targets = balancer.control("show targets");
+        let checks: Vec<&str> = targets.lines().filter(|l| l.starts_with("    ")).collect();
+        if checks.len() >= 6 && checks.iter().all(|l| l.contains(" up for ")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seed's checks do not all pass:\n{targets}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     let on_a = node_of.values().filter(|n| *n == "ns0a").count();
     let on_b = node_of.values().filter(|n| *n == "ns0b").count();
     assert!(
@@ -170,9 +94,10 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
         .iter()
         .filter(|l| l.contains(&format!("> {vip_port}:")))
         .count();
+    // The dsr-path probes ask the VIP from the `real` address, which gets their answers.
     let answers: Vec<&String> = lines
         .iter()
-        .filter(|l| l.contains(&format!("{vip_port} >")))
+        .filter(|l| l.contains(&format!("{vip_port} >")) && !l.contains("> 10.235.210.45."))
         .collect();
     assert!(requests > 0, "the capture saw no request:\n{lines:#?}");
     assert!(
@@ -180,7 +105,7 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
         "answers crossed Fulcrum's interface instead of going straight to the client:\n{answers:#?}"
     );
 
-    let targets = control(&socket, "show targets");
+    let targets = balancer.control("show targets");
     let (q1, r1) = target_counts(&targets, 1).unwrap_or_else(|| panic!("no target 1:\n{targets}"));
     let (q2, r2) = target_counts(&targets, 2).unwrap_or_else(|| panic!("no target 2:\n{targets}"));
     assert!(
@@ -193,7 +118,7 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     );
     assert_eq!((r1, r2), (0, 0), "DSR never sees a response:\n{targets}");
 
-    let sessions = control(&socket, "show sessions all");
+    let sessions = balancer.control("show sessions all");
     for client in &clients {
         assert!(
             sessions.contains(&format!(" {client} ")),

@@ -21,6 +21,11 @@ pub trait VipTable {
     fn is_vip_addr(&self, addr: Ipv4Addr) -> bool;
     /// Whether `addr:port` over `protocol` (6 or 17) is a balanced service.
     fn is_vip_service(&self, addr: Ipv4Addr, protocol: u8, port: u16) -> bool;
+    /// Whether ARP requests for `addr` are the plane's to answer: the VIPs, and whatever other
+    /// address the plane owns on the interface (the DSR plane's `real` address).
+    fn answers_arp_for(&self, addr: Ipv4Addr) -> bool {
+        self.is_vip_addr(addr)
+    }
 }
 
 /// Why a frame was dropped. Every drop is counted under exactly one reason.
@@ -134,7 +139,7 @@ pub struct Flow {
 /// What to do with one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
-    /// An ARP request for a VIP: answer it while this node is active.
+    /// An ARP request for an address the plane answers for ([`VipTable::answers_arp_for`]).
     ArpRequest {
         target: Ipv4Addr,
         sender_ip: Ipv4Addr,
@@ -177,7 +182,7 @@ fn classify_arp(payload: &[u8], vips: &impl VipTable) -> Verdict {
         return Verdict::Drop(DropReason::ArpBadSender);
     }
     match repr.operation {
-        arp::Operation::Request if vips.is_vip_addr(repr.target_protocol_addr) => {
+        arp::Operation::Request if vips.answers_arp_for(repr.target_protocol_addr) => {
             Verdict::ArpRequest {
                 target: repr.target_protocol_addr,
                 sender_ip: repr.source_protocol_addr,

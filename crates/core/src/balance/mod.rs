@@ -10,7 +10,8 @@
 //! Rules common to every method: only *eligible* candidates are chosen, that is operational
 //! ones with a weight above zero (weight 0 takes no new clients, whatever the method). With no
 //! eligible candidate, `pick` returns `None` (the caller counts a `NoTarget` drop, or applies
-//! `set failopen` by building a chooser whose candidates are all marked operational).
+//! `set failopen` by building a chooser whose candidates are all marked operational: see
+//! [`fail_open`]).
 //!
 //! | method    | new client goes to |
 //! |-----------|--------------------|
@@ -26,6 +27,8 @@
 //! not matter (they are sorted by id), so nodes with the same target set choose alike. A
 //! repeated id keeps its first entry.
 
+mod agent;
+mod fail_open;
 pub(crate) mod hashing;
 pub mod maglev;
 mod weighted;
@@ -33,6 +36,7 @@ mod weighted;
 use std::net::IpAddr;
 
 use crate::model::Method;
+pub use fail_open::fail_open;
 use hashing::{address_hash, pair_hash};
 use maglev::{MaglevTable, Member};
 pub use weighted::{RoundRobin, WeightedRandom, MAX_SCHEDULE};

@@ -26,6 +26,7 @@
 //! answered or reconfigured probes are counted as a [`DropReason`] and otherwise ignored.
 
 mod check;
+mod extra;
 mod messages;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 pub use check::{CheckKind, CheckSpec, CheckState, CheckStatus, LastResult, Probe, NO_REPLY};
+pub use extra::dsr_path_checks;
 pub use messages::{
     Cause, Counters, DropReason, Input, Output, ProbeId, ProbeRequest, ProbeResult, TargetStatus,
 };

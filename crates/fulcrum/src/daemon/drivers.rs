@@ -30,7 +30,7 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         daemon.proxy_handle(),
     ));
     // Idle until the configuration has a DSR server; then it owns the raw interface.
-    let dsr = crate::dsr::driver::spawn(daemon.subscribe());
+    let dsr = crate::dsr::driver::spawn(daemon.subscribe(), daemon.health().clone());
     let vrrp = crate::vrrp::spawn(daemon.subscribe());
     let sync = crate::sync::spawn(daemon.subscribe());
     Drivers {

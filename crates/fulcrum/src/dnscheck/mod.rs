@@ -29,7 +29,7 @@ use hickory_proto::rr::RecordType;
 pub use getopt::{numify, Options};
 use query::Lookup;
 #[allow(unused_imports)]
-pub use query::{check_zone, CheckFailure, QueryOptions, SoaInfo};
+pub use query::{check_zone, rcode_name, CheckFailure, QueryOptions, SoaInfo};
 
 /// Perl's `exit -1`.
 const EXIT_USAGE: u8 = 255;

@@ -159,7 +159,7 @@ pub fn type_name(record_type: RecordType) -> String {
 }
 
 /// Net::DNS's name for an RCODE.
-fn rcode_name(code: ResponseCode) -> String {
+pub fn rcode_name(code: ResponseCode) -> String {
     match u16::from(code) {
         0 => "NOERROR".into(),
         1 => "FORMERR".into(),

@@ -1,7 +1,8 @@
 //! The daemon driver of the DSR plane: starts it when the configuration first asks for DSR
 //! (an enabled server with a `dsr enable` target), hands it every configuration that becomes
 //! current, and shuts it down when the daemon stops (the task is aborted; its guard stops the
-//! threads). Problems (a local target without `set localdsr 1`, an interface that cannot be
+//! threads). A new plane starts with the health checks' current verdicts and agent values
+//! (registered under the scheduler's lock, so every later update reaches it too). Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{register, table, Dsr, DsrOptions};
+use crate::health::Health;
 
 /// Unregisters and stops the plane when the driver task ends or is aborted.
 struct PlaneGuard(Arc<Dsr>);
@@ -23,17 +25,24 @@ impl Drop for PlaneGuard {
 }
 
 /// Spawns the driver on the current tokio runtime.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> JoinHandle<()> {
-    tokio::spawn(follow(changes))
+pub fn spawn(changes: watch::Receiver<Arc<Config>>, health: Health) -> JoinHandle<()> {
+    tokio::spawn(follow(changes, health))
 }
 
-async fn follow(mut changes: watch::Receiver<Arc<Config>>) {
+async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
     let mut plane: Option<PlaneGuard> = None;
     loop {
         let config = changes.borrow_and_update().clone();
         if plane.is_none() && table::wants_dsr(&config) {
             let dsr = Arc::new(Dsr::new(DsrOptions::default()));
-            register(Some(dsr.clone()));
+            // Before its first table: `set_operational` only records the verdict here.
+            health.attach(|states| {
+                for &(target, up, agent_value) in states {
+                    dsr.set_operational(target, up);
+                    dsr.set_agent_value(target, agent_value);
+                }
+                register(Some(dsr.clone()));
+            });
             plane = Some(PlaneGuard(dsr));
         }
         if let Some(guard) = &plane {

@@ -16,7 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use fulcrum_core::model::Method;
-use fulcrum_wire::classify::{classify, DropReason, Flow, Verdict};
+use fulcrum_wire::classify::{classify, DropReason, Flow, Verdict, VipTable};
 use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
@@ -50,11 +50,14 @@ pub enum Decision {
         dst: Ipv4Addr,
         ip_len: usize,
     },
-    /// Answer an ARP request for a VIP with the virtual MAC.
+    /// Answer an ARP request for `addr`: a VIP with the virtual MAC (while active), or the
+    /// network's `real` address with the interface's own MAC (`own_mac`; always: it is this
+    /// node's own, and the targets send the DSR-path probes' answers to it).
     AnswerArp {
-        vip: Ipv4Addr,
+        addr: Ipv4Addr,
         asker_ip: Ipv4Addr,
         asker_mac: EthernetAddress,
+        own_mac: bool,
     },
     /// An ARP reply: maybe a target's MAC.
     Learn {
@@ -113,11 +116,13 @@ pub fn decide(
             sender_ip,
             sender_mac,
         } => {
-            if active {
+            let real = table.source == Some(target) && !table.is_vip_addr(target);
+            if active || real {
                 Decision::AnswerArp {
-                    vip: target,
+                    addr: target,
                     asker_ip: sender_ip,
                     asker_mac: sender_mac,
+                    own_mac: real,
                 }
             } else {
                 Decision::Drop(PlaneDrop::NotActive)
@@ -215,7 +220,12 @@ fn choose(
     let now = if sticky { sessions.now() } else { 0 };
     if sticky {
         if let Some(id) = sessions.lookup(server.id, client, now) {
-            if let Some(index) = index_of(id).filter(|&i| table.targets[i].sticky[transport]) {
+            let keeps = |i: usize| {
+                table.targets[i].sticky[transport]
+                    || (server.fail_open[transport]
+                        && server.choosers[transport].is_operational(id))
+            };
+            if let Some(index) = index_of(id).filter(|&i| keeps(i)) {
                 return Some(index);
             }
         }

@@ -25,6 +25,9 @@ mod checksum;
 mod counters;
 pub mod driver;
 mod forward;
+mod health;
+mod maintain;
+pub mod path;
 pub mod plane_counters;
 mod resolver;
 #[path = "../proxy/sessions.rs"]
@@ -34,23 +37,24 @@ pub mod table;
 mod worker;
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use fulcrum_core::model::{Config, Method};
+use fulcrum_core::model::Config;
 use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
-use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use counters::CounterSet;
-use plane_counters::{Event, PlaneCounters, PlaneTotals};
-use resolver::{Resolver, ARP_FRAME_LEN};
+use path::{PathProbe, PathProbes, PathTotals, PathWait};
+use plane_counters::{PlaneCounters, PlaneTotals};
+use resolver::Resolver;
 use sessions::Sessions;
-use table::{CounterMaps, DsrTable, Facts};
+use table::{CounterMaps, DsrTable, Facts, NextHop};
 
 /// Receive slots per worker: 8192 x 2 KB = 16 MB, about 80 ms of a 100 kpps share. With the
 /// 1024 of the socket's default, a worker kept off the CPU for 10 ms on a busy 2-core machine
@@ -84,6 +88,8 @@ pub(crate) struct Shared {
     resolver_changed: AtomicBool,
     /// Gratuitous ARP for the VIPs is due (start, becoming active).
     announce: AtomicBool,
+    /// DSR-path health probes in flight.
+    path: Arc<PathProbes>,
 }
 
 /// The threads serving one interface.
@@ -97,6 +103,8 @@ struct Running {
 struct Control {
     config: Option<Config>,
     operational: HashMap<u32, bool>,
+    /// The last non-zero agent value per target (`method agent`).
+    agent_values: HashMap<u32, u32>,
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
     running: Option<Running>,
@@ -134,6 +142,7 @@ impl Dsr {
             resolver: Mutex::new(Resolver::default()),
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
+            path: Arc::new(PathProbes::default()),
         });
         Dsr {
             inner: Arc::new(Inner {
@@ -152,33 +161,48 @@ impl Dsr {
         self.inner.rebuild(&mut control)
     }
 
-    /// Health: marks a target operational or not. Sessions on a target going down move at once.
-    #[allow(dead_code)] // the hook for the health-check driver
-    pub fn set_operational(&self, target: u32, operational: bool) {
-        let mut control = lock(&self.inner.control);
-        if control
-            .operational
-            .insert(target, operational)
-            .unwrap_or(true)
-            == operational
-        {
-            return;
-        }
-        self.inner.rebuild(&mut control);
-        if operational {
-            return;
-        }
+    /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
+    pub fn path_route(&self, target: u32) -> PathRoute {
         let table = self.inner.shared.table.load();
-        for server in &table.servers {
-            if server.method != Method::Session {
-                continue;
-            }
-            let chooser = &server.choosers[0];
-            self.inner
-                .shared
-                .sessions
-                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
+        match table.targets.iter().find(|t| t.id == target) {
+            None => PathRoute::NotBalanced,
+            Some(t) => match t.next_hop {
+                NextHop::Local => PathRoute::Local,
+                NextHop::Mac(mac) => PathRoute::Mac(mac),
+                NextHop::Unresolved => PathRoute::Unresolved,
+            },
         }
+    }
+
+    /// Sends a DSR-path probe carrying `payload` to `vip:vip_port` at the target's `mac`, from
+    /// the network's `real` address; the answers come through the returned wait.
+    pub fn send_path_probe(
+        &self,
+        vip: Ipv4Addr,
+        vip_port: u16,
+        mac: EthernetAddress,
+        payload: &[u8],
+    ) -> Result<PathWait, String> {
+        let Some(source) = self.inner.shared.table.load().source else {
+            return Err("the DSR network has no `real` address to probe from".to_string());
+        };
+        self.inner.shared.path.send(&PathProbe {
+            source,
+            vip,
+            vip_port,
+            mac,
+            payload,
+        })
+    }
+
+    /// Counters of the DSR-path probes.
+    pub fn path_totals(&self) -> PathTotals {
+        self.inner.shared.path.totals()
+    }
+
+    /// A DSR-path prober got an answer that was not a response to its query.
+    pub fn count_path_ignored(&self) {
+        self.inner.shared.path.count_ignored();
     }
 
     /// The VRRP driver's switch: a backup answers no ARP for the VIPs and forwards nothing.
@@ -255,6 +279,7 @@ impl Dsr {
             for handle in running.threads {
                 let _ = handle.join();
             }
+            self.inner.shared.path.set_sender(None);
             tracing::info!(
                 "dsr: stopped on {}; counters:\n{}",
                 running.interface,
@@ -287,6 +312,7 @@ impl Inner {
                 local_addrs: &local_addrs,
                 macs: &macs,
                 operational: &control.operational,
+                agent_values: &control.agent_values,
             },
             CounterMaps {
                 servers: &mut control.server_counters,
@@ -296,6 +322,7 @@ impl Inner {
         );
         lock(&self.shared.resolver).set_wanted(&table.to_resolve());
         let interface = table.interface.clone();
+        health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
         if !same {
@@ -304,6 +331,7 @@ impl Inner {
                 for handle in old.threads {
                     let _ = handle.join();
                 }
+                self.shared.path.set_sender(None);
             }
             if let Some(interface) = interface {
                 match self.start(&interface) {
@@ -329,6 +357,7 @@ impl Inner {
     fn start(self: &Arc<Self>, interface: &str) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
+        let path_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
         let mut sockets = Vec::new();
         for _ in 0..self.options.workers {
@@ -372,88 +401,26 @@ impl Inner {
                 .name("fulcrum-dsr-arp".into())
                 .spawn(move || inner.maintain(sender, own_mac, maintenance_stop))?,
         );
+        self.shared.path.set_sender(Some((path_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
             stop,
             threads,
         })
     }
-
-    /// The maintenance thread: ARP requests for target MACs, table rebuilds when the resolved
-    /// set changes, gratuitous ARP for the VIPs, session expiry.
-    fn maintain(
-        self: Arc<Self>,
-        sender: FrameSender,
-        own_mac: EthernetAddress,
-        stop: Arc<AtomicBool>,
-    ) {
-        let counters = self.shared.counters.slot(self.options.workers);
-        let mut last_second = Instant::now() - Duration::from_secs(1);
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            let mut changed = self.shared.resolver_changed.swap(false, Ordering::AcqRel);
-            if now.duration_since(last_second) >= Duration::from_secs(1) {
-                last_second = now;
-                changed |= lock(&self.shared.resolver).expire(now);
-                self.shared.sessions.expire(self.shared.sessions.now());
-            }
-            let table = self.shared.table.load_full();
-            if let Some(source) = table.source {
-                let due = lock(&self.shared.resolver).due_requests(now);
-                for target in due {
-                    let request = resolver::request(own_mac, source, target);
-                    if send_arp(&sender, own_mac, EthernetAddress::BROADCAST, &request) {
-                        counters.count(Event::ArpRequestsSent);
-                    }
-                }
-            }
-            if self.shared.announce.swap(false, Ordering::AcqRel)
-                && self.shared.active.load(Ordering::Acquire)
-            {
-                if let Some(virtual_mac) = table.virtual_mac {
-                    for vip in table.vips() {
-                        let announcement = arp::Repr::gratuitous(virtual_mac, vip);
-                        if send_arp(
-                            &sender,
-                            virtual_mac,
-                            EthernetAddress::BROADCAST,
-                            &announcement,
-                        ) {
-                            counters.count(Event::ArpAnnounced);
-                        }
-                    }
-                }
-            }
-            if changed {
-                // `apply` may hold the lock while it joins this very thread (interface change):
-                // never wait for it here, retry on the next turn instead.
-                match self.control.try_lock() {
-                    Ok(mut control) => {
-                        self.rebuild(&mut control);
-                    }
-                    Err(_) => self.shared.resolver_changed.store(true, Ordering::Release),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
-fn send_arp(
-    sender: &FrameSender,
-    src: EthernetAddress,
-    dst: EthernetAddress,
-    repr: &arp::Repr,
-) -> bool {
-    let mut frame = [0u8; ARP_FRAME_LEN];
-    resolver::arp_frame(&mut frame, src, dst, repr);
-    match sender.send(&frame) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("dsr: cannot send ARP: {e}");
-            false
-        }
-    }
+/// How a DSR-path probe reaches a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRoute {
+    /// At this MAC on the DSR interface.
+    Mac(EthernetAddress),
+    /// This host (`set localdsr 1`): through the local stack.
+    Local,
+    /// No MAC resolved (ARP unanswered).
+    Unresolved,
+    /// The plane does not balance to this target.
+    NotBalanced,
 }
 
 /// The DSR plane of this process, once the driver has started it (the control dispatcher

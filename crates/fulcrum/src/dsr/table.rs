@@ -5,7 +5,8 @@
 //! Contract: a server is balanced here when it is registered, enabled, has an IPv4 address and
 //! at least one `dsr enable` target. Its DSR targets take new clients only if registered,
 //! enabled, operational, serving the protocol and reachable: a resolved MAC, or this very host
-//! (with `set localdsr 1`). Everything the table cannot honour is one human message in the
+//! (with `set localdsr 1`); with `set failopen 1`, when none is operational for a protocol,
+//! all of them but health ([`fail_open`]). Everything the table cannot honour is one human message in the
 //! returned problem list, never a panic: a missing interface or `real` address, a local target
 //! without `localdsr`, an IPv6 server. Frames are forwarded unchanged at the IP layer, so a
 //! target's own `port` cannot apply and is reported when it differs.
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use fulcrum_core::balance::{Candidate, Chooser};
+use fulcrum_core::balance::{fail_open, Candidate, Chooser};
 use fulcrum_core::model::{Config, InterfaceRef, Method, Network, Protocol, Server};
 use fulcrum_wire::classify::VipTable;
 use fulcrum_wire::ethernet::EthernetAddress;
@@ -56,6 +57,9 @@ pub struct DsrServer {
     pub stout: u32,
     /// Per transport (UDP, TCP): the chooser for new clients.
     pub choosers: [Chooser; 2],
+    /// Per transport: no target is operational and `set failopen 1` forwards to all of them
+    /// (registered, enabled, serving the protocol and reachable; health ignored).
+    pub fail_open: [bool; 2],
     /// The server's DSR targets (indices into [`DsrTable::targets`]).
     pub targets: Vec<usize>,
     pub counters: Arc<CounterSet>,
@@ -119,6 +123,12 @@ impl VipTable for DsrTable {
     fn is_vip_service(&self, addr: Ipv4Addr, proto: u8, port: u16) -> bool {
         self.server_for(addr, proto, port).is_some()
     }
+
+    /// The VIPs, and the network's `real` address (this node's own on the DSR interface: the
+    /// targets answer the DSR-path probes there, whether or not the host's stack holds it).
+    fn answers_arp_for(&self, addr: Ipv4Addr) -> bool {
+        self.is_vip_addr(addr) || self.source == Some(addr)
+    }
 }
 
 /// What the running host knows that the configuration does not.
@@ -129,6 +139,8 @@ pub struct Facts<'a> {
     pub macs: &'a HashMap<Ipv4Addr, EthernetAddress>,
     /// Health by target id (absent: operational).
     pub operational: &'a HashMap<u32, bool>,
+    /// The last non-zero value each target's agent reported (`method agent`).
+    pub agent_values: &'a HashMap<u32, u32>,
 }
 
 /// Counter sets by id, kept across tables so counters survive reconfiguration.
@@ -286,11 +298,23 @@ pub fn build(
             };
             indices.push(index);
         }
+        let mut fail_open_on = [false; 2];
         let choosers = [protocol::UDP, protocol::TCP].map(|proto| {
-            let candidates = indices
+            let mut candidates: Vec<Candidate> = indices
                 .iter()
                 .map(|&i| candidate(config, &table.targets[i], proto, facts))
                 .collect();
+            if config.settings.failopen {
+                let usable = |id| {
+                    let target = indices
+                        .iter()
+                        .map(|&i| &table.targets[i])
+                        .find(|t| t.id == id);
+                    target.is_some_and(|t| configured(config, t, proto))
+                };
+                fail_open_on[usize::from(proto == protocol::TCP)] =
+                    fail_open(&mut candidates, usable);
+            }
             Chooser::new(server.method, candidates)
         });
         table.servers.push(DsrServer {
@@ -301,6 +325,7 @@ pub fn build(
             method: server.method,
             stout: config.server_stout(server),
             choosers,
+            fail_open: fail_open_on,
             targets: indices,
             counters: counters
                 .servers
@@ -369,126 +394,34 @@ fn build_target(
     })
 }
 
+/// Registered, enabled, serving `proto` and reachable: everything but health.
+fn configured(config: &Config, target: &DsrTarget, proto: u8) -> bool {
+    config.targets.get(&target.id).is_some_and(|t| {
+        let serves = if proto == protocol::UDP {
+            t.protocol.udp()
+        } else {
+            t.protocol.tcp()
+        };
+        t.registered && t.enabled && serves && target.next_hop != NextHop::Unresolved
+    })
+}
+
 fn candidate(config: &Config, target: &DsrTarget, proto: u8, facts: &Facts<'_>) -> Candidate {
-    let (weight, up) = match config.targets.get(&target.id) {
-        Some(t) => {
-            let serves = if proto == protocol::UDP {
-                t.protocol.udp()
-            } else {
-                t.protocol.tcp()
-            };
-            (
-                t.weight,
-                t.registered
-                    && t.enabled
-                    && serves
-                    && operational_of(facts, t.id)
-                    && target.next_hop != NextHop::Unresolved,
-            )
-        }
-        None => (0, false),
-    };
+    let weight = config.targets.get(&target.id).map_or(0, |t| t.weight);
     Candidate {
         id: target.id,
         weight,
-        operational: up,
-        agent_value: None,
+        operational: configured(config, target, proto) && operational_of(facts, target.id),
+        agent_value: agent_value_of(config, facts.agent_values, target.id),
     }
+}
+
+/// The agent value `method agent` ranks `id` by: the last one its agent check reported, while
+/// the target has an agent check.
+pub fn agent_value_of(config: &Config, values: &HashMap<u32, u32>, id: u32) -> Option<u32> {
+    let checked = config.targets.get(&id).is_some_and(|t| t.agent.is_some());
+    checked.then(|| values.get(&id).copied()).flatten()
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    pub(crate) fn seed_config(localdsr: bool) -> Config {
-        let text = include_str!("../../../../tests/fixtures/ns0a.conf");
-        let text = if localdsr {
-            text.to_string()
-        } else {
-            text.replace("set localdsr 1\n", "")
-        };
-        match fulcrum_config::parse("ns0a.conf", &text) {
-            Ok(config) => config,
-            Err(d) => panic!("fixture does not parse: {d:?}"),
-        }
-    }
-
-    fn build_with(
-        config: &Config,
-        macs: &HashMap<Ipv4Addr, EthernetAddress>,
-    ) -> (DsrTable, Vec<String>) {
-        let local = [
-            Ipv4Addr::new(10, 235, 210, 43),
-            Ipv4Addr::new(10, 235, 210, 1),
-        ];
-        let mut servers = HashMap::new();
-        let mut targets = HashMap::new();
-        build(
-            config,
-            &Facts {
-                local_addrs: &local,
-                macs,
-                operational: &HashMap::new(),
-            },
-            CounterMaps {
-                servers: &mut servers,
-                targets: &mut targets,
-                writers: 1,
-            },
-        )
-    }
-
-    #[test]
-    fn the_seed_config_balances_the_vip_on_eth1_with_vrid_7() {
-        let config = seed_config(true);
-        assert!(wants_dsr(&config));
-        let peer = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
-        let macs = HashMap::from([(Ipv4Addr::new(10, 235, 210, 44), peer)]);
-        let (table, problems) = build_with(&config, &macs);
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(table.interface.as_deref(), Some("eth1"));
-        assert_eq!(table.source, Some(Ipv4Addr::new(10, 235, 210, 45)));
-        assert_eq!(
-            table.virtual_mac,
-            Some(EthernetAddress([0, 0, 0x5e, 0, 1, 7]))
-        );
-        assert_eq!(table.vips(), vec![Ipv4Addr::new(10, 235, 210, 1)]);
-        assert_eq!(table.targets[0].next_hop, NextHop::Local);
-        assert_eq!(table.targets[1].next_hop, NextHop::Mac(peer));
-        assert_eq!(table.to_resolve(), vec![Ipv4Addr::new(10, 235, 210, 44)]);
-        assert!(table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 17, 53));
-        assert!(table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 6, 53));
-        assert!(!table.is_vip_service(Ipv4Addr::new(10, 235, 210, 1), 17, 54));
-        assert!(!table.is_vip_addr(Ipv4Addr::new(10, 235, 210, 43)));
-    }
-
-    #[test]
-    fn an_unresolved_target_takes_no_clients() {
-        let config = seed_config(true);
-        let (table, _) = build_with(&config, &HashMap::new());
-        let server = &table.servers[0];
-        assert!(server.choosers[0].is_operational(1));
-        assert!(!server.choosers[0].is_operational(2));
-        assert_eq!(table.targets[1].sticky, [false, false]);
-    }
-
-    #[test]
-    fn a_local_target_without_localdsr_is_a_clear_error() {
-        let config = seed_config(false);
-        let (table, problems) = build_with(&config, &HashMap::new());
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("set localdsr 1"), "{problems:?}");
-        assert!(table.targets.iter().all(|t| t.id != 1));
-    }
-
-    #[test]
-    fn without_vrrp_the_virtual_mac_uses_vrid_1() {
-        let mut config = seed_config(true);
-        config.vrrp = None;
-        let (table, _) = build_with(&config, &HashMap::new());
-        assert_eq!(
-            table.virtual_mac,
-            Some(EthernetAddress([0, 0, 0x5e, 0, 1, 1]))
-        );
-    }
-}
+pub(crate) mod tests;

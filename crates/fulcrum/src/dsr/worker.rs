@@ -158,16 +158,22 @@ fn handle(
             }
         }
         Decision::AnswerArp {
-            vip,
+            addr,
             asker_ip,
             asker_mac,
+            own_mac: with_own,
         } => {
-            let Some(virtual_mac) = table.virtual_mac else {
-                return;
+            let mac = if with_own {
+                own_mac
+            } else {
+                let Some(virtual_mac) = table.virtual_mac else {
+                    return;
+                };
+                virtual_mac
             };
-            let reply = resolver::answer(virtual_mac, vip, asker_mac, asker_ip);
+            let reply = resolver::answer(mac, addr, asker_mac, asker_ip);
             if tx.send(ARP_FRAME_LEN, |out| {
-                resolver::arp_frame(out, virtual_mac, asker_mac, &reply)
+                resolver::arp_frame(out, mac, asker_mac, &reply)
             }) {
                 counters.count(Event::ArpAnswered);
             } else {
@@ -182,7 +188,15 @@ fn handle(
             }
         }
         Decision::Vrrp => counters.count(Event::Vrrp),
-        Decision::Other => counters.count(Event::Other),
+        Decision::Other => {
+            counters.count(Event::Other);
+            if let (true, Some(real)) = (shared.path.waiting(), table.source) {
+                let is_vip = |addr| fulcrum_wire::classify::VipTable::is_vip_addr(table, addr);
+                shared
+                    .path
+                    .offer(data, real, frame.checksum_incomplete, is_vip);
+            }
+        }
         Decision::Drop(PlaneDrop::Frame(reason)) => counters.drop(reason),
         Decision::Drop(PlaneDrop::NotActive) => counters.count(Event::DropNotActive),
         Decision::Drop(PlaneDrop::NoTarget(server)) => {

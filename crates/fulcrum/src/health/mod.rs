@@ -4,27 +4,29 @@
 //! and every new configuration (unchanged checks keep their state); it carries out each
 //! [`Output::Probe`] with a thin async probe ([`probe`]) on its own task and feeds the result
 //! back; on each transition it logs one line (`target 2 (127.0.0.44:53) down: agent no reply
-//! for 13 s`), tells the data plane ([`crate::proxy::Proxy::set_operational`], in transition
-//! order, off the async threads since it waits for the workers) and, for transitions caused by
+//! for 13 s`), tells the data planes ([`planes`]: the proxy's and the DSR plane's
+//! `set_operational`, in transition order, off the async threads) and, for transitions caused by
 //! checks (not configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing
 //! here decides anything: the scheduler does. [`Health`] is the shared handle `show targets`
 //! reads; its lock is only ever held for a scheduler call, never across an await.
 
 mod alert;
+mod dsr_path;
 mod ping;
+mod planes;
 mod probe;
 mod show;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use fulcrum_core::health::{Cause, Input, Output, ProbeRequest, Scheduler};
+use fulcrum_core::health::{dsr_path_checks, Cause, Input, Output, ProbeRequest, Scheduler};
 use fulcrum_core::model::{Config, Target};
 use tokio::sync::{mpsc, watch};
 
 use crate::proxy::Proxy;
+use planes::Update;
 use probe::ProbeContext;
 
 /// The health state shared by the driver and the control socket.
@@ -57,6 +59,19 @@ impl Health {
             .unwrap_or_default()
     }
 
+    /// Runs `attach` with every probed target's verdict and last agent value, by id, while no
+    /// transition can be decided: a data plane that starts late (the DSR plane) is seeded with
+    /// them and registered inside `attach`, so every later update reaches it (see [`planes`]).
+    pub fn attach<R>(&self, attach: impl FnOnce(&[(u32, bool, Option<u32>)]) -> R) -> R {
+        let scheduler = self.lock();
+        let states: Vec<(u32, bool, Option<u32>)> = scheduler
+            .statuses()
+            .iter()
+            .map(|s| (s.id, s.operational, scheduler.agent_value(s.id)))
+            .collect();
+        attach(&states)
+    }
+
     /// `show target N`: the detail printed after the target's `show targets` row.
     pub fn show_target(&self, config: &Config, target: u32) -> Result<String, String> {
         let status = self.lock().status(target);
@@ -86,17 +101,15 @@ fn target_port(config: &Config, target: &Target) -> u16 {
 }
 
 /// The driver task: follows the configuration on `changes` (the current one first) and
-/// reports to `proxy`; runs until aborted (the daemon's drivers module starts and stops it).
+/// reports to `proxy` and the DSR plane; runs until aborted (the daemon's drivers module starts and stops it).
 pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, proxy: Arc<Proxy>) {
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let (transitions_tx, transitions) = mpsc::unbounded_channel();
-    let transitions_task = tokio::spawn(apply_transitions(proxy, transitions));
+    let transitions_task = tokio::spawn(planes::apply(proxy, transitions));
     let _stop_with_us = AbortOnDrop(transitions_task);
 
     let mut config = changes.borrow_and_update().clone();
-    health
-        .lock()
-        .set_targets(Instant::now(), config.targets.values());
+    set_targets(&health, &config);
     loop {
         let (outputs, next) = {
             let mut scheduler = health.lock();
@@ -119,10 +132,19 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, prox
                     return;
                 }
                 config = changes.borrow_and_update().clone();
-                health.lock().set_targets(Instant::now(), config.targets.values());
+                set_targets(&health, &config);
             }
         }
     }
+}
+
+/// The configuration's targets with their checks, and a `dsr-path` check for each DSR target
+/// ([`fulcrum_core::health::dsr_path_checks`]).
+fn set_targets(health: &Health, config: &Config) {
+    let extra = dsr_path_checks(config);
+    health
+        .lock()
+        .set_targets_with_extra(Instant::now(), config.targets.values(), &extra);
 }
 
 /// Aborts a helper task when the driver ends (or is aborted itself).
@@ -138,7 +160,7 @@ fn carry_out(
     output: Output,
     config: &Config,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
-    transitions: &mpsc::UnboundedSender<(u32, bool)>,
+    transitions: &mpsc::UnboundedSender<Update>,
 ) {
     match output {
         Output::Probe(request) => start_probe(request, config, results),
@@ -153,8 +175,8 @@ fn carry_out(
             cause,
         } => transition(config, target, false, &reason, cause, transitions),
         Output::AgentValue { target, value } => {
-            // `method agent` has no way into the data plane yet (see docs/health.md).
             tracing::debug!("target {target}: agent value {value}");
+            let _ = transitions.send(Update::AgentValue { target, value });
         }
     }
 }
@@ -182,12 +204,12 @@ fn transition(
     up: bool,
     reason: &str,
     cause: Cause,
-    transitions: &mpsc::UnboundedSender<(u32, bool)>,
+    transitions: &mpsc::UnboundedSender<Update>,
 ) {
     let state = if up { "up" } else { "down" };
     let Some(target) = config.targets.get(&id) else {
         tracing::info!("target {id} {state}: {reason}");
-        let _ = transitions.send((id, up));
+        let _ = transitions.send(Update::Operational { target: id, up });
         return;
     };
     let endpoint = endpoint(config, target);
@@ -196,7 +218,7 @@ fn transition(
     } else {
         tracing::warn!("target {id} ({endpoint}) {state}: {reason}");
     }
-    let _ = transitions.send((id, up));
+    let _ = transitions.send(Update::Operational { target: id, up });
     if cause == Cause::Check {
         let script = if up { &target.upalert } else { &target.alert };
         if let Some(script) = script {
@@ -207,32 +229,6 @@ fn transition(
                 target.ipaddr,
                 reason.to_string(),
             );
-        }
-    }
-}
-
-/// Hands transitions to the data plane one at a time, in order (`set_operational` rebuilds the
-/// forwarding snapshot and waits for the workers, so it runs on a blocking thread).
-async fn apply_transitions(
-    proxy: Arc<Proxy>,
-    mut transitions: mpsc::UnboundedReceiver<(u32, bool)>,
-) {
-    // Coalesce a burst (a reconfiguration) so each target gets its final state once.
-    while let Some(first) = transitions.recv().await {
-        let mut batch = BTreeMap::new();
-        batch.insert(first.0, first.1);
-        while let Ok((target, up)) = transitions.try_recv() {
-            batch.insert(target, up);
-        }
-        let proxy = proxy.clone();
-        let applied = tokio::task::spawn_blocking(move || {
-            for (target, up) in batch {
-                proxy.set_operational(target, up);
-            }
-        })
-        .await;
-        if let Err(e) = applied {
-            tracing::error!("health: telling the data plane failed: {e}");
         }
     }
 }

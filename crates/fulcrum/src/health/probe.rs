@@ -1,7 +1,8 @@
 //! The probes, one async function per check kind, each turning one [`ProbeRequest`] into one
 //! [`ProbeResult`]: `ping` (ICMP echo, [`super::ping`]), `tcpopen` (a TCP handshake, closed at
-//! once), `agent` ([`crate::agent::client`], with `set agentkey`) and `dns` (the SOA check of
-//! `fulcrum dns-check`, [`crate::dnscheck::query::check_zone`], against the target alone).
+//! once), `agent` ([`crate::agent::client`], with `set agentkey`), `dns` (the SOA check of
+//! `fulcrum dns-check`, [`crate::dnscheck::query::check_zone`], against the target alone) and
+//! `dsr-path` (a query to the VIP at the target's MAC, [`super::dsr_path`]).
 //!
 //! Every probe leaves from the `network real` address of the network the target is on, when
 //! one is configured and present on this host (otherwise the kernel picks the source). Probes
@@ -26,6 +27,8 @@ pub struct ProbeContext {
     /// The port DNS queries go to (the target's, else its server's).
     pub dns_port: u16,
     pub agent_key: Option<Arc<[u8]>>,
+    /// The zone the `dsr-path` probe asks for: the target's `dns` check zone, else the root.
+    pub dsr_path_zone: String,
 }
 
 impl ProbeContext {
@@ -40,10 +43,16 @@ impl ProbeContext {
             .agent_key
             .as_deref()
             .map(|k| Arc::from(k.trim().as_bytes()));
+        let dsr_path_zone = config
+            .targets
+            .get(&target)
+            .and_then(|t| t.dns.as_ref())
+            .map_or_else(|| ".".to_string(), |dns| dns.zone.clone());
         ProbeContext {
             source: source_for(config, addr),
             dns_port,
             agent_key,
+            dsr_path_zone,
         }
     }
 }
@@ -114,7 +123,12 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
                 Err(failure) => Err(failure.summary()),
             }
         }
-        Probe::DsrPath { .. } => Err("the DSR path check has no driver yet".to_string()),
+        Probe::DsrPath { vip, port } => {
+            let zone = &context.dsr_path_zone;
+            super::dsr_path::probe(request.target, *vip, *port, zone, within)
+                .await
+                .map(|detail| (detail, None))
+        }
     };
     let kind: CheckKind = request.probe.kind();
     match outcome {

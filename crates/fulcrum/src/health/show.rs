@@ -43,5 +43,12 @@ pub fn target_detail(
         "  foreign ICMP ignored by ping probes (all targets): {}\n",
         super::ping::FOREIGN_ICMP.load(std::sync::atomic::Ordering::Relaxed)
     ));
+    if let Some(dsr) = crate::dsr::running() {
+        let path = dsr.path_totals();
+        out.push_str(&format!(
+            "  dsr-path probes (all targets): {} sent, {} answered, {} foreign or late answers ignored\n",
+            path.sent, path.answers, path.ignored
+        ));
+    }
     Ok(out)
 }

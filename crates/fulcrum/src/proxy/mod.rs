@@ -93,6 +93,8 @@ impl Shared {
 struct Control {
     config: Option<Config>,
     operational: HashMap<u32, bool>,
+    /// The last non-zero agent value per target (`method agent`).
+    agent_values: HashMap<u32, u32>,
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
 }
@@ -196,6 +198,7 @@ impl Proxy {
         let (snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
+            agent_values: &control.agent_values,
             previous: &previous,
             sessions,
             workers: self.shared.options.workers,
@@ -204,6 +207,7 @@ impl Proxy {
             target_counters: &mut control.target_counters,
             counter_writers: self.shared.options.workers + 1,
         });
+        log_fail_open(&previous, &snapshot);
         drop(previous);
         *self
             .shared
@@ -275,6 +279,51 @@ impl Proxy {
         }
     }
 
+    /// A target's agent reported `value` (`None`, or 0, which means down: no value to rank it
+    /// by). The snapshot is rebuilt only when this changes where `method agent` sends new
+    /// clients; otherwise the value is kept for the next rebuild.
+    pub fn set_agent_value(&self, target: u32, value: Option<u32>) {
+        let value = value.filter(|&v| v > 0);
+        let mut control = self.control();
+        let before = control.agent_values.get(&target).copied();
+        if before == value {
+            return;
+        }
+        match value {
+            Some(v) => control.agent_values.insert(target, v),
+            None => control.agent_values.remove(&target),
+        };
+        let Some(config) = control.config.as_ref() else {
+            return;
+        };
+        let snapshot = self.shared.snapshot();
+        let value_of = |id| snapshot::agent_value_of(config, &control.agent_values, id);
+        let changed: Vec<u32> = snapshot
+            .servers
+            .iter()
+            .filter(|s| {
+                [Transport::Udp, Transport::Tcp]
+                    .iter()
+                    .any(|&t| s.chooser(t).agent_values_matter(&value_of))
+            })
+            .map(|s| s.id)
+            .collect();
+        drop(snapshot);
+        if changed.is_empty() {
+            return;
+        }
+        self.rebuild(&mut control);
+        let snapshot = self.shared.snapshot();
+        for id in changed {
+            if let Some(server) = snapshot.server(id) {
+                tracing::info!(
+                    "proxy: server {id} (method agent): new clients go to {}",
+                    preferred_text(server.chooser(Transport::Udp), &control.agent_values)
+                );
+            }
+        }
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)
@@ -319,11 +368,56 @@ impl Proxy {
     }
 }
 
+/// `target 2 (agent value 5)`, `targets 1,2 (agent value 5)`, or the hash fallback.
+pub(crate) fn preferred_text(
+    chooser: &fulcrum_core::balance::Chooser,
+    values: &HashMap<u32, u32>,
+) -> String {
+    match chooser.agent_preferred() {
+        Some(ids) => {
+            let value = ids
+                .first()
+                .and_then(|id| values.get(id))
+                .copied()
+                .unwrap_or(0);
+            let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+            let noun = if ids.len() == 1 { "target" } else { "targets" };
+            format!("{noun} {} (agent value {value})", list.join(","))
+        }
+        None => "every operational target by hash (no agent value yet)".to_string(),
+    }
+}
+
+/// One line when a server starts or stops failing open (`set failopen 1`).
+fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
+    for server in &next.servers {
+        let was = previous
+            .server(server.id)
+            .map_or([false; 2], |s| s.fail_open);
+        if was == server.fail_open {
+            continue;
+        }
+        if server.fail_open.iter().any(|&open| open) {
+            tracing::warn!(
+                "proxy: server {}: no target operational; failopen: forwarding to all its targets",
+                server.id
+            );
+        } else {
+            tracing::info!(
+                "proxy: server {}: a target is operational again; failopen ends",
+                server.id
+            );
+        }
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.shutdown();
     }
 }
 
+#[cfg(test)]
+mod agent_tests;
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,15 @@
 //! enabled, operational (health checks) and serving the protocol; a client's existing session
 //! is honoured while its target is registered, operational and serving the protocol, so
 //! `disable target N` drains it gently (no new clients, the present ones stay until idle).
+//! With `set failopen 1`, a server none of whose targets is operational for a protocol
+//! forwards to all its registered, enabled targets serving it, health ignored
+//! ([`fail_open`]), and honours its clients' sessions on them, until one is operational again.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 
-use fulcrum_core::balance::{Candidate, Chooser};
+use fulcrum_core::balance::{fail_open, Candidate, Chooser};
 use fulcrum_core::model::{Config, Method, Protocol, Server};
 
 use super::counters::CounterSet;
@@ -48,6 +51,8 @@ pub struct ServerEntry {
     pub stout: u32,
     /// Per transport: the chooser for new clients.
     choosers: [Chooser; 2],
+    /// Per transport: no target is operational and `set failopen 1` forwards to all of them.
+    pub fail_open: [bool; 2],
     pub targets: Vec<ServerTarget>,
     pub counters: Arc<CounterSet>,
     /// One `SO_REUSEPORT` socket per UDP worker (empty when the server does not serve UDP).
@@ -102,7 +107,11 @@ impl ServerEntry {
         let now = if sticky { sessions.now() } else { 0 };
         if sticky {
             if let Some(id) = sessions.lookup(self.id, client, now) {
-                if let Some(index) = self.index_of(id).filter(|&i| self.targets[i].sticky[t]) {
+                let keeps = |i: usize| {
+                    self.targets[i].sticky[t]
+                        || (self.fail_open[t] && self.choosers[t].is_operational(id))
+                };
+                if let Some(index) = self.index_of(id).filter(|&i| keeps(i)) {
                     return Some(index);
                 }
             }
@@ -160,6 +169,8 @@ pub struct BuildContext<'a> {
     pub config: &'a Config,
     /// Health state by target id (absent: operational).
     pub operational: &'a HashMap<u32, bool>,
+    /// The last non-zero value each target's agent reported (`method agent`).
+    pub agent_values: &'a HashMap<u32, u32>,
     pub previous: &'a Snapshot,
     pub sessions: Arc<Sessions>,
     pub workers: usize,
@@ -177,6 +188,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
     let BuildContext {
         config,
         operational,
+        agent_values,
         previous,
         sessions,
         workers,
@@ -231,11 +243,16 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
             });
             entry_targets.push(ServerTarget { upstream, ..built });
         }
+        let mut fail_open_on = [false; 2];
         let choosers = [Transport::Udp, Transport::Tcp].map(|transport| {
-            let candidates = entry_targets
+            let mut candidates: Vec<Candidate> = entry_targets
                 .iter()
-                .map(|t| candidate(config, t.id, transport, operational))
+                .map(|t| candidate(config, t.id, transport, operational, agent_values))
                 .collect();
+            if config.settings.failopen {
+                let usable = |id| configured(config, id, transport);
+                fail_open_on[transport as usize] = fail_open(&mut candidates, usable);
+            }
             Chooser::new(server.method, candidates)
         });
         snapshot.servers.push(ServerEntry {
@@ -245,6 +262,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
             method: server.method,
             stout: config.server_stout(server),
             choosers,
+            fail_open: fail_open_on,
             targets: entry_targets,
             counters: server_counters
                 .entry(server.id)
@@ -269,27 +287,35 @@ fn serves(protocol: Protocol, transport: Transport) -> bool {
     }
 }
 
+/// Registered, enabled and serving `transport`: everything but health.
+fn configured(config: &Config, id: u32, transport: Transport) -> bool {
+    config
+        .targets
+        .get(&id)
+        .is_some_and(|t| t.registered && t.enabled && serves(t.protocol, transport))
+}
+
+/// The agent value `method agent` ranks `id` by: the last one its agent check reported, while
+/// the target has an agent check.
+pub fn agent_value_of(config: &Config, values: &HashMap<u32, u32>, id: u32) -> Option<u32> {
+    let checked = config.targets.get(&id).is_some_and(|t| t.agent.is_some());
+    checked.then(|| values.get(&id).copied()).flatten()
+}
+
 fn candidate(
     config: &Config,
     id: u32,
     transport: Transport,
     operational: &HashMap<u32, bool>,
+    agent_values: &HashMap<u32, u32>,
 ) -> Candidate {
-    let (weight, up) = match config.targets.get(&id) {
-        Some(t) => (
-            t.weight,
-            t.registered
-                && t.enabled
-                && serves(t.protocol, transport)
-                && operational_of(operational, id),
-        ),
-        None => (0, false),
-    };
+    let weight = config.targets.get(&id).map_or(0, |t| t.weight);
+    let up = configured(config, id, transport) && operational_of(operational, id);
     Candidate {
         id,
         weight,
         operational: up,
-        agent_value: None,
+        agent_value: agent_value_of(config, agent_values, id),
     }
 }
 
@@ -349,3 +375,6 @@ fn bind_server(addr: SocketAddr, protocol: Protocol, workers: usize) -> Result<B
     };
     Ok((udp, tcp))
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,21 +9,28 @@ use fulcrum_wire::checksum::checksum;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
+/// The seed network's `real` address.
+const REAL: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
 const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x99]);
 const VIRTUAL_MAC: EthernetAddress = EthernetAddress([0, 0, 0x5e, 0, 1, 7]);
 
 fn table() -> DsrTable {
-    let config = seed_config(true);
+    table_with(&seed_config(true), &HashMap::new())
+}
+
+/// The seed's table for `config` with health `operational` (absent: up).
+fn table_with(config: &fulcrum_core::model::Config, operational: &HashMap<u32, bool>) -> DsrTable {
     let local = [Ipv4Addr::new(10, 235, 210, 43), VIP];
     let macs = HashMap::from([(PEER, PEER_MAC)]);
     let (mut servers, mut targets) = (HashMap::new(), HashMap::new());
     let (table, problems) = build(
-        &config,
+        config,
         &Facts {
             local_addrs: &local,
             macs: &macs,
-            operational: &HashMap::new(),
+            operational,
+            agent_values: &HashMap::new(),
         },
         CounterMaps {
             servers: &mut servers,
@@ -171,6 +178,8 @@ fn verdicts_other_than_forwarding() {
     announcement[6..12].copy_from_slice(&VIRTUAL_MAC.0);
     announcement[22..28].copy_from_slice(&VIRTUAL_MAC.0);
     announcement[28..32].copy_from_slice(&VIP.octets());
+    let mut arp_for_real = arp_request.clone();
+    arp_for_real[38..42].copy_from_slice(&REAL.octets());
     let cases: Vec<(&str, Vec<u8>, bool, Decision)> = vec![
         (
             "runt",
@@ -217,14 +226,15 @@ fn verdicts_other_than_forwarding() {
             arp_request.clone(),
             true,
             Decision::AnswerArp {
-                vip: VIP,
+                addr: VIP,
                 asker_ip: Ipv4Addr::new(10, 235, 210, 254),
                 asker_mac: CLIENT_MAC,
+                own_mac: false,
             },
         ),
         (
             "arp while backup",
-            arp_request,
+            arp_request.clone(),
             false,
             Decision::Drop(PlaneDrop::NotActive),
         ),
@@ -235,6 +245,27 @@ fn verdicts_other_than_forwarding() {
             Decision::Other,
         ),
         ("nor while backup", announcement, false, Decision::Other),
+        (
+            "arp for the real address, also while backup",
+            arp_for_real.clone(),
+            false,
+            Decision::AnswerArp {
+                addr: REAL,
+                asker_ip: Ipv4Addr::new(10, 235, 210, 254),
+                asker_mac: CLIENT_MAC,
+                own_mac: true,
+            },
+        ),
+        (
+            "arp for another address",
+            {
+                let mut f = arp_request;
+                f[38..42].copy_from_slice(&PEER.octets());
+                f
+            },
+            true,
+            Decision::Other,
+        ),
     ];
     for (name, frame, active, expected) in cases {
         assert_eq!(
@@ -337,5 +368,46 @@ mod properties {
             let mut ip = ip;
             let _ = complete_l4_checksum(&mut ip);
         }
+    }
+}
+
+#[test]
+fn with_both_targets_down_failopen_forwards_to_both_and_without_it_nothing() {
+    let down = HashMap::from([(1, false), (2, false)]);
+    let mut config = seed_config(true);
+    let closed = table_with(&config, &down);
+    let sessions = Sessions::new(1000, Instant::now());
+    let mut pick = Pick::new(7);
+    for i in 1..=20 {
+        let frame = ip_frame(17, client(i), VIP, &udp(4000, 53), 0);
+        assert_eq!(
+            decide(&frame, &closed, &sessions, &mut pick, true),
+            Decision::Drop(PlaneDrop::NoTarget(0))
+        );
+    }
+    config.settings.failopen = true;
+    let open = table_with(&config, &down);
+    assert_eq!(open.servers[0].fail_open, [true, true]);
+    let mut seen = HashMap::new();
+    for i in 1..=40 {
+        for (proto, l4) in [(17, udp(4000, 53)), (6, tcp(5000, 53))] {
+            let frame = ip_frame(proto, client(i), VIP, &l4, 0);
+            let id = target_id(&open, decide(&frame, &open, &sessions, &mut pick, true));
+            let id = id.unwrap_or_else(|| panic!("client {i} dropped failing open"));
+            // Every frame of a client sticks to one target, although that target is down.
+            assert_eq!(*seen.entry(i).or_insert(id), id, "client {i}");
+        }
+    }
+    let ones = seen.values().filter(|&&id| id == 1).count();
+    assert!((5..=35).contains(&ones), "target 1 got {ones} of 40");
+    // One target up again: failopen ends, every new client goes to it.
+    let up = table_with(&config, &HashMap::from([(1, false), (2, true)]));
+    assert_eq!(up.servers[0].fail_open, [false, false]);
+    for i in 101..=120 {
+        let frame = ip_frame(17, client(i), VIP, &udp(4000, 53), 0);
+        assert_eq!(
+            target_id(&up, decide(&frame, &up, &sessions, &mut pick, true)),
+            Some(2)
+        );
     }
 }

@@ -1,0 +1,155 @@
+//! What the health checks tell the DSR plane: a target's verdict ([`Dsr::set_operational`]) and
+//! its agent's value ([`Dsr::set_agent_value`], for `method agent`), and the log lines for
+//! the changes they cause (`set failopen 1` starting or ending).
+
+use fulcrum_core::model::Method;
+
+use super::table::DsrTable;
+use super::{lock, Dsr};
+
+impl Dsr {
+    /// Health: marks a target operational or not (the health driver calls it on every
+    /// transition). Sessions on a target going down move at once, by the method.
+    pub fn set_operational(&self, target: u32, operational: bool) {
+        let mut control = lock(&self.inner.control);
+        if control
+            .operational
+            .insert(target, operational)
+            .unwrap_or(true)
+            == operational
+        {
+            return;
+        }
+        self.inner.rebuild(&mut control);
+        if operational {
+            return;
+        }
+        let table = self.inner.shared.table.load();
+        for server in &table.servers {
+            if server.method != Method::Session {
+                continue;
+            }
+            let chooser = &server.choosers[0];
+            let moved = self
+                .inner
+                .shared
+                .sessions
+                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
+            if moved > 0 {
+                tracing::info!(
+                    "dsr: server {}: {moved} sessions moved off target {target}",
+                    server.id
+                );
+            }
+        }
+    }
+
+    /// A target's agent reported `value` (`None`, or 0, which means down: no value to rank it
+    /// by). The table is rebuilt only when this changes where `method agent` sends new
+    /// clients; otherwise the value is kept for the next rebuild.
+    pub fn set_agent_value(&self, target: u32, value: Option<u32>) {
+        let value = value.filter(|&v| v > 0);
+        let mut control = lock(&self.inner.control);
+        if control.agent_values.get(&target).copied() == value {
+            return;
+        }
+        match value {
+            Some(v) => control.agent_values.insert(target, v),
+            None => control.agent_values.remove(&target),
+        };
+        let Some(config) = control.config.as_ref() else {
+            return;
+        };
+        let table = self.inner.shared.table.load();
+        let value_of = |id| super::table::agent_value_of(config, &control.agent_values, id);
+        let changed: Vec<u32> = table
+            .servers
+            .iter()
+            .filter(|s| s.choosers.iter().any(|c| c.agent_values_matter(&value_of)))
+            .map(|s| s.id)
+            .collect();
+        drop(table);
+        if changed.is_empty() {
+            return;
+        }
+        self.inner.rebuild(&mut control);
+        let table = self.inner.shared.table.load();
+        for server in table.servers.iter().filter(|s| changed.contains(&s.id)) {
+            tracing::info!(
+                "dsr: server {} (method agent): new clients go to {}",
+                server.id,
+                crate::proxy::preferred_text(&server.choosers[0], &control.agent_values)
+            );
+        }
+    }
+}
+
+/// One line when a server starts or stops failing open (`set failopen 1`).
+pub(super) fn log_fail_open(previous: &DsrTable, next: &DsrTable) {
+    for server in &next.servers {
+        let was = previous
+            .servers
+            .iter()
+            .find(|s| s.id == server.id)
+            .map_or([false; 2], |s| s.fail_open);
+        if was == server.fail_open {
+            continue;
+        }
+        if server.fail_open.iter().any(|&open| open) {
+            tracing::warn!(
+                "dsr: server {}: no target operational; failopen: forwarding to all its targets",
+                server.id
+            );
+        } else {
+            tracing::info!(
+                "dsr: server {}: a target is operational again; failopen ends",
+                server.id
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::table::tests::seed_config;
+    use super::super::DsrOptions;
+    use super::*;
+
+    #[test]
+    fn agent_values_reach_the_table_and_only_a_new_winner_rebuilds_it() {
+        let mut config = seed_config(true);
+        if let Some(server) = config.servers.get_mut(&1) {
+            server.method = Method::Agent;
+        }
+        // Both targets this host (reachable through the local stack, so eligible).
+        for target in config.targets.values_mut() {
+            target.ipaddr = std::net::Ipv4Addr::LOCALHOST.into();
+        }
+        // This host has no eth1: the plane reports it and builds its table all the same.
+        let dsr = Dsr::new(DsrOptions { workers: 1 });
+        dsr.apply(&config);
+        let table = || dsr.inner.shared.table.load_full();
+        let preferred = || table().servers[0].choosers[0].agent_preferred();
+        assert_eq!(preferred(), None);
+        dsr.set_agent_value(2, Some(5));
+        assert_eq!(preferred(), Some(vec![2]));
+        let before = table();
+        dsr.set_agent_value(1, Some(50));
+        dsr.set_agent_value(2, Some(6));
+        assert!(
+            Arc::ptr_eq(&before, &table()),
+            "target 2 still lowest: no rebuild"
+        );
+        dsr.set_agent_value(1, Some(3));
+        assert_eq!(preferred(), Some(vec![1]));
+        dsr.set_agent_value(1, None);
+        assert_eq!(
+            preferred(),
+            Some(vec![2]),
+            "its value gone, target 2 (6) leads"
+        );
+        dsr.shutdown();
+    }
+}

@@ -1,0 +1,231 @@
+//! The `dsr-path` probe (issue 5): proves that a DSR target receives what the DSR plane sends
+//! it, a DNS query addressed to the VIP in a frame to the target's MAC, so a target that lost
+//! its loopback VIP (its stack then drops those frames) is taken out like any failing one.
+//!
+//! One SOA query (for the zone of the target's `dns` check, else the root; no recursion) goes
+//! to VIP:port: for a target on the DSR interface, through the plane ([`crate::dsr::Dsr::
+//! send_path_probe`], from the network's `real` address to the target's resolved MAC, the
+//! answer caught on that interface); for this very host (`set localdsr 1`), through the local
+//! stack from the VIP itself (binding it fails if this host lost the VIP). Any DNS response
+//! with our ID and question passes, whatever its RCODE: reaching the server through the VIP is
+//! what is proved, the zone's health is the `dns` check's business. Other payloads are counted
+//! as ignored and waited past. The probe gives up a little before the scheduler's deadline so
+//! its own reason, naming what was tried, is the one recorded.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use tokio::net::UdpSocket;
+
+use crate::dnscheck::rcode_name;
+use crate::dsr::PathRoute;
+
+/// Runs one probe of `target` at `vip:port`; `Ok` carries the success detail.
+pub async fn probe(
+    target: u32,
+    vip: IpAddr,
+    port: u16,
+    zone: &str,
+    within: Duration,
+) -> Result<String, String> {
+    let IpAddr::V4(vip) = vip else {
+        return Err(format!("VIP {vip}: the DSR plane balances IPv4 only"));
+    };
+    // Leave the scheduler room to take our result before it records `no reply` itself.
+    let wait = within.saturating_sub((within / 10).max(Duration::from_millis(50)));
+    let (query, packet) = build_query(zone)?;
+    // The first probes of a daemon may come before the DSR driver has started the plane, or
+    // before its ARP has resolved the target: give those half the wait.
+    let started = tokio::time::Instant::now();
+    let (dsr, route) = loop {
+        let found = crate::dsr::running().map(|dsr| {
+            let route = dsr.path_route(target);
+            (dsr, route)
+        });
+        let settled = matches!(found, Some((_, PathRoute::Local | PathRoute::Mac(_))));
+        if settled || started.elapsed() >= wait / 2 {
+            match found {
+                Some(found) => break found,
+                None => return Err("the DSR plane is not running".to_string()),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wait = wait.saturating_sub(started.elapsed());
+    match route {
+        PathRoute::NotBalanced => Err("the DSR plane does not balance to this target".into()),
+        PathRoute::Unresolved => Err("no MAC for the target (ARP unanswered)".into()),
+        PathRoute::Local => {
+            let answered = local(vip, port, &query, &packet, wait, || {
+                dsr.count_path_ignored()
+            })
+            .await?
+            .ok_or_else(|| format!("no answer from {vip}:{port} through the local stack"))?;
+            Ok(format!(
+                "{answered} from {vip}:{port} through the local stack"
+            ))
+        }
+        PathRoute::Mac(mac) => {
+            let mut answers = dsr.send_path_probe(vip, port, mac, &packet)?;
+            let answered = tokio::time::timeout(wait, async {
+                while let Some(payload) = answers.next().await {
+                    match accept(&payload, &query) {
+                        Some(rcode) => return Some(rcode),
+                        None => answers.ignored(),
+                    }
+                }
+                None
+            })
+            .await
+            .ok()
+            .flatten();
+            let Some(rcode) = answered else {
+                return Err(format!(
+                    "no answer from {vip}:{port} at {mac} (does the target hold the VIP on its lo?)"
+                ));
+            };
+            Ok(format!("{rcode} from {vip}:{port} at {mac}"))
+        }
+    }
+}
+
+/// The query sent, to compare the answer's question with.
+struct Sent {
+    id: u16,
+    query: Query,
+}
+
+fn build_query(zone: &str) -> Result<(Sent, Vec<u8>), String> {
+    let mut name = Name::from_ascii(zone).map_err(|e| format!("invalid zone {zone}: {e}"))?;
+    name.set_fqdn(true);
+    let mut id = [0u8; 2];
+    getrandom::fill(&mut id).map_err(|e| format!("no random query ID: {e}"))?;
+    let id = u16::from_be_bytes(id);
+    let query = Query::query(name, RecordType::SOA);
+    let mut message = Message::new();
+    message
+        .set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(false)
+        .add_query(query.clone());
+    let packet = message
+        .to_vec()
+        .map_err(|e| format!("cannot encode the query for {zone}: {e}"))?;
+    Ok((Sent { id, query }, packet))
+}
+
+/// The RCODE's name if `payload` is a response to `sent`.
+fn accept(payload: &[u8], sent: &Sent) -> Option<String> {
+    let message = Message::from_vec(payload).ok()?;
+    let ours = message.message_type() == MessageType::Response
+        && message.id() == sent.id
+        && message.queries() == [sent.query.clone()];
+    ours.then(|| rcode_name(message.response_code()))
+}
+
+/// Through the local stack from the VIP itself: `Ok(None)` when no answer came within `wait`.
+async fn local(
+    vip: Ipv4Addr,
+    port: u16,
+    sent: &Sent,
+    packet: &[u8],
+    wait: Duration,
+    ignored: impl Fn(),
+) -> Result<Option<String>, String> {
+    let socket = UdpSocket::bind(SocketAddr::from((vip, 0)))
+        .await
+        .map_err(|e| format!("VIP {vip} is not on this host ({})", short(&e)))?;
+    socket
+        .connect(SocketAddr::from((vip, port)))
+        .await
+        .map_err(|e| format!("connect {vip}:{port}: {}", short(&e)))?;
+    socket
+        .send(packet)
+        .await
+        .map_err(|e| format!("send to {vip}:{port}: {}", short(&e)))?;
+    let mut buffer = [0u8; 4096];
+    let answered = tokio::time::timeout(wait, async {
+        loop {
+            match socket.recv(&mut buffer).await {
+                Ok(n) => match buffer.get(..n).and_then(|b| accept(b, sent)) {
+                    Some(rcode) => return Ok(rcode),
+                    None => ignored(),
+                },
+                Err(e) => return Err(format!("{vip}:{port}: {}", short(&e))),
+            }
+        }
+    })
+    .await;
+    match answered {
+        Ok(Ok(rcode)) => Ok(Some(rcode)),
+        Ok(Err(e)) => Err(e),
+        Err(_elapsed) => Ok(None),
+    }
+}
+
+/// `connection refused` rather than `Connection refused (os error 111)`.
+fn short(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    text.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_response_to_our_query_is_accepted() {
+        let (sent, packet) = build_query("balanceng.net").unwrap();
+        let query = Message::from_vec(&packet).unwrap();
+        assert!(!query.recursion_desired());
+        assert_eq!(
+            accept(&packet, &sent),
+            None,
+            "our own query is not an answer"
+        );
+        let mut response = query.clone();
+        response.set_message_type(MessageType::Response);
+        let bytes = response.to_vec().unwrap();
+        assert_eq!(accept(&bytes, &sent).as_deref(), Some("NOERROR"));
+        response.set_response_code(hickory_proto::op::ResponseCode::Refused);
+        let bytes = response.to_vec().unwrap();
+        assert_eq!(
+            accept(&bytes, &sent).as_deref(),
+            Some("REFUSED"),
+            "any RCODE proves the path"
+        );
+        let mut other_id = response.clone();
+        other_id.set_id(sent.id.wrapping_add(1));
+        assert_eq!(accept(&other_id.to_vec().unwrap(), &sent), None);
+        let (other, _) = build_query("example.net").unwrap();
+        let mut other_question = response;
+        other_question.set_id(other.id);
+        assert_eq!(accept(&other_question.to_vec().unwrap(), &other), None);
+        assert_eq!(accept(b"\x00\x01garbage", &sent), None);
+        assert_eq!(accept(b"", &sent), None);
+    }
+
+    #[test]
+    fn the_root_zone_builds_a_query() {
+        let (sent, _) = build_query(".").unwrap();
+        assert!(sent.query.name().is_root());
+    }
+
+    #[tokio::test]
+    async fn a_vip_that_is_not_on_this_host_fails_the_local_probe_clearly() {
+        let (sent, packet) = build_query(".").unwrap();
+        // TEST-NET-1: never an address of this host.
+        let vip = Ipv4Addr::new(192, 0, 2, 1);
+        let error = local(vip, 53, &sent, &packet, Duration::from_millis(100), || {})
+            .await
+            .unwrap_err();
+        assert!(
+            error.starts_with("VIP 192.0.2.1 is not on this host"),
+            "{error}"
+        );
+    }
+}
