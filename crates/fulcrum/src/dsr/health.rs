@@ -29,18 +29,7 @@ impl Dsr {
             if server.method != Method::Session {
                 continue;
             }
-            let chooser = &server.choosers[0];
-            let moved = self
-                .inner
-                .shared
-                .sessions
-                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
-            if moved > 0 {
-                tracing::info!(
-                    "dsr: server {}: {moved} sessions moved off target {target}",
-                    server.id
-                );
-            }
+            (self.inner.shared.sessions).move_off("dsr", server.id, target, &server.choosers[0]);
         }
     }
 

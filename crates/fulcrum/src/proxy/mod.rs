@@ -266,16 +266,12 @@ impl Proxy {
             if server.method != Method::Session || !server.targets.iter().any(|t| t.id == target) {
                 continue;
             }
-            let chooser = server.chooser(Transport::Udp);
-            let moved = snapshot
-                .sessions
-                .move_target(server.id, target, &mut |client| chooser.hash_choice(client));
-            if moved > 0 {
-                tracing::info!(
-                    "proxy: server {}: {moved} sessions moved off target {target}",
-                    server.id
-                );
-            }
+            (snapshot.sessions).move_off(
+                "proxy",
+                server.id,
+                target,
+                server.chooser(Transport::Udp),
+            );
         }
     }
 

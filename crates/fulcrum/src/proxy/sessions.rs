@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use fulcrum_core::balance::Chooser;
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
 
 /// Enough shards that two workers rarely meet on one lock.
@@ -120,6 +121,16 @@ impl Sessions {
         (self.shards.iter().enumerate())
             .map(|(i, s)| (self.sync).move_target(&mut lock(s), i, server, from, repick))
             .sum()
+    }
+
+    /// A target of a `method session` server went down: its sessions move at once to where
+    /// the server's hash places each client now (issue 4: UDP clients must not keep flowing to
+    /// a dead target), logged under `plane`'s name.
+    pub fn move_off(&self, plane: &str, server: u32, target: u32, chooser: &Chooser) {
+        let moved = self.move_target(server, target, &mut |client| chooser.hash_choice(client));
+        if moved > 0 {
+            tracing::info!("{plane}: server {server}: {moved} sessions moved off target {target}");
+        }
     }
 
     /// `show sessions [N|all]`: the newest `limit` rows of each shard (`None`: all), merged by
