@@ -50,7 +50,7 @@ impl Dsr {
             return;
         };
         let table = self.inner.shared.table.load();
-        let value_of = |id| super::table::agent_value_of(config, &control.agent_values, id);
+        let value_of = |id| crate::proxy::agent_value_of(config, &control.agent_values, id);
         let changed: Vec<u32> = table
             .servers
             .iter()

@@ -412,15 +412,8 @@ fn candidate(config: &Config, target: &DsrTarget, proto: u8, facts: &Facts<'_>) 
         id: target.id,
         weight,
         operational: configured(config, target, proto) && operational_of(facts, target.id),
-        agent_value: agent_value_of(config, facts.agent_values, target.id),
+        agent_value: crate::proxy::agent_value_of(config, facts.agent_values, target.id),
     }
-}
-
-/// The agent value `method agent` ranks `id` by: the last one its agent check reported, while
-/// the target has an agent check.
-pub fn agent_value_of(config: &Config, values: &HashMap<u32, u32>, id: u32) -> Option<u32> {
-    let checked = config.targets.get(&id).is_some_and(|t| t.agent.is_some());
-    checked.then(|| values.get(&id).copied()).flatten()
 }
 
 #[cfg(test)]

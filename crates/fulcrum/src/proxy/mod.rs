@@ -25,6 +25,7 @@ use fulcrum_core::stats::Counters;
 
 use counters::CounterSet;
 use sessions::Sessions;
+pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
 
 /// Tunables of the data plane (the configuration language has no words for these yet).
