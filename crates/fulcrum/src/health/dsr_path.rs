@@ -22,6 +22,8 @@ use tokio::net::UdpSocket;
 use crate::dnscheck::rcode_name;
 use crate::dsr::PathRoute;
 
+use super::probe::error_text;
+
 /// Runs one probe of `target` at `vip:port`; `Ok` carries the success detail.
 pub async fn probe(
     target: u32,
@@ -137,15 +139,15 @@ async fn local(
 ) -> Result<Option<String>, String> {
     let socket = UdpSocket::bind(SocketAddr::from((vip, 0)))
         .await
-        .map_err(|e| format!("VIP {vip} is not on this host ({})", short(&e)))?;
+        .map_err(|e| format!("VIP {vip} is not on this host ({})", error_text(&e)))?;
     socket
         .connect(SocketAddr::from((vip, port)))
         .await
-        .map_err(|e| format!("connect {vip}:{port}: {}", short(&e)))?;
+        .map_err(|e| format!("connect {vip}:{port}: {}", error_text(&e)))?;
     socket
         .send(packet)
         .await
-        .map_err(|e| format!("send to {vip}:{port}: {}", short(&e)))?;
+        .map_err(|e| format!("send to {vip}:{port}: {}", error_text(&e)))?;
     let mut buffer = [0u8; 4096];
     let answered = tokio::time::timeout(wait, async {
         loop {
@@ -154,7 +156,7 @@ async fn local(
                     Some(rcode) => return Ok(rcode),
                     None => ignored(),
                 },
-                Err(e) => return Err(format!("{vip}:{port}: {}", short(&e))),
+                Err(e) => return Err(format!("{vip}:{port}: {}", error_text(&e))),
             }
         }
     })
@@ -164,13 +166,6 @@ async fn local(
         Ok(Err(e)) => Err(e),
         Err(_elapsed) => Ok(None),
     }
-}
-
-/// `connection refused` rather than `Connection refused (os error 111)`.
-fn short(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    text.to_lowercase()
 }
 
 #[cfg(test)]

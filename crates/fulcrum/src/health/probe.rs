@@ -177,7 +177,7 @@ async fn tcp_open(
 }
 
 /// `connection refused` rather than `Connection refused (os error 111)`.
-fn error_text(e: &std::io::Error) -> String {
+pub(super) fn error_text(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = text.split(" (os error").next().unwrap_or(&text);
     text.to_lowercase()
