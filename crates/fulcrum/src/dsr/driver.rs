@@ -2,7 +2,9 @@
 //! (an enabled server with a `dsr enable` target), hands it every configuration that becomes
 //! current, and shuts it down when the daemon stops (the task is aborted; its guard stops the
 //! threads). A new plane starts with the health checks' current verdicts and agent values
-//! (registered under the scheduler's lock, so every later update reaches it too). Problems (a local target without `set localdsr 1`, an interface that cannot be
+//! (registered under the scheduler's lock, so every later update reaches it too). With a `vrrp`
+//! block it starts inactive and VRRP switches it on while master; without one it is always
+//! active. Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane.
 
 use std::sync::Arc;
@@ -35,6 +37,12 @@ async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
         let config = changes.borrow_and_update().clone();
         if plane.is_none() && table::wants_dsr(&config) {
             let dsr = Arc::new(Dsr::new(DsrOptions::default()));
+            // With VRRP the node is not active until the VRRP driver says it is master (it
+            // switches the plane on its next turn); starting active, a rejoining backup would
+            // answer ARP for the VIP with the virtual MAC until then.
+            if config.vrrp.is_some() {
+                dsr.set_active(false);
+            }
             // Before its first table: `set_operational` only records the verdict here.
             health.attach(|states| {
                 for &(target, up, agent_value) in states {
@@ -47,6 +55,10 @@ async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
         }
         if let Some(guard) = &plane {
             let dsr = guard.0.clone();
+            if config.vrrp.is_none() {
+                // A node without VRRP always is active (also when `vrrp` was removed live).
+                dsr.set_active(true);
+            }
             // Opening sockets and joining threads block: keep them off the runtime's workers.
             let _ = tokio::task::spawn_blocking(move || dsr.apply(&config)).await;
         }
