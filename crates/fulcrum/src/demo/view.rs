@@ -180,14 +180,14 @@ pub fn screen(frame: &Frame) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<5} {:<7} {:<22} {:<26} {:<12} sync",
+        "\n{:<5} {:<7} {:<27} {:<26} {:<12} sync",
         "node", "fulcrum", "vrrp", "sessions per target", "targets"
     );
     for node in &frame.nodes {
         let pid = node.pid.map_or("-".to_string(), |p| p.to_string());
         let _ = writeln!(
             out,
-            "{:<5} {pid:<7} {:<22} {:<26} {:<12} {}",
+            "{:<5} {pid:<7} {:<27} {:<26} {:<12} {}",
             node.name,
             state_of(node),
             sessions_of(node.status),
