@@ -81,20 +81,7 @@ pub(super) fn log_fail_open(previous: &DsrTable, next: &DsrTable) {
             .iter()
             .find(|s| s.id == server.id)
             .map_or([false; 2], |s| s.fail_open);
-        if was == server.fail_open {
-            continue;
-        }
-        if server.fail_open.iter().any(|&open| open) {
-            tracing::warn!(
-                "dsr: server {}: no target operational; failopen: forwarding to all its targets",
-                server.id
-            );
-        } else {
-            tracing::info!(
-                "dsr: server {}: a target is operational again; failopen ends",
-                server.id
-            );
-        }
+        crate::proxy::log_fail_open_change("dsr", server.id, was, server.fail_open);
     }
 }
 

@@ -391,20 +391,21 @@ fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
         let was = previous
             .server(server.id)
             .map_or([false; 2], |s| s.fail_open);
-        if was == server.fail_open {
-            continue;
-        }
-        if server.fail_open.iter().any(|&open| open) {
-            tracing::warn!(
-                "proxy: server {}: no target operational; failopen: forwarding to all its targets",
-                server.id
-            );
-        } else {
-            tracing::info!(
-                "proxy: server {}: a target is operational again; failopen ends",
-                server.id
-            );
-        }
+        log_fail_open_change("proxy", server.id, was, server.fail_open);
+    }
+}
+
+/// Logs a server's change of failing open (per transport, as both planes keep it), if any.
+pub(crate) fn log_fail_open_change(plane: &str, server: u32, was: [bool; 2], now: [bool; 2]) {
+    if was == now {
+        return;
+    }
+    if now.iter().any(|&open| open) {
+        tracing::warn!(
+            "{plane}: server {server}: no target operational; failopen: forwarding to all its targets"
+        );
+    } else {
+        tracing::info!("{plane}: server {server}: a target is operational again; failopen ends");
     }
 }
 
