@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/targets.rs"]
+mod targets;
+
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -137,41 +140,19 @@ impl Daemon {
 
     /// The `op` column of target `id` in `show targets`.
     pub fn operational(&self, id: u32) -> bool {
-        let text = self.control("show targets");
-        let row = text
-            .lines()
-            .find(|l| {
-                let mut cells = l.split_whitespace();
-                cells.next() == Some(&id.to_string())
-                    && cells
-                        .next()
-                        .is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok())
-            })
-            .unwrap_or_else(|| panic!("no row for target {id}:\n{text}"));
-        // tgt ip-address port proto weight dsr reg ena op ...
-        match row.split_whitespace().nth(8) {
-            Some("yes") => true,
-            Some("no") => false,
-            other => panic!("op column {other:?} in {row:?}"),
-        }
+        let table = self.control("show targets");
+        targets::operational_in(&table, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
-    /// Polls until target `id`'s operational state is `up`; returns how long that took.
+    /// Polls until target `id` is `up` (or down); returns how long that took.
     pub fn wait_for(&self, id: u32, up: bool, within: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            if self.operational(id) == up {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < within,
-                "target {id} not {} within {within:?}:\n{}\n{}",
-                if up { "up" } else { "down" },
-                self.control("show targets"),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        targets::wait_operational(
+            id,
+            up,
+            within,
+            || self.operational(id),
+            || format!("{}\n{}", self.control("show targets"), self.logs()),
+        )
     }
 
     /// Waits until the daemon's log contains `text` (it is written just after the state
