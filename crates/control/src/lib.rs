@@ -12,7 +12,8 @@ pub mod frame;
 pub mod message;
 
 pub use command::{
-    complete, help_text, parse_command, Command, CommandSpec, COMMANDS, INVALID_COMMAND,
+    complete, help_text, parse_command, partial_word_start, Command, CommandSpec, COMMANDS,
+    INVALID_COMMAND,
 };
 /// Where `fulcrum run` listens and `fulcrum control` connects unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/fulcrum/fulcrum.sock";
