@@ -17,6 +17,8 @@ const EXPIRE_VISITS_PER_SHARD: usize = 20_000;
 
 pub struct Sessions {
     shards: Arc<[Mutex<SessionTable>]>,
+    /// Secret key of the shard choice ([`shard_of`]), random per table set.
+    shard_key: u64,
     max_sessions: u64,
     started: Instant,
     /// Session events for sync, and its way into these tables.
@@ -51,9 +53,11 @@ impl Sessions {
         let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
             .map(|_| Mutex::new(SessionTable::with_seed(per_shard, random_seed())))
             .collect();
+        let shard_key = random_seed();
         Sessions {
-            sync: crate::sync::tap::register(module_path!(), &shards, started),
+            sync: crate::sync::tap::register(module_path!(), &shards, shard_key, started),
             shards,
+            shard_key,
             max_sessions,
             started,
         }
@@ -69,7 +73,7 @@ impl Sessions {
     }
 
     fn shard(&self, client: IpAddr) -> (usize, MutexGuard<'_, SessionTable>) {
-        let index = shard_of(client, SHARDS);
+        let index = shard_of(client, SHARDS, self.shard_key);
         (index, lock(&self.shards[index]))
     }
 
