@@ -15,6 +15,7 @@ pub mod lexer;
 pub mod lower;
 pub mod parser;
 mod print;
+mod redact;
 pub mod validate;
 pub mod values;
 
@@ -23,6 +24,7 @@ use fulcrum_core::model::Config;
 pub use diag::{Diagnostic, Diagnostics};
 pub use diff::{diff, Change};
 pub use print::id_list;
+pub use redact::redacted;
 
 /// Parses and validates a whole configuration file's text. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Config, Diagnostics> {

@@ -403,8 +403,8 @@ impl<'t> Parser<'t> {
                 1,
                 crate::values::MAX_SESSIONS,
             )?),
-            "synckey" => Setting::SyncKey(self.text("a sync key")?.value),
-            "agentkey" => Setting::AgentKey(self.text("an agent key")?.value),
+            "synckey" => Setting::SyncKey(self.key("a sync key")?),
+            "agentkey" => Setting::AgentKey(self.key("an agent key")?),
             _ => Setting::FailOpen(self.flag("failopen")?),
         })
     }

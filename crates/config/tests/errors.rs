@@ -170,6 +170,16 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen) or \"{\""],
         ),
         (
+            "empty sync key",
+            "set synckey \"\"\n".into(),
+            vec!["1:13: a sync key must not be empty"],
+        ),
+        (
+            "empty agent key",
+            "set agentkey \"\"\n".into(),
+            vec!["1:14: an agent key must not be empty"],
+        ),
+        (
             "misspelt noun",
             format!("{OK_TARGET}register tragets 1\n"),
             vec!["4:10: found \"tragets\", expected what to register (network, server, target)"],

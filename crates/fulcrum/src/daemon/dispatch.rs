@@ -139,7 +139,9 @@ fn save(daemon: &Daemon, now: SystemTime) -> Reply {
 fn apply_statement(daemon: &Daemon, statement: &str) -> Reply {
     match daemon.update(|current| fulcrum_config::apply(current, CONTROL_SOURCE, statement)) {
         Ok(warnings) => {
-            tracing::info!("control: applied {statement:?}");
+            // Keys never reach the log.
+            let shown = fulcrum_config::redacted(statement);
+            tracing::info!("control: applied {shown:?}");
             let text: String = warnings.iter().map(|w| format!("WARNING: {w}\n")).collect();
             Reply::ok(text)
         }
