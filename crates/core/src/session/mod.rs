@@ -121,6 +121,26 @@ impl SessionTable {
         }
     }
 
+    /// Changes the bound, keeping every session that fits: lowered below the current count,
+    /// the least recently active sessions are shed (and returned, oldest first) and the slot
+    /// array shrinks to the new bound's size; raised, the table may grow further.
+    pub fn set_max_sessions(&mut self, max_sessions: usize) -> Vec<SessionRow> {
+        let max_sessions = max_sessions.min(MAX_TABLE_SESSIONS);
+        self.max_sessions = max_sessions;
+        self.max_capacity = max_sessions + max_sessions / 4 + 1;
+        let mut shed = Vec::new();
+        while self.len > max_sessions {
+            match self.shed_oldest() {
+                Some(row) => shed.push(row),
+                None => break,
+            }
+        }
+        if self.slots.len() > self.max_capacity {
+            self.rehash(self.max_capacity);
+        }
+        shed
+    }
+
     /// Forgets every session, keeping the bound and the seed.
     pub fn clear(&mut self) {
         *self = SessionTable::with_seed(self.max_sessions, self.seed);

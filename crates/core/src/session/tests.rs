@@ -420,3 +420,37 @@ fn clear_keeps_the_bound() {
 }
 
 mod model;
+
+#[test]
+fn lowering_the_bound_sheds_the_oldest_and_shrinks_raising_it_keeps_all() {
+    let mut table = SessionTable::with_seed(1000, 3);
+    for n in 0..1000u32 {
+        table.insert(1, v4(n), 1 + n % 2, n, 100_000);
+    }
+    let before = table.memory_bytes();
+    let shed = table.set_max_sessions(100);
+    assert_eq!(shed.len(), 900);
+    assert_eq!(table.len(), 100);
+    // The 900 least recently seen went, oldest first; the newest 100 are all still found.
+    assert!(shed.windows(2).all(|w| w[0].last_seen <= w[1].last_seen));
+    assert!(shed.iter().all(|row| row.last_seen < 900));
+    for n in 900..1000u32 {
+        assert_eq!(table.lookup(1, v4(n), 1000), Some(1 + n % 2), "{n}");
+    }
+    assert_eq!(table.count_on(1) + table.count_on(2), 100);
+    assert!(
+        table.memory_bytes() < before / 4,
+        "{} of {before}",
+        table.memory_bytes()
+    );
+    // Now bounded at 100: a new client sheds the oldest.
+    table.insert(1, v4(5000), 1, 1001, 100_000);
+    assert_eq!(table.len(), 100);
+    // Raised: nothing is lost, and the table takes more.
+    assert!(table.set_max_sessions(10_000).is_empty());
+    for n in 0..500u32 {
+        table.insert(2, v4(n), 1, 1002, 100_000);
+    }
+    assert_eq!(table.len(), 600);
+    assert!(table.set_max_sessions(600).is_empty());
+}

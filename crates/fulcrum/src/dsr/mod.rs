@@ -157,6 +157,7 @@ impl Dsr {
     /// without `localdsr`, an interface that cannot be opened, ...); the rest is applied.
     pub fn apply(&self, config: &Config) -> Vec<String> {
         let mut control = lock(&self.inner.control);
+        (self.inner.shared.sessions).apply_bound("dsr", config.settings.max_sessions);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
     }

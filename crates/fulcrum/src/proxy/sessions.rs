@@ -21,7 +21,7 @@ pub struct Sessions {
     counts: TargetCounts,
     /// Secret key of the shard choice ([`shard_of`]), random per table set.
     shard_key: u64,
-    max_sessions: u64,
+    max_sessions: std::sync::atomic::AtomicU64,
     started: Instant,
     /// Session events for sync, and its way into these tables.
     sync: crate::sync::tap::Tap,
@@ -61,13 +61,35 @@ impl Sessions {
             counts: TargetCounts::default(),
             shards,
             shard_key,
-            max_sessions,
+            max_sessions: max_sessions.into(),
             started,
         }
     }
 
     pub fn max_sessions(&self) -> u64 {
+        self.max_sessions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Applies `set maxsessions` when it changed, logged under `plane`'s name.
+    pub fn apply_bound(&self, plane: &str, max_sessions: u64) {
+        if self.max_sessions() != max_sessions {
+            let shed = self.set_max_sessions(max_sessions);
+            tracing::info!(
+                "{plane}: session table bound is now {max_sessions} ({shed} sessions shed)"
+            );
+        }
+    }
+
+    /// Applies `set maxsessions`: each shard gets its part of the bound, keeping every session
+    /// that fits (the least recently active beyond it are shed). Returns how many were shed.
+    pub fn set_max_sessions(&self, max_sessions: u64) -> usize {
+        let per_shard = usize::try_from(max_sessions.div_ceil(SHARDS as u64)).unwrap_or(usize::MAX);
         self.max_sessions
+            .store(max_sessions, std::sync::atomic::Ordering::Relaxed);
+        self.shards
+            .iter()
+            .map(|s| lock(s).set_max_sessions(per_shard).len())
+            .sum()
     }
 
     /// Seconds since the proxy started: the table's clock.
@@ -284,6 +306,27 @@ mod tests {
         assert_eq!(sessions.counts.get(2, later, || exact(&sessions)), 10);
         assert_eq!(sessions.counts.get(1, later, never), 0);
         assert_eq!(sessions.recent_count_on(2), 10);
+    }
+
+    #[test]
+    fn a_new_bound_keeps_what_fits_in_every_shard() {
+        let sessions = Sessions::new(100_000, Instant::now());
+        for i in 0..10_000u32 {
+            let client = IpAddr::from([10, 3, (i >> 8) as u8, i as u8]);
+            sessions.insert(1, client, 1, i / 100, 600);
+        }
+        sessions.apply_bound("test", 100_000);
+        assert_eq!(sessions.len(), 10_000);
+        sessions.apply_bound("test", 6_400);
+        assert_eq!(sessions.max_sessions(), 6_400);
+        assert!(
+            sessions.len() <= 6_400 && sessions.len() > 5_000,
+            "{}",
+            sessions.len()
+        );
+        // The newest clients are kept.
+        let newest = IpAddr::from([10, 3, (9_999u32 >> 8) as u8, 9_999u32 as u8]);
+        assert_eq!(sessions.lookup(1, newest, 100), Some(1));
     }
 
     #[test]
