@@ -9,7 +9,7 @@
 //! checksum was left to hardware, as a veth peer does). Ethernet padding is ignored. Nothing
 //! here panics on any input; the payload is a borrowed slice of the frame.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 use crate::error::{Result, WireError};
 use crate::ethernet::{self, EtherType, EthernetAddress};
@@ -129,6 +129,7 @@ pub fn parse(frame: &[u8], checksum_incomplete: bool) -> Result<UdpFrame<'_>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x45]);
     const B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x46]);
