@@ -210,6 +210,9 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
         shown.contains("peer 127.0.78.1:10439 (from syncpeer)"),
         "{shown}"
     );
+    // The kernel holds `real` here (loopback): the socket path, not the DSR interface.
+    assert!(shown.starts_with("sync running\n"), "{shown}");
+    assert!(shown.contains("transport kernel-udp\n"), "{shown}");
 }
 
 #[test]
