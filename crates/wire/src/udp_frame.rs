@@ -177,7 +177,10 @@ mod tests {
         let last = bad_udp.len() - 1;
         bad_udp[last] ^= 1;
         assert_eq!(parse(&bad_udp, false), Err(WireError::Checksum));
-        assert!(parse(&bad_udp, true).is_ok(), "hardware checksum not verified");
+        assert!(
+            parse(&bad_udp, true).is_ok(),
+            "hardware checksum not verified"
+        );
         let mut bad_ip = out.clone();
         bad_ip[ethernet::HEADER_LEN + 8] ^= 1; // TTL
         assert_eq!(parse(&bad_ip, false), Err(WireError::Checksum));

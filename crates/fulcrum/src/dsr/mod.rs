@@ -14,7 +14,9 @@
 //! the IP packet through a raw socket into the local stack instead. Target MACs come from
 //! Fulcrum's own ARP ([`resolver`]), sent from the network's `real` address by a maintenance
 //! thread that also expires sessions; an unresolved target is not operational. Everything else
-//! is left to the kernel (which has its own copy of every frame). Nothing here panics on what
+//! is left to the kernel (which has its own copy of every frame); while session sync runs
+//! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
+//! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
 mod checksum;

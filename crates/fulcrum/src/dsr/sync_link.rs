@@ -103,8 +103,7 @@ impl SyncLink {
     pub fn offer(&self, frame: &[u8], real: Ipv4Addr, checksum_incomplete: bool) {
         // Ethernet type IPv4 and destination address `real`, before anything is parsed.
         const DST: std::ops::Range<usize> = 30..34;
-        if frame.get(12..14) != Some(&[0x08, 0x00][..]) || frame.get(DST) != Some(&real.octets())
-        {
+        if frame.get(12..14) != Some(&[0x08, 0x00][..]) || frame.get(DST) != Some(&real.octets()) {
             return;
         }
         let datagram = match udp_frame::parse(frame, checksum_incomplete) {

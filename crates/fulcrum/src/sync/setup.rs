@@ -59,7 +59,8 @@ impl Setup {
 mod tests {
     use super::*;
 
-    const NETWORK: &str = "network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\n\
+    const NETWORK: &str =
+        "network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\n\
         interface eth1\n}\nregister network 1\nenable network 1\n";
     const VRRP: &str = "vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n";
 

@@ -241,7 +241,10 @@ mod tests {
             ..waiting
         };
         let text = render(&master, SystemTime::now());
-        assert!(text.contains("waiting for the backup's full-table request"), "{text}");
+        assert!(
+            text.contains("waiting for the backup's full-table request"),
+            "{text}"
+        );
         assert!(!text.contains("no vrrp"), "{text}");
     }
 }

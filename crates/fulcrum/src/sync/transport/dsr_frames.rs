@@ -64,7 +64,10 @@ impl DsrFrames {
                     self.unresolved += dropped as u64;
                     self.pending.clear();
                     self.pending_since = None;
-                    return Err(format!("{} (dropped {dropped} waiting)", describe(&e, peer)));
+                    return Err(format!(
+                        "{} (dropped {dropped} waiting)",
+                        describe(&e, peer)
+                    ));
                 }
             }
         }
