@@ -4,7 +4,9 @@
 //! (see docs/sync.md). Queries from many distinct 127.x source addresses create sessions on the
 //! first node; the test reads both nodes' `show sessions all` and `show sync` with the real
 //! `fulcrum control`. The targets are UDP sockets the test holds (a session is made when a query
-//! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops.
+//! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops. One
+//! test checks that `show sync` names why sync is not running (a `real` address the host does not
+//! hold; nothing to sync).
 
 mod control_support;
 
@@ -257,5 +259,46 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         node_a.sync_counter("authentication") > 0,
         "{}",
         node_a.control("show sync")
+    );
+}
+
+#[test]
+fn show_sync_names_why_sync_is_not_running() {
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let wait_for = |node: &Daemon, first_line: &str| {
+        let shown = within(Duration::from_secs(5), || {
+            node.control("show sync").starts_with(first_line)
+        });
+        assert!(
+            shown.is_some(),
+            "{first_line:?}:\n{}\n{}",
+            node.control("show sync"),
+            node.logs()
+        );
+    };
+    // A `real` address this host does not hold (TEST-NET-1; nothing is sent: the bind fails).
+    let vip = SocketAddr::from(([127, 0, 98, 10], free_port()));
+    let elsewhere = Daemon::start(&node_config(
+        Ipv4Addr::new(192, 0, 2, 45),
+        Ipv4Addr::new(192, 0, 2, 46),
+        vip,
+        &ports,
+        None,
+    ));
+    wait_for(
+        &elsewhere,
+        "sync not running: cannot bind 192.0.2.45:10439: Cannot assign requested address",
+    );
+    // No `syncpeer` and no `vrrp` block: nothing to sync, and no claim about a vrrp block.
+    let me = Ipv4Addr::new(127, 0, 98, 1);
+    let vip = SocketAddr::from(([127, 0, 98, 20], free_port()));
+    let alone = node_config(me, me, vip, &ports, None).replace("  syncpeer 127.0.98.1\n", "");
+    let alone = Daemon::start(&alone);
+    wait_for(
+        &alone,
+        "sync not running: no `vrrp` block and no network with a `syncpeer`",
     );
 }
