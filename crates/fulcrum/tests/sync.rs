@@ -69,6 +69,20 @@ impl Daemon {
         }
     }
 
+    /// Waits until the sync driver runs (a moment after the control socket opens): a peer
+    /// started before that would send its first full-table request into the void.
+    fn wait_sync_running(&self) {
+        let running = within(Duration::from_secs(5), || {
+            self.control("show sync").starts_with("sync running\n")
+        });
+        assert!(
+            running.is_some(),
+            "{}\n{}",
+            self.control("show sync"),
+            self.logs()
+        );
+    }
+
     /// A number after `word` in `show sync` (waiting for the sync driver's first status, which
     /// comes a moment after the control socket opens).
     fn sync_counter(&self, word: &str) -> u64 {
@@ -156,6 +170,7 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
     let vip_b = SocketAddr::from(([127, 0, 78, 20], free_port()));
     let config_b = node_config(b, a, vip_b, &ports, None);
     let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    node_a.wait_sync_running();
     let node_b = Daemon::start(&config_b);
 
     for n in 0..120u16 {
@@ -166,11 +181,12 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
     let took = within(Duration::from_secs(2), || node_b.sessions() == on_a);
     assert!(
         took.is_some(),
-        "the peer's sessions differ 2 s after the queries ({:?} since):\nA: {on_a:?}\nB: {:?}\n{}\n{}",
+        "the peer's sessions differ 2 s after the queries ({:?} since):\nA: {on_a:?}\nB: {:?}\n{}\n{}\n{}",
         queried.elapsed(),
         node_b.sessions(),
         node_b.control("show sync"),
-        node_b.logs()
+        node_b.logs(),
+        node_a.logs()
     );
     let applied = within(Duration::from_secs(1), || {
         node_b.sync_counter("applied") >= 120
@@ -227,6 +243,7 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
     let vip_a = SocketAddr::from(([127, 0, 88, 10], free_port()));
     let vip_b = SocketAddr::from(([127, 0, 88, 20], free_port()));
     let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, Some("right key")));
+    node_a.wait_sync_running();
     let node_b = Daemon::start(&node_config(b, a, vip_b, &ports, Some("wrong key")));
     for n in 0..20u16 {
         query(vip_a, Ipv4Addr::new(127, 0, 89, n as u8 + 1), n);
