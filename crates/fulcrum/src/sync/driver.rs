@@ -78,11 +78,13 @@ fn random_node() -> u32 {
     u32::from_ne_bytes(bytes)
 }
 
-/// The current role, from the VRRP driver.
-fn vrrp_role() -> Role {
+/// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
+/// the node is no master: it takes sessions and sends none, like a backup.
+fn vrrp_role(with_vrrp: bool) -> Role {
     match crate::vrrp::is_master() {
         Some(true) => Role::Master,
         Some(false) => Role::Backup,
+        None if with_vrrp => Role::Backup,
         None => Role::Peer,
     }
 }
@@ -112,7 +114,7 @@ impl Driver {
         let now = Instant::now();
         let node = random_node();
         let sender = Sender::new(SenderConfig::new(node, setup.key.is_some()), now);
-        let role = vrrp_role();
+        let role = vrrp_role(setup.with_vrrp);
         let peer = setup.peer.map(|p| (p, PeerSource::Configured));
         tap::set_enabled(true);
         tracing::info!(
@@ -188,7 +190,7 @@ impl Driver {
     }
 
     fn follow_role(&mut self, now: Instant) {
-        let role = vrrp_role();
+        let role = vrrp_role(self.setup.with_vrrp);
         if role != self.role {
             tracing::info!("sync: role is now {}", role.name());
             if role == Role::Backup {

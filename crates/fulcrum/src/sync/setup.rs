@@ -14,6 +14,8 @@ pub struct Setup {
     /// the last full-table request on a master).
     pub peer: Option<Ipv4Addr>,
     pub key: Option<Vec<u8>>,
+    /// There is a `vrrp` block: the role comes from VRRP (never *peer*).
+    pub with_vrrp: bool,
 }
 
 impl Setup {
@@ -51,6 +53,7 @@ impl Setup {
                 .sync_key
                 .as_ref()
                 .map(|k| k.as_bytes().to_vec()),
+            with_vrrp: config.vrrp.is_some(),
         }))
     }
 }
@@ -74,6 +77,7 @@ mod tests {
         let found = setup(&format!("{VRRP}{NETWORK}")).unwrap().unwrap();
         assert_eq!(found.local, Ipv4Addr::new(10, 235, 210, 45));
         assert_eq!(found.peer, None);
+        assert!(found.with_vrrp);
     }
 
     #[test]

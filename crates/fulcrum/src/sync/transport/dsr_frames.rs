@@ -27,6 +27,9 @@ pub struct DsrFrames {
     pending: VecDeque<(Ipv4Addr, Vec<u8>)>,
     pending_since: Option<Instant>,
     unresolved: u64,
+    /// Times waiting datagrams were given up (logged at powers of two: a peer that is down
+    /// for long gives one every few seconds).
+    give_ups: u64,
 }
 
 impl DsrFrames {
@@ -41,6 +44,7 @@ impl DsrFrames {
             pending: VecDeque::new(),
             pending_since: None,
             unresolved: 0,
+            give_ups: 0,
         }
     }
 
@@ -111,7 +115,10 @@ impl Transport for DsrFrames {
     fn recv(&mut self, buf: &mut [u8], wait: Duration) -> Option<(usize, Ipv4Addr)> {
         if !self.pending.is_empty() {
             if let Err(e) = self.flush() {
-                tracing::warn!("sync: {e}");
+                self.give_ups += 1;
+                if self.give_ups.is_power_of_two() {
+                    tracing::warn!("sync: {e} ({} times so far)", self.give_ups);
+                }
             }
         }
         let received = self.port.recv(wait)?;
