@@ -142,3 +142,19 @@ impl Transport for DsrFrames {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fulcrum_core::sync::SenderConfig;
+    use fulcrum_wire::udp_frame::IP_OVERHEAD;
+
+    /// Frames are never fragmented: the sender's largest datagram (HMAC trailer included) fits
+    /// one IP packet on an Ethernet link's 1500-byte MTU.
+    #[test]
+    fn the_senders_largest_datagram_fits_an_ethernet_mtu() {
+        for with_mac in [false, true] {
+            let largest = SenderConfig::new(1, with_mac).max_datagram;
+            assert!(largest + IP_OVERHEAD <= 1500, "{largest}");
+        }
+    }
+}
