@@ -269,6 +269,11 @@ impl Driver {
 
     fn handle(&mut self, len: usize, from: Ipv4Addr) {
         let now = Instant::now();
+        if from.is_unspecified() {
+            // No usable source (see the transports): never a peer.
+            self.dropped_sender += 1;
+            return;
+        }
         let bytes = &self.buf[..len];
         let Ok(datagram) = Datagram::new_checked(bytes) else {
             self.receiver.count_drop(DropReason::Malformed);

@@ -57,7 +57,8 @@ impl Transport for KernelUdp {
         // A timeout, nothing left, or an ICMP error from an earlier send: no datagram.
         match self.socket.recv_from(buf).ok()? {
             (len, SocketAddr::V4(from)) => Some((len, *from.ip())),
-            // Bound to an IPv4 address: never happens; dropped like a stranger's datagram.
+            // Bound to an IPv4 address: never happens; the driver drops an unspecified source
+            // like a stranger's datagram.
             (len, SocketAddr::V6(_)) => Some((len, Ipv4Addr::UNSPECIFIED)),
         }
     }
