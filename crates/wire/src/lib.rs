@@ -19,6 +19,7 @@ pub mod ipv4;
 pub mod sync;
 pub mod tcp;
 pub mod udp;
+pub mod udp_frame;
 pub mod vrrp;
 
 pub use error::{Result, WireError};
