@@ -86,6 +86,9 @@ fn pinned_load(c: &Cluster, master: &Node, sources: &[std::net::Ipv4Addr]) -> Lo
     );
     let reply = master.control("enable target 2");
     assert!(!reply.contains("rror"), "enable target 2: {reply}");
+    // As above: the plane takes target 2 back a moment later, and clients that ask before
+    // then would all be placed on ns0a.
+    std::thread::sleep(Duration::from_secs(1));
     for (client, node) in all_answered_and_sticky(&load.snapshot()) {
         assert_eq!(
             node, "ns0a",

@@ -37,7 +37,7 @@ fn lock(shard: &Mutex<SessionTable>) -> MutexGuard<'_, SessionTable> {
 
 /// A seed for a table's slot hash. Without a random source the tables still work, only with
 /// a hash a client could predict; the time of day is the fallback.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()
