@@ -137,10 +137,23 @@ fn save(daemon: &Daemon, now: SystemTime) -> Reply {
 }
 
 fn apply_statement(daemon: &Daemon, statement: &str) -> Reply {
-    match daemon.update(|current| fulcrum_config::apply(current, CONTROL_SOURCE, statement)) {
+    let mut ignored = Vec::new();
+    let applied = daemon.update(|current| {
+        fulcrum_config::apply_loaded(current, CONTROL_SOURCE, statement).map(|loaded| {
+            ignored = loaded.warnings.0;
+            loaded.config
+        })
+    });
+    match applied {
         Ok(warnings) => {
             tracing::info!("control: applied {statement:?}");
-            let text: String = warnings.iter().map(|w| format!("WARNING: {w}\n")).collect();
+            let ignored = ignored
+                .iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message));
+            let text: String = ignored
+                .chain(warnings)
+                .map(|w| format!("WARNING: {w}\n"))
+                .collect();
             Reply::ok(text)
         }
         Err(diagnostics) => Reply::error(diagnostics.to_string()),
