@@ -1,0 +1,198 @@
+//! `fulcrum check --host` on the seed's own host: the seed's topology in network namespaces
+//! (netlab: ns0a with eth0 10.235.210.43/24, eth1 up without an address, the VIP on lo,
+//! `arp_ignore=1`/`arp_announce=2`), the seed's agent on UDP 439, and the real binary run inside
+//! ns0a with the seed's NS0A file unchanged. As the seed sets the host up the check finds
+//! nothing wrong (exit 0); then one thing at a time is broken and put back (eth1 down, the VIP
+//! removed from lo, `arp_ignore=0`, another program holding the sync port 10439/udp), and each
+//! time the check names it with what to do and exits 1. Needs root, iproute2 and perl.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use netlab::lab::{Lab, Ns};
+use netlab::seed::seed_topology;
+
+const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn check_host(node: &Ns) -> Output {
+    node.command(FULCRUM)
+        .args(["check", "--host", "-c", &fixture("ns0a.conf")])
+        .output()
+        .expect("run fulcrum check --host")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}stderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs the check until `done` holds for its output (a process started just before may still
+/// be binding), at most five seconds.
+fn check_until(node: &Ns, done: impl Fn(&Output) -> bool) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = check_host(node);
+        if done(&output) || Instant::now() > deadline {
+            return output;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stdout_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The check exits 1 and its only problem is `line`.
+fn assert_only_error(output: &Output, line: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", text(output));
+    let problems: Vec<String> = stdout_lines(output)
+        .into_iter()
+        .filter(|l| l.starts_with("error: ") || l.starts_with("warning: "))
+        .collect();
+    assert_eq!(problems, [line], "{}", text(output));
+    assert!(
+        stdout_lines(output).contains(&"host check: 1 error, 0 warnings".to_string()),
+        "{}",
+        text(output)
+    );
+}
+
+fn assert_clean(output: &Output) {
+    assert_eq!(output.status.code(), Some(0), "{}", text(output));
+    let lines = stdout_lines(output);
+    assert!(
+        lines.contains(&"host check: 0 errors, 0 warnings".to_string()),
+        "{}",
+        text(output)
+    );
+}
+
+#[test]
+fn the_seed_host_passes_and_each_broken_thing_is_named() {
+    let lab = Lab::new("hostcheck");
+    let seed = seed_topology(&lab).expect("build the seed topology");
+    let ns0a = &seed.ns0a;
+
+    // The seed's rc.local: the agent answering on UDP 439.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let script = dir.path().join("agentcheck.sh");
+    std::fs::write(&script, "#!/bin/sh\necho 1\n").expect("write the agent script");
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod the agent script");
+    let mut agent = ns0a.command(FULCRUM);
+    agent
+        .arg("agent")
+        .arg("-c")
+        .arg(&script)
+        .arg("439")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _agent = ns0a.spawn(agent).expect("start fulcrum agent");
+
+    let agent_ok = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .contains("ok: udp port 439 (target 1's agent check) is answered by PID")
+    };
+    let clean = check_until(ns0a, agent_ok);
+    assert_clean(&clean);
+    let lines = stdout_lines(&clean);
+    for expected in [
+        "ok: interface eth1 exists and is up",
+        "ok: VIP 10.235.210.1 is on lo",
+        "ok: net.ipv4.conf.all.arp_ignore is 1, as the seed sets it",
+        "ok: net.ipv4.conf.all.arp_announce is 2, as the seed sets it",
+        "ok: udp port 10439 (session sync) is free",
+    ] {
+        assert!(
+            lines.contains(&expected.to_string()),
+            "{expected}\n{}",
+            text(&clean)
+        );
+    }
+    // The licence line is accepted and ignored, with a warning naming it.
+    assert!(
+        String::from_utf8_lossy(&clean.stderr)
+            .contains(":4:1: warning: license is accepted and ignored"),
+        "{}",
+        text(&clean)
+    );
+
+    ns0a.ip(&["link", "set", "eth1", "down"])
+        .expect("eth1 down");
+    assert_only_error(
+        &check_host(ns0a),
+        "error: interface eth1 is down: bring it up with `ip link set eth1 up`",
+    );
+    ns0a.ip(&["link", "set", "eth1", "up"]).expect("eth1 up");
+    assert_clean(&check_until(ns0a, |o| o.status.success()));
+
+    ns0a.ip(&["addr", "del", "10.235.210.1/32", "dev", "lo"])
+        .expect("remove the VIP from lo");
+    assert_only_error(
+        &check_host(ns0a),
+        "error: VIP 10.235.210.1 is not on lo: add it with `ip addr add 10.235.210.1/32 dev lo` \
+         (the seed's lo:0), or the local target drops the queries it is handed",
+    );
+    ns0a.lo_alias("10.235.210.1/32").expect("put the VIP back");
+    assert_clean(&check_host(ns0a));
+
+    ns0a.sysctl("net.ipv4.conf.all.arp_ignore", "0")
+        .expect("arp_ignore 0");
+    // The lab sets eth0's own value too, as the seed's hosts get it from `all` at boot; eth1
+    // takes `all` alone.
+    assert_only_error(
+        &check_host(ns0a),
+        "error: net.ipv4.conf.all.arp_ignore is 0: the kernel answers ARP for the VIP on lo on \
+         eth1; set it with `sysctl -w net.ipv4.conf.all.arp_ignore=1` and in /etc/sysctl.conf, \
+         as the seed does",
+    );
+    ns0a.sysctl("net.ipv4.conf.all.arp_ignore", "1")
+        .expect("arp_ignore 1");
+    assert_clean(&check_host(ns0a));
+
+    let mut holder = ns0a.command("perl");
+    holder
+        .args([
+            "-MIO::Socket::INET",
+            "-e",
+            "my $s = IO::Socket::INET->new(LocalPort => 10439, Proto => 'udp') or die $!; sleep 60",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let holder = ns0a
+        .spawn(holder)
+        .expect("start a process holding UDP 10439");
+    let held = check_until(ns0a, |o| !o.status.success());
+    assert_only_error(
+        &held,
+        &format!(
+            "error: udp port 10439 (session sync) is held by PID {} (perl): stop it, or session \
+             sync cannot bind",
+            holder.pid()
+        ),
+    );
+    holder.kill();
+    assert_clean(&check_until(ns0a, |o| o.status.success()));
+}
