@@ -294,6 +294,19 @@ mod tests {
     }
 
     #[test]
+    fn statements_accepted_and_ignored_are_named_in_a_warning() {
+        let daemon = two_targets();
+        let reply = dispatch(&daemon, "modules vrrp,arp", seed_time());
+        assert_eq!(
+            reply,
+            Reply::ok(
+                "WARNING: 1:1: modules is accepted and ignored: every part of Fulcrum is built in\n"
+            )
+        );
+        assert_eq!(daemon.config().modules, ["vrrp", "arp"]);
+    }
+
+    #[test]
     fn show_config_loads_back_to_the_running_model() {
         let daemon = two_targets();
         assert!(dispatch(&daemon, "disable target 1", seed_time()).ok);
