@@ -3,8 +3,10 @@
 //! `arp_ignore=1`/`arp_announce=2`), the seed's agent on UDP 439, and the real binary run inside
 //! ns0a with the seed's NS0A file unchanged. As the seed sets the host up the check finds
 //! nothing wrong (exit 0); then one thing at a time is broken and put back (eth1 down, the VIP
-//! removed from lo, `arp_ignore=0`, another program holding the sync port 10439/udp), and each
-//! time the check names it with what to do and exits 1. Needs root, iproute2 and perl.
+//! removed from lo, `arp_ignore=0`, another program holding the sync port 10439/udp, the check
+//! run without CAP_NET_RAW), and each time the check names it with what to do and exits 1. A
+//! proxy configuration on the same host binds an address that is not ns0a's with IP_FREEBIND and
+//! needs CAP_NET_BIND_SERVICE for port 53. Needs root, iproute2, perl and setpriv (util-linux).
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -24,8 +26,23 @@ fn fixture(name: &str) -> String {
 }
 
 fn check_host(node: &Ns) -> Output {
-    node.command(FULCRUM)
-        .args(["check", "--host", "-c", &fixture("ns0a.conf")])
+    check_file(node, &fixture("ns0a.conf"), &[])
+}
+
+/// `fulcrum check --host -c FILE` in `node`, run by `setpriv` with `drop` removed from the
+/// capability bounding set (as a service without them would run) when `drop` is not empty.
+fn check_file(node: &Ns, file: &str, drop: &[&str]) -> Output {
+    let mut command = if drop.is_empty() {
+        node.command(FULCRUM)
+    } else {
+        let mut setpriv = node.command("setpriv");
+        setpriv
+            .arg(format!("--bounding-set=-{}", drop.join(",-")))
+            .arg(FULCRUM);
+        setpriv
+    };
+    command
+        .args(["check", "--host", "-c", file])
         .output()
         .expect("run fulcrum check --host")
 }
@@ -195,4 +212,51 @@ fn the_seed_host_passes_and_each_broken_thing_is_named() {
     );
     holder.kill();
     assert_clean(&check_until(ns0a, |o| o.status.success()));
+
+    assert_only_error(
+        &check_file(ns0a, &fixture("ns0a.conf"), &["net_raw"]),
+        "error: CAP_NET_RAW is missing for root (needed for server 1's DSR plane, VRRP adverts, \
+         ping checks): run as root with the full capability set, or grant it (systemd: \
+         AmbientCapabilities=CAP_NET_RAW)",
+    );
+}
+
+/// Proxy mode on the same host: a server address that is not ns0a's is bound with
+/// IP_FREEBIND, and port 53 needs CAP_NET_BIND_SERVICE.
+#[test]
+fn a_proxied_address_elsewhere_is_bindable_with_freebind() {
+    let lab = Lab::new("hostcheck_proxy");
+    let seed = seed_topology(&lab).expect("build the seed topology");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("proxy.conf");
+    std::fs::write(
+        &file,
+        "server 1 {\n  ipaddr 10.235.210.99\n  port 53\n  targets 1\n}\n\
+         target 1 {\n  ipaddr 10.235.210.44\n}\n\
+         register server 1\nenable server 1\nregister target 1\nenable target 1\n",
+    )
+    .expect("write the proxy configuration");
+    let file = file.display().to_string();
+
+    let output = check_file(&seed.ns0a, &file, &[]);
+    assert_clean(&output);
+    let lines = stdout_lines(&output);
+    for expected in [
+        "ok: server 1's address 10.235.210.99 is not on this host; IP_FREEBIND lets Fulcrum bind \
+         it, and queries arrive once the address is routed here (VRRP's takeover)",
+        "ok: CAP_NET_BIND_SERVICE is held by root (for server 1's port 53)",
+    ] {
+        assert!(
+            lines.contains(&expected.to_string()),
+            "{expected}\n{}",
+            text(&output)
+        );
+    }
+
+    assert_only_error(
+        &check_file(&seed.ns0a, &file, &["net_bind_service"]),
+        "error: CAP_NET_BIND_SERVICE is missing for root (needed for server 1's port 53): run as \
+         root with the full capability set, or grant it (systemd: \
+         AmbientCapabilities=CAP_NET_BIND_SERVICE)",
+    );
 }

@@ -308,8 +308,8 @@ fn capabilities(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
             out.push(ok(format!("{name} is held by {who} (for {whys})")));
         } else {
             out.push(error(format!(
-                "{name} is missing for {who} (needed for {whys}): run as root or grant it \
-                 (systemd: AmbientCapabilities={name})"
+                "{name} is missing for {who} (needed for {whys}): run as root with the full \
+                 capability set, or grant it (systemd: AmbientCapabilities={name})"
             )));
         }
     }

@@ -135,7 +135,7 @@ fn each_broken_thing_is_named_with_what_to_do() {
             "warning: cannot read net.ipv4.conf.all.arp_announce: check it is 2, as the seed sets it",
         ]),
         ("no raw sockets", |f| { f.effective_caps = Some(1 << 12); f.euid = Some(1000); }, vec![
-            "error: CAP_NET_RAW is missing for uid 1000 (needed for server 1's DSR plane, VRRP adverts, ping checks): run as root or grant it (systemd: AmbientCapabilities=CAP_NET_RAW)",
+            "error: CAP_NET_RAW is missing for uid 1000 (needed for server 1's DSR plane, VRRP adverts, ping checks): run as root with the full capability set, or grant it (systemd: AmbientCapabilities=CAP_NET_RAW)",
         ]),
         ("capabilities unreadable", |f| f.effective_caps = None, vec![
             "warning: cannot read this process's capabilities (CapEff in /proc/self/status): CAP_NET_ADMIN is needed for VRRP's VIP changes",
@@ -197,7 +197,7 @@ fn a_proxied_address_must_be_local_or_bindable() {
             f.effective_caps = Some(0);
             f.euid = Some(1000);
         }, vec![
-            "error: CAP_NET_BIND_SERVICE is missing for uid 1000 (needed for server 1's port 53): run as root or grant it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)",
+            "error: CAP_NET_BIND_SERVICE is missing for uid 1000 (needed for server 1's port 53): run as root with the full capability set, or grant it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)",
         ]),
         ("port 53 allowed to everyone", |f| {
             f.freebind.insert("10.0.0.9".parse().unwrap(), Ok(()));
