@@ -82,6 +82,7 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
     "license",
     "set",
     "modules",
+    "module",
     "interface",
     "vrrp",
     "network",
@@ -96,7 +97,14 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
 
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
 const STATE_NOUNS: &[&str] = &[
-    "network", "networks", "server", "servers", "target", "targets",
+    "network",
+    "networks",
+    "server",
+    "servers",
+    "target",
+    "targets",
+    "interface",
+    "interfaces",
 ];
 const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 /// Names after `set` (completion only; the configuration language judges them).
