@@ -130,11 +130,17 @@ mod tests {
         let mut cache = ValueCache::new(AGE, DEMAND);
         assert!(cache.start_run(start));
         cache.finish_run(1, start);
-        assert!(!cache.start_run(start + Duration::from_secs(5)), "never asked");
+        assert!(
+            !cache.start_run(start + Duration::from_secs(5)),
+            "never asked"
+        );
         cache.on_request(start + Duration::from_secs(5));
         assert!(cache.start_run(start + Duration::from_secs(6)));
         cache.finish_run(2, start + Duration::from_secs(6));
-        assert!(!cache.start_run(start + Duration::from_secs(40)), "asked long ago");
+        assert!(
+            !cache.start_run(start + Duration::from_secs(40)),
+            "asked long ago"
+        );
     }
 
     #[test]

@@ -192,7 +192,9 @@ pub async fn serve(
             ValueSource::LoadAverage => "load average".into(),
         },
         if key.is_some() { "keyed" } else { "no key" },
-        if balancers.is_empty() {
+        if balancers.is_empty() && key.is_some() {
+            "any balancer holding the key".to_string()
+        } else if balancers.is_empty() {
             "any balancer, rate-limited".to_string()
         } else {
             let list: Vec<String> = balancers.iter().map(IpAddr::to_string).collect();
