@@ -162,4 +162,45 @@ mod tests {
         assert_eq!(suppressed_suffix(1), " (1 similar line suppressed)");
         assert_eq!(suppressed_suffix(12), " (12 similar lines suppressed)");
     }
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_macro_logs_what_is_admitted_and_reports_the_rest() {
+        static LIMITER: LogLimiter = LogLimiter::new(2, Duration::from_millis(200));
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for n in 0..50 {
+                crate::limited!(LIMITER, 9, warn, "packet {n} from the peer");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            crate::limited!(LIMITER, 9, warn, "packet {} from the peer", 50);
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].ends_with("packet 0 from the peer"), "{text}");
+        assert!(lines[1].ends_with("packet 1 from the peer"), "{text}");
+        assert!(
+            lines[2].ends_with("packet 50 from the peer (48 similar lines suppressed)"),
+            "{text}"
+        );
+    }
 }

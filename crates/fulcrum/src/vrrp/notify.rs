@@ -9,6 +9,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::limited;
+use crate::loglimit::LogLimiter;
 use crate::scripts::{self, Outcome, ScriptQueue};
 
 /// How long one notify script may run.
@@ -46,18 +48,32 @@ impl Notifier {
 // Dropping the queue lets the queued scripts run (each bounded by the limit), so `INIT` on
 // shutdown is seen.
 
+/// Outcome lines: transitions can follow adverts from the network, one per packet.
+static OUTCOME_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
+
 fn run(script: &str, state: &str) {
     let mut command = Command::new("/bin/sh");
     command.args(["-c", &format!("{script} \"$1\""), "fulcrum-notify", state]);
     match scripts::run(&mut command, NOTIFY_LIMIT) {
         Outcome::Exited { success: true, .. } => {}
-        Outcome::Exited { status, .. } => {
-            tracing::warn!("vrrp: notify {script:?} {state} exited with {status}")
-        }
-        Outcome::Killed => {
-            tracing::warn!("vrrp: notify {script:?} {state} ran over {NOTIFY_LIMIT:?}; killed")
-        }
-        Outcome::Error(e) => tracing::error!("vrrp: notify {script:?} {state}: {e}"),
+        Outcome::Exited { status, .. } => limited!(
+            OUTCOME_LOG,
+            0,
+            warn,
+            "vrrp: notify {script:?} {state} exited with {status}"
+        ),
+        Outcome::Killed => limited!(
+            OUTCOME_LOG,
+            0,
+            warn,
+            "vrrp: notify {script:?} {state} ran over {NOTIFY_LIMIT:?}; killed"
+        ),
+        Outcome::Error(e) => limited!(
+            OUTCOME_LOG,
+            0,
+            error,
+            "vrrp: notify {script:?} {state}: {e}"
+        ),
     }
 }
 
