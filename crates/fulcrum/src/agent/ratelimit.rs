@@ -55,7 +55,8 @@ impl Admission {
         generation_size: usize,
     ) -> Admission {
         Admission {
-            balancers: balancers.into_iter().collect(),
+            // An IPv4 balancer asking a dual-stack socket arrives as ::ffff:a.b.c.d.
+            balancers: balancers.into_iter().map(|ip| ip.to_canonical()).collect(),
             per_second: per_second.max(f64::MIN_POSITIVE),
             burst: burst.max(1.0),
             generation_size: generation_size.max(1),
@@ -76,6 +77,7 @@ impl Admission {
 
     /// Whether a request from `source` at `now` is answered (taking a token if so).
     pub fn admit(&mut self, source: IpAddr, now: Instant) -> Verdict {
+        let source = source.to_canonical();
         if !self.balancers.is_empty() {
             return if self.balancers.contains(&source) {
                 Verdict::Answer
@@ -110,7 +112,7 @@ impl Admission {
     /// Whether an authenticated request (its MAC checked: it comes from a key holder) from
     /// `source` is answered: only the allow list applies.
     pub fn admit_authenticated(&self, source: IpAddr) -> Verdict {
-        if self.balancers.is_empty() || self.balancers.contains(&source) {
+        if self.balancers.is_empty() || self.balancers.contains(&source.to_canonical()) {
             Verdict::Answer
         } else {
             Verdict::NotAllowed
@@ -203,6 +205,11 @@ mod tests {
         }
         assert_eq!(admission.admit(ip(44), start), Verdict::NotAllowed);
         assert_eq!(admission.sources(), 0, "refused sources cost no memory");
+        let IpAddr::V4(v4) = balancer else {
+            unreachable!()
+        };
+        let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+        assert_eq!(admission.admit(mapped, start), Verdict::Answer);
         assert_eq!(admission.admit_authenticated(balancer), Verdict::Answer);
         assert_eq!(admission.admit_authenticated(ip(44)), Verdict::NotAllowed);
     }
