@@ -5,8 +5,12 @@
 //! 3 s at 5000 requests/s to each agent, more sources than the agent's rate-limiter table
 //! holds). Meanwhile ns0a, the other balancer, keeps asking the three agents with the
 //! balancer's own client (`query_agent_from`, compiled in from the binary's sources) from its
-//! address: every probe must be answered. On the host's loopback: a command that takes 2 s
-//! does not hold up a hundred concurrent requests. Needs root and iproute2.
+//! address: every probe must be answered. And with the real balancer (`fulcrum run` in ns0a,
+//! the seed's configuration, the seed's agents on both nodes), a flood at both agents takes no
+//! target down. On the host's loopback: a command that takes 2 s does not hold up a hundred
+//! concurrent requests. Needs root, iproute2, bind9, dig, tcpdump and nftables.
+
+mod dsr_support;
 
 #[allow(dead_code)]
 #[path = "../src/agent/wire.rs"]
@@ -36,6 +40,8 @@ const KEY: &[u8] = b"flood-test-shared-secret";
 /// (5000 requests/s to each agent for 3 s).
 const FLOOD_PER_MS: u32 = 5;
 const FLOOD_MS: u32 = 3000;
+/// The flood against the real balancer's agents: longer than its agent checks' timeout.
+const FLOOD_MS_LONG: u32 = 6000;
 
 fn write_executable(path: &Path, body: &str) {
     let written = std::fs::write(path, body).and_then(|_| {
@@ -77,27 +83,35 @@ fn spoofed_datagram(source: Ipv4Addr, dest: SocketAddrV4, payload: &[u8]) -> Vec
     packet
 }
 
-/// Sends the bounded flood, the same to both agents: source addresses from 198.18.0.0/15
-/// (nobody's), a new one for each request. Returns how many packets were sent.
-fn flood() -> Result<u64, String> {
+/// The flood at the three agents on ns0b: keyed agents get packets with a MAC of the wrong key.
+fn flood_ns0b() -> Result<u64, String> {
+    let plain = Repr::Request { nonce: [0x5a; 16] }.emit(None);
+    let forged = Repr::Request { nonce: [0x5a; 16] }.emit(Some(b"not the key"));
+    flood(
+        &[
+            (SocketAddrV4::new(NS0B_ADDR, AGENT_PORT), plain.clone()),
+            (SocketAddrV4::new(NS0B_ADDR, KEYED_PORT), forged),
+            (SocketAddrV4::new(NS0B_ADDR, LISTED_PORT), plain),
+        ],
+        FLOOD_MS,
+    )
+}
+
+/// Sends a bounded flood, `FLOOD_PER_MS` requests a millisecond to each of `agents` for
+/// `millis` ms: source addresses from 198.18.0.0/15 (nobody's), a new one for each request.
+/// Returns how many packets were sent.
+fn flood(agents: &[(SocketAddrV4, Vec<u8>)], millis: u32) -> Result<u64, String> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255)))
         .map_err(|e| format!("raw socket: {e}"))?;
-    let plain = Repr::Request { nonce: [0x5a; 16] }.emit(None);
-    // Keyed agents get packets with a MAC, of the wrong key: forged.
-    let forged = Repr::Request { nonce: [0x5a; 16] }.emit(Some(b"not the key"));
     let mut sent = 0u64;
     let started = Instant::now();
-    for ms in 0..FLOOD_MS {
+    for ms in 0..millis {
         for k in 0..FLOOD_PER_MS {
             let n = ms * FLOOD_PER_MS + k;
             let source = Ipv4Addr::new(198, 18 + (n >> 16) as u8 % 2, (n >> 8) as u8, n as u8);
-            for (port, payload) in [
-                (AGENT_PORT, &plain),
-                (KEYED_PORT, &forged),
-                (LISTED_PORT, &plain),
-            ] {
-                let dest = SocketAddrV4::new(NS0B_ADDR, port);
+            for (dest, payload) in agents {
+                let dest = *dest;
                 let packet = spoofed_datagram(source, dest, payload);
                 if socket
                     .send_to(&packet, &SockAddr::from(SocketAddr::V4(dest)))
@@ -226,7 +240,7 @@ fn a_spoofed_flood_does_not_lock_the_balancer_out() {
     while !ready.load(std::sync::atomic::Ordering::Relaxed) && !balancer.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let flooder = in_netns(seed.client.name(), flood);
+    let flooder = in_netns(seed.client.name(), flood_ns0b);
     let sent = match flooder.join() {
         Ok(Ok(sent)) => sent,
         Ok(Err(e)) => panic!("flood: {e}"),
@@ -365,4 +379,79 @@ fn a_slow_command_does_not_hold_up_requests() {
     );
     // Not required, but shows the answers came while the command was still running.
     eprintln!("command running before the 100 requests: {running_before}, after: {still_running}");
+}
+
+/// The real balancer: `fulcrum run` in ns0a with the seed's NS0A configuration, the seed's
+/// agents on both nodes. A 6-second flood of spoofed requests at both agents (5000/s each)
+/// takes no target down.
+#[test]
+fn a_spoofed_flood_takes_no_target_down() {
+    use dsr_support::{require_tools, seed_config, start_seed_agents, Balancer};
+    require_tools();
+    let lab = netlab::Lab::new("agentbal");
+    let seed = match seed_topology(&lab) {
+        Ok(seed) => seed,
+        Err(e) => panic!("{e}"),
+    };
+    let _bind9 = match seed.start_bind9() {
+        Ok(bind9) => bind9,
+        Err(e) => panic!("{e}"),
+    };
+    if let Err(e) = seed.ns0a.addr("eth1", "10.235.210.45/32") {
+        panic!("{e}");
+    }
+    let scripts = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    };
+    let _agents = start_seed_agents(&seed, scripts.path());
+    // The agent checks a probe every 3 s (the seed's every 5 s), down after 4 s without an
+    // answer (the seed's 13 s), so that a short flood would be enough to take a target down.
+    let config = seed_config().replace("agent 439,5,13", "agent 439,3,4");
+    assert!(config.contains("agent 439,3,4"), "{config}");
+    let balancer = Balancer::start(&seed.ns0a, &config);
+    balancer.wait_ready(&seed);
+    balancer.wait_for(1, true, Duration::from_secs(5));
+    balancer.wait_for(2, true, Duration::from_secs(5));
+
+    let request = Repr::Request { nonce: [0x5a; 16] }.emit(None);
+    let agents = [
+        (SocketAddrV4::new(NS0A_ADDR, AGENT_PORT), request.clone()),
+        (SocketAddrV4::new(NS0B_ADDR, AGENT_PORT), request),
+    ];
+    let flooder = in_netns(seed.client.name(), move || flood(&agents, FLOOD_MS_LONG));
+    // Both targets stay up during the flood and for a check period after it.
+    let mut downs = Vec::new();
+    let mut polls = 0;
+    while !flooder.is_finished() {
+        polls += 1;
+        for id in [1, 2] {
+            if !balancer.operational(id) {
+                downs.push(id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let sent = match flooder.join() {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(e)) => panic!("flood: {e}"),
+        Err(_) => panic!("the flood thread panicked"),
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    for id in [1, 2] {
+        if !balancer.operational(id) {
+            downs.push(id);
+        }
+    }
+    assert!(polls >= 8, "only {polls} looks during the flood");
+    assert!(
+        sent >= 2 * 4000 * u64::from(FLOOD_PER_MS),
+        "flood too small: {sent}"
+    );
+    assert!(
+        downs.is_empty(),
+        "targets seen down during a flood of {sent} spoofed requests: {downs:?}\n{}\n{}",
+        balancer.control("show targets"),
+        balancer.logs()
+    );
 }
