@@ -76,46 +76,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(&["exit"], "", "leave the shell"),
 ];
 
-/// First words of configuration statements, applied live.
-pub const STATEMENT_KEYWORDS: &[&str] = &[
-    "hostname",
-    "license",
-    "set",
-    "modules",
-    "module",
-    "interface",
-    "vrrp",
-    "network",
-    "gateway",
-    "server",
-    "target",
-    "register",
-    "unregister",
-    "enable",
-    "disable",
-];
-
+/// First words of configuration statements, applied live: the configuration language's own
+/// list, so the shell cannot disagree with the parser.
+pub use fulcrum_config::keywords::STATEMENTS as STATEMENT_KEYWORDS;
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
-const STATE_NOUNS: &[&str] = &[
-    "network",
-    "networks",
-    "server",
-    "servers",
-    "target",
-    "targets",
-    "interface",
-    "interfaces",
-];
-const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
+use fulcrum_config::keywords::NOUNS as STATE_NOUNS;
 /// Names after `set` (completion only; the configuration language judges them).
-const SETTING_NAMES: &[&str] = &[
-    "agentkey",
-    "failopen",
-    "localdsr",
-    "maxsessions",
-    "sessiontimeout",
-    "synckey",
-];
+use fulcrum_config::keywords::SETTINGS as SETTING_NAMES;
+const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 
 /// Default number of sessions `show sessions` lists (the same as the session renderer's default).
 pub const DEFAULT_SESSIONS_SHOWN: usize = 20;
