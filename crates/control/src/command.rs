@@ -76,13 +76,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(&["exit"], "", "leave the shell"),
 ];
 
-/// First words of configuration statements, applied live: the configuration language's own
-/// list, so the shell cannot disagree with the parser.
-pub use fulcrum_config::keywords::STATEMENTS as STATEMENT_KEYWORDS;
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
 use fulcrum_config::keywords::NOUNS as STATE_NOUNS;
 /// Names after `set` (completion only; the configuration language judges them).
 use fulcrum_config::keywords::SETTINGS as SETTING_NAMES;
+/// First words of configuration statements, applied live: the configuration language's own
+/// list, so the shell cannot disagree with the parser.
+pub use fulcrum_config::keywords::STATEMENTS as STATEMENT_KEYWORDS;
 const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 
 /// Default number of sessions `show sessions` lists (the same as the session renderer's default).

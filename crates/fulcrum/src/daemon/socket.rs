@@ -162,11 +162,7 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
             tokio::task::spawn_blocking(move || dispatch(&worker_daemon, &line, SystemTime::now()))
                 .await
                 .map_err(|e| FrameError::Io(io::Error::other(e)))?;
-        let response = Message::Response {
-            ok: reply.ok,
-            text: reply.text,
-            close: reply.close,
-        };
+        let response = fulcrum_control::response_within_frame(reply.ok, reply.text, reply.close);
         write_message(&mut stream, &response).await?;
         if reply.close {
             return Ok(());
