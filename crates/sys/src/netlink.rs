@@ -14,7 +14,10 @@
 //! rtattr:        len u16 | type u16 | value, padded to 4   (IFA_LOCAL, IFA_ADDRESS: 4 bytes)
 //! ack:           nlmsghdr (type NLMSG_ERROR) | error i32 (0 or -errno) | the request's header
 //! ```
-//! Numbers are in host byte order, addresses in network order.
+//! Numbers are in host byte order, addresses in network order. [`link`] watches interfaces
+//! come, go, and lose or regain their carrier.
+
+pub mod link;
 
 use std::ffi::CString;
 use std::io;
