@@ -49,6 +49,7 @@ use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
 use fulcrum_wire::ethernet::EthernetAddress;
 
+use crate::link::{self, Links};
 use counters::CounterSet;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
 /// The threads serving one interface.
 struct Running {
     interface: String,
+    /// The kernel index the sockets are bound to: a re-created interface needs new ones.
+    ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -108,6 +111,8 @@ struct Control {
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
     running: Option<Running>,
+    /// What the link watcher says of the interfaces.
+    links: Links,
 }
 
 struct Inner {
@@ -159,6 +164,14 @@ impl Dsr {
         let mut control = lock(&self.inner.control);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
+    }
+
+    /// Follows the link watcher: the plane stops while its interface is down or missing, and
+    /// starts on the interface's current index when it is up (new sockets for a re-created one).
+    pub fn set_links(&self, links: Links) {
+        let mut control = lock(&self.inner.control);
+        control.links = links;
+        self.inner.rebuild(&mut control);
     }
 
     /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
@@ -324,7 +337,18 @@ impl Inner {
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
-        let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
+        // Where the sockets should be: on the interface while it is up, on the index it has.
+        let wanted = interface.and_then(|name| {
+            let index = link::lookup(&control.links, &name).usable()?;
+            Some((name, index))
+        });
+        let same = match (&control.running, &wanted) {
+            (None, None) => true,
+            (Some(running), Some((name, index))) => {
+                running.interface == *name && index.is_none_or(|i| i == running.ifindex)
+            }
+            _ => false,
+        };
         if !same {
             if let Some(old) = control.running.take() {
                 old.stop.store(true, Ordering::Relaxed);
@@ -332,12 +356,14 @@ impl Inner {
                     let _ = handle.join();
                 }
                 self.shared.path.set_sender(None);
+                tracing::info!("dsr: stopped on {} (index {})", old.interface, old.ifindex);
             }
-            if let Some(interface) = interface {
+            if let Some((interface, _)) = wanted {
                 match self.start(&interface) {
                     Ok(running) => {
                         tracing::info!(
-                            "dsr: forwarding on {interface} with {} worker(s)",
+                            "dsr: forwarding on {interface} (index {}) with {} worker(s)",
+                            running.ifindex,
                             self.options.workers
                         );
                         control.running = Some(running);
@@ -359,7 +385,7 @@ impl Inner {
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
-        let mut sockets = Vec::new();
+        let mut sockets: Vec<PacketSocket> = Vec::new();
         for _ in 0..self.options.workers {
             sockets.push(PacketSocket::open(
                 interface,
@@ -370,6 +396,7 @@ impl Inner {
                 },
             )?);
         }
+        let ifindex = sockets.first().map_or(0, PacketSocket::ifindex);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for (index, socket) in sockets.into_iter().enumerate() {
@@ -404,6 +431,7 @@ impl Inner {
         self.shared.path.set_sender(Some((path_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
+            ifindex,
             stop,
             threads,
         })

@@ -388,18 +388,17 @@ mod tests {
                 assert!(status.is_ok_and(|s| s.success()), "ip {args:?}");
             };
             // A veth pair (not every kernel has `dummy`): up with a carrier once both ends are.
-            ip(&["link", "add", "fdtest0", "type", "veth", "peer", "name", "fdtest1"]);
+            ip(&[
+                "link", "add", "fdtest0", "type", "veth", "peer", "name", "fdtest1",
+            ]);
             ip(&["link", "set", "fdtest1", "up"]);
             ip(&["link", "set", "fdtest0", "up"]);
             ip(&["link", "del", "fdtest0"]);
             let mut seen = Vec::new();
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            let fdtest0_gone = |seen: &[LinkEvent]| {
-                seen.iter().any(|e| matches!(e, LinkEvent::Deleted { .. }))
-            };
-            while !fdtest0_gone(&seen)
-                && std::time::Instant::now() < deadline
-            {
+            let fdtest0_gone =
+                |seen: &[LinkEvent]| seen.iter().any(|e| matches!(e, LinkEvent::Deleted { .. }));
+            while !fdtest0_gone(&seen) && std::time::Instant::now() < deadline {
                 match monitor.recv(Duration::from_millis(100)).expect("recv") {
                     Received::Events(events) => seen.extend(events),
                     Received::Overrun => panic!("overrun with three events"),

@@ -19,7 +19,9 @@ fn link_down_reports_the_error_once_then_waits_and_link_up_receives_again() {
             eprintln!("skipped: unshare(CLONE_NEWNET) needs root");
             return;
         }
-        ip(&["link", "add", "pkt0", "type", "veth", "peer", "name", "pkt1"]);
+        ip(&[
+            "link", "add", "pkt0", "type", "veth", "peer", "name", "pkt1",
+        ]);
         ip(&["link", "set", "pkt1", "up"]);
         ip(&["link", "set", "pkt0", "up"]);
         let options = PacketOptions {

@@ -411,9 +411,9 @@ impl PacketSocket {
             return Err(e);
         }
         if ret > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return Err(self.take_error().unwrap_or_else(|| {
-                io::Error::other(format!("poll: revents {:#x}", pfd.revents))
-            }));
+            return Err(self
+                .take_error()
+                .unwrap_or_else(|| io::Error::other(format!("poll: revents {:#x}", pfd.revents))));
         }
         Ok(ret > 0)
     }
