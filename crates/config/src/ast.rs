@@ -73,6 +73,11 @@ pub enum Setting {
     SyncKey(String),
     AgentKey(String),
     FailOpen(bool),
+    TcpMaxConnections(u64),
+    TcpClientConnections(u64),
+    TcpIdle(u32),
+    TcpWriteTimeout(u32),
+    TcpLifetime(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,6 +41,11 @@ pub const SETTINGS: &[&str] = &[
     "synckey",
     "agentkey",
     "failopen",
+    "tcpmaxconn",
+    "tcpclientconn",
+    "tcpidle",
+    "tcpwrite",
+    "tcplifetime",
 ];
 pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
 pub const VRRP_OPTIONS: &[&str] = &[
@@ -405,6 +410,19 @@ impl<'t> Parser<'t> {
             )?),
             "synckey" => Setting::SyncKey(self.text("a sync key")?.value),
             "agentkey" => Setting::AgentKey(self.text("an agent key")?.value),
+            "tcpmaxconn" => Setting::TcpMaxConnections(self.number(
+                "a TCP connection count",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpclientconn" => Setting::TcpClientConnections(self.number(
+                "a TCP connection count per client",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
+            "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
+            "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
             _ => Setting::FailOpen(self.flag("failopen")?),
         })
     }

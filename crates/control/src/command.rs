@@ -107,6 +107,11 @@ const SETTING_NAMES: &[&str] = &[
     "maxsessions",
     "sessiontimeout",
     "synckey",
+    "tcpclientconn",
+    "tcpidle",
+    "tcplifetime",
+    "tcpmaxconn",
+    "tcpwrite",
 ];
 
 /// Default number of sessions `show sessions` lists (the same as the session renderer's default).
