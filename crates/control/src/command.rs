@@ -68,6 +68,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "session sync: peer, role, counters, resync state",
     ),
     spec(
+        &["show", "tcp"],
+        "",
+        "TCP proxy: open connections, caps, timeouts, descriptors, counters",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (atomically)",
@@ -135,6 +140,8 @@ pub enum Command {
     ShowSessions(Option<usize>),
     ShowVrrp,
     ShowSync,
+    /// `show tcp`.
+    ShowTcp,
     Save,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
@@ -193,6 +200,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "sessions" => parse_show_sessions(args),
         "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
         "sync" => no_arguments(&name, args, Command::ShowSync),
+        "tcp" => no_arguments(&name, args, Command::ShowTcp),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -312,6 +320,7 @@ mod tests {
             ("show sessions all", Command::ShowSessions(None)),
             ("show vrrp", Command::ShowVrrp),
             ("show sync", Command::ShowSync),
+            ("show tcp", Command::ShowTcp),
             ("save", Command::Save),
             ("quit", Command::Quit),
             ("exit", Command::Quit),

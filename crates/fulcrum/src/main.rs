@@ -9,6 +9,7 @@ mod demo;
 mod dnscheck;
 mod dsr;
 mod health;
+mod limits;
 mod link;
 mod proxy;
 mod shell;
