@@ -352,8 +352,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
@@ -375,7 +375,7 @@ mod tests {
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
         assert_eq!(complete("show s"), ["servers", "sessions", "sync"]);
-        assert_eq!(complete("show t"), ["target", "targets"]);
+        assert_eq!(complete("show t"), ["target", "targets", "tcp"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);
         assert_eq!(complete("set s"), ["sessiontimeout", "synckey"]);

@@ -6,7 +6,8 @@
 //!
 //! Bad input closes only its own connection: a frame whose length cannot be a DNS message
 //! (shorter than a header) is counted `BadFrame` and the connection ends; a well-framed message
-//! that is not a query is counted by reason and skipped. Every connection is bounded in time
+//! that is not a query is counted by reason and skipped. The target is connected when the first
+//! query arrives, so an idle client holds nothing on the target. Every connection is bounded in time
 //! ([`TcpLimits`], from `set tcpidle`, `tcpwrite`, `tcplifetime`): no query from the client for
 //! the idle timeout, a write to either side blocked for the write timeout (a client that stops
 //! reading), or the lifetime reached closes it, each counted. Connections are capped in total
@@ -238,6 +239,18 @@ async fn relay(
 ) {
     let idle = limits.idle;
     let write = limits.write;
+    let mut client = client;
+    // The target is connected only once the client has sent its first query: an idle client
+    // costs one descriptor and nothing on the target (whose own TCP client limit is small).
+    let mut buf = vec![0u8; 65_537];
+    let first = match read_query_frame(&mut client, &mut buf, idle, server, counters).await {
+        Some(Some(len)) => len,
+        Some(None) | None => {
+            // A FIN before the reset that unread bytes cause, as when a relay ends.
+            let _ = client.shutdown().await;
+            return;
+        }
+    };
     let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
         Ok(Ok(stream)) => stream,
         _ => {
@@ -253,25 +266,22 @@ async fn relay(
     // Ends with true when the client closed its sending side cleanly (it may still be waiting
     // for answers to queries it pipelined), false on anything that ends the connection.
     let queries = async {
-        let mut buf = vec![0u8; 65_537];
+        let mut pending = Some(first);
         loop {
-            let frame =
-                match tokio::time::timeout(idle, read_frame(&mut client_read, &mut buf)).await {
-                    Ok(Ok(Some(len))) => len,
-                    Ok(Ok(None)) => {
-                        let _ = target_write.shutdown().await;
-                        return true;
+            let frame = match pending.take() {
+                Some(len) => len,
+                None => {
+                    match read_query_frame(&mut client_read, &mut buf, idle, server, counters).await
+                    {
+                        Some(Some(len)) => len,
+                        Some(None) => {
+                            let _ = target_write.shutdown().await;
+                            return true;
+                        }
+                        None => return false,
                     }
-                    Err(_) => {
-                        bump(&counters.closed_idle);
-                        return false;
-                    }
-                    Ok(Err(FrameError::Io)) => return false,
-                    Ok(Err(FrameError::BadLength)) => {
-                        server.drop(DropReason::BadFrame);
-                        return false;
-                    }
-                };
+                }
+            };
             let message = &buf[2..2 + frame];
             server.query(message.len());
             if let Err(e) = dns::classify_query(message) {
@@ -324,6 +334,30 @@ async fn relay(
             }
         }
         _ = &mut answers => {}
+    }
+}
+
+/// One frame from the client within the idle timeout: `Some(Some(len))`, `Some(None)` when the
+/// client closed its sending side cleanly, `None` when the connection must end (idle, broken
+/// frame, error; counted).
+async fn read_query_frame(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    buf: &mut [u8],
+    idle: Duration,
+    server: &Slot,
+    counters: &TcpCounters,
+) -> Option<Option<usize>> {
+    match tokio::time::timeout(idle, read_frame(stream, buf)).await {
+        Ok(Ok(frame)) => Some(frame),
+        Err(_) => {
+            bump(&counters.closed_idle);
+            None
+        }
+        Ok(Err(FrameError::Io)) => None,
+        Ok(Err(FrameError::BadLength)) => {
+            server.drop(DropReason::BadFrame);
+            None
+        }
     }
 }
 
