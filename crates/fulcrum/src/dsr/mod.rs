@@ -26,6 +26,7 @@ mod counters;
 pub mod driver;
 mod forward;
 mod health;
+mod lifecycle;
 mod maintain;
 pub mod path;
 pub mod plane_counters;
@@ -49,7 +50,7 @@ use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
 use fulcrum_wire::ethernet::EthernetAddress;
 
-use crate::link::{self, Links};
+use crate::link::Links;
 use counters::CounterSet;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
@@ -113,6 +114,8 @@ struct Control {
     running: Option<Running>,
     /// What the link watcher says of the interfaces.
     links: Links,
+    /// The interface the plane waits for (down or missing), once logged.
+    waiting_for: Option<String>,
 }
 
 struct Inner {
@@ -337,42 +340,7 @@ impl Inner {
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
-        // Where the sockets should be: on the interface while it is up, on the index it has.
-        let wanted = interface.and_then(|name| {
-            let index = link::lookup(&control.links, &name).usable()?;
-            Some((name, index))
-        });
-        let same = match (&control.running, &wanted) {
-            (None, None) => true,
-            (Some(running), Some((name, index))) => {
-                running.interface == *name && index.is_none_or(|i| i == running.ifindex)
-            }
-            _ => false,
-        };
-        if !same {
-            if let Some(old) = control.running.take() {
-                old.stop.store(true, Ordering::Relaxed);
-                for handle in old.threads {
-                    let _ = handle.join();
-                }
-                self.shared.path.set_sender(None);
-                tracing::info!("dsr: stopped on {} (index {})", old.interface, old.ifindex);
-            }
-            if let Some((interface, _)) = wanted {
-                match self.start(&interface) {
-                    Ok(running) => {
-                        tracing::info!(
-                            "dsr: forwarding on {interface} (index {}) with {} worker(s)",
-                            running.ifindex,
-                            self.options.workers
-                        );
-                        control.running = Some(running);
-                        self.shared.announce.store(true, Ordering::Release);
-                    }
-                    Err(e) => problems.push(format!("cannot run DSR on {interface}: {e}")),
-                }
-            }
-        }
+        self.follow_interface(control, interface, &mut problems);
         for problem in &problems {
             tracing::error!("dsr: {problem}");
         }
