@@ -106,6 +106,7 @@ fn watch_links(sender: &watch::Sender<Links>, stop: &AtomicBool) {
     };
     let mut table = Table::new();
     let mut need_dump = true;
+    let mut dump_failing = false;
     while !stop.load(Ordering::Acquire) {
         if need_dump {
             match dump() {
@@ -115,10 +116,14 @@ fn watch_links(sender: &watch::Sender<Links>, stop: &AtomicBool) {
                         .map(|l| (l.index, (l.name, l.up)))
                         .collect();
                     need_dump = false;
+                    dump_failing = false;
                     publish(sender, &table);
                 }
                 Err(e) => {
-                    tracing::warn!("links: cannot list the interfaces, retrying: {e}");
+                    if !dump_failing {
+                        tracing::warn!("links: cannot list the interfaces, retrying: {e}");
+                        dump_failing = true;
+                    }
                     std::thread::sleep(TICK);
                     continue;
                 }
