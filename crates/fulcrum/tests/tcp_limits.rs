@@ -9,7 +9,8 @@
 //!   and the UDP service answers through the proxy.
 //!
 //! Then the idle connections are closed after `set tcpidle 6`, the non-reading ones after
-//! `set tcpwrite 2`. A second run under 512 soft / 1024 hard shows the soft limit raised.
+//! `set tcpwrite 2`. A second run under 512 soft / 1024 hard shows the soft limit raised and
+//! the settings applied live.
 //!
 //! Needs root, iproute2, prlimit (util-linux), bind9 and dig. The flood is bounded in count
 //! (720 + 4 connections) and time (the test's waits).
@@ -369,4 +370,21 @@ fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
         log.contains("soft limit 1024 (was 512, hard 1024)"),
         "{log}"
     );
+    // The settings apply live: below the budget the setting is the cap, above it the budget.
+    let reply = node.control("set { tcpmaxconn 50 tcpclientconn 3 tcplifetime 30 }");
+    assert!(!reply.contains("ERROR"), "{reply}");
+    let shown = node.show_tcp();
+    assert!(
+        shown.contains("cap 50 (tcpmaxconn 50, descriptors allow 384)"),
+        "{shown}"
+    );
+    assert!(shown.contains("per-client-cap 3"), "{shown}");
+    assert!(shown.contains("lifetime 30 s"), "{shown}");
+    node.control("set tcpmaxconn 5000");
+    let shown = node.show_tcp();
+    assert!(
+        shown.contains("cap 384 (tcpmaxconn 5000, descriptors allow 384)"),
+        "{shown}"
+    );
+    assert!(log_of(&node.log).contains("the file-descriptor limit allows no more"));
 }
