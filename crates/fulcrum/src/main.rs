@@ -10,6 +10,8 @@ mod dnscheck;
 mod dsr;
 mod health;
 mod hostcheck;
+mod limits;
+mod link;
 mod loglimit;
 mod proxy;
 mod scripts;
