@@ -184,19 +184,14 @@ fn request(
     }
     let mut reply = [0u8; 8192];
     loop {
-        // SAFETY: `reply` is a writable buffer of the length passed.
-        let got = unsafe {
-            libc::recv(
-                socket.as_raw_fd(),
-                reply.as_mut_ptr().cast(),
-                reply.len(),
-                0,
-            )
+        // Only the kernel's messages count: any process may write to our port id.
+        let Some(got) = link::recv_from_kernel(&socket, &mut reply)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the kernel did not acknowledge within 1 s",
+            ));
         };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if let Some(errno) = ack_errno(&reply[..got as usize], seq) {
+        if let Some(errno) = ack_errno(&reply[..got], seq) {
             return Ok(errno);
         }
     }

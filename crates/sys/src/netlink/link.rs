@@ -113,7 +113,7 @@ fn set_timeout(fd: &OwnedFd, timeout: Duration) -> io::Result<()> {
 
 /// One datagram from the kernel into `buf`: `Ok(None)` on timeout; datagrams from another
 /// sender (a process may write to our port id) are skipped.
-fn recv_from_kernel(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+pub(super) fn recv_from_kernel(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     loop {
         // SAFETY: an all-zero sockaddr_nl is valid to be written over.
         let mut from: libc::sockaddr_nl = unsafe { mem::zeroed() };
