@@ -1,0 +1,110 @@
+//! The master's guard in front of full-table dumps: which full-table requests it takes.
+//!
+//! Contract: [`RequestGate::admit`] decides for one request that already passed the driver's
+//! source and HMAC checks. With a key (a replay window set) a request must be fresh (its
+//! sent-at within the window of the master's wall clock), newer than the last request admitted
+//! from the same requester boot (higher sequence), and, from another boot, sent after it (an
+//! old boot's request replayed is refused). A request from an address that is not the known
+//! peer (`syncpeer` or the VRRP peer) is never taken on its word: the master answers a Cookie
+//! to the request's source and admits only a request that echoes it within
+//! [`COOKIE_LIFETIME`], so a request with a forged source address (a victim's) gets the
+//! victim one small Cookie, never a dump. Time and randomness come in as arguments.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::{fresh, DropReason};
+
+/// A Cookie is good for this long.
+pub const COOKIE_LIFETIME: Duration = Duration::from_secs(10);
+/// Cookies outstanding at once (the oldest is forgotten first).
+const COOKIES: usize = 8;
+
+/// A full-table request as the wire carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub from: Ipv4Addr,
+    pub node: u32,
+    pub sequence: u32,
+    pub sent_at: u64,
+    pub request: u32,
+    pub cookie: u32,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Take it (its source is the peer, or proved it receives at its address).
+    Admit,
+    /// Answer a Cookie carrying this value to the request's source.
+    SendCookie(u32),
+    Drop(DropReason),
+}
+
+#[derive(Debug, Default)]
+pub struct RequestGate {
+    window: Option<Duration>,
+    /// (requester boot, its sequence, its sent-at) of the last admitted request.
+    last: Option<(u32, u32, u64)>,
+    cookies: VecDeque<(Ipv4Addr, u32, Instant)>,
+}
+
+impl RequestGate {
+    /// `window`: the replay window with a key, `None` without one (nothing to check against).
+    pub fn new(window: Option<Duration>) -> RequestGate {
+        RequestGate {
+            window,
+            ..RequestGate::default()
+        }
+    }
+
+    /// `wall_ms`: the master's wall clock (ms since the Unix epoch); `known_peer`: the source is
+    /// the configured or VRRP peer; `random`: a fresh random value for a cookie.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        wall_ms: u64,
+        request: &RequestInfo,
+        known_peer: bool,
+        random: u32,
+    ) -> Admission {
+        if let Some(window) = self.window {
+            if !fresh(window, request.sent_at, wall_ms) {
+                return Admission::Drop(DropReason::OutOfWindow);
+            }
+            match self.last {
+                Some((node, sequence, _))
+                    if node == request.node && !super::seq_after(request.sequence, sequence) =>
+                {
+                    return Admission::Drop(DropReason::Replayed);
+                }
+                Some((node, _, sent_at)) if node != request.node && request.sent_at <= sent_at => {
+                    return Admission::Drop(DropReason::OldBoot);
+                }
+                _ => {}
+            }
+        }
+        if !known_peer {
+            self.cookies
+                .retain(|(_, _, at)| now.saturating_duration_since(*at) < COOKIE_LIFETIME);
+            let echoed = request.cookie != 0
+                && self
+                    .cookies
+                    .iter()
+                    .any(|(from, cookie, _)| *from == request.from && *cookie == request.cookie);
+            if !echoed {
+                let cookie = random.max(1);
+                self.cookies.retain(|(from, _, _)| *from != request.from);
+                if self.cookies.len() >= COOKIES {
+                    self.cookies.pop_front();
+                }
+                self.cookies.push_back((request.from, cookie, now));
+                return Admission::SendCookie(cookie);
+            }
+            self.cookies.retain(|(from, _, _)| *from != request.from);
+        }
+        self.last = Some((request.node, request.sequence, request.sent_at));
+        Admission::Admit
+    }
+}
