@@ -25,6 +25,7 @@ mod limits;
 mod receiver;
 mod requests;
 mod sender;
+mod source;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use receiver::{
 };
 pub use requests::{Admission, RequestGate, RequestInfo, COOKIE_LIFETIME};
 pub use sender::{RequestVerdict, Sender, SenderConfig, SenderCounters, SenderOutput};
+pub use source::{check_source, Source, MAX_DATAGRAM};
 
 /// A receiver asks again for a full table when no part of it came for this long.
 pub const RETRY: Duration = Duration::from_secs(3);

@@ -37,7 +37,7 @@ impl SenderConfig {
         SenderConfig {
             node,
             with_mac,
-            max_datagram: 1400,
+            max_datagram: super::MAX_DATAGRAM,
             flush_after: Duration::from_millis(50),
             keepalive: Duration::from_secs(1),
             // 20 000 datagrams (about 1.3 million IPv4 sessions) a second.
