@@ -231,17 +231,22 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         node_b.sync_counter("authentication") > 0
     });
     assert!(dropped.is_some(), "{}", node_b.control("show sync"));
-    // Garbage from anywhere is counted too and changes nothing.
-    let garbage = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    for bytes in [
-        &b"hello"[..],
-        &[0x46, 0x53, 1, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
-    ] {
-        garbage.send_to(bytes, (b, 10439)).expect("send garbage");
+    // Garbage is counted too and changes nothing: from the peer's address as malformed, from
+    // anywhere else as not-from-peer, before it is even parsed.
+    let from_peer = UdpSocket::bind((a, 0)).expect("bind");
+    let from_elsewhere = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for garbage in [&from_peer, &from_elsewhere] {
+        for bytes in [
+            &b"hello"[..],
+            &[0x46, 0x53, 2, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
+        ] {
+            garbage.send_to(bytes, (b, 10439)).expect("send garbage");
+        }
     }
     assert!(
         within(Duration::from_secs(2), || node_b.sync_counter("malformed")
-            == 2)
+            == 2
+            && node_b.sync_counter("not-from-peer") == 2)
         .is_some(),
         "{}",
         node_b.control("show sync")

@@ -74,8 +74,10 @@ impl RequestGate {
                 return Admission::Drop(DropReason::OutOfWindow);
             }
             match self.last {
+                // Plain order, no wrapping: a requester asks at most every few seconds, so its
+                // sequence never wraps within a boot, and a wrapped one could readmit old ones.
                 Some((node, sequence, _))
-                    if node == request.node && !super::seq_after(request.sequence, sequence) =>
+                    if node == request.node && request.sequence <= sequence =>
                 {
                     return Admission::Drop(DropReason::Replayed);
                 }
