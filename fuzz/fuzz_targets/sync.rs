@@ -10,7 +10,7 @@
 //! - it follows a sender boot only from a dump answering its own latest request id, and with
 //!   a key never accepts a datagram stamped outside the window or an older boot than it follows;
 //! - the gate never admits a request from an unknown address that did not echo the cookie
-//!   sent to that same address, and with a key never admits the same (boot, sequence) twice.
+//!   sent to that same address, and with a key never admits a copy of an admitted request.
 //!
 //! Run: `cargo +nightly fuzz run sync fuzz/seeds/sync`.
 
@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
     let mut followed: Option<u32> = None;
     let mut newest_sent_at = 0u64;
     let mut cookies: Vec<(Ipv4Addr, u32)> = Vec::new();
-    let mut admitted: HashSet<(u32, u32)> = HashSet::new();
+    let mut admitted: HashSet<(u32, u32, u64)> = HashSet::new();
     let mut step = 0u64;
     let mut cookies_taken = 0u64;
     let mut rest = data.get(1..).unwrap_or_default();
@@ -142,7 +142,8 @@ fuzz_target!(|data: &[u8]| {
                         cookies.retain(|(a, _)| *a != from);
                     }
                     if keyed {
-                        assert!(admitted.insert((request.node, request.sequence)), "replay admitted");
+                        let copy = (request.node, request.sequence, request.sent_at);
+                        assert!(admitted.insert(copy), "a replayed request admitted");
                         assert!(request.sent_at.abs_diff(wall) <= 30_000);
                     }
                 }

@@ -2,9 +2,10 @@
 //!
 //! Contract: [`RequestGate::admit`] decides for one request that already passed the driver's
 //! source and HMAC checks. With a key (a replay window set) a request must be fresh (its
-//! sent-at within the window of the master's wall clock), newer than the last request admitted
-//! from the same requester boot (higher sequence), and, from another boot, sent after it (an
-//! old boot's request replayed is refused). A request from an address that is not the known
+//! sent-at within the window of the master's wall clock), newer than every request admitted
+//! from the same requester boot (higher sequence; the last [`BOOTS`] boots are remembered), and,
+//! from a boot not remembered, sent after every request admitted so far (an old boot's request
+//! replayed is refused). A request from an address that is not the known
 //! peer (`syncpeer` or the VRRP peer) is never taken on its word: the master answers a Cookie
 //! to the request's source and admits only a request that echoes it within
 //! [`COOKIE_LIFETIME`], so a request with a forged source address (a victim's) gets the
@@ -20,6 +21,8 @@ use super::{fresh, DropReason};
 pub const COOKIE_LIFETIME: Duration = Duration::from_secs(10);
 /// Cookies outstanding at once (the oldest is forgotten first).
 const COOKIES: usize = 8;
+/// Requester boots whose highest admitted sequence is remembered.
+pub const BOOTS: usize = 16;
 
 /// A full-table request as the wire carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +48,10 @@ pub enum Admission {
 #[derive(Debug, Default)]
 pub struct RequestGate {
     window: Option<Duration>,
-    /// (requester boot, its sequence, its sent-at) of the last admitted request.
-    last: Option<(u32, u32, u64)>,
+    /// (requester boot, its highest admitted sequence), oldest first.
+    boots: VecDeque<(u32, u32)>,
+    /// The newest sent-at admitted.
+    newest: u64,
     cookies: VecDeque<(Ipv4Addr, u32, Instant)>,
 }
 
@@ -73,15 +78,13 @@ impl RequestGate {
             if !fresh(window, request.sent_at, wall_ms) {
                 return Admission::Drop(DropReason::OutOfWindow);
             }
-            match self.last {
+            match self.boots.iter().find(|(node, _)| *node == request.node) {
                 // Plain order, no wrapping: a requester asks at most every few seconds, so its
                 // sequence never wraps within a boot, and a wrapped one could readmit old ones.
-                Some((node, sequence, _))
-                    if node == request.node && request.sequence <= sequence =>
-                {
+                Some(&(_, sequence)) if request.sequence <= sequence => {
                     return Admission::Drop(DropReason::Replayed);
                 }
-                Some((node, _, sent_at)) if node != request.node && request.sent_at <= sent_at => {
+                None if request.sent_at <= self.newest => {
                     return Admission::Drop(DropReason::OldBoot);
                 }
                 _ => {}
@@ -106,7 +109,14 @@ impl RequestGate {
             }
             self.cookies.retain(|(from, _, _)| *from != request.from);
         }
-        self.last = Some((request.node, request.sequence, request.sent_at));
+        if self.window.is_some() {
+            self.boots.retain(|(node, _)| *node != request.node);
+            if self.boots.len() >= BOOTS {
+                self.boots.pop_front();
+            }
+            self.boots.push_back((request.node, request.sequence));
+            self.newest = self.newest.max(request.sent_at);
+        }
         Admission::Admit
     }
 }

@@ -253,8 +253,12 @@ fn with_a_key_replayed_and_old_boot_requests_are_refused() {
     let verdict =
         master.handle_full_request(t1, WALL + 6000, &request_info(&new[0], PEER), true, 1);
     assert_eq!(verdict, RequestVerdict::Started);
+    // Boot 60's request replayed after boot 61's: still refused.
+    let verdict = master.handle_full_request(t1, WALL + 7000, &request, true, 1);
+    assert_eq!(verdict, RequestVerdict::Dropped(DropReason::Replayed));
+    // A boot never admitted, stamped before the newest request admitted: an old boot.
     let mut old = request;
-    old.sequence += 1;
+    old.node = 59;
     let verdict = master.handle_full_request(t1, WALL + 7000, &old, true, 1);
     assert_eq!(verdict, RequestVerdict::Dropped(DropReason::OldBoot));
     let verdict =
