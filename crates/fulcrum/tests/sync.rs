@@ -231,17 +231,22 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         node_b.sync_counter("authentication") > 0
     });
     assert!(dropped.is_some(), "{}", node_b.control("show sync"));
-    // Garbage is counted too and changes nothing: from the peer's address as malformed, from
-    // anywhere else as not-from-peer, before it is even parsed.
+    // Garbage is counted too and changes nothing: from the peer's address as malformed; from
+    // anywhere else as not-from-peer before it is parsed or its HMAC computed, even when it is
+    // a well-formed datagram with a trailer (it would otherwise count as authentication).
     let from_peer = UdpSocket::bind((a, 0)).expect("bind");
     let from_elsewhere = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    for garbage in [&from_peer, &from_elsewhere] {
-        for bytes in [
-            &b"hello"[..],
-            &[0x46, 0x53, 2, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
-        ] {
-            garbage.send_to(bytes, (b, 10439)).expect("send garbage");
-        }
+    let mut count_mismatch = vec![0x46, 0x53, 2, 1, 0, 0, 0, 9];
+    count_mismatch.resize(32, 0);
+    let mut with_trailer = vec![0x46, 0x53, 2, 1, 1, 0, 0, 0];
+    with_trailer.resize(32 + 32, 0xab);
+    for (socket, bytes) in [
+        (&from_peer, &b"hello"[..]),
+        (&from_peer, &count_mismatch[..]),
+        (&from_elsewhere, &b"hello"[..]),
+        (&from_elsewhere, &with_trailer[..]),
+    ] {
+        socket.send_to(bytes, (b, 10439)).expect("send garbage");
     }
     assert!(
         within(Duration::from_secs(2), || node_b.sync_counter("malformed")
