@@ -12,7 +12,8 @@
 //! paced at [`SenderConfig::dump_datagrams_per_ms`], then a FullDone, all answering the
 //! request's id and in the same sequence space as the Updates. A [`Receiver`] follows one
 //! sender boot: it takes a new boot (the first, or a restarted peer) only from a dump answering
-//! its own latest request id, never from an Update; it applies every entry the running
+//! its own latest request id, never from an Update, and takes such a datagram as a sign of a
+//! restart only once the followed boot has been quiet for [`RESTART_QUIET`]; it applies every entry the running
 //! configuration allows ([`SessionLimits`]) to a [`Sink`] in order; a first datagram, a new
 //! boot, a sequence gap, or a start with no table make it ask for a full table, again every
 //! [`RETRY`] while no chunk arrives. With a key the receiver also refuses datagrams sent outside
@@ -44,6 +45,10 @@ pub use source::{check_source, Source, MAX_DATAGRAM};
 
 /// A receiver asks again for a full table when no part of it came for this long.
 pub const RETRY: Duration = Duration::from_secs(3);
+
+/// A datagram from a sender boot not followed counts as a peer restart (and asks for the full
+/// table) only when the followed boot has sent nothing for this long (two keepalives).
+pub const RESTART_QUIET: Duration = Duration::from_secs(2);
 
 /// With a key: a datagram whose sent-at is further than this from the receiver's wall clock is
 /// refused (the two nodes' clocks must agree within it, e.g. by NTP).

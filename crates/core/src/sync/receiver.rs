@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fulcrum_wire::sync::{emit_header, Datagram, Entry, Header, Kind, Op, MAC_LEN};
 
-use super::{fresh, seq_after, SessionLimits, RETRY};
+use super::{fresh, seq_after, SessionLimits, RESTART_QUIET, RETRY};
 
 /// Where received sessions go (the driver's session tables; a plain table in tests).
 pub trait Sink {
@@ -241,7 +241,12 @@ impl Receiver {
                 // Only a dump answering our own request id starts following a boot: an
                 // Update from an unknown boot (a restarted peer, or a forgery) only makes us ask.
                 self.count_drop(DropReason::UnknownBoot);
-                if self.peer_node.is_some() && self.resync == Resync::InSync {
+                // A restarted peer stops sending under its old boot; while the followed boot
+                // is still heard, a new one is a forgery and asks for nothing.
+                let quiet = self
+                    .last_datagram
+                    .is_none_or(|at| now >= at + RESTART_QUIET);
+                if self.peer_node.is_some() && self.resync == Resync::InSync && quiet {
                     self.want_full("sync: a new peer boot; asking for the full table".into());
                 }
                 return;

@@ -20,7 +20,7 @@ use super::{fresh, DropReason};
 /// A Cookie is good for this long.
 pub const COOKIE_LIFETIME: Duration = Duration::from_secs(10);
 /// Cookies outstanding at once (the oldest is forgotten first).
-const COOKIES: usize = 8;
+const COOKIES: usize = 64;
 /// Requester boots whose highest admitted sequence is remembered.
 pub const BOOTS: usize = 16;
 

@@ -91,6 +91,12 @@ fn an_update_from_a_new_boot_is_not_applied_and_only_asks_for_the_table() {
     );
     assert_eq!(backup.counters().dropped_unknown_boot, 1);
     assert_eq!(backup.counters().applied, 1);
+    // The followed boot was heard just now: a forgery, nothing asked.
+    assert_eq!(backup.resync(), Resync::InSync);
+    // Once it has been quiet for two keepalives, a new boot is a restart: ask for the table.
+    let later = t0 + RESTART_QUIET;
+    backup.handle_bytes(later, WALL, &bytes, &mut table);
+    assert_eq!(table.0, [session(1, 1)]);
     assert_eq!(backup.resync(), Resync::Wanted);
 }
 
@@ -194,29 +200,30 @@ fn with_a_key_old_boots_and_datagrams_outside_the_window_are_refused() {
     let captured = stamped(pump(&mut old, t0, &Vec::new), WALL + 500);
     // The peer restarts as boot 51 ten seconds later; the backup follows it.
     let later = WALL + 10_000;
-    let mut new = Sender::new(SenderConfig::new(51, true), t0);
-    new.handle_event(t0, session(3, 1));
-    new.flush(t0);
-    for bytes in stamped(pump(&mut new, t0, &Vec::new), later) {
-        backup.handle_bytes(t0, later, &bytes, &mut table);
+    let t1 = t0 + Duration::from_secs(10);
+    let mut new = Sender::new(SenderConfig::new(51, true), t1);
+    new.handle_event(t1, session(3, 1));
+    new.flush(t1);
+    for bytes in stamped(pump(&mut new, t1, &Vec::new), later) {
+        backup.handle_bytes(t1, later, &bytes, &mut table);
     }
-    backup.handle_timeout(t0);
+    backup.handle_timeout(t1);
     let asked = stamped(request_bytes(&mut backup), later);
-    new.handle_full_request(t0, later, &request_info(&asked[0], PEER), true, 1);
-    for bytes in stamped(pump(&mut new, t0, &|| rows.to_vec()), later) {
-        backup.handle_bytes(t0, later, &bytes, &mut table);
+    new.handle_full_request(t1, later, &request_info(&asked[0], PEER), true, 1);
+    for bytes in stamped(pump(&mut new, t1, &|| rows.to_vec()), later) {
+        backup.handle_bytes(t1, later, &bytes, &mut table);
     }
     assert_eq!(backup.resync(), Resync::InSync);
     assert_eq!(backup.counters().peer_restarts, 1);
     // The old boot's Update replayed (within the window): refused, nothing asked.
-    backup.handle_bytes(t0, later + 1000, &captured[0], &mut table);
+    backup.handle_bytes(t1, later + 1000, &captured[0], &mut table);
     assert_eq!(backup.counters().dropped_old_boot, 1);
     assert_eq!(backup.resync(), Resync::InSync);
     // Any datagram stamped outside the window: refused.
-    new.handle_event(t0, session(4, 1));
-    new.flush(t0);
-    let late = stamped(pump(&mut new, t0, &Vec::new), later);
-    backup.handle_bytes(t0, later + 31_000, &late[0], &mut table);
+    new.handle_event(t1, session(4, 1));
+    new.flush(t1);
+    let late = stamped(pump(&mut new, t1, &Vec::new), later);
+    backup.handle_bytes(t1, later + 31_000, &late[0], &mut table);
     assert_eq!(backup.counters().dropped_out_of_window, 1);
     assert_eq!(table.0, rows, "nothing but the dump was applied");
 }
