@@ -73,6 +73,11 @@ pub enum Setting {
     SyncKey(String),
     AgentKey(String),
     FailOpen(bool),
+    /// A BalanceNG setting Fulcrum has no use for: accepted with a warning.
+    Ignored {
+        name: &'static str,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +158,8 @@ pub enum Stmt {
     },
     Set(Vec<Opt<Setting>>),
     Modules(Vec<String>),
+    /// `module NAME`: adds one module to the list.
+    Module(String),
     /// `interface eth1`: takes the next free number.
     InterfaceShort(String),
     Interface {

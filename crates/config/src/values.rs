@@ -88,6 +88,19 @@ impl<'t> Parser<'t> {
         self.any_text(what)
     }
 
+    /// A shared secret: [`Self::text`] that is not empty (an empty key would authenticate
+    /// nothing while looking as if it did).
+    pub(crate) fn key(&mut self, what: &str) -> PResult<String> {
+        let key = self.text(what)?;
+        if key.value.is_empty() {
+            return self.fail(
+                Error::new(key.span, format!("{what} must not be empty"))
+                    .help("leave the setting out to run without a key"),
+            );
+        }
+        Ok(key.value)
+    }
+
     /// A word (statement keywords included) or a double-quoted string: for places where a
     /// keyword is a normal value, as in `modules vrrp,arp,ping`.
     pub(crate) fn any_text(&mut self, what: &str) -> PResult<Spanned<String>> {

@@ -211,8 +211,9 @@ fn settings() -> impl Strategy<Value = Settings> {
         any::<bool>(),
         1..=31_536_000u32,
         1..=1_000_000_000u64,
-        proptest::option::of(text()),
-        proptest::option::of(text()),
+        // Keys are never empty (the parser refuses an empty one).
+        proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
+        proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
         any::<bool>(),
     )
         .prop_map(

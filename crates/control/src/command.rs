@@ -82,6 +82,7 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
     "license",
     "set",
     "modules",
+    "module",
     "interface",
     "vrrp",
     "network",
@@ -96,7 +97,14 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
 
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
 const STATE_NOUNS: &[&str] = &[
-    "network", "networks", "server", "servers", "target", "targets",
+    "network",
+    "networks",
+    "server",
+    "servers",
+    "target",
+    "targets",
+    "interface",
+    "interfaces",
 ];
 const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 /// Names after `set` (completion only; the configuration language judges them).
@@ -268,13 +276,20 @@ fn phrases() -> Vec<Vec<&'static str>> {
     all
 }
 
+/// Where the word being typed at the end of `line` starts: the byte just past the last
+/// whitespace character (of whatever width: U+3000 takes three bytes), or 0.
+pub fn partial_word_start(line: &str) -> usize {
+    line.char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(at, c)| at + c.len_utf8())
+}
+
 /// Tab completion: the candidates for the word being typed at the end of `line` (everything after
 /// the last space), sorted and unique. Each candidate is a whole word.
 pub fn complete(line: &str) -> Vec<&'static str> {
-    let (done, partial) = match line.rfind(char::is_whitespace) {
-        Some(at) => (&line[..at], &line[at + 1..]),
-        None => ("", line),
-    };
+    let start = partial_word_start(line);
+    let (done, partial) = line.split_at(start);
     let done: Vec<&str> = done.split_whitespace().collect();
     let mut found: Vec<&'static str> = phrases()
         .into_iter()
@@ -368,6 +383,16 @@ mod tests {
         assert!(complete("").contains(&"help"));
         assert!(complete("").contains(&"target"));
         assert!(complete("nothing ").is_empty());
+    }
+
+    #[test]
+    fn completes_after_wide_whitespace() {
+        // U+3000 (ideographic space) and U+00A0 are whitespace of three and two bytes.
+        assert_eq!(complete("show\u{3000}s"), ["servers", "sessions", "sync"]);
+        assert_eq!(complete("show\u{a0}"), complete("show "));
+        assert_eq!(partial_word_start("show\u{3000}s"), "show\u{3000}".len());
+        assert_eq!(partial_word_start("sh"), 0);
+        assert_eq!(partial_word_start("\u{3000}"), 3);
     }
 
     #[test]

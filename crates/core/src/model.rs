@@ -334,6 +334,16 @@ impl Config {
         target.port.unwrap_or(server.port)
     }
 
+    /// The kernel name of the interface a network uses, whether the network names it (`interface
+    /// eth1`) or refers to a numbered interface (`interface 1`); `None` if it names none or an
+    /// undefined number.
+    pub fn network_interface_name<'a>(&'a self, network: &'a Network) -> Option<&'a str> {
+        match network.interface.as_ref()? {
+            InterfaceRef::Name(name) => Some(name),
+            InterfaceRef::Id(id) => self.interfaces.get(id).map(|i| i.name.as_str()),
+        }
+    }
+
     /// Servers that are registered and enabled.
     pub fn active_servers(&self) -> impl Iterator<Item = &Server> {
         self.servers.values().filter(|s| s.registered && s.enabled)

@@ -1,7 +1,10 @@
 //! `fulcrum check -c FILE`: parses and validates a configuration file without running anything.
-//! Exit 0 and `FILE: ok: SUMMARY` on stdout for a valid file; exit 1 with every error on stderr
-//! otherwise (an unreadable file included). Warnings (a valid file that runs session sync
-//! without `set synckey`) go to stderr as `FILE: warning: ...` and leave the exit status 0.
+//! Exit 0 and `FILE: ok: SUMMARY` on stdout for a valid file, with a warning on stderr for each
+//! statement that is accepted and ignored (`FILE:LINE:COL: warning: ...`); exit 1 with every
+//! error on stderr otherwise (an unreadable file included). With `--host`, a valid file is then
+//! checked against the host it runs on ([`crate::hostcheck`]), which decides the exit code.
+//! A valid file that runs session sync without `set synckey` gets a `FILE: warning: ...` too
+//! (it stays valid: the seed's own configuration is one).
 
 use std::path::PathBuf;
 
@@ -10,6 +13,9 @@ pub struct Args {
     /// The configuration file to check.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: PathBuf,
+    /// Also check this host: interfaces, VIP on lo, ARP sysctls, capabilities, free ports.
+    #[arg(long)]
+    host: bool,
 }
 
 pub fn main(args: Args) -> u8 {
@@ -21,13 +27,18 @@ pub fn main(args: Args) -> u8 {
             return 1;
         }
     };
-    match fulcrum_config::parse(&name, &text) {
-        Ok(config) => {
-            println!("{name}: ok: {}", config.summary());
-            for warning in warnings(&config) {
+    match fulcrum_config::load(&name, &text) {
+        Ok(loaded) => {
+            eprint!("{}", loaded.warnings);
+            for warning in warnings(&loaded.config) {
                 eprintln!("{name}: warning: {warning}");
             }
-            0
+            println!("{name}: ok: {}", loaded.config.summary());
+            if args.host {
+                crate::hostcheck::run(&loaded.config)
+            } else {
+                0
+            }
         }
         Err(diagnostics) => {
             eprint!("{diagnostics}");

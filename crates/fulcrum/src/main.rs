@@ -9,6 +9,7 @@ mod demo;
 mod dnscheck;
 mod dsr;
 mod health;
+mod hostcheck;
 mod proxy;
 mod shell;
 mod sync;

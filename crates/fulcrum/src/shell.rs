@@ -288,10 +288,7 @@ impl Completer for ShellHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let before = line.get(..pos).unwrap_or(line);
-        let start = before
-            .rfind(char::is_whitespace)
-            .map(|at| at + 1)
-            .unwrap_or(0);
+        let start = fulcrum_control::partial_word_start(before);
         let words = fulcrum_control::complete(before)
             .into_iter()
             .map(|w| format!("{w} "))

@@ -340,8 +340,8 @@ impl SendBatch {
         let base = self.arena.as_mut_ptr();
         for i in 0..total {
             let (start, len) = self.spans[i];
-            // SAFETY: start + len lies within the arena (checked in push).
             self.iovecs[i] = libc::iovec {
+                // SAFETY: start + len lies within the arena (checked in push).
                 iov_base: unsafe { base.add(start) }.cast(),
                 iov_len: len,
             };

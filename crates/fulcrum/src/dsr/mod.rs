@@ -14,7 +14,9 @@
 //! the IP packet through a raw socket into the local stack instead. Target MACs come from
 //! Fulcrum's own ARP ([`resolver`]), sent from the network's `real` address by a maintenance
 //! thread that also expires sessions; an unresolved target is not operational. Everything else
-//! is left to the kernel (which has its own copy of every frame). Nothing here panics on what
+//! is left to the kernel (which has its own copy of every frame); while session sync runs
+//! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
+//! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
 mod checksum;
@@ -33,6 +35,7 @@ mod resolver;
 #[path = "../proxy/sessions.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]
 mod sessions;
+pub mod sync_link;
 pub mod table;
 mod worker;
 
@@ -54,6 +57,7 @@ use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
 use resolver::Resolver;
 use sessions::Sessions;
+use sync_link::SyncLink;
 use table::{CounterMaps, DsrTable, Facts, NextHop};
 
 /// Receive slots per worker: 8192 x 2 KB = 16 MB, about 80 ms of a 100 kpps share. With the
@@ -90,6 +94,8 @@ pub(crate) struct Shared {
     announce: AtomicBool,
     /// DSR-path health probes in flight.
     path: Arc<PathProbes>,
+    /// Session sync through the DSR interface (hosts without `real` in the kernel).
+    sync: SyncLink,
 }
 
 /// The threads serving one interface.
@@ -143,6 +149,7 @@ impl Dsr {
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
             path: Arc::new(PathProbes::default()),
+            sync: SyncLink::default(),
         });
         Dsr {
             inner: Arc::new(Inner {
@@ -157,6 +164,7 @@ impl Dsr {
     /// without `localdsr`, an interface that cannot be opened, ...); the rest is applied.
     pub fn apply(&self, config: &Config) -> Vec<String> {
         let mut control = lock(&self.inner.control);
+        (self.inner.shared.sessions).apply_bound("dsr", config.settings.max_sessions);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
     }
@@ -280,6 +288,7 @@ impl Dsr {
                 let _ = handle.join();
             }
             self.inner.shared.path.set_sender(None);
+            self.inner.shared.sync.set_sender(None);
             tracing::info!(
                 "dsr: stopped on {}; counters:\n{}",
                 running.interface,
@@ -320,7 +329,9 @@ impl Inner {
                 writers,
             },
         );
-        lock(&self.shared.resolver).set_wanted(&table.to_resolve());
+        let mut wanted = table.to_resolve();
+        wanted.extend(self.shared.sync.peers());
+        lock(&self.shared.resolver).set_wanted(&wanted);
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
@@ -332,6 +343,7 @@ impl Inner {
                     let _ = handle.join();
                 }
                 self.shared.path.set_sender(None);
+                self.shared.sync.set_sender(None);
             }
             if let Some(interface) = interface {
                 match self.start(&interface) {
@@ -358,6 +370,7 @@ impl Inner {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
+        let sync_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
         let mut sockets = Vec::new();
         for _ in 0..self.options.workers {
@@ -402,6 +415,7 @@ impl Inner {
                 .spawn(move || inner.maintain(sender, own_mac, maintenance_stop))?,
         );
         self.shared.path.set_sender(Some((path_sender, own_mac)));
+        self.shared.sync.set_sender(Some((sync_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
             stop,

@@ -93,6 +93,16 @@ impl Resolver {
         changed
     }
 
+    /// Whether `ip` is among the addresses to resolve.
+    pub fn wants(&self, ip: Ipv4Addr) -> bool {
+        self.entries.contains_key(&ip)
+    }
+
+    /// The MAC resolved for `ip`, if any.
+    pub fn mac_of(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
+        self.entries.get(&ip).and_then(|e| e.mac)
+    }
+
     pub fn macs(&self) -> HashMap<Ipv4Addr, EthernetAddress> {
         self.entries
             .iter()

@@ -190,6 +190,9 @@ fn handle(
         Decision::Vrrp => counters.count(Event::Vrrp),
         Decision::Other => {
             counters.count(Event::Other);
+            if let (true, Some(real)) = (shared.sync.listening(), table.source) {
+                shared.sync.offer(data, real, frame.checksum_incomplete);
+            }
             if let (true, Some(real)) = (shared.path.waiting(), table.source) {
                 let is_vip = |addr| fulcrum_wire::classify::VipTable::is_vip_addr(table, addr);
                 shared

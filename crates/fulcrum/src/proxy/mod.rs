@@ -185,17 +185,8 @@ impl Proxy {
             return Vec::new();
         };
         let previous = self.shared.snapshot();
-        let mut sessions = previous.sessions.clone();
-        if sessions.max_sessions() != config.settings.max_sessions {
-            tracing::info!(
-                "proxy: session table bound is now {} (existing sessions are dropped)",
-                config.settings.max_sessions
-            );
-            sessions = Arc::new(Sessions::new(
-                config.settings.max_sessions,
-                self.shared.started,
-            ));
-        }
+        let sessions = previous.sessions.clone();
+        sessions.apply_bound("proxy", config.settings.max_sessions);
         let (snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,

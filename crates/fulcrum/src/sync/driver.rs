@@ -1,13 +1,12 @@
-//! One running sync setup: the UDP socket on the network's `real` address, port 10439, the
-//! core's [`Sender`] and [`Receiver`], and the loop that feeds them real time, the data planes'
-//! session events and received datagrams, and carries out what they ask (send, log, apply).
-//! Before anything else a datagram must be small enough and come from the peer's address
-//! ([`check_source`]); only then is its HMAC computed. Every datagram sent is stamped with the
-//! wall clock, then signed.
+//! One running sync setup: the [`Transport`] that carries datagrams from and to the network's
+//! `real` address, port 10439, the core's [`Sender`] and [`Receiver`], and the loop that feeds
+//! them real time, the data planes' session events and received datagrams, and carries out
+//! what they ask (send, log, apply). Before anything else a datagram must be small enough and
+//! come from the peer's address ([`check_source`]); only then is its HMAC computed. Every
+//! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
@@ -22,6 +21,7 @@ use super::auth;
 use super::setup::Setup;
 use super::show::{PeerSource, Role, Status};
 use super::tap;
+use super::transport::Transport;
 
 /// The longest the loop waits for a datagram before looking at timers and events.
 const TICK: Duration = Duration::from_millis(2);
@@ -30,7 +30,7 @@ const ROLE_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Driver {
     setup: Setup,
-    socket: UdpSocket,
+    transport: Box<dyn Transport>,
     sender: Sender,
     receiver: Receiver,
     role: Role,
@@ -91,11 +91,13 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// The current role, from the VRRP driver.
-fn vrrp_role() -> Role {
+/// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
+/// the node is no master: it takes sessions and sends none, like a backup.
+fn vrrp_role(with_vrrp: bool) -> Role {
     match crate::vrrp::is_master() {
         Some(true) => Role::Master,
         Some(false) => Role::Backup,
+        None if with_vrrp => Role::Backup,
         None => Role::Peer,
     }
 }
@@ -121,20 +123,7 @@ fn dsr_servers(config: &Config) -> HashSet<u32> {
 }
 
 impl Driver {
-    pub fn open(setup: Setup, config: &Config) -> io::Result<Driver> {
-        // A full table arrives at 20 datagrams a millisecond; a receiver that stalls for a
-        // moment (a busy machine) must not lose any, or the whole table is asked for again.
-        // 32 MB hold about 7000 datagrams (350 ms of a dump), forced past `rmem_max` as root.
-        let options = fulcrum_sys::socket::UdpOptions {
-            buffer_bytes: 32 << 20,
-            ..Default::default()
-        };
-        let socket = fulcrum_sys::socket::bind_udp(
-            SocketAddr::V4(SocketAddrV4::new(setup.local, PORT)),
-            options,
-        )?;
-        socket.set_nonblocking(false)?;
-        socket.set_read_timeout(Some(TICK))?;
+    pub fn open(setup: Setup, config: &Config, transport: Box<dyn Transport>) -> Driver {
         let now = Instant::now();
         let node = random_node();
         let keyed = setup.key.is_some();
@@ -149,12 +138,13 @@ impl Driver {
             },
             now,
         );
-        let role = vrrp_role();
+        let role = vrrp_role(setup.with_vrrp);
         let peer = setup.peer.map(|p| (p, PeerSource::Configured));
         tap::set_enabled(true);
         tracing::info!(
-            "sync: listening on {}:{PORT}, peer {}, role {}, {}",
+            "sync: listening on {}:{PORT} ({}), peer {}, role {}, {}",
             setup.local,
+            transport.kind().name(),
             peer.map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
             role.name(),
             if setup.key.is_some() {
@@ -163,9 +153,9 @@ impl Driver {
                 "no synckey: datagrams not authenticated"
             }
         );
-        Ok(Driver {
+        Driver {
             setup,
-            socket,
+            transport,
             sender,
             receiver,
             role,
@@ -178,7 +168,7 @@ impl Driver {
             last_datagram: None,
             resync_since: None,
             role_checked: now,
-        })
+        }
     }
 
     pub fn setup(&self) -> &Setup {
@@ -223,7 +213,7 @@ impl Driver {
     }
 
     fn follow_role(&mut self, now: Instant) {
-        let role = vrrp_role();
+        let role = vrrp_role(self.setup.with_vrrp);
         if role != self.role {
             tracing::info!("sync: role is now {}", role.name());
             if role == Role::Backup {
@@ -274,7 +264,7 @@ impl Driver {
         if let Some(key) = &self.setup.key {
             auth::sign(key, bytes);
         }
-        if let Err(e) = self.socket.send_to(bytes, SocketAddrV4::new(peer, PORT)) {
+        if let Err(e) = self.transport.send(peer, bytes) {
             self.send_errors += 1;
             // The peer being down gives ECONNREFUSED on loopback; log rarely.
             if self.send_errors.is_power_of_two() {
@@ -288,33 +278,26 @@ impl Driver {
 
     /// Waits up to `wait` for a datagram, then takes what else has arrived (bounded).
     fn receive_for(&mut self, wait: Duration) {
-        let _ = self.socket.set_read_timeout(Some(wait));
         let mut budget = 4096;
-        let mut draining = false;
+        let mut wait = wait;
         while budget > 0 {
-            match self.socket.recv_from(&mut self.buf) {
-                Ok((len, from)) => self.handle(len, from),
-                // A timeout, nothing left, or an ICMP error from an earlier send: no datagram.
-                Err(_) => break,
-            }
+            let Some((len, from)) = self.transport.recv(&mut self.buf, wait) else {
+                break;
+            };
+            self.handle(len, from);
             budget -= 1;
-            if !draining {
-                // The rest of a burst is read without waiting again.
-                draining = self.socket.set_nonblocking(true).is_ok();
-            }
-        }
-        if draining {
-            let _ = self.socket.set_nonblocking(false);
+            // The rest of a burst is read without waiting again.
+            wait = Duration::ZERO;
         }
     }
 
-    fn handle(&mut self, len: usize, from: SocketAddr) {
+    fn handle(&mut self, len: usize, from: Ipv4Addr) {
         let now = Instant::now();
-        let SocketAddr::V4(from) = from else {
+        if from.is_unspecified() {
+            // No usable source (see the transports): never a peer.
             self.receiver.count_drop(DropReason::NotFromPeer);
             return;
-        };
-        let from = *from.ip();
+        }
         let Some(bytes) = self.buf.get(..len) else {
             return;
         };
@@ -404,6 +387,11 @@ impl Driver {
     pub fn status(&self) -> Status {
         Status {
             local: self.setup.local,
+            transport: format!(
+                "{}{}",
+                self.transport.kind().name(),
+                self.transport.detail()
+            ),
             peer: self.peer,
             role: self.role,
             authenticated: self.setup.key.is_some(),

@@ -1,4 +1,6 @@
-//! `show sync`: what the driver last published.
+//! `show sync`: what the driver last published. Its first line says whether sync runs and,
+//! when it does not (or runs without a peer yet), why: [`render_off`] for a driver that is not
+//! running with the reason the driver loop found, [`render`] for a running one.
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -38,6 +40,8 @@ pub enum PeerSource {
 #[derive(Debug, Clone)]
 pub struct Status {
     pub local: Ipv4Addr,
+    /// The transport's name and detail (`dsr-frames on eth1 (...)`, `kernel-udp`).
+    pub transport: String,
     pub peer: Option<(Ipv4Addr, PeerSource)>,
     pub role: Role,
     pub authenticated: bool,
@@ -53,8 +57,31 @@ pub struct Status {
     pub resync_age: Option<Duration>,
 }
 
+/// `show sync` while no driver runs: the first line names the reason.
+pub fn render_off(reason: &str) -> String {
+    format!("sync not running: {reason}\n")
+}
+
+/// Why a running driver has no peer yet, by role.
+fn waiting_for(role: Role) -> &'static str {
+    match role {
+        Role::Backup => {
+            "no peer yet: waiting for the first vrrp advert to learn the master's address"
+        }
+        Role::Master => "no peer yet: waiting for the backup's full-table request",
+        Role::Peer => "no peer yet: no syncpeer",
+    }
+}
+
 pub fn render(s: &Status, now: SystemTime) -> String {
     let mut out = String::new();
+    match s.peer {
+        Some(_) => out.push_str("sync running\n"),
+        None => {
+            let _ = writeln!(out, "sync waiting: {}", waiting_for(s.role));
+        }
+    }
+    let _ = writeln!(out, "transport {}", s.transport);
     match s.peer {
         Some((addr, source)) => {
             let source = match source {
@@ -68,7 +95,7 @@ pub fn render(s: &Status, now: SystemTime) -> String {
                 fulcrum_core::sync::PORT
             );
         }
-        None => out.push_str("peer unknown (no syncpeer; waiting for vrrp or a request)\n"),
+        None => out.push_str("peer unknown\n"),
     }
     let _ = writeln!(out, "local {}:{}", s.local, fulcrum_core::sync::PORT);
     let _ = writeln!(out, "role {}", s.role.name());
@@ -158,6 +185,7 @@ mod tests {
     fn renders_every_line() {
         let status = Status {
             local: Ipv4Addr::new(127, 0, 0, 1),
+            transport: "kernel-udp".to_string(),
             peer: Some((Ipv4Addr::new(127, 0, 0, 2), PeerSource::Configured)),
             role: Role::Backup,
             authenticated: true,
@@ -177,6 +205,8 @@ mod tests {
         };
         let text = render(&status, SystemTime::now());
         for line in [
+            "sync running\n",
+            "transport kernel-udp\n",
             "peer 127.0.0.2:10439 (from syncpeer)",
             "role backup (receives)",
             "authentication hmac-sha256",
@@ -190,5 +220,45 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn says_why_it_is_not_running_or_has_no_peer() {
+        let text = render_off("network 1 has no real address to send sync datagrams from");
+        assert_eq!(
+            text,
+            "sync not running: network 1 has no real address to send sync datagrams from\n"
+        );
+        let waiting = Status {
+            local: Ipv4Addr::new(10, 235, 210, 46),
+            transport: "dsr-frames on eth1".to_string(),
+            peer: None,
+            role: Role::Backup,
+            authenticated: false,
+            resync: Resync::Wanted,
+            dump: None,
+            sent: SenderCounters::default(),
+            received: ReceiverCounters::default(),
+            send_errors: 0,
+            events_lost: 0,
+            last_datagram: None,
+            resync_age: None,
+        };
+        let text = render(&waiting, SystemTime::now());
+        assert!(
+            text.starts_with("sync waiting: no peer yet: waiting for the first vrrp advert"),
+            "{text}"
+        );
+        assert!(text.contains("transport dsr-frames on eth1\n"), "{text}");
+        let master = Status {
+            role: Role::Master,
+            ..waiting
+        };
+        let text = render(&master, SystemTime::now());
+        assert!(
+            text.contains("waiting for the backup's full-table request"),
+            "{text}"
+        );
+        assert!(!text.contains("no vrrp"), "{text}");
     }
 }

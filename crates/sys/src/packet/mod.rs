@@ -557,6 +557,7 @@ mod tests {
     /// on the receive ring of a second socket.
     #[test]
     fn loopback_round_trip_through_the_rings() {
+        // SAFETY: geteuid(2) takes no arguments and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             panic!("this test needs root (CAP_NET_RAW) to open AF_PACKET sockets");
         }
