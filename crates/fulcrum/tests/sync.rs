@@ -329,3 +329,38 @@ fn show_sync_names_why_sync_is_not_running() {
         "sync not running: no `vrrp` block and no network with a `syncpeer`",
     );
 }
+
+#[test]
+fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_counted() {
+    let (a, b) = (Ipv4Addr::new(127, 0, 108, 1), Ipv4Addr::new(127, 0, 108, 2));
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let vip_a = SocketAddr::from(([127, 0, 108, 10], free_port()));
+    let vip_b = SocketAddr::from(([127, 0, 108, 20], free_port()));
+    // B's server 1 has target 1 only (target 2 exists there, but not as one of server 1's).
+    let config_b = node_config(b, a, vip_b, &ports, None).replace("targets 1,2\n", "targets 1\n");
+    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    node_a.wait_sync_running();
+    let node_b = Daemon::start(&config_b);
+    node_b.wait_sync_running();
+    for n in 0..60u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 109, n as u8 + 1), n);
+    }
+    let on_a = node_a.wait_sessions(60);
+    let allowed: BTreeSet<_> = on_a.iter().filter(|s| s.3 == "1").cloned().collect();
+    let refused = on_a.len() - allowed.len();
+    assert!(refused > 0, "no session on target 2: {on_a:?}");
+    let took = within(Duration::from_secs(3), || {
+        node_b.sessions() == allowed && node_b.sync_counter("unknown-target") >= refused as u64
+    });
+    assert!(
+        took.is_some(),
+        "B should hold A's target-1 sessions only:\nA {on_a:?}\nB {:?}\n{}",
+        node_b.sessions(),
+        node_b.control("show sync")
+    );
+    assert_eq!(node_b.sync_counter("unknown-server"), 0);
+    assert_eq!(node_b.sync_counter("bad-timeout"), 0);
+}
