@@ -59,9 +59,9 @@ fn warnings(config: &fulcrum_core::model::Config) -> Vec<String> {
     let sync_runs = syncpeer || config.vrrp.is_some();
     if sync_runs && config.settings.sync_key.is_none() {
         out.push(
-            "session sync runs without `set synckey`: a host on the segment that spoofs the \
-             peer's address can inject or remove sessions and force full-table resyncs, and one \
-             that sniffs reads every client address (see docs/sync.md and docs/security.md)"
+            "session sync runs without `set synckey`: a host on the segment that sees the sync \
+             traffic reads every client address and, spoofing the peer's address, can inject or \
+             remove sessions (see docs/sync.md and docs/security.md)"
                 .to_string(),
         );
         if !syncpeer {
