@@ -17,6 +17,7 @@ packages=(
   tcpdump         # captures in DSR tests
   procps          # ps, sysctl
   iputils-ping    # ping (netlab reachability checks)
+  util-linux      # prlimit (tests under a file-descriptor limit)
 )
 
 missing=()

@@ -78,6 +78,11 @@ pub enum Setting {
         name: &'static str,
         value: String,
     },
+    TcpMaxConnections(u64),
+    TcpClientConnections(u64),
+    TcpIdle(u32),
+    TcpWriteTimeout(u32),
+    TcpLifetime(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

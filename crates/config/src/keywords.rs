@@ -27,6 +27,11 @@ pub const SETTINGS: &[&str] = &[
     "synckey",
     "agentkey",
     "failopen",
+    "tcpmaxconn",
+    "tcpclientconn",
+    "tcpidle",
+    "tcpwrite",
+    "tcplifetime",
 ];
 /// BalanceNG settings that Fulcrum accepts and ignores (the benchmark module's parameters).
 pub const IGNORED_SETTINGS: &[&str] = &["bmduration", "bmpsize", "bmwsize"];
@@ -38,6 +43,11 @@ pub const ALL_SETTINGS: &[&str] = &[
     "synckey",
     "agentkey",
     "failopen",
+    "tcpmaxconn",
+    "tcpclientconn",
+    "tcpidle",
+    "tcpwrite",
+    "tcplifetime",
     "bmduration",
     "bmpsize",
     "bmwsize",

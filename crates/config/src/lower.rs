@@ -171,6 +171,11 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::AgentKey(k) => settings.agent_key = Some(k.clone()),
         Setting::FailOpen(on) => settings.failopen = *on,
         Setting::Ignored { .. } => {}
+        Setting::TcpMaxConnections(n) => settings.tcp_max_connections = *n,
+        Setting::TcpClientConnections(n) => settings.tcp_client_connections = *n,
+        Setting::TcpIdle(s) => settings.tcp_idle = *s,
+        Setting::TcpWriteTimeout(s) => settings.tcp_write_timeout = *s,
+        Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
     }
 }
 

@@ -357,6 +357,19 @@ impl<'t> Parser<'t> {
             "synckey" => Setting::SyncKey(self.key("a sync key")?),
             "agentkey" => Setting::AgentKey(self.key("an agent key")?),
             "failopen" => Setting::FailOpen(self.flag("failopen")?),
+            "tcpmaxconn" => Setting::TcpMaxConnections(self.number(
+                "a TCP connection count",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpclientconn" => Setting::TcpClientConnections(self.number(
+                "a TCP connection count per client",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
+            "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
+            "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
             ignored => Setting::Ignored {
                 name: ignored,
                 value: self.text(&format!("a value for {ignored}"))?.value,

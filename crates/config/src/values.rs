@@ -21,6 +21,7 @@ pub const MAX_ID: u64 = 65_535;
 /// Intervals, timeouts and session timeouts are at most a year of seconds.
 pub const MAX_SECONDS: u64 = 31_536_000;
 pub const MAX_SESSIONS: u64 = 1_000_000_000;
+pub const MAX_TCP_CONNECTIONS: u64 = 1_000_000;
 pub const MAX_WEIGHT: u64 = 65_535;
 /// The longest advertisement interval any VRRP version allows (v2: 255 s).
 pub const MAX_ADVERT_MS: u64 = 255_000;

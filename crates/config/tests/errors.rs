@@ -167,7 +167,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt setting",
             "set sesiontimeout 5\n".into(),
-            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, bmduration, bmpsize, bmwsize) or \"{\""],
+            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, bmduration, bmpsize, bmwsize) or \"{\""],
         ),
         (
             "empty sync key",
@@ -178,6 +178,16 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             "empty agent key",
             "set agentkey \"\"\n".into(),
             vec!["1:14: an agent key must not be empty"],
+        ),
+        (
+            "TCP idle timeout of zero",
+            "set tcpidle 0\n".into(),
+            vec!["1:13: found \"0\", expected a TCP idle timeout in seconds from 1 to 31536000"],
+        ),
+        (
+            "TCP per-client cap of zero",
+            "set tcpclientconn 0\n".into(),
+            vec!["1:19: found \"0\", expected a TCP connection count per client from 1 to 1000000"],
         ),
         (
             "misspelt noun",

@@ -215,15 +215,29 @@ fn settings() -> impl Strategy<Value = Settings> {
         proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
         proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
         any::<bool>(),
+        (
+            1..=1_000_000u64,
+            1..=1_000_000u64,
+            1..=31_536_000u32,
+            1..=31_536_000u32,
+            1..=31_536_000u32,
+        ),
     )
         .prop_map(
-            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen)| Settings {
-                localdsr,
-                session_timeout,
-                max_sessions,
-                sync_key,
-                agent_key,
-                failopen,
+            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen, tcp)| {
+                Settings {
+                    localdsr,
+                    session_timeout,
+                    max_sessions,
+                    sync_key,
+                    agent_key,
+                    failopen,
+                    tcp_max_connections: tcp.0,
+                    tcp_client_connections: tcp.1,
+                    tcp_idle: tcp.2,
+                    tcp_write_timeout: tcp.3,
+                    tcp_lifetime: tcp.4,
+                }
             },
         )
 }

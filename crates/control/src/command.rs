@@ -68,6 +68,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "session sync: peer, role, counters, resync state",
     ),
     spec(
+        &["show", "tcp"],
+        "",
+        "TCP proxy: open connections, caps, timeouts, descriptors, counters",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (atomically)",
@@ -76,46 +81,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(&["exit"], "", "leave the shell"),
 ];
 
-/// First words of configuration statements, applied live.
-pub const STATEMENT_KEYWORDS: &[&str] = &[
-    "hostname",
-    "license",
-    "set",
-    "modules",
-    "module",
-    "interface",
-    "vrrp",
-    "network",
-    "gateway",
-    "server",
-    "target",
-    "register",
-    "unregister",
-    "enable",
-    "disable",
-];
-
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
-const STATE_NOUNS: &[&str] = &[
-    "network",
-    "networks",
-    "server",
-    "servers",
-    "target",
-    "targets",
-    "interface",
-    "interfaces",
-];
-const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
+use fulcrum_config::keywords::NOUNS as STATE_NOUNS;
 /// Names after `set` (completion only; the configuration language judges them).
-const SETTING_NAMES: &[&str] = &[
-    "agentkey",
-    "failopen",
-    "localdsr",
-    "maxsessions",
-    "sessiontimeout",
-    "synckey",
-];
+use fulcrum_config::keywords::SETTINGS as SETTING_NAMES;
+/// First words of configuration statements, applied live: the configuration language's own
+/// list, so the shell cannot disagree with the parser.
+pub use fulcrum_config::keywords::STATEMENTS as STATEMENT_KEYWORDS;
+const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 
 /// Default number of sessions `show sessions` lists (the same as the session renderer's default).
 pub const DEFAULT_SESSIONS_SHOWN: usize = 20;
@@ -138,6 +111,8 @@ pub enum Command {
     ShowSessions(Option<usize>),
     ShowVrrp,
     ShowSync,
+    /// `show tcp`.
+    ShowTcp,
     Save,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
@@ -196,6 +171,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "sessions" => parse_show_sessions(args),
         "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
         "sync" => no_arguments(&name, args, Command::ShowSync),
+        "tcp" => no_arguments(&name, args, Command::ShowTcp),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -322,6 +298,7 @@ mod tests {
             ("show sessions all", Command::ShowSessions(None)),
             ("show vrrp", Command::ShowVrrp),
             ("show sync", Command::ShowSync),
+            ("show tcp", Command::ShowTcp),
             ("save", Command::Save),
             ("quit", Command::Quit),
             ("exit", Command::Quit),
@@ -353,8 +330,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
@@ -376,7 +353,7 @@ mod tests {
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
         assert_eq!(complete("show s"), ["servers", "sessions", "sync"]);
-        assert_eq!(complete("show t"), ["target", "targets"]);
+        assert_eq!(complete("show t"), ["target", "targets", "tcp"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);
         assert_eq!(complete("set s"), ["sessiontimeout", "synckey"]);

@@ -25,6 +25,6 @@ pub const DEFAULT_SOCKET: &str = "/run/fulcrum/fulcrum.sock";
 
 pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
 pub use message::{
-    decode, decode_frame, encode, read_message, write_message, DecodeError, Message,
-    PROTOCOL_VERSION,
+    decode, decode_frame, encode, read_message, response_within_frame, write_message, DecodeError,
+    Message, PROTOCOL_VERSION,
 };

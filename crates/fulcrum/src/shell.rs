@@ -82,6 +82,14 @@ impl Client {
                 pid,
                 hostname,
             }),
+            // The daemon refuses a session beyond its cap with a response instead of a hello.
+            Ok(Some(Message::Response {
+                ok: false, text, ..
+            })) => Err(format!(
+                "{}: the daemon refused the session: {}",
+                path.display(),
+                text.trim_end()
+            )),
             Ok(_) => Err(format!(
                 "{} answered without a hello; is it a fulcrum control socket?",
                 path.display()

@@ -67,6 +67,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         })),
         Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
         Command::ShowSync => Reply::ok(crate::sync::show()),
+        Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
         Command::Save => save(daemon, now),
         Command::Quit => Reply {
             ok: true,

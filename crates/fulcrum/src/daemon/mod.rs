@@ -108,6 +108,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .context("cannot use the control socket")?;
 
+    // Before any socket: the proxy sizes its TCP cap from the limit in force.
+    let descriptors = crate::limits::raise();
+    tracing::info!(
+        "file descriptors: soft limit {} (was {}, hard {}); {} reserved, TCP connections up to {}",
+        descriptors.soft,
+        descriptors.was,
+        descriptors.hard,
+        crate::limits::reserve(descriptors.soft),
+        crate::limits::tcp_budget(descriptors.soft)
+    );
     let proxy = Arc::new(Proxy::new());
     let summary = config.summary();
     let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy.clone());

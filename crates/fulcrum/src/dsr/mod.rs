@@ -28,6 +28,7 @@ mod counters;
 pub mod driver;
 mod forward;
 mod health;
+mod lifecycle;
 mod maintain;
 pub mod path;
 pub mod plane_counters;
@@ -52,6 +53,7 @@ use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
 use fulcrum_wire::ethernet::EthernetAddress;
 
+use crate::link::Links;
 use counters::CounterSet;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
@@ -101,6 +103,8 @@ pub(crate) struct Shared {
 /// The threads serving one interface.
 struct Running {
     interface: String,
+    /// The kernel index the sockets are bound to: a re-created interface needs new ones.
+    ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -114,6 +118,10 @@ struct Control {
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
     running: Option<Running>,
+    /// What the link watcher says of the interfaces.
+    links: Links,
+    /// The interface the plane waits for (down or missing), once logged.
+    waiting_for: Option<String>,
 }
 
 struct Inner {
@@ -167,6 +175,14 @@ impl Dsr {
         (self.inner.shared.sessions).apply_bound("dsr", config.settings.max_sessions);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
+    }
+
+    /// Follows the link watcher: the plane stops while its interface is down or missing, and
+    /// starts on the interface's current index when it is up (new sockets for a re-created one).
+    pub fn set_links(&self, links: Links) {
+        let mut control = lock(&self.inner.control);
+        control.links = links;
+        self.inner.rebuild(&mut control);
     }
 
     /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
@@ -335,30 +351,7 @@ impl Inner {
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
-        let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
-        if !same {
-            if let Some(old) = control.running.take() {
-                old.stop.store(true, Ordering::Relaxed);
-                for handle in old.threads {
-                    let _ = handle.join();
-                }
-                self.shared.path.set_sender(None);
-                self.shared.sync.set_sender(None);
-            }
-            if let Some(interface) = interface {
-                match self.start(&interface) {
-                    Ok(running) => {
-                        tracing::info!(
-                            "dsr: forwarding on {interface} with {} worker(s)",
-                            self.options.workers
-                        );
-                        control.running = Some(running);
-                        self.shared.announce.store(true, Ordering::Release);
-                    }
-                    Err(e) => problems.push(format!("cannot run DSR on {interface}: {e}")),
-                }
-            }
-        }
+        self.follow_interface(control, interface, &mut problems);
         for problem in &problems {
             tracing::error!("dsr: {problem}");
         }
@@ -372,7 +365,7 @@ impl Inner {
         let path_sender = FrameSender::open(interface)?;
         let sync_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
-        let mut sockets = Vec::new();
+        let mut sockets: Vec<PacketSocket> = Vec::new();
         for _ in 0..self.options.workers {
             sockets.push(PacketSocket::open(
                 interface,
@@ -383,6 +376,7 @@ impl Inner {
                 },
             )?);
         }
+        let ifindex = sockets.first().map_or(0, PacketSocket::ifindex);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for (index, socket) in sockets.into_iter().enumerate() {
@@ -418,6 +412,7 @@ impl Inner {
         self.shared.sync.set_sender(Some((sync_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
+            ifindex,
             stop,
             threads,
         })

@@ -13,7 +13,7 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use super::checksum::complete_l4_checksum;
 use super::forward::{self, Decision, Pick, PlaneDrop};
 use super::plane_counters::Event;
-use super::resolver::{self, ARP_FRAME_LEN};
+use super::resolver::{self, Learned, ARP_FRAME_LEN};
 use super::table::DsrTable;
 use super::Shared;
 
@@ -183,8 +183,10 @@ fn handle(
         Decision::Learn { ip, mac } => {
             counters.count(Event::ArpRepliesSeen);
             let mut resolver = shared.resolver.lock().unwrap_or_else(|p| p.into_inner());
-            if resolver.learn(ip, mac, Instant::now()) {
-                shared.resolver_changed.store(true, Ordering::Release);
+            match resolver.learn(ip, mac, Instant::now()) {
+                Learned::Changed => shared.resolver_changed.store(true, Ordering::Release),
+                Learned::Same => {}
+                Learned::Ignored => counters.count(Event::ArpUnsolicited),
             }
         }
         Decision::Vrrp => counters.count(Event::Vrrp),
