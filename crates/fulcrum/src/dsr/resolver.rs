@@ -238,7 +238,11 @@ mod tests {
         assert_eq!(r.learn(T1, spoofed, at(5)), Learned::Ignored);
         assert_eq!(r.mac_of(T1), Some(MAC));
         // A reply that comes too late for its request is ignored too.
-        assert_eq!(r.due_requests(at(21)), vec![T1], "refreshed REFRESH after the reply");
+        assert_eq!(
+            r.due_requests(at(21)),
+            vec![T1],
+            "refreshed REFRESH after the reply"
+        );
         assert_eq!(r.learn(T1, spoofed, at(24)), Learned::Ignored);
         // A real change of MAC is learned from the answer to the next request.
         assert_eq!(r.due_requests(at(25)), vec![T1]);
