@@ -37,6 +37,15 @@ fn check_accepts_both_seed_configurations() {
             path.display()
         );
         assert!(stderr(&output).starts_with(&warning), "{}", stderr(&output));
+        // The seed's nodes sync sessions without a key: said, not refused.
+        assert!(
+            stderr(&output).contains(&format!(
+                "{}: warning: session sync runs without `set synckey`",
+                path.display()
+            )),
+            "{}",
+            stderr(&output)
+        );
     }
 }
 

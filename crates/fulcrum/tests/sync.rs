@@ -253,17 +253,27 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         node_b.sync_counter("authentication") > 0
     });
     assert!(dropped.is_some(), "{}", node_b.control("show sync"));
-    // Garbage from anywhere is counted too and changes nothing.
-    let garbage = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    for bytes in [
-        &b"hello"[..],
-        &[0x46, 0x53, 1, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
+    // Garbage is counted too and changes nothing: from the peer's address as malformed; from
+    // anywhere else as not-from-peer before it is parsed or its HMAC computed, even when it is
+    // a well-formed datagram with a trailer (it would otherwise count as authentication).
+    let from_peer = UdpSocket::bind((a, 0)).expect("bind");
+    let from_elsewhere = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut count_mismatch = vec![0x46, 0x53, 2, 1, 0, 0, 0, 9];
+    count_mismatch.resize(32, 0);
+    let mut with_trailer = vec![0x46, 0x53, 2, 1, 1, 0, 0, 0];
+    with_trailer.resize(32 + 32, 0xab);
+    for (socket, bytes) in [
+        (&from_peer, &b"hello"[..]),
+        (&from_peer, &count_mismatch[..]),
+        (&from_elsewhere, &b"hello"[..]),
+        (&from_elsewhere, &with_trailer[..]),
     ] {
-        garbage.send_to(bytes, (b, 10439)).expect("send garbage");
+        socket.send_to(bytes, (b, 10439)).expect("send garbage");
     }
     assert!(
         within(Duration::from_secs(2), || node_b.sync_counter("malformed")
-            == 2)
+            == 2
+            && node_b.sync_counter("not-from-peer") == 2)
         .is_some(),
         "{}",
         node_b.control("show sync")
@@ -318,4 +328,39 @@ fn show_sync_names_why_sync_is_not_running() {
         &alone,
         "sync not running: no `vrrp` block and no network with a `syncpeer`",
     );
+}
+
+#[test]
+fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_counted() {
+    let (a, b) = (Ipv4Addr::new(127, 0, 108, 1), Ipv4Addr::new(127, 0, 108, 2));
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let vip_a = SocketAddr::from(([127, 0, 108, 10], free_port()));
+    let vip_b = SocketAddr::from(([127, 0, 108, 20], free_port()));
+    // B's server 1 has target 1 only (target 2 exists there, but not as one of server 1's).
+    let config_b = node_config(b, a, vip_b, &ports, None).replace("targets 1,2\n", "targets 1\n");
+    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    node_a.wait_sync_running();
+    let node_b = Daemon::start(&config_b);
+    node_b.wait_sync_running();
+    for n in 0..60u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 109, n as u8 + 1), n);
+    }
+    let on_a = node_a.wait_sessions(60);
+    let allowed: BTreeSet<_> = on_a.iter().filter(|s| s.3 == "1").cloned().collect();
+    let refused = on_a.len() - allowed.len();
+    assert!(refused > 0, "no session on target 2: {on_a:?}");
+    let took = within(Duration::from_secs(3), || {
+        node_b.sessions() == allowed && node_b.sync_counter("unknown-target") >= refused as u64
+    });
+    assert!(
+        took.is_some(),
+        "B should hold A's target-1 sessions only:\nA {on_a:?}\nB {:?}\n{}",
+        node_b.sessions(),
+        node_b.control("show sync")
+    );
+    assert_eq!(node_b.sync_counter("unknown-server"), 0);
+    assert_eq!(node_b.sync_counter("bad-timeout"), 0);
 }

@@ -1,7 +1,9 @@
 //! One running sync setup: the [`Transport`] that carries datagrams from and to the network's
 //! `real` address, port 10439, the core's [`Sender`] and [`Receiver`], and the loop that feeds
 //! them real time, the data planes' session events and received datagrams, and carries out
-//! what they ask (send, log, apply).
+//! what they ask (send, log, apply). Before anything else a datagram must be small enough and
+//! come from the peer's address ([`check_source`]); only then is its HMAC computed. Every
+//! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -9,10 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::sync::{
-    DropReason, Entry, Receiver, ReceiverOutput, Resync, Sender, SenderConfig, SenderOutput, Sink,
-    PORT,
+    check_source, DropReason, Entry, Receiver, ReceiverConfig, ReceiverOutput, RequestInfo,
+    RequestVerdict, Resync, Sender, SenderConfig, SenderOutput, SessionLimits, Sink, Source, PORT,
+    REPLAY_WINDOW,
 };
-use fulcrum_wire::sync::{emit_header, Datagram, Kind, MAC_LEN};
+use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 
 use super::auth;
 use super::setup::Setup;
@@ -28,7 +31,6 @@ const ROLE_EVERY: Duration = Duration::from_millis(100);
 pub struct Driver {
     setup: Setup,
     transport: Box<dyn Transport>,
-    node: u32,
     sender: Sender,
     receiver: Receiver,
     role: Role,
@@ -37,7 +39,6 @@ pub struct Driver {
     events: Vec<Entry>,
     spare: Vec<Vec<tap::Event>>,
     buf: Vec<u8>,
-    dropped_sender: u64,
     send_errors: u64,
     last_datagram: Option<SystemTime>,
     resync_since: Option<Instant>,
@@ -65,17 +66,29 @@ impl Sink for TableSink {
     }
 }
 
-fn random_node() -> u32 {
-    let mut bytes = [0u8; 4];
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // Distinct enough across restarts for restart detection.
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
-            .subsec_nanos();
-        return nanos ^ std::process::id();
+            .as_nanos() as u64;
+        return nanos ^ u64::from(std::process::id());
     }
-    u32::from_ne_bytes(bytes)
+    u64::from_ne_bytes(bytes)
+}
+
+fn random_node() -> u32 {
+    random_u64() as u32
+}
+
+/// The wall clock in ms since the Unix epoch (the datagrams' sent-at).
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 /// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
@@ -113,7 +126,18 @@ impl Driver {
     pub fn open(setup: Setup, config: &Config, transport: Box<dyn Transport>) -> Driver {
         let now = Instant::now();
         let node = random_node();
-        let sender = Sender::new(SenderConfig::new(node, setup.key.is_some()), now);
+        let keyed = setup.key.is_some();
+        let sender = Sender::new(SenderConfig::new(node, keyed), now);
+        let receiver = Receiver::new(
+            ReceiverConfig {
+                node,
+                with_mac: keyed,
+                replay_window: keyed.then_some(REPLAY_WINDOW),
+                limits: SessionLimits::from_config(config),
+                seed: random_u64(),
+            },
+            now,
+        );
         let role = vrrp_role(setup.with_vrrp);
         let peer = setup.peer.map(|p| (p, PeerSource::Configured));
         tap::set_enabled(true);
@@ -132,16 +156,14 @@ impl Driver {
         Driver {
             setup,
             transport,
-            node,
             sender,
-            receiver: Receiver::new(now),
+            receiver,
             role,
             peer,
             dsr_servers: dsr_servers(config),
             events: Vec::new(),
             spare: Vec::new(),
             buf: vec![0; 65536],
-            dropped_sender: 0,
             send_errors: 0,
             last_datagram: None,
             resync_since: None,
@@ -156,6 +178,7 @@ impl Driver {
     /// A new configuration with the same setup (server set may differ).
     pub fn reconfigure(&mut self, config: &Config) {
         self.dsr_servers = dsr_servers(config);
+        self.receiver.set_limits(SessionLimits::from_config(config));
     }
 
     fn sends(&self) -> bool {
@@ -212,20 +235,15 @@ impl Driver {
         while let Some(output) = self.sender.poll_output() {
             match output {
                 SenderOutput::Send(mut bytes) => self.send(&mut bytes),
+                SenderOutput::Snapshot => self.sender.start_dump(now, tap::snapshot()),
                 SenderOutput::Log(line) => tracing::info!("{line}"),
             }
         }
         while let Some(output) = self.receiver.poll_output() {
             match output {
-                ReceiverOutput::SendFullRequest => {
+                ReceiverOutput::Send(mut bytes) => {
+                    // A full-table request (the receiver sends nothing else).
                     self.resync_since = Some(now);
-                    let mut bytes = Vec::with_capacity(16 + MAC_LEN);
-                    let with_mac = self.setup.key.is_some();
-                    emit_header(&mut bytes, Kind::FullRequest, with_mac, 0, self.node, 0);
-                    if with_mac {
-                        bytes.extend_from_slice(&[0; MAC_LEN]);
-                    }
-                    tracing::info!("sync: asking the peer for the full table");
                     self.send(&mut bytes);
                 }
                 ReceiverOutput::Log(line) => tracing::info!("{line}"),
@@ -237,6 +255,12 @@ impl Driver {
         let Some((peer, _)) = self.peer else {
             return;
         };
+        self.send_to(peer, bytes);
+    }
+
+    /// Stamps, signs and sends one datagram.
+    fn send_to(&mut self, peer: Ipv4Addr, bytes: &mut [u8]) {
+        set_sent_at(bytes, wall_ms());
         if let Some(key) = &self.setup.key {
             auth::sign(key, bytes);
         }
@@ -271,10 +295,19 @@ impl Driver {
         let now = Instant::now();
         if from.is_unspecified() {
             // No usable source (see the transports): never a peer.
-            self.dropped_sender += 1;
+            self.receiver.count_drop(DropReason::NotFromPeer);
             return;
         }
-        let bytes = &self.buf[..len];
+        let Some(bytes) = self.buf.get(..len) else {
+            return;
+        };
+        // Size and source first: no HMAC is computed for a datagram that cannot be the peer's.
+        let known_peer = self.peer.map(|(p, _)| p);
+        let source = check_source(bytes, from, known_peer, self.learns_peer());
+        if let Source::Drop(reason) = source {
+            self.receiver.count_drop(reason);
+            return;
+        }
         let Ok(datagram) = Datagram::new_checked(bytes) else {
             self.receiver.count_drop(DropReason::Malformed);
             return;
@@ -283,22 +316,6 @@ impl Driver {
             self.receiver.count_drop(DropReason::Authentication);
             return;
         }
-        match self.peer {
-            Some((peer, _)) if peer != from => {
-                self.dropped_sender += 1;
-                return;
-            }
-            Some(_) => {}
-            // A master without a configured peer learns it from the backup's request.
-            None if datagram.kind() == Kind::FullRequest => {
-                tracing::info!("sync: peer is {from} (asked for the full table)");
-                self.peer = Some((from, PeerSource::FullRequest));
-            }
-            None => {
-                self.dropped_sender += 1;
-                return;
-            }
-        }
         self.last_datagram = Some(SystemTime::now());
         if datagram.kind() == Kind::FullRequest {
             if self.role == Role::Backup {
@@ -306,9 +323,32 @@ impl Driver {
                 self.receiver.count_drop(DropReason::Unexpected);
                 return;
             }
+            let request = RequestInfo {
+                from,
+                node: datagram.node(),
+                sequence: datagram.sequence(),
+                sent_at: datagram.sent_at(),
+                request: datagram.request(),
+                cookie: datagram.cookie(),
+            };
             self.sender.flush(now);
-            let rows = tap::snapshot();
-            self.sender.handle_full_request(now, rows);
+            let from_peer = source == Source::Peer;
+            let random = random_u64() as u32;
+            match self
+                .sender
+                .handle_full_request(now, wall_ms(), &request, from_peer, random)
+            {
+                RequestVerdict::Dropped(reason) => self.receiver.count_drop(reason),
+                RequestVerdict::Cookie(mut bytes) => self.send_to(from, &mut bytes),
+                RequestVerdict::Started | RequestVerdict::Coalesced | RequestVerdict::Deferred => {
+                    if !from_peer {
+                        tracing::info!(
+                            "sync: peer is {from} (its full-table request echoed our cookie)"
+                        );
+                        self.peer = Some((from, PeerSource::FullRequest));
+                    }
+                }
+            }
             self.carry_out(now);
             return;
         }
@@ -322,7 +362,8 @@ impl Driver {
             role: self.role,
         };
         sink.entries.clear();
-        self.receiver.handle_datagram(now, &datagram, &mut sink);
+        self.receiver
+            .handle_datagram(now, wall_ms(), &datagram, &mut sink);
         if sink.clear_first {
             tap::clear();
         }
@@ -333,6 +374,14 @@ impl Driver {
             self.resync_since = None;
         }
         self.carry_out(now);
+    }
+
+    /// A master or peer with no configured peer and none from VRRP takes a full-table requester
+    /// whose address a cookie round trip verified (see `fulcrum_core::sync::RequestGate`).
+    fn learns_peer(&self) -> bool {
+        self.setup.peer.is_none()
+            && self.sends()
+            && !matches!(self.peer, Some((_, PeerSource::VrrpMaster)))
     }
 
     pub fn status(&self) -> Status {
@@ -350,7 +399,6 @@ impl Driver {
             dump: self.sender.dump_progress(),
             sent: self.sender.counters(),
             received: self.receiver.counters(),
-            dropped_sender: self.dropped_sender,
             send_errors: self.send_errors,
             events_lost: tap::lost(),
             last_datagram: self.last_datagram,

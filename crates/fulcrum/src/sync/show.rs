@@ -50,8 +50,6 @@ pub struct Status {
     pub dump: Option<(usize, usize)>,
     pub sent: SenderCounters,
     pub received: ReceiverCounters,
-    /// Datagrams from an address other than the peer.
-    pub dropped_sender: u64,
     pub send_errors: u64,
     pub events_lost: u64,
     pub last_datagram: Option<SystemTime>,
@@ -89,7 +87,7 @@ pub fn render(s: &Status, now: SystemTime) -> String {
             let source = match source {
                 PeerSource::Configured => "syncpeer",
                 PeerSource::VrrpMaster => "the vrrp master",
-                PeerSource::FullRequest => "its full-table request",
+                PeerSource::FullRequest => "its full-table request, address verified by cookie",
             };
             let _ = writeln!(
                 out,
@@ -134,6 +132,11 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         "sent datagrams {} entries {} full-dumps {} errors {}",
         t.datagrams, t.entries, t.full_dumps, s.send_errors
     );
+    let _ = writeln!(
+        out,
+        "requests coalesced {} deferred {} cookies {}",
+        t.requests_coalesced, t.requests_deferred, t.cookies
+    );
     let r = &s.received;
     let _ = writeln!(
         out,
@@ -147,7 +150,17 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         r.dropped_authentication,
         r.dropped_stale,
         r.dropped_unexpected,
-        s.dropped_sender
+        r.dropped_not_from_peer
+    );
+    let _ = writeln!(
+        out,
+        "dropped out-of-window {} old-boot {} replayed {} unknown-boot {}",
+        r.dropped_out_of_window, r.dropped_old_boot, r.dropped_replayed, r.dropped_unknown_boot
+    );
+    let _ = writeln!(
+        out,
+        "dropped-entries unknown-server {} unknown-target {} bad-timeout {}",
+        r.dropped_unknown_server, r.dropped_unknown_target, r.dropped_bad_timeout
     );
     let _ = writeln!(out, "events-lost {}", s.events_lost);
     match s.last_datagram {
@@ -185,7 +198,6 @@ mod tests {
                 dropped_authentication: 2,
                 ..ReceiverCounters::default()
             },
-            dropped_sender: 0,
             send_errors: 0,
             events_lost: 0,
             last_datagram: None,
@@ -201,6 +213,9 @@ mod tests {
             "resync in sync",
             "received datagrams 3 applied 10 gaps 0",
             "dropped malformed 0 authentication 2",
+            "dropped out-of-window 0 old-boot 0 replayed 0 unknown-boot 0",
+            "dropped-entries unknown-server 0 unknown-target 0 bad-timeout 0",
+            "requests coalesced 0 deferred 0 cookies 0",
             "last-datagram never",
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
@@ -224,7 +239,6 @@ mod tests {
             dump: None,
             sent: SenderCounters::default(),
             received: ReceiverCounters::default(),
-            dropped_sender: 0,
             send_errors: 0,
             events_lost: 0,
             last_datagram: None,
