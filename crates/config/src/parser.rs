@@ -49,7 +49,7 @@ pub const SETTINGS: &[&str] = &[
 ];
 pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
 pub const VRRP_OPTIONS: &[&str] = &[
-    "vrid", "priority", "network", "version", "advert", "preempt", "notify",
+    "vrid", "priority", "network", "version", "advert", "preempt", "notify", "peer", "authpass",
 ];
 pub const NETWORK_OPTIONS: &[&str] = &[
     "name",
@@ -445,6 +445,8 @@ impl<'t> Parser<'t> {
             "version" => VrrpOpt::Version(self.vrrp_version()?),
             "advert" => VrrpOpt::AdvertMs(self.advert()?),
             "preempt" => VrrpOpt::Preempt(self.keyword("on or off", &["on", "off"])? == "on"),
+            "peer" => VrrpOpt::Peer(self.ipv4()?),
+            "authpass" => VrrpOpt::AuthPass(self.text("a password")?.value),
             _ => VrrpOpt::Notify(self.text("a notify script")?.value),
         })
     }

@@ -59,6 +59,7 @@ fn config(version: Version, priority: u8, interval_cs: u16, preempt: bool) -> Co
         primary_address: LOCAL,
         addresses: vec![peer(1)],
         auth: Auth::None,
+        peers: Vec::new(),
     }
 }
 
@@ -412,6 +413,8 @@ fn config_from_the_seed_model() {
         advert_ms: model::DEFAULT_ADVERT_MS,
         preempt: true,
         notify: None,
+        peers: Vec::new(),
+        auth_pass: None,
     };
     let config = Config::from_model(&model, LOCAL, vec![peer(1)]);
     assert_eq!(config.version, Version::V2);
