@@ -129,7 +129,13 @@ impl Senders {
     }
 
     /// An advert that passed every check.
-    pub fn accepted(&mut self, now: Instant, source: Ipv4Addr, priority: u8, addresses_match: bool) {
+    pub fn accepted(
+        &mut self,
+        now: Instant,
+        source: Ipv4Addr,
+        priority: u8,
+        addresses_match: bool,
+    ) {
         let known = self.configured.contains(&source) || self.seen.contains(&source);
         if !known {
             self.counters.new_sender += 1;
@@ -150,9 +156,11 @@ impl Senders {
     }
 
     fn notice(&mut self, now: Instant, source: Ipv4Addr, priority: u8, kind: NoticeKind) {
-        let index = match self.paced
+        let index = match self
+            .paced
             .iter()
-            .position(|p| p.source == source && p.kind == kind) {
+            .position(|p| p.source == source && p.kind == kind)
+        {
             Some(index) => {
                 let entry = &mut self.paced[index];
                 if now.saturating_duration_since(entry.last) < NOTICE_INTERVAL {
@@ -191,8 +199,8 @@ impl Senders {
         self.in_window += 1;
         let entry = &mut self.paced[index];
         entry.last = now;
-        let suppressed = std::mem::take(&mut entry.suppressed)
-            + std::mem::take(&mut self.suppressed_elsewhere);
+        let suppressed =
+            std::mem::take(&mut entry.suppressed) + std::mem::take(&mut self.suppressed_elsewhere);
         self.notices.push_back(Notice {
             source,
             priority,
@@ -256,7 +264,9 @@ mod tests {
         let notices = drain(&mut senders);
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].suppressed, 99);
-        assert!(notices[0].to_string().ends_with("(99 similar lines suppressed)"));
+        assert!(notices[0]
+            .to_string()
+            .ends_with("(99 similar lines suppressed)"));
     }
 
     #[test]
@@ -283,7 +293,10 @@ mod tests {
         senders.accepted(t0, addr(46), 200, false);
         assert_eq!(senders.counters().address_mismatch, 1);
         let kinds: Vec<NoticeKind> = drain(&mut senders).iter().map(|n| n.kind).collect();
-        assert_eq!(kinds, vec![NoticeKind::NewSender, NoticeKind::AddressMismatch]);
+        assert_eq!(
+            kinds,
+            vec![NoticeKind::NewSender, NoticeKind::AddressMismatch]
+        );
         senders.accepted(t0 + Duration::from_secs(1), addr(46), 200, false);
         assert!(drain(&mut senders).is_empty());
         senders.accepted(t0 + NOTICE_INTERVAL, addr(46), 200, false);

@@ -172,7 +172,10 @@ mod tests {
         let both = Setup::from_config(&parse(&two)).unwrap().unwrap();
         assert_eq!(
             both.machine.addresses,
-            vec![Ipv4Addr::new(10, 235, 210, 1), Ipv4Addr::new(10, 235, 210, 2)]
+            vec![
+                Ipv4Addr::new(10, 235, 210, 1),
+                Ipv4Addr::new(10, 235, 210, 2)
+            ]
         );
         assert!(one.same_group(&both));
         assert!(both.same_group(&one));

@@ -154,7 +154,11 @@ fn render(s: &Status, now: SystemTime) -> String {
     let _ = writeln!(out, "auth {}", s.auth);
     let _ = writeln!(out, "adverts-new-sender {}", s.senders.new_sender);
     let _ = writeln!(out, "adverts-not-a-peer {}", s.senders.not_a_peer);
-    let _ = writeln!(out, "adverts-address-mismatch {}", s.senders.address_mismatch);
+    let _ = writeln!(
+        out,
+        "adverts-address-mismatch {}",
+        s.senders.address_mismatch
+    );
     out
 }
 

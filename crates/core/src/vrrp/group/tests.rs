@@ -272,7 +272,9 @@ fn another_address_list_is_taken_counted_and_told_for_owner_and_non_owner() {
         .map(|n| n.to_string())
         .collect();
     assert!(
-        lines.iter().any(|l| l.contains("lists other virtual addresses")),
+        lines
+            .iter()
+            .any(|l| l.contains("lists other virtual addresses")),
         "{lines:?}"
     );
     // Our own list changed to theirs: no longer a mismatch.
@@ -297,8 +299,14 @@ fn forged_adverts_from_a_third_address_are_seen_and_refused_with_a_peer_list() {
 
     // Without a list: taken (the RFCs give no ground to refuse it), but counted and told.
     let mut open = v2();
-    assert_eq!(open.receive(t0, &V2_NONE, 100).map(|a| a.source), Ok(KEEPALIVED));
-    assert_eq!(open.receive(t0, &forged_255, 100).map(|a| a.priority), Ok(255));
+    assert_eq!(
+        open.receive(t0, &V2_NONE, 100).map(|a| a.source),
+        Ok(KEEPALIVED)
+    );
+    assert_eq!(
+        open.receive(t0, &forged_255, 100).map(|a| a.priority),
+        Ok(255)
+    );
     assert_eq!(open.sender_counters().new_sender, 2);
     let lines: Vec<String> = std::iter::from_fn(|| open.poll_notice())
         .map(|n| n.to_string())
@@ -319,7 +327,10 @@ fn forged_adverts_from_a_third_address_are_seen_and_refused_with_a_peer_list() {
     assert!(listed.receive(t0, &V2_NONE, 100).is_ok());
     for n in 0..50u64 {
         let at = t0 + std::time::Duration::from_millis(n * 20);
-        assert_eq!(listed.receive(at, &forged_255, 100), Err(AdvertDrop::NotAPeer));
+        assert_eq!(
+            listed.receive(at, &forged_255, 100),
+            Err(AdvertDrop::NotAPeer)
+        );
     }
     let counters = listed.sender_counters();
     assert_eq!((counters.not_a_peer, counters.new_sender), (50, 0));
@@ -343,7 +354,10 @@ fn unicast_adverts_go_to_the_peer_and_pass_its_checks() {
         assert_eq!((ip.dst_addr(), ip.ttl()), (US, 255));
         let mut receiver = config(version, 100, US);
         receiver.peers = vec![KEEPALIVED];
-        assert!(Group::new(&receiver).check(&packet, 100).is_ok(), "{version:?}");
+        assert!(
+            Group::new(&receiver).check(&packet, 100).is_ok(),
+            "{version:?}"
+        );
     }
 }
 
