@@ -181,7 +181,7 @@ fn run_group(
     stop: &AtomicBool,
 ) -> End {
     tracing::info!(
-        "vrrp: vrid {} priority {} version {} advert {} ms on {} from {} ({:?} mode), addresses {:?}",
+        "vrrp: vrid {} priority {} version {} advert {} ms on {} from {} ({:?} mode), addresses {:?}, {}",
         setup.machine.vrid,
         setup.machine.priority,
         setup.machine.version.number(),
@@ -189,7 +189,12 @@ fn run_group(
         setup.interface,
         setup.machine.primary_address,
         setup.mode,
-        setup.machine.addresses
+        setup.machine.addresses,
+        if setup.machine.peers.is_empty() {
+            "multicast".to_string()
+        } else {
+            format!("unicast to {:?}", setup.machine.peers)
+        }
     );
     // In DSR mode the virtual MAC answers for the VIP, so the adverts must come from it too
     // (RFC 3768 7.3): a switch then follows the master with every advert, also when two
