@@ -27,6 +27,7 @@ fn config(version: Version, interval_cs: u16) -> Config {
         primary_address: Ipv4Addr::new(10, 235, 210, 44),
         addresses: vec![Ipv4Addr::new(10, 235, 210, 1)],
         auth: Auth::None,
+        peers: Vec::new(),
     }
 }
 

@@ -100,6 +100,9 @@ pub enum VrrpOpt {
     AdvertMs(u32),
     Preempt(bool),
     Notify(String),
+    /// One unicast peer per `peer` line; the only option that may repeat.
+    Peer(Ipv4Addr),
+    AuthPass(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

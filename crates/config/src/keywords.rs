@@ -54,7 +54,7 @@ pub const ALL_SETTINGS: &[&str] = &[
 ];
 pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
 pub const VRRP_OPTIONS: &[&str] = &[
-    "vrid", "priority", "network", "version", "advert", "preempt", "notify",
+    "vrid", "priority", "network", "version", "advert", "preempt", "notify", "peer", "authpass",
 ];
 pub const NETWORK_OPTIONS: &[&str] = &[
     "name",

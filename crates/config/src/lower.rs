@@ -37,6 +37,8 @@ pub struct Origins {
     pub network_opts: HashMap<(u32, &'static str), Span>,
     pub vrrp: Option<Span>,
     pub vrrp_opts: HashMap<&'static str, Span>,
+    /// Each `peer` line of the vrrp block.
+    pub vrrp_peers: HashMap<Ipv4Addr, Span>,
 }
 
 impl Origins {
@@ -261,7 +263,12 @@ impl Lowering {
 
     fn vrrp(&mut self, config: &mut Config, opts: &[Opt<VrrpOpt>], span: Span) {
         self.singleton("vrrp", span);
-        self.once("vrrp", opts);
+        let single: Vec<Opt<VrrpOpt>> = opts
+            .iter()
+            .filter(|o| o.keyword != "peer")
+            .cloned()
+            .collect();
+        self.once("vrrp", &single);
         self.origins.vrrp = Some(span);
         let mut vrrp = config.vrrp.clone().unwrap_or(Vrrp {
             vrid: 0,
@@ -271,8 +278,14 @@ impl Lowering {
             advert_ms: DEFAULT_ADVERT_MS,
             preempt: true,
             notify: None,
+            peers: Vec::new(),
+            auth_pass: None,
         });
         let is_new = config.vrrp.is_none();
+        // A block that names peers gives the whole list; one that names none keeps it.
+        if opts.iter().any(|o| o.keyword == "peer") {
+            vrrp.peers.clear();
+        }
         for opt in opts {
             self.origins.vrrp_opts.insert(opt.keyword, opt.span);
             match &opt.value {
@@ -283,6 +296,17 @@ impl Lowering {
                 VrrpOpt::AdvertMs(ms) => vrrp.advert_ms = *ms,
                 VrrpOpt::Preempt(on) => vrrp.preempt = *on,
                 VrrpOpt::Notify(script) => vrrp.notify = Some(script.clone()),
+                VrrpOpt::Peer(addr) => {
+                    if let Some(first) = self.origins.vrrp_peers.get(addr) {
+                        let error = Error::new(opt.span, format!("peer {addr} is given twice"))
+                            .note(format!("first given at {first}"));
+                        self.errors.push(error);
+                    } else {
+                        self.origins.vrrp_peers.insert(*addr, opt.span);
+                        vrrp.peers.push(*addr);
+                    }
+                }
+                VrrpOpt::AuthPass(pass) => vrrp.auth_pass = Some(pass.clone()),
             }
         }
         if is_new {

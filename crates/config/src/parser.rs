@@ -395,6 +395,8 @@ impl<'t> Parser<'t> {
             "version" => VrrpOpt::Version(self.vrrp_version()?),
             "advert" => VrrpOpt::AdvertMs(self.advert()?),
             "preempt" => VrrpOpt::Preempt(self.keyword("on or off", &["on", "off"])? == "on"),
+            "peer" => VrrpOpt::Peer(self.ipv4()?),
+            "authpass" => VrrpOpt::AuthPass(self.text("a password")?.value),
             _ => VrrpOpt::Notify(self.text("a notify script")?.value),
         })
     }

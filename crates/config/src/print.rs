@@ -216,6 +216,12 @@ pub fn print(config: &Config, taken: &str) -> String {
         if let Some(notify) = &vrrp.notify {
             let _ = writeln!(out, "notify {}", quoted(notify));
         }
+        for peer in &vrrp.peers {
+            let _ = writeln!(out, "peer {peer}");
+        }
+        if let Some(pass) = &vrrp.auth_pass {
+            let _ = writeln!(out, "authpass {}", quoted(pass));
+        }
         let _ = writeln!(out, "}}");
     }
     for (id, network) in &config.networks {

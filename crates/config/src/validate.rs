@@ -11,6 +11,9 @@ use std::net::Ipv4Addr;
 
 use fulcrum_core::model::{Config, InterfaceRef, VrrpVersion};
 
+/// VRRPv2 carries 8 bytes of authentication data (RFC 3768 §5.3.10).
+const AUTH_PASS_MAX: usize = 8;
+
 use crate::ast::Kind;
 use crate::diag::{Error, Span};
 use crate::lower::Origins;
@@ -101,6 +104,45 @@ fn vrrp(config: &Config, origins: &Origins, errors: &mut Vec<Error>) {
             .or(origins.vrrp)
             .unwrap_or(Span::START);
         errors.push(Error::new(span, format!("{problem}, found {ms}ms")));
+    }
+    if let Some(pass) = &vrrp.auth_pass {
+        if vrrp.version == VrrpVersion::V3 {
+            errors.push(
+                Error::new(at("authpass"), "VRRP version 3 has no authentication")
+                    .help("remove \"authpass\", or use \"version 2\" as the peers do"),
+            );
+        } else if pass.is_empty() || pass.len() > AUTH_PASS_MAX {
+            errors.push(
+                Error::new(
+                    at("authpass"),
+                    format!(
+                        "authpass needs 1 to {} bytes, found {}",
+                        AUTH_PASS_MAX,
+                        pass.len()
+                    ),
+                )
+                .help("keepalived sends only the first 8 bytes of auth_pass; give those"),
+            );
+        }
+    }
+    let real = config.networks.get(&vrrp.network).and_then(|n| n.real);
+    for peer in &vrrp.peers {
+        let span = origins
+            .vrrp_peers
+            .get(peer)
+            .copied()
+            .unwrap_or_else(|| at("peer"));
+        if Some(*peer) == real {
+            errors.push(
+                Error::new(span, format!("peer {peer} is this node's own real address"))
+                    .help("list the other members of the group, not this node"),
+            );
+        } else if peer.is_multicast() || peer.is_broadcast() || peer.is_unspecified() {
+            errors.push(Error::new(
+                span,
+                format!("peer {peer} is not a unicast address"),
+            ));
+        }
     }
 }
 

@@ -22,7 +22,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt vrrp option",
             "vrrp {\nvrid 7\n    prority 200\nnetwork 1\n}\nnetwork 1 {\n}\n".into(),
-            vec!["3:5: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify)"],
+            vec!["3:5: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify, peer, authpass)"],
         ),
         (
             "misspelt statement",
@@ -215,6 +215,30 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["4:1: \"port\" is given twice in this target block"],
         ),
         (
+            "vrrp peer given twice, peer is ourselves, peer is multicast",
+            "network 1 {\nreal 10.0.0.5\n}\nvrrp {\nvrid 7\npriority 200\nnetwork 1\npeer 10.0.0.6\n  peer 10.0.0.6\npeer 10.0.0.5\npeer 224.0.0.18\n}\n".into(),
+            vec![
+                "9:3: peer 10.0.0.6 is given twice",
+                "10:1: peer 10.0.0.5 is this node's own real address",
+                "11:1: peer 224.0.0.18 is not a unicast address",
+            ],
+        ),
+        (
+            "vrrp peer that is not an address",
+            "network 1 {\n}\nvrrp {\nvrid 7\npriority 200\nnetwork 1\npeer ns0b\n}\n".into(),
+            vec!["7:6: found \"ns0b\", expected an IPv4 address"],
+        ),
+        (
+            "authpass too long, and with version 3",
+            "network 1 {\n}\nvrrp {\nvrid 7\npriority 200\nnetwork 1\nauthpass \"123456789\"\n}\n".into(),
+            vec!["7:1: authpass needs 1 to 8 bytes, found 9"],
+        ),
+        (
+            "authpass with version 3",
+            "network 1 {\n}\nvrrp {\nvrid 7\npriority 200\nnetwork 1\nversion 3\nauthpass secret\n}\n".into(),
+            vec!["8:1: VRRP version 3 has no authentication"],
+        ),
+        (
             "vrrp without priority",
             "network 1 {\n}\nvrrp {\nvrid 7\nnetwork 1\n}\n".into(),
             vec!["3:1: vrrp has no priority"],
@@ -264,7 +288,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             "network 1 {\n}\nvrrp {\nvrid 0\nprority 2\nnetwork 1\n}\n".into(),
             vec![
                 "4:6: found \"0\", expected a vrid from 1 to 255",
-                "5:1: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify)",
+                "5:1: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify, peer, authpass)",
             ],
         ),
         (
@@ -328,7 +352,7 @@ fn display_shows_line_caret_and_help() {
         .to_string();
     assert_eq!(
         shown,
-        "ns0a.conf:3:5: error: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify)\n    prority 200\n    ^\nhelp: did you mean \"priority\"?\n"
+        "ns0a.conf:3:5: error: found \"prority\", expected a vrrp option (vrid, priority, network, version, advert, preempt, notify, peer, authpass)\n    prority 200\n    ^\nhelp: did you mean \"priority\"?\n"
     );
 }
 

@@ -192,9 +192,11 @@ fn vrrp() -> impl Strategy<Value = Vrrp> {
         1..=4095u32,
         any::<bool>(),
         proptest::option::of(text()),
+        proptest::collection::btree_set(0x0a00_0001..0x0aff_fffeu32, 0..3),
+        proptest::option::of("[a-zA-Z0-9 _./\"\\\\{}-]{1,8}"),
     )
         .prop_map(
-            |(vrid, priority, network, v3, seconds, centis, preempt, notify)| Vrrp {
+            |(vrid, priority, network, v3, seconds, centis, preempt, notify, peers, pass)| Vrrp {
                 vrid,
                 priority,
                 network,
@@ -202,6 +204,8 @@ fn vrrp() -> impl Strategy<Value = Vrrp> {
                 advert_ms: if v3 { centis * 10 } else { seconds * 1000 },
                 preempt,
                 notify,
+                peers: peers.into_iter().map(Ipv4Addr::from).collect(),
+                auth_pass: pass.filter(|_| !v3),
             },
         )
 }

@@ -135,6 +135,12 @@ pub struct Vrrp {
     pub preempt: bool,
     /// Run on every transition with the new state as its argument.
     pub notify: Option<String>,
+    /// Unicast peers (keepalived's `unicast_peer`): when any are given, adverts go to each of
+    /// them by unicast instead of 224.0.0.18, and adverts from any other address are refused.
+    pub peers: Vec<Ipv4Addr>,
+    /// VRRPv2 simple-text authentication (keepalived's `auth_type PASS`), at most 8 bytes.
+    /// Interoperability only: the password travels in clear in every advert.
+    pub auth_pass: Option<String>,
 }
 
 /// Where a network's traffic goes in or out: by interface number or by kernel name.

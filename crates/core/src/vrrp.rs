@@ -20,6 +20,7 @@
 
 pub mod group;
 mod link;
+pub mod senders;
 
 #[cfg(test)]
 #[rustfmt::skip]
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 
 pub use fulcrum_wire::vrrp::{Auth, Version};
 pub use group::{AdvertDrop, Group};
+pub use senders::{Notice, NoticeKind, SenderCounters};
 
 use crate::model;
 
@@ -59,6 +61,9 @@ pub struct Config {
     pub addresses: Vec<Ipv4Addr>,
     /// v2 authentication; `Auth::None` for v3.
     pub auth: Auth,
+    /// Unicast peers: adverts go to each of them and only theirs are taken. Empty: multicast,
+    /// from anyone.
+    pub peers: Vec<Ipv4Addr>,
 }
 
 impl Config {
@@ -80,7 +85,11 @@ impl Config {
             preempt: vrrp.preempt,
             primary_address,
             addresses,
-            auth: Auth::None,
+            auth: match (&vrrp.auth_pass, vrrp.version) {
+                (Some(pass), model::VrrpVersion::V2) => Auth::simple_text(pass),
+                _ => Auth::None,
+            },
+            peers: vrrp.peers.clone(),
         }
     }
 }
@@ -314,6 +323,12 @@ impl Machine {
 
     fn advertisement_interval(&self) -> Duration {
         centiseconds(self.config.advert_interval_cs)
+    }
+
+    /// A new virtual address list (a server with its own address enabled or disabled). The
+    /// state and timers stay: the driver changes what it holds and the group what it sends.
+    pub fn set_addresses(&mut self, addresses: Vec<Ipv4Addr>) {
+        self.config.addresses = addresses;
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

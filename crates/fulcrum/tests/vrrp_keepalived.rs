@@ -10,6 +10,10 @@
 //!   master, then restored: the master with the higher primary address stays, the other steps
 //!   down; tested with Fulcrum's address higher and with keepalived's higher.
 //!
+//! - keepalived's `auth_type PASS` (v2) against `authpass`, both ways; a wrong password is
+//!   dropped and counted.
+//! - keepalived's `unicast_peer` against `peer`, both ways, for v2 and v3.
+//!
 //! Needs root, iproute2, nft and keepalived; a missing tool fails the test with its name.
 
 mod vrrp_support;
@@ -53,19 +57,36 @@ fn setup(tag: &str, fulcrum_addr: &str, keepalived_addr: &str) -> Setup {
 }
 
 fn start_fulcrum(s: &Setup, addr: &str, priority: u8, group: Group) -> Fulcrum {
+    start_fulcrum_with(s, addr, priority, group, "")
+}
+
+fn start_fulcrum_with(s: &Setup, addr: &str, priority: u8, group: Group, extra: &str) -> Fulcrum {
     Fulcrum::start(
         &s.link,
         &s.fulcrum_ns,
         "f",
-        &fulcrum_config("NS0A", addr, priority, group, ""),
+        &fulcrum_config("NS0A", addr, priority, group, extra),
     )
 }
 
+/// Extra settings for both sides of a scenario: Fulcrum's `vrrp` block lines and keepalived's
+/// `vrrp_instance` lines.
+#[derive(Clone, Copy, Default)]
+struct Extra {
+    fulcrum: &'static str,
+    keepalived: &'static str,
+}
+
 fn fulcrum_higher(tag: &str, group: Group) {
+    fulcrum_higher_with(tag, group, Extra::default());
+}
+
+fn fulcrum_higher_with(tag: &str, group: Group, extra: Extra) {
     let s = setup(tag, LOW, HIGH);
-    let keepalived = Keepalived::start(&s.link, &s.keepalived_ns, "k", 100, group);
+    let keepalived =
+        Keepalived::start_with(&s.link, &s.keepalived_ns, "k", 100, group, extra.keepalived);
     keepalived.wait_state("MASTER", group.master_down(100) + MARGIN);
-    let fulcrum = start_fulcrum(&s, LOW, 200, group);
+    let fulcrum = start_fulcrum_with(&s, LOW, 200, group, extra.fulcrum);
     fulcrum.wait_state("MASTER", group.master_down(200) + MARGIN);
     keepalived.wait_state("BACKUP", MARGIN);
     // Stable: one master over several adverts.
@@ -75,16 +96,23 @@ fn fulcrum_higher(tag: &str, group: Group) {
     assert!(holds_vip(&s.fulcrum_ns));
     assert!(!holds_vip(&s.keepalived_ns));
 
+    let shown = fulcrum.show_vrrp();
     fulcrum.proc.kill();
     keepalived.wait_state("MASTER", group.master_down(100) + MARGIN);
     assert!(holds_vip(&s.keepalived_ns));
+    assert!(!shown.contains("dropped-"), "{shown}");
 }
 
 fn keepalived_higher(tag: &str, group: Group) {
+    keepalived_higher_with(tag, group, Extra::default());
+}
+
+fn keepalived_higher_with(tag: &str, group: Group, extra: Extra) -> String {
     let s = setup(tag, LOW, HIGH);
-    let fulcrum = start_fulcrum(&s, LOW, 100, group);
+    let fulcrum = start_fulcrum_with(&s, LOW, 100, group, extra.fulcrum);
     fulcrum.wait_state("MASTER", group.master_down(100) + MARGIN);
-    let keepalived = Keepalived::start(&s.link, &s.keepalived_ns, "k", 200, group);
+    let keepalived =
+        Keepalived::start_with(&s.link, &s.keepalived_ns, "k", 200, group, extra.keepalived);
     keepalived.wait_state("MASTER", group.master_down(200) + MARGIN);
     fulcrum.wait_state("BACKUP", MARGIN);
     std::thread::sleep(group.master_down(100));
@@ -100,6 +128,7 @@ fn keepalived_higher(tag: &str, group: Group) {
     keepalived.sigkill();
     fulcrum.wait_state("MASTER", group.master_down(100) + MARGIN);
     assert!(holds_vip(&s.fulcrum_ns));
+    shown
 }
 
 /// Drops every frame the bridge forwards while it exists (a cut link).
@@ -187,4 +216,56 @@ fn v2_equal_priority_higher_address_wins() {
 fn v3_equal_priority_higher_address_wins() {
     equal_priority("vkaeqf3", V3, HIGH, LOW);
     equal_priority("vkaeqk3", V3, LOW, HIGH);
+}
+
+const PASS: Extra = Extra {
+    fulcrum: "authpass \"secret\"\n",
+    keepalived: "  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n",
+};
+
+#[test]
+fn v2_pass_authentication_both_ways() {
+    fulcrum_higher_with("vkapf", V2, PASS);
+    let shown = keepalived_higher_with("vkapk", V2, PASS);
+    assert!(shown.contains("auth pass\n"), "{shown}");
+    assert!(!shown.contains("dropped-"), "{shown}");
+}
+
+#[test]
+fn v2_a_wrong_password_is_dropped_and_counted() {
+    let s = setup("vkapw", LOW, HIGH);
+    let keepalived =
+        Keepalived::start_with(&s.link, &s.keepalived_ns, "k", 200, V2, PASS.keepalived);
+    keepalived.wait_state("MASTER", V2.master_down(200) + MARGIN);
+    let fulcrum = start_fulcrum_with(&s, LOW, 100, V2, "authpass \"wrong\"\n");
+    // Fulcrum hears no valid advert: it becomes master beside keepalived, as keepalived does
+    // with a password mismatch, and counts every advert it dropped.
+    fulcrum.wait_state("MASTER", V2.master_down(100) + MARGIN);
+    let dropped: u64 = fulcrum
+        .vrrp_value("dropped-bad-auth")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "{}", fulcrum.show_vrrp());
+}
+
+/// Each side lists the other as its only unicast peer; keepalived then neither sends to nor
+/// listens on 224.0.0.18, so each election below needs the unicast adverts both ways.
+const UNICAST: Extra = Extra {
+    fulcrum: "peer 10.235.210.46\n",
+    keepalived: "  unicast_peer {\n    10.235.210.45\n  }\n",
+};
+
+#[test]
+fn v2_unicast_peers_both_ways() {
+    fulcrum_higher_with("vkauf2", V2, UNICAST);
+    let shown = keepalived_higher_with("vkauk2", V2, UNICAST);
+    assert!(shown.contains(&format!("peers {HIGH}\n")), "{shown}");
+    assert!(!shown.contains("dropped-"), "{shown}");
+}
+
+#[test]
+fn v3_unicast_peers_both_ways() {
+    fulcrum_higher_with("vkauf3", V3, UNICAST);
+    let shown = keepalived_higher_with("vkauk3", V3, UNICAST);
+    assert!(shown.contains(&format!("peers {HIGH}\n")), "{shown}");
 }

@@ -1,9 +1,15 @@
 //! One VRRP group as seen on the wire: which received adverts count, and the bytes this node
 //! sends. [`Group::check`] applies the receive checks of RFC 3768 §7.1 and RFC 5798 §7.1 to a
 //! whole IPv4 packet and returns either an [`Advert`] for the [`Machine`](super::Machine) or the
-//! one [`AdvertDrop`] reason to count; it never panics on any input. The builders produce the
-//! advert (RFC 3768 §7.2 / RFC 5798 §7.2: TTL 255 to 224.0.0.18, source MAC the virtual router
-//! MAC) and the gratuitous ARP a new master sends (RFC 3768 §6.4.2).
+//! one [`AdvertDrop`] reason to count; it never panics on any input. Beyond the RFCs, adverts
+//! from outside a configured unicast peer list are refused. [`Group::receive`] does the same and
+//! keeps the account of senders ([`Senders`]): new or refused sources and address lists that
+//! differ from ours are counted and queued as paced [`Notice`]s. The address list is compared
+//! for every advert, also the owner's (priority 255), but a difference is counted and logged,
+//! never a drop: both RFCs make the check a MAY, and dropping would make two nodes whose lists
+//! differ for a moment (one already reconfigured) both master. The builders produce the advert
+//! (RFC 3768 §7.2 / RFC 5798 §7.2: TTL 255 to 224.0.0.18, or to each unicast peer; source MAC
+//! the virtual router MAC) and the gratuitous ARP a new master sends (RFC 3768 §6.4.2).
 
 use std::net::Ipv4Addr;
 
@@ -11,6 +17,9 @@ use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 use fulcrum_wire::vrrp::{self as wire_vrrp, Version};
 use fulcrum_wire::{arp, ipv4, WireError};
 
+use std::time::Instant;
+
+use super::senders::{Notice, SenderCounters, Senders};
 use super::{Advert, Config, PRIORITY_OWNER};
 
 /// IPv4 TOS of adverts: precedence "internetwork control", as keepalived sends.
@@ -47,8 +56,8 @@ pub enum AdvertDrop {
     /// v3 advert interval of zero: no master can keep that promise, and learning it would
     /// make every backup's master down timer expire at once.
     ZeroInterval,
-    /// The address list differs and the sender is not the owner (RFC 3768 §7.1).
-    AddressMismatch,
+    /// Unicast peers are configured and the source is not one of them.
+    NotAPeer,
 }
 
 impl AdvertDrop {
@@ -67,7 +76,7 @@ impl AdvertDrop {
         AdvertDrop::BadAuth,
         AdvertDrop::IntervalMismatch,
         AdvertDrop::ZeroInterval,
-        AdvertDrop::AddressMismatch,
+        AdvertDrop::NotAPeer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,7 +95,7 @@ impl AdvertDrop {
             AdvertDrop::BadAuth => "bad-auth",
             AdvertDrop::IntervalMismatch => "interval-mismatch",
             AdvertDrop::ZeroInterval => "zero-interval",
-            AdvertDrop::AddressMismatch => "address-mismatch",
+            AdvertDrop::NotAPeer => "not-a-peer",
         }
     }
 
@@ -125,6 +134,14 @@ pub struct Group {
     addresses: Vec<Ipv4Addr>,
     auth: wire_vrrp::Auth,
     next_ident: u16,
+    senders: Senders,
+}
+
+/// An advert that passed the checks, and whether its address list is ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checked {
+    advert: Advert,
+    addresses_match: bool,
 }
 
 impl Group {
@@ -140,6 +157,55 @@ impl Group {
             addresses: config.addresses.clone(),
             auth: config.auth,
             next_ident: 1,
+            senders: Senders::new(&config.peers),
+        }
+    }
+
+    /// The configured unicast peers (empty: adverts go to 224.0.0.18).
+    pub fn peers(&self) -> &[Ipv4Addr] {
+        self.senders.configured()
+    }
+
+    pub fn sender_counters(&self) -> SenderCounters {
+        self.senders.counters()
+    }
+
+    /// The next paced line to log about senders.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.senders.poll_notice()
+    }
+
+    /// A new virtual address list, for the next advert and the next comparison; the group keeps
+    /// running (a restart would send priority 0 and release the VIP).
+    pub fn set_addresses(&mut self, addresses: &[Ipv4Addr]) {
+        self.addresses = addresses.to_vec();
+        self.sorted_addresses = addresses.to_vec();
+        self.sorted_addresses.sort();
+    }
+
+    /// [`Group::check`], and the account of senders kept at `now`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        ip_packet: &[u8],
+        local_priority: u8,
+    ) -> Result<Advert, AdvertDrop> {
+        match self.check_all(ip_packet, local_priority) {
+            Ok(checked) => {
+                let advert = checked.advert;
+                self.senders
+                    .accepted(now, advert.source, advert.priority, checked.addresses_match);
+                Ok(advert)
+            }
+            Err(AdvertDrop::NotAPeer) => {
+                // Only a fully parsed advert is refused this way, so both fields are there.
+                if let Ok(ip) = ipv4::Packet::new_checked(ip_packet) {
+                    let priority = ip.payload().get(2).copied().unwrap_or(0);
+                    self.senders.refused(now, ip.src_addr(), priority);
+                }
+                Err(AdvertDrop::NotAPeer)
+            }
+            Err(reason) => Err(reason),
         }
     }
 
@@ -151,6 +217,11 @@ impl Group {
     /// Apply the receive checks to a whole IPv4 packet. `local_priority` is the machine's
     /// current priority (an owner ignores every advert).
     pub fn check(&self, ip_packet: &[u8], local_priority: u8) -> Result<Advert, AdvertDrop> {
+        self.check_all(ip_packet, local_priority)
+            .map(|checked| checked.advert)
+    }
+
+    fn check_all(&self, ip_packet: &[u8], local_priority: u8) -> Result<Checked, AdvertDrop> {
         let ip = ipv4::Packet::new_checked(ip_packet).map_err(|_| AdvertDrop::BadIp)?;
         if ip.version() != 4 || !ip.verify_checksum() || ip.is_fragment() {
             return Err(AdvertDrop::BadIp);
@@ -182,6 +253,9 @@ impl Group {
         if repr.vrid != self.vrid {
             return Err(AdvertDrop::WrongVrid);
         }
+        if !self.senders.admits(source) {
+            return Err(AdvertDrop::NotAPeer);
+        }
         if local_priority == PRIORITY_OWNER {
             return Err(AdvertDrop::LocalOwner);
         }
@@ -195,20 +269,32 @@ impl Group {
         } else if repr.advert_interval_cs == 0 {
             return Err(AdvertDrop::ZeroInterval);
         }
+        // RFC 3768 §7.1 / RFC 5798 §7.1: MAY verify the address list, SHOULD log a difference;
+        // see the module doc for why a difference is not a drop, also for a non-owner.
         let mut received = repr.addresses;
         received.sort();
-        if received != self.sorted_addresses && repr.priority != PRIORITY_OWNER {
-            return Err(AdvertDrop::AddressMismatch);
-        }
-        Ok(Advert {
-            source,
-            priority: repr.priority,
-            advert_interval_cs: repr.advert_interval_cs,
+        Ok(Checked {
+            advert: Advert {
+                source,
+                priority: repr.priority,
+                advert_interval_cs: repr.advert_interval_cs,
+            },
+            addresses_match: received == self.sorted_addresses,
         })
     }
 
-    /// The advert as a whole IPv4 packet (for a raw IP socket).
+    /// The advert as a whole IPv4 packet to 224.0.0.18 (for a raw IP socket).
     pub fn advert_packet(&mut self, priority: u8) -> Result<Vec<u8>, WireError> {
+        self.advert_packet_to(priority, wire_vrrp::MULTICAST_ADDR)
+    }
+
+    /// The advert as a whole IPv4 packet to `destination` (a unicast peer, as keepalived's
+    /// `unicast_peer` sends them; v3's checksum covers the destination).
+    pub fn advert_packet_to(
+        &mut self,
+        priority: u8,
+        destination: Ipv4Addr,
+    ) -> Result<Vec<u8>, WireError> {
         let vrrp = wire_vrrp::Repr {
             version: self.version,
             vrid: self.vrid,
@@ -219,7 +305,7 @@ impl Group {
         };
         let ip = ipv4::Repr {
             src_addr: self.primary_address,
-            dst_addr: wire_vrrp::MULTICAST_ADDR,
+            dst_addr: destination,
             protocol: ipv4::protocol::VRRP,
             payload_len: vrrp.buffer_len(),
             ttl: wire_vrrp::TTL,

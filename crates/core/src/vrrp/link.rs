@@ -60,6 +60,7 @@ mod tests {
             primary_address: LOCAL,
             addresses: vec![Ipv4Addr::new(10, 235, 210, 1)],
             auth: Auth::None,
+            peers: Vec::new(),
         }
     }
 

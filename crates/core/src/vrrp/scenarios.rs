@@ -59,6 +59,7 @@ fn config(version: Version, priority: u8, interval_cs: u16, preempt: bool) -> Co
         primary_address: LOCAL,
         addresses: vec![peer(1)],
         auth: Auth::None,
+        peers: Vec::new(),
     }
 }
 
@@ -412,6 +413,8 @@ fn config_from_the_seed_model() {
         advert_ms: model::DEFAULT_ADVERT_MS,
         preempt: true,
         notify: None,
+        peers: Vec::new(),
+        auth_pass: None,
     };
     let config = Config::from_model(&model, LOCAL, vec![peer(1)]);
     assert_eq!(config.version, Version::V2);
@@ -432,4 +435,46 @@ fn config_from_the_seed_model() {
         (config.version, config.advert_interval_cs),
         (Version::V3, 2)
     );
+}
+
+#[test]
+fn a_new_address_list_keeps_state_and_timers_and_asks_for_nothing() {
+    let t0 = Instant::now();
+    for (start_as, state) in [(200, State::Backup), (255, State::Master)] {
+        let mut m = Machine::new(config(Version::V2, start_as, 100, true));
+        m.handle_input(t0, Input::Startup);
+        while m.poll_output().is_some() {}
+        let timer = m.poll_timeout();
+        m.set_addresses(vec![peer(1), peer(2)]);
+        assert_eq!(m.state(), state);
+        assert_eq!(m.poll_timeout(), timer);
+        assert_eq!(m.poll_output(), None);
+        assert_eq!(m.config().addresses, vec![peer(1), peer(2)]);
+    }
+}
+
+#[test]
+fn the_model_carries_peers_and_the_password_into_the_group_config() {
+    let model = model::Vrrp {
+        vrid: 7,
+        priority: 200,
+        network: 1,
+        version: model::VrrpVersion::V2,
+        advert_ms: model::DEFAULT_ADVERT_MS,
+        preempt: true,
+        notify: None,
+        peers: vec![peer(4)],
+        auth_pass: Some("secret".into()),
+    };
+    let config = Config::from_model(&model, LOCAL, vec![peer(1)]);
+    assert_eq!(config.peers, vec![peer(4)]);
+    assert_eq!(config.auth, Auth::simple_text("secret"));
+    // v3 has no authentication field: the validator refuses authpass there, and the group
+    // never sends one.
+    let v3 = model::Vrrp {
+        version: model::VrrpVersion::V3,
+        advert_ms: 100,
+        ..model
+    };
+    assert_eq!(Config::from_model(&v3, LOCAL, vec![peer(1)]).auth, Auth::None);
 }

@@ -153,6 +153,7 @@ fn run_one(seed: u64) -> Result<(), String> {
             primary_address: Ipv4Addr::new(10, 235, 210, 43 + i as u8),
             addresses: vec![vip],
             auth: Auth::None,
+            peers: Vec::new(),
         };
         let (machine, group) = Sim::fresh(&config);
         nodes.push(Node {
@@ -306,6 +307,7 @@ fn the_simulation_can_fail() {
         primary_address: Ipv4Addr::new(10, 235, 210, 43),
         addresses: vec![Ipv4Addr::new(10, 235, 210, 1)],
         auth: Auth::None,
+        peers: Vec::new(),
     };
     let t0 = Instant::now();
     let mut a = Machine::new(config.clone());

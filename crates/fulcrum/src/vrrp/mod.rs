@@ -10,8 +10,10 @@
 //! RFC 3768 7.3, so the switch learns with every advert where the VIP's MAC lives), taking and releasing the VIPs ([`vip`]: the DSR plane's active
 //! switch, or a kernel address in proxy mode), one log line per transition with its reason, and
 //! `notify` ([`notify`], never waited for). A configuration change that keeps the group (only
-//! the priority differs) goes to the running machine; any other change stops the group cleanly
-//! and starts the new one. The driver follows the link watcher ([`crate::link`], see [`fault`]):
+//! the priority or the virtual address list differs) goes to the running machine, group and VIP
+//! holder; any other change stops the group cleanly and starts the new one. With unicast peers
+//! adverts go to each peer instead of 224.0.0.18 and only theirs are taken; paced notices
+//! about new, refused or mismatching senders are logged as warnings. The driver follows the link watcher ([`crate::link`], see [`fault`]):
 //! while the interface is down or missing the machine is in FAULT (no adverts, no VIP) and the
 //! socket is closed; when it is back, possibly re-created under a new index, the socket is
 //! opened again and the machine rejoins as on startup. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
@@ -179,7 +181,7 @@ fn run_group(
     stop: &AtomicBool,
 ) -> End {
     tracing::info!(
-        "vrrp: vrid {} priority {} version {} advert {} ms on {} from {} ({:?} mode), addresses {:?}",
+        "vrrp: vrid {} priority {} version {} advert {} ms on {} from {} ({:?} mode), addresses {:?}, {}",
         setup.machine.vrid,
         setup.machine.priority,
         setup.machine.version.number(),
@@ -187,7 +189,12 @@ fn run_group(
         setup.interface,
         setup.machine.primary_address,
         setup.mode,
-        setup.machine.addresses
+        setup.machine.addresses,
+        if setup.machine.peers.is_empty() {
+            "multicast".to_string()
+        } else {
+            format!("unicast to {:?}", setup.machine.peers)
+        }
     );
     // In DSR mode the virtual MAC answers for the VIP, so the adverts must come from it too
     // (RFC 3768 7.3): a switch then follows the master with every advert, also when two
@@ -228,6 +235,9 @@ fn run_group(
                             Input::SetPriority(next.machine.priority),
                         );
                         runner.carry_out();
+                    }
+                    if next.machine.addresses != runner.machine.config().addresses {
+                        runner.set_addresses(&next.machine.addresses);
                     }
                     runner.setup = next;
                 }
@@ -281,13 +291,24 @@ fn advert_sender(setup: &Setup) -> Option<FrameSender> {
 
 impl Runner {
     fn received(&mut self, packet: &[u8]) {
-        match self.group.check(packet, self.machine.priority()) {
-            Ok(advert) => {
-                self.machine
-                    .handle_input(Instant::now(), Input::Advert(advert));
-            }
+        let now = Instant::now();
+        match self.group.receive(now, packet, self.machine.priority()) {
+            Ok(advert) => self.machine.handle_input(now, Input::Advert(advert)),
             Err(reason) => self.drops.count(reason),
         }
+        while let Some(notice) = self.group.poll_notice() {
+            tracing::warn!("{notice}");
+        }
+    }
+
+    /// A server with its own address was enabled or disabled: the running group sends the new
+    /// list from the next advert on and holds the new VIPs, without a restart.
+    fn set_addresses(&mut self, addresses: &[std::net::Ipv4Addr]) {
+        tracing::info!("vrrp: addresses {addresses:?}");
+        self.group.set_addresses(addresses);
+        self.machine.set_addresses(addresses.to_vec());
+        self.vip.set_addresses(addresses);
+        self.carry_out();
     }
 
     fn shutdown(&mut self) {
@@ -311,6 +332,7 @@ impl Runner {
         self.vip.enforce();
         publish(Some(Status::of(
             &self.machine,
+            &self.group,
             &self.setup,
             self.vip.holds(),
             self.drops,
@@ -319,6 +341,9 @@ impl Runner {
     }
 
     fn send_advert(&mut self, priority: u8) {
+        if !self.group.peers().is_empty() {
+            return self.send_unicast_adverts(priority);
+        }
         let sent = match &self.frames {
             Some(frames) => self
                 .group
@@ -342,6 +367,34 @@ impl Runner {
                     "vrrp: cannot send an advert ({} failures so far): {e}",
                     self.send_errors
                 );
+            }
+        }
+    }
+}
+
+impl Runner {
+    /// One advert to each configured peer through the raw socket (as keepalived's
+    /// `unicast_peer`; the kernel resolves each peer's MAC, so they leave from the interface's
+    /// own MAC also in DSR mode).
+    fn send_unicast_adverts(&mut self, priority: u8) {
+        let peers = self.group.peers().to_vec();
+        for peer in peers {
+            let sent = self
+                .group
+                .advert_packet_to(priority, peer)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))
+                .and_then(|packet| match &self.socket {
+                    Some(socket) => socket.send_to(&packet, peer),
+                    None => Err(std::io::Error::other("the link is down")),
+                });
+            if let Err(e) = sent {
+                self.send_errors += 1;
+                if self.send_errors.is_power_of_two() {
+                    tracing::warn!(
+                        "vrrp: cannot send an advert to {peer} ({} failures so far): {e}",
+                        self.send_errors
+                    );
+                }
             }
         }
     }

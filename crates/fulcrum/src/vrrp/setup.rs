@@ -76,10 +76,13 @@ impl Setup {
     }
 
     /// The same group on the same link, so a running machine can keep going (only the
-    /// priority differs, or nothing VRRP cares about).
+    /// priority or the virtual address list differs, or nothing VRRP cares about). A new
+    /// address list must not restart the group: the master would send priority 0 and release
+    /// every VIP, and the backup would take over for nothing.
     pub fn same_group(&self, other: &Setup) -> bool {
         let mut a = self.machine.clone();
         a.priority = other.machine.priority;
+        a.addresses.clone_from(&other.machine.addresses);
         a == other.machine
             && self.interface == other.interface
             && self.mode == other.mode
@@ -155,5 +158,36 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!a.same_group(&c));
+    }
+
+    #[test]
+    fn a_second_server_with_its_own_address_keeps_the_group() {
+        let two = SEED_NS0A.replace(
+            "register server 1\nenable server 1\n",
+            "register server 1\nenable server 1\n\
+             server 2 {\nipaddr 10.235.210.2\nport 53\nmethod session\ntargets 1,2\n}\n\
+             register server 2\nenable server 2\n",
+        );
+        let one = Setup::from_config(&parse(SEED_NS0A)).unwrap().unwrap();
+        let both = Setup::from_config(&parse(&two)).unwrap().unwrap();
+        assert_eq!(
+            both.machine.addresses,
+            vec![
+                Ipv4Addr::new(10, 235, 210, 1),
+                Ipv4Addr::new(10, 235, 210, 2)
+            ]
+        );
+        assert!(one.same_group(&both));
+        assert!(both.same_group(&one));
+        // Peers and authentication are part of the group: a change restarts it.
+        let peered = Setup::from_config(&parse(&SEED_NS0A.replace(
+            "network 1\n}\n",
+            "network 1\npeer 10.235.210.46\nauthpass secret\n}\n",
+        )))
+        .unwrap()
+        .unwrap();
+        assert_eq!(peered.machine.peers, vec![Ipv4Addr::new(10, 235, 210, 46)]);
+        assert_eq!(peered.machine.auth, vrrp::Auth::simple_text("secret"));
+        assert!(!one.same_group(&peered));
     }
 }

@@ -3,14 +3,16 @@
 //! as this node uses it), the current master, the interface and mode, the transition count and
 //! the time of the last transition, and the counters: adverts sent and received, adverts
 //! outranked, priority-0 adverts, ignored inputs, send failures and received packets dropped, by
-//! reason (only the reasons that occurred, after their total).
+//! reason (only the reasons that occurred, after their total). Then the sender account: the
+//! unicast peers (or `multicast`), the authentication, adverts from senders not heard before,
+//! refused as not a configured peer, and taken with another address list.
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{Instant, SystemTime};
 
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{AdvertDrop, Counters, Machine, State};
+use fulcrum_core::vrrp::{AdvertDrop, Auth, Counters, Group, Machine, SenderCounters, State};
 
 use super::setup::{Mode, Setup};
 
@@ -34,11 +36,17 @@ pub struct Status {
     pub counters: Counters,
     pub drops: DropCounters,
     pub send_errors: u64,
+    /// Empty: multicast.
+    pub peers: Vec<Ipv4Addr>,
+    /// `none` or `pass` (never the password).
+    pub auth: &'static str,
+    pub senders: SenderCounters,
 }
 
 impl Status {
     pub fn of(
         machine: &Machine,
+        group: &Group,
         setup: &Setup,
         holding: bool,
         drops: DropCounters,
@@ -65,6 +73,13 @@ impl Status {
             counters: machine.counters(),
             drops,
             send_errors,
+            peers: group.peers().to_vec(),
+            auth: match config.auth {
+                Auth::None => "none",
+                Auth::SimpleText(_) => "pass",
+                Auth::Other { .. } => "other",
+            },
+            senders: group.sender_counters(),
         }
     }
 }
@@ -130,6 +145,20 @@ fn render(s: &Status, now: SystemTime) -> String {
             let _ = writeln!(out, "dropped-{} {n}", reason.name());
         }
     }
+    if s.peers.is_empty() {
+        out.push_str("peers multicast\n");
+    } else {
+        let peers: Vec<String> = s.peers.iter().map(Ipv4Addr::to_string).collect();
+        let _ = writeln!(out, "peers {}", peers.join(" "));
+    }
+    let _ = writeln!(out, "auth {}", s.auth);
+    let _ = writeln!(out, "adverts-new-sender {}", s.senders.new_sender);
+    let _ = writeln!(out, "adverts-not-a-peer {}", s.senders.not_a_peer);
+    let _ = writeln!(
+        out,
+        "adverts-address-mismatch {}",
+        s.senders.address_mismatch
+    );
     out
 }
 
@@ -158,6 +187,13 @@ mod tests {
             counters: Counters::default(),
             drops,
             send_errors: 0,
+            peers: vec![Ipv4Addr::new(10, 235, 210, 46)],
+            auth: "pass",
+            senders: SenderCounters {
+                new_sender: 1,
+                not_a_peer: 2,
+                address_mismatch: 3,
+            },
         };
         let text = render(&status, SystemTime::UNIX_EPOCH + Duration::from_secs(102));
         assert!(
@@ -174,5 +210,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("dropped 1\ndropped-bad-ttl 1\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "peers 10.235.210.46\nauth pass\nadverts-new-sender 1\n\
+                 adverts-not-a-peer 2\nadverts-address-mismatch 3\n"
+            ),
+            "{text}"
+        );
     }
 }

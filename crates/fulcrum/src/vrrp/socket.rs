@@ -2,10 +2,12 @@
 //! 224.0.0.18 there, sending whole IPv4 packets (`IP_HDRINCL`, so the source is the network's
 //! `real` address and the TTL 255 exactly as `Group::advert_packet` built them) and receiving
 //! whole IPv4 packets (a raw socket delivers the IP header, so `Group::check` sees the TTL).
-//! Multicast loopback is off: our own adverts never come back through this socket.
+//! Multicast loopback is off: our own adverts never come back through this socket. With unicast
+//! peers the same socket sends to each peer and receives theirs (a raw socket gets every
+//! protocol-112 packet addressed to this host).
 
 use std::io::{self, Read};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use fulcrum_wire::vrrp::MULTICAST_ADDR;
@@ -52,7 +54,13 @@ impl VrrpSocket {
 
     /// Sends one whole IPv4 packet to 224.0.0.18 on the bound interface.
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
-        let to = SockAddr::from(SocketAddrV4::new(MULTICAST_ADDR, 0));
+        self.send_to(packet, MULTICAST_ADDR)
+    }
+
+    /// Sends one whole IPv4 packet to `destination` (a unicast peer; the kernel resolves its
+    /// MAC) on the bound interface.
+    pub fn send_to(&self, packet: &[u8], destination: Ipv4Addr) -> io::Result<()> {
+        let to = SockAddr::from(SocketAddrV4::new(destination, 0));
         self.socket.send_to(packet, &to).map(|_| ())
     }
 

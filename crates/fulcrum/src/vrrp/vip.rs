@@ -42,7 +42,7 @@ impl VipHolder {
                 for vip in &self.addresses {
                     self.ip_addr("add", *vip);
                 }
-                self.gratuitous_arp();
+                self.gratuitous_arp_for(&self.addresses);
             }
         }
     }
@@ -57,6 +57,35 @@ impl VipHolder {
                 }
             }
         }
+    }
+
+    /// A new address list while the group runs. Proxy mode while holding: the new addresses are
+    /// added (with a gratuitous ARP each) and the dropped ones removed, the others untouched, so
+    /// the VIPs that stay never leave the interface. DSR: the plane's own snapshot carries the
+    /// servers' addresses.
+    pub fn set_addresses(&mut self, addresses: &[Ipv4Addr]) {
+        let added: Vec<Ipv4Addr> = addresses
+            .iter()
+            .filter(|a| !self.addresses.contains(a))
+            .copied()
+            .collect();
+        let removed: Vec<Ipv4Addr> = self
+            .addresses
+            .iter()
+            .filter(|a| !addresses.contains(a))
+            .copied()
+            .collect();
+        self.addresses = addresses.to_vec();
+        if self.mode != Mode::Proxy || !self.held {
+            return;
+        }
+        for vip in &removed {
+            self.ip_addr("del", *vip);
+        }
+        for vip in &added {
+            self.ip_addr("add", *vip);
+        }
+        self.gratuitous_arp_for(&added);
     }
 
     /// What the node holds now: DSR, the plane's switch (when the plane runs); proxy, whether
@@ -97,7 +126,10 @@ impl VipHolder {
         }
     }
 
-    fn gratuitous_arp(&self) {
+    fn gratuitous_arp_for(&self, addresses: &[Ipv4Addr]) {
+        if addresses.is_empty() {
+            return;
+        }
         let mac = match fulcrum_sys::packet::interface_mac(&self.interface) {
             Ok(mac) => EthernetAddress(mac),
             Err(e) => {
@@ -112,7 +144,7 @@ impl VipHolder {
                 return;
             }
         };
-        for vip in &self.addresses {
+        for vip in addresses {
             let frame = arp::Repr::gratuitous(mac, *vip).to_frame(mac, EthernetAddress::BROADCAST);
             if let Err(e) = sender.send(&frame) {
                 tracing::warn!("vrrp: gratuitous ARP for {vip}: {e}");

@@ -138,6 +138,25 @@ impl Fulcrum {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// One or more control commands through the real client, in one session.
+    pub fn control(&self, lines: &[&str]) -> String {
+        let mut command = std::process::Command::new(FULCRUM);
+        command.arg("control").arg("--socket").arg(&self.socket);
+        for line in lines {
+            command.arg("-e").arg(line);
+        }
+        let out = command.output().expect("run fulcrum control");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A counter or value line of `show vrrp`, e.g. `adverts-not-a-peer`.
+    pub fn vrrp_value(&self, key: &str) -> Option<String> {
+        let prefix = format!("{key} ");
+        self.show_vrrp()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+    }
+
     pub fn state(&self) -> String {
         self.show_vrrp()
             .lines()
@@ -178,13 +197,26 @@ pub struct Keepalived {
 
 impl Keepalived {
     pub fn start(link: &Link, ns: &Ns, name: &str, priority: u8, group: Group) -> Keepalived {
+        Keepalived::start_with(link, ns, name, priority, group, "")
+    }
+
+    /// With `extra` lines in the `vrrp_instance` block (e.g. `authentication { ... }`,
+    /// `unicast_peer { ... }`).
+    pub fn start_with(
+        link: &Link,
+        ns: &Ns,
+        name: &str,
+        priority: u8,
+        group: Group,
+        extra: &str,
+    ) -> Keepalived {
         require("keepalived");
         let advert_int = format!("{}", f64::from(group.advert_ms) / 1000.0);
         let config = format!(
             "global_defs {{\n  router_id {name}\n}}\n\
              vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n  \
              priority {priority}\n  advert_int {advert_int}\n  version {}\n  \
-             virtual_ipaddress {{\n    {VIP}/32\n  }}\n}}\n",
+             virtual_ipaddress {{\n    {VIP}/32\n  }}\n{extra}}}\n",
             group.version
         );
         let conf = link.path(&format!("{name}.keepalived.conf"));

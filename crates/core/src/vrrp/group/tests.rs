@@ -33,6 +33,7 @@ fn config(version: Version, interval_cs: u16, primary: Ipv4Addr) -> Config {
         primary_address: primary,
         addresses: vec![VIP],
         auth: Auth::None,
+        peers: Vec::new(),
     }
 }
 
@@ -85,11 +86,6 @@ fn accepts_keepalived_adverts() {
 #[test]
 fn every_drop_reason() {
     use AdvertDrop::*;
-    let two_addresses = {
-        let mut c = config(Version::V2, 100, US);
-        c.addresses.push(Ipv4Addr::new(10, 235, 210, 2));
-        Group::new(&c)
-    };
     let from_keepalived = Group::new(&config(Version::V2, 100, KEEPALIVED));
     let cases: Vec<(&str, Group, Vec<u8>, u8, AdvertDrop)> = vec![
         ("runt", v2(), V2_NONE[..19].to_vec(), 100, BadIp),
@@ -231,11 +227,15 @@ fn every_drop_reason() {
             ZeroInterval,
         ),
         (
-            "address list differs",
-            two_addresses,
+            "not a configured peer",
+            {
+                let mut c = config(Version::V2, 100, US);
+                c.peers = vec![Ipv4Addr::new(10, 235, 210, 46)];
+                Group::new(&c)
+            },
             V2_NONE.to_vec(),
             100,
-            AddressMismatch,
+            NotAPeer,
         ),
     ];
     let mut counters = DropCounters::default();
@@ -250,13 +250,115 @@ fn every_drop_reason() {
 }
 
 #[test]
-fn v3_learns_a_different_interval_and_the_owner_may_differ_in_addresses() {
+fn v3_learns_a_different_interval() {
     // v3 does not require equal intervals (RFC 5798 §6.4.2 learns the master's).
     let group = Group::new(&config(Version::V3, 100, US));
     assert_eq!(group.check(&V3, 100).map(|a| a.advert_interval_cs), Ok(10));
-    // An owner's advert with another address list is taken (RFC 3768 §7.1).
+}
+
+#[test]
+fn another_address_list_is_taken_counted_and_told_for_owner_and_non_owner() {
+    let t0 = Instant::now();
+    let mut group = v2();
+    // An owner's advert (priority 255) with another address list: compared, counted.
     let owner = patched(&V2_NONE, &[(22, 255), (31, 9)], true);
-    assert_eq!(v2().check(&owner, 100).map(|a| a.priority), Ok(255));
+    assert_eq!(group.receive(t0, &owner, 100).map(|a| a.priority), Ok(255));
+    assert_eq!(group.sender_counters().address_mismatch, 1);
+    // A non-owner's with another list is taken as well (a reconfiguration in progress).
+    let other = patched(&V2_NONE, &[(31, 9)], true);
+    assert_eq!(group.receive(t0, &other, 100).map(|a| a.priority), Ok(200));
+    assert_eq!(group.sender_counters().address_mismatch, 2);
+    let lines: Vec<String> = std::iter::from_fn(|| group.poll_notice())
+        .map(|n| n.to_string())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("lists other virtual addresses")),
+        "{lines:?}"
+    );
+    // Our own list changed to theirs: no longer a mismatch.
+    group.set_addresses(&[Ipv4Addr::new(10, 235, 210, 9)]);
+    assert!(group.receive(t0, &other, 100).is_ok());
+    assert_eq!(group.sender_counters().address_mismatch, 2);
+}
+
+#[test]
+fn forged_adverts_from_a_third_address_are_seen_and_refused_with_a_peer_list() {
+    let t0 = Instant::now();
+    let forger = Ipv4Addr::new(10, 235, 210, 99);
+    let mut c = config(Version::V2, 100, KEEPALIVED);
+    c.priority = 255;
+    let mut forged = Group::new(&{
+        let mut f = c.clone();
+        f.primary_address = forger;
+        f
+    });
+    let forged_255 = forged.advert_packet(255).unwrap();
+    let peer = Ipv4Addr::new(10, 235, 210, 46);
+
+    // Without a list: taken (the RFCs give no ground to refuse it), but counted and told.
+    let mut open = v2();
+    assert_eq!(
+        open.receive(t0, &V2_NONE, 100).map(|a| a.source),
+        Ok(KEEPALIVED)
+    );
+    assert_eq!(
+        open.receive(t0, &forged_255, 100).map(|a| a.priority),
+        Ok(255)
+    );
+    assert_eq!(open.sender_counters().new_sender, 2);
+    let lines: Vec<String> = std::iter::from_fn(|| open.poll_notice())
+        .map(|n| n.to_string())
+        .collect();
+    assert!(
+        lines.contains(&format!(
+            "vrrp: advert from {forger} (priority 255), a sender not heard before"
+        )),
+        "{lines:?}"
+    );
+
+    // With a list: refused, counted and told once per interval.
+    let mut listed = Group::new(&{
+        let mut l = config(Version::V2, 100, US);
+        l.peers = vec![peer, KEEPALIVED];
+        l
+    });
+    assert!(listed.receive(t0, &V2_NONE, 100).is_ok());
+    for n in 0..50u64 {
+        let at = t0 + std::time::Duration::from_millis(n * 20);
+        assert_eq!(
+            listed.receive(at, &forged_255, 100),
+            Err(AdvertDrop::NotAPeer)
+        );
+    }
+    let counters = listed.sender_counters();
+    assert_eq!((counters.not_a_peer, counters.new_sender), (50, 0));
+    let lines: Vec<String> = std::iter::from_fn(|| listed.poll_notice())
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![format!(
+            "vrrp: advert from {forger} (priority 255) refused: not a configured peer"
+        )]
+    );
+}
+
+#[test]
+fn unicast_adverts_go_to_the_peer_and_pass_its_checks() {
+    for version in [Version::V2, Version::V3] {
+        let mut sender = Group::new(&config(version, 100, KEEPALIVED));
+        let packet = sender.advert_packet_to(200, US).unwrap();
+        let ip = ipv4::Packet::new_checked(&packet[..]).unwrap();
+        assert_eq!((ip.dst_addr(), ip.ttl()), (US, 255));
+        let mut receiver = config(version, 100, US);
+        receiver.peers = vec![KEEPALIVED];
+        assert!(
+            Group::new(&receiver).check(&packet, 100).is_ok(),
+            "{version:?}"
+        );
+    }
 }
 
 #[test]
