@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --features fulcrum/demo "$@"

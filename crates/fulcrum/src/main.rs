@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod check;
 mod daemon;
+#[cfg(feature = "demo")]
 mod demo;
 mod dnscheck;
 mod dsr;
@@ -39,6 +40,7 @@ enum Command {
     #[command(name = "dns-check", disable_help_flag = true)]
     DnsCheck(dnscheck::Args),
     /// Build a demo cluster in network namespaces and show it live.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
 }
 
@@ -50,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Control(args) => shell::main(args),
         Command::Agent(args) => agent::main(args),
         Command::DnsCheck(args) => dnscheck::main(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::main(args),
     };
     std::process::ExitCode::from(code)
