@@ -70,7 +70,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         &["save"],
         "",
-        "write the running configuration to its file (atomically)",
+        "write the running configuration to its file (the old one kept as FILE.bak)",
+    ),
+    spec(
+        &["reload"],
+        "",
+        "reread the configuration file; on errors keep the running one",
     ),
     spec(&["quit"], "", "leave the shell"),
     spec(&["exit"], "", "leave the shell"),
@@ -131,6 +136,7 @@ pub enum Command {
     ShowVrrp,
     ShowSync,
     Save,
+    Reload,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
     Statement(String),
@@ -138,6 +144,30 @@ pub enum Command {
     BadArguments(String),
     /// Not a command at all.
     Invalid,
+}
+
+impl Command {
+    /// Whether the command only reads (what a monitoring user on the read-only socket may run).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Empty
+                | Command::Help
+                | Command::ShowVersion
+                | Command::ShowLicense
+                | Command::ShowConfig
+                | Command::ShowServers
+                | Command::ShowTargets
+                | Command::ShowTarget(_)
+                | Command::ShowNetworks
+                | Command::ShowSessions(_)
+                | Command::ShowVrrp
+                | Command::ShowSync
+                | Command::Quit
+                | Command::BadArguments(_)
+                | Command::Invalid
+        )
+    }
 }
 
 /// Parses one command line.
@@ -154,6 +184,7 @@ pub fn parse_command(line: &str) -> Command {
     match first {
         "help" => Command::Help,
         "save" => no_arguments("save", rest, Command::Save),
+        "reload" => no_arguments("reload", rest, Command::Reload),
         "quit" | "exit" => no_arguments(first, rest, Command::Quit),
         "show" => parse_show(rest),
         _ if STATEMENT_KEYWORDS.contains(&first) => Command::Statement(line.to_string()),
@@ -308,6 +339,7 @@ mod tests {
             ("show vrrp", Command::ShowVrrp),
             ("show sync", Command::ShowSync),
             ("save", Command::Save),
+            ("reload", Command::Reload),
             ("quit", Command::Quit),
             ("exit", Command::Quit),
             ("", Command::Empty),

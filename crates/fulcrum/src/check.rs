@@ -1,4 +1,4 @@
-//! `fulcrum check -c FILE`: parses and validates a configuration file without running anything.
+//! `fulcrum check [-c FILE]` (default `/etc/fulcrum/fulcrum.conf`): parses and validates a configuration file without running anything.
 //! Exit 0 and `FILE: ok: SUMMARY` on stdout for a valid file; exit 1 with every error on stderr
 //! otherwise (an unreadable file included).
 
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     /// The configuration file to check.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = crate::DEFAULT_CONFIG)]
     config: PathBuf,
 }
 

@@ -1,8 +1,9 @@
 //! `fulcrum`: a high-availability load balancer for DNS. One binary, one subcommand per role.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod agent;
+mod assets;
 mod check;
 mod daemon;
 #[cfg(feature = "demo")]
@@ -10,15 +11,28 @@ mod demo;
 mod dnscheck;
 mod dsr;
 mod health;
+mod logging;
 mod proxy;
+mod service;
 mod shell;
 mod sync;
 mod vrrp;
 
+/// The release and the git commit it was built from (`unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FULCRUM_GIT_COMMIT"),
+    ")"
+);
+
+/// Where `run` and `check` read the configuration unless `-c` says otherwise (the package's).
+pub const DEFAULT_CONFIG: &str = "/etc/fulcrum/fulcrum.conf";
+
 #[derive(Parser)]
 #[command(
     name = "fulcrum",
-    version,
+    version = VERSION,
     about = "High-availability load balancer for DNS"
 )]
 struct Cli {
@@ -42,6 +56,9 @@ enum Command {
     /// Build a demo cluster in network namespaces and show it live.
     #[cfg(feature = "demo")]
     Demo(demo::Args),
+    /// Write the man pages and shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Assets(assets::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::DnsCheck(args) => dnscheck::main(args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::main(args),
+        Command::Assets(args) => assets::main(args, Cli::command()),
     };
     std::process::ExitCode::from(code)
 }

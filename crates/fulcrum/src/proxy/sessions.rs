@@ -98,7 +98,6 @@ impl Sessions {
             .sum()
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
