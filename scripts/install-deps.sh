@@ -17,6 +17,10 @@ packages=(
   tcpdump         # captures in DSR tests
   procps          # ps, sysctl
   iputils-ping    # ping (netlab reachability checks)
+  dpkg-dev        # dpkg-shlibdeps for scripts/package.sh
+  systemd         # systemd-analyze verify on the package's units
+  man-db          # man, which systemd-analyze verify runs for Documentation=man:...
+  adduser         # the package's postinst creates the user fulcrum
 )
 
 missing=()

@@ -7,6 +7,7 @@
 //! [`crate::service`]. Later drivers (health checks, VRRP, sync) start in
 //! [`drivers::start`] and follow the configuration through [`state::Daemon::subscribe`].
 
+mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
@@ -35,6 +36,8 @@ pub struct Args {
     /// The control socket to listen on.
     #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
     socket: PathBuf,
+    #[command(flatten)]
+    socket_access: access::SocketAccess,
     /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -82,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let control = socket::bind(&args.socket)?;
+    args.socket_access.apply(&control.path)?;
     control
         .listener
         .set_nonblocking(true)

@@ -7,7 +7,8 @@
 //! empty. Dropping a `Beat` (a worker that ended on purpose) unregisters it.
 //!
 //! The test hook: [`stall_first`] makes the first registered beat's owner block inside `bump`
-//! until the process ends, a real stuck worker for the watchdog test (see [`super::hooks`]).
+//! until [`release_stalls`] (the daemon calls it when it stops, so shutdown still joins the
+//! worker): a real stuck worker for the watchdog test (see [`super::hooks`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +71,13 @@ pub fn stalled() -> Vec<String> {
             (now == before).then(|| e.name.clone())
         })
         .collect()
+}
+
+/// Lets every stalled owner go on (at shutdown).
+pub fn release_stalls() {
+    for entry in lock().iter() {
+        entry.stall.store(false, Ordering::Relaxed);
+    }
 }
 
 /// Test hook: the first registered beat's owner blocks from its next `bump` on. Returns its

@@ -46,6 +46,7 @@ pub fn reloading() {
 
 pub fn stopping() {
     send(&[NotifyState::Stopping]);
+    heartbeat::release_stalls();
 }
 
 /// Returns once what the configuration asks for runs: the DSR plane has its interface, the VRRP
