@@ -53,8 +53,8 @@ pub fn stopping() {
 /// machine has a state. Logs what it still waits for every few seconds (under systemd the
 /// unit's start timeout ends a wait that never finishes).
 pub async fn wait_until_running(config: &Config) {
-    let mut waited = Duration::ZERO;
-    let step = Duration::from_millis(50);
+    const WARN_EVERY: Duration = Duration::from_secs(5);
+    let mut next_warning = tokio::time::Instant::now() + WARN_EVERY;
     loop {
         let mut missing = Vec::new();
         let dsr_up = crate::dsr::running().is_some_and(|plane| plane.interface().is_some());
@@ -67,11 +67,11 @@ pub async fn wait_until_running(config: &Config) {
         if missing.is_empty() {
             return;
         }
-        if waited.as_millis() % 5000 == 0 && !waited.is_zero() {
+        if tokio::time::Instant::now() >= next_warning {
             tracing::warn!("not ready yet: waiting for {}", missing.join(" and "));
+            next_warning += WARN_EVERY;
         }
-        tokio::time::sleep(step).await;
-        waited += step;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
