@@ -111,13 +111,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let drivers = drivers::start(&daemon);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
-    crate::service::wait_until_running(&daemon.config()).await;
-    let monitor = crate::service::spawn_monitor(daemon.clone());
-    crate::service::ready();
-    tracing::info!("ready");
+    // Signals are served while the drivers come up, so a node that never gets ready still stops.
+    let running = crate::service::wait_until_running(daemon.clone());
+    tokio::pin!(running);
+    let mut monitor = None;
 
     loop {
         tokio::select! {
+            _ = &mut running, if monitor.is_none() => {
+                monitor = Some(crate::service::spawn_monitor(daemon.clone()));
+                crate::service::ready();
+                tracing::info!("ready");
+            }
             _ = hangup.recv() => {
                 let daemon = daemon.clone();
                 let _ = tokio::task::spawn_blocking(move || reload::reload(&daemon)).await;
@@ -127,7 +132,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     crate::service::stopping();
-    if let Some(monitor) = monitor {
+    if let Some(Some(monitor)) = monitor {
         monitor.abort();
     }
     server.abort();

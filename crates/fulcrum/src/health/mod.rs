@@ -208,15 +208,24 @@ fn transition(
 ) {
     let state = if up { "up" } else { "down" };
     let Some(target) = config.targets.get(&id) else {
-        tracing::info!("target {id} {state}: {reason}");
+        tracing::info!(target_id = id, state, "target {id} {state}: {reason}");
         let _ = transitions.send(Update::Operational { target: id, up });
         return;
     };
     let endpoint = endpoint(config, target);
+    // The fields let a JSON collector (`--log-format json`) select by target and state.
     if up || cause == Cause::Admin {
-        tracing::info!("target {id} ({endpoint}) {state}: {reason}");
+        tracing::info!(
+            target_id = id,
+            state,
+            "target {id} ({endpoint}) {state}: {reason}"
+        );
     } else {
-        tracing::warn!("target {id} ({endpoint}) {state}: {reason}");
+        tracing::warn!(
+            target_id = id,
+            state,
+            "target {id} ({endpoint}) {state}: {reason}"
+        );
     }
     let _ = transitions.send(Update::Operational { target: id, up });
     if cause == Cause::Check {

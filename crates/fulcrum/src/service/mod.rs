@@ -52,10 +52,12 @@ pub fn stopping() {
 /// Returns once what the configuration asks for runs: the DSR plane has its interface, the VRRP
 /// machine has a state. Logs what it still waits for every few seconds (under systemd the
 /// unit's start timeout ends a wait that never finishes).
-pub async fn wait_until_running(config: &Config) {
+pub async fn wait_until_running(daemon: Arc<Daemon>) {
     const WARN_EVERY: Duration = Duration::from_secs(5);
     let mut next_warning = tokio::time::Instant::now() + WARN_EVERY;
     loop {
+        let config = daemon.config();
+        let config: &Config = &config;
         let mut missing = Vec::new();
         let dsr_up = crate::dsr::running().is_some_and(|plane| plane.interface().is_some());
         if crate::dsr::table::wants_dsr(config) && !dsr_up {

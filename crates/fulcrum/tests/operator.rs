@@ -1,0 +1,137 @@
+//! What an operator sees around the daemon, with the real binary: log lines carry their syslog
+//! priority under journald (`JOURNAL_STREAM` set) and are JSON with `--log-format json`; a
+//! control socket opened to other users with `--socket-mode` lets them `show` but not change
+//! anything (the client runs as user nobody through setpriv); `fulcrum --version` names the
+//! commit. Needs root (to switch to nobody).
+
+mod control_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use control_support::*;
+
+/// `fulcrum run` on a broken file: the errors it logs before exiting, with `extra` arguments
+/// and environment.
+fn errors_logged(extra: &[&str], env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broken.conf");
+    std::fs::write(&config, "server 1 {\n}\n").unwrap();
+    let mut command = Command::new(FULCRUM);
+    command
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .args(extra)
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    stderr(&output)
+}
+
+#[test]
+fn under_journald_every_line_carries_its_priority() {
+    let logs = errors_logged(&[], &[("JOURNAL_STREAM", "8:12345")]);
+    assert!(!logs.is_empty());
+    for line in logs.lines() {
+        assert!(line.starts_with("<3>"), "{line:?} in\n{logs}");
+        // The journal stamps lines itself: no timestamp of our own.
+        assert!(line.starts_with("<3>ERROR "), "{line:?}");
+    }
+    assert!(logs.contains("server 1 has no ipaddr"), "{logs}");
+    let plain = errors_logged(&[], &[]);
+    assert!(!plain.contains("<3>"), "{plain}");
+}
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let logs = errors_logged(&["--log-format", "json"], &[]);
+    assert!(!logs.is_empty());
+    for line in logs.lines() {
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line:?}");
+        assert!(line.contains("\"level\":\"ERROR\""), "{line:?}");
+    }
+}
+
+#[test]
+fn version_names_the_commit() {
+    let output = Command::new(FULCRUM).arg("--version").output().unwrap();
+    let text = stdout(&output);
+    let commit = text
+        .trim()
+        .rsplit_once(" (")
+        .map(|(_, c)| c.trim_end_matches(')'));
+    let commit = commit.unwrap_or_else(|| panic!("no commit in {text:?}"));
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn other_users_let_in_by_the_socket_mode_may_only_show() {
+    assert!(nix::unistd::geteuid().is_root(), "run as root (setpriv)");
+    let (dir, config, socket) = setup();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = unique_log(&config);
+    let child = Command::new(FULCRUM)
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--socket-mode", "0666"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon {
+        child,
+        config: config.clone(),
+        socket: socket.clone(),
+        log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "no socket:\n{}", daemon.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o666);
+
+    let as_nobody = |command: &str| {
+        Command::new("setpriv")
+            .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+            .arg(FULCRUM)
+            .arg("control")
+            .arg("--socket")
+            .arg(&socket)
+            .args(["-e", command])
+            .output()
+            .unwrap()
+    };
+    let shown = as_nobody("show targets");
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("127.0.0.2"), "{}", stdout(&shown));
+    for command in ["disable target 1", "save", "reload"] {
+        let refused = as_nobody(command);
+        assert_eq!(refused.status.code(), Some(1), "{command}");
+        assert!(
+            stdout(&refused).starts_with("ERROR: read-only connection"),
+            "{command}: {}",
+            stdout(&refused)
+        );
+    }
+    // Nothing changed; the owner (root here) still may.
+    assert_eq!(target_state(&daemon, 1), Some(("yes".into(), "yes".into())));
+    let changed = daemon.control(&["disable target 1"]);
+    assert!(changed.status.success(), "{}", stdout(&changed));
+    assert_eq!(target_state(&daemon, 1), Some(("yes".into(), "no".into())));
+}
