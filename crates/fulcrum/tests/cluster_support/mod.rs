@@ -83,6 +83,8 @@ pub struct Node {
     pub proc: Option<Proc>,
     /// Run as user nobody holding only fulcrum.service's capabilities (through setpriv).
     pub unprivileged: bool,
+    /// The `fulcrum` binary the next [`Node::start`] runs (default: this build's).
+    pub binary: PathBuf,
 }
 
 /// The capabilities fulcrum.service grants, in setpriv's spelling.
@@ -118,10 +120,11 @@ impl Node {
                 .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
                 .args(["--inh-caps", UNIT_CAPS, "--ambient-caps", UNIT_CAPS])
                 .args(["--bounding-set", &format!("-all,{UNIT_CAPS}")])
-                .args(["--no-new-privs", FULCRUM]);
+                .arg("--no-new-privs")
+                .arg(&self.binary);
             command
         } else {
-            self.ns.command(FULCRUM)
+            self.ns.command(&self.binary.display().to_string())
         };
         command
             .args(["run", "--log-level", "info", "-c"])
@@ -293,6 +296,7 @@ impl Cluster {
                 runs: 0,
                 proc: None,
                 unprivileged: false,
+                binary: PathBuf::from(FULCRUM),
             });
         }
         // The agents listen before Fulcrum's first probe.
