@@ -30,9 +30,7 @@ fn write_all(dir: &Path, command: clap::Command) -> std::io::Result<()> {
     let man = dir.join("man8");
     fs::create_dir_all(&man)?;
     write_page(&man, "fulcrum", &command)?;
-    let shown = command
-        .get_subcommands()
-        .filter(|s| !s.is_hide_set() && s.get_name() != "help");
+    let shown = command.get_subcommands().filter(|s| !s.is_hide_set());
     for sub in shown {
         let name = format!("fulcrum-{}", sub.get_name());
         let sub = sub.clone().name(name.clone());

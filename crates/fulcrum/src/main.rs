@@ -33,7 +33,16 @@ pub const DEFAULT_CONFIG: &str = "/etc/fulcrum/fulcrum.conf";
 #[command(
     name = "fulcrum",
     version = VERSION,
-    about = "High-availability load balancer for DNS"
+    about = "High-availability load balancer for DNS",
+    long_about = "High-availability load balancer for DNS: balances queries to DNS servers \
+        (proxy or direct server return) with sticky sessions, checks their health, shares a \
+        virtual address between two nodes with VRRP and syncs the sessions to the backup.\n\n\
+        Files: /etc/fulcrum/fulcrum.conf (the configuration, see fulcrum.conf(5); `save` keeps \
+        the previous one as fulcrum.conf.bak), /run/fulcrum/fulcrum.sock (the control socket).\n\n\
+        Signals to `fulcrum run`: SIGHUP rereads the configuration, SIGTERM and SIGINT stop.\n\n\
+        Under systemd (fulcrum.service, Type=notify) it reports READY=1 once its data planes, \
+        health checks and VRRP run, a STATUS= summary, and WATCHDOG=1 while every worker makes \
+        progress; with JOURNAL_STREAM set its log lines carry syslog priorities."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -180,54 +180,6 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
 }
 
 #[test]
-fn control_reload_answers_with_the_diagnostics_and_fails_on_a_broken_file() {
-    let (_dir, config, socket) = setup();
-    let daemon = Daemon::start(&config, &socket);
-    let reload = || {
-        Command::new(FULCRUM)
-            .args(["control", "--socket"])
-            .arg(&socket)
-            .arg("reload")
-            .output()
-            .unwrap()
-    };
-    std::fs::write(&config, "target 1 {\n  ipaddr 127.0.0.999\n}\nbogus\n").unwrap();
-    let output = reload();
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stdout(&output);
-    let file = config.display().to_string();
-    assert!(text.contains(&format!("{file}:2:10: error: ")), "{text}");
-    assert!(text.contains(&format!("{file}:4:1: error: ")), "{text}");
-    assert!(text.contains("keeping the running configuration"), "{text}");
-    let shown = stdout(&daemon.control(&["show config"]));
-    assert!(shown.contains("hostname LOOPTEST"), "{shown}");
-
-    std::fs::write(&config, loopback_config().replace("LOOPTEST", "RELOADED")).unwrap();
-    let output = reload();
-    assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("loaded"), "{}", stdout(&output));
-    let shown = stdout(&daemon.control(&["show config"]));
-    assert!(shown.contains("hostname RELOADED"), "{shown}");
-}
-
-#[test]
-fn save_keeps_the_previous_file_as_bak() {
-    let (_dir, config, socket) = setup();
-    let original = std::fs::read_to_string(&config).unwrap();
-    let daemon = Daemon::start(&config, &socket);
-    let output = daemon.control(&["hostname SAVED", "save"]);
-    assert!(output.status.success(), "{}", stdout(&output));
-    let backup = config.with_file_name(format!(
-        "{}.bak",
-        config.file_name().unwrap().to_string_lossy()
-    ));
-    assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
-    assert!(std::fs::read_to_string(&config)
-        .unwrap()
-        .contains("hostname SAVED"));
-}
-
-#[test]
 fn control_socket_is_private() {
     let (_dir, config, socket) = setup();
     let _daemon = Daemon::start(&config, &socket);

@@ -1,8 +1,9 @@
 //! What an operator sees around the daemon, with the real binary: log lines carry their syslog
 //! priority under journald (`JOURNAL_STREAM` set) and are JSON with `--log-format json`; a
 //! control socket opened to other users with `--socket-mode` lets them `show` but not change
-//! anything (the client runs as user nobody through setpriv); `fulcrum --version` names the
-//! commit. Needs root (to switch to nobody).
+//! anything (the client runs as user nobody through setpriv); `fulcrum control reload` answers
+//! with the diagnostics and fails on a broken file; `save` keeps the previous file as `.bak`;
+//! `fulcrum --version` names the commit. Needs root (to switch to nobody).
 
 mod control_support;
 
@@ -134,4 +135,52 @@ fn other_users_let_in_by_the_socket_mode_may_only_show() {
     let changed = daemon.control(&["disable target 1"]);
     assert!(changed.status.success(), "{}", stdout(&changed));
     assert_eq!(target_state(&daemon, 1), Some(("yes".into(), "no".into())));
+}
+
+#[test]
+fn control_reload_answers_with_the_diagnostics_and_fails_on_a_broken_file() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let reload = || {
+        Command::new(FULCRUM)
+            .args(["control", "--socket"])
+            .arg(&socket)
+            .arg("reload")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&config, "target 1 {\n  ipaddr 127.0.0.999\n}\nbogus\n").unwrap();
+    let output = reload();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    let file = config.display().to_string();
+    assert!(text.contains(&format!("{file}:2:10: error: ")), "{text}");
+    assert!(text.contains(&format!("{file}:4:1: error: ")), "{text}");
+    assert!(text.contains("keeping the running configuration"), "{text}");
+    let shown = stdout(&daemon.control(&["show config"]));
+    assert!(shown.contains("hostname LOOPTEST"), "{shown}");
+
+    std::fs::write(&config, loopback_config().replace("LOOPTEST", "RELOADED")).unwrap();
+    let output = reload();
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("loaded"), "{}", stdout(&output));
+    let shown = stdout(&daemon.control(&["show config"]));
+    assert!(shown.contains("hostname RELOADED"), "{shown}");
+}
+
+#[test]
+fn save_keeps_the_previous_file_as_bak() {
+    let (_dir, config, socket) = setup();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let daemon = Daemon::start(&config, &socket);
+    let output = daemon.control(&["hostname SAVED", "save"]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let backup = config.with_file_name(format!(
+        "{}.bak",
+        config.file_name().unwrap().to_string_lossy()
+    ));
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("hostname SAVED"));
 }
