@@ -1,7 +1,7 @@
 //! What an operator sees around the daemon, with the real binary: log lines carry their syslog
 //! priority under journald (`JOURNAL_STREAM` set) and are JSON with `--log-format json`; a
-//! control socket opened to other users with `--socket-mode` lets them `show` but not change
-//! anything (the client runs as user nobody through setpriv); `fulcrum control reload` answers
+//! control socket opened to a group with `--socket-group` (mode 0660) lets its members `show`
+//! but not change anything (the client runs as nobody:nogroup through setpriv); `fulcrum control reload` answers
 //! with the diagnostics and fails on a broken file; `save` keeps the previous file as `.bak`;
 //! `fulcrum --version` names the commit. Needs root (to switch to nobody).
 
@@ -77,7 +77,7 @@ fn version_names_the_commit() {
 }
 
 #[test]
-fn other_users_let_in_by_the_socket_mode_may_only_show() {
+fn members_of_the_socket_group_may_only_show() {
     assert!(nix::unistd::geteuid().is_root(), "run as root (setpriv)");
     let (dir, config, socket) = setup();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -88,7 +88,7 @@ fn other_users_let_in_by_the_socket_mode_may_only_show() {
         .arg(&config)
         .arg("--socket")
         .arg(&socket)
-        .args(["--socket-mode", "0666"])
+        .args(["--socket-group", "nogroup"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -104,8 +104,9 @@ fn other_users_let_in_by_the_socket_mode_may_only_show() {
         assert!(Instant::now() < deadline, "no socket:\n{}", daemon.logs());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o666);
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534, "group nogroup");
 
     let as_nobody = |command: &str| {
         Command::new("setpriv")
