@@ -3,9 +3,12 @@
 //! control socket opened to a group with `--socket-group` (mode 0660) lets its members `show`
 //! but not change anything (the client runs as nobody:nogroup through setpriv); `fulcrum control reload` answers
 //! with the diagnostics and fails on a broken file; `save` keeps the previous file as `.bak`;
-//! `fulcrum --version` names the commit. Needs root (to switch to nobody).
+//! `fulcrum --version` names the commit; under systemd, READY=1 waits for VRRP (a VRRP
+//! interface that does not exist keeps it back, and SIGTERM still stops the daemon with
+//! STOPPING=1). Needs root (to switch to nobody).
 
 mod control_support;
+mod package_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -106,7 +109,11 @@ fn members_of_the_socket_group_may_only_show() {
     }
     let meta = std::fs::metadata(&socket).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
-    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534, "group nogroup");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::gid(&meta),
+        65534,
+        "group nogroup"
+    );
 
     let as_nobody = |command: &str| {
         Command::new("setpriv")
@@ -184,4 +191,66 @@ fn save_keeps_the_previous_file_as_bak() {
     assert!(std::fs::read_to_string(&config)
         .unwrap()
         .contains("hostname SAVED"));
+}
+
+#[test]
+fn ready_waits_for_vrrp_and_a_daemon_that_never_gets_ready_still_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vrrp.conf");
+    // The VRRP interface does not exist, so the driver keeps retrying to open it.
+    std::fs::write(
+        &config,
+        "hostname VRTEST\ninterface fulcrumnone0\n\
+         vrrp {\n vrid 9\n priority 100\n network 1\n}\n\
+         network 1 {\n addr 10.99.0.0\n mask 255.255.255.0\n real 10.99.0.5\n interface fulcrumnone0\n}\n\
+         register network 1\nenable network 1\n",
+    )
+    .unwrap();
+    let mut notify = package_support::NotifyListener::bind(dir.path());
+    let log = dir.path().join("run.log");
+    let mut child = Command::new(FULCRUM)
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env_remove("JOURNAL_STREAM")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let end = Instant::now() + Duration::from_secs(60);
+    while !logs().contains("not ready yet: waiting for VRRP") {
+        assert!(Instant::now() < end, "no waiting line:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    notify.collect(Duration::from_millis(300));
+    assert!(
+        !notify.messages().iter().any(|m| m == "READY=1"),
+        "READY=1 without VRRP: {:?}",
+        notify.messages()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        logs()
+    );
+    notify.collect(Duration::from_millis(300));
+    assert!(
+        notify.messages().iter().any(|m| m == "STOPPING=1"),
+        "{:?}",
+        notify.messages()
+    );
 }

@@ -2,6 +2,8 @@
 //! starting the installed binary the way fulcrum.service does (user fulcrum, only the unit's
 //! capabilities, `NOTIFY_SOCKET` and `WATCHDOG_USEC` set), killed by PID when its guard drops.
 
+#![allow(dead_code)] // each test binary that includes this module uses a different subset
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
