@@ -52,6 +52,10 @@ mkdir -p "$out/shlibs/debian"
 printf 'Source: fulcrum\n\nPackage: fulcrum\nArchitecture: any\n' > "$out/shlibs/debian/control"
 depends=$(cd "$out/shlibs" && dpkg-shlibdeps -O -e "$OLDPWD/$stage/usr/sbin/fulcrum" 2>/dev/null \
   | sed -n 's/^shlibs:Depends=//p')
+if [ -z "$depends" ]; then
+  echo "package.sh: dpkg-shlibdeps found no library dependencies for the binary" >&2
+  exit 1
+fi
 
 printf '/etc/fulcrum/fulcrum.conf\n/etc/default/fulcrum-agent\n' > "$stage/DEBIAN/conffiles"
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$stage/DEBIAN/"
