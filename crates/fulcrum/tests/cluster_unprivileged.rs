@@ -3,9 +3,12 @@
 //! nobody, every other capability dropped from the bounding set, no-new-privs). VRRP elects
 //! a master that holds the VIP, the DSR plane answers the client through it, and the backup
 //! learns the sessions by sync: every privileged part works with those three capabilities.
+//! Each node reports to a systemd-style notify listener: READY=1, then STATUS= lines naming its
+//! VRRP role, its targets up and (on the master, once the client asked) its sessions.
 //! Needs root (to build the lab), iproute2, Bind9, dig and nftables.
 
 mod cluster_support;
+mod package_support;
 
 use std::time::Duration;
 
@@ -25,8 +28,14 @@ fn status_field(pid: u32, field: &str) -> String {
 #[test]
 fn both_nodes_serve_vrrp_dsr_and_sync_as_nobody_with_the_units_three_capabilities() {
     let mut c = Cluster::new("clusterpriv");
+    let notify_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut notify_a = package_support::NotifyListener::bind(notify_dirs[0].path());
+    let mut notify_b = package_support::NotifyListener::bind(notify_dirs[1].path());
     c.a.unprivileged = true;
     c.b.unprivileged = true;
+    c.a.notify_socket = Some(notify_a.path.clone());
+    c.b.notify_socket = Some(notify_b.path.clone());
+    let started = std::time::Instant::now();
     let c = Cluster::up_from(c);
 
     for node in [&c.a, &c.b] {
@@ -63,5 +72,25 @@ fn both_nodes_serve_vrrp_dsr_and_sync_as_nobody_with_the_units_three_capabilitie
         "the backup did not learn the master's sessions:\n{}\n{}",
         c.b.show_sync(),
         c.logs()
+    );
+
+    let limit = Duration::from_secs(10);
+    for (notify, role) in [(&mut notify_a, "MASTER"), (&mut notify_b, "BACKUP")] {
+        notify.wait_for(started, limit, |m| m == "READY=1", "READY=1", || c.logs());
+        let status = format!("STATUS=vrrp {role}, 2/2 targets up, ");
+        notify.wait_for(
+            started,
+            limit,
+            |m| m.starts_with(&status),
+            &status,
+            || c.logs(),
+        );
+    }
+    notify_a.wait_for(
+        started,
+        limit,
+        |m| m.starts_with("STATUS=vrrp MASTER, 2/2 targets up, ") && !m.ends_with(" 0 sessions"),
+        "a STATUS= counting the master's sessions",
+        || c.logs(),
     );
 }

@@ -85,6 +85,8 @@ pub struct Node {
     pub unprivileged: bool,
     /// The `fulcrum` binary the next [`Node::start`] runs (default: this build's).
     pub binary: PathBuf,
+    /// Where the node sends systemd notifications (`NOTIFY_SOCKET`), if anywhere.
+    pub notify_socket: Option<PathBuf>,
 }
 
 /// The capabilities fulcrum.service grants, in setpriv's spelling.
@@ -134,6 +136,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if let Some(path) = &self.notify_socket {
+            command.env("NOTIFY_SOCKET", path);
+        }
         self.proc = Some(self.ns.spawn(command).expect("start fulcrum run"));
         let ready = within(Duration::from_secs(20), || {
             self.assert_running();
@@ -297,6 +302,7 @@ impl Cluster {
                 proc: None,
                 unprivileged: false,
                 binary: PathBuf::from(FULCRUM),
+                notify_socket: None,
             });
         }
         // The agents listen before Fulcrum's first probe.
