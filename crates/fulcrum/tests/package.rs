@@ -6,7 +6,9 @@
 //! test's listener, a proxy on port 53 of a loopback address in front of a real Bind9. The test
 //! sees READY=1, STATUS= lines, WATCHDOG=1 pings, RELOADING=1/READY=1 around SIGHUP, no more
 //! WATCHDOG=1 once a data-plane worker is stalled on purpose (the FULCRUM_TEST_HOOKS hook), and
-//! STOPPING=1; a DNS query through port 53 is answered. Finally `dpkg -r` keeps the
+//! STOPPING=1; a DNS query through port 53 is answered, and the agent started as
+//! fulcrum-agent.service starts it (settings from /etc/default/fulcrum-agent, user nobody with
+//! CAP_NET_BIND_SERVICE alone) passes the balancer's agent check. Finally `dpkg -r` keeps the
 //! configuration and `dpkg -P` removes it. The package is purged on every exit (a guard), and
 //! the test refuses to run where fulcrum is already installed. Needs root, dpkg-dev, systemd
 //! (for systemd-analyze), man-db, bind9 and dig.
@@ -120,8 +122,8 @@ fn check_installed_files() {
     // The agent's default script prints an integer.
     let load = must("/usr/lib/fulcrum/agent-load", &[]);
     assert!(
-        load.trim().parse::<u64>().is_ok(),
-        "agent-load printed {load:?}"
+        load.trim().parse::<u64>().is_ok_and(|value| value > 0),
+        "agent-load printed {load:?} (0 means down)"
     );
 }
 
@@ -159,12 +161,13 @@ fn run_as_the_unit() {
         extra_options: String::new(),
     })
     .expect("start Bind9");
+    let _agent = start_agent_as_its_unit();
     let address = service_address();
     let config = format!(
         "hostname PKGTEST\n\
          server 1 {{ ipaddr {address} port 53 method session targets 1 }}\n\
          register server 1\nenable server 1\n\
-         target 1 {{ ipaddr 127.0.0.1 port {} dns {ZONE},1,3 }}\n\
+         target 1 {{ ipaddr 127.0.0.1 port {} dns {ZONE},1,3 agent 439,1,3 }}\n\
          register target 1\nenable target 1\n",
         bind9.addr().port()
     );
@@ -229,6 +232,9 @@ fn run_as_the_unit() {
     // The shell finds the default socket; `save` may write /etc/fulcrum as user fulcrum.
     let shown = must("/usr/sbin/fulcrum", &["control", "show", "targets"]);
     assert!(shown.contains("127.0.0.1"), "{shown}");
+    // The agent unit's script answered the balancer's agent check.
+    let shown = must("/usr/sbin/fulcrum", &["control", "show", "target", "1"]);
+    assert!(shown.contains("agent 439,1,3 up"), "{shown}");
     must("/usr/sbin/fulcrum", &["control", "save"]);
     assert_eq!(
         std::fs::read_to_string("/etc/fulcrum/fulcrum.conf.bak").unwrap(),
@@ -281,6 +287,30 @@ fn run_as_the_unit() {
         notify.messages()
     );
     drop(bind9);
+}
+
+/// The agent as fulcrum-agent.service runs it: its settings from /etc/default/fulcrum-agent
+/// (the default script and port 439), an unprivileged user holding only CAP_NET_BIND_SERVICE;
+/// bound to 127.0.0.1 here (the unit's FULCRUM_AGENT_OPTIONS would say `-b ADDRESS`).
+fn start_agent_as_its_unit() -> ServiceProcess {
+    let caps = "+net_bind_service";
+    let script = format!(
+        ". /etc/default/fulcrum-agent; exec setpriv --reuid nobody --regid nogroup \
+         --clear-groups --inh-caps {caps} --ambient-caps {caps} --bounding-set -all,{caps} \
+         --no-new-privs /usr/sbin/fulcrum agent -c \"$FULCRUM_AGENT_SCRIPT\" \
+         $FULCRUM_AGENT_OPTIONS -b 127.0.0.1 \"$FULCRUM_AGENT_PORT\""
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the agent");
+    ServiceProcess {
+        child,
+        log: std::path::PathBuf::from("/dev/null"),
+    }
 }
 
 fn wait_for_log(daemon: &ServiceProcess, needle: &str) {
