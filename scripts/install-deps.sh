@@ -21,7 +21,7 @@ packages=(
   systemd         # systemd-analyze verify on the package's units
   man-db          # man, which systemd-analyze verify runs for Documentation=man:...
   adduser         # the package's postinst creates the user fulcrum
-  util-linux      # setpriv: the package and unprivileged-cluster tests drop to a user with capabilities
+  util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
 )
 
 missing=()

@@ -101,5 +101,23 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
+        // Whatever state the advert left: a downed link is FAULT, silent, holding nothing, and
+        // ignores adverts until the link is back.
+        machine.handle_input(t0 + Duration::from_secs(12), Input::LinkDown);
+        assert_eq!(machine.state(), State::Fault);
+        while let Some(output) = machine.poll_output() {
+            assert!(
+                !matches!(output, Output::SendAdvert { .. } | Output::BecomeMaster),
+                "{output:?} on a downed link"
+            );
+        }
+        if let Ok(advert) = group.check(data, machine.priority()) {
+            machine.handle_input(t0 + Duration::from_secs(13), Input::Advert(advert));
+        }
+        machine.handle_timeout(t0 + Duration::from_secs(60));
+        assert_eq!(machine.poll_output(), None);
+        assert_eq!(machine.state(), State::Fault);
+        machine.handle_input(t0 + Duration::from_secs(61), Input::LinkUp);
+        assert!(matches!(machine.state(), State::Backup | State::Master));
     }
 });

@@ -73,6 +73,16 @@ pub enum Setting {
     SyncKey(String),
     AgentKey(String),
     FailOpen(bool),
+    /// A BalanceNG setting Fulcrum has no use for: accepted with a warning.
+    Ignored {
+        name: &'static str,
+        value: String,
+    },
+    TcpMaxConnections(u64),
+    TcpClientConnections(u64),
+    TcpIdle(u32),
+    TcpWriteTimeout(u32),
+    TcpLifetime(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +163,8 @@ pub enum Stmt {
     },
     Set(Vec<Opt<Setting>>),
     Modules(Vec<String>),
+    /// `module NAME`: adds one module to the list.
+    Module(String),
     /// `interface eth1`: takes the next free number.
     InterfaceShort(String),
     Interface {

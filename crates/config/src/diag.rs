@@ -4,6 +4,8 @@
 //! characters). [`Diagnostics::from_errors`] attaches the file name and the offending source line
 //! so that `Display` can render `FILE:LINE:COL: error: MESSAGE`, the line, a caret under the column
 //! and any notes (`note: first defined at 3:1`, `help: did you mean "priority"?`).
+//! [`Diagnostics::from_warnings`] does the same for statements that are accepted but have no
+//! effect in Fulcrum (`FILE:LINE:COL: warning: MESSAGE`): they never stop a file from loading.
 
 use std::fmt;
 
@@ -66,9 +68,27 @@ impl Error {
     }
 }
 
-/// One error in a configuration text, with its position (1-based line and column).
+/// Whether a diagnostic stops the text from loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    /// Accepted and ignored: the text loads, the statement has no effect.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One error (or warning) in a configuration text, with its position (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub file: String,
     pub line: u32,
     pub col: u32,
@@ -83,8 +103,8 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{}:{}:{}: error: {}",
-            self.file, self.line, self.col, self.message
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.col, self.severity, self.message
         )?;
         writeln!(f, "{}", self.source_line)?;
         // Copy tabs from the source so that the caret lines up under the column.
@@ -112,7 +132,16 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     /// Ties errors to `file` and `text`, sorted by position (stable, so same-position errors keep
     /// the order they were found in).
-    pub fn from_errors(file: &str, text: &str, mut errors: Vec<Error>) -> Diagnostics {
+    pub fn from_errors(file: &str, text: &str, errors: Vec<Error>) -> Diagnostics {
+        Diagnostics::tie(file, text, errors, Severity::Error)
+    }
+
+    /// As [`Diagnostics::from_errors`], for statements that are accepted and ignored.
+    pub fn from_warnings(file: &str, text: &str, warnings: Vec<Error>) -> Diagnostics {
+        Diagnostics::tie(file, text, warnings, Severity::Warning)
+    }
+
+    fn tie(file: &str, text: &str, mut errors: Vec<Error>, severity: Severity) -> Diagnostics {
         errors.sort_by_key(|e| e.span);
         let lines: Vec<&str> = text.split('\n').collect();
         let diagnostics = errors
@@ -125,6 +154,7 @@ impl Diagnostics {
                     .unwrap_or("")
                     .to_string();
                 Diagnostic {
+                    severity,
                     file: file.to_string(),
                     line: e.span.line,
                     col: e.span.col,

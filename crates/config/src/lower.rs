@@ -5,7 +5,10 @@
 //! uses them). A block for an id that exists modifies only the options it names; a new one must
 //! name its required options. Defining an id twice in one text, or giving an option twice in one
 //! block, is an error. [`Origins`] remembers where each thing came from so that the validator can
-//! point at it.
+//! point at it. Statements that Fulcrum accepts without acting on them (`license`, `modules`,
+//! `module`, `gateway`, BalanceNG's benchmark settings, `disable`/`unregister interface`) are
+//! applied to the model as written, so that they print back, and each yields a warning that
+//! names it and says why it has no effect.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -46,17 +49,29 @@ impl Origins {
     }
 }
 
+/// What applying a text produced: the result is meaningful only when `errors` is empty.
+#[derive(Debug)]
+pub struct Lowered {
+    pub config: Config,
+    pub origins: Origins,
+    pub errors: Vec<Error>,
+    /// Statements accepted and ignored, each with its position.
+    pub warnings: Vec<Error>,
+}
+
 #[derive(Default)]
 struct Lowering {
     origins: Origins,
     errors: Vec<Error>,
+    warnings: Vec<Error>,
     /// First place each singleton (hostname, license, vrrp, gateway) was given in this text.
     singletons: HashMap<&'static str, Span>,
 }
 
-/// Applies `statements` on top of `base`. Returns the result, where its parts came from, and the
-/// errors found while applying (the result is meaningful only when there are none).
-pub fn lower(base: &Config, statements: &[Statement]) -> (Config, Origins, Vec<Error>) {
+/// Applies `statements` on top of `base`. Returns the result, where its parts came from, the
+/// errors found while applying (the result is meaningful only when there are none) and the
+/// warnings for what was accepted and ignored.
+pub fn lower(base: &Config, statements: &[Statement]) -> Lowered {
     let mut config = base.clone();
     let mut lowering = Lowering::default();
     let mut short_interfaces = Vec::new();
@@ -73,13 +88,32 @@ pub fn lower(base: &Config, statements: &[Statement]) -> (Config, Origins, Vec<E
                     serial: serial.clone(),
                     key: key.clone(),
                 });
+                lowering.ignored(
+                    span,
+                    "license",
+                    "Fulcrum needs no licence; the serial is kept for `show license`",
+                );
             }
             Stmt::Set(settings) => {
                 for setting in settings {
+                    if let Setting::Ignored { name, .. } = &setting.value {
+                        lowering.ignored(
+                            setting.span,
+                            &format!("set {name}"),
+                            "Fulcrum has no benchmark module",
+                        );
+                    }
                     apply_setting(&mut config, &setting.value);
                 }
             }
-            Stmt::Modules(modules) => config.modules = modules.clone(),
+            Stmt::Modules(modules) => {
+                config.modules = modules.clone();
+                lowering.ignored(span, "modules", MODULES_BUILT_IN);
+            }
+            Stmt::Module(module) => {
+                config.modules.push(module.clone());
+                lowering.ignored(span, &format!("module {module}"), MODULES_BUILT_IN);
+            }
             Stmt::InterfaceShort(name) => short_interfaces.push((name.clone(), span)),
             Stmt::Interface { id, opts } => lowering.interface(&mut config, *id, opts, span),
             Stmt::Vrrp(opts) => lowering.vrrp(&mut config, opts, span),
@@ -110,11 +144,22 @@ pub fn lower(base: &Config, statements: &[Statement]) -> (Config, Origins, Vec<E
     }
     for statement in statements {
         if let Stmt::State { action, kind, ids } = &statement.value {
-            lowering.state(&mut config, *action, *kind, ids);
+            if *kind == Kind::Interface {
+                lowering.interface_state(&config, *action, ids, statement.span);
+            } else {
+                lowering.state(&mut config, *action, *kind, ids);
+            }
         }
     }
-    (config, lowering.origins, lowering.errors)
+    Lowered {
+        config,
+        origins: lowering.origins,
+        errors: lowering.errors,
+        warnings: lowering.warnings,
+    }
 }
+
+const MODULES_BUILT_IN: &str = "every part of Fulcrum is built in";
 
 fn apply_setting(config: &mut Config, setting: &Setting) {
     let settings = &mut config.settings;
@@ -125,6 +170,12 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::SyncKey(k) => settings.sync_key = Some(k.clone()),
         Setting::AgentKey(k) => settings.agent_key = Some(k.clone()),
         Setting::FailOpen(on) => settings.failopen = *on,
+        Setting::Ignored { .. } => {}
+        Setting::TcpMaxConnections(n) => settings.tcp_max_connections = *n,
+        Setting::TcpClientConnections(n) => settings.tcp_client_connections = *n,
+        Setting::TcpIdle(s) => settings.tcp_idle = *s,
+        Setting::TcpWriteTimeout(s) => settings.tcp_write_timeout = *s,
+        Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
     }
 }
 
@@ -132,6 +183,14 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
 const UNSPECIFIED: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 impl Lowering {
+    /// Records that `what`, written at `span`, is accepted and has no effect, and `why`.
+    fn ignored(&mut self, span: Span, what: &str, why: &str) {
+        self.warnings.push(Error::new(
+            span,
+            format!("{what} is accepted and ignored: {why}"),
+        ));
+    }
+
     fn singleton(&mut self, what: &'static str, span: Span) {
         if let Some(first) = self.singletons.get(what) {
             let error = Error::new(span, format!("{what} is given twice"))
@@ -281,6 +340,11 @@ impl Lowering {
             }
         }
         config.gateway = Some(gateway);
+        self.ignored(
+            span,
+            "gateway",
+            "Fulcrum neither pings nor routes through a gateway; the kernel's routes are used",
+        );
     }
 
     fn server(&mut self, config: &mut Config, id: u32, opts: &[Opt<ServerOpt>], span: Span) {
@@ -336,6 +400,45 @@ impl Lowering {
                 TargetOpt::Alert(s) => target.alert = Some(s.clone()),
                 TargetOpt::UpAlert(s) => target.upalert = Some(s.clone()),
             }
+        }
+    }
+
+    /// `register`/`enable interface LIST`: Fulcrum uses every interface a network names, so
+    /// registering and enabling change nothing; the ids must be defined all the same, and
+    /// `unregister`/`disable` are accepted with a warning.
+    fn interface_state(&mut self, config: &Config, action: Action, ranges: &[IdRange], span: Span) {
+        for range in ranges {
+            // The first gap among the defined ids in the range: one step per defined id.
+            let mut next = range.lo;
+            for id in config
+                .interfaces
+                .range(range.lo..=range.hi)
+                .map(|(id, _)| *id)
+            {
+                if id != next {
+                    break;
+                }
+                next = next.saturating_add(1);
+            }
+            let undefined = (next <= range.hi).then_some(next);
+            if let Some(id) = undefined {
+                let error = Error::new(
+                    range.span,
+                    format!(
+                        "cannot {} interface {id}: it is not defined",
+                        action.keyword()
+                    ),
+                )
+                .help(format!("define it with \"interface {id} {{ name NAME }}\""));
+                self.errors.push(error);
+            }
+        }
+        if matches!(action, Action::Unregister | Action::Disable) {
+            self.ignored(
+                span,
+                &format!("{} interface", action.keyword()),
+                "Fulcrum uses every interface a network names; remove it from the network instead",
+            );
         }
     }
 

@@ -17,58 +17,7 @@ use crate::lexer::{Token, TokenKind};
 pub struct Reported;
 pub type PResult<T> = Result<T, Reported>;
 
-pub const STATEMENTS: &[&str] = &[
-    "hostname",
-    "license",
-    "set",
-    "modules",
-    "interface",
-    "vrrp",
-    "network",
-    "gateway",
-    "server",
-    "target",
-    "register",
-    "unregister",
-    "enable",
-    "disable",
-];
-
-pub const SETTINGS: &[&str] = &[
-    "localdsr",
-    "sessiontimeout",
-    "maxsessions",
-    "synckey",
-    "agentkey",
-    "failopen",
-];
-pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
-pub const VRRP_OPTIONS: &[&str] = &[
-    "vrid", "priority", "network", "version", "advert", "preempt", "notify",
-];
-pub const NETWORK_OPTIONS: &[&str] = &[
-    "name",
-    "addr",
-    "mask",
-    "real",
-    "virt",
-    "interface",
-    "syncpeer",
-];
-pub const GATEWAY_OPTIONS: &[&str] = &["ipaddr", "ping"];
-pub const SERVER_OPTIONS: &[&str] = &["ipaddr", "port", "protocol", "method", "targets", "stout"];
-pub const TARGET_OPTIONS: &[&str] = &[
-    "ipaddr", "port", "protocol", "weight", "ping", "tcpopen", "agent", "dns", "dsr", "alert",
-    "upalert",
-];
-const NOUNS: &[&str] = &[
-    "network", "networks", "server", "servers", "target", "targets",
-];
-
-/// The list in messages: `(a, b, c)`.
-pub fn listed(words: &[&str]) -> String {
-    format!("({})", words.join(", "))
-}
+pub use crate::keywords::*;
 
 pub struct Parser<'t> {
     pub(crate) tokens: &'t [Token],
@@ -163,6 +112,7 @@ impl<'t> Parser<'t> {
             }
             "set" => self.set()?,
             "modules" => Stmt::Modules(self.modules()?),
+            "module" => Stmt::Module(self.any_text("a module name")?.value),
             "interface" => self.interface(span)?,
             "vrrp" => Stmt::Vrrp(self.block("vrrp", span, VRRP_OPTIONS, Self::vrrp_opt)?),
             "network" => {
@@ -194,22 +144,22 @@ impl<'t> Parser<'t> {
             return Ok(Stmt::Set(self.block(
                 "set",
                 span,
-                SETTINGS,
+                ALL_SETTINGS,
                 Self::setting,
             )?));
         }
         let span = self.here();
         let found = self
             .peek_word()
-            .and_then(|w| SETTINGS.iter().find(|s| **s == w));
+            .and_then(|w| ALL_SETTINGS.iter().find(|s| **s == w));
         let Some(name) = found else {
             let error = Error::found(
                 span,
                 &self.found_here(),
-                format!("a setting {} or \"{{\"", listed(SETTINGS)),
+                format!("a setting {} or \"{{\"", listed(ALL_SETTINGS)),
             );
             let error = match self.peek_word() {
-                Some(word) => error.suggest(word, SETTINGS),
+                Some(word) => error.suggest(word, ALL_SETTINGS),
                 None => error,
             };
             return self.fail(error);
@@ -260,7 +210,7 @@ impl<'t> Parser<'t> {
             let error = Error::found(
                 self.here(),
                 &self.found_here(),
-                format!("what to {verb} (network, server, target)"),
+                format!("what to {verb} (network, server, target, interface)"),
             );
             let error = match self.peek_word() {
                 Some(word) => error.suggest(word, NOUNS),
@@ -272,6 +222,7 @@ impl<'t> Parser<'t> {
         let kind = match noun.trim_end_matches('s') {
             "network" => Kind::Network,
             "server" => Kind::Server,
+            "interface" => Kind::Interface,
             _ => Kind::Target,
         };
         let ids = self.id_list(kind)?;
@@ -403,9 +354,26 @@ impl<'t> Parser<'t> {
                 1,
                 crate::values::MAX_SESSIONS,
             )?),
-            "synckey" => Setting::SyncKey(self.text("a sync key")?.value),
-            "agentkey" => Setting::AgentKey(self.text("an agent key")?.value),
-            _ => Setting::FailOpen(self.flag("failopen")?),
+            "synckey" => Setting::SyncKey(self.key("a sync key")?),
+            "agentkey" => Setting::AgentKey(self.key("an agent key")?),
+            "failopen" => Setting::FailOpen(self.flag("failopen")?),
+            "tcpmaxconn" => Setting::TcpMaxConnections(self.number(
+                "a TCP connection count",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpclientconn" => Setting::TcpClientConnections(self.number(
+                "a TCP connection count per client",
+                1,
+                crate::values::MAX_TCP_CONNECTIONS,
+            )?),
+            "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
+            "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
+            "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
+            ignored => Setting::Ignored {
+                name: ignored,
+                value: self.text(&format!("a value for {ignored}"))?.value,
+            },
         })
     }
 

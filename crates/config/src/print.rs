@@ -120,6 +120,38 @@ fn settings(out: &mut String, settings: &Settings) {
     if settings.failopen != defaults.failopen {
         let _ = writeln!(out, "set failopen {}", u8::from(settings.failopen));
     }
+    let numbers = [
+        (
+            "tcpmaxconn",
+            settings.tcp_max_connections,
+            defaults.tcp_max_connections,
+        ),
+        (
+            "tcpclientconn",
+            settings.tcp_client_connections,
+            defaults.tcp_client_connections,
+        ),
+        (
+            "tcpidle",
+            settings.tcp_idle.into(),
+            defaults.tcp_idle.into(),
+        ),
+        (
+            "tcpwrite",
+            settings.tcp_write_timeout.into(),
+            defaults.tcp_write_timeout.into(),
+        ),
+        (
+            "tcplifetime",
+            settings.tcp_lifetime.into(),
+            defaults.tcp_lifetime.into(),
+        ),
+    ];
+    for (name, value, default) in numbers {
+        if value != default {
+            let _ = writeln!(out, "set {name} {value}");
+        }
+    }
 }
 
 fn advert(ms: u32) -> String {

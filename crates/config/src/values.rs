@@ -21,6 +21,7 @@ pub const MAX_ID: u64 = 65_535;
 /// Intervals, timeouts and session timeouts are at most a year of seconds.
 pub const MAX_SECONDS: u64 = 31_536_000;
 pub const MAX_SESSIONS: u64 = 1_000_000_000;
+pub const MAX_TCP_CONNECTIONS: u64 = 1_000_000;
 pub const MAX_WEIGHT: u64 = 65_535;
 /// The longest advertisement interval any VRRP version allows (v2: 255 s).
 pub const MAX_ADVERT_MS: u64 = 255_000;
@@ -86,6 +87,19 @@ impl<'t> Parser<'t> {
             return self.expected(what);
         }
         self.any_text(what)
+    }
+
+    /// A shared secret: [`Self::text`] that is not empty (an empty key would authenticate
+    /// nothing while looking as if it did).
+    pub(crate) fn key(&mut self, what: &str) -> PResult<String> {
+        let key = self.text(what)?;
+        if key.value.is_empty() {
+            return self.fail(
+                Error::new(key.span, format!("{what} must not be empty"))
+                    .help("leave the setting out to run without a key"),
+            );
+        }
+        Ok(key.value)
     }
 
     /// A word (statement keywords included) or a double-quoted string: for places where a

@@ -109,7 +109,9 @@ fn errors_change_nothing_and_are_all_reported() {
     );
     assert_eq!(
         errors(&base, "disable tagret 2"),
-        vec!["1:9: found \"tagret\", expected what to disable (network, server, target)"]
+        vec![
+            "1:9: found \"tagret\", expected what to disable (network, server, target, interface)"
+        ]
     );
 }
 

@@ -27,7 +27,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt statement",
             format!("servr 1 {{\nipaddr 10.0.0.9\ntargets 1\n}}\n{OK_TARGET}"),
-            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "vrid zero",
@@ -167,12 +167,32 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt setting",
             "set sesiontimeout 5\n".into(),
-            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen) or \"{\""],
+            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, bmduration, bmpsize, bmwsize) or \"{\""],
+        ),
+        (
+            "empty sync key",
+            "set synckey \"\"\n".into(),
+            vec!["1:13: a sync key must not be empty"],
+        ),
+        (
+            "empty agent key",
+            "set agentkey \"\"\n".into(),
+            vec!["1:14: an agent key must not be empty"],
+        ),
+        (
+            "TCP idle timeout of zero",
+            "set tcpidle 0\n".into(),
+            vec!["1:13: found \"0\", expected a TCP idle timeout in seconds from 1 to 31536000"],
+        ),
+        (
+            "TCP per-client cap of zero",
+            "set tcpclientconn 0\n".into(),
+            vec!["1:19: found \"0\", expected a TCP connection count per client from 1 to 1000000"],
         ),
         (
             "misspelt noun",
             format!("{OK_TARGET}register tragets 1\n"),
-            vec!["4:10: found \"tragets\", expected what to register (network, server, target)"],
+            vec!["4:10: found \"tragets\", expected what to register (network, server, target, interface)"],
         ),
         (
             "VRRPv2 advert in milliseconds",
@@ -207,7 +227,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "stray brace at top level",
             format!("}}\n{OK_TARGET}"),
-            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "two interfaces with one name",
@@ -226,7 +246,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
                 "2:1: found \"target\", expected a host name",
                 "4:8: found \"x\", expected a ping timeout in seconds from 1 to 31536000",
                 "5:8: found \"-1\", expected a weight from 0 to 65535",
-                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)",
+                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)",
                 "8:14: found \"yes\", expected 0 or 1 for localdsr",
             ],
         ),

@@ -211,18 +211,33 @@ fn settings() -> impl Strategy<Value = Settings> {
         any::<bool>(),
         1..=31_536_000u32,
         1..=1_000_000_000u64,
-        proptest::option::of(text()),
-        proptest::option::of(text()),
+        // Keys are never empty (the parser refuses an empty one).
+        proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
+        proptest::option::of(text().prop_filter("a key", |k| !k.is_empty())),
         any::<bool>(),
+        (
+            1..=1_000_000u64,
+            1..=1_000_000u64,
+            1..=31_536_000u32,
+            1..=31_536_000u32,
+            1..=31_536_000u32,
+        ),
     )
         .prop_map(
-            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen)| Settings {
-                localdsr,
-                session_timeout,
-                max_sessions,
-                sync_key,
-                agent_key,
-                failopen,
+            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen, tcp)| {
+                Settings {
+                    localdsr,
+                    session_timeout,
+                    max_sessions,
+                    sync_key,
+                    agent_key,
+                    failopen,
+                    tcp_max_connections: tcp.0,
+                    tcp_client_connections: tcp.1,
+                    tcp_idle: tcp.2,
+                    tcp_write_timeout: tcp.3,
+                    tcp_lifetime: tcp.4,
+                }
             },
         )
 }

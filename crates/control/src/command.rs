@@ -68,6 +68,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "session sync: peer, role, counters, resync state",
     ),
     spec(
+        &["show", "tcp"],
+        "",
+        "TCP proxy: open connections, caps, timeouts, descriptors, counters",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (the old one kept as FILE.bak)",
@@ -81,38 +86,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(&["exit"], "", "leave the shell"),
 ];
 
-/// First words of configuration statements, applied live.
-pub const STATEMENT_KEYWORDS: &[&str] = &[
-    "hostname",
-    "license",
-    "set",
-    "modules",
-    "interface",
-    "vrrp",
-    "network",
-    "gateway",
-    "server",
-    "target",
-    "register",
-    "unregister",
-    "enable",
-    "disable",
-];
-
 /// Nouns after `register`, `unregister`, `enable` and `disable`.
-const STATE_NOUNS: &[&str] = &[
-    "network", "networks", "server", "servers", "target", "targets",
-];
-const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
+use fulcrum_config::keywords::NOUNS as STATE_NOUNS;
 /// Names after `set` (completion only; the configuration language judges them).
-const SETTING_NAMES: &[&str] = &[
-    "agentkey",
-    "failopen",
-    "localdsr",
-    "maxsessions",
-    "sessiontimeout",
-    "synckey",
-];
+use fulcrum_config::keywords::SETTINGS as SETTING_NAMES;
+/// First words of configuration statements, applied live: the configuration language's own
+/// list, so the shell cannot disagree with the parser.
+pub use fulcrum_config::keywords::STATEMENTS as STATEMENT_KEYWORDS;
+const STATE_VERBS: &[&str] = &["register", "unregister", "enable", "disable"];
 
 /// Default number of sessions `show sessions` lists (the same as the session renderer's default).
 pub const DEFAULT_SESSIONS_SHOWN: usize = 20;
@@ -135,6 +116,8 @@ pub enum Command {
     ShowSessions(Option<usize>),
     ShowVrrp,
     ShowSync,
+    /// `show tcp`.
+    ShowTcp,
     Save,
     Reload,
     Quit,
@@ -149,24 +132,26 @@ pub enum Command {
 impl Command {
     /// Whether the command only reads (what a monitoring user on the read-only socket may run).
     pub fn is_read_only(&self) -> bool {
-        matches!(
-            self,
+        // Exhaustive on purpose: a new command must be classified here.
+        match self {
             Command::Empty
-                | Command::Help
-                | Command::ShowVersion
-                | Command::ShowLicense
-                | Command::ShowConfig
-                | Command::ShowServers
-                | Command::ShowTargets
-                | Command::ShowTarget(_)
-                | Command::ShowNetworks
-                | Command::ShowSessions(_)
-                | Command::ShowVrrp
-                | Command::ShowSync
-                | Command::Quit
-                | Command::BadArguments(_)
-                | Command::Invalid
-        )
+            | Command::Help
+            | Command::ShowVersion
+            | Command::ShowLicense
+            | Command::ShowConfig
+            | Command::ShowServers
+            | Command::ShowTargets
+            | Command::ShowTarget(_)
+            | Command::ShowNetworks
+            | Command::ShowSessions(_)
+            | Command::ShowVrrp
+            | Command::ShowSync
+            | Command::ShowTcp
+            | Command::Quit
+            | Command::BadArguments(_)
+            | Command::Invalid => true,
+            Command::Save | Command::Reload | Command::Statement(_) => false,
+        }
     }
 }
 
@@ -219,6 +204,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "sessions" => parse_show_sessions(args),
         "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
         "sync" => no_arguments(&name, args, Command::ShowSync),
+        "tcp" => no_arguments(&name, args, Command::ShowTcp),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -299,13 +285,20 @@ fn phrases() -> Vec<Vec<&'static str>> {
     all
 }
 
+/// Where the word being typed at the end of `line` starts: the byte just past the last
+/// whitespace character (of whatever width: U+3000 takes three bytes), or 0.
+pub fn partial_word_start(line: &str) -> usize {
+    line.char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(at, c)| at + c.len_utf8())
+}
+
 /// Tab completion: the candidates for the word being typed at the end of `line` (everything after
 /// the last space), sorted and unique. Each candidate is a whole word.
 pub fn complete(line: &str) -> Vec<&'static str> {
-    let (done, partial) = match line.rfind(char::is_whitespace) {
-        Some(at) => (&line[..at], &line[at + 1..]),
-        None => ("", line),
-    };
+    let start = partial_word_start(line);
+    let (done, partial) = line.split_at(start);
     let done: Vec<&str> = done.split_whitespace().collect();
     let mut found: Vec<&'static str> = phrases()
         .into_iter()
@@ -338,6 +331,7 @@ mod tests {
             ("show sessions all", Command::ShowSessions(None)),
             ("show vrrp", Command::ShowVrrp),
             ("show sync", Command::ShowSync),
+            ("show tcp", Command::ShowTcp),
             ("save", Command::Save),
             ("reload", Command::Reload),
             ("quit", Command::Quit),
@@ -370,8 +364,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
@@ -393,13 +387,23 @@ mod tests {
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
         assert_eq!(complete("show s"), ["servers", "sessions", "sync"]);
-        assert_eq!(complete("show t"), ["target", "targets"]);
+        assert_eq!(complete("show t"), ["target", "targets", "tcp"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);
         assert_eq!(complete("set s"), ["sessiontimeout", "synckey"]);
         assert!(complete("").contains(&"help"));
         assert!(complete("").contains(&"target"));
         assert!(complete("nothing ").is_empty());
+    }
+
+    #[test]
+    fn completes_after_wide_whitespace() {
+        // U+3000 (ideographic space) and U+00A0 are whitespace of three and two bytes.
+        assert_eq!(complete("show\u{3000}s"), ["servers", "sessions", "sync"]);
+        assert_eq!(complete("show\u{a0}"), complete("show "));
+        assert_eq!(partial_word_start("show\u{3000}s"), "show\u{3000}".len());
+        assert_eq!(partial_word_start("sh"), 0);
+        assert_eq!(partial_word_start("\u{3000}"), 3);
     }
 
     #[test]

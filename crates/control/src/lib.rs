@@ -7,18 +7,24 @@
 //! [`command`] (the command table: parsing a line into a [`command::Command`] and tab completion).
 //! The exact wire format is documented in `docs/control.md`.
 
+// `clippy.toml` keeps clocks, threads and sockets out of this crate; its unit tests may
+// anchor a virtual clock on `Instant::now()` (the library itself is still checked without
+// `cfg(test)`).
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
+
 pub mod command;
 pub mod frame;
 pub mod message;
 
 pub use command::{
-    complete, help_text, parse_command, Command, CommandSpec, COMMANDS, INVALID_COMMAND,
+    complete, help_text, parse_command, partial_word_start, Command, CommandSpec, COMMANDS,
+    INVALID_COMMAND,
 };
 /// Where `fulcrum run` listens and `fulcrum control` connects unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/fulcrum/fulcrum.sock";
 
 pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
 pub use message::{
-    decode, decode_frame, encode, read_message, write_message, DecodeError, Message,
-    PROTOCOL_VERSION,
+    decode, decode_frame, encode, read_message, response_within_frame, write_message, DecodeError,
+    Message, PROTOCOL_VERSION,
 };

@@ -63,6 +63,39 @@ pub fn encode(message: &Message) -> Vec<u8> {
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
+/// A response whose encoding fits one frame: a text too long for [`frame::MAX_FRAME`] (say
+/// `show sessions all` on a table of millions) is cut at a line boundary and ends with a line
+/// saying how many lines were left out and what to ask instead, rather than the session
+/// ending without a word.
+pub fn response_within_frame(ok: bool, text: String, close: bool) -> Message {
+    let mut message = Message::Response { ok, text, close };
+    loop {
+        let encoded = encode(&message).len();
+        let Message::Response { text, .. } = &mut message else {
+            return message;
+        };
+        if encoded <= frame::MAX_FRAME {
+            return message;
+        }
+        // Escaping makes the encoding longer than the text: shrink in proportion, with room
+        // for the closing line, and look again.
+        let budget =
+            (text.len() as u64 * (frame::MAX_FRAME as u64 - 512) / encoded as u64) as usize;
+        let mut cut = budget.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cut = text[..cut].rfind('\n').map_or(0, |at| at + 1);
+        let left_out = text[cut..].lines().count();
+        text.truncate(cut);
+        text.push_str(&format!(
+            "... {left_out} more lines not shown: the reply is over the control protocol's \
+             limit of {} bytes (ask for fewer, e.g. `show sessions 1000`)\n",
+            frame::MAX_FRAME
+        ));
+    }
+}
+
 /// Decodes one message payload (a frame's contents).
 pub fn decode(payload: &[u8]) -> Result<Message, DecodeError> {
     let version: VersionOnly =
@@ -105,6 +138,43 @@ pub fn write_message(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_oversized_response_is_cut_at_a_line_with_a_word_on_what_was_left_out() {
+        // 30 000 rows of 60 bytes: 1.8 MB, well over one frame; a tab in each row is escaped.
+        let row = "5604999\t10.85.134.135   any   1   1   18     600 padding....\n";
+        let text = row.repeat(30_000);
+        let message = super::response_within_frame(true, text, false);
+        let encoded = super::encode(&message);
+        assert!(
+            encoded.len() <= crate::frame::MAX_FRAME,
+            "{}",
+            encoded.len()
+        );
+        let super::Message::Response { text, ok, close } = message else {
+            panic!("not a response");
+        };
+        assert!(ok && !close);
+        let kept = text.lines().filter(|l| l.starts_with("5604999")).count();
+        assert!(kept > 10_000, "only {kept} rows kept");
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            last.split(' ').nth(1).map(str::parse::<usize>),
+            Some(Ok(30_000 - kept)),
+            "{last}"
+        );
+        assert!(last.contains("show sessions 1000"), "{last}");
+        // A response that fits is left alone.
+        let small = super::response_within_frame(true, "a\nb\n".into(), true);
+        assert_eq!(
+            small,
+            super::Message::Response {
+                ok: true,
+                text: "a\nb\n".into(),
+                close: true
+            }
+        );
+    }
+
     use super::*;
 
     fn samples() -> Vec<Message> {

@@ -2,6 +2,9 @@
 //! pick (once per new client). Plain timing loops, no harness:
 //! `cargo bench -p fulcrum-core --bench balance`.
 
+// Not part of the pure library: this program measures time: reading the clock is its job.
+#![allow(clippy::disallowed_methods)]
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;

@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release -p fulcrum-core --example session_bench [-- --sessions N --rounds R]`
 
+// Not part of the pure library: this program measures time: reading the clock is its job.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 

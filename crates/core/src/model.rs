@@ -13,6 +13,16 @@ use std::net::{IpAddr, Ipv4Addr};
 pub const DEFAULT_SESSION_TIMEOUT: u32 = 600;
 /// Default bound on the session table.
 pub const DEFAULT_MAX_SESSIONS: u64 = 10_000_000;
+/// `set tcpmaxconn`: open TCP client connections at most (each holds two descriptors).
+pub const DEFAULT_TCP_MAX_CONNECTIONS: u64 = 1000;
+/// `set tcpclientconn`: open TCP connections one client address may hold.
+pub const DEFAULT_TCP_CLIENT_CONNECTIONS: u64 = 10;
+/// `set tcpidle`: seconds a TCP client may stay without sending a query.
+pub const DEFAULT_TCP_IDLE: u32 = 10;
+/// `set tcpwrite`: seconds an answer may wait for a client that does not read.
+pub const DEFAULT_TCP_WRITE_TIMEOUT: u32 = 10;
+/// `set tcplifetime`: seconds a TCP connection may last however busy it is.
+pub const DEFAULT_TCP_LIFETIME: u32 = 120;
 /// Default VRRP advertisement interval in milliseconds.
 pub const DEFAULT_ADVERT_MS: u32 = 1000;
 
@@ -57,6 +67,17 @@ pub struct Settings {
     /// `set failopen 1`: when no target of a server is operational, forward to all configured
     /// targets instead of dropping.
     pub failopen: bool,
+    /// `set tcpmaxconn N`: open TCP client connections at most (the daemon lowers it to what
+    /// its file-descriptor limit allows).
+    pub tcp_max_connections: u64,
+    /// `set tcpclientconn N`: open TCP connections per client address at most.
+    pub tcp_client_connections: u64,
+    /// `set tcpidle N`: seconds without a query before a TCP connection is closed.
+    pub tcp_idle: u32,
+    /// `set tcpwrite N`: seconds an answer may wait on a client that does not read.
+    pub tcp_write_timeout: u32,
+    /// `set tcplifetime N`: seconds a TCP connection may last at most.
+    pub tcp_lifetime: u32,
 }
 
 impl Default for Settings {
@@ -68,6 +89,11 @@ impl Default for Settings {
             sync_key: None,
             agent_key: None,
             failopen: false,
+            tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            tcp_client_connections: DEFAULT_TCP_CLIENT_CONNECTIONS,
+            tcp_idle: DEFAULT_TCP_IDLE,
+            tcp_write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
+            tcp_lifetime: DEFAULT_TCP_LIFETIME,
         }
     }
 }
@@ -332,6 +358,16 @@ impl Config {
     /// The port a target is reached on for a given server.
     pub fn target_port(&self, server: &Server, target: &Target) -> u16 {
         target.port.unwrap_or(server.port)
+    }
+
+    /// The kernel name of the interface a network uses, whether the network names it (`interface
+    /// eth1`) or refers to a numbered interface (`interface 1`); `None` if it names none or an
+    /// undefined number.
+    pub fn network_interface_name<'a>(&'a self, network: &'a Network) -> Option<&'a str> {
+        match network.interface.as_ref()? {
+            InterfaceRef::Name(name) => Some(name),
+            InterfaceRef::Id(id) => self.interfaces.get(id).map(|i| i.name.as_str()),
+        }
     }
 
     /// Servers that are registered and enabled.

@@ -19,6 +19,7 @@
 //! frames live in [`group`].
 
 pub mod group;
+mod link;
 
 #[cfg(test)]
 #[rustfmt::skip]
@@ -90,6 +91,9 @@ pub enum State {
     Initialize,
     Backup,
     Master,
+    /// The interface is down or gone: no adverts, no VIP, no timers until it is back (as
+    /// keepalived's FAULT; the RFCs leave link failure to the implementation).
+    Fault,
 }
 
 impl State {
@@ -99,6 +103,7 @@ impl State {
             State::Initialize => "INIT",
             State::Backup => "BACKUP",
             State::Master => "MASTER",
+            State::Fault => "FAULT",
         }
     }
 }
@@ -128,6 +133,10 @@ pub enum Input {
     Advert(Advert),
     /// A new local priority (1..=255; 0 is ignored, it is reserved for stopping).
     SetPriority(u8),
+    /// The interface lost its carrier, went down or was deleted.
+    LinkDown,
+    /// The interface is up again (possibly a new one under the same name).
+    LinkUp,
 }
 
 /// Why a transition happened, for the one-line log and `notify`.
@@ -146,6 +155,10 @@ pub enum Reason {
     HigherAddress { master: Ipv4Addr },
     /// Any -> Initialize on shutdown.
     Shutdown,
+    /// Backup or Master -> Fault.
+    LinkDown,
+    /// Fault -> Backup (or Master for the address owner).
+    LinkUp,
 }
 
 impl fmt::Display for Reason {
@@ -164,6 +177,8 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::Shutdown => f.write_str("shutdown"),
+            Reason::LinkDown => f.write_str("link down"),
+            Reason::LinkUp => f.write_str("link up"),
         }
     }
 }
@@ -315,6 +330,8 @@ impl Machine {
             Input::Shutdown => self.shutdown(now),
             Input::Advert(advert) => self.advert(now, advert),
             Input::SetPriority(priority) => self.set_priority(now, priority),
+            Input::LinkDown => self.link_down(now),
+            Input::LinkUp => self.link_up(now),
         }
     }
 
@@ -324,7 +341,7 @@ impl Machine {
             return;
         }
         match self.state {
-            State::Initialize => self.timer = None,
+            State::Initialize | State::Fault => self.timer = None,
             // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: Master_Down_Timer fires.
             State::Backup => self.become_master(now, Reason::MasterDown),
             // RFC 3768 §6.4.3 / RFC 5798 §6.4.3: Adver_Timer fires.
@@ -353,7 +370,7 @@ impl Machine {
         match self.state {
             State::Initialize => self.counters.inputs_ignored += 1,
             // RFC 3768 §6.4.2: cancel the Master_Down_Timer.
-            State::Backup => self.enter(now, State::Initialize, Reason::Shutdown),
+            State::Backup | State::Fault => self.enter(now, State::Initialize, Reason::Shutdown),
             // RFC 3768 §6.4.3: cancel the Adver_Timer, send an advert with priority 0.
             State::Master => {
                 self.send_advert(PRIORITY_STOP);
@@ -371,7 +388,7 @@ impl Machine {
             self.counters.priority_zero_received += 1;
         }
         match self.state {
-            State::Initialize => self.counters.inputs_ignored += 1,
+            State::Initialize | State::Fault => self.counters.inputs_ignored += 1,
             State::Backup => self.advert_in_backup(now, advert),
             State::Master => self.advert_in_master(now, advert),
         }

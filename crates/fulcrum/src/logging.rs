@@ -5,7 +5,7 @@
 //! stamps each line) and each line starts with its syslog priority as `<N>` (error 3, warn 4,
 //! info 6, debug and trace 7), which journald strips and stores as the entry's priority, so
 //! `journalctl -p warning` finds warnings (a target going down among them); an event's fields
-//! (`target_id=1 state="down"`) follow the message as `key=value`.
+//! follow the message as `key=value`.
 //! `json`: one JSON object per line (timestamp, level, target, fields) for other collectors.
 
 use std::fmt;

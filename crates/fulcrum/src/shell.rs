@@ -88,6 +88,14 @@ impl Client {
                 pid,
                 hostname,
             }),
+            // The daemon refuses a session beyond its cap with a response instead of a hello.
+            Ok(Some(Message::Response {
+                ok: false, text, ..
+            })) => Err(format!(
+                "{}: the daemon refused the session: {}",
+                path.display(),
+                text.trim_end()
+            )),
             Ok(_) => Err(format!(
                 "{} answered without a hello; is it a fulcrum control socket?",
                 path.display()
@@ -294,10 +302,7 @@ impl Completer for ShellHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let before = line.get(..pos).unwrap_or(line);
-        let start = before
-            .rfind(char::is_whitespace)
-            .map(|at| at + 1)
-            .unwrap_or(0);
+        let start = fulcrum_control::partial_word_start(before);
         let words = fulcrum_control::complete(before)
             .into_iter()
             .map(|w| format!("{w} "))

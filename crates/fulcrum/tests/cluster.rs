@@ -1,9 +1,10 @@
-//! The seed's two-node cluster, end to end (issue 6 item 7): the seed topology in network
+//! The seed's two-node cluster, end to end: the seed topology in network
 //! namespaces (netlab), the seed's Bind9 pair, a real `fulcrum agent` on each node, and the real
 //! `fulcrum run` on both nodes with the seed's NS0A and NS0B configurations, unchanged (the lab's
-//! interface is `eth1` like the seed's; the one thing the lab forces is each node's `real`
-//! address on its eth1, see `cluster_support`). DSR mode, VRRP vrid 7 v2 at equal priority 200,
-//! sessions synced with no `syncpeer` (the peer is derived from VRRP). Clients behind the router
+//! interface is `eth1` like the seed's), on hosts as the seed has them: eth1 up with no address,
+//! so the `real` addresses exist only in Fulcrum. DSR mode, VRRP vrid 7 v2 at equal priority
+//! 200, sessions synced with no `syncpeer` (the peer is derived from VRRP) as frames on eth1
+//! (`transport dsr-frames`). Clients behind the router
 //! (200 source addresses) ask the VIP for the zone's TXT, which names the answering node.
 //!
 //! The load under which the master fails places half the clients while target 2 is disabled on
@@ -85,6 +86,9 @@ fn pinned_load(c: &Cluster, master: &Node, sources: &[std::net::Ipv4Addr]) -> Lo
     );
     let reply = master.control("enable target 2");
     assert!(!reply.contains("rror"), "enable target 2: {reply}");
+    // As above: the plane takes target 2 back a moment later, and clients that ask before
+    // then would all be placed on ns0a.
+    std::thread::sleep(Duration::from_secs(1));
     for (client, node) in all_answered_and_sticky(&load.snapshot()) {
         assert_eq!(
             node, "ns0a",
@@ -177,6 +181,21 @@ fn the_first_node_is_master_and_the_backup_learns_its_sessions_within_two_second
     assert!(a.contains("holding yes"), "{a}");
     assert!(b.contains("holding no"), "{b}");
     assert!(b.contains("master 10.235.210.45"), "{b}");
+    // The seed's hosts: eth1 holds no address, so sync runs as frames on it.
+    for node in [&c.a, &c.b] {
+        let eth1 = node
+            .ns
+            .run(&["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+            .expect("ip addr show dev eth1");
+        assert!(eth1.trim().is_empty(), "{}: eth1 holds {eth1}", node.name);
+        let sync = node.show_sync();
+        assert!(sync.starts_with("sync running\n"), "{}: {sync}", node.name);
+        assert!(
+            sync.contains("transport dsr-frames on eth1"),
+            "{}: {sync}",
+            node.name
+        );
+    }
 
     // In DSR mode the adverts come from the virtual MAC (RFC 3768 7.3), so the switch learns
     // where the VIP's MAC is with each of them.

@@ -16,7 +16,8 @@ use nix::sys::signal::Signal;
 
 #[test]
 fn check_accepts_both_seed_configurations() {
-    for name in ["ns0a.conf", "ns0b.conf"] {
+    // ns0a-v3.conf is NS0A written in BalanceNG V3's style.
+    for name in ["ns0a.conf", "ns0b.conf", "ns0a-v3.conf"] {
         let path = fixture(name);
         let output = Command::new(FULCRUM)
             .arg("check")
@@ -30,6 +31,21 @@ fn check_accepts_both_seed_configurations() {
             path.display()
         );
         assert_eq!(stdout(&output), expected);
+        // The licence line (line 4 in each) is accepted and ignored, with a warning naming it.
+        let warning = format!(
+            "{}:4:1: warning: license is accepted and ignored",
+            path.display()
+        );
+        assert!(stderr(&output).starts_with(&warning), "{}", stderr(&output));
+        // The seed's nodes sync sessions without a key: said, not refused.
+        assert!(
+            stderr(&output).contains(&format!(
+                "{}: warning: session sync runs without `set synckey`",
+                path.display()
+            )),
+            "{}",
+            stderr(&output)
+        );
     }
 }
 

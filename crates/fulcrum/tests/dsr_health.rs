@@ -46,9 +46,6 @@ fn start_with_agents_asking(name: &str, agent_asks: Ipv4Addr) -> Running {
     let lab = Lab::new(name);
     let seed = seed_topology(&lab).expect("build the seed topology");
     let bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
-    seed.ns0a
-        .addr("eth1", "10.235.210.45/32")
-        .expect("add the real address to ns0a's eth1");
     let scripts = tempfile::tempdir().expect("temporary directory");
     let agents = start_agents_asking(&seed, scripts.path(), agent_asks);
     let balancer = Balancer::start(&seed.ns0a, &seed_config_fast());

@@ -29,10 +29,6 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     let lab = Lab::new("dsr_seed");
     let seed = seed_topology(&lab).expect("build the seed topology");
     let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
-    // The network's `real` address, as the seed's NS0A has it (health probes leave from it).
-    seed.ns0a
-        .addr("eth1", "10.235.210.45/32")
-        .expect("add the real address to ns0a's eth1");
 
     // The seed's agents: every target carries `agent 439,5,13`.
     let scripts = tempfile::tempdir().expect("temporary directory");

@@ -4,7 +4,9 @@
 //! (see docs/sync.md). Queries from many distinct 127.x source addresses create sessions on the
 //! first node; the test reads both nodes' `show sessions all` and `show sync` with the real
 //! `fulcrum control`. The targets are UDP sockets the test holds (a session is made when a query
-//! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops.
+//! is forwarded; no answer is needed). Every daemon is killed by PID when its guard drops. One
+//! test checks that `show sync` names why sync is not running (a `real` address the host does not
+//! hold; nothing to sync).
 
 mod control_support;
 
@@ -65,6 +67,20 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until the sync driver runs (a moment after the control socket opens): a peer
+    /// started before that would send its first full-table request into the void.
+    fn wait_sync_running(&self) {
+        let running = within(Duration::from_secs(5), || {
+            self.control("show sync").starts_with("sync running\n")
+        });
+        assert!(
+            running.is_some(),
+            "{}\n{}",
+            self.control("show sync"),
+            self.logs()
+        );
     }
 
     /// A number after `word` in `show sync` (waiting for the sync driver's first status, which
@@ -154,6 +170,7 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
     let vip_b = SocketAddr::from(([127, 0, 78, 20], free_port()));
     let config_b = node_config(b, a, vip_b, &ports, None);
     let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    node_a.wait_sync_running();
     let node_b = Daemon::start(&config_b);
 
     for n in 0..120u16 {
@@ -164,11 +181,12 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
     let took = within(Duration::from_secs(2), || node_b.sessions() == on_a);
     assert!(
         took.is_some(),
-        "the peer's sessions differ 2 s after the queries ({:?} since):\nA: {on_a:?}\nB: {:?}\n{}\n{}",
+        "the peer's sessions differ 2 s after the queries ({:?} since):\nA: {on_a:?}\nB: {:?}\n{}\n{}\n{}",
         queried.elapsed(),
         node_b.sessions(),
         node_b.control("show sync"),
-        node_b.logs()
+        node_b.logs(),
+        node_a.logs()
     );
     let applied = within(Duration::from_secs(1), || {
         node_b.sync_counter("applied") >= 120
@@ -210,6 +228,9 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
         shown.contains("peer 127.0.78.1:10439 (from syncpeer)"),
         "{shown}"
     );
+    // The kernel holds `real` here (loopback): the socket path, not the DSR interface.
+    assert!(shown.starts_with("sync running\n"), "{shown}");
+    assert!(shown.contains("transport kernel-udp\n"), "{shown}");
 }
 
 #[test]
@@ -222,6 +243,7 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
     let vip_a = SocketAddr::from(([127, 0, 88, 10], free_port()));
     let vip_b = SocketAddr::from(([127, 0, 88, 20], free_port()));
     let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, Some("right key")));
+    node_a.wait_sync_running();
     let node_b = Daemon::start(&node_config(b, a, vip_b, &ports, Some("wrong key")));
     for n in 0..20u16 {
         query(vip_a, Ipv4Addr::new(127, 0, 89, n as u8 + 1), n);
@@ -231,17 +253,27 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         node_b.sync_counter("authentication") > 0
     });
     assert!(dropped.is_some(), "{}", node_b.control("show sync"));
-    // Garbage from anywhere is counted too and changes nothing.
-    let garbage = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    for bytes in [
-        &b"hello"[..],
-        &[0x46, 0x53, 1, 1, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1][..],
+    // Garbage is counted too and changes nothing: from the peer's address as malformed; from
+    // anywhere else as not-from-peer before it is parsed or its HMAC computed, even when it is
+    // a well-formed datagram with a trailer (it would otherwise count as authentication).
+    let from_peer = UdpSocket::bind((a, 0)).expect("bind");
+    let from_elsewhere = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut count_mismatch = vec![0x46, 0x53, 2, 1, 0, 0, 0, 9];
+    count_mismatch.resize(32, 0);
+    let mut with_trailer = vec![0x46, 0x53, 2, 1, 1, 0, 0, 0];
+    with_trailer.resize(32 + 32, 0xab);
+    for (socket, bytes) in [
+        (&from_peer, &b"hello"[..]),
+        (&from_peer, &count_mismatch[..]),
+        (&from_elsewhere, &b"hello"[..]),
+        (&from_elsewhere, &with_trailer[..]),
     ] {
-        garbage.send_to(bytes, (b, 10439)).expect("send garbage");
+        socket.send_to(bytes, (b, 10439)).expect("send garbage");
     }
     assert!(
         within(Duration::from_secs(2), || node_b.sync_counter("malformed")
-            == 2)
+            == 2
+            && node_b.sync_counter("not-from-peer") == 2)
         .is_some(),
         "{}",
         node_b.control("show sync")
@@ -255,4 +287,80 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         "{}",
         node_a.control("show sync")
     );
+}
+
+#[test]
+fn show_sync_names_why_sync_is_not_running() {
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let wait_for = |node: &Daemon, first_line: &str| {
+        let shown = within(Duration::from_secs(5), || {
+            node.control("show sync").starts_with(first_line)
+        });
+        assert!(
+            shown.is_some(),
+            "{first_line:?}:\n{}\n{}",
+            node.control("show sync"),
+            node.logs()
+        );
+    };
+    // A `real` address this host does not hold (TEST-NET-1; nothing is sent: the bind fails).
+    let vip = SocketAddr::from(([127, 0, 98, 10], free_port()));
+    let elsewhere = Daemon::start(&node_config(
+        Ipv4Addr::new(192, 0, 2, 45),
+        Ipv4Addr::new(192, 0, 2, 46),
+        vip,
+        &ports,
+        None,
+    ));
+    wait_for(
+        &elsewhere,
+        "sync not running: cannot bind 192.0.2.45:10439: Cannot assign requested address",
+    );
+    // No `syncpeer` and no `vrrp` block: nothing to sync, and no claim about a vrrp block.
+    let me = Ipv4Addr::new(127, 0, 98, 1);
+    let vip = SocketAddr::from(([127, 0, 98, 20], free_port()));
+    let alone = node_config(me, me, vip, &ports, None).replace("  syncpeer 127.0.98.1\n", "");
+    let alone = Daemon::start(&alone);
+    wait_for(
+        &alone,
+        "sync not running: no `vrrp` block and no network with a `syncpeer`",
+    );
+}
+
+#[test]
+fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_counted() {
+    let (a, b) = (Ipv4Addr::new(127, 0, 108, 1), Ipv4Addr::new(127, 0, 108, 2));
+    let targets = [target_socket(), target_socket()];
+    let ports = targets
+        .each_ref()
+        .map(|t| t.local_addr().expect("address").port());
+    let vip_a = SocketAddr::from(([127, 0, 108, 10], free_port()));
+    let vip_b = SocketAddr::from(([127, 0, 108, 20], free_port()));
+    // B's server 1 has target 1 only (target 2 exists there, but not as one of server 1's).
+    let config_b = node_config(b, a, vip_b, &ports, None).replace("targets 1,2\n", "targets 1\n");
+    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    node_a.wait_sync_running();
+    let node_b = Daemon::start(&config_b);
+    node_b.wait_sync_running();
+    for n in 0..60u16 {
+        query(vip_a, Ipv4Addr::new(127, 0, 109, n as u8 + 1), n);
+    }
+    let on_a = node_a.wait_sessions(60);
+    let allowed: BTreeSet<_> = on_a.iter().filter(|s| s.3 == "1").cloned().collect();
+    let refused = on_a.len() - allowed.len();
+    assert!(refused > 0, "no session on target 2: {on_a:?}");
+    let took = within(Duration::from_secs(3), || {
+        node_b.sessions() == allowed && node_b.sync_counter("unknown-target") >= refused as u64
+    });
+    assert!(
+        took.is_some(),
+        "B should hold A's target-1 sessions only:\nA {on_a:?}\nB {:?}\n{}",
+        node_b.sessions(),
+        node_b.control("show sync")
+    );
+    assert_eq!(node_b.sync_counter("unknown-server"), 0);
+    assert_eq!(node_b.sync_counter("bad-timeout"), 0);
 }

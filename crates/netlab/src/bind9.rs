@@ -245,19 +245,17 @@ impl Bind9 {
         let Some(pid) = self.pid() else {
             return Ok(());
         };
-        let raw = libc::pid_t::try_from(pid).map_err(|_| Bind9Error::Signal {
+        let raw = i32::try_from(pid).map_err(|_| Bind9Error::Signal {
             pid,
             source: std::io::Error::other("pid out of range"),
         })?;
-        // SAFETY: kill(2) with a PID of a child we spawned and have not reaped yet.
-        let rc = unsafe { libc::kill(raw, libc::SIGHUP) };
-        if rc != 0 {
-            return Err(Bind9Error::Signal {
+        // A child we spawned and have not reaped yet, so the PID is still ours.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::SIGHUP).map_err(
+            |errno| Bind9Error::Signal {
                 pid,
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+                source: std::io::Error::from(errno),
+            },
+        )
     }
 
     /// The serial named currently serves for `zone` (an SOA query with `dig`, two tries of two

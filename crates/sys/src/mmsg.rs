@@ -211,32 +211,49 @@ impl RecvBatch {
     }
 
     fn local_of(&self, i: usize) -> Option<IpAddr> {
-        let hdr = &self.headers[i].msg_hdr;
-        if hdr.msg_controllen == 0 {
-            return None;
-        }
-        // SAFETY: the CMSG_* helpers walk the control buffer within msg_controllen, which the
-        // kernel set to what it wrote (never more than the buffer we gave it).
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
-            while !cmsg.is_null() {
-                let c = &*cmsg;
-                let data = libc::CMSG_DATA(cmsg);
-                if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
-                    let info: libc::in_pktinfo = ptr::read_unaligned(data.cast());
-                    return Some(IpAddr::V4(Ipv4Addr::from(
-                        info.ipi_addr.s_addr.to_ne_bytes(),
-                    )));
-                }
-                if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
-                    let info: libc::in6_pktinfo = ptr::read_unaligned(data.cast());
-                    return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
-                }
-                cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
-            }
-        }
-        None
+        pktinfo_of(&self.headers[i].msg_hdr)
     }
+}
+
+/// The local address in a received message's `IP_PKTINFO`/`IPV6_PKTINFO`, if any. A control
+/// message whose `cmsg_len` is too short for the structure its type names is passed over, never
+/// read past.
+fn pktinfo_of(hdr: &libc::msghdr) -> Option<IpAddr> {
+    if hdr.msg_controllen == 0 || hdr.msg_control.is_null() {
+        return None;
+    }
+    let holds = |c: &libc::cmsghdr, size: usize| {
+        // SAFETY: CMSG_LEN is arithmetic on its argument.
+        c.cmsg_len >= unsafe { libc::CMSG_LEN(size as u32) } as usize
+    };
+    // SAFETY: the CMSG_* helpers walk the control buffer within msg_controllen, which the
+    // kernel set to what it wrote (never more than the buffer we gave it); a payload is read
+    // only when its cmsg_len covers it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            let data = libc::CMSG_DATA(cmsg);
+            if c.cmsg_level == libc::IPPROTO_IP
+                && c.cmsg_type == libc::IP_PKTINFO
+                && holds(c, std::mem::size_of::<libc::in_pktinfo>())
+            {
+                let info: libc::in_pktinfo = ptr::read_unaligned(data.cast());
+                return Some(IpAddr::V4(Ipv4Addr::from(
+                    info.ipi_addr.s_addr.to_ne_bytes(),
+                )));
+            }
+            if c.cmsg_level == libc::IPPROTO_IPV6
+                && c.cmsg_type == libc::IPV6_PKTINFO
+                && holds(c, std::mem::size_of::<libc::in6_pktinfo>())
+            {
+                let info: libc::in6_pktinfo = ptr::read_unaligned(data.cast());
+                return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    None
 }
 
 /// Datagrams queued for one `sendmmsg` call, each with its destination and optionally the
@@ -340,8 +357,8 @@ impl SendBatch {
         let base = self.arena.as_mut_ptr();
         for i in 0..total {
             let (start, len) = self.spans[i];
-            // SAFETY: start + len lies within the arena (checked in push).
             self.iovecs[i] = libc::iovec {
+                // SAFETY: start + len lies within the arena (checked in push).
                 iov_base: unsafe { base.add(start) }.cast(),
                 iov_len: len,
             };
@@ -538,6 +555,48 @@ mod tests {
         assert!(r.truncated);
         assert_eq!(r.data.len(), 40);
         assert!(batch.get(1).is_none());
+    }
+
+    /// A control buffer with one `IP_PKTINFO` message whose `cmsg_len` says `len`.
+    fn pktinfo_header(buf: &mut [u64; 8], len: usize) -> libc::msghdr {
+        let size = std::mem::size_of::<libc::in_pktinfo>() as u32;
+        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_control = buf.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE is arithmetic on its argument.
+        hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size) } as _;
+        // SAFETY: the buffer (64 bytes, 8-aligned) holds a cmsghdr and an in_pktinfo.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&hdr);
+            (*c).cmsg_level = libc::IPPROTO_IP;
+            (*c).cmsg_type = libc::IP_PKTINFO;
+            (*c).cmsg_len = len as _;
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 1,
+                ipi_spec_dst: libc::in_addr { s_addr: 0 },
+                ipi_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes([10, 235, 210, 1]),
+                },
+            };
+            ptr::write_unaligned(libc::CMSG_DATA(c).cast(), info);
+        }
+        hdr
+    }
+
+    #[test]
+    fn pktinfo_is_read_only_when_its_length_covers_it() {
+        let size = std::mem::size_of::<libc::in_pktinfo>() as u32;
+        // SAFETY: CMSG_LEN is arithmetic on its argument.
+        let full = unsafe { libc::CMSG_LEN(size) } as usize;
+        let mut buf = [0u64; 8];
+        let hdr = pktinfo_header(&mut buf, full);
+        assert_eq!(
+            pktinfo_of(&hdr),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 235, 210, 1)))
+        );
+        let mut buf = [0u64; 8];
+        let short = pktinfo_header(&mut buf, full - 4);
+        assert_eq!(pktinfo_of(&short), None);
     }
 
     #[test]

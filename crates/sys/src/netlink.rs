@@ -14,7 +14,10 @@
 //! rtattr:        len u16 | type u16 | value, padded to 4   (IFA_LOCAL, IFA_ADDRESS: 4 bytes)
 //! ack:           nlmsghdr (type NLMSG_ERROR) | error i32 (0 or -errno) | the request's header
 //! ```
-//! Numbers are in host byte order, addresses in network order.
+//! Numbers are in host byte order, addresses in network order. [`link`] watches interfaces
+//! come, go, and lose or regain their carrier.
+
+pub mod link;
 
 use std::ffi::CString;
 use std::io;
@@ -50,8 +53,14 @@ pub fn addr_add(interface: &str, address: Ipv4Addr, prefix: u8) -> io::Result<Ch
     )?
 }
 
-/// `ip addr del ADDRESS/PREFIX dev INTERFACE`.
+/// `ip addr del ADDRESS/PREFIX dev INTERFACE`. An interface that does not exist (deleted: the
+/// kernel removed its addresses with it) holds no address: `Ok(Change::AlreadySo)`.
 pub fn addr_del(interface: &str, address: Ipv4Addr, prefix: u8) -> io::Result<Change> {
+    if let Err(e) = interface_index(interface) {
+        if e.raw_os_error() == Some(libc::ENODEV) {
+            return Ok(Change::AlreadySo);
+        }
+    }
     let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK;
     request(interface, address, prefix, libc::RTM_DELADDR, flags as u16).map(
         |errno| match errno {
@@ -175,19 +184,14 @@ fn request(
     }
     let mut reply = [0u8; 8192];
     loop {
-        // SAFETY: `reply` is a writable buffer of the length passed.
-        let got = unsafe {
-            libc::recv(
-                socket.as_raw_fd(),
-                reply.as_mut_ptr().cast(),
-                reply.len(),
-                0,
-            )
+        // Only the kernel's messages count: any process may write to our port id.
+        let Some(got) = link::recv_from_kernel(&socket, &mut reply)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the kernel did not acknowledge within 1 s",
+            ));
         };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if let Some(errno) = ack_errno(&reply[..got as usize], seq) {
+        if let Some(errno) = ack_errno(&reply[..got], seq) {
             return Ok(errno);
         }
     }
@@ -277,6 +281,11 @@ mod tests {
             assert_eq!(addr_del("lo", vip, 32).unwrap(), Change::Done);
             assert!(!holds());
             assert_eq!(addr_del("lo", vip, 32).unwrap(), Change::AlreadySo);
+            assert_eq!(
+                addr_del("no-such-if0", vip, 32).unwrap(),
+                Change::AlreadySo,
+                "a deleted interface holds no address"
+            );
             assert!(addr_add("no-such-if0", vip, 32).is_err());
         })
         .join()

@@ -41,9 +41,9 @@ impl Poller {
 
     /// Stops reporting `fd` (closing a descriptor also removes it).
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: EPOLL_CTL_DEL ignores the event pointer on kernels since 2.6.9; pass a valid
         // one anyway.
-        let mut event = libc::epoll_event { events: 0, u64: 0 };
         let ret =
             unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut event) };
         if ret < 0 {

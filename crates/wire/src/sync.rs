@@ -11,13 +11,20 @@
 //!  0                   1                   2                   3
 //!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |     'F' 0x46  |     'S' 0x53  |  Version (1)  |     Type      |
+//! |     'F' 0x46  |     'S' 0x53  |  Version (2)  |     Type      |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |     Flags     |  Reserved (0) |          Entry count          |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                     Sender node id (boot id)                  |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                        Sequence number                        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |            Sent at, ms since the Unix epoch (64 bits)         |
+//! |                                                               |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                          Request id                           |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                            Cookie                             |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                     Entries (count times) ...                 |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -36,8 +43,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::{Result, WireError};
 
 pub const MAGIC: [u8; 2] = *b"FS";
-pub const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 16;
+pub const VERSION: u8 = 2;
+pub const HEADER_LEN: usize = 32;
 pub const MAC_LEN: usize = 32;
 /// The UDP port sync datagrams go to.
 pub const PORT: u16 = 10439;
@@ -59,6 +66,9 @@ pub enum Kind {
     FullChunk = 3,
     /// The dump is complete.
     FullDone = 4,
+    /// "Ask again with this cookie": a master's answer to a full-table request from an address
+    /// it has not verified (no entries; the request id echoed, the cookie to send back).
+    Cookie = 5,
 }
 
 impl Kind {
@@ -68,6 +78,7 @@ impl Kind {
             2 => Kind::FullRequest,
             3 => Kind::FullChunk,
             4 => Kind::FullDone,
+            5 => Kind::Cookie,
             _ => return None,
         })
     }
@@ -205,6 +216,22 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         u32_at(self.bytes(), 12)
     }
 
+    /// The sender's wall clock when it sent the datagram, in ms since the Unix epoch.
+    pub fn sent_at(&self) -> u64 {
+        let b = self.bytes();
+        u64::from(u32_at(b, 16)) << 32 | u64::from(u32_at(b, 20))
+    }
+
+    /// A FullRequest's id; in a FullChunk, FullDone or Cookie the id of the request answered.
+    pub fn request(&self) -> u32 {
+        u32_at(self.bytes(), 24)
+    }
+
+    /// A Cookie's cookie; in a FullRequest the cookie echoed (0: none yet).
+    pub fn cookie(&self) -> u32 {
+        u32_at(self.bytes(), 28)
+    }
+
     /// The bytes the HMAC covers (everything before the trailer).
     pub fn signed_part(&self) -> &[u8] {
         let b = self.bytes();
@@ -277,6 +304,9 @@ pub struct Repr {
     pub kind: Kind,
     pub node: u32,
     pub sequence: u32,
+    pub sent_at: u64,
+    pub request: u32,
+    pub cookie: u32,
     pub entries: Vec<Entry>,
     /// A 32-byte trailer is present (its value is not part of the Repr).
     pub with_mac: bool,
@@ -288,6 +318,9 @@ impl Repr {
             kind: datagram.kind(),
             node: datagram.node(),
             sequence: datagram.sequence(),
+            sent_at: datagram.sent_at(),
+            request: datagram.request(),
+            cookie: datagram.cookie(),
             entries: datagram.entries().collect(),
             with_mac: datagram.has_mac(),
         }
@@ -306,11 +339,16 @@ impl Repr {
         let count = u16::try_from(self.entries.len()).map_err(|_| WireError::Malformed)?;
         emit_header(
             out,
-            self.kind,
-            self.with_mac,
-            count,
-            self.node,
-            self.sequence,
+            &Header {
+                kind: self.kind,
+                with_mac: self.with_mac,
+                count,
+                node: self.node,
+                sequence: self.sequence,
+                sent_at: self.sent_at,
+                request: self.request,
+                cookie: self.cookie,
+            },
         );
         for entry in &self.entries {
             entry.emit(out);
@@ -322,16 +360,62 @@ impl Repr {
     }
 }
 
+/// A header's fields, for builders that write entries straight after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub with_mac: bool,
+    pub count: u16,
+    pub node: u32,
+    pub sequence: u32,
+    pub sent_at: u64,
+    pub request: u32,
+    pub cookie: u32,
+}
+
+impl Header {
+    /// A header of `kind` from `node` with every other field zero.
+    pub fn new(kind: Kind, with_mac: bool, node: u32) -> Header {
+        Header {
+            kind,
+            with_mac,
+            count: 0,
+            node,
+            sequence: 0,
+            sent_at: 0,
+            request: 0,
+            cookie: 0,
+        }
+    }
+}
+
 /// Appends a header (for builders that write entries straight after it).
-pub fn emit_header(out: &mut Vec<u8>, kind: Kind, with_mac: bool, count: u16, node: u32, seq: u32) {
+pub fn emit_header(out: &mut Vec<u8>, header: &Header) {
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
-    out.push(kind as u8);
-    out.push(if with_mac { FLAG_MAC } else { 0 });
+    out.push(header.kind as u8);
+    out.push(if header.with_mac { FLAG_MAC } else { 0 });
     out.push(0);
-    out.extend_from_slice(&count.to_be_bytes());
-    out.extend_from_slice(&node.to_be_bytes());
-    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&header.count.to_be_bytes());
+    out.extend_from_slice(&header.node.to_be_bytes());
+    out.extend_from_slice(&header.sequence.to_be_bytes());
+    out.extend_from_slice(&header.sent_at.to_be_bytes());
+    out.extend_from_slice(&header.request.to_be_bytes());
+    out.extend_from_slice(&header.cookie.to_be_bytes());
+}
+
+/// Rewrites the sequence number of a datagram being built (bytes 12..16).
+pub fn set_sequence(out: &mut [u8], sequence: u32) {
+    if let Some(field) = out.get_mut(12..16) {
+        field.copy_from_slice(&sequence.to_be_bytes());
+    }
+}
+
+/// Stamps a datagram about to be signed and sent with the wall clock (bytes 16..24).
+pub fn set_sent_at(out: &mut [u8], sent_at: u64) {
+    if let Some(field) = out.get_mut(16..24) {
+        field.copy_from_slice(&sent_at.to_be_bytes());
+    }
 }
 
 /// Rewrites the entry count of a datagram being built (bytes 6..8).
@@ -347,9 +431,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// An Update with one IPv4 upsert and one IPv6 remove, no trailer.
-    const GOLDEN: [u8; 16 + 21 + 33] = [
-        0x46, 0x53, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, // FS v1 Update, flags 0, 2 entries
+    const GOLDEN: [u8; 32 + 21 + 33] = [
+        0x46, 0x53, 0x02, 0x01, 0x00, 0x00, 0x00, 0x02, // FS v2 Update, flags 0, 2 entries
         0x00, 0x00, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x07, // node 0xbeef, sequence 7
+        0x00, 0x00, 0x01, 0x93, 0x00, 0x11, 0x22, 0x33, // sent at 0x19300112233 ms
+        0x00, 0x00, 0x00, 0x2a, 0xc0, 0x0c, 0x1e, 0x55, // request 42, cookie 0xc00c1e55
         0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, // upsert, server 1, target 2
         0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x02, 0x58, // age 3, timeout 600
         10, 235, 210, 9, // client 10.235.210.9
@@ -363,6 +449,9 @@ mod tests {
             kind: Kind::Update,
             node: 0xbeef,
             sequence: 7,
+            sent_at: 0x193_0011_2233,
+            request: 42,
+            cookie: 0xc00c_1e55,
             with_mac: false,
             entries: vec![
                 Entry {
@@ -425,7 +514,7 @@ mod tests {
     fn bad_headers_and_counts_are_rejected() {
         let cases: [(usize, u8, WireError); 8] = [
             (0, b'X', WireError::Malformed),     // magic
-            (2, 2, WireError::Malformed),        // version
+            (2, 1, WireError::Malformed),        // version 1 (before the replay fields)
             (3, 9, WireError::Unsupported),      // type
             (4, 0x02, WireError::Malformed),     // unknown flag
             (4, FLAG_MAC, WireError::Truncated), // flag: the entries overlap the trailer
@@ -443,7 +532,7 @@ mod tests {
             );
         }
         let mut bytes = GOLDEN;
-        bytes[16] = 0x02; // unknown op bit
+        bytes[HEADER_LEN] = 0x02; // unknown op bit
         assert_eq!(
             Datagram::new_checked(&bytes[..]).err(),
             Some(WireError::Malformed)
@@ -475,12 +564,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(kind in 1u8..=4, node: u32, sequence: u32, with_mac: bool,
+        fn round_trip(kind in 1u8..=5, node: u32, sequence: u32, sent_at: u64, request: u32,
+                      cookie: u32, with_mac: bool,
                       entries in proptest::collection::vec(entry(), 0..70)) {
             let repr = Repr {
                 kind: Kind::from_u8(kind).unwrap(),
                 node,
                 sequence,
+                sent_at,
+                request,
+                cookie,
                 entries,
                 with_mac,
             };

@@ -8,6 +8,9 @@
 //! Needs root, iproute2, keepalived and python3 (which sends and receives raw frames with
 //! AF_PACKET, as the wire crate has no sockets). A missing tool fails the test with its name.
 
+// Not part of the pure library: this test runs a real keepalived: sockets, threads and waiting are its job.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -5,6 +5,8 @@
 //! list is ordered by last seen, newest at its head.
 
 use std::hash::Hasher;
+
+use siphasher::sip::SipHasher13;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{SessionRow, SessionTable, MAX_TIMEOUT};
@@ -81,14 +83,21 @@ impl Key {
             Key::V6(bits) => IpAddr::V6(Ipv6Addr::from(bits)),
         }
     }
-    pub(super) fn hash(self, server: u32) -> u64 {
+    /// SipHash-1-3 of (server, address) under `key`. A client picks its address, so every
+    /// table it can fill is hashed with a secret key over the whole address: without the key no
+    /// set of addresses can be made to share a home slot or a shard (an unkeyed mix of the two
+    /// IPv6 halves let `low = f(high) ^ c` collide before any salt was applied). IPv4 and IPv6
+    /// inputs differ in length, so they never share an input.
+    pub(super) fn keyed_hash(self, server: u32, key: (u64, u64)) -> u64 {
+        let mut hasher = SipHasher13::new_with_keys(key.0, key.1);
         match self {
-            Key::V4(bits) => mix64(u64::from(bits) | (u64::from(server) << 32)),
+            Key::V4(bits) => hasher.write_u64(u64::from(bits) | (u64::from(server) << 32)),
             Key::V6(bits) => {
-                let high = mix64((bits >> 64) as u64 ^ u64::from(server));
-                mix64(high ^ bits as u64 ^ 0x6666_0000_0000_0000)
+                hasher.write_u32(server);
+                hasher.write_u128(bits);
             }
         }
+        hasher.finish()
     }
 }
 
@@ -176,7 +185,7 @@ impl SessionTable {
     }
 
     pub(super) fn home(&self, server: u32, key: Key) -> usize {
-        reduce(mix64(key.hash(server) ^ self.salt), self.slots.len() as u64) as usize
+        reduce(key.keyed_hash(server, self.salt), self.slots.len() as u64) as usize
     }
 
     /// `Ok(slot)` holding the key, or `Err(vacant slot)` where it would go (`Err(usize::MAX)`
@@ -315,7 +324,10 @@ impl SessionTable {
     /// would serialize: this way the misses are independent and overlap.
     pub(super) fn rehash(&mut self, capacity: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
-        self.salt = mix64(self.seed ^ (capacity as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.salt = (
+            mix64(self.seed ^ (capacity as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            mix64(self.seed ^ 0x51F0_0000_0000_0001),
+        );
         let mut new_index = vec![NIL; old.len()];
         for (old_index, slot) in old.iter().enumerate() {
             if !slot.occupied() {

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
-use crate::balance::hashing::{mix64, reduce};
+use crate::balance::hashing::reduce;
 use layout::{IdHasher, Key, Recency, Slot, V6Addresses, LIST_SHIFT, NIL, V6_BIT};
 
 pub use render::{render_show_sessions, render_show_sessions_of, DEFAULT_SHOW_ROWS};
@@ -56,10 +56,12 @@ pub struct SessionRow {
     pub timeout: u32,
 }
 
-/// Which of `shards` tables a client's sessions belong in (a hash independent of the tables'
-/// own slot hash, so every shard stays evenly loaded).
-pub fn shard_of(client: IpAddr, shards: usize) -> usize {
-    let hash = mix64(Key::of(client).hash(0xD15C_0001));
+/// Which of `shards` tables a client's sessions belong in: a hash keyed by `key` (secret, random
+/// per process, the same for every lookup of one set of shards), so that clients cannot pile
+/// their addresses into one shard and shed its sessions early; independent of the tables' own
+/// slot hashes (their keys differ), so every shard stays evenly loaded.
+pub fn shard_of(client: IpAddr, shards: usize, key: u64) -> usize {
+    let hash = Key::of(client).keyed_hash(0, (key, 0xD15C_0001));
     reduce(hash, shards.max(1) as u64) as usize
 }
 
@@ -78,10 +80,10 @@ pub struct SessionTable {
     /// Chosen by the owner (random in the daemon), so that clients cannot aim at one probe run
     /// by picking their addresses, and tables of different nodes do not share a slot order.
     seed: u64,
-    /// `seed` mixed with the current capacity, folded into every slot hash ([`Self::home`]):
+    /// The slot hash's SipHash key: `seed` mixed with the current capacity ([`Self::home`]):
     /// filling a table in the slot order of another (a full-table sync, a copy) would otherwise
     /// put every early key in one probe run of the smaller, growing table (40x slower inserts).
-    salt: u64,
+    salt: (u64, u64),
 }
 
 impl std::fmt::Debug for SessionTable {
@@ -115,8 +117,28 @@ impl SessionTable {
             clock: 0,
             shed: 0,
             seed,
-            salt: 0,
+            salt: (0, 0),
         }
+    }
+
+    /// Changes the bound, keeping every session that fits: lowered below the current count,
+    /// the least recently active sessions are shed (and returned, oldest first) and the slot
+    /// array shrinks to the new bound's size; raised, the table may grow further.
+    pub fn set_max_sessions(&mut self, max_sessions: usize) -> Vec<SessionRow> {
+        let max_sessions = max_sessions.min(MAX_TABLE_SESSIONS);
+        self.max_sessions = max_sessions;
+        self.max_capacity = max_sessions + max_sessions / 4 + 1;
+        let mut shed = Vec::new();
+        while self.len > max_sessions {
+            match self.shed_oldest() {
+                Some(row) => shed.push(row),
+                None => break,
+            }
+        }
+        if self.slots.len() > self.max_capacity {
+            self.rehash(self.max_capacity);
+        }
+        shed
     }
 
     /// Forgets every session, keeping the bound and the seed.

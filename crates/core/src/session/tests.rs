@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
+use crate::balance::hashing::mix64;
 
 fn v4(n: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(n))
@@ -217,15 +218,63 @@ fn more_distinct_timeouts_than_lists_still_expire_exactly() {
 
 #[test]
 fn shard_of_stays_in_range_and_spreads() {
-    let mut counts = [0u32; 8];
-    for n in 0..80_000u32 {
-        counts[shard_of(v4(n), 8)] += 1;
+    for key in [0, 0x5EED] {
+        let mut counts = [0u32; 8];
+        for n in 0..80_000u32 {
+            counts[shard_of(v4(n), 8, key)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(shard_of(v4(1), 0, key), 0);
     }
-    assert!(
-        counts.iter().all(|&c| (9_000..11_000).contains(&c)),
-        "{counts:?}"
-    );
-    assert_eq!(shard_of(v4(1), 0), 0);
+}
+
+/// IPv6 addresses that all had one slot hash before any salt under the unkeyed mix of the two
+/// halves this table once used (`mix64(mix64(high ^ server) ^ low ^ c)`): pick any high half,
+/// then the low half that cancels it.
+fn crafted_ipv6_collisions(server: u32, count: u64) -> Vec<IpAddr> {
+    (0..count)
+        .map(|n| {
+            let high = 0x2001_0db8_0000_0000 | n;
+            let low = mix64(high ^ u64::from(server)) ^ 0x0BAD;
+            v6((u128::from(high) << 64) | u128::from(low))
+        })
+        .collect()
+}
+
+#[test]
+fn crafted_ipv6_addresses_neither_share_a_probe_run_nor_a_shard() {
+    let server = 1;
+    let clients = crafted_ipv6_collisions(server, 5_000);
+    // They really did collide under the old formula.
+    let old = |client: &IpAddr| match client {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(*v6);
+            mix64(
+                mix64((bits >> 64) as u64 ^ u64::from(server))
+                    ^ bits as u64
+                    ^ 0x6666_0000_0000_0000,
+            )
+        }
+        IpAddr::V4(_) => unreachable!(),
+    };
+    assert!(clients.iter().all(|c| old(c) == old(&clients[0])));
+
+    let mut table = SessionTable::with_seed(100_000, 0x1234_5678);
+    for client in &clients {
+        table.insert(server, *client, 1, 0, 600);
+    }
+    assert_eq!(table.len(), clients.len());
+    let mean = mean_displacement(&table);
+    assert!(mean < 8.0, "mean displacement {mean}");
+
+    let mut counts = [0u32; 64];
+    for client in &clients {
+        counts[shard_of(*client, 64, 0x9876)] += 1;
+    }
+    assert!(counts.iter().all(|&c| c < 200), "{counts:?}");
 }
 
 #[test]
@@ -371,3 +420,37 @@ fn clear_keeps_the_bound() {
 }
 
 mod model;
+
+#[test]
+fn lowering_the_bound_sheds_the_oldest_and_shrinks_raising_it_keeps_all() {
+    let mut table = SessionTable::with_seed(1000, 3);
+    for n in 0..1000u32 {
+        table.insert(1, v4(n), 1 + n % 2, n, 100_000);
+    }
+    let before = table.memory_bytes();
+    let shed = table.set_max_sessions(100);
+    assert_eq!(shed.len(), 900);
+    assert_eq!(table.len(), 100);
+    // The 900 least recently seen went, oldest first; the newest 100 are all still found.
+    assert!(shed.windows(2).all(|w| w[0].last_seen <= w[1].last_seen));
+    assert!(shed.iter().all(|row| row.last_seen < 900));
+    for n in 900..1000u32 {
+        assert_eq!(table.lookup(1, v4(n), 1000), Some(1 + n % 2), "{n}");
+    }
+    assert_eq!(table.count_on(1) + table.count_on(2), 100);
+    assert!(
+        table.memory_bytes() < before / 4,
+        "{} of {before}",
+        table.memory_bytes()
+    );
+    // Now bounded at 100: a new client sheds the oldest.
+    table.insert(1, v4(5000), 1, 1001, 100_000);
+    assert_eq!(table.len(), 100);
+    // Raised: nothing is lost, and the table takes more.
+    assert!(table.set_max_sessions(10_000).is_empty());
+    for n in 0..500u32 {
+        table.insert(2, v4(n), 1, 1002, 100_000);
+    }
+    assert_eq!(table.len(), 600);
+    assert!(table.set_max_sessions(600).is_empty());
+}

@@ -1,10 +1,16 @@
-//! The master's side: batches session events into sequenced Update datagrams and paces a
-//! full-table dump on request (see the module documentation of [`super`]).
+//! The master's side: batches session events into sequenced Update datagrams, admits
+//! full-table requests through its [`RequestGate`], and runs at most one paced dump at a time
+//! (see the module documentation of [`super`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use fulcrum_wire::sync::{emit_header, set_entry_count, Entry, Kind, HEADER_LEN, MAC_LEN};
+use fulcrum_wire::sync::{
+    emit_header, set_entry_count, set_sequence, Entry, Header, Kind, HEADER_LEN, MAC_LEN,
+};
+
+use super::requests::{Admission, RequestGate, RequestInfo};
+use super::DropReason;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SenderConfig {
@@ -20,6 +26,10 @@ pub struct SenderConfig {
     pub keepalive: Duration,
     /// Full-table pacing: datagrams per millisecond.
     pub dump_datagrams_per_ms: u32,
+    /// A dump starts at least this long after the previous one ended.
+    pub dump_interval: Duration,
+    /// With a key: the replay window for full-table requests; `None` without one.
+    pub replay_window: Option<Duration>,
 }
 
 impl SenderConfig {
@@ -27,20 +37,39 @@ impl SenderConfig {
         SenderConfig {
             node,
             with_mac,
-            max_datagram: 1400,
+            max_datagram: super::MAX_DATAGRAM,
             flush_after: Duration::from_millis(50),
             keepalive: Duration::from_secs(1),
             // 20 000 datagrams (about 1.3 million IPv4 sessions) a second.
             dump_datagrams_per_ms: 20,
+            dump_interval: Duration::from_secs(1),
+            replay_window: with_mac.then_some(super::REPLAY_WINDOW),
         }
     }
 }
 
 #[derive(Debug)]
 pub enum SenderOutput {
-    /// A datagram for the peer (with a zeroed trailer to fill when `with_mac`).
+    /// A datagram for the peer (with a zeroed trailer to fill when `with_mac`, and its sent-at
+    /// to stamp).
     Send(Vec<u8>),
+    /// A dump is due: hand the table's rows to [`Sender::start_dump`].
+    Snapshot,
     Log(String),
+}
+
+/// What became of a full-table request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestVerdict {
+    /// A dump is due at once ([`SenderOutput::Snapshot`] is queued).
+    Started,
+    /// A dump is under way: one more follows it, answering this request.
+    Coalesced,
+    /// The last dump ended less than the dump interval ago: this one follows then.
+    Deferred,
+    /// Send this Cookie datagram (zeroed trailer) to the request's source, not to the peer.
+    Cookie(Vec<u8>),
+    Dropped(DropReason),
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +77,15 @@ pub struct SenderCounters {
     pub datagrams: u64,
     pub entries: u64,
     pub full_dumps: u64,
+    /// Requests folded into a dump already under way or due.
+    pub requests_coalesced: u64,
+    /// Requests that waited for the dump interval.
+    pub requests_deferred: u64,
+    pub cookies: u64,
 }
 
 struct Dump {
+    request: u32,
     rows: Vec<Entry>,
     next: usize,
     started: Instant,
@@ -67,6 +102,12 @@ pub struct Sender {
     pending_since: Option<Instant>,
     last_sent: Instant,
     dump: Option<Dump>,
+    /// The request id a dump is due for (the latest one when several came).
+    wanted: Option<u32>,
+    /// A Snapshot was asked for and not yet handed in.
+    snapshot_asked: bool,
+    last_dump_end: Option<Instant>,
+    gate: RequestGate,
     out: VecDeque<SenderOutput>,
     counters: SenderCounters,
 }
@@ -81,6 +122,10 @@ impl Sender {
             pending_since: None,
             last_sent: now,
             dump: None,
+            wanted: None,
+            snapshot_asked: false,
+            last_dump_end: None,
+            gate: RequestGate::new(config.replay_window),
             out: VecDeque::new(),
             counters: SenderCounters::default(),
         }
@@ -105,29 +150,78 @@ impl Sender {
             self.flush(now);
         }
         if self.pending.is_empty() {
-            emit_header(
-                &mut self.pending,
-                Kind::Update,
-                self.config.with_mac,
-                0,
-                self.config.node,
-                0,
-            );
+            let header = Header::new(Kind::Update, self.config.with_mac, self.config.node);
+            emit_header(&mut self.pending, &header);
             self.pending_since = Some(now);
         }
         entry.emit(&mut self.pending);
         self.pending_count += 1;
     }
 
-    /// The peer asked for the whole table; `rows` is it (ages as of now). A dump under way
-    /// starts over with these rows.
-    pub fn handle_full_request(&mut self, now: Instant, rows: Vec<Entry>) {
+    /// A full-table request that passed the source and HMAC checks; `known_peer`: it came from
+    /// the configured or VRRP peer; `wall_ms` the wall clock; `random` a fresh random value.
+    pub fn handle_full_request(
+        &mut self,
+        now: Instant,
+        wall_ms: u64,
+        request: &RequestInfo,
+        known_peer: bool,
+        random: u32,
+    ) -> RequestVerdict {
+        match self.gate.admit(now, wall_ms, request, known_peer, random) {
+            Admission::Drop(reason) => return RequestVerdict::Dropped(reason),
+            Admission::SendCookie(cookie) => {
+                self.counters.cookies += 1;
+                let mut header = Header::new(Kind::Cookie, self.config.with_mac, self.config.node);
+                header.request = request.request;
+                header.cookie = cookie;
+                let mut bytes = Vec::with_capacity(HEADER_LEN + MAC_LEN);
+                emit_header(&mut bytes, &header);
+                if self.config.with_mac {
+                    bytes.extend_from_slice(&[0; MAC_LEN]);
+                }
+                return RequestVerdict::Cookie(bytes);
+            }
+            Admission::Admit => {}
+        }
+        let busy = self.dump.is_some() || self.snapshot_asked || self.wanted.is_some();
+        self.wanted = Some(request.request);
+        if busy {
+            self.counters.requests_coalesced += 1;
+            return RequestVerdict::Coalesced;
+        }
+        if self.dump_due(now) {
+            self.ask_snapshot();
+            RequestVerdict::Started
+        } else {
+            self.counters.requests_deferred += 1;
+            RequestVerdict::Deferred
+        }
+    }
+
+    fn dump_due(&self, now: Instant) -> bool {
+        self.last_dump_end
+            .is_none_or(|end| now >= end + self.config.dump_interval)
+    }
+
+    fn ask_snapshot(&mut self) {
+        self.snapshot_asked = true;
+        self.out.push_back(SenderOutput::Snapshot);
+    }
+
+    /// The table's rows (ages as of now) for the dump a [`SenderOutput::Snapshot`] asked for.
+    pub fn start_dump(&mut self, now: Instant, rows: Vec<Entry>) {
+        self.snapshot_asked = false;
+        let Some(request) = self.wanted.take() else {
+            return;
+        };
         self.out.push_back(SenderOutput::Log(format!(
             "sync: sending the full table to the peer ({} sessions)",
             rows.len()
         )));
         self.counters.full_dumps += 1;
         self.dump = Some(Dump {
+            request,
             rows,
             next: 0,
             started: now,
@@ -144,9 +238,16 @@ impl Sender {
             }
         }
         self.pace_dump(now);
+        if self.dump.is_none()
+            && !self.snapshot_asked
+            && self.wanted.is_some()
+            && self.dump_due(now)
+        {
+            self.ask_snapshot();
+        }
         if self.pending.is_empty() && now >= self.last_sent + self.config.keepalive {
             let mut datagram = Vec::with_capacity(HEADER_LEN + MAC_LEN);
-            self.finish(now, Kind::Update, &mut datagram, 0);
+            self.finish(now, Kind::Update, &mut datagram, 0, 0);
         }
     }
 
@@ -157,6 +258,9 @@ impl Sender {
         }
         if let Some(dump) = &self.dump {
             next = next.min(dump.next_tick);
+        }
+        if let (None, Some(_), Some(end)) = (&self.dump, self.wanted, self.last_dump_end) {
+            next = next.min(end + self.config.dump_interval);
         }
         Some(next)
     }
@@ -174,17 +278,26 @@ impl Sender {
         let count = self.pending_count;
         self.pending_count = 0;
         self.pending_since = None;
-        self.finish(now, Kind::Update, &mut datagram, count);
+        self.finish(now, Kind::Update, &mut datagram, count, 0);
     }
 
     /// Numbers, counts and queues a datagram whose header is already written (or, for an empty
-    /// one, writes it).
-    fn finish(&mut self, now: Instant, kind: Kind, datagram: &mut Vec<u8>, count: u16) {
+    /// one, writes it, answering `request`).
+    fn finish(
+        &mut self,
+        now: Instant,
+        kind: Kind,
+        datagram: &mut Vec<u8>,
+        count: u16,
+        request: u32,
+    ) {
         if datagram.is_empty() {
-            emit_header(datagram, kind, self.config.with_mac, 0, self.config.node, 0);
+            let mut header = Header::new(kind, self.config.with_mac, self.config.node);
+            header.request = request;
+            emit_header(datagram, &header);
         }
         set_entry_count(datagram, count);
-        datagram[12..16].copy_from_slice(&self.next_seq.to_be_bytes());
+        set_sequence(datagram, self.next_seq);
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
         if self.config.with_mac {
             datagram.extend_from_slice(&[0; MAC_LEN]);
@@ -209,7 +322,8 @@ impl Sender {
             for _ in 0..self.config.dump_datagrams_per_ms.max(1) {
                 if dump.next >= dump.rows.len() {
                     let mut done = Vec::new();
-                    self.finish(now, Kind::FullDone, &mut done, 0);
+                    self.finish(now, Kind::FullDone, &mut done, 0, dump.request);
+                    self.last_dump_end = Some(now);
                     let ms = now.saturating_duration_since(dump.started).as_millis();
                     self.out.push_back(SenderOutput::Log(format!(
                         "sync: full table sent ({} sessions in {} datagrams, {ms} ms)",
@@ -219,14 +333,10 @@ impl Sender {
                     return;
                 }
                 let mut datagram = Vec::with_capacity(room + MAC_LEN);
-                emit_header(
-                    &mut datagram,
-                    Kind::FullChunk,
-                    self.config.with_mac,
-                    0,
-                    self.config.node,
-                    0,
-                );
+                let mut header =
+                    Header::new(Kind::FullChunk, self.config.with_mac, self.config.node);
+                header.request = dump.request;
+                emit_header(&mut datagram, &header);
                 let mut count = 0u16;
                 while let Some(row) = dump.rows.get(dump.next) {
                     if datagram.len() + row.wire_len() > room || count == u16::MAX {
@@ -237,7 +347,7 @@ impl Sender {
                     dump.next += 1;
                 }
                 dump.datagrams += 1;
-                self.finish(now, Kind::FullChunk, &mut datagram, count);
+                self.finish(now, Kind::FullChunk, &mut datagram, count, dump.request);
             }
             dump.next_tick += Duration::from_millis(1);
         }

@@ -7,6 +7,70 @@ use std::time::{Duration, Instant};
 use super::*;
 use fulcrum_wire::sync::Datagram;
 
+/// A wall clock for tests (ms since the Unix epoch); the senders here do not stamp sent-at, so
+/// the receivers run without a replay window.
+pub(super) const WALL: u64 = 1_800_000_000_000;
+
+/// What the tests' entries may name: servers 1..=3, targets 1..=4, timeouts up to 600 s.
+pub(super) fn limits() -> SessionLimits {
+    SessionLimits::new((1..=3).map(|server| (server, vec![1, 2, 3, 4], 600)))
+}
+
+pub(super) fn receiver(node: u32, now: Instant) -> Receiver {
+    let config = ReceiverConfig {
+        node,
+        with_mac: false,
+        replay_window: None,
+        limits: limits(),
+        seed: u64::from(node) * 7919,
+    };
+    Receiver::new(config, now)
+}
+
+/// The FullRequests the receiver wants sent.
+pub(super) fn request_bytes(receiver: &mut Receiver) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(o) = receiver.poll_output() {
+        if let ReceiverOutput::Send(bytes) = o {
+            out.push(bytes);
+        }
+    }
+    out
+}
+
+/// A request's fields as the master's driver hands them to the sender.
+pub(super) fn request_info(bytes: &[u8], from: std::net::Ipv4Addr) -> RequestInfo {
+    let d = Datagram::new_checked(bytes).unwrap();
+    RequestInfo {
+        from,
+        node: d.node(),
+        sequence: d.sequence(),
+        sent_at: d.sent_at(),
+        request: d.request(),
+        cookie: d.cookie(),
+    }
+}
+
+/// Drains the sender, handing it `rows` whenever it asks for a snapshot.
+pub(super) fn pump(
+    sender: &mut Sender,
+    now: Instant,
+    rows: &dyn Fn() -> Vec<Entry>,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(o) = sender.poll_output() {
+        match o {
+            SenderOutput::Send(bytes) => out.push(bytes),
+            SenderOutput::Snapshot => sender.start_dump(now, rows()),
+            SenderOutput::Log(_) => {}
+        }
+    }
+    out
+}
+
+/// The peer's address in these tests.
+pub(super) const PEER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 235, 210, 46);
+
 /// A backup's table as a plain map: (server, client) -> (target, timeout).
 #[derive(Default, Debug, PartialEq)]
 struct MapSink {
@@ -48,13 +112,7 @@ fn sends(sender: &mut Sender) -> Vec<Vec<u8>> {
 }
 
 fn requests(receiver: &mut Receiver) -> usize {
-    let mut n = 0;
-    while let Some(o) = receiver.poll_output() {
-        if o == ReceiverOutput::SendFullRequest {
-            n += 1;
-        }
-    }
-    n
+    request_bytes(receiver).len()
 }
 
 #[test]
@@ -81,8 +139,8 @@ fn events_are_batched_into_bounded_numbered_datagrams() {
         total += d.entries().count();
     }
     assert_eq!(total, 1000);
-    // 21-byte IPv4 entries: 65 fit in 1400 - 16 - 32 bytes.
-    assert_eq!(all.len(), 1000usize.div_ceil(64));
+    // 21-byte IPv4 entries: 63 fit in 1400 - 32 - 32 bytes.
+    assert_eq!(all.len(), 1000usize.div_ceil(63));
 }
 
 #[test]
@@ -106,37 +164,66 @@ fn gaps_stale_datagrams_and_restarts_are_detected() {
         sender.flush(t0);
         datagrams.extend(sends(&mut sender));
     }
-    let mut receiver = Receiver::new(t0);
+    let mut receiver = receiver(2, t0);
     let mut sink = MapSink::default();
-    // A fresh receiver wants the table at once.
+    // A fresh receiver wants the table at once; the (empty) dump makes it follow the sender.
     assert_eq!(receiver.poll_timeout(), Some(t0));
     receiver.handle_timeout(t0);
-    assert_eq!(requests(&mut receiver), 1);
-    receiver.handle_bytes(t0, &datagrams[0], &mut sink);
-    receiver.handle_bytes(t0, &datagrams[2], &mut sink); // 2 is lost
+    let asked = request_bytes(&mut receiver);
+    assert_eq!(asked.len(), 1);
+    // Updates of a boot it does not follow yet are not applied.
+    receiver.handle_bytes(t0, WALL, &datagrams[0], &mut sink);
+    assert_eq!(receiver.counters().dropped_unknown_boot, 1);
+    assert!(sink.rows.is_empty());
+    sender.handle_full_request(t0, WALL, &request_info(&asked[0], PEER), true, 1);
+    for bytes in pump(&mut sender, t0, &Vec::new) {
+        receiver.handle_bytes(t0, WALL, &bytes, &mut sink);
+    }
+    assert_eq!(receiver.resync(), Resync::InSync);
+    for i in 4..8 {
+        sender.handle_event(t0, entry(Op::Upsert, i, 1));
+        sender.flush(t0);
+        datagrams.extend(sends(&mut sender));
+    }
+    receiver.handle_bytes(t0, WALL, &datagrams[4], &mut sink);
+    receiver.handle_bytes(t0, WALL, &datagrams[6], &mut sink); // 5 is lost
     assert_eq!(receiver.counters().gaps, 1);
     assert_eq!(receiver.resync(), Resync::Wanted);
     receiver.handle_timeout(t0);
     assert_eq!(requests(&mut receiver), 1);
-    receiver.handle_bytes(t0, &datagrams[2], &mut sink); // replayed
+    receiver.handle_bytes(t0, WALL, &datagrams[6], &mut sink); // replayed
     assert_eq!(receiver.counters().dropped_stale, 1);
-    receiver.handle_bytes(t0, b"not a sync datagram", &mut sink);
+    receiver.handle_bytes(t0, WALL, b"not a sync datagram", &mut sink);
     assert_eq!(receiver.counters().dropped_malformed, 1);
-    assert_eq!(sink.rows.len(), 2, "entries of 1 and 3 applied");
+    assert_eq!(sink.rows.len(), 2, "entries of 4 and 6 applied");
     // No answer: asked again after RETRY.
     receiver.handle_timeout(t0 + RETRY - Duration::from_millis(1));
     assert_eq!(requests(&mut receiver), 0);
     receiver.handle_timeout(t0 + RETRY);
-    assert_eq!(requests(&mut receiver), 1);
-    // A restarted sender (new node id) starts its sequence over: not stale, a restart.
+    let asked = request_bytes(&mut receiver);
+    assert_eq!(asked.len(), 1);
+    // A restarted sender (new node id) starts its sequence over: not stale; its Update is not
+    // applied, its dump answering the request is, and counts as a restart.
     let mut restarted = Sender::new(SenderConfig::new(6, false), t0);
     restarted.handle_event(t0, entry(Op::Upsert, 9, 1));
     restarted.flush(t0);
     for bytes in sends(&mut restarted) {
-        receiver.handle_bytes(t0, &bytes, &mut sink);
+        receiver.handle_bytes(t0, WALL, &bytes, &mut sink);
+    }
+    assert_eq!(receiver.counters().dropped_unknown_boot, 2);
+    restarted.handle_full_request(t0, WALL, &request_info(&asked[0], PEER), true, 1);
+    let rows = || vec![entry(Op::Upsert, 9, 1)];
+    for bytes in pump(&mut restarted, t0, &rows) {
+        receiver.handle_bytes(t0, WALL, &bytes, &mut sink);
     }
     assert_eq!(receiver.counters().peer_restarts, 1);
     assert_eq!(receiver.counters().dropped_stale, 1);
+    assert_eq!(receiver.resync(), Resync::InSync);
+    assert_eq!(
+        sink.rows.len(),
+        1,
+        "the restarted sender's table replaced the old one"
+    );
 }
 
 #[test]
@@ -146,8 +233,16 @@ fn a_full_dump_is_paced() {
     config.dump_datagrams_per_ms = 10;
     let mut sender = Sender::new(config, t0);
     let rows: Vec<Entry> = (0..100_000).map(|i| entry(Op::Upsert, i, 2)).collect();
-    sender.handle_full_request(t0, rows);
-    assert_eq!(sends(&mut sender).len(), 10, "one burst at once");
+    let mut backup = receiver(2, t0);
+    backup.handle_timeout(t0);
+    let asked = request_bytes(&mut backup);
+    let verdict = sender.handle_full_request(t0, WALL, &request_info(&asked[0], PEER), true, 1);
+    assert_eq!(verdict, RequestVerdict::Started);
+    assert_eq!(
+        pump(&mut sender, t0, &|| rows.clone()).len(),
+        10,
+        "one burst at once"
+    );
     sender.handle_timeout(t0 + Duration::from_micros(900));
     assert!(
         sends(&mut sender).is_empty(),
@@ -159,7 +254,7 @@ fn a_full_dump_is_paced() {
     // A long stall catches up at most 20 ms.
     sender.handle_timeout(t0 + Duration::from_secs(1));
     assert_eq!(sends(&mut sender).len(), 210);
-    // 100 000 sessions at 65 a datagram need 1539 chunks and a FullDone.
+    // 100 000 sessions at 65 a datagram (no trailer) need 1539 chunks and a FullDone.
     let mut now = t0 + Duration::from_secs(1);
     let mut chunks = 0;
     while sender.dump_progress().is_some() {
@@ -195,11 +290,11 @@ fn two_nodes_converge_despite_loss_and_a_late_backup() {
         let mut receiver: Option<Receiver> = None;
         let mut backup = MapSink::default();
         let mut now = t0;
-        for step in 0..6000u32 {
+        for step in 0..9000u32 {
             now += Duration::from_millis(1);
-            let lossy = step < 4000;
+            let lossy = step < 7000;
             if step == 1500 {
-                receiver = Some(Receiver::new(now));
+                receiver = Some(self::receiver(3, now));
             }
             let i = rng.next() % 3000;
             let e = entry(
@@ -211,7 +306,7 @@ fn two_nodes_converge_despite_loss_and_a_late_backup() {
                 i,
                 1 + rng.next() % 4,
             );
-            if step < 5000 {
+            if step < 8000 {
                 match e.op {
                     Op::Upsert => master_rows
                         .insert((e.server, e.client), (e.target, e.timeout))
@@ -221,19 +316,8 @@ fn two_nodes_converge_despite_loss_and_a_late_backup() {
                 sender.handle_event(now, e);
             }
             sender.handle_timeout(now);
-            let Some(rx) = receiver.as_mut() else {
-                sends(&mut sender);
-                continue;
-            };
-            for bytes in sends(&mut sender) {
-                if lossy && rng.next().is_multiple_of(10) {
-                    continue;
-                }
-                rx.handle_bytes(now, &bytes, &mut backup);
-            }
-            rx.handle_timeout(now);
-            for _ in 0..requests(rx) {
-                let rows = master_rows
+            let rows = || -> Vec<Entry> {
+                master_rows
                     .iter()
                     .map(|(&(server, client), &(target, timeout))| Entry {
                         op: Op::Upsert,
@@ -243,13 +327,33 @@ fn two_nodes_converge_despite_loss_and_a_late_backup() {
                         age: 0,
                         timeout,
                     })
-                    .collect();
-                sender.handle_full_request(now, rows);
+                    .collect()
+            };
+            let sent = pump(&mut sender, now, &rows);
+            let Some(rx) = receiver.as_mut() else {
+                continue;
+            };
+            for bytes in sent {
+                if lossy && rng.next().is_multiple_of(10) {
+                    continue;
+                }
+                rx.handle_bytes(now, WALL, &bytes, &mut backup);
+            }
+            rx.handle_timeout(now);
+            for bytes in request_bytes(rx) {
+                if lossy && rng.next().is_multiple_of(10) {
+                    continue;
+                }
+                sender.handle_full_request(now, WALL, &request_info(&bytes, PEER), true, 1);
             }
         }
         let rx = receiver.as_ref().unwrap();
         assert_eq!(backup.rows, master_rows, "seed {seed}: {:?}", rx.counters());
         assert_eq!(rx.resync(), Resync::InSync, "seed {seed}");
-        assert!(rx.counters().gaps > 0, "seed {seed}: the loss was noticed");
+        assert!(
+            rx.counters().gaps > 0,
+            "seed {seed}: the loss was noticed: {:?}",
+            rx.counters()
+        );
     }
 }

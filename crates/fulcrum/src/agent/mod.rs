@@ -1,12 +1,16 @@
-//! `fulcrum agent [-c COMMAND] [-b ADDRESS] [-k KEYFILE] PORT`: the bngagent role. Answers
-//! agent requests (docs/agent-protocol.md) on UDP with one number: with `-c`, the integer the
-//! command printed last (`sh -c COMMAND`, run at most once a second, killed with its process
-//! group after 5 s); without, 1 + 100 x the one-minute load average. A command that fails, times
-//! out or prints no integer, or prints 0, reports 0: "down". With `-k`, requests must carry the
-//! shared key's MAC and replies carry one; others are dropped and counted, as are malformed
-//! packets and requests over the per-source rate. Counters are printed to stderr when they change
-//! (at most once a second). A reply leaves from the address its request was sent to.
+//! `fulcrum agent [-c COMMAND] [-b ADDRESS] [-a BALANCER]... [-k KEYFILE] PORT`: the bngagent
+//! role. Answers agent requests (docs/agent-protocol.md) on UDP with one number: with `-c`, the
+//! integer the command printed last (`sh -c COMMAND`, killed with its process group after 5 s);
+//! without, 1 + 100 x the one-minute load average. A command that fails, times out or prints no
+//! integer, or prints 0, reports 0: "down". Requests never wait for the command: each is answered
+//! at once with the latest value, which one run at a time refreshes when it is older than a
+//! second ([`cache`]). With `-k`, the MAC is checked before anything else and only
+//! authenticated requests are answered (with a MAC); with `-a`, only the listed balancers are
+//! answered; otherwise each source is rate-limited in a table a flood cannot fill
+//! ([`ratelimit`]). Drops are counted by reason and the counters printed to stderr when they
+//! change (at most once a second). A reply leaves from the address its request was sent to.
 
+mod cache;
 // The client is the balancer's `agent` check; the daemon wires it.
 #[allow(dead_code)]
 pub mod client;
@@ -17,22 +21,23 @@ pub mod wire;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Notify;
 
+use cache::ValueCache;
 #[allow(unused_imports)] // the balancer's agent check
 pub use client::{query_agent, query_agent_from, AgentError, ClientDrops};
-use ratelimit::RateLimiter;
+use ratelimit::{Admission, Verdict};
 use wire::Repr;
 
-/// How long a command result stays valid.
-const CACHE_FOR: Duration = Duration::from_secs(1);
+/// How old the value may get before a request triggers a new run.
+const MAX_AGE: Duration = Duration::from_secs(1);
+/// Runs continue while a request came in this recently; an agent nobody asks runs nothing.
+const DEMAND_WINDOW: Duration = Duration::from_secs(60);
 /// How long the command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Requests being answered at once (waiting on the command); more are dropped and counted.
-const MAX_IN_FLIGHT: usize = 64;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,6 +47,10 @@ pub struct Args {
     /// Address to listen on (default: all IPv4 addresses).
     #[arg(short = 'b', value_name = "ADDRESS")]
     bind: Option<IpAddr>,
+    /// A balancer's address (repeatable): when given, only these are answered, never
+    /// rate-limited.
+    #[arg(short = 'a', value_name = "BALANCER")]
+    balancers: Vec<IpAddr>,
     /// File holding the shared key (its contents, surrounding white space removed).
     #[arg(short = 'k', value_name = "KEYFILE")]
     keyfile: Option<PathBuf>,
@@ -76,7 +85,7 @@ pub fn main(args: Args) -> u8 {
         Some(command) => ValueSource::Command(command),
         None => ValueSource::LoadAverage,
     };
-    match runtime.block_on(serve(bind, source, key)) {
+    match runtime.block_on(serve(bind, source, key, args.balancers)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("fulcrum agent: {e}");
@@ -106,6 +115,15 @@ pub enum ValueSource {
     LoadAverage,
 }
 
+impl ValueSource {
+    async fn compute(&self) -> u32 {
+        match self {
+            ValueSource::Command(command) => run_command(command, COMMAND_TIMEOUT).await,
+            ValueSource::LoadAverage => load_average_value(),
+        }
+    }
+}
+
 /// Packets the agent did not answer, by reason, and those it did.
 #[derive(Debug, Default)]
 struct Counters {
@@ -113,45 +131,49 @@ struct Counters {
     malformed: AtomicU64,
     unauthenticated: AtomicU64,
     rate_limited: AtomicU64,
-    busy: AtomicU64,
+    not_allowed: AtomicU64,
+    send_failed: AtomicU64,
 }
 
 impl Counters {
     fn line(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "answered {}, dropped: {} malformed, {} unauthenticated, {} rate-limited, {} busy",
+            "answered {}, dropped: {} malformed, {} unauthenticated, {} rate-limited, \
+             {} not allowed, {} unsendable",
             get(&self.answered),
             get(&self.malformed),
             get(&self.unauthenticated),
             get(&self.rate_limited),
-            get(&self.busy)
+            get(&self.not_allowed),
+            get(&self.send_failed)
         )
     }
 }
 
-/// The value, computed at most once per [`CACHE_FOR`] however many requests come in.
-struct ValueCache {
-    source: ValueSource,
-    last: Mutex<Option<(Instant, u32)>>,
+type SharedCache = Arc<Mutex<ValueCache>>;
+
+fn lock(cache: &SharedCache) -> std::sync::MutexGuard<'_, ValueCache> {
+    cache.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl ValueCache {
-    async fn value(&self) -> u32 {
-        // Holding the lock while the command runs makes concurrent requests wait for that one
-        // run instead of starting their own.
-        let mut last = self.last.lock().await;
-        if let Some((at, value)) = *last {
-            if at.elapsed() < CACHE_FOR {
-                return value;
-            }
+/// Runs the command whenever the cache says so, one run at a time; woken by requests.
+async fn refresh_value(source: ValueSource, cache: SharedCache, wake: Arc<Notify>) {
+    loop {
+        if lock(&cache).start_run(Instant::now()) {
+            let value = source.compute().await;
+            lock(&cache).finish_run(value, Instant::now());
+            continue;
         }
-        let value = match &self.source {
-            ValueSource::Command(command) => run_command(command, COMMAND_TIMEOUT).await,
-            ValueSource::LoadAverage => load_average_value(),
-        };
-        *last = Some((Instant::now(), value));
-        value
+        // Until a request comes in or the value goes stale, whichever is first.
+        let stale_at = lock(&cache).stale_at();
+        match stale_at {
+            Some(at) if at > Instant::now() => {
+                let _ = tokio::time::timeout_at(at.into(), wake.notified()).await;
+            }
+            // Stale but nobody asked lately: the next request wakes us.
+            _ => wake.notified().await,
+        }
     }
 }
 
@@ -160,26 +182,36 @@ pub async fn serve(
     bind: SocketAddr,
     source: ValueSource,
     key: Option<Vec<u8>>,
+    balancers: Vec<IpAddr>,
 ) -> Result<(), String> {
     let socket = socket::bind(bind).map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
-    let socket = Arc::new(socket);
     eprintln!(
-        "fulcrum agent: answering on udp {bind} ({}, {})",
+        "fulcrum agent: answering on udp {bind} ({}, {}, {})",
         match &source {
             ValueSource::Command(c) => format!("command {c:?}"),
             ValueSource::LoadAverage => "load average".into(),
         },
-        if key.is_some() { "keyed" } else { "no key" }
+        if key.is_some() { "keyed" } else { "no key" },
+        if balancers.is_empty() && key.is_some() {
+            "any balancer holding the key".to_string()
+        } else if balancers.is_empty() {
+            "any balancer, rate-limited".to_string()
+        } else {
+            let list: Vec<String> = balancers.iter().map(IpAddr::to_string).collect();
+            format!("balancers {}", list.join(" "))
+        }
     );
-    let key: Option<Arc<[u8]>> = key.map(Arc::from);
-    let cache = Arc::new(ValueCache {
-        source,
-        last: Mutex::new(None),
-    });
+    // The first value before the first answer: a restarted agent must not report "down".
+    let cache: SharedCache = Arc::new(Mutex::new(ValueCache::new(MAX_AGE, DEMAND_WINDOW)));
+    if lock(&cache).start_run(Instant::now()) {
+        let value = source.compute().await;
+        lock(&cache).finish_run(value, Instant::now());
+    }
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(refresh_value(source, cache.clone(), wake.clone()));
     let counters = Arc::new(Counters::default());
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut limiter = RateLimiter::default();
     tokio::spawn(report_counters(counters.clone()));
+    let mut admission = Admission::with_balancers(balancers);
 
     let mut buffer = [0u8; 2048];
     let mut batch = socket::receive_batch();
@@ -187,12 +219,8 @@ pub async fn serve(
         let (length, from, local) = socket::recv(&socket, &mut batch, &mut buffer)
             .await
             .map_err(|e| format!("receiving on udp {bind}: {e}"))?;
-        // Bound to every address: answer from the one asked (see `socket`).
-        let reply_from = socket::reply_source(local);
-        if !limiter.allow(from.ip(), Instant::now()) {
-            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
+        // Authentication first: a forged packet costs one MAC and a counter, and never touches
+        // the rate limiter's table.
         let nonce = match Repr::parse_bytes(&buffer[..length], key.as_deref()) {
             Ok(Repr::Request { nonce }) => nonce,
             Ok(Repr::Reply { .. }) => {
@@ -208,25 +236,45 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            counters.busy.fetch_add(1, Ordering::Relaxed);
-            continue;
+        // Keyed requests that passed the MAC come from a key holder: not rate-limited, but the
+        // allow list still applies.
+        let verdict = if key.is_some() {
+            admission.admit_authenticated(from.ip())
+        } else {
+            admission.admit(from.ip(), Instant::now())
         };
-        let (socket, cache, counters, key) =
-            (socket.clone(), cache.clone(), counters.clone(), key.clone());
-        tokio::spawn(async move {
-            let value = cache.value().await;
-            let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
-            // Same length as the request by construction; the check keeps it a rule.
-            if reply.len() <= length
-                && socket::send(&socket, &reply, from, reply_from)
-                    .await
-                    .is_ok()
-            {
-                counters.answered.fetch_add(1, Ordering::Relaxed);
+        match verdict {
+            Verdict::Answer => {}
+            Verdict::RateLimited => {
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
-            drop(permit);
-        });
+            Verdict::NotAllowed => {
+                counters.not_allowed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        let value = {
+            let now = Instant::now();
+            let mut cache = lock(&cache);
+            let value = cache.on_request(now);
+            if cache.stale_at().is_none_or(|at| now >= at) {
+                wake.notify_one();
+            }
+            value
+        };
+        let reply = Repr::Reply { nonce, value }.emit(key.as_deref());
+        // Same length as the request by construction; the check keeps it a rule.
+        // Bound to every address: answer from the one asked (see `socket`).
+        if reply.len() <= length
+            && socket::send(&socket, &reply, from, socket::reply_source(local))
+                .await
+                .is_ok()
+        {
+            counters.answered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counters.send_failed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -67,6 +67,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         })),
         Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
         Command::ShowSync => Reply::ok(crate::sync::show()),
+        Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
         Command::Save => save(daemon, now),
         Command::Reload => match super::reload::reload(daemon) {
             Ok(text) => Reply::ok(text),
@@ -145,10 +146,25 @@ fn save(daemon: &Daemon, now: SystemTime) -> Reply {
 }
 
 fn apply_statement(daemon: &Daemon, statement: &str) -> Reply {
-    match daemon.update(|current| fulcrum_config::apply(current, CONTROL_SOURCE, statement)) {
+    let mut ignored = Vec::new();
+    let applied = daemon.update(|current| {
+        fulcrum_config::apply_loaded(current, CONTROL_SOURCE, statement).map(|loaded| {
+            ignored = loaded.warnings.0;
+            loaded.config
+        })
+    });
+    match applied {
         Ok(warnings) => {
-            tracing::info!("control: applied {statement:?}");
-            let text: String = warnings.iter().map(|w| format!("WARNING: {w}\n")).collect();
+            // Keys never reach the log.
+            let shown = fulcrum_config::redacted(statement);
+            tracing::info!("control: applied {shown:?}");
+            let ignored = ignored
+                .iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message));
+            let text: String = ignored
+                .chain(warnings)
+                .map(|w| format!("WARNING: {w}\n"))
+                .collect();
             Reply::ok(text)
         }
         Err(diagnostics) => Reply::error(diagnostics.to_string()),
@@ -286,6 +302,19 @@ mod tests {
         assert!(reply.ok, "{}", reply.text);
         assert!(dispatch(&daemon, "register target 3", seed_time()).ok);
         assert!(daemon.config().targets[&3].registered);
+    }
+
+    #[test]
+    fn statements_accepted_and_ignored_are_named_in_a_warning() {
+        let daemon = two_targets();
+        let reply = dispatch(&daemon, "modules vrrp,arp", seed_time());
+        assert_eq!(
+            reply,
+            Reply::ok(
+                "WARNING: 1:1: modules is accepted and ignored: every part of Fulcrum is built in\n"
+            )
+        );
+        assert_eq!(daemon.config().modules, ["vrrp", "arp"]);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Drivers {
     vrrp: Option<crate::vrrp::Handle>,
     /// Session sync (master to backup); stopped after VRRP.
     sync: Option<crate::sync::Handle>,
+    /// The link watcher the DSR plane and VRRP follow; stopped last.
+    links: Option<crate::link::Handle>,
 }
 
 /// Starts every driver the configuration asks for.
@@ -29,14 +31,20 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         daemon.subscribe(),
         daemon.proxy_handle(),
     ));
+    let (links, link_changes) = crate::link::spawn();
     // Idle until the configuration has a DSR server; then it owns the raw interface.
-    let dsr = crate::dsr::driver::spawn(daemon.subscribe(), daemon.health().clone());
-    let vrrp = crate::vrrp::spawn(daemon.subscribe());
+    let dsr = crate::dsr::driver::spawn(
+        daemon.subscribe(),
+        daemon.health().clone(),
+        link_changes.clone(),
+    );
+    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes);
     let sync = crate::sync::spawn(daemon.subscribe());
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),
         sync: Some(sync),
+        links: Some(links),
     }
 }
 
@@ -56,6 +64,9 @@ impl Drivers {
                     tracing::warn!("driver {name} ended badly: {e}");
                 }
             }
+        }
+        if let Some(links) = self.links {
+            let _ = tokio::task::spawn_blocking(move || links.stop()).await;
         }
     }
 }

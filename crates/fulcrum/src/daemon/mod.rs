@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use fulcrum_config::Diagnostics;
+use fulcrum_config::{Diagnostics, Severity};
 use fulcrum_core::model::Config;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -98,6 +98,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .context("cannot use the control socket")?;
 
+    // Before any socket: the proxy sizes its TCP cap from the limit in force.
+    let descriptors = crate::limits::raise();
+    tracing::info!(
+        "file descriptors: soft limit {} (was {}, hard {}); {} reserved, TCP connections up to {}",
+        descriptors.soft,
+        descriptors.was,
+        descriptors.hard,
+        crate::limits::reserve(descriptors.soft),
+        crate::limits::tcp_budget(descriptors.soft)
+    );
     let proxy = Arc::new(Proxy::new());
     let summary = config.summary();
     let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy.clone());
@@ -145,17 +155,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads and parses a configuration file. The outer error is for an unreadable file.
+/// Reads and parses a configuration file, logging what it accepts and ignores. The outer error
+/// is for an unreadable file.
 fn load(path: &Path) -> anyhow::Result<Result<Config, Diagnostics>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(fulcrum_config::parse(&path.display().to_string(), &text))
+    Ok(
+        fulcrum_config::load(&path.display().to_string(), &text).map(|loaded| {
+            log_diagnostics(&loaded.warnings);
+            loaded.config
+        }),
+    )
 }
 
 /// One log line per diagnostic (the caret display is for terminals, not journals).
 fn log_diagnostics(diagnostics: &Diagnostics) {
     for d in &diagnostics.0 {
-        tracing::error!("{}:{}:{}: error: {}", d.file, d.line, d.col, d.message);
+        let line = format!(
+            "{}:{}:{}: {}: {}",
+            d.file, d.line, d.col, d.severity, d.message
+        );
+        match d.severity {
+            Severity::Error => tracing::error!("{line}"),
+            Severity::Warning => tracing::warn!("{line}"),
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! path, replaces a stale socket file (one nobody listens on), never deletes anything that is not
 //! a socket, and creates the socket with mode 0600 (umask set around `bind`, so there is no window
 //! where it is wider). [`serve`] runs one task per connection: the hello, then request/response
-//! pairs until the client leaves, sends `quit`, or breaks the protocol.
+//! pairs until the client leaves, sends `quit`, or breaks the protocol. At most
+//! [`MAX_SESSIONS`] sessions at once (they come out of the descriptors the daemon reserves, see
+//! `crate::limits`); one more is told so and closed.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -114,13 +116,29 @@ fn peer_pid(mut stream: StdStream) -> String {
     }
 }
 
+/// Control sessions open at once at most.
+pub const MAX_SESSIONS: usize = 32;
+
 /// Accepts shell connections until the task is dropped.
 pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
+    let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((mut stream, _)) => {
                 let daemon = daemon.clone();
+                let Ok(place) = sessions.clone().try_acquire_owned() else {
+                    tracing::warn!("control: {MAX_SESSIONS} sessions open; refusing one more");
+                    tokio::spawn(async move {
+                        let why =
+                            format!("{MAX_SESSIONS} sessions are open, the most there can be");
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), refuse(&mut stream, &why))
+                                .await;
+                    });
+                    continue;
+                };
                 tokio::spawn(async move {
+                    let _place = place;
                     if let Err(e) = session(stream, daemon).await {
                         tracing::debug!("control connection ended: {e}");
                     }
@@ -170,11 +188,7 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
             .await
             .map_err(|e| FrameError::Io(io::Error::other(e)))?,
         };
-        let response = Message::Response {
-            ok: reply.ok,
-            text: reply.text,
-            close: reply.close,
-        };
+        let response = fulcrum_control::response_within_frame(reply.ok, reply.text, reply.close);
         write_message(&mut stream, &response).await?;
         if reply.close {
             return Ok(());
@@ -218,4 +232,70 @@ async fn read_frame(stream: &mut UnixStream) -> Result<Option<Vec<u8>>, FrameErr
             _ => FrameError::Io(e),
         })?;
     Ok(Some(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::Proxy;
+    use fulcrum_core::model::Config;
+
+    /// The first message a raw connection gets.
+    fn first_message(stream: &mut StdStream) -> Option<Message> {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        read_message(stream).ok().flatten()
+    }
+
+    #[test]
+    fn sessions_beyond_the_cap_are_refused_and_a_freed_place_is_reused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("fulcrum.sock");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let daemon = Arc::new(
+            Daemon::start(
+                Config::default(),
+                dir.path().join("unused.conf"),
+                Arc::new(Proxy::new()),
+            )
+            .0,
+        );
+        let bound = bind(&path).expect("bind the control socket");
+        bound.listener.set_nonblocking(true).expect("non-blocking");
+        let server = runtime.spawn(async move {
+            let listener = UnixListener::from_std(bound.listener).expect("tokio listener");
+            serve(listener, daemon).await;
+        });
+        let mut held = Vec::new();
+        for _ in 0..MAX_SESSIONS {
+            let mut stream = StdStream::connect(&path).expect("connect");
+            assert!(matches!(
+                first_message(&mut stream),
+                Some(Message::Hello { .. })
+            ));
+            held.push(stream);
+        }
+        let mut extra = StdStream::connect(&path).expect("connect");
+        match first_message(&mut extra) {
+            Some(Message::Response { ok, text, close }) => {
+                assert!(!ok && close, "{text}");
+                assert!(text.contains("32 sessions are open"), "{text}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(held.pop());
+        // The freed place is taken by the next client (the session task notices the close).
+        let again = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let mut stream = StdStream::connect(&path).expect("connect");
+            matches!(first_message(&mut stream), Some(Message::Hello { .. }))
+        });
+        assert!(again, "no place came free");
+        server.abort();
+    }
 }

@@ -1,7 +1,8 @@
 //! The demo's network: the seed's lab from `netlab` (switch, `ns0a`, `ns0b`, router, client;
-//! see docs/netlab.md), plus each node's network `real` address on its `eth1`, as the seed's
-//! configurations name them (VRRP adverts, ARP for target MACs, health probes and session sync
-//! leave from it). Dropping the [`DemoLab`] kills what runs in it and deletes its namespaces.
+//! see docs/netlab.md), its hosts exactly as the seed has them: `eth1` up with no address, the
+//! network's `real` address (.45, .46) existing only in Fulcrum, which sends VRRP adverts, ARP
+//! for target MACs and session sync from it on `eth1` itself. Dropping the [`DemoLab`] kills
+//! what runs in it and deletes its namespaces.
 
 use std::net::Ipv4Addr;
 
@@ -20,8 +21,6 @@ pub struct NodeSpec {
     pub ns: Ns,
     /// Its eth0 address: where its Bind9 answers and the target address in the configuration.
     pub addr: Ipv4Addr,
-    /// Its network's `real` address (on eth1).
-    pub real: Ipv4Addr,
     /// Its configuration file's text.
     pub config: &'static str,
 }
@@ -37,32 +36,16 @@ impl DemoLab {
     pub fn build(tag: &str) -> anyhow::Result<DemoLab> {
         let lab = Lab::new(tag);
         let seed = seed_topology(&lab)?;
-        let node = |name, ns: &Ns, addr, real, config| NodeSpec {
+        let node = |name, ns: &Ns, addr, config| NodeSpec {
             name,
             ns: ns.clone(),
             addr,
-            real,
             config,
         };
         let nodes = [
-            node(
-                "ns0a",
-                &seed.ns0a,
-                NS0A_ADDR,
-                Ipv4Addr::new(10, 235, 210, 45),
-                NS0A_CONF,
-            ),
-            node(
-                "ns0b",
-                &seed.ns0b,
-                NS0B_ADDR,
-                Ipv4Addr::new(10, 235, 210, 46),
-                NS0B_CONF,
-            ),
+            node("ns0a", &seed.ns0a, NS0A_ADDR, NS0A_CONF),
+            node("ns0b", &seed.ns0b, NS0B_ADDR, NS0B_CONF),
         ];
-        for n in &nodes {
-            n.ns.addr("eth1", &format!("{}/32", n.real))?;
-        }
         Ok(DemoLab { seed, nodes, lab })
     }
 

@@ -5,7 +5,9 @@
 //! (registered under the scheduler's lock, so every later update reaches it too). With a `vrrp`
 //! block it starts inactive and VRRP switches it on while master; without one it is always
 //! active. Problems (a local target without `set localdsr 1`, an interface that cannot be
-//! opened) are logged as errors by the plane.
+//! opened) are logged as errors by the plane. It also hands the plane every change the link
+//! watcher ([`crate::link`]) sees, so the plane stops while its interface is down and restarts
+//! its sockets on the interface's new index when it comes back.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::{register, table, Dsr, DsrOptions};
 use crate::health::Health;
+use crate::link::Links;
 
 /// Unregisters and stops the plane when the driver task ends or is aborted.
 struct PlaneGuard(Arc<Dsr>);
@@ -27,11 +30,19 @@ impl Drop for PlaneGuard {
 }
 
 /// Spawns the driver on the current tokio runtime.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>, health: Health) -> JoinHandle<()> {
-    tokio::spawn(follow(changes, health))
+pub fn spawn(
+    changes: watch::Receiver<Arc<Config>>,
+    health: Health,
+    links: watch::Receiver<Links>,
+) -> JoinHandle<()> {
+    tokio::spawn(follow(changes, health, links))
 }
 
-async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
+async fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    health: Health,
+    mut links: watch::Receiver<Links>,
+) {
     let mut plane: Option<PlaneGuard> = None;
     loop {
         let config = changes.borrow_and_update().clone();
@@ -59,11 +70,36 @@ async fn follow(mut changes: watch::Receiver<Arc<Config>>, health: Health) {
                 // A node without VRRP always is active (also when `vrrp` was removed live).
                 dsr.set_active(true);
             }
+            let links = links.borrow_and_update().clone();
             // Opening sockets and joining threads block: keep them off the runtime's workers.
-            let _ = tokio::task::spawn_blocking(move || dsr.apply(&config)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                dsr.set_links(links);
+                dsr.apply(&config)
+            })
+            .await;
         }
-        if changes.changed().await.is_err() {
-            break;
+        // A link change alone goes to the running plane; a configuration change goes round.
+        loop {
+            tokio::select! {
+                changed = changes.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+                changed = links.changed() => {
+                    if changed.is_err() {
+                        // No watcher any more: keep the plane as it is, follow the configuration.
+                        if changes.changed().await.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    if let Some(guard) = &plane {
+                        let dsr = guard.0.clone();
+                        let links = links.borrow_and_update().clone();
+                        let _ = tokio::task::spawn_blocking(move || dsr.set_links(links)).await;
+                    }
+                }
+            }
         }
     }
 }

@@ -232,7 +232,7 @@ fn choose(
     }
     pick.rr_counter = pick.rr_counter.wrapping_add(1);
     let random = pick.next_random();
-    let sessions_of = |id: u32| sessions.count_on(id);
+    let sessions_of = |id: u32| sessions.recent_count_on(id);
     let id = server.choosers[transport].pick(client, pick.rr_counter, random, &sessions_of)?;
     if sticky {
         sessions.insert(server.id, client, id, now, server.stout);

@@ -14,7 +14,9 @@
 //! the IP packet through a raw socket into the local stack instead. Target MACs come from
 //! Fulcrum's own ARP ([`resolver`]), sent from the network's `real` address by a maintenance
 //! thread that also expires sessions; an unresolved target is not operational. Everything else
-//! is left to the kernel (which has its own copy of every frame). Nothing here panics on what
+//! is left to the kernel (which has its own copy of every frame); while session sync runs
+//! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
+//! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
 mod checksum;
@@ -26,6 +28,7 @@ mod counters;
 pub mod driver;
 mod forward;
 mod health;
+mod lifecycle;
 mod maintain;
 pub mod path;
 pub mod plane_counters;
@@ -33,6 +36,7 @@ mod resolver;
 #[path = "../proxy/sessions.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]
 mod sessions;
+pub mod sync_link;
 pub mod table;
 mod worker;
 
@@ -49,11 +53,13 @@ use fulcrum_core::stats::Counters;
 use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSocket};
 use fulcrum_wire::ethernet::EthernetAddress;
 
+use crate::link::Links;
 use counters::CounterSet;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
 use resolver::Resolver;
 use sessions::Sessions;
+use sync_link::SyncLink;
 use table::{CounterMaps, DsrTable, Facts, NextHop};
 
 /// Receive slots per worker: 8192 x 2 KB = 16 MB, about 80 ms of a 100 kpps share. With the
@@ -90,11 +96,15 @@ pub(crate) struct Shared {
     announce: AtomicBool,
     /// DSR-path health probes in flight.
     path: Arc<PathProbes>,
+    /// Session sync through the DSR interface (hosts without `real` in the kernel).
+    sync: SyncLink,
 }
 
 /// The threads serving one interface.
 struct Running {
     interface: String,
+    /// The kernel index the sockets are bound to: a re-created interface needs new ones.
+    ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -108,6 +118,10 @@ struct Control {
     server_counters: HashMap<u32, Arc<CounterSet>>,
     target_counters: HashMap<u32, Arc<CounterSet>>,
     running: Option<Running>,
+    /// What the link watcher says of the interfaces.
+    links: Links,
+    /// The interface the plane waits for (down or missing), once logged.
+    waiting_for: Option<String>,
 }
 
 struct Inner {
@@ -143,6 +157,7 @@ impl Dsr {
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
             path: Arc::new(PathProbes::default()),
+            sync: SyncLink::default(),
         });
         Dsr {
             inner: Arc::new(Inner {
@@ -157,8 +172,17 @@ impl Dsr {
     /// without `localdsr`, an interface that cannot be opened, ...); the rest is applied.
     pub fn apply(&self, config: &Config) -> Vec<String> {
         let mut control = lock(&self.inner.control);
+        (self.inner.shared.sessions).apply_bound("dsr", config.settings.max_sessions);
         control.config = Some(config.clone());
         self.inner.rebuild(&mut control)
+    }
+
+    /// Follows the link watcher: the plane stops while its interface is down or missing, and
+    /// starts on the interface's current index when it is up (new sockets for a re-created one).
+    pub fn set_links(&self, links: Links) {
+        let mut control = lock(&self.inner.control);
+        control.links = links;
+        self.inner.rebuild(&mut control);
     }
 
     /// How a DSR-path probe reaches `target` now (the health driver's `dsr-path` check).
@@ -280,6 +304,7 @@ impl Dsr {
                 let _ = handle.join();
             }
             self.inner.shared.path.set_sender(None);
+            self.inner.shared.sync.set_sender(None);
             tracing::info!(
                 "dsr: stopped on {}; counters:\n{}",
                 running.interface,
@@ -320,33 +345,13 @@ impl Inner {
                 writers,
             },
         );
-        lock(&self.shared.resolver).set_wanted(&table.to_resolve());
+        let mut wanted = table.to_resolve();
+        wanted.extend(self.shared.sync.peers());
+        lock(&self.shared.resolver).set_wanted(&wanted);
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
-        let same = control.running.as_ref().map(|r| &r.interface) == interface.as_ref();
-        if !same {
-            if let Some(old) = control.running.take() {
-                old.stop.store(true, Ordering::Relaxed);
-                for handle in old.threads {
-                    let _ = handle.join();
-                }
-                self.shared.path.set_sender(None);
-            }
-            if let Some(interface) = interface {
-                match self.start(&interface) {
-                    Ok(running) => {
-                        tracing::info!(
-                            "dsr: forwarding on {interface} with {} worker(s)",
-                            self.options.workers
-                        );
-                        control.running = Some(running);
-                        self.shared.announce.store(true, Ordering::Release);
-                    }
-                    Err(e) => problems.push(format!("cannot run DSR on {interface}: {e}")),
-                }
-            }
-        }
+        self.follow_interface(control, interface, &mut problems);
         for problem in &problems {
             tracing::error!("dsr: {problem}");
         }
@@ -358,8 +363,9 @@ impl Inner {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
+        let sync_sender = FrameSender::open(interface)?;
         let group = (std::process::id() as u16) ^ 0x5d5e;
-        let mut sockets = Vec::new();
+        let mut sockets: Vec<PacketSocket> = Vec::new();
         for _ in 0..self.options.workers {
             sockets.push(PacketSocket::open(
                 interface,
@@ -370,6 +376,7 @@ impl Inner {
                 },
             )?);
         }
+        let ifindex = sockets.first().map_or(0, PacketSocket::ifindex);
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for (index, socket) in sockets.into_iter().enumerate() {
@@ -402,8 +409,10 @@ impl Inner {
                 .spawn(move || inner.maintain(sender, own_mac, maintenance_stop))?,
         );
         self.shared.path.set_sender(Some((path_sender, own_mac)));
+        self.shared.sync.set_sender(Some((sync_sender, own_mac)));
         Ok(Running {
             interface: interface.to_string(),
+            ifindex,
             stop,
             threads,
         })

@@ -18,6 +18,8 @@ pub enum Event {
     Other,
     ArpAnswered,
     ArpRepliesSeen,
+    /// ARP replies for an address not asked about lately (unsolicited or spoofed): ignored.
+    ArpUnsolicited,
     ArpRequestsSent,
     /// Gratuitous ARP for a VIP (start, becoming active).
     ArpAnnounced,
@@ -35,7 +37,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 16] = [
+    pub const ALL: [Event; 17] = [
         Event::FramesIn,
         Event::VipFrames,
         Event::Forwarded,
@@ -43,6 +45,7 @@ impl Event {
         Event::Other,
         Event::ArpAnswered,
         Event::ArpRepliesSeen,
+        Event::ArpUnsolicited,
         Event::ArpRequestsSent,
         Event::ArpAnnounced,
         Event::Vrrp,
@@ -63,6 +66,7 @@ impl Event {
             Event::Other => "left-to-kernel",
             Event::ArpAnswered => "arp-answered",
             Event::ArpRepliesSeen => "arp-replies-seen",
+            Event::ArpUnsolicited => "arp-unsolicited",
             Event::ArpRequestsSent => "arp-requests-sent",
             Event::ArpAnnounced => "arp-announced",
             Event::Vrrp => "vrrp",

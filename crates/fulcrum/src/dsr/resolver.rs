@@ -6,6 +6,9 @@
 //! address not yet resolved once per [`RETRY`], refreshes a resolved one after [`REFRESH`]
 //! without a reply, and forgets it after [`EXPIRE`] without one; `learn` and `expire` report
 //! whether the set of resolved MACs changed, which is when the forwarding table is rebuilt.
+//! Only a reply to a request of ours, within [`ANSWER_WINDOW`] of it and the first one, is
+//! learned: an unsolicited (gratuitous or spoofed) reply could otherwise point a target's
+//! clients at any MAC on the segment whenever its sender liked.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -17,6 +20,19 @@ use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 pub const RETRY: Duration = Duration::from_secs(1);
 pub const REFRESH: Duration = Duration::from_secs(20);
 pub const EXPIRE: Duration = Duration::from_secs(60);
+/// How long after a request its reply is taken.
+pub const ANSWER_WINDOW: Duration = Duration::from_secs(2);
+
+/// What [`Resolver::learn`] made of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// The resolved set changed (a new or different MAC).
+    Changed,
+    /// Taken, nothing changed.
+    Same,
+    /// Not asked about lately, already answered, or not a unicast MAC: ignored.
+    Ignored,
+}
 
 /// Length of an Ethernet frame carrying an Ethernet/IPv4 ARP packet (without padding).
 pub const ARP_FRAME_LEN: usize = ethernet::HEADER_LEN + arp::ETHERNET_IPV4_LEN;
@@ -26,6 +42,8 @@ struct Entry {
     mac: Option<EthernetAddress>,
     last_reply: Option<Instant>,
     last_request: Option<Instant>,
+    /// The last request has had its reply.
+    answered: bool,
 }
 
 #[derive(Debug, Default)]
@@ -45,18 +63,26 @@ impl Resolver {
         before != self.entries.values().filter(|e| e.mac.is_some()).count()
     }
 
-    /// An ARP reply (or request) said `ip` is at `mac`. True if that changes the resolved set.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) -> bool {
+    /// An ARP reply said `ip` is at `mac`: taken if it answers our latest request for `ip`.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) -> Learned {
         let Some(entry) = self.entries.get_mut(&ip) else {
-            return false;
+            return Learned::Ignored;
         };
-        if !mac.is_unicast() {
-            return false;
+        let solicited = entry
+            .last_request
+            .is_some_and(|at| now.saturating_duration_since(at) < ANSWER_WINDOW);
+        if !mac.is_unicast() || !solicited || entry.answered {
+            return Learned::Ignored;
         }
+        entry.answered = true;
         entry.last_reply = Some(now);
         let changed = entry.mac != Some(mac);
         entry.mac = Some(mac);
-        changed
+        if changed {
+            Learned::Changed
+        } else {
+            Learned::Same
+        }
     }
 
     /// Addresses to send an ARP request for now (each is then not due again for [`RETRY`]).
@@ -72,6 +98,7 @@ impl Resolver {
                 .is_none_or(|at| now.saturating_duration_since(at) >= RETRY);
             if stale && may_ask {
                 entry.last_request = Some(now);
+                entry.answered = false;
                 due.push(*ip);
             }
         }
@@ -91,6 +118,16 @@ impl Resolver {
             }
         }
         changed
+    }
+
+    /// Whether `ip` is among the addresses to resolve.
+    pub fn wants(&self, ip: Ipv4Addr) -> bool {
+        self.entries.contains_key(&ip)
+    }
+
+    /// The MAC resolved for `ip`, if any.
+    pub fn mac_of(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
+        self.entries.get(&ip).and_then(|e| e.mac)
     }
 
     pub fn macs(&self) -> HashMap<Ipv4Addr, EthernetAddress> {
@@ -160,17 +197,20 @@ mod tests {
         r.set_wanted(&[T1, T2]);
         assert_eq!(r.due_requests(t0), vec![T1, T2]);
         assert!(r.due_requests(t0).is_empty(), "not again within RETRY");
-        assert!(r.learn(T1, MAC, at(0)));
-        assert!(
-            !r.learn(T1, MAC, at(0)),
-            "the same MAC again changes nothing"
+        assert_eq!(r.learn(T1, MAC, at(0)), Learned::Changed);
+        assert_eq!(
+            r.learn(T1, MAC, at(0)),
+            Learned::Ignored,
+            "a second reply to one request"
         );
-        assert!(
-            !r.learn(Ipv4Addr::new(10, 0, 0, 9), MAC, at(0)),
+        assert_eq!(
+            r.learn(Ipv4Addr::new(10, 0, 0, 9), MAC, at(0)),
+            Learned::Ignored,
             "not wanted"
         );
-        assert!(
-            !r.learn(T2, EthernetAddress::BROADCAST, at(0)),
+        assert_eq!(
+            r.learn(T2, EthernetAddress::BROADCAST, at(0)),
+            Learned::Ignored,
             "not a unicast MAC"
         );
         assert_eq!(r.due_requests(at(1)), vec![T2]);
@@ -182,6 +222,31 @@ mod tests {
         assert!(!r.expire(at(59)));
         assert!(r.expire(at(60)));
         assert!(r.macs().is_empty());
+    }
+
+    #[test]
+    fn unsolicited_replies_are_ignored() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let spoofed = EthernetAddress([2, 0, 0, 0, 0, 0x66]);
+        let mut r = Resolver::default();
+        r.set_wanted(&[T1]);
+        assert_eq!(r.learn(T1, MAC, t0), Learned::Ignored, "never asked");
+        assert_eq!(r.due_requests(t0), vec![T1]);
+        assert_eq!(r.learn(T1, MAC, at(1)), Learned::Changed);
+        // A gratuitous reply later, redirecting T1: ignored, T1 stays where it answered.
+        assert_eq!(r.learn(T1, spoofed, at(5)), Learned::Ignored);
+        assert_eq!(r.mac_of(T1), Some(MAC));
+        // A reply that comes too late for its request is ignored too.
+        assert_eq!(
+            r.due_requests(at(21)),
+            vec![T1],
+            "refreshed REFRESH after the reply"
+        );
+        assert_eq!(r.learn(T1, spoofed, at(24)), Learned::Ignored);
+        // A real change of MAC is learned from the answer to the next request.
+        assert_eq!(r.due_requests(at(25)), vec![T1]);
+        assert_eq!(r.learn(T1, spoofed, at(25)), Learned::Changed);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use super::checksum::complete_l4_checksum;
 use super::forward::{self, Decision, Pick, PlaneDrop};
 use super::plane_counters::Event;
-use super::resolver::{self, ARP_FRAME_LEN};
+use super::resolver::{self, Learned, ARP_FRAME_LEN};
 use super::table::DsrTable;
 use super::Shared;
 
@@ -185,13 +185,18 @@ fn handle(
         Decision::Learn { ip, mac } => {
             counters.count(Event::ArpRepliesSeen);
             let mut resolver = shared.resolver.lock().unwrap_or_else(|p| p.into_inner());
-            if resolver.learn(ip, mac, Instant::now()) {
-                shared.resolver_changed.store(true, Ordering::Release);
+            match resolver.learn(ip, mac, Instant::now()) {
+                Learned::Changed => shared.resolver_changed.store(true, Ordering::Release),
+                Learned::Same => {}
+                Learned::Ignored => counters.count(Event::ArpUnsolicited),
             }
         }
         Decision::Vrrp => counters.count(Event::Vrrp),
         Decision::Other => {
             counters.count(Event::Other);
+            if let (true, Some(real)) = (shared.sync.listening(), table.source) {
+                shared.sync.offer(data, real, frame.checksum_incomplete);
+            }
             if let (true, Some(real)) = (shared.path.waiting(), table.source) {
                 let is_vip = |addr| fulcrum_wire::classify::VipTable::is_vip_addr(table, addr);
                 shared

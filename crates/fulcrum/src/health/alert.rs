@@ -2,86 +2,80 @@
 //! checks, as `sh -c 'SCRIPT "$@"' fulcrum-alert ID ADDRESS REASON`, so a script path or a
 //! command line gets the target id, its address and the reason as its last three arguments.
 //!
-//! Contract: [`spawn`] never blocks the caller (the script runs on a task of its own); the
-//! script runs in its own process group with stdin, stdout and stderr on /dev/null, and the
-//! whole group is killed after [`ALERT_TIMEOUT`]; its outcome is logged in one line.
+//! Contract: [`spawn`] never blocks the caller: the script is queued on one process-wide
+//! [`ScriptQueue`] (one at a time, in transition order, at most [`QUEUE_CAPACITY`] waiting; a
+//! transition that finds the queue full runs no script and is counted and logged, rate-limited).
+//! Each runs in its own process group with stdin, stdout and stderr on /dev/null, and the whole
+//! group is killed after [`ALERT_TIMEOUT`]; its outcome is logged in one line (rate-limited per
+//! target: a target flapping on every probe cannot flood the log).
 
 use std::net::IpAddr;
-use std::process::Stdio;
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-use tokio::process::Command;
+use crate::limited;
+use crate::loglimit::LogLimiter;
+use crate::scripts::{self, ScriptQueue};
+pub use scripts::Outcome;
 
 /// How long a script may run.
 pub const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Scripts waiting to run; more are not run (counted).
+pub const QUEUE_CAPACITY: usize = 64;
 
-/// How a script run ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exited, with this status text (`exit status: 0`).
-    Exited { success: bool, status: String },
-    /// Still running at the timeout: killed.
-    Killed,
-    /// Could not be started or waited for.
-    Error(String),
+/// Outcome lines per target: 10 in a minute, then counted.
+static OUTCOME_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
+
+static QUEUE: OnceLock<ScriptQueue> = OnceLock::new();
+
+fn queue() -> &'static ScriptQueue {
+    QUEUE.get_or_init(|| ScriptQueue::new("alert", 1, QUEUE_CAPACITY))
 }
 
-/// Starts `script` for target `id` on its own task and logs how it ended.
+/// Transitions whose script did not run because the queue was full (all targets).
+pub fn not_run() -> u64 {
+    QUEUE.get().map_or(0, ScriptQueue::dropped)
+}
+
+/// Queues `script` for target `id`; it runs and its outcome is logged off the caller's thread.
 pub fn spawn(which: &'static str, script: String, id: u32, addr: IpAddr, reason: String) {
-    tokio::spawn(async move {
-        match run(&script, id, addr, &reason, ALERT_TIMEOUT).await {
+    let what = format!("target {id}: {which} {script:?}");
+    let label = what.clone();
+    queue().submit(&label, move || {
+        let key = u64::from(id);
+        match run(&script, id, addr, &reason, ALERT_TIMEOUT) {
             Outcome::Exited {
                 success: true,
                 status,
-            } => tracing::info!("target {id}: {which} {script:?} done ({status})"),
+            } => limited!(OUTCOME_LOG, key, info, "{what} done ({status})"),
             Outcome::Exited { status, .. } => {
-                tracing::warn!("target {id}: {which} {script:?} failed ({status})")
+                limited!(OUTCOME_LOG, key, warn, "{what} failed ({status})")
             }
-            Outcome::Killed => tracing::warn!(
-                "target {id}: {which} {script:?} killed after {} s",
+            Outcome::Killed => limited!(
+                OUTCOME_LOG,
+                key,
+                warn,
+                "{what} killed after {} s",
                 ALERT_TIMEOUT.as_secs()
             ),
-            Outcome::Error(e) => tracing::error!("target {id}: {which} {script:?}: {e}"),
+            Outcome::Error(e) => limited!(OUTCOME_LOG, key, error, "{what}: {e}"),
         }
     });
 }
 
-/// Runs `script` with the target's arguments, killing its process group after `timeout`.
-pub async fn run(script: &str, id: u32, addr: IpAddr, reason: &str, timeout: Duration) -> Outcome {
-    let spawned = Command::new("/bin/sh")
+/// Runs `script` with the target's arguments (blocking), killing its process group after
+/// `timeout`.
+pub fn run(script: &str, id: u32, addr: IpAddr, reason: &str, timeout: Duration) -> Outcome {
+    let mut command = Command::new("/bin/sh");
+    command
         .arg("-c")
         .arg(format!("{script} \"$@\""))
         .arg("fulcrum-alert")
         .arg(id.to_string())
         .arg(addr.to_string())
-        .arg(reason)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return Outcome::Error(format!("could not start: {e}")),
-    };
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => Outcome::Exited {
-            success: status.success(),
-            status: status.to_string(),
-        },
-        Ok(Err(e)) => Outcome::Error(e.to_string()),
-        Err(_elapsed) => {
-            // The group, so that whatever the script started goes too.
-            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = child.kill().await;
-            Outcome::Killed
-        }
-    }
+        .arg(reason);
+    scripts::run(&mut command, timeout)
 }
 
 #[cfg(test)]
@@ -92,8 +86,8 @@ mod tests {
 
     const ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 235, 210, 44));
 
-    #[tokio::test]
-    async fn arguments_reach_the_script() {
+    #[test]
+    fn arguments_reach_the_script() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let script = dir.path().join("record.sh");
@@ -103,7 +97,7 @@ mod tests {
         )
         .unwrap();
         let command = format!("sh {} first", script.display());
-        let outcome = run(&command, 2, ADDR, "agent no reply for 13 s", ALERT_TIMEOUT).await;
+        let outcome = run(&command, 2, ADDR, "agent no reply for 13 s", ALERT_TIMEOUT);
         assert_eq!(
             outcome,
             Outcome::Exited {
@@ -115,23 +109,23 @@ mod tests {
         assert_eq!(written, "first|2|10.235.210.44|agent no reply for 13 s|");
     }
 
-    #[tokio::test]
-    async fn failure_is_reported() {
-        let outcome = run("exit 3;", 1, ADDR, "x", ALERT_TIMEOUT).await;
+    #[test]
+    fn failure_is_reported() {
+        let outcome = run("exit 3;", 1, ADDR, "x", ALERT_TIMEOUT);
         assert!(
             matches!(outcome, Outcome::Exited { success: false, ref status } if status.contains('3')),
             "{outcome:?}"
         );
     }
 
-    #[tokio::test]
-    async fn a_hanging_script_and_its_children_are_killed() {
+    #[test]
+    fn a_hanging_script_and_its_children_are_killed() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         // A background child that would outlive the shell if only the shell were killed.
-        let script = format!("sleep 60 & echo $! > {}; wait;", pid_file.display());
+        let script = format!("sleep 100 & echo $! > {}; sleep 30;", pid_file.display());
         let started = Instant::now();
-        let outcome = run(&script, 1, ADDR, "x", Duration::from_millis(300)).await;
+        let outcome = run(&script, 1, ADDR, "x", Duration::from_millis(300));
         assert_eq!(outcome, Outcome::Killed);
         assert!(started.elapsed() < Duration::from_secs(5));
         let pid: i32 = std::fs::read_to_string(&pid_file)
@@ -151,6 +145,43 @@ mod tests {
                 "sleep {pid} survived the timeout"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_flood_of_transitions_runs_a_bounded_number_of_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("ran");
+        // Each run takes a while, so the flood outpaces the queue.
+        let script = format!("sleep 0.1; echo $1 >> {};", ran.display());
+        let before = queue().dropped();
+        for n in 0..500 {
+            spawn("alert", script.clone(), n, ADDR, "flood".into());
+        }
+        let dropped = queue().dropped() - before;
+        let accepted = 500 - dropped;
+        assert!(
+            accepted <= QUEUE_CAPACITY as u64 + 1,
+            "{accepted} scripts accepted"
+        );
+        // What was accepted runs, in order, one at a time.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines: Vec<u32> = std::fs::read_to_string(&ran)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect();
+            if lines.len() as u64 == accepted {
+                assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {accepted} ran",
+                lines.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

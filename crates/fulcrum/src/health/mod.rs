@@ -4,7 +4,8 @@
 //! and every new configuration (unchanged checks keep their state); it carries out each
 //! [`Output::Probe`] with a thin async probe ([`probe`]) on its own task and feeds the result
 //! back; on each transition it logs one line (`target 2 (127.0.0.44:53) down: agent no reply
-//! for 13 s`), tells the data planes ([`planes`]: the proxy's and the DSR plane's
+//! for 13 s`; rate-limited per target with a count of suppressed lines, [`crate::loglimit`]),
+//! tells the data planes ([`planes`]: the proxy's and the DSR plane's
 //! `set_operational`, in transition order, off the async threads) and, for transitions caused by
 //! checks (not configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing
 //! here decides anything: the scheduler does. [`Health`] is the shared handle `show targets`
@@ -25,9 +26,17 @@ use fulcrum_core::health::{dsr_path_checks, Cause, Input, Output, ProbeRequest, 
 use fulcrum_core::model::{Config, Target};
 use tokio::sync::{mpsc, watch};
 
+use crate::limited;
+use crate::loglimit::LogLimiter;
 use crate::proxy::Proxy;
 use planes::Update;
 use probe::ProbeContext;
+
+/// Transition lines per target: a target whose answers flip on every probe (a remote peer's
+/// choice) gets 20 lines a minute, then a count of the rest.
+static TRANSITION_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(60));
+/// Agent value lines per target (debug level).
+static AGENT_VALUE_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
 
 /// The health state shared by the driver and the control socket.
 #[derive(Clone, Default)]
@@ -175,7 +184,13 @@ fn carry_out(
             cause,
         } => transition(config, target, false, &reason, cause, transitions),
         Output::AgentValue { target, value } => {
-            tracing::debug!("target {target}: agent value {value}");
+            // An agent can change its value on every reply.
+            limited!(
+                AGENT_VALUE_LOG,
+                u64::from(target),
+                debug,
+                "target {target}: agent value {value}"
+            );
             let _ = transitions.send(Update::AgentValue { target, value });
         }
     }
@@ -207,23 +222,25 @@ fn transition(
     transitions: &mpsc::UnboundedSender<Update>,
 ) {
     let state = if up { "up" } else { "down" };
+    let key = u64::from(id);
     let Some(target) = config.targets.get(&id) else {
-        tracing::info!(target_id = id, state, "target {id} {state}: {reason}");
+        limited!(TRANSITION_LOG, key, info, "target {id} {state}: {reason}");
         let _ = transitions.send(Update::Operational { target: id, up });
         return;
     };
     let endpoint = endpoint(config, target);
-    // The fields let a JSON collector (`--log-format json`) select by target and state.
     if up || cause == Cause::Admin {
-        tracing::info!(
-            target_id = id,
-            state,
+        limited!(
+            TRANSITION_LOG,
+            key,
+            info,
             "target {id} ({endpoint}) {state}: {reason}"
         );
     } else {
-        tracing::warn!(
-            target_id = id,
-            state,
+        limited!(
+            TRANSITION_LOG,
+            key,
+            warn,
             "target {id} ({endpoint}) {state}: {reason}"
         );
     }

@@ -43,6 +43,10 @@ pub fn target_detail(
         "  foreign ICMP ignored by ping probes (all targets): {}\n",
         super::ping::FOREIGN_ICMP.load(std::sync::atomic::Ordering::Relaxed)
     ));
+    out.push_str(&format!(
+        "  alert scripts not run, queue full (all targets): {}\n",
+        super::alert::not_run()
+    ));
     if let Some(dsr) = crate::dsr::running() {
         let path = dsr.path_totals();
         out.push_str(&format!(

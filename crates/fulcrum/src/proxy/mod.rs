@@ -12,10 +12,15 @@ mod outstanding;
 mod sessions;
 mod snapshot;
 mod tcp;
+mod tcp_limits;
+#[cfg(test)]
+mod tcp_tests;
 mod udp;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +32,7 @@ use counters::CounterSet;
 use sessions::Sessions;
 pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
+use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
 
 /// Tunables of the data plane (the configuration language has no words for these yet).
 #[derive(Debug, Clone, Copy)]
@@ -35,10 +41,9 @@ pub struct ProxyOptions {
     pub workers: usize,
     /// How long a UDP query may wait for its answer.
     pub udp_timeout: Duration,
-    /// A TCP client connection with no query for this long is closed.
-    pub tcp_idle: Duration,
-    /// Open TCP client connections at most.
-    pub max_tcp_connections: usize,
+    /// TCP client connections the file-descriptor limit allows (`crate::limits::tcp_budget`);
+    /// `set tcpmaxconn` above it is lowered to it.
+    pub tcp_descriptor_budget: u64,
 }
 
 /// Overrides the default number of UDP workers (for benchmarks and small machines).
@@ -55,8 +60,7 @@ impl Default for ProxyOptions {
         ProxyOptions {
             workers,
             udp_timeout: Duration::from_secs(2),
-            tcp_idle: Duration::from_secs(10),
-            max_tcp_connections: 1000,
+            tcp_descriptor_budget: crate::limits::tcp_budget(crate::limits::current().soft),
         }
     }
 }
@@ -70,7 +74,10 @@ pub(crate) struct Shared {
     started: Instant,
     options: ProxyOptions,
     tcp_wakeup: tokio::sync::Notify,
-    tcp_connections: AtomicUsize,
+    tcp_connections: Arc<AtomicUsize>,
+    tcp_clients: Arc<ClientTable>,
+    tcp_limits: ArcSwap<TcpLimits>,
+    tcp_counters: TcpCounters,
     /// The epoch each UDP worker forwards by (so `apply` can wait until all have switched).
     worker_epochs: Box<[AtomicU64]>,
 }
@@ -138,7 +145,13 @@ impl Proxy {
             started,
             options,
             tcp_wakeup: tokio::sync::Notify::new(),
-            tcp_connections: AtomicUsize::new(0),
+            tcp_connections: Arc::new(AtomicUsize::new(0)),
+            tcp_clients: Arc::new(ClientTable::default()),
+            tcp_limits: ArcSwap::from_pointee(TcpLimits::from_settings(
+                &fulcrum_core::model::Settings::default(),
+                options.tcp_descriptor_budget,
+            )),
+            tcp_counters: TcpCounters::default(),
             worker_epochs: (0..options.workers).map(|_| AtomicU64::new(0)).collect(),
         });
         let mut threads = Vec::new();
@@ -185,17 +198,8 @@ impl Proxy {
             return Vec::new();
         };
         let previous = self.shared.snapshot();
-        let mut sessions = previous.sessions.clone();
-        if sessions.max_sessions() != config.settings.max_sessions {
-            tracing::info!(
-                "proxy: session table bound is now {} (existing sessions are dropped)",
-                config.settings.max_sessions
-            );
-            sessions = Arc::new(Sessions::new(
-                config.settings.max_sessions,
-                self.shared.started,
-            ));
-        }
+        let sessions = previous.sessions.clone();
+        sessions.apply_bound("proxy", config.settings.max_sessions);
         let (snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
@@ -210,6 +214,19 @@ impl Proxy {
         });
         log_fail_open(&previous, &snapshot);
         drop(previous);
+        let limits =
+            TcpLimits::from_settings(&config.settings, self.shared.options.tcp_descriptor_budget);
+        if **self.shared.tcp_limits.load() != limits {
+            if limits.max_connections < config.settings.tcp_max_connections as usize {
+                tracing::warn!(
+                    "proxy: at most {} TCP connections (set tcpmaxconn {}): the file-descriptor \
+                     limit allows no more; raise LimitNOFILE to allow more",
+                    limits.max_connections,
+                    config.settings.tcp_max_connections
+                );
+            }
+            self.shared.tcp_limits.store(Arc::new(limits));
+        }
         *self
             .shared
             .snapshot
@@ -347,6 +364,17 @@ impl Proxy {
 
     /// Open TCP client connections.
     #[cfg_attr(not(test), allow(dead_code))]
+    /// `show tcp`: limits in force, open connections and the counters.
+    pub fn show_tcp(&self) -> String {
+        tcp_limits::render(
+            &self.shared.tcp_limits.load(),
+            self.tcp_connections(),
+            self.shared.tcp_clients.clients(),
+            &self.shared.tcp_counters,
+            crate::limits::current(),
+        )
+    }
+
     pub fn tcp_connections(&self) -> usize {
         self.shared.tcp_connections.load(Ordering::Relaxed)
     }

@@ -6,9 +6,12 @@
 //! and its question fingerprint matches, and frees the slot; [`Outstanding::expire`] removes
 //! queries older than the timeout and reports each. Fixed memory, no allocation after `new`.
 //!
-//! An ID is the slot index in the low bits and a rolling generation in the high bits, XORed
-//! with a per-table mask so that consecutive IDs do not look consecutive on the wire. A late
-//! answer to a slot that has been reused carries the old generation and is refused.
+//! An ID is a slot index in the low bits and a generation in the high bits, both drawn at
+//! random for every query (a free slot picked at random, a generation other than the slot's
+//! last), from SipHash-1-3 of a counter under a secret per-table key: an off-path host that
+//! spoofs a target's answers cannot predict the next ID from the ones before (with sequential
+//! IDs it could). A late answer to a slot that has been reused carries the old generation and
+//! is refused. The cost, one SipHash of 8 bytes per query, is in `docs/benchmarks.md`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -49,15 +52,17 @@ pub struct Outstanding {
     entries: Box<[Entry]>,
     free: Vec<u16>,
     index_bits: u32,
-    generation: u16,
-    wire_mask: u16,
+    /// Secret key of the ID draw.
+    key: (u64, u64),
+    /// IDs drawn so far: the draw's input.
+    draws: u64,
     in_flight: usize,
 }
 
 impl Outstanding {
     /// A table of `capacity` slots (rounded up to a power of two between 16 and 32768);
-    /// `wire_mask` scrambles the IDs (pass a random number).
-    pub fn new(capacity: usize, wire_mask: u16) -> Outstanding {
+    /// `key` keys the ID draw (pass random numbers).
+    pub fn new(capacity: usize, key: (u64, u64)) -> Outstanding {
         let capacity = capacity.clamp(16, 1 << 15).next_power_of_two();
         let index_bits = capacity.trailing_zeros();
         Outstanding {
@@ -69,11 +74,10 @@ impl Outstanding {
                 capacity
             ]
             .into_boxed_slice(),
-            // Popped from the end: hand out slot 0 first.
-            free: (0..capacity as u16).rev().collect(),
+            free: (0..capacity as u16).collect(),
             index_bits,
-            generation: 0,
-            wire_mask,
+            key,
+            draws: 0,
             in_flight: 0,
         }
     }
@@ -90,26 +94,40 @@ impl Outstanding {
 
     /// Stores `pending` and returns the ID to put in the upstream query, or `None` when full.
     pub fn insert(&mut self, pending: Pending) -> Option<u16> {
-        let slot = self.free.pop()?;
+        if self.free.is_empty() {
+            return None;
+        }
+        let draw = self.draw();
+        let slot = self
+            .free
+            .swap_remove((draw % self.free.len() as u64) as usize);
+        // At most 2^15 slots, so at least one generation bit.
         let generations = 1u32 << (16 - self.index_bits);
-        self.generation = ((u32::from(self.generation) + 1) % generations) as u16;
-        let id = if self.index_bits == 16 {
-            slot
-        } else {
-            (self.generation << self.index_bits) | slot
-        };
+        let last = u32::from(self.entries[usize::from(slot)].id) >> self.index_bits;
+        let mut generation = ((draw >> 32) as u32) % generations;
+        if generation == last {
+            generation = (generation + 1) % generations;
+        }
+        let id = ((generation << self.index_bits) as u16) | slot;
         self.entries[usize::from(slot)] = Entry {
             id,
             pending: Some(pending),
         };
         self.in_flight += 1;
-        Some(id ^ self.wire_mask)
+        Some(id)
+    }
+
+    fn draw(&mut self) -> u64 {
+        use std::hash::Hasher;
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
+        hasher.write_u64(self.draws);
+        self.draws = self.draws.wrapping_add(1);
+        hasher.finish()
     }
 
     /// The pending query answered by a response with `wire_id` and question `fingerprint`
     /// (0 for a response without a question, which matches on the ID alone).
-    pub fn take(&mut self, wire_id: u16, fingerprint: u64) -> Result<Pending, Refused> {
-        let id = wire_id ^ self.wire_mask;
+    pub fn take(&mut self, id: u16, fingerprint: u64) -> Result<Pending, Refused> {
         let slot = usize::from(id) & (self.entries.len() - 1);
         let entry = &mut self.entries[slot];
         let pending = match entry.pending {
@@ -162,7 +180,7 @@ mod tests {
 
     #[test]
     fn answer_restores_the_pending_query_once() {
-        let mut table = Outstanding::new(16, 0x5a5a);
+        let mut table = Outstanding::new(16, (1, 2));
         let id = table.insert(pending(7, 99, 0)).unwrap();
         assert_eq!(table.in_flight(), 1);
         assert_eq!(table.take(id, 98), Err(Refused::QuestionMismatch));
@@ -177,7 +195,7 @@ mod tests {
 
     #[test]
     fn ids_in_flight_are_distinct_and_full_is_refused() {
-        let mut table = Outstanding::new(16, 0x1234);
+        let mut table = Outstanding::new(16, (3, 4));
         let mut ids: Vec<u16> = (0..16)
             .map(|i| table.insert(pending(i, 1, 0)).unwrap())
             .collect();
@@ -189,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_reused_slot_refuses_the_late_answer() {
-        let mut table = Outstanding::new(16, 0);
+        let mut table = Outstanding::new(16, (0, 0));
         let old = table.insert(pending(1, 5, 0)).unwrap();
         table.expire(5_000, 2_000, |_| {});
         // Cycle through every free slot so the old one is handed out again.
@@ -203,7 +221,7 @@ mod tests {
 
     #[test]
     fn expiry_reports_only_old_queries() {
-        let mut table = Outstanding::new(64, 0);
+        let mut table = Outstanding::new(64, (0, 0));
         for t in 0..10u64 {
             table.insert(pending(t as u16, 1, t * 1_000)).unwrap();
         }
@@ -217,17 +235,48 @@ mod tests {
         assert_eq!((rest, table.in_flight()), (5, 0));
     }
 
+    /// With sequential IDs, the next ID followed from the last one seen; drawn IDs give an
+    /// attacker who saw every earlier ID no better guess than chance.
+    #[test]
+    fn the_next_id_cannot_be_told_from_the_ones_before() {
+        let mut table = Outstanding::new(1024, (0x1234, 0x5678));
+        let mut ids = Vec::new();
+        for i in 0..20_000u64 {
+            let id = table.insert(pending(0, 1, i)).unwrap();
+            ids.push(id);
+            assert_eq!(table.take(id, 1).map(|p| p.sent_ms), Ok(i));
+        }
+        // Guess "last + 1", "last + slot stride" or "the same as last": each should hit about
+        // 20_000 / 65_536 times (0.3), never more than a handful.
+        for stride in [0u16, 1, 1024] {
+            let hits = ids
+                .windows(2)
+                .filter(|w| w[1] == w[0].wrapping_add(stride))
+                .count();
+            assert!(hits < 10, "stride {stride}: {hits} hits");
+        }
+        // And the IDs cover the whole 16-bit space evenly (16 buckets of 4096).
+        let mut buckets = [0u32; 16];
+        for id in &ids {
+            buckets[usize::from(id >> 12)] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| (1_000..1_500).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+
     #[test]
     fn a_response_without_question_matches_on_id() {
-        let mut table = Outstanding::new(16, 0);
+        let mut table = Outstanding::new(16, (0, 0));
         let id = table.insert(pending(3, 42, 0)).unwrap();
         assert_eq!(table.take(id, 0).map(|p| p.client_id), Ok(3));
     }
 
     #[test]
     fn capacity_is_a_bounded_power_of_two() {
-        assert_eq!(Outstanding::new(1, 0).capacity(), 16);
-        assert_eq!(Outstanding::new(1000, 0).capacity(), 1024);
-        assert_eq!(Outstanding::new(1 << 20, 0).capacity(), 1 << 15);
+        assert_eq!(Outstanding::new(1, (0, 0)).capacity(), 16);
+        assert_eq!(Outstanding::new(1000, (0, 0)).capacity(), 1024);
+        assert_eq!(Outstanding::new(1 << 20, (0, 0)).capacity(), 1 << 15);
     }
 }

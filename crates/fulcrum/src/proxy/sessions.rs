@@ -17,7 +17,11 @@ const EXPIRE_VISITS_PER_SHARD: usize = 20_000;
 
 pub struct Sessions {
     shards: Arc<[Mutex<SessionTable>]>,
-    max_sessions: u64,
+    /// Per-target counts for `method least`, read per query without a shard lock.
+    counts: TargetCounts,
+    /// Secret key of the shard choice ([`shard_of`]), random per table set.
+    shard_key: u64,
+    max_sessions: std::sync::atomic::AtomicU64,
     started: Instant,
     /// Session events for sync, and its way into these tables.
     sync: crate::sync::tap::Tap,
@@ -33,7 +37,7 @@ fn lock(shard: &Mutex<SessionTable>) -> MutexGuard<'_, SessionTable> {
 
 /// A seed for a table's slot hash. Without a random source the tables still work, only with
 /// a hash a client could predict; the time of day is the fallback.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()
@@ -51,16 +55,41 @@ impl Sessions {
         let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
             .map(|_| Mutex::new(SessionTable::with_seed(per_shard, random_seed())))
             .collect();
+        let shard_key = random_seed();
         Sessions {
-            sync: crate::sync::tap::register(module_path!(), &shards, started),
+            sync: crate::sync::tap::register(module_path!(), &shards, shard_key, started),
+            counts: TargetCounts::default(),
             shards,
-            max_sessions,
+            shard_key,
+            max_sessions: max_sessions.into(),
             started,
         }
     }
 
     pub fn max_sessions(&self) -> u64 {
+        self.max_sessions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Applies `set maxsessions` when it changed, logged under `plane`'s name.
+    pub fn apply_bound(&self, plane: &str, max_sessions: u64) {
+        if self.max_sessions() != max_sessions {
+            let shed = self.set_max_sessions(max_sessions);
+            tracing::info!(
+                "{plane}: session table bound is now {max_sessions} ({shed} sessions shed)"
+            );
+        }
+    }
+
+    /// Applies `set maxsessions`: each shard gets its part of the bound, keeping every session
+    /// that fits (the least recently active beyond it are shed). Returns how many were shed.
+    pub fn set_max_sessions(&self, max_sessions: u64) -> usize {
+        let per_shard = usize::try_from(max_sessions.div_ceil(SHARDS as u64)).unwrap_or(usize::MAX);
         self.max_sessions
+            .store(max_sessions, std::sync::atomic::Ordering::Relaxed);
+        self.shards
+            .iter()
+            .map(|s| lock(s).set_max_sessions(per_shard).len())
+            .sum()
     }
 
     /// Seconds since the proxy started: the table's clock.
@@ -69,7 +98,7 @@ impl Sessions {
     }
 
     fn shard(&self, client: IpAddr) -> (usize, MutexGuard<'_, SessionTable>) {
-        let index = shard_of(client, SHARDS);
+        let index = shard_of(client, SHARDS, self.shard_key);
         (index, lock(&self.shards[index]))
     }
 
@@ -83,11 +112,23 @@ impl Sessions {
         let (index, mut table) = self.shard(client);
         self.sync
             .insert(&mut table, index, server, client, target, now, timeout);
+        drop(table);
+        self.counts.placed(target);
     }
 
-    /// Sessions on `target` across all shards.
+    /// Sessions on `target` across all shards, exactly (locks every shard: control path).
     pub fn count_on(&self, target: u32) -> u64 {
         self.shards.iter().map(|s| lock(s).count_on(target)).sum()
+    }
+
+    /// Sessions on `target` as the data plane's `least` sees them: at most
+    /// [`COUNTS_REFRESH`] old, plus the placements made since, without taking a shard lock
+    /// (but on the first question about a target and once per refresh).
+    pub fn recent_count_on(&self, target: u32) -> u64 {
+        self.counts.get(target, Instant::now(), || {
+            let targets = self.counts.known_targets(target);
+            targets.into_iter().map(|t| (t, self.count_on(t))).collect()
+        })
     }
 
     /// Sessions of `server` across all shards (walks the tables: control path only).
@@ -149,6 +190,78 @@ impl Sessions {
     }
 }
 
+/// How old the per-target counts of `method least` may get before they are counted again.
+pub const COUNTS_REFRESH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Per-target session counts, counted from the shards at most every [`COUNTS_REFRESH`] and bumped
+/// by every placement in between (so a burst of new clients still spreads). Readers load an
+/// `Arc` and an atomic: no lock per query. One reader at a time recounts (the others go on with
+/// the old counts), so a query pays for a recount at most once per refresh across all workers.
+#[derive(Default)]
+struct TargetCounts {
+    current: arc_swap::ArcSwapOption<CountsAt>,
+    recounting: Mutex<()>,
+}
+
+struct CountsAt {
+    at: Instant,
+    counts: Vec<(u32, std::sync::atomic::AtomicU64)>,
+}
+
+impl TargetCounts {
+    /// `target`'s count at `now`, recounted with `recount` when unknown or stale.
+    fn get(&self, target: u32, now: Instant, recount: impl FnOnce() -> Vec<(u32, u64)>) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let current = self.current.load();
+        let known = current.as_ref().and_then(|c| {
+            let count = c.counts.iter().find(|(t, _)| *t == target)?;
+            Some((c.at, count.1.load(Relaxed)))
+        });
+        if let Some((at, count)) = known {
+            if now.saturating_duration_since(at) < COUNTS_REFRESH {
+                return count;
+            }
+        }
+        let Ok(_recounting) = self.recounting.try_lock() else {
+            // Another worker is recounting; a stale count is good enough meanwhile.
+            return known.map_or(0, |(_, count)| count);
+        };
+        let counted = recount();
+        let count = counted
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map_or(0, |c| c.1);
+        self.current.store(Some(Arc::new(CountsAt {
+            at: now,
+            counts: counted
+                .into_iter()
+                .map(|(t, n)| (t, std::sync::atomic::AtomicU64::new(n)))
+                .collect(),
+        })));
+        count
+    }
+
+    /// The targets to count: those counted before and `target`.
+    fn known_targets(&self, target: u32) -> Vec<u32> {
+        let mut targets: Vec<u32> = (self.current.load().iter())
+            .flat_map(|c| c.counts.iter().map(|(t, _)| *t))
+            .collect();
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+        targets
+    }
+
+    /// A session was placed on `target`.
+    fn placed(&self, target: u32) {
+        if let Some(current) = self.current.load().as_ref() {
+            if let Some((_, count)) = current.counts.iter().find(|(t, _)| *t == target) {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +284,48 @@ mod tests {
         assert_eq!(sessions.count_on(1), 200);
         assert_eq!(sessions.expire(10_000), 200);
         assert_eq!(sessions.len(), 0);
+    }
+
+    #[test]
+    fn recent_counts_follow_placements_and_recount_after_the_refresh() {
+        let sessions = Sessions::new(1000, Instant::now());
+        let exact = |s: &Sessions| vec![(1, s.count_on(1)), (2, s.count_on(2))];
+        let t0 = Instant::now();
+        assert_eq!(sessions.counts.get(1, t0, || exact(&sessions)), 0);
+        for i in 0..10u8 {
+            sessions.insert(1, IpAddr::from([10, 2, 0, i]), 1, 5, 600);
+        }
+        // Placements are seen at once, without a recount.
+        let never = || -> Vec<(u32, u64)> { panic!("recounted within the refresh") };
+        assert_eq!(sessions.counts.get(1, t0, never), 10);
+        // What placements do not show (sessions moved) is seen after the refresh.
+        sessions.move_target(1, 1, &mut |_| Some(2));
+        assert_eq!(sessions.counts.get(2, t0, never), 0);
+        let later = t0 + COUNTS_REFRESH;
+        assert_eq!(sessions.counts.get(2, later, || exact(&sessions)), 10);
+        assert_eq!(sessions.counts.get(1, later, never), 0);
+        assert_eq!(sessions.recent_count_on(2), 10);
+    }
+
+    #[test]
+    fn a_new_bound_keeps_what_fits_in_every_shard() {
+        let sessions = Sessions::new(100_000, Instant::now());
+        for i in 0..10_000u32 {
+            let client = IpAddr::from([10, 3, (i >> 8) as u8, i as u8]);
+            sessions.insert(1, client, 1, i / 100, 600);
+        }
+        sessions.apply_bound("test", 100_000);
+        assert_eq!(sessions.len(), 10_000);
+        sessions.apply_bound("test", 6_400);
+        assert_eq!(sessions.max_sessions(), 6_400);
+        assert!(
+            sessions.len() <= 6_400 && sessions.len() > 5_000,
+            "{}",
+            sessions.len()
+        );
+        // The newest clients are kept.
+        let newest = IpAddr::from([10, 3, (9_999u32 >> 8) as u8, 9_999u32 as u8]);
+        assert_eq!(sessions.lookup(1, newest, 100), Some(1));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl ServerEntry {
         }
         state.rr_counter = state.rr_counter.wrapping_add(1);
         let random = state.next_random();
-        let sessions_of = |id: u32| sessions.count_on(id);
+        let sessions_of = |id: u32| sessions.recent_count_on(id);
         let id = self.choosers[t].pick(client, state.rr_counter, random, &sessions_of)?;
         if sticky {
             sessions.insert(self.id, client, id, now, self.stout);

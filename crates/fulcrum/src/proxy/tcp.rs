@@ -6,15 +6,21 @@
 //!
 //! Bad input closes only its own connection: a frame whose length cannot be a DNS message
 //! (shorter than a header) is counted `BadFrame` and the connection ends; a well-framed message
-//! that is not a query is counted by reason and skipped. A connection idle (no query from the
-//! client) for the idle timeout is closed. Connections are capped; at the cap new ones are
-//! refused, counted `ConnLimit`, and one log line says so until the count falls again.
+//! that is not a query is counted by reason and skipped. The target is connected when the first
+//! query arrives, so an idle client holds nothing on the target. Every connection is bounded in time
+//! ([`TcpLimits`], from `set tcpidle`, `tcpwrite`, `tcplifetime`): no query from the client for
+//! the idle timeout, a write to either side blocked for the write timeout (a client that stops
+//! reading), or the lifetime reached closes it, each counted. Connections are capped in total
+//! (`set tcpmaxconn`, lowered to what the descriptor limit allows) and per client address
+//! (`set tcpclientconn`); over a cap new ones are closed at once, counted `ConnLimit` on the
+//! server and by cap in `show tcp`, and logged once until the count falls again (the per-client
+//! refusals at most once a minute).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fulcrum_core::stats::DropReason;
 use fulcrum_wire::dns;
@@ -24,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::counters::Slot;
 use super::snapshot::{PickState, Snapshot, Transport};
+use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
 
 /// How long connecting to a target may take.
@@ -127,23 +134,14 @@ fn reconcile(
     });
 }
 
-/// Decrements the connection count when a relay ends, however it ends.
-struct ConnectionGuard(Arc<Shared>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.tcp_connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 async fn accept_loop(
     listener: TcpListener,
     server_id: u32,
     shared: Arc<Shared>,
     pick: Arc<Mutex<PickState>>,
 ) {
-    let cap = shared.options.max_tcp_connections;
     let mut at_cap_logged = false;
+    let mut client_cap_logged: Option<Instant> = None;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -159,9 +157,12 @@ async fn accept_loop(
             continue;
         };
         let slot = server.counters.slot(shared.tcp_writer());
+        let limits = **shared.tcp_limits.load();
+        let cap = limits.max_connections;
         let open = shared.tcp_connections.load(Ordering::Relaxed);
         if open >= cap {
             slot.drop(DropReason::ConnLimit);
+            bump(&shared.tcp_counters.refused_cap);
             if !at_cap_logged {
                 tracing::warn!(
                     "proxy: {cap} TCP connections open, the cap: refusing new ones until some close"
@@ -174,8 +175,29 @@ async fn accept_loop(
             tracing::info!("proxy: TCP connections back under the cap ({open} open)");
             at_cap_logged = false;
         }
-        shared.tcp_connections.fetch_add(1, Ordering::Relaxed);
-        let guard = ConnectionGuard(shared.clone());
+        let Some(admission) =
+            shared
+                .tcp_clients
+                .admit(peer.ip(), limits.per_client, &shared.tcp_connections)
+        else {
+            slot.drop(DropReason::ConnLimit);
+            bump(&shared.tcp_counters.refused_client_cap);
+            if client_cap_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                tracing::warn!(
+                    "proxy: {} holds {} TCP connections, its cap: refusing more ({} refused \
+                     so far, all clients)",
+                    peer.ip(),
+                    limits.per_client,
+                    shared
+                        .tcp_counters
+                        .refused_client_cap
+                        .load(Ordering::Relaxed)
+                );
+                client_cap_logged = Some(Instant::now());
+            }
+            continue;
+        };
+        bump(&shared.tcp_counters.accepted);
         let chosen = {
             let mut state = pick.lock().unwrap_or_else(|p| p.into_inner());
             server.choose(peer.ip(), Transport::Tcp, &snapshot.sessions, &mut state)
@@ -185,31 +207,53 @@ async fn accept_loop(
             continue;
         };
         let target = server.targets[ti].addr;
-        let idle = shared.options.tcp_idle;
         let writer = shared.tcp_writer();
         let snapshot = snapshot.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let _guard = guard;
+            let _admission: Admission = admission;
             let Some(server) = snapshot.server(server_id) else {
                 return;
             };
             let target_counters = server.targets[ti].counters.clone();
             let server_slot = server.counters.slot(writer);
             let target_slot = target_counters.slot(writer);
-            relay(stream, target, idle, server_slot, target_slot).await;
+            let slots = (server_slot, target_slot);
+            let relayed = relay(stream, target, &limits, slots, &shared.tcp_counters);
+            if tokio::time::timeout(limits.lifetime, relayed)
+                .await
+                .is_err()
+            {
+                bump(&shared.tcp_counters.closed_lifetime);
+            }
         });
     }
 }
 
 /// Relays one client connection to `target` until either side closes, the client idles past
-/// `idle`, or a frame is broken.
+/// the idle timeout, a write blocks past the write timeout, or a frame is broken (the caller
+/// bounds the whole with the lifetime).
 async fn relay(
     client: TcpStream,
     target: SocketAddr,
-    idle: Duration,
-    server: &Slot,
-    target_slot: &Slot,
+    limits: &TcpLimits,
+    (server, target_slot): (&Slot, &Slot),
+    counters: &TcpCounters,
 ) {
+    let idle = limits.idle;
+    let write = limits.write;
+    let mut client = client;
+    // The target is connected only once the client has sent its first query: an idle client
+    // costs one descriptor and nothing on the target (whose own TCP client limit is small).
+    let mut buf = vec![0u8; 65_537];
+    let first = match read_query_frame(&mut client, &mut buf, idle, server, counters).await {
+        Some(Some(len)) => len,
+        Some(None) | None => {
+            // A FIN before the reset that unread bytes cause, as when a relay ends.
+            let _ = client.shutdown().await;
+            return;
+        }
+    };
     let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
         Ok(Ok(stream)) => stream,
         _ => {
@@ -225,21 +269,22 @@ async fn relay(
     // Ends with true when the client closed its sending side cleanly (it may still be waiting
     // for answers to queries it pipelined), false on anything that ends the connection.
     let queries = async {
-        let mut buf = vec![0u8; 65_537];
+        let mut pending = Some(first);
         loop {
-            let frame =
-                match tokio::time::timeout(idle, read_frame(&mut client_read, &mut buf)).await {
-                    Ok(Ok(Some(len))) => len,
-                    Ok(Ok(None)) => {
-                        let _ = target_write.shutdown().await;
-                        return true;
+            let frame = match pending.take() {
+                Some(len) => len,
+                None => {
+                    match read_query_frame(&mut client_read, &mut buf, idle, server, counters).await
+                    {
+                        Some(Some(len)) => len,
+                        Some(None) => {
+                            let _ = target_write.shutdown().await;
+                            return true;
+                        }
+                        None => return false,
                     }
-                    Err(_) | Ok(Err(FrameError::Io)) => return false,
-                    Ok(Err(FrameError::BadLength)) => {
-                        server.drop(DropReason::BadFrame);
-                        return false;
-                    }
-                };
+                }
+            };
             let message = &buf[2..2 + frame];
             server.query(message.len());
             if let Err(e) = dns::classify_query(message) {
@@ -247,8 +292,13 @@ async fn relay(
                 continue;
             }
             target_slot.forwarded(message.len());
-            if target_write.write_all(&buf[..2 + frame]).await.is_err() {
-                return false;
+            match tokio::time::timeout(write, target_write.write_all(&buf[..2 + frame])).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return false,
+                Err(_) => {
+                    bump(&counters.closed_write_timeout);
+                    return false;
+                }
             }
         }
     };
@@ -266,8 +316,13 @@ async fn relay(
             target_slot.answered(frame);
             // Counted before the write so that a client holding the answer sees it counted.
             server.response(frame);
-            if client_write.write_all(&buf[..2 + frame]).await.is_err() {
-                return;
+            match tokio::time::timeout(write, client_write.write_all(&buf[..2 + frame])).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    bump(&counters.closed_write_timeout);
+                    return;
+                }
             }
         }
     };
@@ -282,6 +337,30 @@ async fn relay(
             }
         }
         _ = &mut answers => {}
+    }
+}
+
+/// One frame from the client within the idle timeout: `Some(Some(len))`, `Some(None)` when the
+/// client closed its sending side cleanly, `None` when the connection must end (idle, broken
+/// frame, error; counted).
+async fn read_query_frame(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    buf: &mut [u8],
+    idle: Duration,
+    server: &Slot,
+    counters: &TcpCounters,
+) -> Option<Option<usize>> {
+    match tokio::time::timeout(idle, read_frame(stream, buf)).await {
+        Ok(Ok(frame)) => Some(frame),
+        Err(_) => {
+            bump(&counters.closed_idle);
+            None
+        }
+        Ok(Err(FrameError::Io)) => None,
+        Ok(Err(FrameError::BadLength)) => {
+            server.drop(DropReason::BadFrame);
+            None
+        }
     }
 }
 

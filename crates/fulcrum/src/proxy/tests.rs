@@ -13,10 +13,10 @@ use netlab::bind9::{Bind9, Bind9Options, Zone};
 
 use super::{Proxy, ProxyOptions};
 
-const ZONE: &str = "fulcrum.test";
+pub(super) const ZONE: &str = "fulcrum.test";
 
 /// A port free on 127.0.0.1 for both UDP and TCP at the time of asking.
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     for _ in 0..50 {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
         let port = tcp.local_addr().expect("local address").port();
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 }
 
 /// A Bind9 on 127.0.0.1 whose zone's apex TXT record is `name`; `big.` has ~3 kB of TXT.
-fn bind9(name: &str) -> Bind9 {
+pub(super) fn bind9(name: &str) -> Bind9 {
     let record = format!("@ IN TXT \"{name}\"");
     let big: Vec<String> = (0..14)
         .map(|i| format!("big IN TXT \"{name}-{i:02}-{}\"", "x".repeat(200)))
@@ -46,7 +46,7 @@ fn bind9(name: &str) -> Bind9 {
 }
 
 /// One server on `vip` in front of the given backends (target ids 1, 2, ... in order).
-fn config(vip: SocketAddr, method: Method, backends: &[SocketAddr]) -> Config {
+pub(super) fn config(vip: SocketAddr, method: Method, backends: &[SocketAddr]) -> Config {
     let mut config = Config::default();
     let mut server = Server::new(1, vip.ip());
     server.port = vip.port();
@@ -63,19 +63,20 @@ fn config(vip: SocketAddr, method: Method, backends: &[SocketAddr]) -> Config {
         server.targets.push(id);
     }
     config.servers.insert(1, server);
+    config.settings.tcp_idle = 2;
+    config.settings.tcp_max_connections = 8;
     config
 }
 
-fn proxy() -> Proxy {
+pub(super) fn proxy() -> Proxy {
     Proxy::with_options(ProxyOptions {
         workers: 2,
         udp_timeout: Duration::from_millis(400),
-        tcp_idle: Duration::from_secs(2),
-        max_tcp_connections: 8,
+        ..ProxyOptions::default()
     })
 }
 
-fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+pub(super) fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = vec![
         (id >> 8) as u8,
         id as u8,
@@ -100,7 +101,7 @@ fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     q
 }
 
-const TXT: u16 = 16;
+pub(super) const TXT: u16 = 16;
 
 /// Which instance answered: the marker found in the answer's bytes.
 fn instance_of(answer: &[u8]) -> Option<&'static str> {
@@ -163,7 +164,7 @@ fn tcp_ask_all(vip: SocketAddr, messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
     answers
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -171,7 +172,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn vip(net: u8) -> SocketAddr {
+pub(super) fn vip(net: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, net, 10)), free_port())
 }
 

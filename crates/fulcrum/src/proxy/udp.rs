@@ -181,7 +181,7 @@ impl Worker {
         for l in &old {
             let _ = self.poller.delete(l.socket.as_raw_fd());
         }
-        for (i, up) in snapshot.upstreams.iter().enumerate() {
+        for up in snapshot.upstreams.iter() {
             let reused = old
                 .iter()
                 .position(|o| o.addr == up.addr)
@@ -194,8 +194,10 @@ impl Worker {
                         socket,
                         table: Outstanding::new(
                             OUTSTANDING_PER_TARGET,
-                            self.started.elapsed().subsec_nanos() as u16
-                                ^ (i as u16).wrapping_mul(40503),
+                            (
+                                super::sessions::random_seed(),
+                                super::sessions::random_seed(),
+                            ),
                         ),
                         counters: up.counters.clone(),
                         tx: SendBatch::new(BATCH, 64 * 1024),
@@ -212,7 +214,7 @@ impl Worker {
                             Ok(socket) => UpstreamSocket {
                                 addr: up.addr,
                                 socket,
-                                table: Outstanding::new(16, 0),
+                                table: Outstanding::new(16, (0, 0)),
                                 counters: up.counters.clone(),
                                 tx: SendBatch::new(1, 0),
                             },

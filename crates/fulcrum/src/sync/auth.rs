@@ -49,6 +49,9 @@ mod tests {
             kind: Kind::Update,
             node: 1,
             sequence: 2,
+            sent_at: 3,
+            request: 4,
+            cookie: 5,
             entries: Vec::new(),
             with_mac: true,
         };
@@ -61,6 +64,15 @@ mod tests {
         assert!(!verify(None, &datagram));
         let mut tampered = bytes.clone();
         tampered[13] ^= 1;
+        let datagram = Datagram::new_checked(&tampered[..]).unwrap();
+        assert!(!verify(Some(b"secret"), &datagram));
+        // Every replay field is covered: sent-at, request id, cookie.
+        let mut tampered = bytes.clone();
+        tampered[23] ^= 1;
+        let datagram = Datagram::new_checked(&tampered[..]).unwrap();
+        assert!(!verify(Some(b"secret"), &datagram));
+        let mut tampered = bytes.clone();
+        tampered[31] ^= 1;
         let datagram = Datagram::new_checked(&tampered[..]).unwrap();
         assert!(!verify(Some(b"secret"), &datagram));
     }

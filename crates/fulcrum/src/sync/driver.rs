@@ -1,23 +1,27 @@
-//! One running sync setup: the UDP socket on the network's `real` address, port 10439, the
-//! core's [`Sender`] and [`Receiver`], and the loop that feeds them real time, the data planes'
-//! session events and received datagrams, and carries out what they ask (send, log, apply).
+//! One running sync setup: the [`Transport`] that carries datagrams from and to the network's
+//! `real` address, port 10439, the core's [`Sender`] and [`Receiver`], and the loop that feeds
+//! them real time, the data planes' session events and received datagrams, and carries out
+//! what they ask (send, log, apply). Before anything else a datagram must be small enough and
+//! come from the peer's address ([`check_source`]); only then is its HMAC computed. Every
+//! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::sync::{
-    DropReason, Entry, Receiver, ReceiverOutput, Resync, Sender, SenderConfig, SenderOutput, Sink,
-    PORT,
+    check_source, DropReason, Entry, Receiver, ReceiverConfig, ReceiverOutput, RequestInfo,
+    RequestVerdict, Resync, Sender, SenderConfig, SenderOutput, SessionLimits, Sink, Source, PORT,
+    REPLAY_WINDOW,
 };
-use fulcrum_wire::sync::{emit_header, Datagram, Kind, MAC_LEN};
+use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 
 use super::auth;
 use super::setup::Setup;
 use super::show::{PeerSource, Role, Status};
 use super::tap;
+use super::transport::Transport;
 
 /// The longest the loop waits for a datagram before looking at timers and events.
 const TICK: Duration = Duration::from_millis(2);
@@ -26,8 +30,7 @@ const ROLE_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Driver {
     setup: Setup,
-    socket: UdpSocket,
-    node: u32,
+    transport: Box<dyn Transport>,
     sender: Sender,
     receiver: Receiver,
     role: Role,
@@ -36,7 +39,6 @@ pub struct Driver {
     events: Vec<Entry>,
     spare: Vec<Vec<tap::Event>>,
     buf: Vec<u8>,
-    dropped_sender: u64,
     send_errors: u64,
     last_datagram: Option<SystemTime>,
     resync_since: Option<Instant>,
@@ -64,24 +66,38 @@ impl Sink for TableSink {
     }
 }
 
-fn random_node() -> u32 {
-    let mut bytes = [0u8; 4];
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // Distinct enough across restarts for restart detection.
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
-            .subsec_nanos();
-        return nanos ^ std::process::id();
+            .as_nanos() as u64;
+        return nanos ^ u64::from(std::process::id());
     }
-    u32::from_ne_bytes(bytes)
+    u64::from_ne_bytes(bytes)
 }
 
-/// The current role, from the VRRP driver.
-fn vrrp_role() -> Role {
+fn random_node() -> u32 {
+    random_u64() as u32
+}
+
+/// The wall clock in ms since the Unix epoch (the datagrams' sent-at).
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
+/// the node is no master: it takes sessions and sends none, like a backup.
+fn vrrp_role(with_vrrp: bool) -> Role {
     match crate::vrrp::is_master() {
         Some(true) => Role::Master,
         Some(false) => Role::Backup,
+        None if with_vrrp => Role::Backup,
         None => Role::Peer,
     }
 }
@@ -107,29 +123,28 @@ fn dsr_servers(config: &Config) -> HashSet<u32> {
 }
 
 impl Driver {
-    pub fn open(setup: Setup, config: &Config) -> io::Result<Driver> {
-        // A full table arrives at 20 datagrams a millisecond; a receiver that stalls for a
-        // moment (a busy machine) must not lose any, or the whole table is asked for again.
-        // 32 MB hold about 7000 datagrams (350 ms of a dump), forced past `rmem_max` as root.
-        let options = fulcrum_sys::socket::UdpOptions {
-            buffer_bytes: 32 << 20,
-            ..Default::default()
-        };
-        let socket = fulcrum_sys::socket::bind_udp(
-            SocketAddr::V4(SocketAddrV4::new(setup.local, PORT)),
-            options,
-        )?;
-        socket.set_nonblocking(false)?;
-        socket.set_read_timeout(Some(TICK))?;
+    pub fn open(setup: Setup, config: &Config, transport: Box<dyn Transport>) -> Driver {
         let now = Instant::now();
         let node = random_node();
-        let sender = Sender::new(SenderConfig::new(node, setup.key.is_some()), now);
-        let role = vrrp_role();
+        let keyed = setup.key.is_some();
+        let sender = Sender::new(SenderConfig::new(node, keyed), now);
+        let receiver = Receiver::new(
+            ReceiverConfig {
+                node,
+                with_mac: keyed,
+                replay_window: keyed.then_some(REPLAY_WINDOW),
+                limits: SessionLimits::from_config(config),
+                seed: random_u64(),
+            },
+            now,
+        );
+        let role = vrrp_role(setup.with_vrrp);
         let peer = setup.peer.map(|p| (p, PeerSource::Configured));
         tap::set_enabled(true);
         tracing::info!(
-            "sync: listening on {}:{PORT}, peer {}, role {}, {}",
+            "sync: listening on {}:{PORT} ({}), peer {}, role {}, {}",
             setup.local,
+            transport.kind().name(),
             peer.map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
             role.name(),
             if setup.key.is_some() {
@@ -138,24 +153,22 @@ impl Driver {
                 "no synckey: datagrams not authenticated"
             }
         );
-        Ok(Driver {
+        Driver {
             setup,
-            socket,
-            node,
+            transport,
             sender,
-            receiver: Receiver::new(now),
+            receiver,
             role,
             peer,
             dsr_servers: dsr_servers(config),
             events: Vec::new(),
             spare: Vec::new(),
             buf: vec![0; 65536],
-            dropped_sender: 0,
             send_errors: 0,
             last_datagram: None,
             resync_since: None,
             role_checked: now,
-        })
+        }
     }
 
     pub fn setup(&self) -> &Setup {
@@ -165,6 +178,7 @@ impl Driver {
     /// A new configuration with the same setup (server set may differ).
     pub fn reconfigure(&mut self, config: &Config) {
         self.dsr_servers = dsr_servers(config);
+        self.receiver.set_limits(SessionLimits::from_config(config));
     }
 
     fn sends(&self) -> bool {
@@ -199,7 +213,7 @@ impl Driver {
     }
 
     fn follow_role(&mut self, now: Instant) {
-        let role = vrrp_role();
+        let role = vrrp_role(self.setup.with_vrrp);
         if role != self.role {
             tracing::info!("sync: role is now {}", role.name());
             if role == Role::Backup {
@@ -221,20 +235,15 @@ impl Driver {
         while let Some(output) = self.sender.poll_output() {
             match output {
                 SenderOutput::Send(mut bytes) => self.send(&mut bytes),
+                SenderOutput::Snapshot => self.sender.start_dump(now, tap::snapshot()),
                 SenderOutput::Log(line) => tracing::info!("{line}"),
             }
         }
         while let Some(output) = self.receiver.poll_output() {
             match output {
-                ReceiverOutput::SendFullRequest => {
+                ReceiverOutput::Send(mut bytes) => {
+                    // A full-table request (the receiver sends nothing else).
                     self.resync_since = Some(now);
-                    let mut bytes = Vec::with_capacity(16 + MAC_LEN);
-                    let with_mac = self.setup.key.is_some();
-                    emit_header(&mut bytes, Kind::FullRequest, with_mac, 0, self.node, 0);
-                    if with_mac {
-                        bytes.extend_from_slice(&[0; MAC_LEN]);
-                    }
-                    tracing::info!("sync: asking the peer for the full table");
                     self.send(&mut bytes);
                 }
                 ReceiverOutput::Log(line) => tracing::info!("{line}"),
@@ -246,10 +255,16 @@ impl Driver {
         let Some((peer, _)) = self.peer else {
             return;
         };
+        self.send_to(peer, bytes);
+    }
+
+    /// Stamps, signs and sends one datagram.
+    fn send_to(&mut self, peer: Ipv4Addr, bytes: &mut [u8]) {
+        set_sent_at(bytes, wall_ms());
         if let Some(key) = &self.setup.key {
             auth::sign(key, bytes);
         }
-        if let Err(e) = self.socket.send_to(bytes, SocketAddrV4::new(peer, PORT)) {
+        if let Err(e) = self.transport.send(peer, bytes) {
             self.send_errors += 1;
             // The peer being down gives ECONNREFUSED on loopback; log rarely.
             if self.send_errors.is_power_of_two() {
@@ -263,34 +278,36 @@ impl Driver {
 
     /// Waits up to `wait` for a datagram, then takes what else has arrived (bounded).
     fn receive_for(&mut self, wait: Duration) {
-        let _ = self.socket.set_read_timeout(Some(wait));
         let mut budget = 4096;
-        let mut draining = false;
+        let mut wait = wait;
         while budget > 0 {
-            match self.socket.recv_from(&mut self.buf) {
-                Ok((len, from)) => self.handle(len, from),
-                // A timeout, nothing left, or an ICMP error from an earlier send: no datagram.
-                Err(_) => break,
-            }
+            let Some((len, from)) = self.transport.recv(&mut self.buf, wait) else {
+                break;
+            };
+            self.handle(len, from);
             budget -= 1;
-            if !draining {
-                // The rest of a burst is read without waiting again.
-                draining = self.socket.set_nonblocking(true).is_ok();
-            }
-        }
-        if draining {
-            let _ = self.socket.set_nonblocking(false);
+            // The rest of a burst is read without waiting again.
+            wait = Duration::ZERO;
         }
     }
 
-    fn handle(&mut self, len: usize, from: SocketAddr) {
+    fn handle(&mut self, len: usize, from: Ipv4Addr) {
         let now = Instant::now();
-        let SocketAddr::V4(from) = from else {
-            self.dropped_sender += 1;
+        if from.is_unspecified() {
+            // No usable source (see the transports): never a peer.
+            self.receiver.count_drop(DropReason::NotFromPeer);
+            return;
+        }
+        let Some(bytes) = self.buf.get(..len) else {
             return;
         };
-        let from = *from.ip();
-        let bytes = &self.buf[..len];
+        // Size and source first: no HMAC is computed for a datagram that cannot be the peer's.
+        let known_peer = self.peer.map(|(p, _)| p);
+        let source = check_source(bytes, from, known_peer, self.learns_peer());
+        if let Source::Drop(reason) = source {
+            self.receiver.count_drop(reason);
+            return;
+        }
         let Ok(datagram) = Datagram::new_checked(bytes) else {
             self.receiver.count_drop(DropReason::Malformed);
             return;
@@ -299,22 +316,6 @@ impl Driver {
             self.receiver.count_drop(DropReason::Authentication);
             return;
         }
-        match self.peer {
-            Some((peer, _)) if peer != from => {
-                self.dropped_sender += 1;
-                return;
-            }
-            Some(_) => {}
-            // A master without a configured peer learns it from the backup's request.
-            None if datagram.kind() == Kind::FullRequest => {
-                tracing::info!("sync: peer is {from} (asked for the full table)");
-                self.peer = Some((from, PeerSource::FullRequest));
-            }
-            None => {
-                self.dropped_sender += 1;
-                return;
-            }
-        }
         self.last_datagram = Some(SystemTime::now());
         if datagram.kind() == Kind::FullRequest {
             if self.role == Role::Backup {
@@ -322,9 +323,32 @@ impl Driver {
                 self.receiver.count_drop(DropReason::Unexpected);
                 return;
             }
+            let request = RequestInfo {
+                from,
+                node: datagram.node(),
+                sequence: datagram.sequence(),
+                sent_at: datagram.sent_at(),
+                request: datagram.request(),
+                cookie: datagram.cookie(),
+            };
             self.sender.flush(now);
-            let rows = tap::snapshot();
-            self.sender.handle_full_request(now, rows);
+            let from_peer = source == Source::Peer;
+            let random = random_u64() as u32;
+            match self
+                .sender
+                .handle_full_request(now, wall_ms(), &request, from_peer, random)
+            {
+                RequestVerdict::Dropped(reason) => self.receiver.count_drop(reason),
+                RequestVerdict::Cookie(mut bytes) => self.send_to(from, &mut bytes),
+                RequestVerdict::Started | RequestVerdict::Coalesced | RequestVerdict::Deferred => {
+                    if !from_peer {
+                        tracing::info!(
+                            "sync: peer is {from} (its full-table request echoed our cookie)"
+                        );
+                        self.peer = Some((from, PeerSource::FullRequest));
+                    }
+                }
+            }
             self.carry_out(now);
             return;
         }
@@ -338,7 +362,8 @@ impl Driver {
             role: self.role,
         };
         sink.entries.clear();
-        self.receiver.handle_datagram(now, &datagram, &mut sink);
+        self.receiver
+            .handle_datagram(now, wall_ms(), &datagram, &mut sink);
         if sink.clear_first {
             tap::clear();
         }
@@ -351,9 +376,22 @@ impl Driver {
         self.carry_out(now);
     }
 
+    /// A master or peer with no configured peer and none from VRRP takes a full-table requester
+    /// whose address a cookie round trip verified (see `fulcrum_core::sync::RequestGate`).
+    fn learns_peer(&self) -> bool {
+        self.setup.peer.is_none()
+            && self.sends()
+            && !matches!(self.peer, Some((_, PeerSource::VrrpMaster)))
+    }
+
     pub fn status(&self) -> Status {
         Status {
             local: self.setup.local,
+            transport: format!(
+                "{}{}",
+                self.transport.kind().name(),
+                self.transport.detail()
+            ),
             peer: self.peer,
             role: self.role,
             authenticated: self.setup.key.is_some(),
@@ -361,7 +399,6 @@ impl Driver {
             dump: self.sender.dump_progress(),
             sent: self.sender.counters(),
             received: self.receiver.counters(),
-            dropped_sender: self.dropped_sender,
             send_errors: self.send_errors,
             events_lost: tap::lost(),
             last_datagram: self.last_datagram,

@@ -2,15 +2,18 @@
 //! peer's, over UDP port 10439 (format in `docs/sync.md`, logic in [`fulcrum_core::sync`]).
 //!
 //! Contract: [`spawn`] starts one thread that follows the configuration. It runs when a network
-//! has a `syncpeer` or there is a `vrrp` block ([`setup::Setup`]), binding the network's `real`
-//! address. The role comes from the VRRP driver: a master sends its sessions and answers
+//! has a `syncpeer` or there is a `vrrp` block ([`setup::Setup`]), sending from and receiving
+//! at the network's `real` address through the [`transport`] chosen for it: a kernel UDP socket
+//! where the kernel holds `real`, else frames on the DSR interface. The role comes from the VRRP driver: a master sends its sessions and answers
 //! full-table requests, a backup applies what the master sends (to the DSR plane's table for
 //! servers with DSR targets, else the proxy's) and asks for the full table when it starts, when
 //! it becomes backup, and on a gap or a master restart; with no `vrrp` block the node is a
 //! *peer* that does both, so two `syncpeer`s pointing at each other keep each other's sessions.
 //! Whether a backup forwards traffic is the data planes' active switch, which VRRP drives; sync
 //! never forwards. With `set synckey` every datagram carries an HMAC-SHA256 and every other one
-//! is dropped and counted; `show sync` ([`show`]) renders the last published [`show::Status`].
+//! is dropped and counted; `show sync` ([`show`]) renders the last published [`show::Status`],
+//! or, while no driver runs, the reason (nothing to sync, a configuration that cannot run, a
+//! transport that cannot open yet, with the error).
 //! Session events reach the driver through [`tap`], which the data planes call.
 
 mod auth;
@@ -18,6 +21,7 @@ mod driver;
 mod setup;
 mod show;
 pub mod tap;
+mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,13 +35,22 @@ use setup::Setup;
 
 /// How often `show sync`'s status is refreshed.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-/// Between attempts to bind the socket (address not there yet).
+/// Between attempts to open the transport (address or DSR plane not there yet).
 const RETRY: Duration = Duration::from_secs(1);
+/// Why sync is off when the configuration asks for none.
+const NOTHING_TO_SYNC: &str = "no `vrrp` block and no network with a `syncpeer`: nothing to sync";
 
-static STATUS: Mutex<Option<show::Status>> = Mutex::new(None);
+/// What `show sync` renders: a running driver's status, or why none runs.
+#[derive(Debug, Clone)]
+enum Published {
+    Off(String),
+    Running(Box<show::Status>),
+}
 
-fn publish(status: Option<show::Status>) {
-    *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = status;
+static STATUS: Mutex<Option<Published>> = Mutex::new(None);
+
+fn publish(status: Published) {
+    *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
 }
 
 /// The reply to `show sync`.
@@ -47,8 +60,9 @@ pub fn show() -> String {
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     match status {
-        Some(status) => show::render(&status, SystemTime::now()),
-        None => "sync not running (no syncpeer and no vrrp block, or see the log)\n".to_string(),
+        Some(Published::Running(status)) => show::render(&status, SystemTime::now()),
+        Some(Published::Off(why)) => show::render_off(&why),
+        None => show::render_off("the sync driver has not started"),
     }
 }
 
@@ -82,7 +96,8 @@ impl Handle {
 fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
     let mut config = changes.borrow_and_update().clone();
     let mut driver: Option<Driver> = None;
-    let mut problem: Option<String> = None;
+    // Why no driver runs, as `show sync` says it; logged when it changes.
+    let mut problem = String::new();
     let mut next_try = Instant::now();
     let mut published: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
@@ -95,36 +110,36 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
         let wanted = match Setup::from_config(&config) {
             Ok(setup) => setup,
             Err(why) => {
-                if problem.as_ref() != Some(&why) {
+                if problem != why {
                     tracing::warn!("sync: not running: {why}");
-                    problem = Some(why);
                 }
+                problem = why;
                 None
             }
         };
+        if wanted.is_none() && problem.is_empty() {
+            problem = NOTHING_TO_SYNC.to_string();
+        }
         if driver.as_ref().map(|d| d.setup()) != wanted.as_ref() {
             if driver.take().is_some() {
                 fulcrum_sync_off();
                 tracing::info!("sync: stopped (the configuration changed)");
+                problem = "stopped: the configuration changed".to_string();
             }
             if let Some(setup) = wanted.clone() {
                 if Instant::now() >= next_try {
-                    match Driver::open(setup.clone(), &config) {
-                        Ok(d) => {
-                            driver = Some(d);
+                    match transport::open(&setup, &config) {
+                        Ok(transport) => {
+                            driver = Some(Driver::open(setup, &config, transport));
                             published = None;
-                            problem = None;
+                            problem.clear();
                         }
-                        Err(e) => {
-                            let why = format!(
-                                "cannot bind {}:{}: {e}",
-                                setup.local,
-                                fulcrum_core::sync::PORT
-                            );
-                            if problem.as_ref() != Some(&why) {
-                                tracing::warn!("sync: {why}; retrying every second");
-                                problem = Some(why);
+                        Err(why) => {
+                            let why = format!("{why} (retrying every second)");
+                            if problem != why {
+                                tracing::warn!("sync: {why}");
                             }
+                            problem = why;
                             next_try = Instant::now() + RETRY;
                         }
                     }
@@ -135,12 +150,15 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
             Some(d) => {
                 d.turn();
                 if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
-                    publish(Some(d.status()));
+                    publish(Published::Running(Box::new(d.status())));
                     published = Some(Instant::now());
                 }
             }
             None => {
-                publish(None);
+                if wanted.is_none() && problem.starts_with("stopped") {
+                    problem = NOTHING_TO_SYNC.to_string();
+                }
+                publish(Published::Off(problem.clone()));
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -148,7 +166,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
     if driver.is_some() {
         fulcrum_sync_off();
     }
-    publish(None);
+    publish(Published::Off("the daemon is stopping".to_string()));
 }
 
 fn fulcrum_sync_off() {

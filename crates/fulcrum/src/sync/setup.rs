@@ -14,6 +14,8 @@ pub struct Setup {
     /// the last full-table request on a master).
     pub peer: Option<Ipv4Addr>,
     pub key: Option<Vec<u8>>,
+    /// There is a `vrrp` block: the role comes from VRRP (never *peer*).
+    pub with_vrrp: bool,
 }
 
 impl Setup {
@@ -27,13 +29,18 @@ impl Setup {
             (Some(network), _) => network,
             (None, Some(vrrp)) => match config.networks.get(&vrrp.network) {
                 Some(network) => network,
-                None => return Err(format!("network {} is not defined", vrrp.network)),
+                None => {
+                    return Err(format!(
+                        "the vrrp block names network {}, which is not defined",
+                        vrrp.network
+                    ))
+                }
             },
             (None, None) => return Ok(None),
         };
         let local = network.real.ok_or_else(|| {
             format!(
-                "network {} has no real address to send sync datagrams from",
+                "network {} has no `real` address to send sync datagrams from",
                 network.id
             )
         })?;
@@ -46,6 +53,39 @@ impl Setup {
                 .sync_key
                 .as_ref()
                 .map(|k| k.as_bytes().to_vec()),
+            with_vrrp: config.vrrp.is_some(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NETWORK: &str =
+        "network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\n\
+        interface eth1\n}\nregister network 1\nenable network 1\n";
+    const VRRP: &str = "vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n";
+
+    fn setup(text: &str) -> Result<Option<Setup>, String> {
+        let config = fulcrum_config::parse("test.conf", text).expect("a valid configuration");
+        Setup::from_config(&config)
+    }
+
+    #[test]
+    fn the_vrrp_network_syncs_from_its_real_address_with_a_derived_peer() {
+        let found = setup(&format!("{VRRP}{NETWORK}")).unwrap().unwrap();
+        assert_eq!(found.local, Ipv4Addr::new(10, 235, 210, 45));
+        assert_eq!(found.peer, None);
+        assert!(found.with_vrrp);
+    }
+
+    #[test]
+    fn names_why_it_cannot_run() {
+        assert_eq!(setup(NETWORK), Ok(None), "no vrrp, no syncpeer");
+        let without_real = format!("{VRRP}{}", NETWORK.replace("real 10.235.210.45\n", ""));
+        let why = setup(&without_real).unwrap_err();
+        assert!(why.contains("network 1 has no `real` address"), "{why}");
+        assert!(!why.contains("vrrp block"), "{why}");
     }
 }

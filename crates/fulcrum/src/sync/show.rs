@@ -1,4 +1,6 @@
-//! `show sync`: what the driver last published.
+//! `show sync`: what the driver last published. Its first line says whether sync runs and,
+//! when it does not (or runs without a peer yet), why: [`render_off`] for a driver that is not
+//! running with the reason the driver loop found, [`render`] for a running one.
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -38,6 +40,8 @@ pub enum PeerSource {
 #[derive(Debug, Clone)]
 pub struct Status {
     pub local: Ipv4Addr,
+    /// The transport's name and detail (`dsr-frames on eth1 (...)`, `kernel-udp`).
+    pub transport: String,
     pub peer: Option<(Ipv4Addr, PeerSource)>,
     pub role: Role,
     pub authenticated: bool,
@@ -46,8 +50,6 @@ pub struct Status {
     pub dump: Option<(usize, usize)>,
     pub sent: SenderCounters,
     pub received: ReceiverCounters,
-    /// Datagrams from an address other than the peer.
-    pub dropped_sender: u64,
     pub send_errors: u64,
     pub events_lost: u64,
     pub last_datagram: Option<SystemTime>,
@@ -55,14 +57,37 @@ pub struct Status {
     pub resync_age: Option<Duration>,
 }
 
+/// `show sync` while no driver runs: the first line names the reason.
+pub fn render_off(reason: &str) -> String {
+    format!("sync not running: {reason}\n")
+}
+
+/// Why a running driver has no peer yet, by role.
+fn waiting_for(role: Role) -> &'static str {
+    match role {
+        Role::Backup => {
+            "no peer yet: waiting for the first vrrp advert to learn the master's address"
+        }
+        Role::Master => "no peer yet: waiting for the backup's full-table request",
+        Role::Peer => "no peer yet: no syncpeer",
+    }
+}
+
 pub fn render(s: &Status, now: SystemTime) -> String {
     let mut out = String::new();
+    match s.peer {
+        Some(_) => out.push_str("sync running\n"),
+        None => {
+            let _ = writeln!(out, "sync waiting: {}", waiting_for(s.role));
+        }
+    }
+    let _ = writeln!(out, "transport {}", s.transport);
     match s.peer {
         Some((addr, source)) => {
             let source = match source {
                 PeerSource::Configured => "syncpeer",
                 PeerSource::VrrpMaster => "the vrrp master",
-                PeerSource::FullRequest => "its full-table request",
+                PeerSource::FullRequest => "its full-table request, address verified by cookie",
             };
             let _ = writeln!(
                 out,
@@ -70,7 +95,7 @@ pub fn render(s: &Status, now: SystemTime) -> String {
                 fulcrum_core::sync::PORT
             );
         }
-        None => out.push_str("peer unknown (no syncpeer; waiting for vrrp or a request)\n"),
+        None => out.push_str("peer unknown\n"),
     }
     let _ = writeln!(out, "local {}:{}", s.local, fulcrum_core::sync::PORT);
     let _ = writeln!(out, "role {}", s.role.name());
@@ -107,6 +132,11 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         "sent datagrams {} entries {} full-dumps {} errors {}",
         t.datagrams, t.entries, t.full_dumps, s.send_errors
     );
+    let _ = writeln!(
+        out,
+        "requests coalesced {} deferred {} cookies {}",
+        t.requests_coalesced, t.requests_deferred, t.cookies
+    );
     let r = &s.received;
     let _ = writeln!(
         out,
@@ -120,7 +150,17 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         r.dropped_authentication,
         r.dropped_stale,
         r.dropped_unexpected,
-        s.dropped_sender
+        r.dropped_not_from_peer
+    );
+    let _ = writeln!(
+        out,
+        "dropped out-of-window {} old-boot {} replayed {} unknown-boot {}",
+        r.dropped_out_of_window, r.dropped_old_boot, r.dropped_replayed, r.dropped_unknown_boot
+    );
+    let _ = writeln!(
+        out,
+        "dropped-entries unknown-server {} unknown-target {} bad-timeout {}",
+        r.dropped_unknown_server, r.dropped_unknown_target, r.dropped_bad_timeout
     );
     let _ = writeln!(out, "events-lost {}", s.events_lost);
     match s.last_datagram {
@@ -145,6 +185,7 @@ mod tests {
     fn renders_every_line() {
         let status = Status {
             local: Ipv4Addr::new(127, 0, 0, 1),
+            transport: "kernel-udp".to_string(),
             peer: Some((Ipv4Addr::new(127, 0, 0, 2), PeerSource::Configured)),
             role: Role::Backup,
             authenticated: true,
@@ -157,7 +198,6 @@ mod tests {
                 dropped_authentication: 2,
                 ..ReceiverCounters::default()
             },
-            dropped_sender: 0,
             send_errors: 0,
             events_lost: 0,
             last_datagram: None,
@@ -165,15 +205,60 @@ mod tests {
         };
         let text = render(&status, SystemTime::now());
         for line in [
+            "sync running\n",
+            "transport kernel-udp\n",
             "peer 127.0.0.2:10439 (from syncpeer)",
             "role backup (receives)",
             "authentication hmac-sha256",
             "resync in sync",
             "received datagrams 3 applied 10 gaps 0",
             "dropped malformed 0 authentication 2",
+            "dropped out-of-window 0 old-boot 0 replayed 0 unknown-boot 0",
+            "dropped-entries unknown-server 0 unknown-target 0 bad-timeout 0",
+            "requests coalesced 0 deferred 0 cookies 0",
             "last-datagram never",
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn says_why_it_is_not_running_or_has_no_peer() {
+        let text = render_off("network 1 has no real address to send sync datagrams from");
+        assert_eq!(
+            text,
+            "sync not running: network 1 has no real address to send sync datagrams from\n"
+        );
+        let waiting = Status {
+            local: Ipv4Addr::new(10, 235, 210, 46),
+            transport: "dsr-frames on eth1".to_string(),
+            peer: None,
+            role: Role::Backup,
+            authenticated: false,
+            resync: Resync::Wanted,
+            dump: None,
+            sent: SenderCounters::default(),
+            received: ReceiverCounters::default(),
+            send_errors: 0,
+            events_lost: 0,
+            last_datagram: None,
+            resync_age: None,
+        };
+        let text = render(&waiting, SystemTime::now());
+        assert!(
+            text.starts_with("sync waiting: no peer yet: waiting for the first vrrp advert"),
+            "{text}"
+        );
+        assert!(text.contains("transport dsr-frames on eth1\n"), "{text}");
+        let master = Status {
+            role: Role::Master,
+            ..waiting
+        };
+        let text = render(&master, SystemTime::now());
+        assert!(
+            text.contains("waiting for the backup's full-table request"),
+            "{text}"
+        );
+        assert!(!text.contains("no vrrp"), "{text}");
     }
 }

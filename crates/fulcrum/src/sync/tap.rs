@@ -44,6 +44,8 @@ pub enum Plane {
 struct Registered {
     plane: Plane,
     tables: Weak<Shards>,
+    /// The key the table's owner chooses shards with ([`shard_of`]).
+    shard_key: u64,
     queues: Weak<Queues>,
     started: Instant,
 }
@@ -61,8 +63,9 @@ pub struct Tap {
 }
 
 /// Registers a sharded table; `module` is the registering module's path (the proxy's and the
-/// DSR plane's share one source file), `started` the instant its clock counts seconds from.
-pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
+/// DSR plane's share one source file), `shard_key` the key it chooses a client's shard with,
+/// `started` the instant its clock counts seconds from.
+pub fn register(module: &str, tables: &Arc<Shards>, shard_key: u64, started: Instant) -> Tap {
     let plane = if module.contains("dsr") {
         Plane::Dsr
     } else {
@@ -87,6 +90,7 @@ pub fn register(module: &str, tables: &Arc<Shards>, started: Instant) -> Tap {
     registry.push(Registered {
         plane,
         tables: Arc::downgrade(tables),
+        shard_key,
         queues: Arc::downgrade(&queues),
         started,
     });
@@ -283,13 +287,13 @@ pub fn snapshot() -> Vec<Entry> {
     rows
 }
 
-/// The newest live table of `plane` and its clock.
-fn newest(plane: Plane) -> Option<(Arc<Shards>, Instant)> {
+/// The newest live table of `plane`, its shard key and its clock.
+fn newest(plane: Plane) -> Option<(Arc<Shards>, u64, Instant)> {
     lock(&REGISTRY)
         .iter()
         .rev()
         .filter(|r| r.plane == plane)
-        .find_map(|r| Some((r.tables.upgrade()?, r.started)))
+        .find_map(|r| Some((r.tables.upgrade()?, r.shard_key, r.started)))
 }
 
 /// Writes received sessions; those of `dsr_servers` into the DSR plane's table, the rest into
@@ -305,10 +309,10 @@ pub fn apply(entries: &[Entry], dsr_servers: &HashSet<u32>) -> usize {
         } else {
             proxy.as_ref()
         };
-        let Some((tables, started)) = target else {
+        let Some((tables, shard_key, started)) = target else {
             continue;
         };
-        let Some(shard) = tables.get(shard_of(entry.client, tables.len())) else {
+        let Some(shard) = tables.get(shard_of(entry.client, tables.len(), *shard_key)) else {
             continue;
         };
         let mut table = lock(shard);
@@ -355,7 +359,9 @@ mod tests {
         let pass = lock(&REGISTRY);
         let registering = {
             let tables = tables.clone();
-            std::thread::spawn(move || register("fulcrum::dsr::sessions", &tables, Instant::now()))
+            std::thread::spawn(move || {
+                register("fulcrum::dsr::sessions", &tables, 7, Instant::now())
+            })
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         ENABLED.store(true, Ordering::Release);

@@ -11,10 +11,14 @@
 //! switch, or a kernel address in proxy mode), one log line per transition with its reason, and
 //! `notify` ([`notify`], never waited for). A configuration change that keeps the group (only
 //! the priority differs) goes to the running machine; any other change stops the group cleanly
-//! and starts the new one. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
+//! and starts the new one. The driver follows the link watcher ([`crate::link`], see [`fault`]):
+//! while the interface is down or missing the machine is in FAULT (no adverts, no VIP) and the
+//! socket is closed; when it is back, possibly re-created under a new index, the socket is
+//! opened again and the machine rejoins as on startup. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
 //! event, so a master sends its priority-0 advert and releases the VIP before the thread ends.
 //! [`show`] renders `show vrrp` from the last published [`Status`].
 
+mod fault;
 mod notify;
 mod setup;
 mod show;
@@ -30,6 +34,8 @@ use fulcrum_core::vrrp::group::DropCounters;
 use fulcrum_core::vrrp::{Group, Input, Machine, Output, State};
 use fulcrum_sys::packet::FrameSender;
 use tokio::sync::watch;
+
+use crate::link::Links;
 
 pub use show::{show, Status};
 
@@ -63,12 +69,12 @@ pub struct Handle {
 }
 
 /// Starts the driver thread; it idles while the configuration has no `vrrp` block.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> Handle {
+pub fn spawn(changes: watch::Receiver<Arc<Config>>, links: watch::Receiver<Links>) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
-        .spawn(move || follow(changes, &flag))
+        .spawn(move || follow(changes, links, &flag))
         .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
         .ok();
     Handle { stop, thread }
@@ -90,7 +96,11 @@ enum End {
     Reconfigure,
 }
 
-fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    mut links: watch::Receiver<Links>,
+    stop: &AtomicBool,
+) {
     let mut last_problem: Option<String> = None;
     while !stop.load(Ordering::Acquire) {
         let config = changes.borrow_and_update().clone();
@@ -127,7 +137,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
             }
         };
         last_problem = None;
-        match run_group(setup, &socket, &mut changes, stop) {
+        match run_group(setup, socket, &mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -144,24 +154,28 @@ fn idle(changes: &mut watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
     }
 }
 
-/// One virtual router on one socket, until stopped or reconfigured.
-struct Runner<'a> {
+/// One virtual router on one interface, until stopped or reconfigured.
+struct Runner {
     setup: Setup,
     machine: Machine,
     group: Group,
-    socket: &'a VrrpSocket,
+    /// Closed while the link is down (FAULT).
+    socket: Option<VrrpSocket>,
     /// DSR mode: adverts leave as frames from the virtual MAC through this sender.
     frames: Option<FrameSender>,
     vip: VipHolder,
     notifier: Notifier,
     drops: DropCounters,
     send_errors: u64,
+    /// In FAULT with the link back but the socket not open yet: when to try again.
+    reopen_at: Option<Instant>,
 }
 
 fn run_group(
     setup: Setup,
-    socket: &VrrpSocket,
+    socket: VrrpSocket,
     changes: &mut watch::Receiver<Arc<Config>>,
+    links: &mut watch::Receiver<Links>,
     stop: &AtomicBool,
 ) -> End {
     tracing::info!(
@@ -179,29 +193,23 @@ fn run_group(
     // (RFC 3768 7.3): a switch then follows the master with every advert, also when two
     // masters meet and the one that stays never sends a gratuitous ARP. From the raw IP socket
     // they would leave with the interface's own MAC.
-    let frames = match setup.mode {
-        Mode::Dsr => FrameSender::open(&setup.interface)
-            .map_err(|e| {
-                tracing::warn!(
-                    "vrrp: adverts from the interface's own MAC, not the virtual MAC: {e}"
-                )
-            })
-            .ok(),
-        Mode::Proxy => None,
-    };
+    let frames = advert_sender(&setup);
     let mut runner = Runner {
         frames,
         machine: Machine::new(setup.machine.clone()),
         group: Group::new(&setup.machine),
         vip: VipHolder::new(setup.mode, &setup.interface, &setup.machine.addresses),
         notifier: Notifier::new(setup.notify.clone()),
-        socket,
+        socket: Some(socket),
         setup,
         drops: DropCounters::default(),
         send_errors: 0,
+        reopen_at: None,
     };
     runner.machine.handle_input(Instant::now(), Input::Startup);
     runner.carry_out();
+    // A link that is already down (or another one than the socket's) is seen at once.
+    links.mark_changed();
     let mut buf = [0u8; 2048];
     loop {
         if stop.load(Ordering::Acquire) {
@@ -229,13 +237,21 @@ fn run_group(
                 }
             }
         }
+        runner.follow_link(links);
         let now = Instant::now();
         let wait = runner
             .machine
             .poll_timeout()
             .map_or(POLL_CAP, |at| at.saturating_duration_since(now))
             .min(POLL_CAP);
-        match runner.socket.recv(&mut buf, wait) {
+        let received = match &runner.socket {
+            Some(socket) => socket.recv(&mut buf, wait),
+            None => {
+                std::thread::sleep(POLL_CAP);
+                Ok(None)
+            }
+        };
+        match received {
             Ok(Some(len)) => runner.received(&buf[..len]),
             Ok(None) => {}
             Err(e) => {
@@ -248,7 +264,22 @@ fn run_group(
     }
 }
 
-impl Runner<'_> {
+/// DSR mode: the sender of adverts from the virtual MAC (`None` in proxy mode, or when it
+/// cannot be opened: the adverts then leave through the raw socket).
+fn advert_sender(setup: &Setup) -> Option<FrameSender> {
+    match setup.mode {
+        Mode::Dsr => FrameSender::open(&setup.interface)
+            .map_err(|e| {
+                tracing::warn!(
+                    "vrrp: adverts from the interface's own MAC, not the virtual MAC: {e}"
+                )
+            })
+            .ok(),
+        Mode::Proxy => None,
+    }
+}
+
+impl Runner {
     fn received(&mut self, packet: &[u8]) {
         match self.group.check(packet, self.machine.priority()) {
             Ok(advert) => {
@@ -298,7 +329,10 @@ impl Runner<'_> {
                 .group
                 .advert_packet(priority)
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))
-                .and_then(|packet| self.socket.send(&packet)),
+                .and_then(|packet| match &self.socket {
+                    Some(socket) => socket.send(&packet),
+                    None => Err(std::io::Error::other("the link is down")),
+                }),
         };
         if let Err(e) = sent {
             self.send_errors += 1;

@@ -15,6 +15,9 @@ const IPPROTO_VRRP: i32 = 112;
 
 pub struct VrrpSocket {
     socket: Socket,
+    /// The interface's kernel index when the socket was bound (a re-created interface has a new
+    /// one, and this socket hears nothing there).
+    index: u32,
 }
 
 impl VrrpSocket {
@@ -40,7 +43,11 @@ impl VrrpSocket {
         socket
             .set_multicast_ttl_v4(255)
             .map_err(|e| context("IP_MULTICAST_TTL", e))?;
-        Ok(VrrpSocket { socket })
+        Ok(VrrpSocket { socket, index })
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     /// Sends one whole IPv4 packet to 224.0.0.18 on the bound interface.

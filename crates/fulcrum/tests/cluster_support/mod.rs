@@ -2,9 +2,9 @@
 //! seed's Bind9 pair, a real `fulcrum agent` on each node (port 439, the seed's agentcheck.sh
 //! with `fulcrum dns-check` in place of mon's dns.monitor), and the real `fulcrum run` on each
 //! node with the seed's NS0A/NS0B configurations (tests/fixtures, used as they are: the lab's
-//! interface is `eth1` like the seed's). What the lab forces: each node's `real` address
-//! (10.235.210.45/.46, which BalanceNG owned on its own stack) is added to its eth1, since
-//! Fulcrum sends VRRP adverts, ARP requests and sync datagrams from it through the kernel.
+//! interface is `eth1` like the seed's), on the seed's hosts as the seed has them: eth1 is up
+//! with no address (the `real` addresses 10.235.210.45/.46 lived in BalanceNG, not in Linux),
+//! so Fulcrum sends VRRP adverts, ARP and sync datagrams from `real` on its own.
 //! Every process is killed by PID when the lab drops (also on panic).
 
 #![allow(dead_code)]
@@ -275,11 +275,7 @@ impl Cluster {
         .expect("write agentcheck.sh");
         let mut agents = Vec::new();
         let mut nodes = Vec::new();
-        for (name, ns, real) in [
-            ("ns0a", &seed.ns0a, "10.235.210.45/32"),
-            ("ns0b", &seed.ns0b, "10.235.210.46/32"),
-        ] {
-            ns.addr("eth1", real).expect("add the real address to eth1");
+        for (name, ns) in [("ns0a", &seed.ns0a), ("ns0b", &seed.ns0b)] {
             let mut agent = ns.command(FULCRUM);
             agent
                 .args(["agent", "-c"])
@@ -396,29 +392,30 @@ impl Cluster {
         (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
     }
 
-    /// Cuts VRRP and sync between the nodes (each drops the other's adverts and sync
-    /// datagrams on input), leaving the client traffic, health checks and DSR path alone.
+    /// Cuts VRRP and sync between the nodes at the switch (it drops the adverts and sync
+    /// datagrams sent from either node's `real` address), leaving the client traffic, health
+    /// checks and DSR path alone. Fulcrum reads eth1 below the hosts' own firewalls, so the
+    /// cut is where a broken switch would make it.
     pub fn cut(&self) {
-        for (ns, peer) in [(&self.a.ns, "10.235.210.46"), (&self.b.ns, "10.235.210.45")] {
-            let rules = format!(
-                "table inet cluster_cut {{\n chain input {{\n  type filter hook input priority -300; policy accept;\n  \
-                 ip saddr {peer} ip protocol 112 drop\n  ip saddr {peer} udp dport 10439 drop\n }}\n}}\n"
-            );
-            let path = self
-                ._dir
-                .path()
-                .join(format!("{}.cut.nft", ns.short_name()));
-            std::fs::write(&path, rules).expect("write the nft rules");
-            ns.run(&["nft", "-f", &path.display().to_string()])
-                .expect("nft: cut the link");
-        }
+        let rules = "table bridge cluster_cut {\n chain forward {\n  \
+             type filter hook forward priority -300; policy accept;\n  \
+             ip saddr { 10.235.210.45, 10.235.210.46 } ip protocol 112 drop\n  \
+             ip saddr { 10.235.210.45, 10.235.210.46 } udp dport 10439 drop\n }\n}\n";
+        let path = self._dir.path().join("switch.cut.nft");
+        std::fs::write(&path, rules).expect("write the nft rules");
+        self.seed
+            .switch
+            .ns()
+            .run(&["nft", "-f", &path.display().to_string()])
+            .expect("nft: cut the link");
     }
 
     /// Restores what [`Cluster::cut`] cut.
     pub fn heal(&self) {
-        for ns in [&self.a.ns, &self.b.ns] {
-            ns.run(&["nft", "delete", "table", "inet", "cluster_cut"])
-                .expect("nft: heal the link");
-        }
+        self.seed
+            .switch
+            .ns()
+            .run(&["nft", "delete", "table", "bridge", "cluster_cut"])
+            .expect("nft: heal the link");
     }
 }

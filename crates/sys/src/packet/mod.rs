@@ -11,6 +11,8 @@
 //! slot size are reported as truncated, never read past their captured length.
 
 mod iface;
+#[cfg(test)]
+mod link_tests;
 mod raw_ip;
 mod sender;
 
@@ -390,7 +392,9 @@ impl PacketSocket {
         self.ifindex
     }
 
-    /// Waits up to `timeout_ms` for a received frame; true if one is ready.
+    /// Waits up to `timeout_ms` for a received frame; true if one is ready. A pending socket
+    /// error (the interface went down: `ENETDOWN`) is returned as the error and cleared, so the
+    /// next wait blocks again instead of returning at once for ever.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
         if self.rx_ready() {
             return Ok(true);
@@ -409,7 +413,32 @@ impl PacketSocket {
             }
             return Err(e);
         }
+        if ret > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            return Err(self
+                .take_error()
+                .unwrap_or_else(|| io::Error::other(format!("poll: revents {:#x}", pfd.revents))));
+        }
         Ok(ret > 0)
+    }
+
+    /// Reads and clears the socket's pending error (`SO_ERROR`), if it has one.
+    pub fn take_error(&self) -> Option<io::Error> {
+        let mut error: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `error` and `len` are valid for writing of the size passed.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut error as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if ret < 0 {
+            return Some(io::Error::last_os_error());
+        }
+        (error != 0).then(|| io::Error::from_raw_os_error(error))
     }
 
     fn rx_slot(&self, index: usize) -> *mut u8 {
@@ -560,6 +589,7 @@ mod tests {
     /// on the receive ring of a second socket.
     #[test]
     fn loopback_round_trip_through_the_rings() {
+        // SAFETY: geteuid(2) takes no arguments and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             panic!("this test needs root (CAP_NET_RAW) to open AF_PACKET sockets");
         }

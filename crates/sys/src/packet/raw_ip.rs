@@ -30,8 +30,8 @@ impl RawIpv4Sender {
                 format!("socket(SOCK_RAW, IPPROTO_RAW): {e}"),
             ));
         }
-        // SAFETY: fresh descriptor owned by nobody else.
         Ok(RawIpv4Sender {
+            // SAFETY: fresh descriptor owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
         })
     }
