@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-exec cargo run --release -- demo "$@"
+exec cargo run --release -p fulcrum --features demo -- demo "$@"

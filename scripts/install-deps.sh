@@ -17,7 +17,11 @@ packages=(
   tcpdump         # captures in DSR tests
   procps          # ps, sysctl
   iputils-ping    # ping (netlab reachability checks)
-  util-linux      # prlimit (tests under a file-descriptor limit)
+  dpkg-dev        # dpkg-shlibdeps for scripts/package.sh
+  systemd         # systemd-analyze verify on the package's units
+  man-db          # man, which systemd-analyze verify runs for Documentation=man:...
+  adduser         # the package's postinst creates the user fulcrum
+  util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
 )
 
 missing=()

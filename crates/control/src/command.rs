@@ -75,7 +75,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         &["save"],
         "",
-        "write the running configuration to its file (atomically)",
+        "write the running configuration to its file (the old one kept as FILE.bak)",
+    ),
+    spec(
+        &["reload"],
+        "",
+        "reread the configuration file; on errors keep the running one",
     ),
     spec(&["quit"], "", "leave the shell"),
     spec(&["exit"], "", "leave the shell"),
@@ -114,6 +119,7 @@ pub enum Command {
     /// `show tcp`.
     ShowTcp,
     Save,
+    Reload,
     Quit,
     /// A configuration statement, to be applied live (the trimmed line).
     Statement(String),
@@ -121,6 +127,32 @@ pub enum Command {
     BadArguments(String),
     /// Not a command at all.
     Invalid,
+}
+
+impl Command {
+    /// Whether the command only reads (what a monitoring user on the read-only socket may run).
+    pub fn is_read_only(&self) -> bool {
+        // Exhaustive on purpose: a new command must be classified here.
+        match self {
+            Command::Empty
+            | Command::Help
+            | Command::ShowVersion
+            | Command::ShowLicense
+            | Command::ShowConfig
+            | Command::ShowServers
+            | Command::ShowTargets
+            | Command::ShowTarget(_)
+            | Command::ShowNetworks
+            | Command::ShowSessions(_)
+            | Command::ShowVrrp
+            | Command::ShowSync
+            | Command::ShowTcp
+            | Command::Quit
+            | Command::BadArguments(_)
+            | Command::Invalid => true,
+            Command::Save | Command::Reload | Command::Statement(_) => false,
+        }
+    }
 }
 
 /// Parses one command line.
@@ -137,6 +169,7 @@ pub fn parse_command(line: &str) -> Command {
     match first {
         "help" => Command::Help,
         "save" => no_arguments("save", rest, Command::Save),
+        "reload" => no_arguments("reload", rest, Command::Reload),
         "quit" | "exit" => no_arguments(first, rest, Command::Quit),
         "show" => parse_show(rest),
         _ if STATEMENT_KEYWORDS.contains(&first) => Command::Statement(line.to_string()),
@@ -300,6 +333,7 @@ mod tests {
             ("show sync", Command::ShowSync),
             ("show tcp", Command::ShowTcp),
             ("save", Command::Save),
+            ("reload", Command::Reload),
             ("quit", Command::Quit),
             ("exit", Command::Quit),
             ("", Command::Empty),

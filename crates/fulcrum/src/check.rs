@@ -1,4 +1,4 @@
-//! `fulcrum check -c FILE`: parses and validates a configuration file without running anything.
+//! `fulcrum check [-c FILE]` (default `/etc/fulcrum/fulcrum.conf`): parses and validates a configuration file without running anything.
 //! Exit 0 and `FILE: ok: SUMMARY` on stdout for a valid file, with a warning on stderr for each
 //! statement that is accepted and ignored (`FILE:LINE:COL: warning: ...`); exit 1 with every
 //! error on stderr otherwise (an unreadable file included). With `--host`, a valid file is then
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     /// The configuration file to check.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = crate::DEFAULT_CONFIG)]
     config: PathBuf,
     /// Also check this host: interfaces, VIP on lo, ARP sysctls, capabilities, free ports.
     #[arg(long)]

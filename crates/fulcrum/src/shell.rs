@@ -1,7 +1,7 @@
 //! `fulcrum control`: the operator's shell to a running daemon, over the control socket.
 //!
 //! Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
-//! failed), commands on stdin when it is not a terminal (same, line by line; a `{ ... }` block may
+//! failed; `fulcrum control reload` is `-e reload`, the words after `control` being one command), commands on stdin when it is not a terminal (same, line by line; a `{ ... }` block may
 //! span lines), or an interactive rustyline session with the banner `fulcrum: connected to PID
 //! N`, the prompt `HOSTNAME# `, tab completion from the shared command table and a history file
 //! under the user's state directory.
@@ -28,12 +28,18 @@ pub struct Args {
     /// Run COMMAND and exit; repeat to run several in order (exit 1 if any failed).
     #[arg(short = 'e', long = "execute", value_name = "COMMAND")]
     execute: Vec<String>,
+    /// One command given as words, run after any -e (e.g. `fulcrum control reload`).
+    #[arg(value_name = "WORDS", trailing_var_arg = true)]
+    words: Vec<String>,
 }
 
 /// How long the shell waits for the daemon to answer before giving up on it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn main(args: Args) -> u8 {
+pub fn main(mut args: Args) -> u8 {
+    if !args.words.is_empty() {
+        args.execute.push(args.words.join(" "));
+    }
     let mut client = match Client::connect(&args.socket) {
         Ok(client) => client,
         Err(message) => {
@@ -71,7 +77,7 @@ impl Client {
     pub(crate) fn connect(path: &Path) -> Result<Client, String> {
         let mut stream = UnixStream::connect(path).map_err(|e| {
             format!(
-                "cannot connect to {}: {e} — is the daemon running? start it with fulcrum run -c FILE",
+                "cannot connect to {}: {e} — is the daemon running? (systemctl status fulcrum, or fulcrum run -c FILE)",
                 path.display()
             )
         })?;

@@ -335,7 +335,8 @@ fn control_without_a_daemon_says_how_to_start_one() {
         "{message}"
     );
     assert!(
-        message.contains("is the daemon running? start it with fulcrum run -c FILE"),
+        message
+            .contains("is the daemon running? (systemctl status fulcrum, or fulcrum run -c FILE)"),
         "{message}"
     );
 }

@@ -69,6 +69,10 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowSync => Reply::ok(crate::sync::show()),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
         Command::Save => save(daemon, now),
+        Command::Reload => match super::reload::reload(daemon) {
+            Ok(text) => Reply::ok(text),
+            Err(text) => Reply::error(text),
+        },
         Command::Quit => Reply {
             ok: true,
             text: String::new(),
@@ -99,9 +103,10 @@ fn show_target(daemon: &Daemon, id: u32) -> Reply {
 
 fn version_text() -> String {
     format!(
-        "fulcrum {} (control protocol {PROTOCOL_VERSION}), PID {}\n\
+        "fulcrum {} (control protocol {PROTOCOL_VERSION}), commit {}, PID {}\n\
          Copyright the Fulcrum authors; licensed under the Apache License, Version 2.0\n",
         env!("CARGO_PKG_VERSION"),
+        env!("FULCRUM_GIT_COMMIT"),
         std::process::id()
     )
 }
@@ -124,9 +129,12 @@ fn save(daemon: &Daemon, now: SystemTime) -> Reply {
     let text = fulcrum_config::print(&daemon.config(), &asctime(now));
     let path = daemon.config_path();
     match save_atomically(path, &text) {
-        Ok(()) => {
+        Ok(backup) => {
             tracing::info!("control: configuration saved to {}", path.display());
-            Reply::ok(format!("configuration saved to {}\n", path.display()))
+            let kept = backup
+                .map(|b| format!(" (the previous one kept as {})", b.display()))
+                .unwrap_or_default();
+            Reply::ok(format!("configuration saved to {}{kept}\n", path.display()))
         }
         Err(e) => {
             tracing::error!("control: save failed: {e}");

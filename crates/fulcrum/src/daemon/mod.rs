@@ -2,19 +2,21 @@
 //! socket, reloads the file on SIGHUP (a bad file is logged and the running configuration kept)
 //! and exits cleanly on SIGTERM/SIGINT (socket removed, data plane shut down).
 //!
-//! Logs go to stderr through `tracing`, one line per event, without colours unless stderr is a
-//! terminal, so they read well under journald. Later drivers (health checks, VRRP, sync) start in
+//! Logs go to stderr through `tracing` (see [`crate::logging`]: levels for journald, JSON on
+//! request). Under systemd it reports readiness, status and watchdog pings through
+//! [`crate::service`]. Later drivers (health checks, VRRP, sync) start in
 //! [`drivers::start`] and follow the configuration through [`state::Daemon::subscribe`].
 
+mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
+mod reload;
 mod save;
 mod socket;
 mod state;
 mod tables;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,23 +26,28 @@ use fulcrum_core::model::Config;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::proxy::Proxy;
-use state::Daemon;
+pub(crate) use state::Daemon;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The configuration file (also where `save` writes).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = crate::DEFAULT_CONFIG)]
     config: PathBuf,
     /// The control socket to listen on.
     #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
     socket: PathBuf,
+    #[command(flatten)]
+    socket_access: access::SocketAccess,
     /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Log line format on stderr.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::Format::Text)]
+    log_format: crate::logging::Format,
 }
 
 pub fn main(args: Args) -> u8 {
-    init_logging(args.log_level.as_deref());
+    crate::logging::init(args.log_level.as_deref(), args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -61,24 +68,6 @@ pub fn main(args: Args) -> u8 {
     }
 }
 
-fn init_logging(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        Some(level) => EnvFilter::new(level),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    // systemd sets JOURNAL_STREAM when stderr goes to the journal, which stamps every line itself.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -96,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let control = socket::bind(&args.socket)?;
+    args.socket_access.apply(&control.path)?;
     control
         .listener
         .set_nonblocking(true)
@@ -124,23 +114,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let daemon = Arc::new(daemon);
     tracing::info!(
         "fulcrum {} running as PID {}: {} ({summary}), control socket {}",
-        env!("CARGO_PKG_VERSION"),
+        crate::VERSION,
         std::process::id(),
         args.config.display(),
         control.path.display()
     );
     let drivers = drivers::start(&daemon);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+    // Signals are served while the drivers come up, so a node that never gets ready still stops.
+    let running = crate::service::wait_until_running(daemon.clone());
+    tokio::pin!(running);
+    let mut monitor = None;
 
     loop {
         tokio::select! {
+            _ = &mut running, if monitor.is_none() => {
+                monitor = Some(crate::service::spawn_monitor(daemon.clone()));
+                crate::service::ready();
+                tracing::info!("ready");
+            }
             _ = hangup.recv() => {
                 let daemon = daemon.clone();
-                let _ = tokio::task::spawn_blocking(move || reload(&daemon)).await;
+                let _ = tokio::task::spawn_blocking(move || reload::reload(&daemon)).await;
             }
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
         }
+    }
+    crate::service::stopping();
+    if let Some(Some(monitor)) = monitor {
+        monitor.abort();
     }
     server.abort();
     control.remove();
@@ -163,33 +166,6 @@ fn load(path: &Path) -> anyhow::Result<Result<Config, Diagnostics>> {
             loaded.config
         }),
     )
-}
-
-/// SIGHUP: rereads the file; on any problem the running configuration stays.
-fn reload(daemon: &Daemon) {
-    let path = daemon.config_path();
-    let parsed = match load(path) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            tracing::error!("reload: {e:#}; keeping the running configuration");
-            return;
-        }
-    };
-    match daemon.update(|_| parsed) {
-        Ok(_) => tracing::info!(
-            "reload: {} loaded ({})",
-            path.display(),
-            daemon.config().summary()
-        ),
-        Err(diagnostics) => {
-            log_diagnostics(&diagnostics);
-            tracing::error!(
-                "reload: {} rejected with {} error(s); keeping the running configuration",
-                path.display(),
-                diagnostics.0.len()
-            );
-        }
-    }
 }
 
 /// One log line per diagnostic (the caret display is for terminals, not journals).

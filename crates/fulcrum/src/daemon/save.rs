@@ -3,6 +3,8 @@
 //! The text goes to a temporary file in the same directory, is fsynced, renamed over the target,
 //! and the directory is fsynced so the rename survives a crash. Until the rename, the old file is
 //! untouched; on any failure the temporary file is removed and the error names the step.
+//! Just before the rename the old file becomes `FILE.bak` (a hard link, renamed into place, so
+//! the backup also appears whole or not at all); the previous `.bak` is replaced.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -17,8 +19,16 @@ pub struct SaveError {
     source: std::io::Error,
 }
 
-/// Replaces `path` with `text`, keeping the old file's permissions (0644 for a new file).
-pub fn save_atomically(path: &Path, text: &str) -> Result<(), SaveError> {
+/// Where the previous file is kept: `fulcrum.conf` -> `fulcrum.conf.bak`.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".bak");
+    path.with_file_name(name)
+}
+
+/// Replaces `path` with `text`, keeping the old file's permissions (0644 for a new file) and
+/// the old file itself as [`backup_path`]. Returns the backup's path when there was an old file.
+pub fn save_atomically(path: &Path, text: &str) -> Result<Option<PathBuf>, SaveError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -38,13 +48,34 @@ pub fn save_atomically(path: &Path, text: &str) -> Result<(), SaveError> {
     result
 }
 
+/// Links the current file as `FILE.bak` (through a temporary name, then a rename).
+fn keep_backup(path: &Path, dir: &Path) -> Result<Option<PathBuf>, SaveError> {
+    // Only a regular file is kept; anything else makes the rename below fail and say why.
+    if !fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let backup = backup_path(path);
+    let temp = dir.join(format!(".fulcrum-backup.{}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let linked = fs::hard_link(path, &temp).and_then(|()| fs::rename(&temp, &backup));
+    if let Err(source) = linked {
+        let _ = fs::remove_file(&temp);
+        return Err(SaveError {
+            step: "keep the previous file as",
+            path: backup,
+            source,
+        });
+    }
+    Ok(Some(backup))
+}
+
 fn write_and_rename(
     temp: &Path,
     path: &Path,
     dir: &Path,
     text: &str,
     mode: u32,
-) -> Result<(), SaveError> {
+) -> Result<Option<PathBuf>, SaveError> {
     let fail = |step: &'static str, at: &Path| {
         let at = at.to_path_buf();
         move |source| SaveError {
@@ -63,11 +94,12 @@ fn write_and_rename(
         .map_err(fail("write", temp))?;
     file.sync_all().map_err(fail("fsync", temp))?;
     drop(file);
+    let backup = keep_backup(path, dir)?;
     fs::rename(temp, path).map_err(fail("rename into place", path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(fail("fsync directory", dir))?;
-    Ok(())
+    Ok(backup)
 }
 
 #[cfg(test)]
@@ -80,14 +112,31 @@ mod tests {
         let path = dir.path().join("fulcrum.conf");
         fs::write(&path, "old\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        save_atomically(&path, "new\n").unwrap();
+        let backup = save_atomically(&path, "new\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        assert_eq!(backup, Some(dir.path().join("fulcrum.conf.bak")));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("fulcrum.conf.bak")).unwrap(),
+            "old\n"
+        );
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "temporary file left behind");
+        assert_eq!(leftovers.len(), 2, "temporary file left behind");
+    }
+
+    #[test]
+    fn a_second_save_keeps_the_file_just_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fulcrum.conf");
+        assert_eq!(save_atomically(&path, "first\n").unwrap(), None);
+        save_atomically(&path, "second\n").unwrap();
+        save_atomically(&path, "third\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "third\n");
+        let backup = fs::read_to_string(dir.path().join("fulcrum.conf.bak")).unwrap();
+        assert_eq!(backup, "second\n");
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
 }
 
 async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), FrameError> {
+    let read_only = super::access::is_read_only(stream.peer_cred().ok().map(|c| c.uid()));
     let hello = Message::Hello {
         pid: std::process::id(),
         hostname: super::display_hostname(&daemon.config()),
@@ -176,10 +177,17 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
         };
         let worker_daemon = daemon.clone();
         // `save` fsyncs; keep blocking work off the reactor threads.
-        let reply =
-            tokio::task::spawn_blocking(move || dispatch(&worker_daemon, &line, SystemTime::now()))
-                .await
-                .map_err(|e| FrameError::Io(io::Error::other(e)))?;
+        let refused = read_only
+            .then(|| super::access::refuse_for_read_only(&line))
+            .flatten();
+        let reply = match refused {
+            Some(reply) => reply,
+            None => tokio::task::spawn_blocking(move || {
+                dispatch(&worker_daemon, &line, SystemTime::now())
+            })
+            .await
+            .map_err(|e| FrameError::Io(io::Error::other(e)))?,
+        };
         let response = fulcrum_control::response_within_frame(reply.ok, reply.text, reply.close);
         write_message(&mut stream, &response).await?;
         if reply.close {

@@ -33,7 +33,9 @@ pub fn run(mut worker: Worker, shared: Arc<Shared>) {
     let mut pick = Pick::new(0x9e37_79b9_7f4a_7c15 ^ worker.index as u64);
     let mut last_error: Option<Instant> = None;
     let mut last_ring_check = Instant::now();
+    let beat = crate::service::heartbeat::register(format!("dsr worker {}", worker.index));
     while !worker.stop.load(Ordering::Relaxed) {
+        beat.bump();
         if last_ring_check.elapsed() >= Duration::from_millis(500) {
             last_ring_check = Instant::now();
             // The kernel's count resets on each read.

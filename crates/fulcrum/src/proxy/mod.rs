@@ -338,6 +338,11 @@ impl Proxy {
         }
     }
 
+    /// Sessions in the table (for the service status line).
+    pub fn session_count(&self) -> u64 {
+        self.shared.snapshot().sessions.len() as u64
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)

@@ -139,7 +139,6 @@ impl Sessions {
             .sum()
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }

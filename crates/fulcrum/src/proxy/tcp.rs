@@ -57,7 +57,10 @@ async fn manage(shared: Arc<Shared>) {
     let mut accepting: HashMap<u32, (usize, JoinHandle<()>)> = HashMap::new();
     let mut epoch = u64::MAX;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    // The sweep wakes the loop every second, so an idle runtime still beats.
+    let beat = crate::service::heartbeat::register("tcp runtime");
     loop {
+        beat.bump();
         if shared.stop.load(Ordering::Relaxed) {
             break;
         }

@@ -106,7 +106,9 @@ pub fn run(index: usize, shared: Arc<Shared>) {
         next_tick_ms: 0,
         ready: Vec::with_capacity(64),
     };
+    let beat = crate::service::heartbeat::register(format!("udp worker {index}"));
     while !shared.stop.load(Ordering::Relaxed) {
+        beat.bump();
         let epoch = shared.epoch.load(Ordering::Acquire);
         if epoch != worker.epoch {
             worker.reload(epoch, shared.snapshot());

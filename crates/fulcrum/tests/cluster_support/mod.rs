@@ -81,7 +81,16 @@ pub struct Node {
     dir: PathBuf,
     runs: u32,
     pub proc: Option<Proc>,
+    /// Run as user nobody holding only fulcrum.service's capabilities (through setpriv).
+    pub unprivileged: bool,
+    /// The `fulcrum` binary the next [`Node::start`] runs (default: this build's).
+    pub binary: PathBuf,
+    /// Where the node sends systemd notifications (`NOTIFY_SOCKET`), if anywhere.
+    pub notify_socket: Option<PathBuf>,
 }
+
+/// The capabilities fulcrum.service grants, in setpriv's spelling.
+pub const UNIT_CAPS: &str = "+net_raw,+net_admin,+net_bind_service";
 
 impl Node {
     /// This run's log.
@@ -104,7 +113,21 @@ impl Node {
         self.runs += 1;
         let _ = std::fs::remove_file(&self.socket);
         let log = std::fs::File::create(self.log()).expect("create the log file");
-        let mut command = self.ns.command(FULCRUM);
+        let mut command = if self.unprivileged {
+            // nobody creates the control socket in the lab's directory.
+            let nobody = nix::unistd::Uid::from_raw(65534);
+            nix::unistd::chown(&self.dir, Some(nobody), None).expect("chown the lab directory");
+            let mut command = self.ns.command("setpriv");
+            command
+                .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+                .args(["--inh-caps", UNIT_CAPS, "--ambient-caps", UNIT_CAPS])
+                .args(["--bounding-set", &format!("-all,{UNIT_CAPS}")])
+                .arg("--no-new-privs")
+                .arg(&self.binary);
+            command
+        } else {
+            self.ns.command(&self.binary.display().to_string())
+        };
         command
             .args(["run", "--log-level", "info", "-c"])
             .arg(&self.conf)
@@ -113,6 +136,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if let Some(path) = &self.notify_socket {
+            command.env("NOTIFY_SOCKET", path);
+        }
         self.proc = Some(self.ns.spawn(command).expect("start fulcrum run"));
         let ready = within(Duration::from_secs(20), || {
             self.assert_running();
@@ -270,6 +296,9 @@ impl Cluster {
                 dir: dir.path().to_path_buf(),
                 runs: 0,
                 proc: None,
+                unprivileged: false,
+                binary: PathBuf::from(FULCRUM),
+                notify_socket: None,
             });
         }
         // The agents listen before Fulcrum's first probe.
@@ -299,7 +328,11 @@ impl Cluster {
     /// Starts ns0a, waits until it is MASTER, starts ns0b, waits until it is BACKUP and has
     /// asked for and received the (empty) table, and until the VIP answers a client.
     pub fn up(tag: &str) -> Cluster {
-        let mut c = Cluster::new(tag);
+        Cluster::up_from(Cluster::new(tag))
+    }
+
+    /// [`Cluster::up`] for a cluster prepared by the caller (e.g. unprivileged nodes).
+    pub fn up_from(mut c: Cluster) -> Cluster {
         c.a.start();
         c.a.wait_state("MASTER", MASTER_DOWN + MARGIN * 2);
         c.b.start();

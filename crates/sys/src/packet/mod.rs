@@ -298,13 +298,16 @@ impl PacketSocket {
             )?;
         }
         let map_len = rx.bytes() + if has_tx { tx.bytes() } else { 0 };
+        // No MAP_LOCKED: the ring pages are the kernel's own (inserted into the mapping at mmap
+        // time, never on the LRU), so locking adds nothing but RLIMIT_MEMLOCK accounting, which
+        // fails (EAGAIN) for the unprivileged service user holding only the unit's capabilities.
         // SAFETY: mapping the rings just configured on `fd`; the result is checked.
         let map = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 map_len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_LOCKED,
+                libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 0,
             )
