@@ -196,6 +196,22 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
 }
 
 #[test]
+fn every_change_is_logged_with_who_made_it_and_keys_hidden() {
+    let (_dir, config, socket) = setup();
+    let daemon = Daemon::start(&config, &socket);
+    let changed = daemon.control(&["show targets", "disable target 2", "set synckey s3cr3t"]);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    let logs = daemon.logs();
+    assert!(
+        logs.contains("control: uid 0 pid ") && logs.contains(" runs \"disable target 2\""),
+        "{logs}"
+    );
+    assert!(logs.contains("runs \"set synckey <hidden>\""), "{logs}");
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+    assert!(!logs.contains("runs \"show targets\""), "{logs}");
+}
+
+#[test]
 fn control_socket_is_private() {
     let (_dir, config, socket) = setup();
     let _daemon = Daemon::start(&config, &socket);

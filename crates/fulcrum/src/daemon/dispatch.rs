@@ -126,9 +126,11 @@ fn license_text(daemon: &Daemon) -> String {
 }
 
 fn save(daemon: &Daemon, now: SystemTime) -> Reply {
-    let text = fulcrum_config::print(&daemon.config(), &asctime(now));
     let path = daemon.config_path();
-    match save_atomically(path, &text) {
+    let saved = daemon.while_unchanged(|config| {
+        save_atomically(path, &fulcrum_config::print(config, &asctime(now)))
+    });
+    match saved {
         Ok(backup) => {
             tracing::info!("control: configuration saved to {}", path.display());
             let kept = backup

@@ -153,7 +153,13 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
 }
 
 async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), FrameError> {
-    let read_only = super::access::is_read_only(stream.peer_cred().ok().map(|c| c.uid()));
+    let peer = stream.peer_cred().ok();
+    let read_only = super::access::is_read_only(peer.map(|c| c.uid()));
+    // Who is connected, for the log of every change they make.
+    let who = match peer {
+        Some(c) => format!("uid {} pid {}", c.uid(), c.pid().unwrap_or(0)),
+        None => "an unknown peer".to_string(),
+    };
     let hello = Message::Hello {
         pid: std::process::id(),
         hostname: super::display_hostname(&daemon.config()),
@@ -180,6 +186,11 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
         let refused = read_only
             .then(|| super::access::refuse_for_read_only(&line))
             .flatten();
+        if refused.is_none() && !fulcrum_control::parse_command(&line).is_read_only() {
+            // Keys never reach the log.
+            let shown = fulcrum_config::redacted(&line);
+            tracing::info!("control: {who} runs {shown:?}");
+        }
         let reply = match refused {
             Some(reply) => reply,
             None => tokio::task::spawn_blocking(move || {

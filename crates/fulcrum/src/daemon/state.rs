@@ -80,6 +80,16 @@ impl Daemon {
     /// from the current one (validation included, as `fulcrum_config::apply` does); on error
     /// nothing changes. On success the new configuration is current, the data plane has it, and
     /// its warnings are returned (and logged).
+    /// Runs `save` with no change applied meanwhile and no other save under way: two control
+    /// sessions saving at once write one after the other, each a whole file.
+    pub fn while_unchanged<T>(&self, save: impl FnOnce(&Config) -> T) -> T {
+        let _guard = self
+            .update_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        save(&self.config.load_full())
+    }
+
     pub fn update(
         &self,
         change: impl FnOnce(&Config) -> Result<Config, Diagnostics>,
