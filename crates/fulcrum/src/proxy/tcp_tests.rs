@@ -112,6 +112,9 @@ fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
             break;
         }
     }
+    // On a loaded machine the accept can come after the writes gave up: wait for it, or the
+    // count of open connections below is 0 before the connection was ever taken.
+    wait_until("the connection accepted", || shown(&proxy, "accepted 1"));
     let deadline = Instant::now() + Duration::from_secs(15);
     while proxy.tcp_connections() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
