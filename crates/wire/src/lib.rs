@@ -16,6 +16,8 @@ pub mod error;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6ext;
 pub mod sync;
 pub mod tcp;
 pub mod udp;
