@@ -222,4 +222,4 @@ impl Repr {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -211,4 +211,4 @@ pub fn upper_layer<T: AsRef<[u8]>>(packet: &ipv6::Packet<T>) -> Result<UpperLaye
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
