@@ -11,6 +11,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod classify;
+pub mod classify6;
 pub mod dns;
 pub mod error;
 pub mod ethernet;

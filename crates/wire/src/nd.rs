@@ -209,4 +209,4 @@ fn find_lladdr(mut options: &[u8], wanted: u8) -> Result<Option<EthernetAddress>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -396,4 +396,4 @@ pub use v6::{message_len_v6, Ipv6Repr, HOP_LIMIT, IPV6_ADDR_LEN, MULTICAST_ADDR_
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_v6;
+pub(crate) mod tests_v6;
