@@ -140,7 +140,7 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
                         "the IPv6 address {} of server {id} under vrrp",
                         server.ipaddr
                     ),
-                    "VRRP floats IPv4 addresses only yet; this node serves it whatever its state",
+                    "VRRP floats IPv4 addresses only yet, so this address does not move between nodes",
                 ));
             }
         }

@@ -74,7 +74,7 @@ fn what_is_not_served_over_ipv6_is_named_in_a_warning() {
              IPv4 only yet, so sessions are not synced"
                 .to_string(),
             "26:1: the IPv6 address fd00:10:235:210::1 of server 2 under vrrp is accepted and \
-             ignored: VRRP floats IPv4 addresses only yet; this node serves it whatever its state"
+             ignored: VRRP floats IPv4 addresses only yet, so this address does not move between nodes"
                 .to_string(),
             "37:1: dsr enable on target 2 (fd00:10:235:210::43) of IPv6 server 2 is accepted and \
              ignored: the DSR plane forwards IPv4 only yet, so the server is not balanced"
