@@ -1,5 +1,16 @@
 #!/bin/bash
-# Capture real IPv6/ICMPv6/ND/VRRPv3 frames between lab namespaces (names unique: v6w-*).
+# How the IPv6 golden bytes of crates/wire were taken (run as root; needs iproute2, iputils ping,
+# tcpdump, python3, keepalived). Everything happens inside namespaces this script creates (names
+# v6w<PID>*), with no link to the host's interfaces; all are removed on exit.
+#   a <-> r <-> b: a (fd00:1::a), a forwarding router r (fd00:1::1 | fd00:2::1, MTU 1280 towards
+#   b) and b (fd00:2::b). Captured on a's link (out/a.pcap): the kernel's MLDv2 report with a
+#   Hop-by-Hop header, its Neighbor Solicitation and the Advertisement back, `ping -6` echo
+#   request/reply, Packet Too Big and Time Exceeded from r, the two fragments of a 2000-byte ping,
+#   and a Port Unreachable for UDP to port 9.
+#   k <-> q: keepalived's `version 3` IPv6 instance (VRID 7, VIP fd00:1::100) in k, captured in q
+#   (out/k.pcap): its adverts to ff02::12, its unsolicited Neighbor Advertisements, the
+#   priority-0 advert when stopped.
+# The frames were pasted into the tests (`*.hex` here, or arrays in the test modules).
 set -u
 P=v6w$$
 A=${P}a; R=${P}r; B=${P}b; K=${P}k; Q=${P}q
