@@ -63,6 +63,30 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u
     acc
 }
 
+/// The addresses of an IP family, as the transport checksums (UDP, TCP) cover them: lets one
+/// `verify_checksum`/`fill_checksum` serve both families.
+pub trait PseudoHeader: Copy {
+    /// Whether a zero UDP checksum means "not computed" (IPv4, RFC 768) rather than an error
+    /// (IPv6, RFC 8200 §8.1).
+    const UDP_ZERO_CHECKSUM_ALLOWED: bool;
+    /// The pseudo-header's partial sum.
+    fn pseudo_sum(src: Self, dst: Self, protocol: u8, length: u32) -> u32;
+}
+
+impl PseudoHeader for Ipv4Addr {
+    const UDP_ZERO_CHECKSUM_ALLOWED: bool = true;
+    fn pseudo_sum(src: Self, dst: Self, protocol: u8, length: u32) -> u32 {
+        pseudo_header(src, dst, protocol, length)
+    }
+}
+
+impl PseudoHeader for Ipv6Addr {
+    const UDP_ZERO_CHECKSUM_ALLOWED: bool = false;
+    fn pseudo_sum(src: Self, dst: Self, protocol: u8, length: u32) -> u32 {
+        pseudo_header_v6(src, dst, protocol, length)
+    }
+}
+
 /// The checksum to write into an upper-layer message over IPv6 whose checksum field is zero.
 pub fn checksum_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, message: &[u8]) -> u16 {
     let length = u32::try_from(message.len()).unwrap_or(u32::MAX);
