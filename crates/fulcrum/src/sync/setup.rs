@@ -97,5 +97,8 @@ mod tests {
         let why = setup(&without_real).unwrap_err();
         assert!(why.contains("network 1 has no `real` address"), "{why}");
         assert!(!why.contains("vrrp block"), "{why}");
+        let ipv6_peer = NETWORK.replace("interface eth1\n", "interface eth1\nsyncpeer fd00::46\n");
+        let why = setup(&ipv6_peer).unwrap_err();
+        assert!(why.contains("IPv6 syncpeer fd00::46"), "{why}");
     }
 }
