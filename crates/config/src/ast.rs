@@ -3,7 +3,7 @@
 //! (a port is a `u16`, a check's timeout exceeds its interval); whatever needs the whole text or
 //! the base configuration (references, duplicates, required fields) is the validator's job.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fulcrum_core::model::{
     DnsCheck, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
@@ -112,8 +112,13 @@ pub enum NetworkOpt {
     Mask(Ipv4Addr),
     Real(Ipv4Addr),
     Virt(Ipv4Addr),
+    Addr6(Ipv6Addr),
+    /// A prefix length, 0..=128.
+    Mask6(u8),
+    Real6(Ipv6Addr),
+    Virt6(Ipv6Addr),
     Interface(InterfaceRef),
-    SyncPeer(Ipv4Addr),
+    SyncPeer(IpAddr),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,10 @@ pub const NETWORK_OPTIONS: &[&str] = &[
     "mask",
     "real",
     "virt",
+    "addr6",
+    "mask6",
+    "real6",
+    "virt6",
     "interface",
     "syncpeer",
 ];

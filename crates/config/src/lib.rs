@@ -19,6 +19,7 @@
 pub mod ast;
 pub mod diag;
 pub mod diff;
+mod family;
 pub mod keywords;
 pub mod lexer;
 pub mod lower;
@@ -72,12 +73,15 @@ pub fn apply_loaded(base: &Config, file: &str, text: &str) -> Result<Loaded, Dia
     let lowered = lower::lower(base, &statements);
     let mut errors = lowered.errors;
     errors.extend(validate::validate(&lowered.config, &lowered.origins));
+    errors.extend(family::errors(&lowered.config, &lowered.origins));
     if !errors.is_empty() {
         return Err(Diagnostics::from_errors(file, text, errors));
     }
+    let mut warnings = lowered.warnings;
+    warnings.extend(family::warnings(&lowered.config, &lowered.origins));
     Ok(Loaded {
         config: lowered.config,
-        warnings: Diagnostics::from_warnings(file, text, lowered.warnings),
+        warnings: Diagnostics::from_warnings(file, text, warnings),
     })
 }
 

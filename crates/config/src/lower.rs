@@ -35,6 +35,8 @@ pub struct Origins {
     pub server_targets: HashMap<u32, Vec<IdRange>>,
     /// Option keywords of networks: (network id, keyword) -> where.
     pub network_opts: HashMap<(u32, &'static str), Span>,
+    /// Option keywords of servers and targets: (kind, id, keyword) -> where.
+    pub block_opts: HashMap<(Kind, u32, &'static str), Span>,
     pub vrrp: Option<Span>,
     pub vrrp_opts: HashMap<&'static str, Span>,
     /// Each `peer` line of the vrrp block.
@@ -336,6 +338,10 @@ impl Lowering {
                 NetworkOpt::Mask(m) => network.mask = Some(*m),
                 NetworkOpt::Real(a) => network.real = Some(*a),
                 NetworkOpt::Virt(a) => network.virt = Some(*a),
+                NetworkOpt::Addr6(a) => network.addr6 = Some(*a),
+                NetworkOpt::Mask6(m) => network.mask6 = Some(*m),
+                NetworkOpt::Real6(a) => network.real6 = Some(*a),
+                NetworkOpt::Virt6(a) => network.virt6 = Some(*a),
                 NetworkOpt::Interface(i) => network.interface = Some(i.clone()),
                 NetworkOpt::SyncPeer(a) => network.syncpeer = Some(*a),
             }
@@ -384,6 +390,9 @@ impl Lowering {
             Server::new(id, UNSPECIFIED)
         });
         for opt in opts {
+            self.origins
+                .block_opts
+                .insert((Kind::Server, id, opt.keyword), opt.span);
             match &opt.value {
                 ServerOpt::IpAddr(a) => server.ipaddr = *a,
                 ServerOpt::Port(p) => server.port = *p,
@@ -411,6 +420,9 @@ impl Lowering {
             Target::new(id, UNSPECIFIED)
         });
         for opt in opts {
+            self.origins
+                .block_opts
+                .insert((Kind::Target, id, opt.keyword), opt.span);
             match &opt.value {
                 TargetOpt::IpAddr(a) => target.ipaddr = *a,
                 TargetOpt::Port(p) => target.port = Some(*p),

@@ -408,8 +408,12 @@ impl<'t> Parser<'t> {
             "mask" => NetworkOpt::Mask(self.mask()?),
             "real" => NetworkOpt::Real(self.ipv4()?),
             "virt" => NetworkOpt::Virt(self.ipv4()?),
+            "addr6" => NetworkOpt::Addr6(self.ipv6()?),
+            "mask6" => NetworkOpt::Mask6(self.prefix_len6()?),
+            "real6" => NetworkOpt::Real6(self.ipv6()?),
+            "virt6" => NetworkOpt::Virt6(self.ipv6()?),
             "interface" => NetworkOpt::Interface(self.interface_ref()?),
-            _ => NetworkOpt::SyncPeer(self.ipv4()?),
+            _ => NetworkOpt::SyncPeer(self.ip()?),
         })
     }
 

@@ -239,6 +239,17 @@ pub fn print(config: &Config, taken: &str) -> String {
                 let _ = writeln!(out, "{keyword} {addr}");
             }
         }
+        if let Some(addr) = network.addr6 {
+            let _ = writeln!(out, "addr6 {addr}");
+        }
+        if let Some(len) = network.mask6 {
+            let _ = writeln!(out, "mask6 {len}");
+        }
+        for (keyword, addr) in [("real6", network.real6), ("virt6", network.virt6)] {
+            if let Some(addr) = addr {
+                let _ = writeln!(out, "{keyword} {addr}");
+            }
+        }
         match &network.interface {
             Some(InterfaceRef::Id(n)) => {
                 let _ = writeln!(out, "interface {n}");

@@ -5,7 +5,7 @@
 //! parser's recovery rules). Numbers are parsed from ASCII digits with overflow checked, so a
 //! huge number is an out-of-range error, never a wrap or a panic.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fulcrum_core::model::{
     DnsCheck, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
@@ -245,6 +245,38 @@ impl<'t> Parser<'t> {
                 Ok(addr)
             }
             None => self.expected("an IPv4 address"),
+        }
+    }
+
+    pub(crate) fn ipv6(&mut self) -> PResult<Ipv6Addr> {
+        match self.word_here().and_then(|w| w.value.parse().ok()) {
+            Some(addr) => {
+                self.pos += 1;
+                Ok(addr)
+            }
+            None => self.expected("an IPv6 address"),
+        }
+    }
+
+    /// An IPv6 prefix length (`64`), or a contiguous IPv6 mask (`ffff:ffff:ffff:ffff::`) read
+    /// as its length.
+    pub(crate) fn prefix_len6(&mut self) -> PResult<u8> {
+        let len = self.word_here().and_then(|w| {
+            if let Ok(mask) = w.value.parse::<Ipv6Addr>() {
+                let bits = u128::from(mask);
+                let ones = bits.leading_ones();
+                return (bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones);
+            }
+            digits(w.value)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n <= 128)
+        });
+        match len.and_then(|n| u8::try_from(n).ok()) {
+            Some(len) => {
+                self.pos += 1;
+                Ok(len)
+            }
+            None => self.expected("an IPv6 prefix length from 0 to 128 (such as 64)"),
         }
     }
 

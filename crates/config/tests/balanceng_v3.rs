@@ -96,7 +96,7 @@ fn every_v3_form_loads_and_prints_back() {
     let network = &config.networks[&1];
     assert_eq!(network.interface, Some(InterfaceRef::Id(2)));
     assert_eq!(network.virt, Some(v4("10.235.210.2")));
-    assert_eq!(network.syncpeer, Some(v4("10.235.210.46")));
+    assert_eq!(network.syncpeer, Some(v4("10.235.210.46").into()));
     assert_eq!(
         config.gateway.as_ref().unwrap().ipaddr,
         v4("10.235.210.254")
@@ -250,7 +250,7 @@ fn v3_mistakes_report_exact_positions() {
         (
             "syncpeer not an address",
             "network 1 {\n  syncpeer peer\n}\n".into(),
-            vec!["2:12: found \"peer\", expected an IPv4 address"],
+            vec!["2:12: found \"peer\", expected an IPv4 or IPv6 address"],
         ),
         (
             "module without a name",

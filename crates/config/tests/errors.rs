@@ -65,6 +65,48 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["2:8: found \"www\", expected an IPv4 or IPv6 address"],
         ),
         (
+            "IPv6 server with an IPv4 target",
+            format!("server 1 {{\nipaddr fd00::9\ntargets 1\n}}\n{OK_TARGET}"),
+            vec!["2:1: server 1 has IPv6 address fd00::9 but its target 1 has IPv4 address 10.0.0.1"],
+        ),
+        (
+            "IPv4 server with an IPv6 target among IPv4 ones",
+            "server 1 {\nipaddr 10.0.0.9\ntargets 1,2\n}\ntarget 1 {\nipaddr 10.0.0.1\n}\n\
+             target 2 {\n  ipaddr fd00::2\n}\n"
+                .into(),
+            vec!["2:1: server 1 has IPv4 address 10.0.0.9 but its target 2 has IPv6 address fd00::2"],
+        ),
+        (
+            "bad IPv6 address",
+            "network 1 {\naddr6 fd00::1::2\n}\n".into(),
+            vec!["2:7: found \"fd00::1::2\", expected an IPv6 address"],
+        ),
+        (
+            "IPv4 address for real6",
+            "network 1 {\n  real6 10.0.0.1\n}\n".into(),
+            vec!["2:9: found \"10.0.0.1\", expected an IPv6 address"],
+        ),
+        (
+            "prefix length beyond 128",
+            "network 1 {\naddr6 fd00:1::\nmask6 129\n}\n".into(),
+            vec!["3:7: found \"129\", expected an IPv6 prefix length from 0 to 128 (such as 64)"],
+        ),
+        (
+            "non-contiguous IPv6 mask",
+            "network 1 {\naddr6 fd00:1::\nmask6 ffff::ffff\n}\n".into(),
+            vec!["3:7: found \"ffff::ffff\", expected an IPv6 prefix length from 0 to 128 (such as 64)"],
+        ),
+        (
+            "real6 and virt6 outside the prefix",
+            "network 1 {\naddr6 fd00:1::\nmask6 64\nreal6 fd00:2::44\nvirt6 fd00:1::1\n}\n\
+             network 2 {\naddr6 fd00:3::\nmask6 ffff:ffff:ffff:ffff::\nvirt6 fd00:4::1\n}\n"
+                .into(),
+            vec![
+                "4:1: real6 fd00:2::44 is outside network 1 (fd00:1::/64)",
+                "10:1: virt6 fd00:4::1 is outside network 2 (fd00:3::/64)",
+            ],
+        ),
+        (
             "ping timeout equal to interval",
             "target 1 {\nipaddr 10.0.0.1\nping 5,5\n}\n".into(),
             vec!["3:8: found \"5\", expected a ping timeout greater than its interval (5)"],

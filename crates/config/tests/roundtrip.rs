@@ -153,11 +153,17 @@ fn network() -> impl Strategy<Value = Network> {
             proptest::option::of(any::<u32>()),
         )),
         proptest::option::of((any::<bool>(), any::<u32>(), text())),
-        proptest::option::of(any::<u32>()),
+        proptest::option::of(ip()),
         flags(),
+        proptest::option::of((
+            any::<u128>(),
+            0..=128u32,
+            proptest::option::of(any::<u128>()),
+            proptest::option::of(any::<u128>()),
+        )),
     )
         .prop_map(
-            |(name, addressing, interface, syncpeer, (registered, enabled))| {
+            |(name, addressing, interface, syncpeer, (registered, enabled), addressing6)| {
                 let mut network = Network::new(0);
                 network.name = name;
                 if let Some((addr, prefix, real, virt)) = addressing {
@@ -174,7 +180,15 @@ fn network() -> impl Strategy<Value = Network> {
                         InterfaceRef::Name(format!("{pick}\u{0}{name}"))
                     }
                 });
-                network.syncpeer = syncpeer.map(Ipv4Addr::from);
+                network.syncpeer = syncpeer;
+                if let Some((addr, prefix, real, virt)) = addressing6 {
+                    let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                    let inside = |v: u128| Ipv6Addr::from((addr & mask) | (v & !mask));
+                    network.addr6 = Some(Ipv6Addr::from(addr & mask));
+                    network.mask6 = Some(u8::try_from(prefix).unwrap());
+                    network.real6 = real.map(inside);
+                    network.virt6 = virt.map(inside);
+                }
                 network.registered = registered;
                 network.enabled = enabled;
                 network
@@ -262,6 +276,15 @@ fn pick<T: Copy>(items: &[T], n: u32) -> Option<T> {
 }
 
 /// Turns raw picks into references that resolve, as a valid configuration needs.
+/// `addr` in the family of `like`, keeping as many of its bits as fit.
+fn same_family(addr: IpAddr, like: IpAddr) -> IpAddr {
+    match (addr, like) {
+        (IpAddr::V4(a), IpAddr::V6(_)) => IpAddr::V6(a.to_ipv6_mapped()),
+        (IpAddr::V6(a), IpAddr::V4(_)) => IpAddr::V4(Ipv4Addr::from(u128::from(a) as u32)),
+        _ => addr,
+    }
+}
+
 fn repair(mut config: Config) -> Config {
     let target_ids: Vec<u32> = config.targets.keys().copied().collect();
     for (id, target) in config.targets.iter_mut() {
@@ -278,6 +301,12 @@ fn repair(mut config: Config) -> Config {
                 chosen.push(t);
             }
         }
+        // A server and its targets share a family: the server takes its first target's.
+        if let Some(first) = chosen.first().map(|t| config.targets[t].ipaddr) {
+            server.ipaddr = same_family(server.ipaddr, first);
+        }
+        let targets = &config.targets;
+        chosen.retain(|t| targets[t].ipaddr.is_ipv4() == server.ipaddr.is_ipv4());
         server.targets = chosen;
     }
     // Unique interface names: the id is part of the name.

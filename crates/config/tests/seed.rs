@@ -140,8 +140,15 @@ fn every_statement_and_option_loads_and_round_trips() {
             timeout: 3
         })
     );
+    assert_eq!(config.servers[&2].ipaddr, "::1".parse::<IpAddr>().unwrap());
+    let network = &config.networks[&2];
+    assert_eq!(
+        (network.addr6, network.mask6),
+        (Some("fd00:1::".parse().unwrap()), Some(64))
+    );
+    assert_eq!(network.syncpeer, Some("fd00:1::46".parse().unwrap()));
     let server = &config.servers[&1];
-    assert_eq!(server.ipaddr, "::1".parse::<IpAddr>().unwrap());
+    assert_eq!(server.ipaddr, "127.0.0.53".parse::<IpAddr>().unwrap());
     assert_eq!(
         (server.protocol, server.method),
         (Protocol::Udp, Method::Rr)

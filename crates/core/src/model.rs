@@ -7,7 +7,7 @@
 //! enabled that is not registered, and every check's timeout is greater than its interval.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Default session timeout in seconds (BalanceNG's `stout` default).
 pub const DEFAULT_SESSION_TIMEOUT: u32 = 600;
@@ -160,9 +160,17 @@ pub struct Network {
     pub real: Option<Ipv4Addr>,
     /// A virtual address on this network owned by the active node.
     pub virt: Option<Ipv4Addr>,
+    /// The network's IPv6 prefix (BalanceNG's `addr6`), with `mask6` its length.
+    pub addr6: Option<Ipv6Addr>,
+    /// Prefix length of `addr6`, 0..=128.
+    pub mask6: Option<u8>,
+    /// The node's own IPv6 address on this network (`real6`).
+    pub real6: Option<Ipv6Addr>,
+    /// A virtual IPv6 address on this network owned by the active node (`virt6`).
+    pub virt6: Option<Ipv6Addr>,
     pub interface: Option<InterfaceRef>,
-    /// Where session-sync datagrams go.
-    pub syncpeer: Option<Ipv4Addr>,
+    /// Where session-sync datagrams go (IPv4 or IPv6).
+    pub syncpeer: Option<IpAddr>,
     pub registered: bool,
     pub enabled: bool,
 }
@@ -347,6 +355,10 @@ impl Network {
             mask: None,
             real: None,
             virt: None,
+            addr6: None,
+            mask6: None,
+            real6: None,
+            virt6: None,
             interface: None,
             syncpeer: None,
             registered: false,

@@ -6,6 +6,9 @@
 //!
 //! Only the IPv4 header checksum is verified: DSR forwards the IP packet unchanged and the
 //! target's stack verifies the transport checksum, as a router would leave it.
+//!
+//! IPv6 frames are `Verdict::Other` here, so the IPv4 path costs what it did; the data plane
+//! hands them to [`crate::classify6::classify_ipv6`], which shares the drop reasons.
 
 use std::net::Ipv4Addr;
 
@@ -52,10 +55,19 @@ pub enum DropReason {
     UdpBadLength,
     /// A TCP data offset below 5.
     TcpBadHeaderLen,
+    /// IPv6 shorter than 40 bytes or than its payload length.
+    Ipv6Truncated,
+    /// The version nibble is not 6 on an IPv6 EtherType.
+    Ipv6BadVersion,
+    /// An extension-header chain cut short, out of order, or longer than the walk allows.
+    Ipv6BadExtension,
+    /// A Neighbor Solicitation or Advertisement that fails RFC 4861 §7.1 validation (hop limit,
+    /// checksum, length, options) or whose sender link-layer address is multicast.
+    NdInvalid,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Runt,
         DropReason::ArpMalformed,
         DropReason::ArpUnsupported,
@@ -67,6 +79,10 @@ impl DropReason {
         DropReason::L4Truncated,
         DropReason::UdpBadLength,
         DropReason::TcpBadHeaderLen,
+        DropReason::Ipv6Truncated,
+        DropReason::Ipv6BadVersion,
+        DropReason::Ipv6BadExtension,
+        DropReason::NdInvalid,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +98,10 @@ impl DropReason {
             DropReason::L4Truncated => "l4-truncated",
             DropReason::UdpBadLength => "udp-bad-length",
             DropReason::TcpBadHeaderLen => "tcp-bad-header-len",
+            DropReason::Ipv6Truncated => "ipv6-truncated",
+            DropReason::Ipv6BadVersion => "ipv6-bad-version",
+            DropReason::Ipv6BadExtension => "ipv6-bad-extension",
+            DropReason::NdInvalid => "nd-invalid",
         }
     }
 
@@ -264,7 +284,7 @@ fn classify_ipv4(payload: &[u8], vips: &impl VipTable) -> Verdict {
 /// Ports (and TCP flags) of a UDP or TCP header that must be whole (RFC 1858: a first fragment too short to
 /// hold it is an attack, not traffic). The UDP length covers the whole datagram, so it is only
 /// checked against the payload when the datagram is not fragmented.
-fn transport_ports(
+pub(crate) fn transport_ports(
     proto: u8,
     payload: &[u8],
     fragmented: bool,

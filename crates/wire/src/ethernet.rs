@@ -39,6 +39,18 @@ impl EthernetAddress {
         EthernetAddress([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
     }
 
+    /// The VRRP virtual router MAC for IPv6, 00-00-5E-00-02-{VRID} (RFC 5798 §7.3).
+    pub fn vrrp_virtual_v6(vrid: u8) -> EthernetAddress {
+        EthernetAddress([0x00, 0x00, 0x5e, 0x00, 0x02, vrid])
+    }
+
+    /// The multicast MAC an IPv6 multicast group maps to: 33-33 and the group's last four
+    /// bytes (RFC 2464 §7). For a solicited-node group that is 33-33-FF-xx-xx-xx.
+    pub fn ipv6_multicast(group: std::net::Ipv6Addr) -> EthernetAddress {
+        let o = group.octets();
+        EthernetAddress([0x33, 0x33, o[12], o[13], o[14], o[15]])
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<EthernetAddress> {
         let octets: [u8; 6] = bytes.try_into().ok()?;
         Some(EthernetAddress(octets))
@@ -277,6 +289,23 @@ mod tests {
         );
         assert!(EthernetAddress::BROADCAST.is_multicast());
         assert!(EthernetAddress::vrrp_virtual(7).is_unicast());
+        assert_eq!(
+            EthernetAddress::vrrp_virtual_v6(7).to_string(),
+            "00:00:5e:00:02:07"
+        );
+        // Captured: keepalived's IPv6 adverts go to 33:33:00:00:00:12, the kernel's
+        // solicitation for fd00:1::1 to 33:33:ff:00:00:01.
+        let vrrp_group: std::net::Ipv6Addr = "ff02::12".parse().unwrap();
+        assert_eq!(
+            EthernetAddress::ipv6_multicast(vrrp_group).to_string(),
+            "33:33:00:00:00:12"
+        );
+        let solicited: std::net::Ipv6Addr = "ff02::1:ff00:1".parse().unwrap();
+        assert_eq!(
+            EthernetAddress::ipv6_multicast(solicited).to_string(),
+            "33:33:ff:00:00:01"
+        );
+        assert!(EthernetAddress::ipv6_multicast(solicited).is_multicast());
     }
 
     proptest! {

@@ -11,11 +11,16 @@
 pub mod arp;
 pub mod checksum;
 pub mod classify;
+pub mod classify6;
 pub mod dns;
 pub mod error;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6ext;
+pub mod nd;
 pub mod sync;
 pub mod tcp;
 pub mod udp;

@@ -23,9 +23,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
-use std::net::Ipv4Addr;
-
-use crate::checksum;
+use crate::checksum::{self, PseudoHeader};
 use crate::error::{Result, WireError};
 use crate::ipv4::protocol;
 
@@ -148,22 +146,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Whether the checksum verifies; the whole buffer is the segment.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    /// Whether the checksum verifies over the IPv4 or IPv6 pseudo-header of `src` -> `dst`.
+    pub fn verify_checksum<A: PseudoHeader>(&self, src: A, dst: A) -> bool {
         let segment = self.buffer.as_ref();
         let Ok(len) = u32::try_from(segment.len()) else {
             return false;
         };
-        let pseudo = checksum::pseudo_header(src, dst, protocol::TCP, len);
+        let pseudo = A::pseudo_sum(src, dst, protocol::TCP, len);
         checksum::combine(&[pseudo, checksum::sum(segment)]) == 0xffff
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum<A: PseudoHeader>(&mut self, src: A, dst: A) {
         self.buffer.as_mut()[16..18].fill(0);
         let segment = self.buffer.as_ref();
         let len = u32::try_from(segment.len()).unwrap_or(u32::MAX);
-        let pseudo = checksum::pseudo_header(src, dst, protocol::TCP, len);
+        let pseudo = A::pseudo_sum(src, dst, protocol::TCP, len);
         let sum = !checksum::combine(&[pseudo, checksum::sum(segment)]);
         self.buffer.as_mut()[16..18].copy_from_slice(&sum.to_be_bytes());
     }
@@ -181,8 +180,13 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parse and verify the checksum; options are skipped.
-    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Repr> {
+    /// Parse and verify the checksum (over the IPv4 or IPv6 pseudo-header); options are
+    /// skipped.
+    pub fn parse<T: AsRef<[u8]>, A: PseudoHeader>(
+        packet: &Packet<T>,
+        src: A,
+        dst: A,
+    ) -> Result<Repr> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
             return Err(WireError::Checksum);
@@ -202,11 +206,11 @@ impl Repr {
     }
 
     /// Write header, `payload` and checksum into the start of `buffer`; returns the length.
-    pub fn emit(
+    pub fn emit<A: PseudoHeader>(
         &self,
         buffer: &mut [u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: A,
+        dst: A,
         payload: &[u8],
     ) -> Result<usize> {
         let total = Self::buffer_len(payload.len());
@@ -232,6 +236,7 @@ impl Repr {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
@@ -335,10 +340,26 @@ mod tests {
             let repr = Repr { src_port: sp, dst_port: dp, seq_number: seq, ack_number: ack,
                               flags: Flags(flags), window };
             let mut buf = vec![0u8; Repr::buffer_len(payload.len())];
-            repr.emit(&mut buf, src.into(), dst.into(), &payload).unwrap();
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            repr.emit(&mut buf, src, dst, &payload).unwrap();
             let packet = Packet::new_checked(&buf[..]).unwrap();
-            prop_assert_eq!(Repr::parse(&packet, src.into(), dst.into()).unwrap(), repr);
+            prop_assert_eq!(Repr::parse(&packet, src, dst).unwrap(), repr);
             prop_assert_eq!(packet.payload(), &payload[..]);
+        }
+
+        #[test]
+        fn round_trip_over_ipv6(sp in any::<u16>(), dp in any::<u16>(), seq in any::<u32>(),
+                                flags in any::<u8>(), src in any::<[u8; 16]>(),
+                                dst in any::<[u8; 16]>(),
+                                payload in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let repr = Repr { src_port: sp, dst_port: dp, seq_number: seq, ack_number: 0,
+                              flags: Flags(flags), window: 512 };
+            let mut buf = vec![0u8; Repr::buffer_len(payload.len())];
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            repr.emit(&mut buf, src, dst, &payload).unwrap();
+            let packet = Packet::new_checked(&buf[..]).unwrap();
+            prop_assert!(packet.verify_checksum(src, dst));
+            prop_assert_eq!(Repr::parse(&packet, src, dst).unwrap(), repr);
         }
 
         #[test]

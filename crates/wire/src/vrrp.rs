@@ -1,4 +1,6 @@
-//! VRRP advertisements for IPv4: version 2 (RFC 3768 §5) and version 3 (RFC 5798 §5).
+//! VRRP advertisements for IPv4: version 2 (RFC 3768 §5) and version 3 (RFC 5798 §5); and
+//! version 3 over IPv6 ([`Ipv6Repr`], `Packet::new_checked_v6`: the same view and message with
+//! 16-byte addresses, in `vrrp/v6.rs`).
 //!
 //! `Packet::new_checked` reads the version (2 or 3, else `Malformed`) and the address count, and
 //! verifies that the buffer holds the whole message they announce (fixed part, `count` addresses
@@ -388,5 +390,10 @@ impl Repr {
     }
 }
 
+mod v6;
+pub use v6::{message_len_v6, Ipv6Repr, HOP_LIMIT, IPV6_ADDR_LEN, MULTICAST_ADDR_V6};
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_v6;

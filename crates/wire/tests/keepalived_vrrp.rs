@@ -12,37 +12,20 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 use fulcrum_wire::vrrp::{self, Auth, Version};
 use fulcrum_wire::{ipv4, Result as WireResult};
 use netlab::Lab;
 
+mod common;
+use common::{require, wait_for, Scratch};
+
 const KEEPALIVED_ADDR: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 43);
 const FULCRUM_ADDR: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
-
-/// A scratch directory removed on drop (also during a panic).
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "this test needs `{tool}` installed (Debian package of the same name)"
-    );
-}
 
 /// An advert frame from Fulcrum's address and the virtual MAC, built only with this crate.
 fn fulcrum_advert(version: Version, priority: u8, interval_cs: u16) -> WireResult<Vec<u8>> {
@@ -103,21 +86,6 @@ for _ in range(count):
     s.send(frame)
     time.sleep(gap)
 "#;
-
-fn wait_for(log: &PathBuf, needle: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "keepalived did not log {needle:?} within {limit:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn interop(version: Version, interval_cs: u16) {
     for tool in ["ip", "keepalived", "python3"] {

@@ -2,7 +2,7 @@
 //! registered, enabled network with a `syncpeer`, else the `vrrp` block's network), the local
 //! `real` address it binds, the configured peer if any, and the key.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use fulcrum_core::model::Config;
 
@@ -44,10 +44,20 @@ impl Setup {
                 network.id
             )
         })?;
+        let peer = match network.syncpeer {
+            Some(IpAddr::V4(peer)) => Some(peer),
+            Some(IpAddr::V6(peer)) => {
+                return Err(format!(
+                    "network {} has the IPv6 syncpeer {peer}; sync runs over IPv4 only yet",
+                    network.id
+                ))
+            }
+            None => None,
+        };
         Ok(Some(Setup {
             network: network.id,
             local,
-            peer: network.syncpeer,
+            peer,
             key: config
                 .settings
                 .sync_key
@@ -87,5 +97,8 @@ mod tests {
         let why = setup(&without_real).unwrap_err();
         assert!(why.contains("network 1 has no `real` address"), "{why}");
         assert!(!why.contains("vrrp block"), "{why}");
+        let ipv6_peer = NETWORK.replace("interface eth1\n", "interface eth1\nsyncpeer fd00::46\n");
+        let why = setup(&ipv6_peer).unwrap_err();
+        assert!(why.contains("IPv6 syncpeer fd00::46"), "{why}");
     }
 }

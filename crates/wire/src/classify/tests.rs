@@ -390,7 +390,17 @@ fn verdicts() {
             counters.count(reason);
         }
     }
-    for reason in DropReason::ALL {
+    // The IPv6 reasons are covered by the IPv6 classifier's table (`classify6/tests.rs`).
+    let ipv6_only = [
+        DropReason::Ipv6Truncated,
+        DropReason::Ipv6BadVersion,
+        DropReason::Ipv6BadExtension,
+        DropReason::NdInvalid,
+    ];
+    for reason in DropReason::ALL
+        .into_iter()
+        .filter(|r| !ipv6_only.contains(r))
+    {
         assert!(
             counters.get(reason) > 0,
             "no case drops for {}",

@@ -1,0 +1,183 @@
+//! Address families. Errors: a server and its targets share one family (a DSR or proxied
+//! query cannot change family on the way), and a network's `real6` and `virt6` lie inside its
+//! `addr6`/`mask6`. Warnings, one per statement, for the IPv6 the configuration accepts and the
+//! daemon does not serve yet: the network's IPv6 attributes, an IPv6 `syncpeer`, an IPv6 server
+//! under a `vrrp` block (VRRP floats IPv4 addresses only), `dsr enable` for an IPv6 server's
+//! target. Warnings are given only for statements of the text being applied (a shell command
+//! does not repeat the file's), so each points at what the operator wrote.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use fulcrum_core::model::Config;
+
+use crate::ast::Kind;
+use crate::diag::{Error, Span};
+use crate::lower::Origins;
+
+fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+fn ipaddr_at(origins: &Origins, kind: Kind, id: u32) -> Option<Span> {
+    origins.block_opts.get(&(kind, id, "ipaddr")).copied()
+}
+
+fn inside6(addr: Ipv6Addr, network: Ipv6Addr, len: u8) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    u128::from(addr) & mask == u128::from(network) & mask
+}
+
+pub fn errors(config: &Config, origins: &Origins) -> Vec<Error> {
+    let mut errors = Vec::new();
+    for (id, server) in &config.servers {
+        let mixed = server
+            .targets
+            .iter()
+            .filter_map(|t| config.targets.get(t).map(|target| (*t, target)))
+            .find(|(_, target)| target.ipaddr.is_ipv4() != server.ipaddr.is_ipv4());
+        let Some((target_id, target)) = mixed else {
+            continue;
+        };
+        let server_at = ipaddr_at(origins, Kind::Server, *id);
+        let target_at = ipaddr_at(origins, Kind::Target, target_id);
+        let span = server_at
+            .or(target_at)
+            .unwrap_or_else(|| origins.of(Kind::Server, *id));
+        let mut error = Error::new(
+            span,
+            format!(
+                "server {id} has {} address {} but its target {target_id} has {} address {}",
+                family(server.ipaddr),
+                server.ipaddr,
+                family(target.ipaddr),
+                target.ipaddr
+            ),
+        )
+        .help("a server and its targets share one address family");
+        let other = match (server_at, target_at) {
+            (Some(_), Some(at)) => Some(format!("target {target_id}'s ipaddr is at {at}")),
+            (None, Some(_)) => Some(format!(
+                "server {id} is defined at {}",
+                origins.of(Kind::Server, *id)
+            )),
+            _ => None,
+        };
+        if let Some(note) = other {
+            error = error.note(note);
+        }
+        errors.push(error);
+    }
+    for (id, network) in &config.networks {
+        let (Some(addr6), Some(len)) = (network.addr6, network.mask6) else {
+            continue;
+        };
+        for (keyword, value) in [("real6", network.real6), ("virt6", network.virt6)] {
+            if let Some(value) = value.filter(|v| !inside6(*v, addr6, len)) {
+                let span = origins
+                    .network_opts
+                    .get(&(*id, keyword))
+                    .copied()
+                    .unwrap_or_else(|| origins.of(Kind::Network, *id));
+                errors.push(Error::new(
+                    span,
+                    format!("{keyword} {value} is outside network {id} ({addr6}/{len})"),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+fn not_served(span: Span, what: String, why: &str) -> Error {
+    Error::new(span, format!("{what} is accepted and ignored: {why}"))
+}
+
+pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
+    let mut warnings = Vec::new();
+    for (id, network) in &config.networks {
+        let values = [
+            ("addr6", network.addr6.map(|a| a.to_string())),
+            ("mask6", network.mask6.map(|l| l.to_string())),
+            ("real6", network.real6.map(|a| a.to_string())),
+            ("virt6", network.virt6.map(|a| a.to_string())),
+        ];
+        for (keyword, value) in values {
+            let (Some(value), Some(span)) = (value, origins.network_opts.get(&(*id, keyword)))
+            else {
+                continue;
+            };
+            warnings.push(not_served(
+                *span,
+                format!("{keyword} {value}"),
+                "Fulcrum does not run VRRP, neighbour discovery or DSR over IPv6 yet",
+            ));
+        }
+        if let (Some(peer @ IpAddr::V6(_)), Some(span)) = (
+            network.syncpeer,
+            origins.network_opts.get(&(*id, "syncpeer")),
+        ) {
+            warnings.push(not_served(
+                *span,
+                format!("syncpeer {peer}"),
+                "session sync runs over IPv4 only yet, so sessions are not synced",
+            ));
+        }
+    }
+    for (id, server) in &config.servers {
+        if server.ipaddr.is_ipv4() {
+            continue;
+        }
+        let server_at = ipaddr_at(origins, Kind::Server, *id);
+        if config.vrrp.is_some() {
+            if let Some(span) = server_at.or(origins.vrrp) {
+                warnings.push(not_served(
+                    span,
+                    format!(
+                        "the IPv6 address {} of server {id} under vrrp",
+                        server.ipaddr
+                    ),
+                    "VRRP floats IPv4 addresses only yet, so this address does not move between nodes",
+                ));
+            }
+        }
+        for target_id in &server.targets {
+            let Some(target) = config.targets.get(target_id).filter(|t| t.dsr) else {
+                continue;
+            };
+            let dsr_at = origins
+                .block_opts
+                .get(&(Kind::Target, *target_id, "dsr"))
+                .copied();
+            if let Some(span) = dsr_at.or(server_at) {
+                warnings.push(not_served(
+                    span,
+                    format!(
+                        "dsr enable on target {target_id} ({}) of IPv6 server {id}",
+                        target.ipaddr
+                    ),
+                    "the DSR plane forwards IPv4 only yet, so the server is not balanced",
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        let net: Ipv6Addr = "fd00:1::".parse().unwrap();
+        assert!(inside6("fd00:1::44".parse().unwrap(), net, 64));
+        assert!(!inside6("fd00:2::44".parse().unwrap(), net, 64));
+        assert!(inside6("2001:db8::1".parse().unwrap(), net, 0));
+        assert!(inside6(net, net, 128));
+        assert!(!inside6("fd00:1::1".parse().unwrap(), net, 128));
+    }
+}
