@@ -1,6 +1,5 @@
-//! Fuzzes the agent protocol's packet decoder (`crates/fulcrum/src/agent/wire.rs`, included by
-//! path as the agent's integration test does: it lives in the binary crate) with arbitrary
-//! datagrams, without a key and with one. Beyond "no panic":
+//! Fuzzes the agent protocol's packet decoder (`fulcrum_wire::agent`) with arbitrary datagrams,
+//! without a key and with one. Beyond "no panic":
 //! - whatever parses re-emits, with the same key, to bytes that parse to the same meaning; without
 //!   a key, to exactly the bytes received;
 //! - a packet that parses with one key does not parse with another, nor without a key;
@@ -10,12 +9,8 @@
 
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../crates/fulcrum/src/agent/wire.rs"]
-mod wire;
-
+use fulcrum_wire::agent::Repr;
 use libfuzzer_sys::fuzz_target;
-use wire::Repr;
 
 const KEY: &[u8] = b"agent key";
 

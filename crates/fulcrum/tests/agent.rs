@@ -1,17 +1,9 @@
-//! `fulcrum agent` end to end, queried by the balancer's own client (`query_agent`, compiled in
-//! from the binary's sources). The seed's setup: the agent runs an agentcheck.sh that calls
+//! `fulcrum agent` end to end, queried by the balancer's own client (`query_agent`, from
+//! `fulcrum-agent-client`). The seed's setup: the agent runs an agentcheck.sh that calls
 //! `fulcrum dns-check -zone balanceng.net -master A A` and echoes 1 or 0, against a real Bind9;
 //! the value follows Bind9 going down and coming back (and the same with the seed's script as is,
 //! calling mon's dns.monitor). Also: keys, the one-second cache, the
 //! rate limit, and the client ignoring bad replies. Needs root, bind9 and iproute2.
-
-#[allow(dead_code)]
-#[path = "../src/agent/wire.rs"]
-mod wire;
-
-#[allow(dead_code)]
-#[path = "../src/agent/client.rs"]
-mod client;
 
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use client::{query_agent, query_agent_from, AgentError, ClientDrops};
+use fulcrum_agent_client::{query_agent, query_agent_from, AgentError, ClientDrops};
+use fulcrum_wire::agent::Repr;
 use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
-use wire::Repr;
 
 const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 const DNS_MONITOR: &str = "/usr/lib/mon/mon.d/dns.monitor";

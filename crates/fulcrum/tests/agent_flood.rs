@@ -4,7 +4,7 @@
 //! requests from thousands of spoofed source addresses (a raw socket in the client namespace;
 //! 3 s at 5000 requests/s to each agent, more sources than the agent's rate-limiter table
 //! holds). Meanwhile ns0a, the other balancer, keeps asking the three agents with the
-//! balancer's own client (`query_agent_from`, compiled in from the binary's sources) from its
+//! balancer's own client (`query_agent_from`, from `fulcrum-agent-client`) from its
 //! address: every probe must be answered. And with the real balancer (`fulcrum run` in ns0a,
 //! the seed's configuration, the seed's agents on both nodes), a flood at both agents takes no
 //! target down. On the host's loopback: a command that takes 2 s does not hold up a hundred
@@ -12,22 +12,14 @@
 
 mod dsr_support;
 
-#[allow(dead_code)]
-#[path = "../src/agent/wire.rs"]
-mod wire;
-
-#[allow(dead_code)]
-#[path = "../src/agent/client.rs"]
-mod client;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use client::{query_agent_from, ClientDrops};
+use fulcrum_agent_client::{query_agent_from, ClientDrops};
+use fulcrum_wire::agent::Repr;
 use netlab::seed::{seed_topology, NS0A_ADDR, NS0B_ADDR};
-use wire::Repr;
 
 const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 /// The seed's agent port; the keyed agent listens on the next one, the one answering only the

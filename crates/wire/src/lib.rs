@@ -8,6 +8,7 @@
 // `cfg(test)`).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod agent;
 pub mod arp;
 pub mod checksum;
 pub mod classify;

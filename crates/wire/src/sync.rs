@@ -5,7 +5,7 @@
 //! bytes between the header and the (optional) 32-byte HMAC trailer: every entry's length is
 //! checked before it is read, and no byte may be left over. After it succeeds no accessor and no
 //! step of [`Datagram::entries`] can panic. The trailer is only exposed here; computing and
-//! checking the HMAC-SHA256 is the driver's job (this crate has no crypto).
+//! checking the HMAC-SHA256 is the driver's job.
 //!
 //! ```text
 //!  0                   1                   2                   3

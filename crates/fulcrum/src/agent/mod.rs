@@ -11,12 +11,8 @@
 //! change (at most once a second). A reply leaves from the address its request was sent to.
 
 mod cache;
-// The client is the balancer's `agent` check; the daemon wires it.
-#[allow(dead_code)]
-pub mod client;
 mod ratelimit;
 mod socket;
-pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,10 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use cache::ValueCache;
-#[allow(unused_imports)] // the balancer's agent check
-pub use client::{query_agent, query_agent_from, AgentError, ClientDrops};
+use fulcrum_wire::agent::Repr;
 use ratelimit::{Admission, Verdict};
-use wire::Repr;
 
 /// How old the value may get before a request triggers a new run.
 const MAX_AGE: Duration = Duration::from_secs(1);

@@ -3,6 +3,10 @@
 //! meantime (from another address, longer than the request, malformed, unauthenticated, or with
 //! another nonce) is counted in [`ClientDrops`] and ignored; the wait goes on until the timeout.
 //! The value returned is the agent's: 0 means "down" and the caller treats it so.
+//!
+//! A crate of its own rather than a module of the daemon because the agent's integration tests
+//! query agents with this very client; the packets are `fulcrum_wire::agent`, this is only the
+//! socket and the wait.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +14,7 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use super::wire::{Repr, NONCE_LEN};
+use fulcrum_wire::agent::{Repr, NONCE_LEN};
 
 /// Replies the client ignored, by reason.
 #[derive(Debug, Default)]

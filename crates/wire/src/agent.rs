@@ -5,6 +5,13 @@
 //! packet carries HMAC-SHA256 over everything before it, truncated to 16 bytes; without one,
 //! packets carry none. A reply is exactly as long as the request it answers, never longer.
 //!
+//! The MAC is computed here, with the `hmac` and `sha2` crates, rather than behind a trait the
+//! caller implements (as the sync format leaves its HMAC to the driver): the key decides what
+//! a packet is (its length, its flag, whether it parses at all), so [`Repr::parse`] and
+//! [`Repr::emit`] are only complete with it, the golden bytes cover the MAC, and the fuzz target
+//! checks the keyed invariants with this crate alone. Both crates are pure (no I/O, no clock,
+//! no randomness), so this crate stays pure.
+//!
 //! ```text
 //!  0                   1                   2                   3
 //!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -23,6 +30,8 @@
 //! |           MAC (16 bytes, only when flag bit 0 is set)         |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
+
+use std::fmt;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -52,29 +61,40 @@ mod field {
 }
 
 /// Why a packet was refused. [`WireError::is_unauthenticated`] tells the two counters apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireError {
-    #[error("length {0} is neither {PLAIN_LEN} nor {KEYED_LEN}")]
     BadLength(usize),
-    #[error("not an agent packet (bad magic)")]
     BadMagic,
-    #[error("unsupported version {0}")]
     BadVersion(u8),
-    #[error("unknown kind {0}")]
     BadKind(u8),
-    #[error("unknown flags {0:#06x}")]
     UnknownFlags(u16),
-    #[error("length does not match the MAC flag")]
     LengthFlagMismatch,
-    #[error("a request's value field is not zero")]
     NonZeroReserved,
-    #[error("a key is set but the packet has no MAC")]
     MissingMac,
-    #[error("the packet has a MAC but no key is set")]
     UnexpectedMac,
-    #[error("wrong MAC (different key?)")]
     BadMac,
 }
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::BadLength(len) => {
+                write!(f, "length {len} is neither {PLAIN_LEN} nor {KEYED_LEN}")
+            }
+            WireError::BadMagic => f.write_str("not an agent packet (bad magic)"),
+            WireError::BadVersion(version) => write!(f, "unsupported version {version}"),
+            WireError::BadKind(kind) => write!(f, "unknown kind {kind}"),
+            WireError::UnknownFlags(flags) => write!(f, "unknown flags {flags:#06x}"),
+            WireError::LengthFlagMismatch => f.write_str("length does not match the MAC flag"),
+            WireError::NonZeroReserved => f.write_str("a request's value field is not zero"),
+            WireError::MissingMac => f.write_str("a key is set but the packet has no MAC"),
+            WireError::UnexpectedMac => f.write_str("the packet has a MAC but no key is set"),
+            WireError::BadMac => f.write_str("wrong MAC (different key?)"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
 
 impl WireError {
     /// True for the errors counted as "unauthenticated" rather than "malformed".
