@@ -16,6 +16,7 @@ mod limits;
 mod link;
 mod logging;
 mod loglimit;
+mod plane;
 mod proxy;
 mod scripts;
 mod service;

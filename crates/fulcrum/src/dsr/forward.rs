@@ -20,8 +20,8 @@ use fulcrum_wire::classify::{classify, DropReason, Flow, Verdict, VipTable};
 use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
-use super::sessions::Sessions;
 use super::table::{DsrServer, DsrTable, NextHop};
+use crate::plane::sessions::Sessions;
 
 /// Why the plane dropped a frame that the classifier accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

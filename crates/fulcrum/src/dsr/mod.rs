@@ -20,11 +20,6 @@
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
 mod checksum;
-// The session table and per-writer counters are the proxy's own (one implementation for both
-// planes); they should move to a shared module, see the report of this change.
-#[path = "../proxy/counters.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod counters;
 pub mod driver;
 mod forward;
 mod health;
@@ -33,9 +28,6 @@ mod maintain;
 pub mod path;
 pub mod plane_counters;
 mod resolver;
-#[path = "../proxy/sessions.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod sessions;
 pub mod sync_link;
 pub mod table;
 mod worker;
@@ -54,11 +46,12 @@ use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSock
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use crate::link::Links;
-use counters::CounterSet;
+use crate::plane::counters::CounterSet;
+use crate::plane::sessions::Sessions;
+use crate::sync::tap::Plane;
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
 use resolver::Resolver;
-use sessions::Sessions;
 use sync_link::SyncLink;
 use table::{CounterMaps, DsrTable, Facts, NextHop};
 
@@ -148,6 +141,7 @@ impl Dsr {
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(DsrTable::default()),
             sessions: Arc::new(Sessions::new(
+                Plane::Dsr,
                 fulcrum_core::model::DEFAULT_MAX_SESSIONS,
                 Instant::now(),
             )),

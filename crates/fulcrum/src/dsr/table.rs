@@ -21,7 +21,7 @@ use fulcrum_wire::classify::VipTable;
 use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
-use super::counters::CounterSet;
+use crate::plane::counters::CounterSet;
 
 /// The VRRP id used for the virtual MAC when the configuration has no `vrrp` block.
 pub const DEFAULT_VRID: u8 = 1;

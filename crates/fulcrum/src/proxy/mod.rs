@@ -7,9 +7,7 @@
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
-mod counters;
 mod outstanding;
-mod sessions;
 mod snapshot;
 mod tcp;
 mod tcp_limits;
@@ -28,8 +26,9 @@ use std::time::{Duration, Instant};
 use fulcrum_core::model::{Config, Method};
 use fulcrum_core::stats::Counters;
 
-use counters::CounterSet;
-use sessions::Sessions;
+use crate::plane::counters::CounterSet;
+use crate::plane::sessions::Sessions;
+use crate::sync::tap::Plane;
 pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
 use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
@@ -134,6 +133,7 @@ impl Proxy {
         };
         let started = Instant::now();
         let sessions = Arc::new(Sessions::new(
+            Plane::Proxy,
             fulcrum_core::model::DEFAULT_MAX_SESSIONS,
             started,
         ));

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use fulcrum_core::balance::{fail_open, Candidate, Chooser};
 use fulcrum_core::model::{Config, Method, Protocol, Server};
 
-use super::counters::CounterSet;
-use super::sessions::Sessions;
+use crate::plane::counters::CounterSet;
+use crate::plane::sessions::Sessions;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

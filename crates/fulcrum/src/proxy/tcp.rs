@@ -28,10 +28,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::counters::Slot;
 use super::snapshot::{PickState, Snapshot, Transport};
 use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
+use crate::plane::counters::Slot;
 
 /// How long connecting to a target may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -20,10 +20,10 @@ use fulcrum_core::stats::DropReason;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
 
-use super::counters::CounterSet;
 use super::outstanding::{Outstanding, Pending};
 use super::snapshot::{PickState, Snapshot, Transport};
 use super::Shared;
+use crate::plane::counters::CounterSet;
 
 /// Datagrams per `recvmmsg`/`sendmmsg`.
 pub const BATCH: usize = 32;
@@ -195,8 +195,8 @@ impl Worker {
                         table: Outstanding::new(
                             OUTSTANDING_PER_TARGET,
                             (
-                                super::sessions::random_seed(),
-                                super::sessions::random_seed(),
+                                crate::plane::sessions::random_seed(),
+                                crate::plane::sessions::random_seed(),
                             ),
                         ),
                         counters: up.counters.clone(),

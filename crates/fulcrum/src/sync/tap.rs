@@ -34,7 +34,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Which data plane a table belongs to (from the module that registered it).
+/// Which data plane a table belongs to (named by the plane that creates it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plane {
     Proxy,
@@ -62,15 +62,9 @@ pub struct Tap {
     queues: Arc<Queues>,
 }
 
-/// Registers a sharded table; `module` is the registering module's path (the proxy's and the
-/// DSR plane's share one source file), `shard_key` the key it chooses a client's shard with,
-/// `started` the instant its clock counts seconds from.
-pub fn register(module: &str, tables: &Arc<Shards>, shard_key: u64, started: Instant) -> Tap {
-    let plane = if module.contains("dsr") {
-        Plane::Dsr
-    } else {
-        Plane::Proxy
-    };
+/// Registers a sharded table of `plane`; `shard_key` is the key it chooses a client's shard
+/// with, `started` the instant its clock counts seconds from.
+pub fn register(plane: Plane, tables: &Arc<Shards>, shard_key: u64, started: Instant) -> Tap {
     // Under the registry lock, which [`set_enabled`] holds while it reserves room and turns
     // reporting on: either this table is registered in time to get its room there, or it sees
     // reporting on here. (Read outside the lock, a table registered while sync was starting
@@ -359,9 +353,7 @@ mod tests {
         let pass = lock(&REGISTRY);
         let registering = {
             let tables = tables.clone();
-            std::thread::spawn(move || {
-                register("fulcrum::dsr::sessions", &tables, 7, Instant::now())
-            })
+            std::thread::spawn(move || register(Plane::Dsr, &tables, 7, Instant::now()))
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         ENABLED.store(true, Ordering::Release);

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::dsr::table::{build, tests::seed_config, CounterMaps, Facts};
+use crate::sync::tap::Plane;
 use fulcrum_wire::checksum::checksum;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
@@ -96,7 +97,7 @@ fn target_id(table: &DsrTable, d: Decision) -> Option<u32> {
 #[test]
 fn clients_spread_over_both_targets_and_stick() {
     let table = table();
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let mut pick = Pick::new(7);
     let mut seen = HashMap::new();
     for i in 1..=100 {
@@ -121,7 +122,7 @@ fn clients_spread_over_both_targets_and_stick() {
 #[test]
 fn the_local_target_gets_the_ip_packet_and_the_peer_its_mac() {
     let table = table();
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let mut pick = Pick::new(7);
     let mut local = false;
     let mut remote = false;
@@ -145,7 +146,7 @@ fn the_local_target_gets_the_ip_packet_and_the_peer_its_mac() {
 #[test]
 fn fragments_follow_their_clients_session() {
     let table = table();
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let mut pick = Pick::new(7);
     for i in 1..=30 {
         // First fragment (MF set, offset 0), then a later one with no ports.
@@ -161,7 +162,7 @@ fn fragments_follow_their_clients_session() {
 #[test]
 fn verdicts_other_than_forwarding() {
     let table = table();
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let mut pick = Pick::new(7);
     let mut bad_checksum = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
     bad_checksum[24] ^= 0xff;
@@ -288,7 +289,7 @@ fn no_operational_target_is_a_counted_drop() {
         let none = fulcrum_core::balance::Chooser::new(server.method, Vec::new());
         server.choosers = [none.clone(), none];
     }
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let frame = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
     let d = decide(&frame, &table, &sessions, &mut Pick::new(1), true);
     assert_eq!(d, Decision::Drop(PlaneDrop::NoTarget(0)));
@@ -321,7 +322,7 @@ mod properties {
         #[test]
         fn decide_is_total(frame in proptest::collection::vec(any::<u8>(), 0..200)) {
             let table = table();
-            let sessions = Sessions::new(100, Instant::now());
+            let sessions = Sessions::new(Plane::Dsr, 100, Instant::now());
             let d = decide(&frame, &table, &sessions, &mut Pick::new(3), true);
             if matches!(d, Decision::Forward { .. } | Decision::Local { .. }) {
                 prop_assert_eq!(&frame[0..6], &EthernetAddress::vrrp_virtual(7).0[..]);
@@ -334,7 +335,7 @@ mod properties {
         fn mutated_vip_frames(payload in proptest::collection::vec(any::<u8>(), 0..64),
                               cut in 0usize..80, byte in any::<u8>(), at in 0usize..80) {
             let table = table();
-            let sessions = Sessions::new(100, Instant::now());
+            let sessions = Sessions::new(Plane::Dsr, 100, Instant::now());
             let mut frame = ip_frame(17, client(1), VIP, &[udp(4000, 53), payload].concat(), 0);
             if at < frame.len() { frame[at] = byte; }
             frame.truncate(frame.len().saturating_sub(cut));
@@ -376,7 +377,7 @@ fn with_both_targets_down_failopen_forwards_to_both_and_without_it_nothing() {
     let down = HashMap::from([(1, false), (2, false)]);
     let mut config = seed_config(true);
     let closed = table_with(&config, &down);
-    let sessions = Sessions::new(1000, Instant::now());
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
     let mut pick = Pick::new(7);
     for i in 1..=20 {
         let frame = ip_frame(17, client(i), VIP, &udp(4000, 53), 0);

@@ -8,6 +8,7 @@ use std::time::Instant;
 use fulcrum_core::model::{Config, Method, Server, Target};
 
 use super::*;
+use crate::sync::tap::Plane;
 
 /// Server 1 on 127.0.61.10 (an ephemeral port) with targets 1 and 2 on 127.0.0.1.
 fn config(method: Method, failopen: bool) -> Config {
@@ -34,7 +35,7 @@ fn build_with(config: &Config, operational: &HashMap<u32, bool>) -> Snapshot {
     build_on(
         config,
         operational,
-        Arc::new(Sessions::new(1000, Instant::now())),
+        Arc::new(Sessions::new(Plane::Proxy, 1000, Instant::now())),
     )
 }
 

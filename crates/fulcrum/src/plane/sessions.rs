@@ -1,7 +1,9 @@
-//! The session table shared by every UDP worker and the TCP relay: the core's single-threaded
-//! [`SessionTable`] split into shards by client address, a mutex per shard. A worker holds one
-//! shard's lock for one lookup or insert (tens of nanoseconds), so with a handful of workers
-//! and many shards contention is rare. Time is whole seconds since the proxy started.
+//! A data plane's session table, shared by all its workers (the proxy's UDP workers and TCP
+//! relay, the DSR plane's workers): the core's single-threaded [`SessionTable`] split into
+//! shards by client address, a mutex per shard. A worker holds one shard's lock for one lookup
+//! or insert (tens of nanoseconds), so with a handful of workers and many shards contention is
+//! rare. Time is whole seconds since the plane started. Each table is created for one
+//! [`Plane`], the name it registers with the sync tap under.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,6 +11,8 @@ use std::time::Instant;
 
 use fulcrum_core::balance::Chooser;
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
+
+use crate::sync::tap::{self, Plane, Tap};
 
 /// Enough shards that two workers rarely meet on one lock.
 pub const SHARDS: usize = 64;
@@ -24,7 +28,7 @@ pub struct Sessions {
     max_sessions: std::sync::atomic::AtomicU64,
     started: Instant,
     /// Session events for sync, and its way into these tables.
-    sync: crate::sync::tap::Tap,
+    sync: Tap,
 }
 
 fn lock(shard: &Mutex<SessionTable>) -> MutexGuard<'_, SessionTable> {
@@ -49,7 +53,8 @@ pub(crate) fn random_seed() -> u64 {
 }
 
 impl Sessions {
-    pub fn new(max_sessions: u64, started: Instant) -> Sessions {
+    /// A table for `plane` holding at most `max_sessions`, its clock counting from `started`.
+    pub fn new(plane: Plane, max_sessions: u64, started: Instant) -> Sessions {
         let per_shard = max_sessions.div_ceil(SHARDS as u64);
         let per_shard = usize::try_from(per_shard).unwrap_or(usize::MAX);
         let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
@@ -57,7 +62,7 @@ impl Sessions {
             .collect();
         let shard_key = random_seed();
         Sessions {
-            sync: crate::sync::tap::register(module_path!(), &shards, shard_key, started),
+            sync: tap::register(plane, &shards, shard_key, started),
             counts: TargetCounts::default(),
             shards,
             shard_key,
@@ -268,7 +273,7 @@ mod tests {
 
     #[test]
     fn sharded_table_behaves_as_one() {
-        let sessions = Sessions::new(1000, Instant::now());
+        let sessions = Sessions::new(Plane::Proxy, 1000, Instant::now());
         for i in 0..200u32 {
             let client = IpAddr::from([10, 0, (i / 256) as u8, i as u8]);
             sessions.insert(1, client, 1 + i % 2, 5, 600);
@@ -288,7 +293,7 @@ mod tests {
 
     #[test]
     fn recent_counts_follow_placements_and_recount_after_the_refresh() {
-        let sessions = Sessions::new(1000, Instant::now());
+        let sessions = Sessions::new(Plane::Proxy, 1000, Instant::now());
         let exact = |s: &Sessions| vec![(1, s.count_on(1)), (2, s.count_on(2))];
         let t0 = Instant::now();
         assert_eq!(sessions.counts.get(1, t0, || exact(&sessions)), 0);
@@ -309,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_new_bound_keeps_what_fits_in_every_shard() {
-        let sessions = Sessions::new(100_000, Instant::now());
+        let sessions = Sessions::new(Plane::Proxy, 100_000, Instant::now());
         for i in 0..10_000u32 {
             let client = IpAddr::from([10, 3, (i >> 8) as u8, i as u8]);
             sessions.insert(1, client, 1, i / 100, 600);
@@ -330,7 +335,7 @@ mod tests {
 
     #[test]
     fn show_lists_the_newest_first_with_the_total() {
-        let sessions = Sessions::new(1000, Instant::now());
+        let sessions = Sessions::new(Plane::Proxy, 1000, Instant::now());
         for i in 0..30u8 {
             sessions.insert(1, IpAddr::from([10, 1, 60, i]), 1, u32::from(i), 600);
         }
