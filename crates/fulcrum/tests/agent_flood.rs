@@ -10,6 +10,7 @@
 //! target down. On the host's loopback: a command that takes 2 s does not hold up a hundred
 //! concurrent requests. Needs root, iproute2, bind9, dig, tcpdump and nftables.
 
+mod common;
 mod dsr_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -11,6 +11,7 @@
 //! that lost the VIP from its `lo` although every configured check still passes. Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
+mod common;
 mod dsr_support;
 
 use std::net::Ipv4Addr;

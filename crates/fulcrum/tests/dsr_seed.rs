@@ -12,6 +12,7 @@
 //! seed's agent on both nodes) all pass, so the DSR plane keeps both targets. Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
+mod common;
 mod dsr_support;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@
 //! process a test starts is killed by PID when its guard drops, also on panic; each test has
 //! its own 127.0.N.0/24 client range and free ports, so tests run in parallel.
 
+mod common;
 mod health_support;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

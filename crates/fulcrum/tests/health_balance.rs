@@ -10,6 +10,7 @@
 //!   brings the same value again does not rebuild the data plane's snapshot (the plane logs a
 //!   line for each rebuild an agent value causes).
 
+mod common;
 mod health_support;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -15,8 +15,9 @@
 //! Needs root, iproute2, prlimit (util-linux), bind9 and dig. The flood is bounded in count
 //! (720 + 4 connections) and time (the test's waits).
 
-#[path = "common/targets.rs"]
-mod targets;
+mod common;
+
+use common::targets;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};

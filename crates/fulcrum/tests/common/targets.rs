@@ -1,4 +1,4 @@
-//! Reading `show targets` in the support modules of several test binaries (included by path).
+//! Reading `show targets`, for the support modules of several test binaries (`common::targets`).
 
 use std::time::{Duration, Instant};
 

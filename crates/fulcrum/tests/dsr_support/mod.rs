@@ -6,8 +6,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../common/targets.rs"]
-mod targets;
+use crate::common::targets;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../common/targets.rs"]
-mod targets;
+use crate::common::targets;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
