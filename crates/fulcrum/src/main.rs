@@ -1,39 +1,10 @@
-//! `fulcrum`: a high-availability load balancer for DNS. One binary, one subcommand per role.
+//! `fulcrum`: a high-availability load balancer for DNS. One binary, one subcommand per role:
+//! this file parses the command line and hands each subcommand to its entry point in the
+//! library ([`fulcrum::commands`]).
 
 use clap::{CommandFactory, Parser, Subcommand};
-
-mod agent;
-mod assets;
-mod check;
-mod daemon;
-#[cfg(feature = "demo")]
-mod demo;
-mod dnscheck;
-mod dsr;
-mod health;
-mod hostcheck;
-mod limits;
-mod link;
-mod logging;
-mod loglimit;
-mod plane;
-mod proxy;
-mod scripts;
-mod service;
-mod shell;
-mod sync;
-mod vrrp;
-
-/// The release and the git commit it was built from (`unknown` outside a git checkout).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("FULCRUM_GIT_COMMIT"),
-    ")"
-);
-
-/// Where `run` and `check` read the configuration unless `-c` says otherwise (the package's).
-pub const DEFAULT_CONFIG: &str = "/etc/fulcrum/fulcrum.conf";
+use fulcrum::commands;
+use fulcrum::VERSION;
 
 #[derive(Parser)]
 #[command(
@@ -58,35 +29,35 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a configuration file and print a one-line summary.
-    Check(check::Args),
+    Check(commands::CheckArgs),
     /// Run the balancer in the foreground.
-    Run(daemon::Args),
+    Run(commands::RunArgs),
     /// Connect to a running balancer's control shell.
-    Control(shell::Args),
+    Control(commands::ControlArgs),
     /// Answer agent health checks on UDP (the bngagent role).
-    Agent(agent::Args),
+    Agent(commands::AgentArgs),
     /// Check DNS servers' SOA for a zone, as mon's dns.monitor does.
     #[command(name = "dns-check", disable_help_flag = true)]
-    DnsCheck(dnscheck::Args),
+    DnsCheck(commands::DnsCheckArgs),
     /// Build a demo cluster in network namespaces and show it live.
     #[cfg(feature = "demo")]
-    Demo(demo::Args),
+    Demo(commands::DemoArgs),
     /// Write the man pages and shell completions into a directory (for packaging).
     #[command(hide = true)]
-    Assets(assets::Args),
+    Assets(commands::AssetsArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check(args) => check::main(args),
-        Command::Run(args) => daemon::main(args),
-        Command::Control(args) => shell::main(args),
-        Command::Agent(args) => agent::main(args),
-        Command::DnsCheck(args) => dnscheck::main(args),
+        Command::Check(args) => commands::check(args),
+        Command::Run(args) => commands::run(args),
+        Command::Control(args) => commands::control(args),
+        Command::Agent(args) => commands::agent(args),
+        Command::DnsCheck(args) => commands::dns_check(args),
         #[cfg(feature = "demo")]
-        Command::Demo(args) => demo::main(args),
-        Command::Assets(args) => assets::main(args, Cli::command()),
+        Command::Demo(args) => commands::demo(args),
+        Command::Assets(args) => commands::assets(args, Cli::command()),
     };
     std::process::ExitCode::from(code)
 }
