@@ -11,29 +11,16 @@
 //! Needs root, iproute2, nftables, bind9 and dig.
 
 mod cluster_support;
+mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_support::{within, Cluster, Node, FULCRUM, MARGIN, MASTER_DOWN};
+use cluster_support::{within, Cluster, Node, MARGIN, MASTER_DOWN};
+use common::vrrp_states::watch;
 
 const SERVER_2: &str = "server 2 {\nipaddr 10.235.210.2\nport 53\nmethod session\ntargets 1,2\n}";
-
-fn state_of(socket: &PathBuf) -> String {
-    let out = std::process::Command::new(FULCRUM)
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", "show vrrp"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-        .unwrap_or_default()
-}
 
 fn add_server_2(node: &Node) {
     for line in [SERVER_2, "register server 2", "enable server 2"] {
@@ -50,19 +37,7 @@ fn add_server_2(node: &Node) {
 fn a_second_dsr_server_enabled_live_on_master_then_backup_keeps_one_master() {
     let c = Cluster::up("cvipc");
     let stop = Arc::new(AtomicBool::new(false));
-    let (sa, sb, flag) = (c.a.socket.clone(), c.b.socket.clone(), stop.clone());
-    let watcher = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        // Bounded: at most 2 minutes whatever happens to the test.
-        for _ in 0..2400 {
-            if flag.load(Ordering::Acquire) {
-                break;
-            }
-            seen.push((state_of(&sa), state_of(&sb)));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        seen
-    });
+    let watcher = watch(c.a.socket.clone(), c.b.socket.clone(), stop.clone(), 2400);
     std::thread::sleep(Duration::from_millis(300));
 
     add_server_2(&c.a);

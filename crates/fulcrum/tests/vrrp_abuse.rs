@@ -14,17 +14,18 @@
 //!
 //! Needs root and iproute2.
 
+mod common;
 mod vrrp_support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::vrrp_states::watch;
 use fulcrum_core::vrrp::{Auth, Config, Group as VrrpGroup, Version};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use vrrp_support::{fulcrum_config, wait_for_log, Fulcrum, Group, Link, FULCRUM};
+use vrrp_support::{fulcrum_config, wait_for_log, Fulcrum, Group, Link};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const B: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 46);
@@ -100,20 +101,6 @@ fn forge(ns_name: String, duration: Duration) -> std::thread::JoinHandle<Result<
     })
 }
 
-fn state_of(socket: &PathBuf) -> String {
-    let out = std::process::Command::new(FULCRUM)
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", "show vrrp"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-        .unwrap_or_default()
-}
-
 struct Trio {
     link: Link,
     a: Fulcrum,
@@ -168,18 +155,7 @@ fn with_peer_lists_forged_adverts_are_refused_and_the_master_stays() {
     let t = trio("vabpeer", true);
     assert!(t.a.show_vrrp().contains(&format!("peers {B}\n")));
     let stop = Arc::new(AtomicBool::new(false));
-    let (sa, sb, flag) = (t.a.socket.clone(), t.b.socket.clone(), stop.clone());
-    let watcher = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        for _ in 0..1200 {
-            if flag.load(Ordering::Acquire) {
-                break;
-            }
-            seen.push((state_of(&sa), state_of(&sb)));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        seen
-    });
+    let watcher = watch(t.a.socket.clone(), t.b.socket.clone(), stop.clone(), 1200);
     let sent = forge(t.x_name.clone(), Duration::from_secs(3))
         .join()
         .expect("the forger thread")

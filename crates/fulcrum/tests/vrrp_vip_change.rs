@@ -11,15 +11,16 @@
 //!
 //! Needs root and iproute2.
 
+mod common;
 mod vrrp_support;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::vrrp_states::watch;
 use netlab::Ns;
-use vrrp_support::{fulcrum_config, Fulcrum, Group, Link, FULCRUM, VIP};
+use vrrp_support::{fulcrum_config, Fulcrum, Group, Link, VIP};
 
 const SECOND_VIP: &str = "10.235.210.2";
 const MARGIN: Duration = Duration::from_millis(1500);
@@ -29,40 +30,6 @@ fn holds(ns: &Ns, addr: &str) -> bool {
     ns.run(&["ip", "-4", "addr", "show", "dev", "eth0"])
         .map(|text| text.contains(&format!("{addr}/32")))
         .unwrap_or(false)
-}
-
-fn state_of(socket: &PathBuf) -> String {
-    let out = std::process::Command::new(FULCRUM)
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", "show vrrp"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// Polls both nodes every 50 ms until stopped; returns every (A, B) pair of states seen.
-fn watch(
-    a: PathBuf,
-    b: PathBuf,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Vec<(String, String)>> {
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        // Bounded: at most 2 minutes of polling whatever happens to the test.
-        for _ in 0..2400 {
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
-            seen.push((state_of(&a), state_of(&b)));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        seen
-    })
 }
 
 fn enable_second_server(node: &Fulcrum) {
@@ -94,7 +61,7 @@ fn vip_change(tag: &str, group: Group) {
     b.wait_state("BACKUP", MARGIN);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(a.socket.clone(), b.socket.clone(), stop.clone());
+    let watcher = watch(a.socket.clone(), b.socket.clone(), stop.clone(), 2400);
     std::thread::sleep(Duration::from_millis(300));
 
     enable_second_server(&a);

@@ -5,3 +5,4 @@
 #![allow(dead_code)]
 
 pub mod targets;
+pub mod vrrp_states;
