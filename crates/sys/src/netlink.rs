@@ -1,6 +1,9 @@
-//! Adding and removing an interface's IPv4 addresses through rtnetlink (`RTM_NEWADDR` /
-//! `RTM_DELADDR` on a `NETLINK_ROUTE` socket), as `ip addr add|del A/N dev IF` does, without
-//! starting a process: a VRRP takeover is waiting on it.
+//! Adding and removing an interface's IPv4 and IPv6 addresses through rtnetlink (`RTM_NEWADDR`
+//! / `RTM_DELADDR` on a `NETLINK_ROUTE` socket), as `ip addr add|del A/N dev IF` does, without
+//! starting a process: a VRRP takeover is waiting on it. An IPv6 address is added with
+//! `IFA_F_NODAD` (as `ip addr add … nodad`): duplicate address detection would keep a taken-over
+//! VIP tentative, unusable for a second or more, and the VRRP election already settled who holds
+//! it.
 //!
 //! Contract: [`addr_add`] and [`addr_del`] send one request, wait for the kernel's
 //! acknowledgement (at most one second) and return what it said: `Ok(Change::Done)`,
@@ -11,7 +14,7 @@
 //! ```text
 //! nlmsghdr (16): len u32 | type u16 | flags u16 | seq u32 | pid u32
 //! ifaddrmsg (8): family u8 | prefixlen u8 | flags u8 | scope u8 | index u32
-//! rtattr:        len u16 | type u16 | value, padded to 4   (IFA_LOCAL, IFA_ADDRESS: 4 bytes)
+//! rtattr:        len u16 | type u16 | value, padded to 4   (IFA_LOCAL, IFA_ADDRESS: 4 or 16 bytes)
 //! ack:           nlmsghdr (type NLMSG_ERROR) | error i32 (0 or -errno) | the request's header
 //! ```
 //! Numbers are in host byte order, addresses in network order. [`link`] watches interfaces
@@ -22,7 +25,7 @@ pub mod link;
 use std::ffi::CString;
 use std::io;
 use std::mem;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -30,6 +33,8 @@ const NLMSG_HDR_LEN: usize = 16;
 const IFADDRMSG_LEN: usize = 8;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+/// `ifa_flags`: skip duplicate address detection (IPv6).
+const IFA_F_NODAD: u8 = 0x02;
 
 /// What a request changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +47,8 @@ pub enum Change {
 static SEQUENCE: AtomicU32 = AtomicU32::new(1);
 
 /// `ip addr add ADDRESS/PREFIX dev INTERFACE`.
-pub fn addr_add(interface: &str, address: Ipv4Addr, prefix: u8) -> io::Result<Change> {
+pub fn addr_add(interface: &str, address: impl Into<IpAddr>, prefix: u8) -> io::Result<Change> {
+    let address = address.into();
     let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL;
     request(interface, address, prefix, libc::RTM_NEWADDR, flags as u16).map(
         |errno| match errno {
@@ -55,7 +61,8 @@ pub fn addr_add(interface: &str, address: Ipv4Addr, prefix: u8) -> io::Result<Ch
 
 /// `ip addr del ADDRESS/PREFIX dev INTERFACE`. An interface that does not exist (deleted: the
 /// kernel removed its addresses with it) holds no address: `Ok(Change::AlreadySo)`.
-pub fn addr_del(interface: &str, address: Ipv4Addr, prefix: u8) -> io::Result<Change> {
+pub fn addr_del(interface: &str, address: impl Into<IpAddr>, prefix: u8) -> io::Result<Change> {
+    let address = address.into();
     if let Err(e) = interface_index(interface) {
         if e.raw_os_error() == Some(libc::ENODEV) {
             return Ok(Change::AlreadySo);
@@ -82,25 +89,40 @@ fn interface_index(interface: &str) -> io::Result<u32> {
     Ok(index)
 }
 
-/// The request's bytes: header, ifaddrmsg, IFA_LOCAL and IFA_ADDRESS.
-fn encode(kind: u16, flags: u16, seq: u32, index: u32, address: Ipv4Addr, prefix: u8) -> Vec<u8> {
-    let attribute_len = 4 + 4;
-    let len = NLMSG_HDR_LEN + IFADDRMSG_LEN + 2 * attribute_len;
+/// The request's bytes: header, ifaddrmsg, IFA_LOCAL and IFA_ADDRESS (IPv6: IFA_ADDRESS only,
+/// as iproute2 sends it, and `IFA_F_NODAD`).
+fn encode(kind: u16, flags: u16, seq: u32, index: u32, address: IpAddr, prefix: u8) -> Vec<u8> {
+    let (family, octets, attributes, address_flags): (u8, Vec<u8>, &[u16], u8) = match address {
+        IpAddr::V4(v4) => (
+            libc::AF_INET as u8,
+            v4.octets().to_vec(),
+            &[IFA_LOCAL, IFA_ADDRESS],
+            0,
+        ),
+        IpAddr::V6(v6) => (
+            libc::AF_INET6 as u8,
+            v6.octets().to_vec(),
+            &[IFA_ADDRESS],
+            IFA_F_NODAD,
+        ),
+    };
+    let attribute_len = 4 + octets.len();
+    let len = NLMSG_HDR_LEN + IFADDRMSG_LEN + attributes.len() * attribute_len;
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(&(len as u32).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(&flags.to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
-    out.push(libc::AF_INET as u8);
+    out.push(family);
     out.push(prefix);
-    out.push(0);
+    out.push(address_flags);
     out.push(libc::RT_SCOPE_UNIVERSE);
     out.extend_from_slice(&index.to_ne_bytes());
-    for attribute in [IFA_LOCAL, IFA_ADDRESS] {
+    for attribute in attributes {
         out.extend_from_slice(&(attribute_len as u16).to_ne_bytes());
         out.extend_from_slice(&attribute.to_ne_bytes());
-        out.extend_from_slice(&address.octets());
+        out.extend_from_slice(&octets);
     }
     out
 }
@@ -127,7 +149,7 @@ fn ack_errno(reply: &[u8], seq: u32) -> Option<i32> {
 
 fn request(
     interface: &str,
-    address: Ipv4Addr,
+    address: IpAddr,
     prefix: u8,
     kind: u16,
     flags: u16,
@@ -203,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_request_is_laid_out_as_rtnetlink_wants() {
-        let bytes = encode(20, 0x605, 7, 3, Ipv4Addr::new(10, 235, 210, 1), 32);
+        let bytes = encode(20, 0x605, 7, 3, Ipv4Addr::new(10, 235, 210, 1).into(), 32);
         assert_eq!(bytes.len(), 40);
         assert_eq!(&bytes[0..4], &40u32.to_ne_bytes());
         assert_eq!(&bytes[4..6], &20u16.to_ne_bytes());
@@ -215,6 +237,18 @@ mod tests {
         assert_eq!(&bytes[34..36], &IFA_ADDRESS.to_ne_bytes());
         assert_eq!(&bytes[28..32], &[10, 235, 210, 1]);
         assert_eq!(&bytes[36..40], &[10, 235, 210, 1]);
+    }
+
+    #[test]
+    fn an_ipv6_request_carries_one_address_and_nodad() {
+        let vip: std::net::Ipv6Addr = "fd00:235::1".parse().unwrap();
+        let bytes = encode(20, 0x605, 7, 3, vip.into(), 128);
+        assert_eq!(bytes.len(), 16 + 8 + 20);
+        assert_eq!(&bytes[0..4], &44u32.to_ne_bytes());
+        assert_eq!(&bytes[16..20], &[libc::AF_INET6 as u8, 128, IFA_F_NODAD, 0]);
+        assert_eq!(&bytes[24..26], &20u16.to_ne_bytes());
+        assert_eq!(&bytes[26..28], &IFA_ADDRESS.to_ne_bytes());
+        assert_eq!(&bytes[28..44], &vip.octets());
     }
 
     fn ack(seq: u32, error: i32) -> Vec<u8> {
@@ -287,6 +321,25 @@ mod tests {
                 "a deleted interface holds no address"
             );
             assert!(addr_add("no-such-if0", vip, 32).is_err());
+
+            // IPv6 on a link that runs duplicate address detection (a veth pair, both ends up;
+            // `lo` never runs it): usable at once, where DAD would keep it tentative for ~1 s.
+            let ip = |args: &[&str]| {
+                let status = std::process::Command::new("ip").args(args).status();
+                assert!(status.is_ok_and(|s| s.success()), "ip {args:?}");
+            };
+            ip(&["link", "add", "nodad0", "type", "veth", "peer", "name", "nodad1"]);
+            ip(&["link", "set", "nodad0", "up"]);
+            ip(&["link", "set", "nodad1", "up"]);
+            let vip6: std::net::Ipv6Addr = "fd00:235::1".parse().unwrap();
+            let holds6 = || std::net::UdpSocket::bind((vip6, 0)).is_ok();
+            assert!(!holds6());
+            assert_eq!(addr_add("nodad0", vip6, 64).unwrap(), Change::Done);
+            assert!(holds6(), "added without duplicate address detection");
+            assert_eq!(addr_add("nodad0", vip6, 64).unwrap(), Change::AlreadySo);
+            assert_eq!(addr_del("nodad0", vip6, 64).unwrap(), Change::Done);
+            assert!(!holds6());
+            assert_eq!(addr_del("nodad0", vip6, 64).unwrap(), Change::AlreadySo);
         })
         .join()
         .expect("the namespace thread");
