@@ -187,6 +187,31 @@ async fn seed_agentcheck_follows_bind9() {
     }
 }
 
+/// Without `-b` the agent answers on IPv4 and IPv6 alike (two sockets, one port), and a
+/// balancer probing over IPv6 is answered from the address it asked.
+#[tokio::test]
+async fn without_an_address_both_families_are_answered() {
+    let mut agent = Agent::start_bound(&[], &[]);
+    agent.wait_ready(None).await;
+    let v6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), agent.addr.port());
+    let drops = ClientDrops::new();
+    let answer = query_agent_from(v6, Some(v6.ip()), None, SHORT, &drops).await;
+    assert!(matches!(answer, Ok(v) if v >= 1), "over IPv6: {answer:?}");
+    assert!(
+        query_agent(agent.addr, None, SHORT).await.is_ok(),
+        "over IPv4"
+    );
+    let stderr = agent.stop();
+    assert!(
+        stderr.contains(&format!(
+            "0.0.0.0:{} and [::]:{}",
+            agent.addr.port(),
+            agent.addr.port()
+        )),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn keys_must_match_and_mismatches_are_counted() {
     let dir = match tempfile::tempdir() {

@@ -25,7 +25,9 @@ pub mod link;
 use std::ffi::CString;
 use std::io;
 use std::mem;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
+#[cfg(test)]
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -147,13 +149,7 @@ fn ack_errno(reply: &[u8], seq: u32) -> Option<i32> {
     None
 }
 
-fn request(
-    interface: &str,
-    address: IpAddr,
-    prefix: u8,
-    kind: u16,
-    flags: u16,
-) -> io::Result<i32> {
+fn request(interface: &str, address: IpAddr, prefix: u8, kind: u16, flags: u16) -> io::Result<i32> {
     let index = interface_index(interface)?;
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let message = encode(kind, flags, seq, index, address, prefix);
@@ -328,7 +324,9 @@ mod tests {
                 let status = std::process::Command::new("ip").args(args).status();
                 assert!(status.is_ok_and(|s| s.success()), "ip {args:?}");
             };
-            ip(&["link", "add", "nodad0", "type", "veth", "peer", "name", "nodad1"]);
+            ip(&[
+                "link", "add", "nodad0", "type", "veth", "peer", "name", "nodad1",
+            ]);
             ip(&["link", "set", "nodad0", "up"]);
             ip(&["link", "set", "nodad1", "up"]);
             let vip6: std::net::Ipv6Addr = "fd00:235::1".parse().unwrap();

@@ -9,12 +9,15 @@
 //! answered; otherwise each source is rate-limited in a table a flood cannot fill
 //! ([`ratelimit`]). Drops are counted by reason and the counters printed to stderr when they
 //! change (at most once a second). A reply leaves from the address its request was sent to.
+//! Without `-b` it listens on every IPv4 and every IPv6 address (two sockets, the IPv6 one
+//! `IPV6_V6ONLY`, so a client's address is never a v4-mapped one); a host without IPv6 is
+//! served on IPv4 alone, with a warning.
 
 mod cache;
 mod ratelimit;
 mod socket;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,7 +41,7 @@ pub struct Args {
     /// Command whose printed integer is reported (run with `sh -c`).
     #[arg(short = 'c', value_name = "COMMAND")]
     command: Option<String>,
-    /// Address to listen on (default: all IPv4 addresses).
+    /// Address to listen on (default: all IPv4 and all IPv6 addresses).
     #[arg(short = 'b', value_name = "ADDRESS")]
     bind: Option<IpAddr>,
     /// A balancer's address (repeatable): when given, only these are answered, never
@@ -71,15 +74,15 @@ pub fn main(args: Args) -> u8 {
             return 1;
         }
     };
-    let bind = SocketAddr::new(
-        args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        args.port,
-    );
+    let listen = match args.bind {
+        Some(address) => Listen::One(SocketAddr::new(address, args.port)),
+        None => Listen::Everywhere(args.port),
+    };
     let source = match args.command {
         Some(command) => ValueSource::Command(command),
         None => ValueSource::LoadAverage,
     };
-    match runtime.block_on(serve(bind, source, key, args.balancers)) {
+    match runtime.block_on(serve(listen, source, key, args.balancers)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("fulcrum agent: {e}");
@@ -171,16 +174,59 @@ async fn refresh_value(source: ValueSource, cache: SharedCache, wake: Arc<Notify
     }
 }
 
-/// Runs the agent until an I/O error on its socket.
+/// Where the agent listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// One address (`-b`).
+    One(SocketAddr),
+    /// Every IPv4 and every IPv6 address on this port.
+    Everywhere(u16),
+}
+
+impl Listen {
+    /// The sockets to serve on. Everywhere: IPv4 must bind; IPv6 may be missing on the host
+    /// (disabled, or no `::1` at all), which leaves IPv4 alone with a warning.
+    fn bind(self) -> Result<Vec<(SocketAddr, tokio::net::UdpSocket)>, String> {
+        let open = |addr: SocketAddr| {
+            socket::bind(addr)
+                .map(|socket| (addr, socket))
+                .map_err(|e| format!("cannot listen on udp {addr}: {e}"))
+        };
+        match self {
+            Listen::One(addr) => Ok(vec![open(addr)?]),
+            Listen::Everywhere(port) => {
+                let mut sockets = vec![open(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port))?];
+                match open(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port)) {
+                    Ok(v6) => sockets.push(v6),
+                    Err(e) => eprintln!("fulcrum agent: IPv4 only: {e}"),
+                }
+                Ok(sockets)
+            }
+        }
+    }
+}
+
+/// What every socket's loop shares.
+struct Shared {
+    key: Option<Vec<u8>>,
+    cache: SharedCache,
+    wake: Arc<Notify>,
+    counters: Arc<Counters>,
+    admission: Mutex<Admission>,
+}
+
+/// Runs the agent until an I/O error on one of its sockets.
 pub async fn serve(
-    bind: SocketAddr,
+    listen: Listen,
     source: ValueSource,
     key: Option<Vec<u8>>,
     balancers: Vec<IpAddr>,
 ) -> Result<(), String> {
-    let socket = socket::bind(bind).map_err(|e| format!("cannot listen on udp {bind}: {e}"))?;
+    let sockets = listen.bind()?;
+    let addresses: Vec<String> = sockets.iter().map(|(addr, _)| addr.to_string()).collect();
     eprintln!(
-        "fulcrum agent: answering on udp {bind} ({}, {}, {})",
+        "fulcrum agent: answering on udp {} ({}, {}, {})",
+        addresses.join(" and "),
         match &source {
             ValueSource::Command(c) => format!("command {c:?}"),
             ValueSource::LoadAverage => "load average".into(),
@@ -205,8 +251,37 @@ pub async fn serve(
     tokio::spawn(refresh_value(source, cache.clone(), wake.clone()));
     let counters = Arc::new(Counters::default());
     tokio::spawn(report_counters(counters.clone()));
-    let mut admission = Admission::with_balancers(balancers);
+    let shared = Arc::new(Shared {
+        key,
+        cache,
+        wake,
+        counters,
+        admission: Mutex::new(Admission::with_balancers(balancers)),
+    });
+    let mut loops = tokio::task::JoinSet::new();
+    for (addr, socket) in sockets {
+        loops.spawn(answer(addr, socket, shared.clone()));
+    }
+    match loops.join_next().await {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(format!("a socket's loop ended: {e}")),
+        None => Ok(()),
+    }
+}
 
+/// Answers on one socket until an I/O error.
+async fn answer(
+    bind: SocketAddr,
+    socket: tokio::net::UdpSocket,
+    shared: Arc<Shared>,
+) -> Result<(), String> {
+    let Shared {
+        key,
+        cache,
+        wake,
+        counters,
+        admission,
+    } = &*shared;
     let mut buffer = [0u8; 2048];
     let mut batch = socket::receive_batch();
     loop {
@@ -232,10 +307,13 @@ pub async fn serve(
         };
         // Keyed requests that passed the MAC come from a key holder: not rate-limited, but the
         // allow list still applies.
-        let verdict = if key.is_some() {
-            admission.admit_authenticated(from.ip())
-        } else {
-            admission.admit(from.ip(), Instant::now())
+        let verdict = {
+            let mut admission = admission.lock().unwrap_or_else(PoisonError::into_inner);
+            if key.is_some() {
+                admission.admit_authenticated(from.ip())
+            } else {
+                admission.admit(from.ip(), Instant::now())
+            }
         };
         match verdict {
             Verdict::Answer => {}
@@ -250,7 +328,7 @@ pub async fn serve(
         }
         let value = {
             let now = Instant::now();
-            let mut cache = lock(&cache);
+            let mut cache = lock(cache);
             let value = cache.on_request(now);
             if cache.stale_at().is_none_or(|at| now >= at) {
                 wake.notify_one();

@@ -14,6 +14,7 @@
 mod alert;
 mod dsr_path;
 mod ping;
+mod ping6;
 mod planes;
 mod probe;
 mod show;

@@ -100,7 +100,15 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
                     .await
                     .map(|()| ("echo reply".to_string(), None))
             }
-            IpAddr::V6(_) => Err("ping over IPv6 is not supported yet".to_string()),
+            IpAddr::V6(addr) => {
+                let source = match context.source {
+                    Some(IpAddr::V6(s)) => Some(s),
+                    _ => None,
+                };
+                super::ping6::echo(addr, 0, source, within)
+                    .await
+                    .map(|()| ("echo reply".to_string(), None))
+            }
         },
         Probe::TcpOpen { port } => tcp_open(SocketAddr::new(request.addr, *port), context, within)
             .await
