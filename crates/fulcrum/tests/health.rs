@@ -11,7 +11,7 @@
 mod common;
 mod health_support;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -195,24 +195,37 @@ fn a_closed_tcp_port_fails_tcpopen_and_a_zone_not_served_fails_dns() {
     assert!(!line.contains(" 0 failures"), "{line}");
 }
 
+const PING_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77));
+const PING_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x77));
+
 #[test]
 fn ping_over_a_raw_socket_fails_once_the_address_is_gone() {
     // Nobody may open ICMP datagram sockets: the probe falls back to a raw socket.
-    ping_scenario("raw", "1 0");
+    ping_scenario("raw", "1 0", PING_V4);
 }
 
 #[test]
 fn ping_over_a_datagram_socket_fails_once_the_address_is_gone() {
     // Every group may open ICMP datagram sockets (what systemd sets on most hosts).
-    ping_scenario("dgram", "0 2147483647");
+    ping_scenario("dgram", "0 2147483647", PING_V4);
 }
 
-/// Pings 192.0.2.77 on the `lo` of a namespace of the test's own, where the daemon runs with
+#[test]
+fn ping6_over_a_raw_socket_fails_once_the_address_is_gone() {
+    ping_scenario("raw6", "1 0", PING_V6);
+}
+
+#[test]
+fn ping6_over_a_datagram_socket_fails_once_the_address_is_gone() {
+    // The one sysctl, net.ipv4.ping_group_range, governs ICMPv6 datagram sockets too.
+    ping_scenario("dgram6", "0 2147483647", PING_V6);
+}
+
+/// Pings `addr` on the `lo` of a namespace of the test's own, where the daemon runs with
 /// `net.ipv4.ping_group_range` set to `group_range`, then removes the address.
-fn ping_scenario(tag: &str, group_range: &str) {
+fn ping_scenario(tag: &str, group_range: &str, addr: IpAddr) {
     let name = format!("fulcrum-health-{tag}-{}", std::process::id());
-    let addr = Ipv4Addr::new(192, 0, 2, 77);
-    let netns = LoopbackNetns::create(&name, &[addr.into()])
+    let netns = LoopbackNetns::create(&name, &[addr])
         .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
     let status = netns
         .command("/usr/sbin/sysctl")
@@ -246,7 +259,7 @@ fn ping_scenario(tag: &str, group_range: &str) {
             &name,
             "addr",
             "del",
-            &format!("{addr}/32"),
+            &format!("{addr}/{}", if addr.is_ipv4() { 32 } else { 128 }),
             "dev",
             "lo",
         ])
@@ -256,6 +269,9 @@ fn ping_scenario(tag: &str, group_range: &str) {
     let took = daemon.wait_for(1, false, DOWN_WITHIN + MARGIN);
     eprintln!("target 1 reported down {took:?} after its address went away");
     assert!(daemon.operational(2));
-    daemon.wait_for_log(&format!("target 1 ({addr}:53) down: ping "));
+    daemon.wait_for_log(&format!(
+        "target 1 ({}) down: ping ",
+        SocketAddr::new(addr, 53)
+    ));
     drop(daemon);
 }
