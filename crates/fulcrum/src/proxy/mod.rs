@@ -7,6 +7,7 @@
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
+mod data_plane;
 mod outstanding;
 mod snapshot;
 mod tcp;
