@@ -1,6 +1,7 @@
-//! `fulcrum run`: the daemon. Loads the configuration, starts the data plane, serves the control
-//! socket, reloads the file on SIGHUP (a bad file is logged and the running configuration kept)
-//! and exits cleanly on SIGTERM/SIGINT (socket removed, data plane shut down).
+//! `fulcrum run`: the daemon. Loads the configuration, starts the data planes ([`planes`]: the
+//! daemon owns them and hands each driver its part), serves the control socket, reloads the
+//! file on SIGHUP (a bad file is logged and the running configuration kept) and exits cleanly on
+//! SIGTERM/SIGINT (socket removed, drivers stopped, data planes shut down).
 //!
 //! Logs go to stderr through `tracing` (see [`crate::logging`]: levels for journald, JSON on
 //! request). Under systemd it reports readiness, status and watchdog pings through

@@ -115,3 +115,40 @@ impl Planes {
             .is_some_and(|dsr| dsr.interface().is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsr::DsrOptions;
+
+    #[test]
+    fn each_daemon_sees_only_the_dsr_plane_its_own_driver_filled_in() {
+        let (one, two) = (
+            Planes::new(Arc::new(Proxy::new())),
+            Planes::new(Arc::new(Proxy::new())),
+        );
+        let verdicts = one.data_planes();
+        let running = |views: &[PlaneView<dyn DataPlane>]| {
+            views.iter().filter_map(PlaneView::current).count()
+        };
+        assert_eq!(running(&verdicts), 1, "the proxy only");
+        let switch = one.vip_switch();
+        assert!(switch.current().is_none());
+
+        let dsr = Arc::new(Dsr::new(DsrOptions { workers: 1 }));
+        one.dsr_slot().fill(dsr.clone());
+        assert_eq!(running(&verdicts), 2, "a view taken before the plane started sees it");
+        assert_eq!(running(&two.data_planes()), 1, "another daemon does not");
+        assert!(two.dsr().current().is_none());
+        if let Some(plane) = switch.current() {
+            plane.set_active(false);
+        }
+        assert!(!dsr.is_active(), "VRRP's switch reaches the plane in the slot");
+
+        one.dsr_slot().clear();
+        assert_eq!(running(&verdicts), 1);
+        assert!(one.dsr().current().is_none() && !one.dsr_forwarding());
+        one.shutdown();
+        two.shutdown();
+    }
+}

@@ -1,5 +1,6 @@
 //! `show target N`: one target's health detail, one fact per line, printed after the target's
-//! `show targets` row (which carries the per-check lines).
+//! `show targets` row (which carries the per-check lines). The DSR plane's path-probe counters
+//! come from the caller, which holds the daemon's planes.
 
 use fulcrum_core::health::TargetStatus;
 use fulcrum_core::model::Config;
