@@ -137,13 +137,20 @@ mod tests {
 
         let dsr = Arc::new(Dsr::new(DsrOptions { workers: 1 }));
         one.dsr_slot().fill(dsr.clone());
-        assert_eq!(running(&verdicts), 2, "a view taken before the plane started sees it");
+        assert_eq!(
+            running(&verdicts),
+            2,
+            "a view taken before the plane started sees it"
+        );
         assert_eq!(running(&two.data_planes()), 1, "another daemon does not");
         assert!(two.dsr().current().is_none());
         if let Some(plane) = switch.current() {
             plane.set_active(false);
         }
-        assert!(!dsr.is_active(), "VRRP's switch reaches the plane in the slot");
+        assert!(
+            !dsr.is_active(),
+            "VRRP's switch reaches the plane in the slot"
+        );
 
         one.dsr_slot().clear();
         assert_eq!(running(&verdicts), 1);
