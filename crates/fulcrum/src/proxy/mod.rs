@@ -265,8 +265,6 @@ impl Proxy {
 
     /// Marks a target operational or not (health checks). Sessions on a target going down are
     /// moved at once by the server's method.
-    // Health checks call this once they are wired into the daemon.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = self.control();
         let before = control
