@@ -54,17 +54,15 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowVersion => Reply::ok(version_text()),
         Command::ShowLicense => Reply::ok(license_text(daemon)),
         Command::ShowConfig => Reply::ok(fulcrum_config::print(&daemon.config(), &asctime(now))),
-        Command::ShowServers => Reply::ok(tables::show_servers(&daemon.config(), daemon.proxy())),
+        Command::ShowServers => Reply::ok(tables::show_servers(&daemon.config(), daemon.planes())),
         Command::ShowTargets => Reply::ok(tables::show_targets(
             &daemon.config(),
-            daemon.proxy(),
+            daemon.planes(),
             daemon.health(),
         )),
         Command::ShowTarget(id) => show_target(daemon, id),
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
-        Command::ShowSessions(limit) => Reply::ok(crate::dsr::show_sessions_or(limit, || {
-            daemon.proxy().show_sessions(limit)
-        })),
+        Command::ShowSessions(limit) => Reply::ok(daemon.planes().show_sessions(limit)),
         Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
         Command::ShowSync => Reply::ok(crate::sync::show()),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
@@ -94,8 +92,9 @@ fn show_target(daemon: &Daemon, id: u32) -> Reply {
         targets: [(id, target.clone())].into(),
         ..Default::default()
     };
-    let mut text = tables::show_targets(&only, daemon.proxy(), daemon.health());
-    if let Ok(detail) = daemon.health().show_target(&config, id) {
+    let mut text = tables::show_targets(&only, daemon.planes(), daemon.health());
+    let dsr_path = daemon.planes().dsr().current().map(|dsr| dsr.path_totals());
+    if let Ok(detail) = daemon.health().show_target(&config, id, dsr_path) {
         text.push_str(&detail);
     }
     Reply::ok(text)

@@ -1,7 +1,8 @@
 //! Where the daemon's drivers start and stop: the tasks that own sockets and timers around a pure
-//! core (health checks, VRRP, session sync). Each one gets the shared [`Daemon`], reads the
-//! configuration with [`Daemon::config`], follows changes with [`Daemon::subscribe`], and reports
-//! to the data plane through [`Daemon::proxy_handle`]; none changes the configuration itself.
+//! core (health checks, the DSR plane, VRRP, session sync). Each one follows the configuration
+//! with [`Daemon::subscribe`] and gets, at spawn time, exactly the part of the data planes it
+//! uses from [`Daemon::planes`] (the DSR driver the slot it fills, the others read-only views;
+//! see [`super::planes`]); none changes the configuration itself or reaches a plane otherwise.
 //!
 //! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
 //! and [`Drivers::stop`] ends them before the data plane shuts down.
@@ -26,20 +27,25 @@ pub struct Drivers {
 
 /// Starts every driver the configuration asks for.
 pub fn start(daemon: &Arc<Daemon>) -> Drivers {
+    let planes = daemon.planes();
     let health = tokio::spawn(crate::health::run(
         daemon.health().clone(),
         daemon.subscribe(),
-        daemon.proxy_handle(),
+        crate::health::HealthPlanes {
+            verdicts: planes.data_planes(),
+            dsr: planes.dsr(),
+        },
     ));
     let (links, link_changes) = crate::link::spawn();
     // Idle until the configuration has a DSR server; then it owns the raw interface.
     let dsr = crate::dsr::driver::spawn(
         daemon.subscribe(),
-        daemon.health().clone(),
+        Arc::new(daemon.health().clone()),
         link_changes.clone(),
+        planes.dsr_slot(),
     );
-    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes);
-    let sync = crate::sync::spawn(daemon.subscribe());
+    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes, planes.vip_switch());
+    let sync = crate::sync::spawn(daemon.subscribe(), planes.dsr());
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),

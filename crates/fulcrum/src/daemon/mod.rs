@@ -1,6 +1,7 @@
-//! `fulcrum run`: the daemon. Loads the configuration, starts the data plane, serves the control
-//! socket, reloads the file on SIGHUP (a bad file is logged and the running configuration kept)
-//! and exits cleanly on SIGTERM/SIGINT (socket removed, data plane shut down).
+//! `fulcrum run`: the daemon. Loads the configuration, starts the data planes ([`planes`]: the
+//! daemon owns them and hands each driver its part), serves the control socket, reloads the
+//! file on SIGHUP (a bad file is logged and the running configuration kept) and exits cleanly on
+//! SIGTERM/SIGINT (socket removed, drivers stopped, data planes shut down).
 //!
 //! Logs go to stderr through `tracing` (see [`crate::logging`]: levels for journald, JSON on
 //! request). Under systemd it reports readiness, status and watchdog pings through
@@ -11,6 +12,8 @@ mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
+mod planes;
+mod readiness;
 mod reload;
 mod save;
 mod socket;
@@ -110,7 +113,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let proxy = Arc::new(Proxy::new());
     let summary = config.summary();
-    let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy.clone());
+    let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy);
     let daemon = Arc::new(daemon);
     tracing::info!(
         "fulcrum {} running as PID {}: {} ({summary}), control socket {}",
@@ -122,14 +125,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let drivers = drivers::start(&daemon);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
     // Signals are served while the drivers come up, so a node that never gets ready still stops.
-    let running = crate::service::wait_until_running(daemon.clone());
+    let waiting = daemon.clone();
+    let running = crate::service::wait_until_running(move || readiness::waiting_for(&waiting));
     tokio::pin!(running);
     let mut monitor = None;
 
     loop {
         tokio::select! {
             _ = &mut running, if monitor.is_none() => {
-                monitor = Some(crate::service::spawn_monitor(daemon.clone()));
+                let status = daemon.clone();
+                monitor = Some(crate::service::spawn_monitor(move || readiness::summary(&status)));
                 crate::service::ready();
                 tracing::info!("ready");
             }
@@ -148,7 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     server.abort();
     control.remove();
     drivers.stop().await;
-    tokio::task::spawn_blocking(move || proxy.shutdown())
+    tokio::task::spawn_blocking(move || daemon.planes().shutdown())
         .await
         .context("data plane shutdown failed")?;
     tracing::info!("stopped");

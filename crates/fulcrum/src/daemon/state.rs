@@ -1,9 +1,9 @@
-//! The daemon's shared state: the running configuration, the data plane, and the one function
-//! every configuration change goes through.
+//! The daemon's shared state: the running configuration, the data planes ([`Planes`]), and the
+//! one function every configuration change goes through.
 //!
 //! [`Daemon::update`] serializes changes (load, SIGHUP reload, live shell statements): it asks a
-//! closure for the new, already validated [`Config`], swaps it in, hands it to the data plane, and
-//! announces it on a `watch` channel. Later drivers (health checks, VRRP, session sync) subscribe
+//! closure for the new, already validated [`Config`], swaps it in, hands it to the proxy plane,
+//! and announces it on a `watch` channel (the DSR plane's driver follows that channel). Later drivers (health checks, VRRP, session sync) subscribe
 //! to that channel with [`Daemon::subscribe`] and read the current configuration lock-free with
 //! [`Daemon::config`]; none of them changes the configuration behind the dispatcher's back.
 
@@ -15,14 +15,16 @@ use fulcrum_config::Diagnostics;
 use fulcrum_core::model::Config;
 use tokio::sync::watch;
 
+use super::planes::Planes;
 use crate::health::Health;
+use crate::plane::data_plane::DataPlane;
 use crate::proxy::Proxy;
 
 pub struct Daemon {
     config: ArcSwap<Config>,
     /// The file `fulcrum run -c` read; `save` writes it and SIGHUP rereads it.
     config_path: PathBuf,
-    proxy: Arc<Proxy>,
+    planes: Planes,
     /// The health checks' verdicts, for `show targets` (the driver in [`crate::health`] fills it).
     health: Health,
     changes: watch::Sender<Arc<Config>>,
@@ -35,12 +37,12 @@ impl Daemon {
     /// data plane's warnings (already logged).
     pub fn start(config: Config, config_path: PathBuf, proxy: Arc<Proxy>) -> (Daemon, Vec<String>) {
         let config = Arc::new(config);
-        let warnings = apply_to_proxy(&proxy, &config);
+        let warnings = apply_to_proxy(&*proxy, &config);
         let (changes, _) = watch::channel(config.clone());
         let daemon = Daemon {
             config: ArcSwap::new(config),
             config_path,
-            proxy,
+            planes: Planes::new(proxy),
             health: Health::new(),
             changes,
             update_lock: Mutex::new(()),
@@ -58,17 +60,16 @@ impl Daemon {
     }
 
     pub fn proxy(&self) -> &Proxy {
-        &self.proxy
+        self.planes.proxy()
+    }
+
+    /// The data planes (see [`Planes`]).
+    pub fn planes(&self) -> &Planes {
+        &self.planes
     }
 
     pub fn health(&self) -> &Health {
         &self.health
-    }
-
-    /// The data plane, for drivers that outlive a borrow (health checks call
-    /// `set_operational`).
-    pub fn proxy_handle(&self) -> Arc<Proxy> {
-        self.proxy.clone()
     }
 
     /// A receiver that sees every configuration that becomes current (for drivers).
@@ -104,13 +105,13 @@ impl Daemon {
             return Ok(Vec::new());
         }
         self.config.store(next.clone());
-        let warnings = apply_to_proxy(&self.proxy, &next);
+        let warnings = apply_to_proxy(&**self.planes.proxy(), &next);
         self.changes.send_replace(next);
         Ok(warnings)
     }
 }
 
-fn apply_to_proxy(proxy: &Proxy, config: &Config) -> Vec<String> {
+fn apply_to_proxy(proxy: &dyn DataPlane, config: &Config) -> Vec<String> {
     let warnings = proxy.apply(config);
     for warning in &warnings {
         tracing::warn!("data plane: {warning}");

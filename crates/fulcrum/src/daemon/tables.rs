@@ -8,7 +8,7 @@
 use fulcrum_core::model::{Config, InterfaceRef, Protocol};
 use fulcrum_core::stats::Counters;
 
-use crate::proxy::Proxy;
+use super::planes::Planes;
 
 /// Where the `op` column's verdict comes from (the health checks, [`crate::health::Health`]).
 pub trait Operational {
@@ -86,7 +86,7 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-pub fn show_servers(config: &Config, proxy: &Proxy) -> String {
+pub fn show_servers(config: &Config, planes: &Planes) -> String {
     let mut out = plural(config.servers.len(), "server") + "\n";
     out.push_str(&format!(
         "srv ip-address      port  proto method  targets    reg ena op  {COUNTER_HEADER}\n"
@@ -106,15 +106,13 @@ pub fn show_servers(config: &Config, proxy: &Proxy) -> String {
             yes_no(server.registered),
             yes_no(server.enabled),
             yes_no(server.registered && server.enabled),
-            counters_cells(
-                &crate::dsr::server_counters_or(server.id, || proxy.server_counters(server.id))
-            ),
+            counters_cells(&planes.server_counters(server.id)),
         ));
     }
     trim_lines(out)
 }
 
-pub fn show_targets(config: &Config, proxy: &Proxy, health: &dyn Operational) -> String {
+pub fn show_targets(config: &Config, planes: &Planes, health: &dyn Operational) -> String {
     let mut out = plural(config.targets.len(), "target") + "\n";
     out.push_str(&format!(
         "tgt ip-address      port  proto weight dsr reg ena op  {COUNTER_HEADER}\n"
@@ -139,9 +137,7 @@ pub fn show_targets(config: &Config, proxy: &Proxy, health: &dyn Operational) ->
             yes_no(target.registered),
             yes_no(target.enabled),
             yes_no(up),
-            counters_cells(
-                &crate::dsr::target_counters_or(target.id, || proxy.target_counters(target.id))
-            ),
+            counters_cells(&planes.target_counters(target.id)),
         ));
         for line in health.check_lines(target.id) {
             out.push_str(&format!("    {line}\n"));
@@ -189,7 +185,13 @@ pub fn show_networks(config: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Proxy;
     use fulcrum_core::model::{Network, Server, Target};
+    use std::sync::Arc;
+
+    fn planes() -> Planes {
+        Planes::new(Arc::new(Proxy::new()))
+    }
 
     /// The seed's NS0A shape, built by hand so these tests do not depend on the parser.
     fn seed_like() -> Config {
@@ -220,7 +222,7 @@ mod tests {
 
     #[test]
     fn servers_table() {
-        let text = show_servers(&seed_like(), &Proxy::new());
+        let text = show_servers(&seed_like(), &planes());
         assert_eq!(
             text,
             "\
@@ -234,7 +236,7 @@ srv ip-address      port  proto method  targets    reg ena op    queries respons
 
     #[test]
     fn targets_table() {
-        let text = show_targets(&seed_like(), &Proxy::new(), &NoHealth);
+        let text = show_targets(&seed_like(), &planes(), &NoHealth);
         assert_eq!(
             text,
             "\
@@ -255,7 +257,7 @@ tgt ip-address      port  proto weight dsr reg ena op    queries responses timeo
                 false
             }
         }
-        let text = show_targets(&seed_like(), &Proxy::new(), &Down);
+        let text = show_targets(&seed_like(), &planes(), &Down);
         assert!(
             text.contains("1   10.235.210.43   53    any        1 yes yes yes no "),
             "{text}"

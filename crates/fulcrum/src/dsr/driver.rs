@@ -1,8 +1,9 @@
 //! The daemon driver of the DSR plane: starts it when the configuration first asks for DSR
-//! (an enabled server with a `dsr enable` target), hands it every configuration that becomes
-//! current, and shuts it down when the daemon stops (the task is aborted; its guard stops the
-//! threads). A new plane starts with the health checks' current verdicts and agent values
-//! (registered under the scheduler's lock, so every later update reaches it too). With a `vrrp`
+//! (an enabled server with a `dsr enable` target), publishes it in the daemon's [`PlaneSlot`],
+//! hands it every configuration that becomes current, and shuts it down when the daemon stops
+//! (the task is aborted; its guard clears the slot, then stops the threads). A new plane starts
+//! with the health checks' current verdicts and agent values ([`HealthStates`]: seeded and
+//! published while no verdict can be decided, so every later update reaches it too). With a `vrrp`
 //! block it starts inactive and VRRP switches it on while master; without one it is always
 //! active. Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane. It also hands the plane every change the link
@@ -15,38 +16,44 @@ use fulcrum_core::model::Config;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{register, table, Dsr, DsrOptions};
-use crate::health::Health;
+use super::{Dsr, DsrOptions};
 use crate::link::Links;
+use crate::plane::data_plane::{seed, wants_dsr, HealthStates};
+use crate::plane::slot::PlaneSlot;
 
-/// Unregisters and stops the plane when the driver task ends or is aborted.
-struct PlaneGuard(Arc<Dsr>);
+/// Withdraws and stops the plane when the driver task ends or is aborted.
+struct PlaneGuard {
+    dsr: Arc<Dsr>,
+    slot: PlaneSlot<Dsr>,
+}
 
 impl Drop for PlaneGuard {
     fn drop(&mut self) {
-        register(None);
-        self.0.shutdown();
+        self.slot.clear();
+        self.dsr.shutdown();
     }
 }
 
-/// Spawns the driver on the current tokio runtime.
+/// Spawns the driver on the current tokio runtime; it fills `slot` while the plane runs.
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
-    health: Health,
+    health: Arc<dyn HealthStates>,
     links: watch::Receiver<Links>,
+    slot: PlaneSlot<Dsr>,
 ) -> JoinHandle<()> {
-    tokio::spawn(follow(changes, health, links))
+    tokio::spawn(follow(changes, health, links, slot))
 }
 
 async fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
-    health: Health,
+    health: Arc<dyn HealthStates>,
     mut links: watch::Receiver<Links>,
+    slot: PlaneSlot<Dsr>,
 ) {
     let mut plane: Option<PlaneGuard> = None;
     loop {
         let config = changes.borrow_and_update().clone();
-        if plane.is_none() && table::wants_dsr(&config) {
+        if plane.is_none() && wants_dsr(&config) {
             let dsr = Arc::new(Dsr::new(DsrOptions::default()));
             // With VRRP the node is not active until the VRRP driver says it is master (it
             // switches the plane on its next turn); starting active, a rejoining backup would
@@ -55,17 +62,17 @@ async fn follow(
                 dsr.set_active(false);
             }
             // Before its first table: `set_operational` only records the verdict here.
-            health.attach(|states| {
-                for &(target, up, agent_value) in states {
-                    dsr.set_operational(target, up);
-                    dsr.set_agent_value(target, agent_value);
-                }
-                register(Some(dsr.clone()));
+            health.attach(&mut |states| {
+                seed(&*dsr, states);
+                slot.fill(dsr.clone());
             });
-            plane = Some(PlaneGuard(dsr));
+            plane = Some(PlaneGuard {
+                dsr,
+                slot: slot.clone(),
+            });
         }
         if let Some(guard) = &plane {
-            let dsr = guard.0.clone();
+            let dsr = guard.dsr.clone();
             if config.vrrp.is_none() {
                 // A node without VRRP always is active (also when `vrrp` was removed live).
                 dsr.set_active(true);
@@ -94,7 +101,7 @@ async fn follow(
                         break;
                     }
                     if let Some(guard) = &plane {
-                        let dsr = guard.0.clone();
+                        let dsr = guard.dsr.clone();
                         let links = links.borrow_and_update().clone();
                         let _ = tokio::task::spawn_blocking(move || dsr.set_links(links)).await;
                     }

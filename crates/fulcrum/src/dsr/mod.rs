@@ -20,6 +20,7 @@
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
 
 mod checksum;
+mod data_plane;
 pub mod driver;
 mod forward;
 mod health;
@@ -224,7 +225,6 @@ impl Dsr {
     }
 
     /// The VRRP driver's switch: a backup answers no ARP for the VIPs and forwards nothing.
-    #[allow(dead_code)] // the hook for the VRRP driver
     pub fn set_active(&self, active: bool) {
         let was = self.inner.shared.active.swap(active, Ordering::AcqRel);
         if active && !was {
@@ -232,7 +232,6 @@ impl Dsr {
         }
     }
 
-    #[allow(dead_code)] // for the VRRP driver and the demo's live view
     pub fn is_active(&self) -> bool {
         self.inner.shared.active.load(Ordering::Acquire)
     }
@@ -281,7 +280,6 @@ impl Dsr {
     }
 
     /// The interface the plane runs on, if any.
-    #[allow(dead_code)] // for the demo's live view
     pub fn interface(&self) -> Option<String> {
         lock(&self.inner.control)
             .running
@@ -424,39 +422,4 @@ pub enum PathRoute {
     Unresolved,
     /// The plane does not balance to this target.
     NotBalanced,
-}
-
-/// The DSR plane of this process, once the driver has started it (the control dispatcher
-/// reads its sessions and counters from here).
-static PLANE: Mutex<Option<Arc<Dsr>>> = Mutex::new(None);
-
-/// The running DSR plane, if any.
-pub fn running() -> Option<Arc<Dsr>> {
-    lock(&PLANE).clone()
-}
-
-/// `show sessions`: the DSR plane's sessions when it holds any, else `proxy`'s.
-pub fn show_sessions_or(limit: Option<usize>, proxy: impl FnOnce() -> String) -> String {
-    match running() {
-        Some(dsr) if dsr.session_count() > 0 => dsr.show_sessions(limit),
-        _ => proxy(),
-    }
-}
-
-/// A server's counters from the DSR plane if it balances that server there, else `proxy`'s.
-pub fn server_counters_or(id: u32, proxy: impl FnOnce() -> Counters) -> Counters {
-    running()
-        .and_then(|dsr| dsr.server_counters(id))
-        .unwrap_or_else(proxy)
-}
-
-/// A target's counters from the DSR plane if it forwards to that target, else `proxy`'s.
-pub fn target_counters_or(id: u32, proxy: impl FnOnce() -> Counters) -> Counters {
-    running()
-        .and_then(|dsr| dsr.target_counters(id))
-        .unwrap_or_else(proxy)
-}
-
-fn register(plane: Option<Arc<Dsr>>) {
-    *lock(&PLANE) = plane;
 }

@@ -150,13 +150,6 @@ pub struct CounterMaps<'a> {
     pub writers: usize,
 }
 
-/// Whether `config` asks for the DSR plane at all.
-pub fn wants_dsr(config: &Config) -> bool {
-    config
-        .active_servers()
-        .any(|s| dsr_targets_of(config, s).next().is_some())
-}
-
 fn dsr_targets_of<'a>(
     config: &'a Config,
     server: &'a Server,

@@ -20,12 +20,15 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 
 use crate::dnscheck::rcode_name;
-use crate::dsr::PathRoute;
+use crate::dsr::{Dsr, PathRoute};
+use crate::plane::slot::PlaneView;
 
 use super::probe::error_text;
 
-/// Runs one probe of `target` at `vip:port`; `Ok` carries the success detail.
+/// Runs one probe of `target` at `vip:port` through the plane in `dsr`; `Ok` carries the
+/// success detail.
 pub async fn probe(
+    dsr: &PlaneView<Dsr>,
     target: u32,
     vip: IpAddr,
     port: u16,
@@ -42,7 +45,7 @@ pub async fn probe(
     // before its ARP has resolved the target: give those half the wait.
     let started = tokio::time::Instant::now();
     let (dsr, route) = loop {
-        let found = crate::dsr::running().map(|dsr| {
+        let found = dsr.current().map(|dsr| {
             let route = dsr.path_route(target);
             (dsr, route)
         });

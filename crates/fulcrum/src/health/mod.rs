@@ -5,11 +5,13 @@
 //! [`Output::Probe`] with a thin async probe ([`probe`]) on its own task and feeds the result
 //! back; on each transition it logs one line (`target 2 (127.0.0.44:53) down: agent no reply
 //! for 13 s`; rate-limited per target with a count of suppressed lines, [`crate::loglimit`]),
-//! tells the data planes ([`planes`]: the proxy's and the DSR plane's
-//! `set_operational`, in transition order, off the async threads) and, for transitions caused by
-//! checks (not configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing
-//! here decides anything: the scheduler does. [`Health`] is the shared handle `show targets`
-//! reads; its lock is only ever held for a scheduler call, never across an await.
+//! tells the data planes ([`planes`]: each running [`DataPlane`]'s `set_operational`, in
+//! transition order, off the async threads) and, for transitions caused by checks (not
+//! configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing here decides
+//! anything: the scheduler does. The planes come from the daemon at spawn time as
+//! [`HealthPlanes`]; the driver names no plane's global. [`Health`] is the shared handle
+//! `show targets` reads and a late plane is seeded from ([`HealthStates`]); its lock is only ever
+//! held for a scheduler call, never across an await.
 
 mod alert;
 mod dsr_path;
@@ -27,9 +29,12 @@ use fulcrum_core::health::{dsr_path_checks, Cause, Input, Output, ProbeRequest, 
 use fulcrum_core::model::{Config, Target};
 use tokio::sync::{mpsc, watch};
 
+use crate::dsr::path::PathTotals;
+use crate::dsr::Dsr;
 use crate::limited;
 use crate::loglimit::LogLimiter;
-use crate::proxy::Proxy;
+use crate::plane::data_plane::{DataPlane, HealthStates, TargetState};
+use crate::plane::slot::PlaneView;
 use planes::Update;
 use probe::ProbeContext;
 
@@ -69,24 +74,45 @@ impl Health {
             .unwrap_or_default()
     }
 
-    /// Runs `attach` with every probed target's verdict and last agent value, by id, while no
-    /// transition can be decided: a data plane that starts late (the DSR plane) is seeded with
-    /// them and registered inside `attach`, so every later update reaches it (see [`planes`]).
-    pub fn attach<R>(&self, attach: impl FnOnce(&[(u32, bool, Option<u32>)]) -> R) -> R {
+    /// `show target N`: the detail printed after the target's `show targets` row; `dsr_path`:
+    /// the running DSR plane's path-probe counters, if it runs.
+    pub fn show_target(
+        &self,
+        config: &Config,
+        target: u32,
+        dsr_path: Option<PathTotals>,
+    ) -> Result<String, String> {
+        let status = self.lock().status(target);
+        show::target_detail(config, target, status.as_ref(), dsr_path)
+    }
+}
+
+impl HealthStates for Health {
+    /// Holds the scheduler's lock across `attach`: a data plane that starts late (the DSR plane)
+    /// is seeded and published inside it, so every later update reaches it (see [`planes`]).
+    fn attach(&self, attach: &mut dyn FnMut(&[TargetState])) {
         let scheduler = self.lock();
-        let states: Vec<(u32, bool, Option<u32>)> = scheduler
+        let states: Vec<TargetState> = scheduler
             .statuses()
             .iter()
-            .map(|s| (s.id, s.operational, scheduler.agent_value(s.id)))
+            .map(|s| TargetState {
+                target: s.id,
+                operational: s.operational,
+                agent_value: scheduler.agent_value(s.id),
+            })
             .collect();
-        attach(&states)
+        attach(&states);
     }
+}
 
-    /// `show target N`: the detail printed after the target's `show targets` row.
-    pub fn show_target(&self, config: &Config, target: u32) -> Result<String, String> {
-        let status = self.lock().status(target);
-        show::target_detail(config, target, status.as_ref())
-    }
+/// The data planes the health driver reports to and probes through, handed over at spawn time.
+#[derive(Clone)]
+pub struct HealthPlanes {
+    /// Every plane that takes verdicts, in the order they get them (the DSR plane first: it swaps
+    /// its table at once, while the proxy waits for its workers).
+    pub verdicts: Vec<PlaneView<dyn DataPlane>>,
+    /// The DSR plane, for the `dsr-path` probe.
+    pub dsr: PlaneView<Dsr>,
 }
 
 /// Where a target is reached, for log lines: `127.0.0.44:53` (the port of the first server
@@ -111,11 +137,11 @@ fn target_port(config: &Config, target: &Target) -> u16 {
 }
 
 /// The driver task: follows the configuration on `changes` (the current one first) and
-/// reports to `proxy` and the DSR plane; runs until aborted (the daemon's drivers module starts and stops it).
-pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, proxy: Arc<Proxy>) {
+/// reports to the `planes`; runs until aborted (the daemon's drivers module starts and stops it).
+pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, planes: HealthPlanes) {
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let (transitions_tx, transitions) = mpsc::unbounded_channel();
-    let transitions_task = tokio::spawn(planes::apply(proxy, transitions));
+    let transitions_task = tokio::spawn(planes::apply(planes.verdicts, transitions));
     let _stop_with_us = AbortOnDrop(transitions_task);
 
     let mut config = changes.borrow_and_update().clone();
@@ -128,7 +154,7 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, prox
             (outputs, scheduler.poll_timeout())
         };
         for output in outputs {
-            carry_out(output, &config, &results_tx, &transitions_tx);
+            carry_out(output, &config, &planes.dsr, &results_tx, &transitions_tx);
         }
         // No checks at all: wake up now and then anyway; a new configuration wakes us sooner.
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -169,11 +195,12 @@ impl Drop for AbortOnDrop {
 fn carry_out(
     output: Output,
     config: &Config,
+    dsr: &PlaneView<Dsr>,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
     transitions: &mpsc::UnboundedSender<Update>,
 ) {
     match output {
-        Output::Probe(request) => start_probe(request, config, results),
+        Output::Probe(request) => start_probe(request, config, dsr, results),
         Output::TargetUp {
             target,
             reason,
@@ -200,9 +227,10 @@ fn carry_out(
 fn start_probe(
     request: ProbeRequest,
     config: &Config,
+    dsr: &PlaneView<Dsr>,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
 ) {
-    let context = ProbeContext::of(config, request.target, request.addr);
+    let context = ProbeContext::of(config, request.target, request.addr, dsr);
     let results = results.clone();
     tokio::spawn(async move {
         let within = request.reply_within;

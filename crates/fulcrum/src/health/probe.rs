@@ -17,6 +17,8 @@ use fulcrum_core::model::Config;
 use tokio::net::TcpSocket;
 
 use crate::dnscheck::{check_zone, QueryOptions};
+use crate::dsr::Dsr;
+use crate::plane::slot::PlaneView;
 use fulcrum_agent_client::{query_agent_from, AgentError, CLIENT_DROPS};
 
 /// What a probe needs beyond its request, read from the configuration when it is sent.
@@ -29,10 +31,12 @@ pub struct ProbeContext {
     pub agent_key: Option<Arc<[u8]>>,
     /// The zone the `dsr-path` probe asks for: the target's `dns` check zone, else the root.
     pub dsr_path_zone: String,
+    /// The DSR plane the `dsr-path` probe goes through.
+    pub dsr: PlaneView<Dsr>,
 }
 
 impl ProbeContext {
-    pub fn of(config: &Config, target: u32, addr: IpAddr) -> ProbeContext {
+    pub fn of(config: &Config, target: u32, addr: IpAddr, dsr: &PlaneView<Dsr>) -> ProbeContext {
         let dns_port = config
             .targets
             .get(&target)
@@ -53,6 +57,7 @@ impl ProbeContext {
             dns_port,
             agent_key,
             dsr_path_zone,
+            dsr: dsr.clone(),
         }
     }
 }
@@ -133,7 +138,7 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
         }
         Probe::DsrPath { vip, port } => {
             let zone = &context.dsr_path_zone;
-            super::dsr_path::probe(request.target, *vip, *port, zone, within)
+            super::dsr_path::probe(&context.dsr, request.target, *vip, *port, zone, within)
                 .await
                 .map(|detail| (detail, None))
         }

@@ -1,14 +1,18 @@
 //! `show target N`: one target's health detail, one fact per line, printed after the target's
-//! `show targets` row (which carries the per-check lines).
+//! `show targets` row (which carries the per-check lines). The DSR plane's path-probe counters
+//! come from the caller, which holds the daemon's planes.
 
 use fulcrum_core::health::TargetStatus;
 use fulcrum_core::model::Config;
+
+use crate::dsr::path::PathTotals;
 
 /// The detail text, or an error line when the target does not exist.
 pub fn target_detail(
     config: &Config,
     id: u32,
     status: Option<&TargetStatus>,
+    dsr_path: Option<PathTotals>,
 ) -> Result<String, String> {
     let Some(target) = config.targets.get(&id) else {
         return Err(format!("ERROR: no target {id} (try show targets)"));
@@ -47,8 +51,7 @@ pub fn target_detail(
         "  alert scripts not run, queue full (all targets): {}\n",
         super::alert::not_run()
     ));
-    if let Some(dsr) = crate::dsr::running() {
-        let path = dsr.path_totals();
+    if let Some(path) = dsr_path {
         out.push_str(&format!(
             "  dsr-path probes (all targets): {} sent, {} answered, {} foreign or late answers ignored\n",
             path.sent, path.answers, path.ignored

@@ -7,6 +7,7 @@
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
+mod data_plane;
 mod outstanding;
 mod snapshot;
 mod tcp;
@@ -264,8 +265,6 @@ impl Proxy {
 
     /// Marks a target operational or not (health checks). Sessions on a target going down are
     /// moved at once by the server's method.
-    // Health checks call this once they are wired into the daemon.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = self.control();
         let before = control

@@ -12,14 +12,12 @@ pub mod heartbeat;
 pub mod hooks;
 pub mod status;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_core::model::Config;
 use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 
-use crate::daemon::Daemon;
+use status::Summary;
 
 /// How often the monitor looks at the summary line.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
@@ -49,23 +47,15 @@ pub fn stopping() {
     heartbeat::release_stalls();
 }
 
-/// Returns once what the configuration asks for runs: the DSR plane has its interface, the VRRP
-/// machine has a state. Logs what it still waits for every few seconds (under systemd the
-/// unit's start timeout ends a wait that never finishes).
-pub async fn wait_until_running(daemon: Arc<Daemon>) {
+/// Returns once `waiting_for` names nothing the configuration asks for and does not run yet (the
+/// daemon's: the DSR plane on its interface, the VRRP machine in a state). Logs what it still
+/// waits for every few seconds (under systemd the unit's start timeout ends a wait that never
+/// finishes).
+pub async fn wait_until_running(waiting_for: impl Fn() -> Vec<&'static str>) {
     const WARN_EVERY: Duration = Duration::from_secs(5);
     let mut next_warning = tokio::time::Instant::now() + WARN_EVERY;
     loop {
-        let config = daemon.config();
-        let config: &Config = &config;
-        let mut missing = Vec::new();
-        let dsr_up = crate::dsr::running().is_some_and(|plane| plane.interface().is_some());
-        if crate::dsr::table::wants_dsr(config) && !dsr_up {
-            missing.push("the DSR data plane");
-        }
-        if config.vrrp.is_some() && crate::vrrp::is_master().is_none() {
-            missing.push("VRRP");
-        }
+        let missing = waiting_for();
         if missing.is_empty() {
             return;
         }
@@ -77,15 +67,16 @@ pub async fn wait_until_running(daemon: Arc<Daemon>) {
     }
 }
 
-/// Starts the status and watchdog monitor (nothing when systemd does not listen).
-pub fn spawn_monitor(daemon: Arc<Daemon>) -> Option<JoinHandle<()>> {
+/// Starts the status and watchdog monitor (nothing when systemd does not listen); `summary`
+/// reads the running state for the status line.
+pub fn spawn_monitor(summary: impl Fn() -> Summary + Send + 'static) -> Option<JoinHandle<()>> {
     std::env::var_os("NOTIFY_SOCKET")?;
     hooks::install();
     let ping_period = sd_notify::watchdog_enabled().map(|limit| (limit / 2).max(MIN_PING_PERIOD));
-    Some(tokio::spawn(monitor(daemon, ping_period)))
+    Some(tokio::spawn(monitor(summary, ping_period)))
 }
 
-async fn monitor(daemon: Arc<Daemon>, ping_period: Option<Duration>) {
+async fn monitor(summary: impl Fn() -> Summary, ping_period: Option<Duration>) {
     let mut last_status = String::new();
     let mut status_tick = tokio::time::interval(STATUS_PERIOD);
     let mut ping_tick = tokio::time::interval(ping_period.unwrap_or(Duration::from_secs(3600)));
@@ -93,7 +84,7 @@ async fn monitor(daemon: Arc<Daemon>, ping_period: Option<Duration>) {
     loop {
         tokio::select! {
             _ = status_tick.tick() => {
-                let line = status::format(&status::summary(&daemon));
+                let line = status::format(&summary());
                 if line != last_status {
                     send(&[NotifyState::Status(&line)]);
                     last_status = line;

@@ -1,9 +1,7 @@
 //! The one-line `STATUS=` summary systemd shows in `systemctl status`: the VRRP role, how many
 //! of the registered and enabled targets are up, and how many sessions the data planes hold,
-//! e.g. `vrrp MASTER, 2/2 targets up, 71 sessions`. [`summary`] reads the running state;
-//! [`format`] is the pure part the tests pin.
-
-use crate::daemon::Daemon;
+//! e.g. `vrrp MASTER, 2/2 targets up, 71 sessions`. The daemon fills a [`Summary`] from its
+//! running state (`crate::daemon`'s `readiness`); [`format`] is the pure part the tests pin.
 
 /// What the summary line says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,27 +11,6 @@ pub struct Summary {
     pub targets_up: usize,
     pub targets: usize,
     pub sessions: u64,
-}
-
-pub fn summary(daemon: &Daemon) -> Summary {
-    let config = daemon.config();
-    let active: Vec<u32> = config
-        .targets
-        .values()
-        .filter(|t| t.registered && t.enabled)
-        .map(|t| t.id)
-        .collect();
-    let targets_up = active
-        .iter()
-        .filter(|&&id| daemon.health().is_operational(id))
-        .count();
-    let dsr_sessions = crate::dsr::running().map_or(0, |plane| plane.session_count());
-    Summary {
-        vrrp_master: crate::vrrp::is_master(),
-        targets_up,
-        targets: active.len(),
-        sessions: daemon.proxy().session_count() + dsr_sessions,
-    }
 }
 
 pub fn format(summary: &Summary) -> String {

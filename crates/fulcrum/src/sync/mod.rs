@@ -30,6 +30,9 @@ use std::time::{Duration, Instant, SystemTime};
 use fulcrum_core::model::Config;
 use tokio::sync::watch;
 
+use crate::dsr::Dsr;
+use crate::plane::slot::PlaneView;
+
 use driver::Driver;
 use setup::Setup;
 
@@ -72,13 +75,14 @@ pub struct Handle {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the driver thread; it idles while there is nothing to sync.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> Handle {
+/// Starts the driver thread; it idles while there is nothing to sync. `dsr`: the DSR plane
+/// that carries sync where the kernel does not hold `real` ([`transport`]).
+pub fn spawn(changes: watch::Receiver<Arc<Config>>, dsr: PlaneView<Dsr>) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("sync".into())
-        .spawn(move || follow(changes, &flag))
+        .spawn(move || follow(changes, &dsr, &flag))
         .map_err(|e| tracing::error!("sync: cannot start the driver thread: {e}"))
         .ok();
     Handle { stop, thread }
@@ -93,7 +97,7 @@ impl Handle {
     }
 }
 
-fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+fn follow(mut changes: watch::Receiver<Arc<Config>>, dsr: &PlaneView<Dsr>, stop: &AtomicBool) {
     let mut config = changes.borrow_and_update().clone();
     let mut driver: Option<Driver> = None;
     // Why no driver runs, as `show sync` says it; logged when it changes.
@@ -128,7 +132,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
             }
             if let Some(setup) = wanted.clone() {
                 if Instant::now() >= next_try {
-                    match transport::open(&setup, &config) {
+                    match transport::open(&setup, &config, dsr) {
                         Ok(transport) => {
                             driver = Some(Driver::open(setup, &config, transport));
                             published = None;

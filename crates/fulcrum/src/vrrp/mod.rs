@@ -38,6 +38,8 @@ use fulcrum_sys::packet::FrameSender;
 use tokio::sync::watch;
 
 use crate::link::Links;
+use crate::plane::data_plane::VipSwitch;
+use crate::plane::slot::PlaneView;
 
 pub use show::{show, Status};
 
@@ -71,12 +73,17 @@ pub struct Handle {
 }
 
 /// Starts the driver thread; it idles while the configuration has no `vrrp` block.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>, links: watch::Receiver<Links>) -> Handle {
+/// `vip_switch`: the plane that answers for the VIPs in DSR mode (see [`vip`]).
+pub fn spawn(
+    changes: watch::Receiver<Arc<Config>>,
+    links: watch::Receiver<Links>,
+    vip_switch: PlaneView<dyn VipSwitch>,
+) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
-        .spawn(move || follow(changes, links, &flag))
+        .spawn(move || follow(changes, links, &vip_switch, &flag))
         .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
         .ok();
     Handle { stop, thread }
@@ -101,6 +108,7 @@ enum End {
 fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     mut links: watch::Receiver<Links>,
+    vip_switch: &PlaneView<dyn VipSwitch>,
     stop: &AtomicBool,
 ) {
     let mut last_problem: Option<String> = None;
@@ -139,7 +147,13 @@ fn follow(
             }
         };
         last_problem = None;
-        match run_group(setup, socket, &mut changes, &mut links, stop) {
+        let vip = VipHolder::new(
+            setup.mode,
+            &setup.interface,
+            &setup.machine.addresses,
+            vip_switch.clone(),
+        );
+        match run_group(setup, socket, vip, &mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -176,6 +190,7 @@ struct Runner {
 fn run_group(
     setup: Setup,
     socket: VrrpSocket,
+    vip: VipHolder,
     changes: &mut watch::Receiver<Arc<Config>>,
     links: &mut watch::Receiver<Links>,
     stop: &AtomicBool,
@@ -205,7 +220,7 @@ fn run_group(
         frames,
         machine: Machine::new(setup.machine.clone()),
         group: Group::new(&setup.machine),
-        vip: VipHolder::new(setup.mode, &setup.interface, &setup.machine.addresses),
+        vip,
         notifier: Notifier::new(setup.notify.clone()),
         socket: Some(socket),
         setup,

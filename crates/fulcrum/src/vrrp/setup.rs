@@ -62,7 +62,7 @@ impl Setup {
                 block.network
             ));
         }
-        let mode = if crate::dsr::table::wants_dsr(config) {
+        let mode = if crate::plane::data_plane::wants_dsr(config) {
             Mode::Dsr
         } else {
             Mode::Proxy

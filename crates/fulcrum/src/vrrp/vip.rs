@@ -1,9 +1,10 @@
 //! Holding and releasing the virtual addresses, in the mode the configuration asks for.
 //!
 //! - DSR: the DSR plane answers ARP for the VIPs with the virtual MAC and forwards their
-//!   traffic while its active switch is on ([`crate::dsr::Dsr::set_active`]); switching it on
-//!   also makes the plane send gratuitous ARP. The plane may start after the driver, so the
-//!   driver calls [`VipHolder::enforce`] on every turn of its loop.
+//!   traffic while its [`VipSwitch`] is on; switching it on also makes the plane send
+//!   gratuitous ARP. The daemon hands the driver a view of that plane's slot; the plane may
+//!   start after the driver, so the driver calls [`VipHolder::enforce`] on every turn of its
+//!   loop.
 //! - Proxy: the kernel holds each VIP as a /32 on the interface (added and removed through
 //!   rtnetlink, as `ip addr add`/`del` would, so the proxy's sockets bound with `IP_FREEBIND`
 //!   receive its traffic); on taking them the driver sends one gratuitous ARP per VIP from the
@@ -16,21 +17,31 @@ use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use super::setup::Mode;
+use crate::plane::data_plane::VipSwitch;
+use crate::plane::slot::PlaneView;
 
 pub struct VipHolder {
     mode: Mode,
     interface: String,
     addresses: Vec<Ipv4Addr>,
     held: bool,
+    /// The plane that answers for the VIPs in DSR mode, once it runs.
+    switch: PlaneView<dyn VipSwitch>,
 }
 
 impl VipHolder {
-    pub fn new(mode: Mode, interface: &str, addresses: &[Ipv4Addr]) -> VipHolder {
+    pub fn new(
+        mode: Mode,
+        interface: &str,
+        addresses: &[Ipv4Addr],
+        switch: PlaneView<dyn VipSwitch>,
+    ) -> VipHolder {
         VipHolder {
             mode,
             interface: interface.to_string(),
             addresses: addresses.to_vec(),
             held: false,
+            switch,
         }
     }
 
@@ -91,7 +102,7 @@ impl VipHolder {
     /// What the node holds now: DSR, the plane's switch (when the plane runs); proxy, whether
     /// the addresses were added.
     pub fn holds(&self) -> bool {
-        match (self.mode, crate::dsr::running()) {
+        match (self.mode, self.switch.current()) {
             (Mode::Dsr, Some(plane)) => plane.is_active(),
             _ => self.held,
         }
@@ -102,7 +113,7 @@ impl VipHolder {
         if self.mode != Mode::Dsr {
             return;
         }
-        if let Some(plane) = crate::dsr::running() {
+        if let Some(plane) = self.switch.current() {
             if plane.is_active() != self.held {
                 plane.set_active(self.held);
             }

@@ -44,7 +44,7 @@ fn build_with(
 #[test]
 fn the_seed_config_balances_the_vip_on_eth1_with_vrid_7() {
     let config = seed_config(true);
-    assert!(wants_dsr(&config));
+    assert!(crate::plane::data_plane::wants_dsr(&config));
     let peer = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
     let macs = HashMap::from([(Ipv4Addr::new(10, 235, 210, 44), peer)]);
     let (table, problems) = build_with(&config, &macs);

@@ -19,6 +19,9 @@ use std::time::Duration;
 use fulcrum_core::model::Config;
 
 use super::setup::Setup;
+use crate::dsr::Dsr;
+use crate::plane::data_plane::wants_dsr;
+use crate::plane::slot::PlaneView;
 
 /// Which transport carries the datagrams (`show sync`'s `transport` line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +81,21 @@ pub fn choose(
     }
 }
 
-/// Opens the transport [`choose`] picks for `setup`, or says why not (one line).
-pub fn open(setup: &Setup, config: &Config) -> Result<Box<dyn Transport>, String> {
+/// Opens the transport [`choose`] picks for `setup`, or says why not (one line). `dsr`: the
+/// daemon's view of the DSR plane, which carries the datagrams as frames.
+pub fn open(
+    setup: &Setup,
+    config: &Config,
+    dsr: &PlaneView<Dsr>,
+) -> Result<Box<dyn Transport>, String> {
     let kernel_addrs = fulcrum_sys::packet::local_ipv4_addrs().unwrap_or_default();
-    let plane = crate::dsr::running();
+    let plane = dsr.current();
     let endpoint = plane.as_ref().and_then(|p| p.sync_endpoint());
     let choice = choose(
         setup.local,
         &kernel_addrs,
         endpoint.as_ref().map(|(name, real)| (name.as_str(), *real)),
-        crate::dsr::table::wants_dsr(config),
+        wants_dsr(config),
     );
     match (choice, plane, endpoint) {
         (Choice::Wait(why), _, _) => Err(why),

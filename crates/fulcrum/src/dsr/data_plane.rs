@@ -1,0 +1,55 @@
+//! The DSR plane as a [`DataPlane`] and as VRRP's [`VipSwitch`]: the daemon's driver
+//! ([`super::driver`]) starts it when the configuration first asks for DSR and publishes it
+//! through the daemon's slot; the health checks, the control dispatcher and VRRP reach it only
+//! through these traits (or the slot's view of `Dsr` for the DSR-path probe and session sync).
+//! Counters exist only for the servers and targets it balances, so the proxy answers for the rest.
+
+use fulcrum_core::model::Config;
+use fulcrum_core::stats::Counters;
+
+use super::Dsr;
+use crate::plane::data_plane::{DataPlane, VipSwitch};
+
+impl DataPlane for Dsr {
+    fn apply(&self, config: &Config) -> Vec<String> {
+        Dsr::apply(self, config)
+    }
+
+    fn set_operational(&self, target: u32, operational: bool) {
+        Dsr::set_operational(self, target, operational);
+    }
+
+    fn set_agent_value(&self, target: u32, value: Option<u32>) {
+        Dsr::set_agent_value(self, target, value);
+    }
+
+    fn session_count(&self) -> u64 {
+        Dsr::session_count(self)
+    }
+
+    fn show_sessions(&self, limit: Option<usize>) -> String {
+        Dsr::show_sessions(self, limit)
+    }
+
+    fn server_counters(&self, server: u32) -> Option<Counters> {
+        Dsr::server_counters(self, server)
+    }
+
+    fn target_counters(&self, target: u32) -> Option<Counters> {
+        Dsr::target_counters(self, target)
+    }
+
+    fn shutdown(&self) {
+        Dsr::shutdown(self);
+    }
+}
+
+impl VipSwitch for Dsr {
+    fn set_active(&self, active: bool) {
+        Dsr::set_active(self, active);
+    }
+
+    fn is_active(&self) -> bool {
+        Dsr::is_active(self)
+    }
+}
