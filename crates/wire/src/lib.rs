@@ -13,6 +13,7 @@ pub mod arp;
 pub mod checksum;
 pub mod classify;
 pub mod classify6;
+pub mod counted;
 pub mod dns;
 pub mod error;
 pub mod ethernet;

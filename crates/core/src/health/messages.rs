@@ -73,14 +73,15 @@ pub enum Output {
     },
 }
 
-/// Why a probe result was ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// No such probe is outstanding: never sent, already answered, expired, or its check was
-    /// reconfigured or removed since.
-    StaleProbe,
-    /// The probe exists but was sent for another target or check.
-    MismatchedProbe,
+fulcrum_wire::counted_enum! {
+    /// Why a probe result was ignored.
+    pub enum DropReason {
+        /// No such probe is outstanding: never sent, already answered, expired, or its check
+        /// was reconfigured or removed since.
+        StaleProbe => "stale-probe",
+        /// The probe exists but was sent for another target or check.
+        MismatchedProbe => "mismatched-probe",
+    }
 }
 
 /// Counters for `show health` and tests.
