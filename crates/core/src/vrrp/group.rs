@@ -128,7 +128,9 @@ impl Group {
         self.senders.counters()
     }
 
-    /// The next paced line to log about senders.
+    /// The next paced line to log about senders. Drain it after each received advert, until
+    /// `None`.
+    #[must_use]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.senders.poll_notice()
     }
