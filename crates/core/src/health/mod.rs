@@ -3,7 +3,7 @@
 //! requests and feed the results back; the daemon logs the transitions, runs `alert`/`upalert`
 //! and tells the proxy which targets may take traffic.
 //!
-//! Rules (issue 4): every configured check (`ping`, `tcpopen`, `agent`, `dns`) is probed at once
+//! Rules: every configured check (`ping`, `tcpopen`, `agent`, `dns`) is probed at once
 //! and then every INTERVAL; a check fails once it has had no success for TIMEOUT (counted from
 //! its last success, or from when it was configured); it recovers on the next success. A probe
 //! unanswered after one INTERVAL is recorded as `no reply`, and any result for it arriving later
