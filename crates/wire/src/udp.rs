@@ -22,12 +22,13 @@ use crate::ipv4::protocol;
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 
-/// Byte offsets of the header's fields (each 16 bits, big-endian).
+/// Where the header's fields sit (each 16 bits, big-endian).
 mod field {
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const LENGTH: usize = 4;
-    pub const CHECKSUM: usize = 6;
+    use std::ops::Range;
+    pub const SRC_PORT: Range<usize> = 0..2;
+    pub const DST_PORT: Range<usize> = 2..4;
+    pub const LENGTH: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
 }
 
 /// A view of a UDP datagram.
@@ -62,9 +63,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn u16_at(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     pub fn src_port(&self) -> u16 {
@@ -105,8 +106,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn set_u16(&mut self, at: usize, value: u16) {
-        self.buffer.as_mut()[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    fn set_u16(&mut self, range: std::ops::Range<usize>, value: u16) {
+        self.buffer.as_mut()[range].copy_from_slice(&value.to_be_bytes());
     }
 
     pub fn payload_mut(&mut self) -> &mut [u8] {
