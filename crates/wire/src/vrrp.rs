@@ -393,7 +393,10 @@ impl Repr {
             }
         }
         msg[field::CHECKSUM].fill(0);
-        for (slot, addr) in msg[FIXED_LEN..].chunks_exact_mut(ADDR_LEN).zip(&self.addresses) {
+        for (slot, addr) in msg[FIXED_LEN..]
+            .chunks_exact_mut(ADDR_LEN)
+            .zip(&self.addresses)
+        {
             slot.copy_from_slice(&addr.octets());
         }
         let sum = match self.version {
