@@ -11,8 +11,10 @@ crate of its own). The script prints every edge with the first place it occurs, 
 (a strongly connected set of modules: one shortest cycle through it with the references that
 close it and, when the set is larger, every edge inside it), and exits 1 when there is a cycle, 0 otherwise.
 
-Usage: scripts/check-cycles.py [--quiet] [SRC_DIR ...]
-  --quiet  print only the cycles, not every edge
+Usage: scripts/check-cycles.py [--quiet] [--no-tests] [SRC_DIR ...]
+  --quiet     print only the cycles, not every edge
+  --no-tests  leave out test files (`tests.rs`, `tests_*.rs`, anything under a `tests/`
+              directory); inline `#[cfg(test)]` modules are still read
 """
 
 import os
@@ -46,6 +48,7 @@ def strip_comments(text):
 
 def expand_use_tree(tree):
     """`crate::{a::{b, c}, d}` -> [crate::a::b, crate::a::c, crate::d]."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)  # renames do not change the module named
     tree = re.sub(r"\s+", "", tree)
     depth, start = 0, None
     for i, ch in enumerate(tree):
@@ -73,10 +76,10 @@ def expand_use_tree(tree):
                     if part:
                         result.extend(expand_use_tree(prefix + part))
                 return result
-    return [re.sub(r"\bas\w+$", "", tree.split(" as ")[0])]
+    return [tree]
 
 
-def resolve(path, here, is_mod_file):
+def resolve(path, here):
     """Absolute module-path components of `path` as seen from module `here`, or None when it
     does not start with `crate`, `super` or `self`."""
     parts = [p for p in path.split("::") if p]
@@ -103,7 +106,7 @@ def references(text):
     for m in USE_RE.finditer(code):
         line = code.count("\n", 0, m.start()) + 1
         for path in expand_use_tree(m.group(1)):
-            found.append((line, path.split(" as ")[0]))
+            found.append((line, path))
     rest = USE_RE.sub(lambda m: "\n" * m.group(0).count("\n"), code)
     for m in PATH_RE.finditer(rest):
         line = rest.count("\n", 0, m.start()) + 1
@@ -111,13 +114,20 @@ def references(text):
     return found
 
 
-def edges_of(src):
+def is_test_file(src, file):
+    parts = os.path.relpath(file, src)[:-3].split(os.sep)
+    return "tests" in parts[:-1] or parts[-1] == "tests" or parts[-1].startswith("tests_")
+
+
+def edges_of(src, skip_tests=False):
     files = []
     for root, _dirs, names in os.walk(src):
         for name in names:
             if name.endswith(".rs"):
                 files.append(os.path.join(root, name))
     files = [f for f in sorted(files) if os.path.relpath(f, src) != "main.rs"]
+    if skip_tests:
+        files = [f for f in files if not is_test_file(src, f)]
     modules = {module_path(src, f) for f in files}
     edges = {}  # (scope, from, to) -> first "file:line"
     for file in files:
@@ -125,7 +135,7 @@ def edges_of(src):
         with open(file, encoding="utf-8") as handle:
             text = handle.read()
         for line, path in references(text):
-            target = resolve(path, here, file.endswith("mod.rs"))
+            target = resolve(path, here)
             if target is None:
                 continue
             # Keep the longest prefix that is a module of this tree.
@@ -138,7 +148,10 @@ def edges_of(src):
                 continue  # into itself, its parent or its own child
             scope = here[:common]
             key = (scope, here[common], target[common])
-            edges.setdefault(key, f"{os.path.relpath(file)}:{line}")
+            shown = os.path.relpath(file)
+            if shown.startswith(".."):
+                shown = file
+            edges.setdefault(key, f"{shown}:{line}")
     return edges
 
 
@@ -198,10 +211,11 @@ def one_cycle(component, graph):
 
 def main(argv):
     quiet = "--quiet" in argv
+    skip_tests = "--no-tests" in argv
     sources = [a for a in argv if not a.startswith("--")] or ["crates/fulcrum/src"]
     cycles = 0
     for src in sources:
-        edges = edges_of(src)
+        edges = edges_of(src, skip_tests)
         by_scope = defaultdict(dict)
         for (scope, a, b), where in edges.items():
             by_scope[scope][(a, b)] = where
