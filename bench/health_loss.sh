@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Health-check loss benchmark (issue 4 item 10): under a steady UDP query load through Fulcrum,
+# Health-check loss benchmark: under a steady UDP query load through Fulcrum,
 # how many queries are lost between killing one target's Bind9 and Fulcrum marking it down, for
 # the seed's `5,12` check settings and for `1,3`.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session-sync resync benchmark (issue 6 item 8): how long a restarted peer takes to receive the
+# Session-sync resync benchmark: how long a restarted peer takes to receive the
 # whole session table (goal: one million sessions in under 2 s).
 #
 #   sudo bench/sync_resync.sh [--sessions 1000000] [--trials 3] [--fulcrum PATH] [--keep-workdir]

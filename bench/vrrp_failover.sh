@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VRRP failover benchmark (issue 6 item 8): time from the death of the master (SIGKILL, and its
+# VRRP failover benchmark: time from the death of the master (SIGKILL, and its
 # switch port taken down at the same moment) to the first answer from the new master at the
 # VIP, and the queries lost meanwhile, for Fulcrum and for keepalived at the same settings.
 #

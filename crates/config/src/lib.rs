@@ -22,6 +22,7 @@ pub mod diff;
 mod family;
 pub mod keywords;
 pub mod lexer;
+pub mod limits;
 pub mod lower;
 pub mod parser;
 mod print;

@@ -352,7 +352,7 @@ impl<'t> Parser<'t> {
             "maxsessions" => Setting::MaxSessions(self.number(
                 "a session table size",
                 1,
-                crate::values::MAX_SESSIONS,
+                crate::limits::MAX_SESSIONS,
             )?),
             "synckey" => Setting::SyncKey(self.key("a sync key")?),
             "agentkey" => Setting::AgentKey(self.key("an agent key")?),
@@ -360,12 +360,12 @@ impl<'t> Parser<'t> {
             "tcpmaxconn" => Setting::TcpMaxConnections(self.number(
                 "a TCP connection count",
                 1,
-                crate::values::MAX_TCP_CONNECTIONS,
+                crate::limits::MAX_TCP_CONNECTIONS,
             )?),
             "tcpclientconn" => Setting::TcpClientConnections(self.number(
                 "a TCP connection count per client",
                 1,
-                crate::values::MAX_TCP_CONNECTIONS,
+                crate::limits::MAX_TCP_CONNECTIONS,
             )?),
             "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
             "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),

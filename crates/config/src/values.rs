@@ -14,17 +14,8 @@ use fulcrum_core::model::{
 use crate::ast::{IdRange, Kind, Spanned};
 use crate::diag::{quote, Error};
 use crate::lexer::TokenKind;
+use crate::limits::{MAX_ADVERT_MS, MAX_ID, MAX_SECONDS, MAX_WEIGHT};
 use crate::parser::{PResult, Parser, STATEMENTS};
-
-/// Ids of networks, servers, targets and interfaces run from 1 to this.
-pub const MAX_ID: u64 = 65_535;
-/// Intervals, timeouts and session timeouts are at most a year of seconds.
-pub const MAX_SECONDS: u64 = 31_536_000;
-pub const MAX_SESSIONS: u64 = 1_000_000_000;
-pub const MAX_TCP_CONNECTIONS: u64 = 1_000_000;
-pub const MAX_WEIGHT: u64 = 65_535;
-/// The longest advertisement interval any VRRP version allows (v2: 255 s).
-pub const MAX_ADVERT_MS: u64 = 255_000;
 
 /// ASCII digits only, overflow checked.
 fn digits(word: &str) -> Option<u64> {

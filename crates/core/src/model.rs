@@ -198,48 +198,32 @@ impl Protocol {
     }
 }
 
-/// How a server picks a target for a new client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Method {
-    /// Weighted round robin.
-    Rr,
-    /// Weighted random.
-    Random,
-    /// Maglev consistent hash of the client address.
-    Hash,
-    /// First operational target in id order.
-    First,
-    /// Fewest sessions.
-    Least,
-    /// Sticky per client address; a new client is placed by `Hash`.
-    #[default]
-    Session,
-    /// Lowest agent value.
-    Agent,
+fulcrum_wire::counted_enum! {
+    /// How a server picks a target for a new client; the names are the configuration keywords.
+    #[derive(Default)]
+    pub enum Method {
+        /// Weighted round robin.
+        Rr => "rr",
+        /// Weighted random.
+        Random => "random",
+        /// Maglev consistent hash of the client address.
+        Hash => "hash",
+        /// First operational target in id order.
+        First => "first",
+        /// Fewest sessions.
+        Least => "least",
+        /// Sticky per client address; a new client is placed by `Hash`.
+        #[default]
+        Session => "session",
+        /// Lowest agent value.
+        Agent => "agent",
+    }
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
-        Method::Rr,
-        Method::Random,
-        Method::Hash,
-        Method::First,
-        Method::Least,
-        Method::Session,
-        Method::Agent,
-    ];
-
-    /// The configuration keyword.
+    /// The configuration keyword: the method's [`name`](Method::name).
     pub fn keyword(self) -> &'static str {
-        match self {
-            Method::Rr => "rr",
-            Method::Random => "random",
-            Method::Hash => "hash",
-            Method::First => "first",
-            Method::Least => "least",
-            Method::Session => "session",
-            Method::Agent => "agent",
-        }
+        self.name()
     }
 
     pub fn from_keyword(word: &str) -> Option<Method> {

@@ -1,57 +1,27 @@
 //! Plain counter snapshots that the data plane publishes and the control shell renders.
 
-/// Why a packet was dropped. Every drop is counted under exactly one reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DropReason {
-    /// Shorter than a DNS header.
-    Runt,
-    /// A query with QR set, or a response where a query was expected.
-    NotQuery,
-    /// Header counts that no query has (QDCOUNT != 1 and the like).
-    BadCounts,
-    /// A backend answer whose ID is not outstanding, or whose question differs.
-    UnknownId,
-    /// No operational target for the server.
-    NoTarget,
-    /// The table of outstanding queries towards a target is full.
-    Overload,
-    /// A TCP frame whose length prefix is broken.
-    BadFrame,
-    /// The connection cap was reached.
-    ConnLimit,
-    /// Any other malformed input.
-    Malformed,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 9] = [
-        DropReason::Runt,
-        DropReason::NotQuery,
-        DropReason::BadCounts,
-        DropReason::UnknownId,
-        DropReason::NoTarget,
-        DropReason::Overload,
-        DropReason::BadFrame,
-        DropReason::ConnLimit,
-        DropReason::Malformed,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Runt => "runt",
-            DropReason::NotQuery => "not-query",
-            DropReason::BadCounts => "bad-counts",
-            DropReason::UnknownId => "unknown-id",
-            DropReason::NoTarget => "no-target",
-            DropReason::Overload => "overload",
-            DropReason::BadFrame => "bad-frame",
-            DropReason::ConnLimit => "conn-limit",
-            DropReason::Malformed => "malformed",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
+fulcrum_wire::counted_enum! {
+    /// Why a packet was dropped. Every drop is counted under exactly one reason.
+    #[derive(PartialOrd, Ord)]
+    pub enum DropReason {
+        /// Shorter than a DNS header.
+        Runt => "runt",
+        /// A query with QR set, or a response where a query was expected.
+        NotQuery => "not-query",
+        /// Header counts that no query has (QDCOUNT != 1 and the like).
+        BadCounts => "bad-counts",
+        /// A backend answer whose ID is not outstanding, or whose question differs.
+        UnknownId => "unknown-id",
+        /// No operational target for the server.
+        NoTarget => "no-target",
+        /// The table of outstanding queries towards a target is full.
+        Overload => "overload",
+        /// A TCP frame whose length prefix is broken.
+        BadFrame => "bad-frame",
+        /// The connection cap was reached.
+        ConnLimit => "conn-limit",
+        /// Any other malformed input.
+        Malformed => "malformed",
     }
 }
 
@@ -65,7 +35,7 @@ pub struct Counters {
     pub bytes_out: u64,
     pub sessions: u64,
     /// Indexed by [`DropReason::index`].
-    pub drops: [u64; DropReason::ALL.len()],
+    pub drops: [u64; DropReason::COUNT],
 }
 
 impl Counters {

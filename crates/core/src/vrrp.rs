@@ -331,14 +331,23 @@ impl Machine {
         self.config.addresses = addresses;
     }
 
+    /// When [`Machine::handle_timeout`] must next be called (the advert or master-down timer); ask
+    /// again after every `handle_*` call. `None`: no timer runs (Initialize, Fault).
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timer
     }
 
+    /// The next thing to carry out (send an advert, add or remove the VIP, log a transition),
+    /// in order. Drain it after every `handle_*` call, until `None`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
 
+    /// Call with each event the driver sees: startup and shutdown, every advert that passed
+    /// [`Group::check`], a priority change, the link going down or up. Then drain
+    /// [`Machine::poll_output`] and ask [`Machine::poll_timeout`] again.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Startup => self.startup(now),
@@ -350,6 +359,8 @@ impl Machine {
         }
     }
 
+    /// Call when the instant [`Machine::poll_timeout`] named has come (an early call does
+    /// nothing), then drain [`Machine::poll_output`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(deadline) = self.timer else { return };
         if now < deadline {

@@ -84,7 +84,7 @@ fn check_reports_an_unreadable_file() {
     );
 }
 
-/// The scenario: show the canonical config, disable and re-enable a target, add one live,
+/// An operator's session: show the canonical config, disable and re-enable a target, add one live,
 /// save, restart, and find the saved state.
 #[test]
 fn live_changes_are_saved_and_survive_a_restart() {

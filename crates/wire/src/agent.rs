@@ -129,7 +129,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if kind != KIND_REQUEST && kind != KIND_REPLY {
             return Err(WireError::BadKind(kind));
         }
-        let flags = u16::from_be_bytes([bytes[6], bytes[7]]);
+        let flags = u16::from_be_bytes([bytes[field::FLAGS.start], bytes[field::FLAGS.start + 1]]);
         if flags & !FLAG_MAC != 0 {
             return Err(WireError::UnknownFlags(flags));
         }

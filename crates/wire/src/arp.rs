@@ -70,6 +70,12 @@ mod field {
     pub const PLEN: usize = 5;
     pub const OPER: Range<usize> = 6..8;
     pub const FIXED_LEN: usize = 8;
+
+    /// The addresses of an Ethernet/IPv4 packet (hardware length 6, protocol length 4).
+    pub const SHA: Range<usize> = 8..14;
+    pub const SPA: Range<usize> = 14..18;
+    pub const THA: Range<usize> = 18..24;
+    pub const TPA: Range<usize> = 24..28;
 }
 
 /// A view of an ARP packet.
@@ -248,14 +254,14 @@ impl Repr {
         packet.set_u16(field::HTYPE, HARDWARE_ETHERNET);
         packet.set_u16(field::PTYPE, PROTOCOL_IPV4);
         let data = packet.buffer.as_mut();
-        data[field::HLEN] = 6;
-        data[field::PLEN] = 4;
+        data[field::HLEN] = field::SHA.len() as u8;
+        data[field::PLEN] = field::SPA.len() as u8;
         packet.set_u16(field::OPER, self.operation.into());
         let data = packet.buffer.as_mut();
-        data[8..14].copy_from_slice(&self.source_hardware_addr.0);
-        data[14..18].copy_from_slice(&self.source_protocol_addr.octets());
-        data[18..24].copy_from_slice(&self.target_hardware_addr.0);
-        data[24..28].copy_from_slice(&self.target_protocol_addr.octets());
+        data[field::SHA].copy_from_slice(&self.source_hardware_addr.0);
+        data[field::SPA].copy_from_slice(&self.source_protocol_addr.octets());
+        data[field::THA].copy_from_slice(&self.target_hardware_addr.0);
+        data[field::TPA].copy_from_slice(&self.target_protocol_addr.octets());
         Ok(())
     }
 }

@@ -31,88 +31,46 @@ pub trait VipTable {
     }
 }
 
-/// Why a frame was dropped. Every drop is counted under exactly one reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DropReason {
-    /// Shorter than an Ethernet header.
-    Runt,
-    /// ARP shorter than its length fields announce, or of an unknown operation.
-    ArpMalformed,
-    /// ARP for another hardware or protocol type than Ethernet/IPv4.
-    ArpUnsupported,
-    /// ARP whose sender hardware address is multicast or broadcast.
-    ArpBadSender,
-    /// IPv4 shorter than 20 bytes or than its total length.
-    IpTruncated,
-    /// The version nibble is not 4 on an IPv4 EtherType.
-    IpBadVersion,
-    /// IHL below 5, or a total length below the header length.
-    IpBadHeaderLen,
-    IpBadChecksum,
-    /// A first fragment or a datagram to a VIP without a whole UDP or TCP header.
-    L4Truncated,
-    /// A UDP length field below 8 or beyond the IP payload.
-    UdpBadLength,
-    /// A TCP data offset below 5.
-    TcpBadHeaderLen,
-    /// IPv6 shorter than 40 bytes or than its payload length.
-    Ipv6Truncated,
-    /// The version nibble is not 6 on an IPv6 EtherType.
-    Ipv6BadVersion,
-    /// An extension-header chain cut short, out of order, or longer than the walk allows.
-    Ipv6BadExtension,
-    /// A Neighbor Solicitation or Advertisement that fails RFC 4861 §7.1 validation (hop limit,
-    /// checksum, length, options) or whose sender link-layer address is multicast.
-    NdInvalid,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 15] = [
-        DropReason::Runt,
-        DropReason::ArpMalformed,
-        DropReason::ArpUnsupported,
-        DropReason::ArpBadSender,
-        DropReason::IpTruncated,
-        DropReason::IpBadVersion,
-        DropReason::IpBadHeaderLen,
-        DropReason::IpBadChecksum,
-        DropReason::L4Truncated,
-        DropReason::UdpBadLength,
-        DropReason::TcpBadHeaderLen,
-        DropReason::Ipv6Truncated,
-        DropReason::Ipv6BadVersion,
-        DropReason::Ipv6BadExtension,
-        DropReason::NdInvalid,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Runt => "runt",
-            DropReason::ArpMalformed => "arp-malformed",
-            DropReason::ArpUnsupported => "arp-unsupported",
-            DropReason::ArpBadSender => "arp-bad-sender",
-            DropReason::IpTruncated => "ip-truncated",
-            DropReason::IpBadVersion => "ip-bad-version",
-            DropReason::IpBadHeaderLen => "ip-bad-header-len",
-            DropReason::IpBadChecksum => "ip-bad-checksum",
-            DropReason::L4Truncated => "l4-truncated",
-            DropReason::UdpBadLength => "udp-bad-length",
-            DropReason::TcpBadHeaderLen => "tcp-bad-header-len",
-            DropReason::Ipv6Truncated => "ipv6-truncated",
-            DropReason::Ipv6BadVersion => "ipv6-bad-version",
-            DropReason::Ipv6BadExtension => "ipv6-bad-extension",
-            DropReason::NdInvalid => "nd-invalid",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
+crate::counted_enum! {
+    /// Why a frame was dropped. Every drop is counted under exactly one reason.
+    #[derive(PartialOrd, Ord)]
+    pub enum DropReason {
+        /// Shorter than an Ethernet header.
+        Runt => "runt",
+        /// ARP shorter than its length fields announce, or of an unknown operation.
+        ArpMalformed => "arp-malformed",
+        /// ARP for another hardware or protocol type than Ethernet/IPv4.
+        ArpUnsupported => "arp-unsupported",
+        /// ARP whose sender hardware address is multicast or broadcast.
+        ArpBadSender => "arp-bad-sender",
+        /// IPv4 shorter than 20 bytes or than its total length.
+        IpTruncated => "ip-truncated",
+        /// The version nibble is not 4 on an IPv4 EtherType.
+        IpBadVersion => "ip-bad-version",
+        /// IHL below 5, or a total length below the header length.
+        IpBadHeaderLen => "ip-bad-header-len",
+        IpBadChecksum => "ip-bad-checksum",
+        /// A first fragment or a datagram to a VIP without a whole UDP or TCP header.
+        L4Truncated => "l4-truncated",
+        /// A UDP length field below 8 or beyond the IP payload.
+        UdpBadLength => "udp-bad-length",
+        /// A TCP data offset below 5.
+        TcpBadHeaderLen => "tcp-bad-header-len",
+        /// IPv6 shorter than 40 bytes or than its payload length.
+        Ipv6Truncated => "ipv6-truncated",
+        /// The version nibble is not 6 on an IPv6 EtherType.
+        Ipv6BadVersion => "ipv6-bad-version",
+        /// An extension-header chain cut short, out of order, or longer than the walk allows.
+        Ipv6BadExtension => "ipv6-bad-extension",
+        /// A Neighbor Solicitation or Advertisement that fails RFC 4861 §7.1 validation (hop limit,
+        /// checksum, length, options) or whose sender link-layer address is multicast.
+        NdInvalid => "nd-invalid",
     }
 }
 
 /// Counters indexed by [`DropReason::index`], one array per data-plane thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DropCounters(pub [u64; DropReason::ALL.len()]);
+pub struct DropCounters(pub [u64; DropReason::COUNT]);
 
 impl DropCounters {
     pub fn count(&mut self, reason: DropReason) {

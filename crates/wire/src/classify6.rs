@@ -230,6 +230,11 @@ fn classify_nd(
     }
 }
 
+/// UDP and TCP headers both open with the source and destination ports, 16 bits each.
+const SRC_PORT: usize = 0;
+const DST_PORT: usize = 2;
+const PORTS_LEN: usize = 4;
+
 /// An ICMPv6 error whose invoking packet came from a VIP: the flow it belongs to, as the client
 /// sends it (source and destination, and ports, swapped back).
 fn classify_error(message: &[u8], vips: &impl Vip6Table) -> Verdict6 {
@@ -243,15 +248,15 @@ fn classify_error(message: &[u8], vips: &impl Vip6Table) -> Verdict6 {
     let inner = &invoking[ipv6::HEADER_LEN..];
     // The invoking packet is cut short: read its ports only if its chain and their 4 bytes fit.
     let ports = ipv6ext::walk(inner_next, inner).ok().and_then(|upper| {
-        let l4 = inner.get(upper.offset..upper.offset + 4)?;
+        let l4 = inner.get(upper.offset..upper.offset + PORTS_LEN)?;
         let fits = matches!(upper.protocol, next_header::UDP | next_header::TCP)
             && upper.fragment.is_none_or(|f| f.offset == 0);
         fits.then(|| {
             (
                 upper.protocol,
                 Ports {
-                    src: u16::from_be_bytes([l4[2], l4[3]]),
-                    dst: u16::from_be_bytes([l4[0], l4[1]]),
+                    src: u16::from_be_bytes([l4[DST_PORT], l4[DST_PORT + 1]]),
+                    dst: u16::from_be_bytes([l4[SRC_PORT], l4[SRC_PORT + 1]]),
                 },
             )
         })

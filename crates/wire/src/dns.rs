@@ -31,6 +31,39 @@ pub const HEADER_LEN: usize = 12;
 /// Longest encoded domain name (RFC 1035 section 2.3.4).
 pub const MAX_NAME_LEN: usize = 255;
 
+/// Where the fixed header's fields sit (each 16 bits, big-endian).
+mod field {
+    use std::ops::Range;
+    pub const ID: Range<usize> = 0..2;
+    pub const FLAGS: Range<usize> = 2..4;
+    pub const QDCOUNT: Range<usize> = 4..6;
+    pub const ANCOUNT: Range<usize> = 6..8;
+    pub const NSCOUNT: Range<usize> = 8..10;
+    pub const ARCOUNT: Range<usize> = 10..12;
+}
+
+/// Bits of the flags word.
+mod flag {
+    pub const QR: u16 = 0x8000;
+    pub const OPCODE_SHIFT: u16 = 11;
+    pub const OPCODE_MASK: u16 = 0xf;
+    pub const TC: u16 = 0x0200;
+    pub const RCODE_MASK: u16 = 0xf;
+}
+
+/// Opcodes the proxy forwards (RFC 1035, RFC 1996, RFC 2136).
+mod opcode {
+    pub const QUERY: u8 = 0;
+    pub const NOTIFY: u8 = 4;
+    pub const UPDATE: u8 = 5;
+}
+
+/// Bytes after the question's name: QTYPE and QCLASS.
+const QTYPE_QCLASS_LEN: usize = 4;
+/// The top two bits of a label's length byte: 00 is a plain label; 11 a compression pointer,
+/// 01 and 10 reserved.
+const LABEL_TYPE_MASK: usize = 0xc0;
+
 /// Why bytes are not the DNS message the caller expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -66,55 +99,55 @@ impl<T: AsRef<[u8]>> Header<T> {
         self.buffer
     }
 
-    fn word(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn word(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     pub fn id(&self) -> u16 {
-        self.word(0)
+        self.word(field::ID)
     }
     /// The 16 flag bits (QR, opcode, AA, TC, RD, RA, Z, RCODE).
     pub fn flags(&self) -> u16 {
-        self.word(2)
+        self.word(field::FLAGS)
     }
     /// True for a response.
     pub fn qr(&self) -> bool {
-        self.flags() & 0x8000 != 0
+        self.flags() & flag::QR != 0
     }
     pub fn opcode(&self) -> u8 {
-        ((self.flags() >> 11) & 0xf) as u8
+        ((self.flags() >> flag::OPCODE_SHIFT) & flag::OPCODE_MASK) as u8
     }
     /// The answer was truncated (retry over TCP).
     pub fn tc(&self) -> bool {
-        self.flags() & 0x0200 != 0
+        self.flags() & flag::TC != 0
     }
     pub fn rcode(&self) -> u8 {
-        (self.flags() & 0xf) as u8
+        (self.flags() & flag::RCODE_MASK) as u8
     }
     pub fn qdcount(&self) -> u16 {
-        self.word(4)
+        self.word(field::QDCOUNT)
     }
     pub fn ancount(&self) -> u16 {
-        self.word(6)
+        self.word(field::ANCOUNT)
     }
     pub fn nscount(&self) -> u16 {
-        self.word(8)
+        self.word(field::NSCOUNT)
     }
     pub fn arcount(&self) -> u16 {
-        self.word(10)
+        self.word(field::ARCOUNT)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
     pub fn set_id(&mut self, id: u16) {
-        self.buffer.as_mut()[0..2].copy_from_slice(&id.to_be_bytes());
+        self.buffer.as_mut()[field::ID].copy_from_slice(&id.to_be_bytes());
     }
 }
 
 /// Sets the ID of a message in place; false (and nothing written) if it is shorter than 2 bytes.
 pub fn set_id(message: &mut [u8], id: u16) -> bool {
-    match message.get_mut(0..2) {
+    match message.get_mut(field::ID) {
         Some(field) => {
             field.copy_from_slice(&id.to_be_bytes());
             true
@@ -133,7 +166,7 @@ pub fn question_end(message: &[u8]) -> Result<usize, Error> {
     let mut at = HEADER_LEN;
     loop {
         let len = *message.get(at).ok_or(Error::BadQuestion)? as usize;
-        if len & 0xc0 != 0 {
+        if len & LABEL_TYPE_MASK != 0 {
             // A pointer (0xc0) or a reserved label type: a question we forward has neither.
             return Err(Error::BadQuestion);
         }
@@ -145,7 +178,7 @@ pub fn question_end(message: &[u8]) -> Result<usize, Error> {
             break;
         }
     }
-    let end = at + 4;
+    let end = at + QTYPE_QCLASS_LEN;
     if end > message.len() {
         return Err(Error::BadQuestion);
     }
@@ -168,11 +201,14 @@ pub fn classify_query(message: &[u8]) -> Result<QueryInfo, Error> {
     if header.qr() {
         return Err(Error::WrongDirection);
     }
-    // 0 QUERY, 4 NOTIFY, 5 UPDATE; 1 IQUERY is obsolete (RFC 3425), 2 STATUS is unassigned.
-    if !matches!(header.opcode(), 0 | 4 | 5) {
+    // IQUERY (1) is obsolete (RFC 3425), STATUS (2) is unassigned.
+    if !matches!(
+        header.opcode(),
+        opcode::QUERY | opcode::NOTIFY | opcode::UPDATE
+    ) {
         return Err(Error::BadOpcode);
     }
-    if header.qdcount() != 1 || (header.opcode() == 0 && header.ancount() != 0) {
+    if header.qdcount() != 1 || (header.opcode() == opcode::QUERY && header.ancount() != 0) {
         return Err(Error::BadCounts);
     }
     let end = question_end(message)?;

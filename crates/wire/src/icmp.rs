@@ -22,6 +22,16 @@ pub const HEADER_LEN: usize = 8;
 pub const TYPE_ECHO_REPLY: u8 = 0;
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 
+/// Where the header's fields sit (16-bit fields big-endian).
+mod field {
+    use std::ops::Range;
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: Range<usize> = 2..4;
+    pub const ECHO_IDENT: Range<usize> = 4..6;
+    pub const ECHO_SEQ_NO: Range<usize> = 6..8;
+}
+
 /// A view of an ICMPv4 message.
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -41,29 +51,29 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn u16_at(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
+        self.buffer.as_ref()[field::TYPE]
     }
 
     pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[1]
+        self.buffer.as_ref()[field::CODE]
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(2)
+        self.u16_at(field::CHECKSUM)
     }
 
     pub fn echo_ident(&self) -> u16 {
-        self.u16_at(4)
+        self.u16_at(field::ECHO_IDENT)
     }
 
     pub fn echo_seq_no(&self) -> u16 {
-        self.u16_at(6)
+        self.u16_at(field::ECHO_SEQ_NO)
     }
 
     pub fn data(&self) -> &[u8] {
@@ -146,14 +156,14 @@ impl<'a> Repr<'a> {
             } => (TYPE_ECHO_REPLY, ident, seq_no, data),
         };
         let msg = &mut buffer[..total];
-        msg[0] = msg_type;
-        msg[1] = 0;
-        msg[2..4].fill(0);
-        msg[4..6].copy_from_slice(&ident.to_be_bytes());
-        msg[6..8].copy_from_slice(&seq_no.to_be_bytes());
+        msg[field::TYPE] = msg_type;
+        msg[field::CODE] = 0;
+        msg[field::CHECKSUM].fill(0);
+        msg[field::ECHO_IDENT].copy_from_slice(&ident.to_be_bytes());
+        msg[field::ECHO_SEQ_NO].copy_from_slice(&seq_no.to_be_bytes());
         msg[HEADER_LEN..].copy_from_slice(data);
         let sum = checksum::checksum(msg);
-        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        msg[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
         Ok(total)
     }
 }

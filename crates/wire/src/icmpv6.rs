@@ -40,6 +40,18 @@ pub const TYPE_ECHO_REQUEST: u8 = 128;
 pub const TYPE_ECHO_REPLY: u8 = 129;
 /// The IPv6 minimum link MTU (RFC 8200 §5).
 pub const MIN_MTU: usize = 1280;
+
+/// Where the header's fields sit (16- and 32-bit fields big-endian).
+mod field {
+    use std::ops::Range;
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CHECKSUM: Range<usize> = 2..4;
+    pub const ECHO_IDENT: Range<usize> = 4..6;
+    pub const ECHO_SEQ_NO: Range<usize> = 6..8;
+    /// The second word: echo identifier and sequence number, an MTU, a pointer, or unused.
+    pub const REST_OF_HEADER: Range<usize> = 4..8;
+}
 /// The longest error message: the minimum MTU less the IPv6 header.
 pub const MAX_ERROR_LEN: usize = MIN_MTU - ipv6::HEADER_LEN;
 
@@ -63,44 +75,44 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn u16_at(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
-    fn u32_at(&self, at: usize) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    fn u32_at(&self, range: std::ops::Range<usize>) -> u32 {
+        let b = &self.buffer.as_ref()[range];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
     }
 
     pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
+        self.buffer.as_ref()[field::TYPE]
     }
 
     pub fn msg_code(&self) -> u8 {
-        self.buffer.as_ref()[1]
+        self.buffer.as_ref()[field::CODE]
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(2)
+        self.u16_at(field::CHECKSUM)
     }
 
     pub fn echo_ident(&self) -> u16 {
-        self.u16_at(4)
+        self.u16_at(field::ECHO_IDENT)
     }
 
     pub fn echo_seq_no(&self) -> u16 {
-        self.u16_at(6)
+        self.u16_at(field::ECHO_SEQ_NO)
     }
 
     /// Packet Too Big: the MTU of the next hop.
     pub fn mtu(&self) -> u32 {
-        self.u32_at(4)
+        self.u32_at(field::REST_OF_HEADER)
     }
 
     /// Parameter Problem: the offset of the offending byte in the invoking packet.
     pub fn pointer(&self) -> u32 {
-        self.u32_at(4)
+        self.u32_at(field::REST_OF_HEADER)
     }
 
     /// Whether the type is an error message (types 0..=127, RFC 4443 §2.1).
@@ -265,25 +277,25 @@ impl<'a> Repr<'a> {
                 invoking,
             } => (TYPE_PARAM_PROBLEM, code, pointer.to_be_bytes(), invoking),
             Repr::Ndisc(nd) => {
-                msg[0] = nd.msg_type();
-                msg[1] = 0;
-                msg[2..4].fill(0);
+                msg[field::TYPE] = nd.msg_type();
+                msg[field::CODE] = 0;
+                msg[field::CHECKSUM].fill(0);
                 nd.emit_body(msg);
                 let sum = checksum::checksum_v6(src, dst, next_header::ICMPV6, msg);
-                msg[2..4].copy_from_slice(&sum.to_be_bytes());
+                msg[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
                 return Ok(total);
             }
         };
         if msg_type < 128 && total > MAX_ERROR_LEN {
             return Err(WireError::Malformed);
         }
-        msg[0] = msg_type;
-        msg[1] = code;
-        msg[2..4].fill(0);
-        msg[4..8].copy_from_slice(&word);
+        msg[field::TYPE] = msg_type;
+        msg[field::CODE] = code;
+        msg[field::CHECKSUM].fill(0);
+        msg[field::REST_OF_HEADER].copy_from_slice(&word);
         msg[HEADER_LEN..].copy_from_slice(body);
         let sum = checksum::checksum_v6(src, dst, next_header::ICMPV6, msg);
-        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        msg[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
         Ok(total)
     }
 }

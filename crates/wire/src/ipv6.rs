@@ -112,7 +112,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[0] >> 4
+        (self.first_word() >> 28) as u8
     }
 
     pub fn traffic_class(&self) -> u8 {

@@ -36,6 +36,20 @@ pub const FRAGMENT_HEADER_LEN: usize = 8;
 /// The walk gives up after this many extension headers.
 pub const MAX_EXTENSION_HEADERS: usize = 8;
 
+/// Where the Fragment header's fields sit (multi-byte fields big-endian).
+mod field {
+    use std::ops::Range;
+    pub const NEXT_HEADER: usize = 0;
+    pub const RESERVED: usize = 1;
+    /// The offset in 8-byte units (13 bits), 2 reserved bits, the M flag.
+    pub const OFFSET_FLAGS: Range<usize> = 2..4;
+    pub const IDENT: Range<usize> = 4..8;
+}
+
+/// Bits of the offset word.
+const OFFSET_MASK: u16 = 0xfff8;
+const MORE_FRAGMENTS: u16 = 0x0001;
+
 /// A view of a Fragment header.
 #[derive(Debug, Clone)]
 pub struct FragmentHeader<T: AsRef<[u8]>> {
@@ -57,26 +71,26 @@ impl<T: AsRef<[u8]>> FragmentHeader<T> {
     }
 
     pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[0]
+        self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
     fn offset_word(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[2], b[3]])
+        let b = &self.buffer.as_ref()[field::OFFSET_FLAGS];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     /// Offset of this piece in bytes (the field counts 8-byte units).
     pub fn offset(&self) -> u16 {
-        self.offset_word() & 0xfff8
+        self.offset_word() & OFFSET_MASK
     }
 
     pub fn more_frags(&self) -> bool {
-        self.offset_word() & 1 != 0
+        self.offset_word() & MORE_FRAGMENTS != 0
     }
 
     pub fn ident(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[4], b[5], b[6], b[7]])
+        let b = &self.buffer.as_ref()[field::IDENT];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
     }
 }
 
@@ -106,16 +120,17 @@ impl Fragment {
 
     /// Write the 8 bytes of the header into the start of `buffer`.
     pub fn emit(&self, buffer: &mut [u8]) -> Result<usize> {
-        if self.offset & 0x7 != 0 {
+        if self.offset & !OFFSET_MASK != 0 {
             return Err(WireError::Malformed);
         }
         let header = buffer
             .get_mut(..FRAGMENT_HEADER_LEN)
             .ok_or(WireError::Truncated)?;
-        header[0] = self.next_header;
-        header[1] = 0;
-        header[2..4].copy_from_slice(&(self.offset | u16::from(self.more)).to_be_bytes());
-        header[4..8].copy_from_slice(&self.ident.to_be_bytes());
+        header[field::NEXT_HEADER] = self.next_header;
+        header[field::RESERVED] = 0;
+        let more = if self.more { MORE_FRAGMENTS } else { 0 };
+        header[field::OFFSET_FLAGS].copy_from_slice(&(self.offset | more).to_be_bytes());
+        header[field::IDENT].copy_from_slice(&self.ident.to_be_bytes());
         Ok(FRAGMENT_HEADER_LEN)
     }
 

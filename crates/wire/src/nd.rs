@@ -55,6 +55,26 @@ const FLAG_ROUTER: u8 = 0x80;
 const FLAG_SOLICITED: u8 = 0x40;
 const FLAG_OVERRIDE: u8 = 0x20;
 
+/// Where the message's fields sit, counted from the ICMPv6 type byte.
+mod field {
+    use std::ops::Range;
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    /// Advertisement: R, S, O in the top bits; solicitation: reserved.
+    pub const FLAGS: usize = 4;
+    pub const RESERVED: Range<usize> = 5..8;
+    pub const TARGET: Range<usize> = 8..24;
+    /// The link-layer address option, right after the body.
+    pub const OPTION_TYPE: usize = 24;
+    pub const OPTION_UNITS: usize = 25;
+    pub const OPTION_LLADDR: Range<usize> = 26..32;
+}
+
+/// Within one option: its link-layer address after the type and length bytes.
+const OPTION_LLADDR_IN_OPTION: std::ops::Range<usize> = 2..8;
+/// Option lengths count 8-byte units (RFC 4861 §4.6).
+const OPTION_UNIT: usize = 8;
+
 /// The all-nodes multicast address, where unsolicited advertisements go (RFC 4861 §7.2.6).
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
@@ -104,31 +124,31 @@ impl Repr {
         if message.len() < BODY_LEN {
             return Err(WireError::Truncated);
         }
-        if message[1] != 0 {
+        if message[field::CODE] != 0 {
             return Err(WireError::Malformed);
         }
         let mut target = [0u8; 16];
-        target.copy_from_slice(&message[8..24]);
+        target.copy_from_slice(&message[field::TARGET]);
         let target = Ipv6Addr::from(target);
         if target.is_multicast() {
             return Err(WireError::Malformed);
         }
-        let wanted = match message[0] {
+        let wanted = match message[field::TYPE] {
             TYPE_NEIGHBOR_SOLICIT => option::SOURCE_LLADDR,
             TYPE_NEIGHBOR_ADVERT => option::TARGET_LLADDR,
             _ => return Err(WireError::Unsupported),
         };
         let lladdr = find_lladdr(&message[BODY_LEN..], wanted)?;
-        Ok(match message[0] {
+        Ok(match message[field::TYPE] {
             TYPE_NEIGHBOR_SOLICIT => Repr::NeighborSolicit {
                 target,
                 source_lladdr: lladdr,
             },
             _ => Repr::NeighborAdvert {
                 flags: NeighborFlags {
-                    router: message[4] & FLAG_ROUTER != 0,
-                    solicited: message[4] & FLAG_SOLICITED != 0,
-                    override_: message[4] & FLAG_OVERRIDE != 0,
+                    router: message[field::FLAGS] & FLAG_ROUTER != 0,
+                    solicited: message[field::FLAGS] & FLAG_SOLICITED != 0,
+                    override_: message[field::FLAGS] & FLAG_OVERRIDE != 0,
                 },
                 target,
                 target_lladdr: lladdr,
@@ -174,13 +194,13 @@ impl Repr {
                 (bits, target, option::TARGET_LLADDR)
             }
         };
-        message[4] = flags;
-        message[5..8].fill(0);
-        message[8..24].copy_from_slice(&target.octets());
+        message[field::FLAGS] = flags;
+        message[field::RESERVED].fill(0);
+        message[field::TARGET].copy_from_slice(&target.octets());
         if let Some(lladdr) = self.lladdr() {
-            message[24] = option_type;
-            message[25] = 1;
-            message[26..32].copy_from_slice(lladdr.as_bytes());
+            message[field::OPTION_TYPE] = option_type;
+            message[field::OPTION_UNITS] = (LLADDR_OPTION_LEN / OPTION_UNIT) as u8;
+            message[field::OPTION_LLADDR].copy_from_slice(lladdr.as_bytes());
         }
     }
 }
@@ -193,7 +213,7 @@ fn find_lladdr(mut options: &[u8], wanted: u8) -> Result<Option<EthernetAddress>
         let [kind, units, ..] = *options else {
             return Err(WireError::Truncated);
         };
-        let len = usize::from(units) * 8;
+        let len = usize::from(units) * OPTION_UNIT;
         if len == 0 {
             return Err(WireError::Malformed);
         }
@@ -201,7 +221,7 @@ fn find_lladdr(mut options: &[u8], wanted: u8) -> Result<Option<EthernetAddress>
             return Err(WireError::Truncated);
         };
         if kind == wanted && len == LLADDR_OPTION_LEN && found.is_none() {
-            found = EthernetAddress::from_bytes(&this[2..8]);
+            found = EthernetAddress::from_bytes(&this[OPTION_LLADDR_IN_OPTION]);
         }
         options = &options[len..];
     }

@@ -54,6 +54,37 @@ const OP_REMOVE: u8 = 0x01;
 const OP_V6: u8 = 0x80;
 /// An entry's fixed part before the client address.
 const ENTRY_FIXED: usize = 17;
+/// Bytes of an entry's client address.
+const V4_LEN: usize = 4;
+const V6_LEN: usize = 16;
+
+/// Where the header's fields sit (multi-byte fields big-endian); `emit_header` appends them in
+/// this order.
+mod field {
+    use std::ops::Range;
+    pub const MAGIC: Range<usize> = 0..2;
+    pub const VERSION: usize = 2;
+    pub const KIND: usize = 3;
+    pub const FLAGS: usize = 4;
+    pub const RESERVED: usize = 5;
+    pub const COUNT: Range<usize> = 6..8;
+    pub const NODE: Range<usize> = 8..12;
+    pub const SEQUENCE: Range<usize> = 12..16;
+    /// Milliseconds since the Unix epoch, 64 bits.
+    pub const SENT_AT: Range<usize> = 16..24;
+    pub const REQUEST: Range<usize> = 24..28;
+    pub const COOKIE: Range<usize> = 28..32;
+}
+
+/// Where an entry's fields sit; the client address follows at [`ENTRY_FIXED`].
+mod entry_field {
+    use std::ops::Range;
+    pub const OP: usize = 0;
+    pub const SERVER: Range<usize> = 1..5;
+    pub const TARGET: Range<usize> = 5..9;
+    pub const AGE: Range<usize> = 9..13;
+    pub const TIMEOUT: Range<usize> = 13..17;
+}
 
 /// What a datagram carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,8 +139,8 @@ impl Entry {
     pub fn wire_len(&self) -> usize {
         ENTRY_FIXED
             + match self.client {
-                IpAddr::V4(_) => 4,
-                IpAddr::V6(_) => 16,
+                IpAddr::V4(_) => V4_LEN,
+                IpAddr::V6(_) => V6_LEN,
             }
     }
 
@@ -134,8 +165,14 @@ impl Entry {
     }
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+fn u16_at(b: &[u8], range: std::ops::Range<usize>) -> u16 {
+    let b = &b[range];
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+fn u32_at(b: &[u8], range: std::ops::Range<usize>) -> u32 {
+    let b = &b[range];
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// A checked view of a sync datagram.
@@ -151,13 +188,13 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        if b[0..2] != MAGIC || b[2] != VERSION || b[5] != 0 {
+        if b[field::MAGIC] != MAGIC || b[field::VERSION] != VERSION || b[field::RESERVED] != 0 {
             return Err(WireError::Malformed);
         }
-        if Kind::from_u8(b[3]).is_none() {
+        if Kind::from_u8(b[field::KIND]).is_none() {
             return Err(WireError::Unsupported);
         }
-        let flags = b[4];
+        let flags = b[field::FLAGS];
         if flags & !FLAG_MAC != 0 {
             return Err(WireError::Malformed);
         }
@@ -169,14 +206,14 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         if end < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let count = u16::from_be_bytes([b[6], b[7]]);
+        let count = u16_at(b, field::COUNT);
         let mut at = HEADER_LEN;
         for _ in 0..count {
             let op = *b.get(at).ok_or(WireError::Truncated)?;
             if op & !(OP_REMOVE | OP_V6) != 0 {
                 return Err(WireError::Malformed);
             }
-            let len = ENTRY_FIXED + if op & OP_V6 != 0 { 16 } else { 4 };
+            let len = ENTRY_FIXED + if op & OP_V6 != 0 { V6_LEN } else { V4_LEN };
             if at + len > end {
                 return Err(WireError::Truncated);
             }
@@ -193,11 +230,11 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     }
 
     pub fn kind(&self) -> Kind {
-        Kind::from_u8(self.bytes()[3]).unwrap_or(Kind::Update)
+        Kind::from_u8(self.bytes()[field::KIND]).unwrap_or(Kind::Update)
     }
 
     pub fn flags(&self) -> u8 {
-        self.bytes()[4]
+        self.bytes()[field::FLAGS]
     }
 
     pub fn has_mac(&self) -> bool {
@@ -205,31 +242,31 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     }
 
     pub fn entry_count(&self) -> u16 {
-        u16::from_be_bytes([self.bytes()[6], self.bytes()[7]])
+        u16_at(self.bytes(), field::COUNT)
     }
 
     pub fn node(&self) -> u32 {
-        u32_at(self.bytes(), 8)
+        u32_at(self.bytes(), field::NODE)
     }
 
     pub fn sequence(&self) -> u32 {
-        u32_at(self.bytes(), 12)
+        u32_at(self.bytes(), field::SEQUENCE)
     }
 
     /// The sender's wall clock when it sent the datagram, in ms since the Unix epoch.
     pub fn sent_at(&self) -> u64 {
-        let b = self.bytes();
-        u64::from(u32_at(b, 16)) << 32 | u64::from(u32_at(b, 20))
+        let b = &self.bytes()[field::SENT_AT];
+        u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
     }
 
     /// A FullRequest's id; in a FullChunk, FullDone or Cookie the id of the request answered.
     pub fn request(&self) -> u32 {
-        u32_at(self.bytes(), 24)
+        u32_at(self.bytes(), field::REQUEST)
     }
 
     /// A Cookie's cookie; in a FullRequest the cookie echoed (0: none yet).
     pub fn cookie(&self) -> u32 {
-        u32_at(self.bytes(), 28)
+        u32_at(self.bytes(), field::COOKIE)
     }
 
     /// The bytes the HMAC covers (everything before the trailer).
@@ -270,9 +307,9 @@ impl Iterator for Entries<'_> {
         }
         let b = self.bytes;
         let at = self.at;
-        let op = *b.get(at)?;
+        let op = *b.get(at + entry_field::OP)?;
         let v6 = op & OP_V6 != 0;
-        let len = ENTRY_FIXED + if v6 { 16 } else { 4 };
+        let len = ENTRY_FIXED + if v6 { V6_LEN } else { V4_LEN };
         let raw = b.get(at..at + len)?;
         let client = if v6 {
             let octets: [u8; 16] = raw[ENTRY_FIXED..].try_into().ok()?;
@@ -289,10 +326,10 @@ impl Iterator for Entries<'_> {
             } else {
                 Op::Upsert
             },
-            server: u32_at(raw, 1),
-            target: u32_at(raw, 5),
-            age: u32_at(raw, 9),
-            timeout: u32_at(raw, 13),
+            server: u32_at(raw, entry_field::SERVER),
+            target: u32_at(raw, entry_field::TARGET),
+            age: u32_at(raw, entry_field::AGE),
+            timeout: u32_at(raw, entry_field::TIMEOUT),
             client,
         })
     }
@@ -404,194 +441,26 @@ pub fn emit_header(out: &mut Vec<u8>, header: &Header) {
     out.extend_from_slice(&header.cookie.to_be_bytes());
 }
 
-/// Rewrites the sequence number of a datagram being built (bytes 12..16).
+/// Rewrites the sequence number of a datagram being built.
 pub fn set_sequence(out: &mut [u8], sequence: u32) {
-    if let Some(field) = out.get_mut(12..16) {
+    if let Some(field) = out.get_mut(field::SEQUENCE) {
         field.copy_from_slice(&sequence.to_be_bytes());
     }
 }
 
-/// Stamps a datagram about to be signed and sent with the wall clock (bytes 16..24).
+/// Stamps a datagram about to be signed and sent with the wall clock.
 pub fn set_sent_at(out: &mut [u8], sent_at: u64) {
-    if let Some(field) = out.get_mut(16..24) {
+    if let Some(field) = out.get_mut(field::SENT_AT) {
         field.copy_from_slice(&sent_at.to_be_bytes());
     }
 }
 
-/// Rewrites the entry count of a datagram being built (bytes 6..8).
+/// Rewrites the entry count of a datagram being built.
 pub fn set_entry_count(out: &mut [u8], count: u16) {
-    if let Some(field) = out.get_mut(6..8) {
+    if let Some(field) = out.get_mut(field::COUNT) {
         field.copy_from_slice(&count.to_be_bytes());
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// An Update with one IPv4 upsert and one IPv6 remove, no trailer.
-    const GOLDEN: [u8; 32 + 21 + 33] = [
-        0x46, 0x53, 0x02, 0x01, 0x00, 0x00, 0x00, 0x02, // FS v2 Update, flags 0, 2 entries
-        0x00, 0x00, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x07, // node 0xbeef, sequence 7
-        0x00, 0x00, 0x01, 0x93, 0x00, 0x11, 0x22, 0x33, // sent at 0x19300112233 ms
-        0x00, 0x00, 0x00, 0x2a, 0xc0, 0x0c, 0x1e, 0x55, // request 42, cookie 0xc00c1e55
-        0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, // upsert, server 1, target 2
-        0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x02, 0x58, // age 3, timeout 600
-        10, 235, 210, 9, // client 10.235.210.9
-        0x81, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x06, // remove v6, server 5, target 6
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3c, // age 0, timeout 60
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // 2001:db8::1
-    ];
-
-    fn golden_repr() -> Repr {
-        Repr {
-            kind: Kind::Update,
-            node: 0xbeef,
-            sequence: 7,
-            sent_at: 0x193_0011_2233,
-            request: 42,
-            cookie: 0xc00c_1e55,
-            with_mac: false,
-            entries: vec![
-                Entry {
-                    op: Op::Upsert,
-                    server: 1,
-                    client: "10.235.210.9".parse().unwrap(),
-                    target: 2,
-                    age: 3,
-                    timeout: 600,
-                },
-                Entry {
-                    op: Op::Remove,
-                    server: 5,
-                    client: "2001:db8::1".parse().unwrap(),
-                    target: 6,
-                    age: 0,
-                    timeout: 60,
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn golden_bytes_parse() {
-        let datagram = Datagram::new_checked(&GOLDEN[..]).unwrap();
-        assert_eq!(Repr::parse(&datagram), golden_repr());
-        assert_eq!(datagram.mac(), None);
-    }
-
-    #[test]
-    fn golden_bytes_emit() {
-        let mut out = Vec::new();
-        golden_repr().emit(&mut out).unwrap();
-        assert_eq!(out, GOLDEN);
-        assert_eq!(golden_repr().buffer_len(), GOLDEN.len());
-    }
-
-    #[test]
-    fn trailer_is_outside_the_entries() {
-        let mut repr = golden_repr();
-        repr.with_mac = true;
-        let mut out = Vec::new();
-        repr.emit(&mut out).unwrap();
-        let n = out.len();
-        out[n - MAC_LEN..].fill(0xab);
-        let datagram = Datagram::new_checked(&out[..]).unwrap();
-        assert_eq!(datagram.signed_part().len(), GOLDEN.len());
-        assert_eq!(datagram.mac(), Some(&[0xab; MAC_LEN][..]));
-        assert_eq!(Repr::parse(&datagram), repr);
-    }
-
-    #[test]
-    fn every_truncation_is_rejected() {
-        for len in 0..GOLDEN.len() {
-            assert!(Datagram::new_checked(&GOLDEN[..len]).is_err(), "len {len}");
-        }
-    }
-
-    #[test]
-    fn bad_headers_and_counts_are_rejected() {
-        let cases: [(usize, u8, WireError); 8] = [
-            (0, b'X', WireError::Malformed),     // magic
-            (2, 1, WireError::Malformed),        // version 1 (before the replay fields)
-            (3, 9, WireError::Unsupported),      // type
-            (4, 0x02, WireError::Malformed),     // unknown flag
-            (4, FLAG_MAC, WireError::Truncated), // flag: the entries overlap the trailer
-            (5, 1, WireError::Malformed),        // reserved
-            (7, 3, WireError::Truncated),        // one entry more than present
-            (7, 1, WireError::Malformed),        // bytes left over
-        ];
-        for (at, value, want) in cases {
-            let mut bytes = GOLDEN;
-            bytes[at] = value;
-            assert_eq!(
-                Datagram::new_checked(&bytes[..]).err(),
-                Some(want),
-                "byte {at} = {value:#x}"
-            );
-        }
-        let mut bytes = GOLDEN;
-        bytes[HEADER_LEN] = 0x02; // unknown op bit
-        assert_eq!(
-            Datagram::new_checked(&bytes[..]).err(),
-            Some(WireError::Malformed)
-        );
-    }
-
-    fn entry() -> impl Strategy<Value = Entry> {
-        let client = prop_oneof![
-            any::<[u8; 4]>().prop_map(IpAddr::from),
-            any::<[u8; 16]>().prop_map(IpAddr::from),
-        ];
-        (
-            any::<bool>(),
-            any::<u32>(),
-            client,
-            any::<u32>(),
-            any::<u32>(),
-            any::<u32>(),
-        )
-            .prop_map(|(remove, server, client, target, age, timeout)| Entry {
-                op: if remove { Op::Remove } else { Op::Upsert },
-                server,
-                client,
-                target,
-                age,
-                timeout,
-            })
-    }
-
-    proptest! {
-        #[test]
-        fn round_trip(kind in 1u8..=5, node: u32, sequence: u32, sent_at: u64, request: u32,
-                      cookie: u32, with_mac: bool,
-                      entries in proptest::collection::vec(entry(), 0..70)) {
-            let repr = Repr {
-                kind: Kind::from_u8(kind).unwrap(),
-                node,
-                sequence,
-                sent_at,
-                request,
-                cookie,
-                entries,
-                with_mac,
-            };
-            let mut out = Vec::new();
-            repr.emit(&mut out).unwrap();
-            prop_assert_eq!(out.len(), repr.buffer_len());
-            let datagram = Datagram::new_checked(&out[..]).unwrap();
-            prop_assert_eq!(Repr::parse(&datagram), repr);
-        }
-
-        #[test]
-        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok(datagram) = Datagram::new_checked(&bytes[..]) {
-                let repr = Repr::parse(&datagram);
-                let mut out = Vec::new();
-                repr.emit(&mut out).unwrap();
-                prop_assert_eq!(&out[..datagram.signed_part().len()], datagram.signed_part());
-            }
-        }
-    }
-}
+mod tests;

@@ -30,6 +30,21 @@ use crate::ipv4::protocol;
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
 
+/// Where the header's fields sit (16- and 32-bit fields big-endian).
+mod field {
+    use std::ops::Range;
+    pub const SRC_PORT: Range<usize> = 0..2;
+    pub const DST_PORT: Range<usize> = 2..4;
+    pub const SEQ_NUMBER: Range<usize> = 4..8;
+    pub const ACK_NUMBER: Range<usize> = 8..12;
+    /// Data offset in the high nibble, in 32-bit words.
+    pub const DATA_OFFSET: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Range<usize> = 14..16;
+    pub const CHECKSUM: Range<usize> = 16..18;
+    pub const URGENT: Range<usize> = 18..20;
+}
+
 /// The control bits (the low byte of the flags field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags(pub u8);
@@ -90,51 +105,51 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn u16_at(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
-    fn u32_at(&self, at: usize) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    fn u32_at(&self, range: std::ops::Range<usize>) -> u32 {
+        let b = &self.buffer.as_ref()[range];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
     }
 
     pub fn src_port(&self) -> u16 {
-        self.u16_at(0)
+        self.u16_at(field::SRC_PORT)
     }
 
     pub fn dst_port(&self) -> u16 {
-        self.u16_at(2)
+        self.u16_at(field::DST_PORT)
     }
 
     pub fn seq_number(&self) -> u32 {
-        self.u32_at(4)
+        self.u32_at(field::SEQ_NUMBER)
     }
 
     pub fn ack_number(&self) -> u32 {
-        self.u32_at(8)
+        self.u32_at(field::ACK_NUMBER)
     }
 
     /// Header length in bytes (data offset x 4).
     pub fn header_len(&self) -> u8 {
-        (self.buffer.as_ref()[12] >> 4) * 4
+        (self.buffer.as_ref()[field::DATA_OFFSET] >> 4) * 4
     }
 
     pub fn flags(&self) -> Flags {
-        Flags(self.buffer.as_ref()[13])
+        Flags(self.buffer.as_ref()[field::FLAGS])
     }
 
     pub fn window(&self) -> u16 {
-        self.u16_at(14)
+        self.u16_at(field::WINDOW)
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(16)
+        self.u16_at(field::CHECKSUM)
     }
 
     pub fn urgent(&self) -> u16 {
-        self.u16_at(18)
+        self.u16_at(field::URGENT)
     }
 
     pub fn options(&self) -> &[u8] {
@@ -159,12 +174,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum<A: PseudoHeader>(&mut self, src: A, dst: A) {
-        self.buffer.as_mut()[16..18].fill(0);
+        self.buffer.as_mut()[field::CHECKSUM].fill(0);
         let segment = self.buffer.as_ref();
         let len = u32::try_from(segment.len()).unwrap_or(u32::MAX);
         let pseudo = A::pseudo_sum(src, dst, protocol::TCP, len);
         let sum = !checksum::combine(&[pseudo, checksum::sum(segment)]);
-        self.buffer.as_mut()[16..18].copy_from_slice(&sum.to_be_bytes());
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
     }
 }
 
@@ -218,14 +233,14 @@ impl Repr {
             return Err(WireError::Truncated);
         }
         let segment = &mut buffer[..total];
-        segment[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        segment[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        segment[4..8].copy_from_slice(&self.seq_number.to_be_bytes());
-        segment[8..12].copy_from_slice(&self.ack_number.to_be_bytes());
-        segment[12] = 5 << 4;
-        segment[13] = self.flags.0;
-        segment[14..16].copy_from_slice(&self.window.to_be_bytes());
-        segment[18..20].fill(0);
+        segment[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
+        segment[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
+        segment[field::SEQ_NUMBER].copy_from_slice(&self.seq_number.to_be_bytes());
+        segment[field::ACK_NUMBER].copy_from_slice(&self.ack_number.to_be_bytes());
+        segment[field::DATA_OFFSET] = ((HEADER_LEN / 4) as u8) << 4;
+        segment[field::FLAGS] = self.flags.0;
+        segment[field::WINDOW].copy_from_slice(&self.window.to_be_bytes());
+        segment[field::URGENT].fill(0);
         segment[HEADER_LEN..].copy_from_slice(payload);
         Packet::new_unchecked(segment).fill_checksum(src, dst);
         Ok(total)

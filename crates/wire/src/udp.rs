@@ -22,6 +22,15 @@ use crate::ipv4::protocol;
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = 8;
 
+/// Where the header's fields sit (each 16 bits, big-endian).
+mod field {
+    use std::ops::Range;
+    pub const SRC_PORT: Range<usize> = 0..2;
+    pub const DST_PORT: Range<usize> = 2..4;
+    pub const LENGTH: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
+}
+
 /// A view of a UDP datagram.
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -54,22 +63,22 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    fn u16_at(&self, at: usize) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[at], b[at + 1]])
+    fn u16_at(&self, range: std::ops::Range<usize>) -> u16 {
+        let b = &self.buffer.as_ref()[range];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     pub fn src_port(&self) -> u16 {
-        self.u16_at(0)
+        self.u16_at(field::SRC_PORT)
     }
 
     pub fn dst_port(&self) -> u16 {
-        self.u16_at(2)
+        self.u16_at(field::DST_PORT)
     }
 
     /// The length field: header plus payload.
     pub fn len(&self) -> u16 {
-        self.u16_at(4)
+        self.u16_at(field::LENGTH)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,7 +86,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(6)
+        self.u16_at(field::CHECKSUM)
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -97,8 +106,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn set_u16(&mut self, at: usize, value: u16) {
-        self.buffer.as_mut()[at..at + 2].copy_from_slice(&value.to_be_bytes());
+    fn set_u16(&mut self, range: std::ops::Range<usize>, value: u16) {
+        self.buffer.as_mut()[range].copy_from_slice(&value.to_be_bytes());
     }
 
     pub fn payload_mut(&mut self) -> &mut [u8] {
@@ -108,12 +117,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Compute and write the checksum over the (IPv4 or IPv6) pseudo-header, header and payload.
     pub fn fill_checksum<A: PseudoHeader>(&mut self, src: A, dst: A) {
-        self.set_u16(6, 0);
+        self.set_u16(field::CHECKSUM, 0);
         let datagram = &self.buffer.as_ref()[..usize::from(self.len())];
         let pseudo = A::pseudo_sum(src, dst, protocol::UDP, u32::from(self.len()));
         let sum = !checksum::combine(&[pseudo, checksum::sum(datagram)]);
         // RFC 768: an all-zero computed checksum is transmitted as all ones.
-        self.set_u16(6, if sum == 0 { 0xffff } else { sum });
+        self.set_u16(field::CHECKSUM, if sum == 0 { 0xffff } else { sum });
     }
 }
 
@@ -146,26 +155,26 @@ impl Repr {
         HEADER_LEN + payload_len
     }
 
-    /// Write header, `payload` and checksum into the start of `buffer`.
+    /// Write header, `payload` and checksum into the start of `buffer`; returns the length.
     pub fn emit<A: PseudoHeader>(
         &self,
         buffer: &mut [u8],
         src: A,
         dst: A,
         payload: &[u8],
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let total = Self::buffer_len(payload.len());
         let total16 = u16::try_from(total).map_err(|_| WireError::Malformed)?;
         if buffer.len() < total {
             return Err(WireError::Truncated);
         }
         let mut packet = Packet::new_unchecked(&mut buffer[..total]);
-        packet.set_u16(0, self.src_port);
-        packet.set_u16(2, self.dst_port);
-        packet.set_u16(4, total16);
+        packet.set_u16(field::SRC_PORT, self.src_port);
+        packet.set_u16(field::DST_PORT, self.dst_port);
+        packet.set_u16(field::LENGTH, total16);
         packet.payload_mut().copy_from_slice(payload);
         packet.fill_checksum(src, dst);
-        Ok(())
+        Ok(total)
     }
 }
 

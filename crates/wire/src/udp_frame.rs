@@ -87,7 +87,8 @@ pub fn emit(repr: &Repr, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         *repr.src.ip(),
         *repr.dst.ip(),
         payload,
-    )
+    )?;
+    Ok(())
 }
 
 /// Reads one frame (see the module doc). `checksum_incomplete`: the UDP checksum holds only

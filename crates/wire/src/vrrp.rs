@@ -70,6 +70,25 @@ pub const PRIORITY_STOP: u8 = 0;
 pub const FIXED_LEN: usize = 8;
 /// Length of the v2 authentication data.
 pub const AUTH_DATA_LEN: usize = 8;
+/// Bytes of one IPv4 address in the list.
+const ADDR_LEN: usize = 4;
+
+/// Where the fixed part's fields sit; the addresses start at [`FIXED_LEN`].
+mod field {
+    use std::ops::Range;
+    /// Version in the high nibble, type in the low one.
+    pub const VER_TYPE: usize = 0;
+    pub const VRID: usize = 1;
+    pub const PRIORITY: usize = 2;
+    pub const COUNT: usize = 3;
+    /// v2: the authentication type.
+    pub const AUTH_TYPE: usize = 4;
+    /// v2: the advertisement interval in seconds.
+    pub const ADVER_INT: usize = 5;
+    /// v3: 4 reserved bits and the maximum advertisement interval in centiseconds.
+    pub const MAX_ADVER_INT: Range<usize> = 4..6;
+    pub const CHECKSUM: Range<usize> = 6..8;
+}
 /// Largest v3 interval: 12 bits of centiseconds.
 pub const MAX_V3_INTERVAL_CS: u16 = 0x0fff;
 
@@ -144,7 +163,7 @@ pub fn message_len(version: Version, count: usize) -> usize {
         Version::V2 => AUTH_DATA_LEN,
         Version::V3 => 0,
     };
-    FIXED_LEN + 4 * count + auth
+    FIXED_LEN + ADDR_LEN * count + auth
 }
 
 /// A view of a VRRP message (the IPv4 payload).
@@ -178,7 +197,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn version_number(&self) -> u8 {
-        self.buffer.as_ref()[0] >> 4
+        self.buffer.as_ref()[field::VER_TYPE] >> 4
     }
 
     /// The version, if it is 2 or 3.
@@ -191,35 +210,35 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn vrrp_type(&self) -> u8 {
-        self.buffer.as_ref()[0] & 0x0f
+        self.buffer.as_ref()[field::VER_TYPE] & 0x0f
     }
 
     pub fn vrid(&self) -> u8 {
-        self.buffer.as_ref()[1]
+        self.buffer.as_ref()[field::VRID]
     }
 
     pub fn priority(&self) -> u8 {
-        self.buffer.as_ref()[2]
+        self.buffer.as_ref()[field::PRIORITY]
     }
 
     pub fn count(&self) -> u8 {
-        self.buffer.as_ref()[3]
+        self.buffer.as_ref()[field::COUNT]
     }
 
     /// v2 only: the authentication type byte.
     pub fn auth_type(&self) -> u8 {
-        self.buffer.as_ref()[4]
+        self.buffer.as_ref()[field::AUTH_TYPE]
     }
 
     /// v2 only: the advertisement interval in seconds.
     pub fn advert_int_secs(&self) -> u8 {
-        self.buffer.as_ref()[5]
+        self.buffer.as_ref()[field::ADVER_INT]
     }
 
     /// v3 only: the maximum advertisement interval in centiseconds (reserved bits masked).
     pub fn max_advert_int_cs(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[4], b[5]]) & MAX_V3_INTERVAL_CS
+        let b = &self.buffer.as_ref()[field::MAX_ADVER_INT];
+        u16::from_be_bytes([b[0], b[1]]) & MAX_V3_INTERVAL_CS
     }
 
     /// The interval in centiseconds, whichever the version.
@@ -231,21 +250,21 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn checksum(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_be_bytes([b[6], b[7]])
+        let b = &self.buffer.as_ref()[field::CHECKSUM];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     /// The `count` addresses.
     pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        let end = FIXED_LEN + 4 * usize::from(self.count());
+        let end = FIXED_LEN + ADDR_LEN * usize::from(self.count());
         self.buffer.as_ref()[FIXED_LEN..end]
-            .chunks_exact(4)
+            .chunks_exact(ADDR_LEN)
             .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
     }
 
     /// v2: the 8 bytes of authentication data; v3: empty.
     pub fn auth_data(&self) -> &[u8] {
-        let start = FIXED_LEN + 4 * usize::from(self.count());
+        let start = FIXED_LEN + ADDR_LEN * usize::from(self.count());
         match self.version() {
             Some(Version::V2) => &self.buffer.as_ref()[start..start + AUTH_DATA_LEN],
             _ => &[],
@@ -351,10 +370,10 @@ impl Repr {
             return Err(WireError::Truncated);
         }
         let msg = &mut buffer[..total];
-        msg[0] = (self.version.number() << 4) | TYPE_ADVERTISEMENT;
-        msg[1] = self.vrid;
-        msg[2] = self.priority;
-        msg[3] = count;
+        msg[field::VER_TYPE] = (self.version.number() << 4) | TYPE_ADVERTISEMENT;
+        msg[field::VRID] = self.vrid;
+        msg[field::PRIORITY] = self.priority;
+        msg[field::COUNT] = count;
         match self.version {
             Version::V2 => {
                 if self.advert_interval_cs / 100 * 100 != self.advert_interval_cs {
@@ -362,19 +381,22 @@ impl Repr {
                 }
                 let secs = u8::try_from(self.advert_interval_cs / 100)
                     .map_err(|_| WireError::Malformed)?;
-                msg[4] = self.auth.auth_type();
-                msg[5] = secs;
+                msg[field::AUTH_TYPE] = self.auth.auth_type();
+                msg[field::ADVER_INT] = secs;
                 msg[total - AUTH_DATA_LEN..].copy_from_slice(&self.auth.data());
             }
             Version::V3 => {
                 if self.advert_interval_cs > MAX_V3_INTERVAL_CS || self.auth != Auth::None {
                     return Err(WireError::Malformed);
                 }
-                msg[4..6].copy_from_slice(&self.advert_interval_cs.to_be_bytes());
+                msg[field::MAX_ADVER_INT].copy_from_slice(&self.advert_interval_cs.to_be_bytes());
             }
         }
-        msg[6..8].fill(0);
-        for (slot, addr) in msg[FIXED_LEN..].chunks_exact_mut(4).zip(&self.addresses) {
+        msg[field::CHECKSUM].fill(0);
+        for (slot, addr) in msg[FIXED_LEN..]
+            .chunks_exact_mut(ADDR_LEN)
+            .zip(&self.addresses)
+        {
             slot.copy_from_slice(&addr.octets());
         }
         let sum = match self.version {
@@ -385,7 +407,7 @@ impl Repr {
                 !checksum::combine(&[pseudo, checksum::sum(msg)])
             }
         };
-        msg[6..8].copy_from_slice(&sum.to_be_bytes());
+        msg[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
         Ok(total)
     }
 }

@@ -16,7 +16,7 @@ pub enum CheckKind {
     TcpOpen,
     Agent,
     Dns,
-    /// Not configured by the operator: the daemon adds it for DSR targets (issue 5), a probe
+    /// Not configured by the operator: the scheduler adds it for DSR targets, a probe
     /// addressed to the VIP and sent to the target's MAC, proving the target holds the VIP.
     DsrPath,
 }

@@ -1,7 +1,7 @@
-//! Checks the daemon adds to a target beyond the ones its configuration spells out (fed to
-//! [`Scheduler::set_targets_with_extra`](super::Scheduler::set_targets_with_extra)).
+//! Checks the scheduler adds to a target beyond the ones its configuration spells out, on each
+//! [`Input::Reconfigure`](super::Input::Reconfigure).
 //!
-//! The DSR-path check (issue 5): a DSR target must not only answer at its own address, it must
+//! The DSR-path check: a DSR target must not only answer at its own address, it must
 //! hold the VIP, or the frames the DSR plane sends to its MAC are dropped by its stack. Every
 //! `dsr enable` target of an active IPv4 server that has at least one configured check gets a
 //! `dsr-path` check probing the first such server's VIP and port (53 for a server on port 0,

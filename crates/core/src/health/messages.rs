@@ -3,10 +3,11 @@
 //! Plain data, no behaviour beyond counting.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::check::{CheckKind, CheckStatus, Probe};
-use crate::model::Target;
+use crate::model::Config;
 
 /// Identifies one probe; never reused within a scheduler.
 pub type ProbeId = u64;
@@ -41,8 +42,10 @@ pub struct ProbeResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     ProbeResult(ProbeResult),
-    /// A new configuration's targets (same as [`Scheduler::set_targets`](super::Scheduler::set_targets)).
-    Reconfigure(Vec<Target>),
+    /// A new configuration (the first one, or a reload): its registered targets with their
+    /// checks, and the checks it implies ([`dsr_path_checks`](super::dsr_path_checks)).
+    /// Unchanged checks keep their state.
+    Reconfigure(Arc<Config>),
 }
 
 /// Why a target changed state: its checks, or the configuration (no alert scripts for those).
@@ -73,14 +76,15 @@ pub enum Output {
     },
 }
 
-/// Why a probe result was ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// No such probe is outstanding: never sent, already answered, expired, or its check was
-    /// reconfigured or removed since.
-    StaleProbe,
-    /// The probe exists but was sent for another target or check.
-    MismatchedProbe,
+fulcrum_wire::counted_enum! {
+    /// Why a probe result was ignored.
+    pub enum DropReason {
+        /// No such probe is outstanding: never sent, already answered, expired, or its check
+        /// was reconfigured or removed since.
+        StaleProbe => "stale-probe",
+        /// The probe exists but was sent for another target or check.
+        MismatchedProbe => "mismatched-probe",
+    }
 }
 
 /// Counters for `show health` and tests.

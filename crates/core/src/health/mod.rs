@@ -3,7 +3,7 @@
 //! requests and feed the results back; the daemon logs the transitions, runs `alert`/`upalert`
 //! and tells the proxy which targets may take traffic.
 //!
-//! Rules (issue 4): every configured check (`ping`, `tcpopen`, `agent`, `dns`) is probed at once
+//! Rules: every configured check (`ping`, `tcpopen`, `agent`, `dns`) is probed at once
 //! and then every INTERVAL; a check fails once it has had no success for TIMEOUT (counted from
 //! its last success, or from when it was configured); it recovers on the next success. A probe
 //! unanswered after one INTERVAL is recorded as `no reply`, and any result for it arriving later
@@ -20,7 +20,10 @@
 //! alternative (down until a first success) would drop every query for the first round trip
 //! of the slowest check after each start, and flap with `alert`/`upalert` on every reload.
 //!
-//! Output contract: after [`Scheduler::set_targets`] every newly configured target appears in
+//! Input contract: a configuration enters only as [`Input::Reconfigure`], which takes its
+//! targets' own checks and the ones it implies ([`dsr_path_checks`]) together.
+//!
+//! Output contract: after [`Input::Reconfigure`] every newly configured target appears in
 //! exactly one [`Output::TargetUp`] or [`Output::TargetDown`] with [`Cause::Admin`] (its initial
 //! state); afterwards outputs appear only on changes. Results for unknown, expired, already
 //! answered or reconfigured probes are counted as a [`DropReason`] and otherwise ignored.
@@ -41,7 +44,7 @@ pub use messages::{
     Cause, Counters, DropReason, Input, Output, ProbeId, ProbeRequest, ProbeResult, TargetStatus,
 };
 
-use crate::model::Target;
+use crate::model::{Config, Target};
 use check::CheckRun;
 
 #[derive(Debug)]
@@ -92,18 +95,19 @@ impl Scheduler {
         Scheduler::default()
     }
 
-    /// Takes a configuration's targets. Unregistered targets are not probed. A target whose
-    /// address is unchanged keeps the state of its unchanged checks; a check whose parameters
-    /// changed keeps its state and is probed again at once; a new check starts `pending`; a
-    /// target with a new address starts over.
-    pub fn set_targets<'a>(&mut self, now: Instant, targets: impl IntoIterator<Item = &'a Target>) {
-        self.set_targets_with_extra(now, targets, &BTreeMap::new());
+    /// Takes a configuration: its registered targets with their checks plus the checks it
+    /// implies ([`dsr_path_checks`]). Called through [`Input::Reconfigure`], the one way in for
+    /// a configuration, so no caller can forget the implied checks.
+    fn reconfigure(&mut self, now: Instant, config: &Config) {
+        self.set_targets_with_extra(now, config.targets.values(), &dsr_path_checks(config));
     }
 
-    /// [`Scheduler::set_targets`] with checks the configuration does not spell out, by target
-    /// id (the DSR path check). At most one check per [`CheckKind`]: an extra check of a kind
-    /// the target already has is ignored.
-    pub fn set_targets_with_extra<'a>(
+    /// Unregistered targets are not probed. A target whose address is unchanged keeps the state
+    /// of its unchanged checks; a check whose parameters changed keeps its state and is probed
+    /// again at once; a new check starts `pending`; a target with a new address starts over.
+    /// `extra`: checks beyond the target's own, by target id; at most one check per
+    /// [`CheckKind`], so an extra check of a kind the target already has is ignored.
+    fn set_targets_with_extra<'a>(
         &mut self,
         now: Instant,
         targets: impl IntoIterator<Item = &'a Target>,
@@ -196,15 +200,19 @@ impl Scheduler {
         self.handle_timeout(now);
     }
 
+    /// Call with each probe result the driver learns and with each new configuration (the
+    /// first one before anything else), then drain [`Scheduler::poll_output`] and ask
+    /// [`Scheduler::poll_timeout`] again.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::ProbeResult(result) => self.handle_result(now, result),
-            Input::Reconfigure(targets) => self.set_targets(now, &targets),
+            Input::Reconfigure(config) => self.reconfigure(now, &config),
         }
     }
 
     /// Expires unanswered probes, takes down checks whose timeout ran out, and sends the
-    /// probes that are due.
+    /// probes that are due. Call when the instant [`Scheduler::poll_timeout`] named has come
+    /// (calling late or early is harmless), then drain [`Scheduler::poll_output`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired: Vec<(ProbeId, Outstanding)> = self
             .outstanding
@@ -238,7 +246,9 @@ impl Scheduler {
         }
     }
 
-    /// When [`Scheduler::handle_timeout`] must next be called.
+    /// When [`Scheduler::handle_timeout`] must next be called; ask again after every
+    /// `handle_*` call. `None`: no check is configured.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let checks = self
             .targets
@@ -248,6 +258,9 @@ impl Scheduler {
         checks.chain(probes).min()
     }
 
+    /// The next thing to carry out (a probe to send, a transition, an agent value), in order.
+    /// Drain it after every `handle_*` call, until `None`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }

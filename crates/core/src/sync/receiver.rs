@@ -192,7 +192,8 @@ impl Receiver {
         *counter += 1;
     }
 
-    /// Takes raw bytes: checks them and applies what they carry.
+    /// Takes raw bytes: checks them and applies what they carry. Call with a datagram not yet
+    /// checked as a view (tests, fuzzing), then drain [`Receiver::poll_output`].
     pub fn handle_bytes(&mut self, now: Instant, wall_ms: u64, bytes: &[u8], sink: &mut dyn Sink) {
         match Datagram::new_checked(bytes) {
             Ok(datagram) => self.handle_datagram(now, wall_ms, &datagram, sink),
@@ -201,7 +202,9 @@ impl Receiver {
     }
 
     /// Takes a checked datagram from the peer's address (with a key, authenticated);
-    /// `wall_ms` is this node's wall clock in ms since the Unix epoch.
+    /// `wall_ms` is this node's wall clock in ms since the Unix epoch. Call for each datagram
+    /// the driver checked itself (with a key, after the HMAC), then drain
+    /// [`Receiver::poll_output`].
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -385,6 +388,8 @@ impl Receiver {
         self.out.push_back(ReceiverOutput::Send(bytes));
     }
 
+    /// Call when the instant [`Receiver::poll_timeout`] named has come (ask for the full table
+    /// again), then drain [`Receiver::poll_output`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
         let ask = match self.resync {
@@ -404,6 +409,9 @@ impl Receiver {
         }
     }
 
+    /// When [`Receiver::handle_timeout`] must next be called; ask again after every
+    /// `handle_*`. `None`: in sync, nothing to retry.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.resync {
             Resync::Wanted => Some(self.last_now),
@@ -413,6 +421,9 @@ impl Receiver {
         }
     }
 
+    /// The next datagram to send (a full-table request) or line to log, in order; drain it
+    /// after every `handle_*`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<ReceiverOutput> {
         self.out.pop_front()
     }

@@ -144,7 +144,8 @@ impl Sender {
         self.config.max_datagram - if self.config.with_mac { MAC_LEN } else { 0 }
     }
 
-    /// A session was created, refreshed or removed.
+    /// A session was created, refreshed or removed: call for each change the plane reports, then
+    /// drain [`Sender::poll_output`].
     pub fn handle_event(&mut self, now: Instant, entry: Entry) {
         if self.pending.len() + entry.wire_len() > self.room() || self.pending_count == u16::MAX {
             self.flush(now);
@@ -160,6 +161,7 @@ impl Sender {
 
     /// A full-table request that passed the source and HMAC checks; `known_peer`: it came from
     /// the configured or VRRP peer; `wall_ms` the wall clock; `random` a fresh random value.
+    /// Call for each such request, carry out the verdict, then drain [`Sender::poll_output`].
     pub fn handle_full_request(
         &mut self,
         now: Instant,
@@ -231,6 +233,8 @@ impl Sender {
         self.handle_timeout(now);
     }
 
+    /// Call when the instant [`Sender::poll_timeout`] named has come (flush, pace a dump,
+    /// keepalive), then drain [`Sender::poll_output`].
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(since) = self.pending_since {
             if now >= since + self.config.flush_after {
@@ -251,6 +255,8 @@ impl Sender {
         }
     }
 
+    /// When [`Sender::handle_timeout`] must next be called; ask again after every `handle_*`.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.last_sent + self.config.keepalive;
         if let Some(since) = self.pending_since {
@@ -265,6 +271,8 @@ impl Sender {
         Some(next)
     }
 
+    /// The next datagram to send or line to log, in order; drain it after every `handle_*`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<SenderOutput> {
         self.out.pop_front()
     }

@@ -25,88 +25,46 @@ use super::{Advert, Config, PRIORITY_OWNER};
 /// IPv4 TOS of adverts: precedence "internetwork control", as keepalived sends.
 const ADVERT_TOS: u8 = 0xc0;
 
-/// Why a received packet was not taken as an advert. Each drop is counted under one reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AdvertDrop {
-    /// Not a well-formed IPv4 packet (lengths, version, header checksum) or a fragment.
-    BadIp,
-    /// IPv4 protocol is not 112.
-    NotVrrp,
-    /// Our own advert looped back.
-    OwnAdvert,
-    /// IPv4 TTL is not 255: it crossed a router (RFC 3768 §7.1).
-    BadTtl,
-    /// Shorter than its fixed part, count and authentication data announce.
-    Truncated,
-    /// Version other than the configured one.
-    BadVersion,
-    /// VRRP type other than advertisement.
-    BadType,
-    /// The IP length and the address count disagree.
-    BadLength,
-    BadChecksum,
-    /// Another virtual router on the same link.
-    WrongVrid,
-    /// We own the addresses (priority 255) and listen to no one (RFC 3768 §7.1).
-    LocalOwner,
-    /// v2 authentication type or password differs.
-    BadAuth,
-    /// v2 advert interval differs from ours (RFC 3768 §7.1).
-    IntervalMismatch,
-    /// v3 advert interval of zero: no master can keep that promise, and learning it would
-    /// make every backup's master down timer expire at once.
-    ZeroInterval,
-    /// Unicast peers are configured and the source is not one of them.
-    NotAPeer,
-}
-
-impl AdvertDrop {
-    pub const ALL: [AdvertDrop; 15] = [
-        AdvertDrop::BadIp,
-        AdvertDrop::NotVrrp,
-        AdvertDrop::OwnAdvert,
-        AdvertDrop::BadTtl,
-        AdvertDrop::Truncated,
-        AdvertDrop::BadVersion,
-        AdvertDrop::BadType,
-        AdvertDrop::BadLength,
-        AdvertDrop::BadChecksum,
-        AdvertDrop::WrongVrid,
-        AdvertDrop::LocalOwner,
-        AdvertDrop::BadAuth,
-        AdvertDrop::IntervalMismatch,
-        AdvertDrop::ZeroInterval,
-        AdvertDrop::NotAPeer,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AdvertDrop::BadIp => "bad-ip",
-            AdvertDrop::NotVrrp => "not-vrrp",
-            AdvertDrop::OwnAdvert => "own-advert",
-            AdvertDrop::BadTtl => "bad-ttl",
-            AdvertDrop::Truncated => "truncated",
-            AdvertDrop::BadVersion => "bad-version",
-            AdvertDrop::BadType => "bad-type",
-            AdvertDrop::BadLength => "bad-length",
-            AdvertDrop::BadChecksum => "bad-checksum",
-            AdvertDrop::WrongVrid => "wrong-vrid",
-            AdvertDrop::LocalOwner => "local-owner",
-            AdvertDrop::BadAuth => "bad-auth",
-            AdvertDrop::IntervalMismatch => "interval-mismatch",
-            AdvertDrop::ZeroInterval => "zero-interval",
-            AdvertDrop::NotAPeer => "not-a-peer",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
+fulcrum_wire::counted_enum! {
+    /// Why a received packet was not taken as an advert. Each drop is counted under one reason.
+    #[derive(PartialOrd, Ord)]
+    pub enum AdvertDrop {
+        /// Not a well-formed IPv4 packet (lengths, version, header checksum) or a fragment.
+        BadIp => "bad-ip",
+        /// IPv4 protocol is not 112.
+        NotVrrp => "not-vrrp",
+        /// Our own advert looped back.
+        OwnAdvert => "own-advert",
+        /// IPv4 TTL is not 255: it crossed a router (RFC 3768 §7.1).
+        BadTtl => "bad-ttl",
+        /// Shorter than its fixed part, count and authentication data announce.
+        Truncated => "truncated",
+        /// Version other than the configured one.
+        BadVersion => "bad-version",
+        /// VRRP type other than advertisement.
+        BadType => "bad-type",
+        /// The IP length and the address count disagree.
+        BadLength => "bad-length",
+        BadChecksum => "bad-checksum",
+        /// Another virtual router on the same link.
+        WrongVrid => "wrong-vrid",
+        /// We own the addresses (priority 255) and listen to no one (RFC 3768 §7.1).
+        LocalOwner => "local-owner",
+        /// v2 authentication type or password differs.
+        BadAuth => "bad-auth",
+        /// v2 advert interval differs from ours (RFC 3768 §7.1).
+        IntervalMismatch => "interval-mismatch",
+        /// v3 advert interval of zero: no master can keep that promise, and learning it would
+        /// make every backup's master down timer expire at once.
+        ZeroInterval => "zero-interval",
+        /// Unicast peers are configured and the source is not one of them.
+        NotAPeer => "not-a-peer",
     }
 }
 
 /// Drop counters indexed by [`AdvertDrop::index`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DropCounters(pub [u64; AdvertDrop::ALL.len()]);
+pub struct DropCounters(pub [u64; AdvertDrop::COUNT]);
 
 impl DropCounters {
     pub fn count(&mut self, reason: AdvertDrop) {
@@ -170,7 +128,9 @@ impl Group {
         self.senders.counters()
     }
 
-    /// The next paced line to log about senders.
+    /// The next paced line to log about senders. Drain it after each received advert, until
+    /// `None`.
+    #[must_use]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.senders.poll_notice()
     }

@@ -150,7 +150,8 @@ impl Senders {
         }
     }
 
-    /// The next line to log.
+    /// The next line to log. Drain it after each recorded advert, until `None`.
+    #[must_use]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
     }

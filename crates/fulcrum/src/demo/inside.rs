@@ -5,7 +5,6 @@
 //! way out, also after an error.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,15 +17,7 @@ use super::live::Live;
 use super::node::Node;
 use super::targets::{Targets, WHOAMI};
 use super::view::Screen;
-
-pub struct Options {
-    pub duration: Option<Duration>,
-    pub clients: u8,
-    pub builtin: bool,
-    pub kill_at: Option<Duration>,
-    pub rejoin_after: Duration,
-    pub workdir: PathBuf,
-}
+use super::Options;
 
 pub fn main(options: Options) -> u8 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::clients::{ClientStats, Clients, SerialProbe};
-use super::inside::Options;
 use super::node::Node;
 use super::status::NodeStatus;
 use super::targets::Targets;
 use super::view::{Frame, NodeView, Screen};
+use super::Options;
 
 /// When ns0a's zone gets a new serial (Bind9 only), to show NOTIFY and the transfer.
 const BUMP_SERIAL_AT: Duration = Duration::from_secs(3);

@@ -65,6 +65,17 @@ pub struct Args {
     workdir: Option<PathBuf>,
 }
 
+/// What the inside process runs: [`Args`] with the defaults applied. Both the lab's driver
+/// (`inside`) and the live view's timeline (`live`) read it.
+pub struct Options {
+    pub duration: Option<Duration>,
+    pub clients: u8,
+    pub builtin: bool,
+    pub kill_at: Option<Duration>,
+    pub rejoin_after: Duration,
+    pub workdir: PathBuf,
+}
+
 /// The default failover time, when the duration allows.
 const DEFAULT_KILL_AT: u64 = 6;
 /// The shortest duration for which the default failover happens.
@@ -89,7 +100,7 @@ pub fn main(args: Args) -> u8 {
             eprintln!("fulcrum demo: --inside needs --workdir");
             return 2;
         };
-        return inside::main(inside::Options {
+        return inside::main(Options {
             duration: args.duration.map(Duration::from_secs),
             clients: args.clients,
             builtin: args.builtin,

@@ -6,85 +6,42 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use fulcrum_wire::classify::DropReason;
 
-/// Everything counted outside the per-server and per-target counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    FramesIn,
-    /// Frames for a VIP service (forwarded, delivered locally or dropped).
-    VipFrames,
-    Forwarded,
-    DeliveredLocally,
-    /// Left to the kernel.
-    Other,
-    ArpAnswered,
-    ArpRepliesSeen,
-    /// ARP replies for an address not asked about lately (unsolicited or spoofed): ignored.
-    ArpUnsolicited,
-    ArpRequestsSent,
-    /// Gratuitous ARP for a VIP (start, becoming active).
-    ArpAnnounced,
-    Vrrp,
-    DropNotActive,
-    DropNoTarget,
-    /// The transmit ring had no free slot.
-    DropTxFull,
-    /// The local stack refused the packet.
-    DropLocalFailed,
-    /// Longer than a ring slot.
-    DropTruncated,
-    /// Lost by the kernel because the receive ring was full (the workers fell behind).
-    DropRingFull,
-}
-
-impl Event {
-    pub const ALL: [Event; 17] = [
-        Event::FramesIn,
-        Event::VipFrames,
-        Event::Forwarded,
-        Event::DeliveredLocally,
-        Event::Other,
-        Event::ArpAnswered,
-        Event::ArpRepliesSeen,
-        Event::ArpUnsolicited,
-        Event::ArpRequestsSent,
-        Event::ArpAnnounced,
-        Event::Vrrp,
-        Event::DropNotActive,
-        Event::DropNoTarget,
-        Event::DropTxFull,
-        Event::DropLocalFailed,
-        Event::DropTruncated,
-        Event::DropRingFull,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::FramesIn => "frames-in",
-            Event::VipFrames => "vip-frames",
-            Event::Forwarded => "forwarded",
-            Event::DeliveredLocally => "delivered-locally",
-            Event::Other => "left-to-kernel",
-            Event::ArpAnswered => "arp-answered",
-            Event::ArpRepliesSeen => "arp-replies-seen",
-            Event::ArpUnsolicited => "arp-unsolicited",
-            Event::ArpRequestsSent => "arp-requests-sent",
-            Event::ArpAnnounced => "arp-announced",
-            Event::Vrrp => "vrrp",
-            Event::DropNotActive => "drop-not-active",
-            Event::DropNoTarget => "drop-no-target",
-            Event::DropTxFull => "drop-tx-full",
-            Event::DropLocalFailed => "drop-local-failed",
-            Event::DropTruncated => "drop-truncated",
-            Event::DropRingFull => "drop-ring-full",
-        }
+fulcrum_wire::counted_enum! {
+    /// Everything counted outside the per-server and per-target counters.
+    pub enum Event {
+        FramesIn => "frames-in",
+        /// Frames for a VIP service (forwarded, delivered locally or dropped).
+        VipFrames => "vip-frames",
+        Forwarded => "forwarded",
+        DeliveredLocally => "delivered-locally",
+        /// Left to the kernel.
+        Other => "left-to-kernel",
+        ArpAnswered => "arp-answered",
+        ArpRepliesSeen => "arp-replies-seen",
+        /// ARP replies for an address not asked about lately (unsolicited or spoofed): ignored.
+        ArpUnsolicited => "arp-unsolicited",
+        ArpRequestsSent => "arp-requests-sent",
+        /// Gratuitous ARP for a VIP (start, becoming active).
+        ArpAnnounced => "arp-announced",
+        Vrrp => "vrrp",
+        DropNotActive => "drop-not-active",
+        DropNoTarget => "drop-no-target",
+        /// The transmit ring had no free slot.
+        DropTxFull => "drop-tx-full",
+        /// The local stack refused the packet.
+        DropLocalFailed => "drop-local-failed",
+        /// Longer than a ring slot.
+        DropTruncated => "drop-truncated",
+        /// Lost by the kernel because the receive ring was full (the workers fell behind).
+        DropRingFull => "drop-ring-full",
     }
 }
 
 #[derive(Default)]
 #[repr(align(128))]
 pub struct Slot {
-    events: [AtomicU64; Event::ALL.len()],
-    drops: [AtomicU64; DropReason::ALL.len()],
+    events: [AtomicU64; Event::COUNT],
+    drops: [AtomicU64; DropReason::COUNT],
 }
 
 fn bump(counter: &AtomicU64) {
@@ -94,11 +51,11 @@ fn bump(counter: &AtomicU64) {
 
 impl Slot {
     pub fn count(&self, event: Event) {
-        bump(&self.events[event as usize]);
+        bump(&self.events[event.index()]);
     }
 
     pub fn add(&self, event: Event, n: u64) {
-        let counter = &self.events[event as usize];
+        let counter = &self.events[event.index()];
         counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
@@ -114,13 +71,13 @@ pub struct PlaneCounters {
 /// A summed snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PlaneTotals {
-    pub events: [u64; Event::ALL.len()],
-    pub drops: [u64; DropReason::ALL.len()],
+    pub events: [u64; Event::COUNT],
+    pub drops: [u64; DropReason::COUNT],
 }
 
 impl PlaneTotals {
     pub fn get(&self, event: Event) -> u64 {
-        self.events[event as usize]
+        self.events[event.index()]
     }
 
     /// One `name value` line per counter, zero drops left out.

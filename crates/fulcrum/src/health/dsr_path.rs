@@ -1,4 +1,4 @@
-//! The `dsr-path` probe (issue 5): proves that a DSR target receives what the DSR plane sends
+//! The `dsr-path` probe: proves that a DSR target receives what the DSR plane sends
 //! it, a DNS query addressed to the VIP in a frame to the target's MAC, so a target that lost
 //! its loopback VIP (its stack then drops those frames) is taken out like any failing one.
 //!

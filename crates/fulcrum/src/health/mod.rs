@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use fulcrum_core::health::{dsr_path_checks, Cause, Input, Output, ProbeRequest, Scheduler};
+use fulcrum_core::health::{Cause, Input, Output, ProbeRequest, Scheduler};
 use fulcrum_core::model::{Config, Target};
 use tokio::sync::{mpsc, watch};
 
@@ -145,7 +145,7 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, plan
     let _stop_with_us = AbortOnDrop(transitions_task);
 
     let mut config = changes.borrow_and_update().clone();
-    set_targets(&health, &config);
+    reconfigure(&health, &config);
     loop {
         let (outputs, next) = {
             let mut scheduler = health.lock();
@@ -168,19 +168,18 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, plan
                     return;
                 }
                 config = changes.borrow_and_update().clone();
-                set_targets(&health, &config);
+                reconfigure(&health, &config);
             }
         }
     }
 }
 
-/// The configuration's targets with their checks, and a `dsr-path` check for each DSR target
-/// ([`fulcrum_core::health::dsr_path_checks`]).
-fn set_targets(health: &Health, config: &Config) {
-    let extra = dsr_path_checks(config);
+/// Hands the scheduler a new configuration (it adds the checks the configuration implies, such
+/// as the `dsr-path` check of each DSR target).
+fn reconfigure(health: &Health, config: &Arc<Config>) {
     health
         .lock()
-        .set_targets_with_extra(Instant::now(), config.targets.values(), &extra);
+        .handle_input(Instant::now(), Input::Reconfigure(Arc::clone(config)));
 }
 
 /// Aborts a helper task when the driver ends (or is aborted itself).

@@ -169,8 +169,8 @@ impl Sessions {
     }
 
     /// A target of a `method session` server went down: its sessions move at once to where
-    /// the server's hash places each client now (issue 4: UDP clients must not keep flowing to
-    /// a dead target), logged under `plane`'s name.
+    /// the server's hash places each client now (UDP clients must not keep flowing to a dead
+    /// target), logged under `plane`'s name.
     pub fn move_off(&self, plane: &str, server: u32, target: u32, chooser: &Chooser) {
         let moved = self.move_target(server, target, &mut |client| chooser.hash_choice(client));
         if moved > 0 {

@@ -11,7 +11,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{Packet, Version, FIXED_LEN, MAX_V3_INTERVAL_CS, TYPE_ADVERTISEMENT};
+use super::{field, Packet, Version, FIXED_LEN, MAX_V3_INTERVAL_CS, TYPE_ADVERTISEMENT};
 use crate::checksum;
 use crate::error::{Result, WireError};
 use crate::ipv6::next_header;
@@ -129,12 +129,12 @@ impl Ipv6Repr {
         }
         let total = self.buffer_len();
         let msg = buffer.get_mut(..total).ok_or(WireError::Truncated)?;
-        msg[0] = (Version::V3.number() << 4) | TYPE_ADVERTISEMENT;
-        msg[1] = self.vrid;
-        msg[2] = self.priority;
-        msg[3] = count;
-        msg[4..6].copy_from_slice(&self.advert_interval_cs.to_be_bytes());
-        msg[6..8].fill(0);
+        msg[field::VER_TYPE] = (Version::V3.number() << 4) | TYPE_ADVERTISEMENT;
+        msg[field::VRID] = self.vrid;
+        msg[field::PRIORITY] = self.priority;
+        msg[field::COUNT] = count;
+        msg[field::MAX_ADVER_INT].copy_from_slice(&self.advert_interval_cs.to_be_bytes());
+        msg[field::CHECKSUM].fill(0);
         for (slot, addr) in msg[FIXED_LEN..]
             .chunks_exact_mut(IPV6_ADDR_LEN)
             .zip(&self.addresses)
@@ -142,7 +142,7 @@ impl Ipv6Repr {
             slot.copy_from_slice(&addr.octets());
         }
         let sum = checksum::checksum_v6(src, dst, next_header::VRRP, msg);
-        msg[6..8].copy_from_slice(&sum.to_be_bytes());
+        msg[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
         Ok(total)
     }
 }

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use super::target;
+use super::{config_of, configure, target};
 use crate::health::*;
 
 #[test]
 fn a_late_caller_gets_one_probe_not_a_burst() {
     let t0 = Instant::now();
     let mut scheduler = Scheduler::new();
-    scheduler.set_targets(t0, &[target("2 ping 1,3")]);
+    configure(&mut scheduler, t0, &[target("2 ping 1,3")]);
     while scheduler.poll_output().is_some() {}
     // The driver was stalled for 2.5 s: probes due at 1 and 2 collapse into one.
     scheduler.handle_timeout(t0 + Duration::from_millis(2500));
@@ -27,7 +27,11 @@ fn a_late_caller_gets_one_probe_not_a_burst() {
 fn probe_requests_carry_what_the_driver_needs() {
     let t0 = Instant::now();
     let mut scheduler = Scheduler::new();
-    scheduler.set_targets(t0, &[target("2 dns balanceng.net,5,12 agent 439,5,13")]);
+    configure(
+        &mut scheduler,
+        t0,
+        &[target("2 dns balanceng.net,5,12 agent 439,5,13")],
+    );
     let probes: Vec<ProbeRequest> = std::iter::from_fn(|| scheduler.poll_output())
         .filter_map(|o| match o {
             Output::Probe(p) => Some(p),
@@ -73,12 +77,12 @@ fn random_walk_keeps_outputs_consistent_with_state() {
                 target("3 dns z,1,4"),
             ],
         ];
-        scheduler.set_targets(now, &configs[0]);
+        configure(&mut scheduler, now, &configs[0]);
         let mut operational = std::collections::BTreeMap::new();
         let mut outstanding = Vec::new();
         for _ in 0..300 {
             match next() % 10 {
-                0 => scheduler.set_targets(now, &configs[(next() % 2) as usize]),
+                0 => configure(&mut scheduler, now, &configs[(next() % 2) as usize]),
                 1..=5 if !outstanding.is_empty() => {
                     let index = (next() as usize) % outstanding.len();
                     let p: ProbeRequest = outstanding.swap_remove(index);
@@ -193,10 +197,45 @@ fn an_extra_dsr_path_check_counts_like_a_configured_one() {
 }
 
 #[test]
+fn a_configuration_brings_its_implied_dsr_path_checks() {
+    let t0 = Instant::now();
+    let mut scheduler = Scheduler::new();
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 235, 210, 1));
+    let mut dsr_target = target("2 ping 5,12");
+    dsr_target.dsr = true;
+    let mut config = (*config_of(&[dsr_target, target("3 ping 5,12")])).clone();
+    let mut server = crate::model::Server::new(1, vip);
+    server.port = 53;
+    server.targets = vec![2, 3];
+    server.registered = true;
+    server.enabled = true;
+    config.servers.insert(1, server);
+    scheduler.handle_input(t0, Input::Reconfigure(std::sync::Arc::new(config)));
+    let probes: Vec<(u32, Probe)> = std::iter::from_fn(|| scheduler.poll_output())
+        .filter_map(|o| match o {
+            Output::Probe(p) => Some((p.target, p.probe)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            (2, Probe::Ping),
+            (2, Probe::DsrPath { vip, port: 53 }),
+            (3, Probe::Ping)
+        ]
+    );
+}
+
+#[test]
 fn check_status_lines_for_show_targets() {
     let t0 = Instant::now();
     let mut scheduler = Scheduler::new();
-    scheduler.set_targets(t0, &[target("2 agent 439,5,13 dns balanceng.net,5,12")]);
+    configure(
+        &mut scheduler,
+        t0,
+        &[target("2 agent 439,5,13 dns balanceng.net,5,12")],
+    );
     let agent_probe = std::iter::from_fn(|| scheduler.poll_output())
         .find_map(|o| match o {
             Output::Probe(p) if p.probe.kind() == CheckKind::Agent => Some(p),

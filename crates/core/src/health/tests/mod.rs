@@ -10,13 +10,28 @@
 //! [dns ZONE,I,T] [disabled]`.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
 
 mod api;
 mod golden;
-use crate::model::{DnsCheck, PingCheck, PortCheck, Target};
+use crate::model::{Config, DnsCheck, PingCheck, PortCheck, Target};
+
+/// The configuration holding `targets` (no servers), as the driver hands one in.
+pub(super) fn config_of(targets: &[Target]) -> Arc<Config> {
+    let mut config = Config::default();
+    for target in targets {
+        config.targets.insert(target.id, target.clone());
+    }
+    Arc::new(config)
+}
+
+/// Configures `scheduler` with `targets` through its one entry for a configuration.
+pub(super) fn configure(scheduler: &mut Scheduler, now: Instant, targets: &[Target]) {
+    scheduler.handle_input(now, Input::Reconfigure(config_of(targets)));
+}
 
 pub(super) fn target(spec: &str) -> Target {
     let mut words = spec.split_whitespace();
@@ -118,7 +133,8 @@ fn show_time(at: Duration) -> String {
 
 fn parse_input(text: &str) -> Input {
     if let Some(specs) = text.strip_prefix("config ") {
-        return Input::Reconfigure(specs.split('|').map(target).collect());
+        let targets: Vec<Target> = specs.split('|').map(target).collect();
+        return Input::Reconfigure(config_of(&targets));
     }
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut result = ProbeResult {
@@ -163,7 +179,7 @@ pub(super) fn scenario(targets: &[&str], script: &str) -> Scheduler {
         }
     };
     let configured: Vec<Target> = targets.iter().map(|spec| target(spec)).collect();
-    scheduler.set_targets(t0, &configured);
+    configure(&mut scheduler, t0, &configured);
     drain(&mut scheduler, Duration::ZERO, &mut transcript);
 
     let expected: Vec<String> = script
