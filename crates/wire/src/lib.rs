@@ -38,6 +38,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod ipv6ext;
 pub mod nd;
+pub mod proxy_v2;
 pub mod sync;
 pub mod tcp;
 pub mod udp;
