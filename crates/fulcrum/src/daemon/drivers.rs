@@ -5,12 +5,37 @@
 //!
 //! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
 //! and [`Drivers::stop`] ends them before the data plane shuts down.
+//!
+//! What a driver publishes for the rest of the daemon travels on a `watch` channel made by
+//! [`channels`] when the daemon is built: the driver holds the sending end ([`Outlets`]), the
+//! daemon the receiving ends ([`Published`]) that `show vrrp`, the service status and other
+//! drivers (sync follows the VRRP role and master) read. No driver state is process-global.
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
+
+/// The sending ends of what the drivers publish (each driver gets its own).
+#[derive(Clone)]
+pub struct Outlets {
+    vrrp: crate::vrrp::Publisher,
+}
+
+/// The receiving ends, for the control socket, the service status and other drivers.
+#[derive(Clone)]
+pub struct Published {
+    /// The VRRP driver's typed status (`None`: no group runs).
+    pub vrrp: crate::vrrp::Subscriber,
+}
+
+/// The channels between the drivers and the rest of the daemon, made once per daemon.
+pub fn channels() -> (Outlets, Published) {
+    let (vrrp, vrrp_status) = watch::channel(None);
+    (Outlets { vrrp }, Published { vrrp: vrrp_status })
+}
 
 /// The running drivers.
 #[derive(Default)]
@@ -38,8 +63,9 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         daemon.health().clone(),
         link_changes.clone(),
     );
-    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes);
-    let sync = crate::sync::spawn(daemon.subscribe());
+    let outlets = daemon.outlets();
+    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes, outlets.vrrp);
+    let sync = crate::sync::spawn(daemon.subscribe(), daemon.published().vrrp.clone());
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),

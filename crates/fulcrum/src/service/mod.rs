@@ -63,7 +63,7 @@ pub async fn wait_until_running(daemon: Arc<Daemon>) {
         if crate::dsr::table::wants_dsr(config) && !dsr_up {
             missing.push("the DSR data plane");
         }
-        if config.vrrp.is_some() && crate::vrrp::is_master().is_none() {
+        if config.vrrp.is_some() && daemon.published().vrrp.borrow().is_none() {
             missing.push("VRRP");
         }
         if missing.is_empty() {

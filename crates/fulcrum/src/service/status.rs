@@ -29,7 +29,12 @@ pub fn summary(daemon: &Daemon) -> Summary {
         .count();
     let dsr_sessions = crate::dsr::running().map_or(0, |plane| plane.session_count());
     Summary {
-        vrrp_master: crate::vrrp::is_master(),
+        vrrp_master: daemon
+            .published()
+            .vrrp
+            .borrow()
+            .as_ref()
+            .map(crate::vrrp::Status::is_master),
         targets_up,
         targets: active.len(),
         sessions: daemon.proxy().session_count() + dsr_sessions,

@@ -43,6 +43,7 @@ pub struct Driver {
     last_datagram: Option<SystemTime>,
     resync_since: Option<Instant>,
     role_checked: Instant,
+    vrrp: crate::vrrp::Subscriber,
 }
 
 /// Applies what the receiver hands over, a datagram at a time.
@@ -93,8 +94,8 @@ fn wall_ms() -> u64 {
 
 /// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
 /// the node is no master: it takes sessions and sends none, like a backup.
-fn vrrp_role(with_vrrp: bool) -> Role {
-    match crate::vrrp::is_master() {
+fn vrrp_role(vrrp: &crate::vrrp::Subscriber, with_vrrp: bool) -> Role {
+    match vrrp.borrow().as_ref().map(crate::vrrp::Status::is_master) {
         Some(true) => Role::Master,
         Some(false) => Role::Backup,
         None if with_vrrp => Role::Backup,
@@ -103,10 +104,11 @@ fn vrrp_role(with_vrrp: bool) -> Role {
 }
 
 /// The master's address as the VRRP driver last saw it in adverts.
-fn vrrp_master() -> Option<Ipv4Addr> {
-    crate::vrrp::show()
-        .lines()
-        .find_map(|line| line.strip_prefix("master ")?.trim().parse().ok())
+fn vrrp_master(vrrp: &crate::vrrp::Subscriber) -> Option<Ipv4Addr> {
+    match vrrp.borrow().as_ref()?.master? {
+        std::net::IpAddr::V4(master) => Some(master),
+        std::net::IpAddr::V6(_) => None,
+    }
 }
 
 fn dsr_servers(config: &Config) -> HashSet<u32> {
@@ -123,7 +125,12 @@ fn dsr_servers(config: &Config) -> HashSet<u32> {
 }
 
 impl Driver {
-    pub fn open(setup: Setup, config: &Config, transport: Box<dyn Transport>) -> Driver {
+    pub fn open(
+        setup: Setup,
+        config: &Config,
+        transport: Box<dyn Transport>,
+        vrrp: crate::vrrp::Subscriber,
+    ) -> Driver {
         let now = Instant::now();
         let node = random_node();
         let keyed = setup.key.is_some();
@@ -138,7 +145,7 @@ impl Driver {
             },
             now,
         );
-        let role = vrrp_role(setup.with_vrrp);
+        let role = vrrp_role(&vrrp, setup.with_vrrp);
         let peer = setup.peer.map(|p| (p, PeerSource::Configured));
         tap::set_enabled(true);
         tracing::info!(
@@ -168,6 +175,7 @@ impl Driver {
             last_datagram: None,
             resync_since: None,
             role_checked: now,
+            vrrp,
         }
     }
 
@@ -213,7 +221,7 @@ impl Driver {
     }
 
     fn follow_role(&mut self, now: Instant) {
-        let role = vrrp_role(self.setup.with_vrrp);
+        let role = vrrp_role(&self.vrrp, self.setup.with_vrrp);
         if role != self.role {
             tracing::info!("sync: role is now {}", role.name());
             if role == Role::Backup {
@@ -222,7 +230,7 @@ impl Driver {
             self.role = role;
         }
         if self.setup.peer.is_none() && role == Role::Backup {
-            if let Some(master) = vrrp_master().filter(|m| *m != self.setup.local) {
+            if let Some(master) = vrrp_master(&self.vrrp).filter(|m| *m != self.setup.local) {
                 if self.peer.map(|(p, _)| p) != Some(master) {
                     tracing::info!("sync: peer is the vrrp master {master}");
                     self.peer = Some((master, PeerSource::VrrpMaster));

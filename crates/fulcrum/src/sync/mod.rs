@@ -73,12 +73,13 @@ pub struct Handle {
 }
 
 /// Starts the driver thread; it idles while there is nothing to sync.
-pub fn spawn(changes: watch::Receiver<Arc<Config>>) -> Handle {
+/// Follows the VRRP driver's role and master through `vrrp`.
+pub fn spawn(changes: watch::Receiver<Arc<Config>>, vrrp: crate::vrrp::Subscriber) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("sync".into())
-        .spawn(move || follow(changes, &flag))
+        .spawn(move || follow(changes, vrrp, &flag))
         .map_err(|e| tracing::error!("sync: cannot start the driver thread: {e}"))
         .ok();
     Handle { stop, thread }
@@ -93,7 +94,11 @@ impl Handle {
     }
 }
 
-fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    vrrp: crate::vrrp::Subscriber,
+    stop: &AtomicBool,
+) {
     let mut config = changes.borrow_and_update().clone();
     let mut driver: Option<Driver> = None;
     // Why no driver runs, as `show sync` says it; logged when it changes.
@@ -130,7 +135,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
                 if Instant::now() >= next_try {
                     match transport::open(&setup, &config) {
                         Ok(transport) => {
-                            driver = Some(Driver::open(setup, &config, transport));
+                            driver = Some(Driver::open(setup, &config, transport, vrrp.clone()));
                             published = None;
                             problem.clear();
                         }
