@@ -68,7 +68,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowVrrp => Reply::ok(crate::vrrp::show(
             daemon.published().vrrp.borrow().as_ref(),
         )),
-        Command::ShowSync => Reply::ok(crate::sync::show()),
+        Command::ShowSync => Reply::ok(crate::sync::show(&daemon.published().sync.borrow())),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
         Command::Save => save(daemon, now),
         Command::Reload => match super::reload::reload(daemon) {

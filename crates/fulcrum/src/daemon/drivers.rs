@@ -17,11 +17,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
+use crate::sync::tap::SyncTap;
 
 /// The sending ends of what the drivers publish (each driver gets its own).
 #[derive(Clone)]
 pub struct Outlets {
     vrrp: crate::vrrp::Publisher,
+    sync: crate::sync::Publisher,
 }
 
 /// The receiving ends, for the control socket, the service status and other drivers.
@@ -29,12 +31,21 @@ pub struct Outlets {
 pub struct Published {
     /// The VRRP driver's typed status (`None`: no group runs).
     pub vrrp: crate::vrrp::Subscriber,
+    /// The sync driver's status, or why it does not run.
+    pub sync: crate::sync::Subscriber,
 }
 
 /// The channels between the drivers and the rest of the daemon, made once per daemon.
 pub fn channels() -> (Outlets, Published) {
     let (vrrp, vrrp_status) = watch::channel(None);
-    (Outlets { vrrp }, Published { vrrp: vrrp_status })
+    let (sync, sync_status) = watch::channel(crate::sync::Published::not_started());
+    (
+        Outlets { vrrp, sync },
+        Published {
+            vrrp: vrrp_status,
+            sync: sync_status,
+        },
+    )
 }
 
 /// The running drivers.
@@ -49,8 +60,9 @@ pub struct Drivers {
     links: Option<crate::link::Handle>,
 }
 
-/// Starts every driver the configuration asks for.
-pub fn start(daemon: &Arc<Daemon>) -> Drivers {
+/// Starts every driver the configuration asks for. `sync_tap` is the one the daemon's planes
+/// register their session tables with (the DSR plane, built here, too).
+pub fn start(daemon: &Arc<Daemon>, sync_tap: &Arc<SyncTap>) -> Drivers {
     let health = tokio::spawn(crate::health::run(
         daemon.health().clone(),
         daemon.subscribe(),
@@ -62,10 +74,16 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         daemon.subscribe(),
         daemon.health().clone(),
         link_changes.clone(),
+        sync_tap.clone(),
     );
     let outlets = daemon.outlets();
     let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes, outlets.vrrp);
-    let sync = crate::sync::spawn(daemon.subscribe(), daemon.published().vrrp.clone());
+    let sync = crate::sync::spawn(
+        daemon.subscribe(),
+        daemon.published().vrrp.clone(),
+        outlets.sync,
+        sync_tap.clone(),
+    );
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),

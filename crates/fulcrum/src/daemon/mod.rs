@@ -25,7 +25,8 @@ use fulcrum_config::{Diagnostics, Severity};
 use fulcrum_core::model::Config;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyOptions};
+use crate::sync::tap::SyncTap;
 pub(crate) use state::Daemon;
 
 #[derive(clap::Args)]
@@ -108,7 +109,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         crate::limits::reserve(descriptors.soft),
         crate::limits::tcp_budget(descriptors.soft)
     );
-    let proxy = Arc::new(Proxy::new());
+    // One per daemon: the planes' session tables and the sync driver meet there.
+    let sync_tap = SyncTap::new();
+    let proxy = Arc::new(Proxy::with_sync(ProxyOptions::default(), &sync_tap));
     let summary = config.summary();
     let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy.clone());
     let daemon = Arc::new(daemon);
@@ -119,7 +122,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.config.display(),
         control.path.display()
     );
-    let drivers = drivers::start(&daemon);
+    let drivers = drivers::start(&daemon, &sync_tap);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
     // Signals are served while the drivers come up, so a node that never gets ready still stops.
     let running = crate::service::wait_until_running(daemon.clone());

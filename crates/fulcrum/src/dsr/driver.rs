@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::{register, table, Dsr, DsrOptions};
 use crate::health::Health;
 use crate::link::Links;
+use crate::sync::tap::SyncTap;
 
 /// Unregisters and stops the plane when the driver task ends or is aborted.
 struct PlaneGuard(Arc<Dsr>);
@@ -34,20 +35,22 @@ pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     health: Health,
     links: watch::Receiver<Links>,
+    sync: Arc<SyncTap>,
 ) -> JoinHandle<()> {
-    tokio::spawn(follow(changes, health, links))
+    tokio::spawn(follow(changes, health, links, sync))
 }
 
 async fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     health: Health,
     mut links: watch::Receiver<Links>,
+    sync: Arc<SyncTap>,
 ) {
     let mut plane: Option<PlaneGuard> = None;
     loop {
         let config = changes.borrow_and_update().clone();
         if plane.is_none() && table::wants_dsr(&config) {
-            let dsr = Arc::new(Dsr::new(DsrOptions::default()));
+            let dsr = Arc::new(Dsr::new(DsrOptions::default(), &sync));
             // With VRRP the node is not active until the VRRP driver says it is master (it
             // switches the plane on its next turn); starting active, a rejoining backup would
             // answer ARP for the VIP with the virtual MAC until then.

@@ -8,6 +8,7 @@
 //! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,6 +43,8 @@ pub struct Driver {
     last_datagram: Option<SystemTime>,
     resync_since: Option<Instant>,
     vrrp: crate::vrrp::Subscriber,
+    /// The daemon's session tables.
+    tap: Arc<tap::SyncTap>,
 }
 
 /// Applies what the receiver hands over, a datagram at a time.
@@ -118,6 +121,7 @@ impl Driver {
         config: &Config,
         transport: Box<dyn Transport>,
         vrrp: crate::vrrp::Subscriber,
+        tap: Arc<tap::SyncTap>,
     ) -> Driver {
         let now = Instant::now();
         let node = random_node();
@@ -143,7 +147,7 @@ impl Driver {
             now,
         );
         coordinator.handle_input(now, vrrp_input(&mut vrrp));
-        tap::set_enabled(true);
+        tap.set_enabled(true);
         tracing::info!(
             "sync: listening on {}:{PORT} ({}), peer {}, role {}, {}",
             setup.local,
@@ -172,6 +176,7 @@ impl Driver {
             last_datagram: None,
             resync_since: None,
             vrrp,
+            tap,
         }
     }
 
@@ -206,7 +211,7 @@ impl Driver {
             self.coordinator.handle_input(now, input);
         }
         self.events.clear();
-        tap::drain(&mut self.events, &mut self.spare);
+        self.tap.drain(&mut self.events, &mut self.spare);
         if self.sends() {
             for i in 0..self.events.len() {
                 let entry = self.events[i];
@@ -244,7 +249,7 @@ impl Driver {
         while let Some(output) = self.sender.poll_output() {
             match output {
                 SenderOutput::Send(mut bytes) => self.send(&mut bytes),
-                SenderOutput::Snapshot => self.sender.start_dump(now, tap::snapshot()),
+                SenderOutput::Snapshot => self.sender.start_dump(now, self.tap.snapshot()),
                 SenderOutput::Log(line) => tracing::info!("{line}"),
             }
         }
@@ -372,9 +377,9 @@ impl Driver {
         self.receiver
             .handle_datagram(now, wall_ms(), &datagram, &mut sink);
         if sink.clear_first {
-            tap::clear();
+            self.tap.clear();
         }
-        tap::apply(&sink.entries, &self.dsr_servers);
+        self.tap.apply(&sink.entries, &self.dsr_servers);
         self.events = sink.entries;
         self.events.clear();
         if matches!(self.receiver.resync(), Resync::InSync) {
@@ -405,7 +410,7 @@ impl Driver {
             sent: self.sender.counters(),
             received: self.receiver.counters(),
             send_errors: self.send_errors,
-            events_lost: tap::lost(),
+            events_lost: self.tap.lost(),
             last_datagram: self.last_datagram,
             resync_age: self.resync_since.map(|at| at.elapsed()),
         }
