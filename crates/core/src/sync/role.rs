@@ -266,7 +266,10 @@ mod tests {
                 name: "the same input twice decides nothing twice",
                 syncpeer: None,
                 with_vrrp: true,
-                inputs: vec![vrrp(State::Backup, Some(OTHER)), vrrp(State::Backup, Some(OTHER))],
+                inputs: vec![
+                    vrrp(State::Backup, Some(OTHER)),
+                    vrrp(State::Backup, Some(OTHER)),
+                ],
                 outputs: vec![Peer(OTHER, VrrpMaster)],
                 role: Role::Backup,
                 peer: Some((OTHER, VrrpMaster)),

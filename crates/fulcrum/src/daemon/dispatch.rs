@@ -65,9 +65,9 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowSessions(limit) => Reply::ok(crate::dsr::show_sessions_or(limit, || {
             daemon.proxy().show_sessions(limit)
         })),
-        Command::ShowVrrp => Reply::ok(crate::vrrp::show(
-            daemon.published().vrrp.borrow().as_ref(),
-        )),
+        Command::ShowVrrp => {
+            Reply::ok(crate::vrrp::show(daemon.published().vrrp.borrow().as_ref()))
+        }
         Command::ShowSync => Reply::ok(crate::sync::show(&daemon.published().sync.borrow())),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
         Command::Save => save(daemon, now),

@@ -47,6 +47,24 @@ pub struct Args {
     log_format: crate::logging::Format,
 }
 
+impl Args {
+    /// A daemon reading `config` and serving its control socket at `socket` (owner only),
+    /// logging through whatever `tracing` subscriber the caller installed: for embedding, as
+    /// the test that runs two daemons in one process does with [`run_until`].
+    pub fn new(config: PathBuf, socket: PathBuf) -> Args {
+        Args {
+            config,
+            socket,
+            socket_access: access::SocketAccess {
+                socket_group: None,
+                socket_mode: None,
+            },
+            log_level: None,
+            log_format: crate::logging::Format::Text,
+        }
+    }
+}
+
 pub fn main(args: Args) -> u8 {
     crate::logging::init(args.log_level.as_deref(), args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -69,10 +87,29 @@ pub fn main(args: Args) -> u8 {
     }
 }
 
+/// The process's daemon: runs until SIGTERM or SIGINT.
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let signalled = async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    run_until(args, signalled).await
+}
+
+/// One complete daemon (configuration, data planes, drivers, control socket) until `shutdown`
+/// completes, then a clean stop (VRRP released, socket removed, planes shut down). Every piece
+/// of its state is owned by this call, so several can run in one process (on a multi-threaded
+/// tokio runtime); SIGHUP reloads each of them.
+pub async fn run_until(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::pin!(shutdown);
 
     let config = match load(&args.config)? {
         Ok(config) => config,
@@ -140,8 +177,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let daemon = daemon.clone();
                 let _ = tokio::task::spawn_blocking(move || reload::reload(&daemon)).await;
             }
-            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = &mut shutdown => break,
         }
     }
     crate::service::stopping();

@@ -8,8 +8,8 @@
 //! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;

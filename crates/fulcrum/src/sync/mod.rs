@@ -149,7 +149,13 @@ fn follow(
                 if Instant::now() >= next_try {
                     match transport::open(&setup, &config) {
                         Ok(transport) => {
-                            driver = Some(Driver::open(setup, &config, transport, vrrp.clone(), tap.clone()));
+                            driver = Some(Driver::open(
+                                setup,
+                                &config,
+                                transport,
+                                vrrp.clone(),
+                                tap.clone(),
+                            ));
                             published = None;
                             problem.clear();
                         }
