@@ -6,6 +6,19 @@
 //! request). Under systemd it reports readiness, status and watchdog pings through
 //! [`crate::service`]. Later drivers (health checks, VRRP, sync) start in
 //! [`drivers::start`] and follow the configuration through [`state::Daemon::subscribe`].
+//!
+//! One daemon owns all of its state: [`run_until`] builds it (the configuration, the proxy
+//! plane, the sync tap its planes' session tables register with, the health state, the
+//! channels the drivers publish their status on) and hands each driver what it needs, so two
+//! daemons run in one process (the `two_daemons` test). The `static`s left in the crate are
+//! process-wide on purpose:
+//! - the log limiters (`health` transition and agent-value lines, `vrrp::notify` and
+//!   `health::alert` outcome lines, `scripts` overflow lines, [`crate::loglimit`]): they bound
+//!   the lines the process writes to its one stderr/journal;
+//! - the heartbeat registry (`service::heartbeat`): systemd's watchdog watches the process,
+//!   so every worker of the process must beat for one `WATCHDOG=1`;
+//! - `dsr::PLANE`, the running DSR plane, which the `Planes` handle replaces (a change made
+//!   beside this one).
 
 mod access;
 mod asctime;

@@ -7,7 +7,8 @@
 //! active. Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane. It also hands the plane every change the link
 //! watcher ([`crate::link`]) sees, so the plane stops while its interface is down and restarts
-//! its sockets on the interface's new index when it comes back.
+//! its sockets on the interface's new index when it comes back. The plane's session table
+//! registers with the daemon's sync tap, which the driver is given when it starts.
 
 use std::sync::Arc;
 

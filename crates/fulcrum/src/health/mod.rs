@@ -9,7 +9,9 @@
 //! `set_operational`, in transition order, off the async threads) and, for transitions caused by
 //! checks (not configuration), runs the target's `alert`/`upalert` script ([`alert`]). Nothing
 //! here decides anything: the scheduler does. [`Health`] is the shared handle `show targets`
-//! reads; its lock is only ever held for a scheduler call, never across an await.
+//! reads; its lock is only ever held for a scheduler call, never across an await. It also owns
+//! the daemon's count of foreign ICMP messages the ping probes ignored and the queue the alert
+//! scripts run from (one per daemon, never process-global).
 
 mod alert;
 mod dsr_path;
@@ -19,6 +21,7 @@ mod probe;
 mod show;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,10 +41,14 @@ static TRANSITION_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(60))
 /// Agent value lines per target (debug level).
 static AGENT_VALUE_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
 
-/// The health state shared by the driver and the control socket.
+/// The health state shared by the driver and the control socket (one per daemon).
 #[derive(Clone, Default)]
 pub struct Health {
     scheduler: Arc<Mutex<Scheduler>>,
+    /// ICMP messages ping probes saw that were not the reply they waited for.
+    foreign_icmp: Arc<AtomicU64>,
+    /// The queue `alert` / `upalert` scripts run from.
+    alerts: Arc<alert::Alerts>,
 }
 
 impl Health {
@@ -84,7 +91,13 @@ impl Health {
     /// `show target N`: the detail printed after the target's `show targets` row.
     pub fn show_target(&self, config: &Config, target: u32) -> Result<String, String> {
         let status = self.lock().status(target);
-        show::target_detail(config, target, status.as_ref())
+        show::target_detail(
+            config,
+            target,
+            status.as_ref(),
+            self.foreign_icmp.load(Ordering::Relaxed),
+            self.alerts.not_run(),
+        )
     }
 }
 
@@ -127,7 +140,7 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, prox
             (outputs, scheduler.poll_timeout())
         };
         for output in outputs {
-            carry_out(output, &config, &results_tx, &transitions_tx);
+            carry_out(output, &health, &config, &results_tx, &transitions_tx);
         }
         // No checks at all: wake up now and then anyway; a new configuration wakes us sooner.
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -167,22 +180,23 @@ impl Drop for AbortOnDrop {
 
 fn carry_out(
     output: Output,
+    health: &Health,
     config: &Config,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
     transitions: &mpsc::UnboundedSender<Update>,
 ) {
     match output {
-        Output::Probe(request) => start_probe(request, config, results),
+        Output::Probe(request) => start_probe(request, health, config, results),
         Output::TargetUp {
             target,
             reason,
             cause,
-        } => transition(config, target, true, &reason, cause, transitions),
+        } => transition(health, config, target, true, &reason, cause, transitions),
         Output::TargetDown {
             target,
             reason,
             cause,
-        } => transition(config, target, false, &reason, cause, transitions),
+        } => transition(health, config, target, false, &reason, cause, transitions),
         Output::AgentValue { target, value } => {
             // An agent can change its value on every reply.
             limited!(
@@ -198,10 +212,16 @@ fn carry_out(
 
 fn start_probe(
     request: ProbeRequest,
+    health: &Health,
     config: &Config,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
 ) {
-    let context = ProbeContext::of(config, request.target, request.addr);
+    let context = ProbeContext::of(
+        config,
+        request.target,
+        request.addr,
+        health.foreign_icmp.clone(),
+    );
     let results = results.clone();
     tokio::spawn(async move {
         let within = request.reply_within;
@@ -214,6 +234,7 @@ fn start_probe(
 }
 
 fn transition(
+    health: &Health,
     config: &Config,
     id: u32,
     up: bool,
@@ -248,7 +269,7 @@ fn transition(
     if cause == Cause::Check {
         let script = if up { &target.upalert } else { &target.alert };
         if let Some(script) = script {
-            alert::spawn(
+            health.alerts.spawn(
                 if up { "upalert" } else { "alert" },
                 script.clone(),
                 id,

@@ -9,6 +9,7 @@
 //! give up after the request's `reply_within`; they never retry (the next interval does).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,10 +30,17 @@ pub struct ProbeContext {
     pub agent_key: Option<Arc<[u8]>>,
     /// The zone the `dsr-path` probe asks for: the target's `dns` check zone, else the root.
     pub dsr_path_zone: String,
+    /// The daemon's count of ICMP messages ping probes ignored ([`super::Health`]'s).
+    pub foreign_icmp: Arc<AtomicU64>,
 }
 
 impl ProbeContext {
-    pub fn of(config: &Config, target: u32, addr: IpAddr) -> ProbeContext {
+    pub fn of(
+        config: &Config,
+        target: u32,
+        addr: IpAddr,
+        foreign_icmp: Arc<AtomicU64>,
+    ) -> ProbeContext {
         let dns_port = config
             .targets
             .get(&target)
@@ -53,6 +61,7 @@ impl ProbeContext {
             dns_port,
             agent_key,
             dsr_path_zone,
+            foreign_icmp,
         }
     }
 }
@@ -96,7 +105,7 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
                     Some(IpAddr::V4(s)) => Some(s),
                     _ => None,
                 };
-                super::ping::echo(addr, source, within)
+                super::ping::echo(addr, source, within, &context.foreign_icmp)
                     .await
                     .map(|()| ("echo reply".to_string(), None))
             }
