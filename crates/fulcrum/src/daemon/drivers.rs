@@ -6,12 +6,48 @@
 //!
 //! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
 //! and [`Drivers::stop`] ends them before the data plane shuts down.
+//!
+//! What a driver publishes for the rest of the daemon travels on a `watch` channel made by
+//! [`channels`] when the daemon is built: the driver holds the sending end ([`Outlets`]), the
+//! daemon the receiving ends ([`Published`]) that `show vrrp`, the service status and other
+//! drivers (sync follows the VRRP role and master) read. No driver state is process-global.
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
+use crate::sync::tap::SyncTap;
+
+/// The sending ends of what the drivers publish (each driver gets its own).
+#[derive(Clone)]
+pub struct Outlets {
+    vrrp: crate::vrrp::Publisher,
+    sync: crate::sync::Publisher,
+}
+
+/// The receiving ends, for the control socket, the service status and other drivers.
+#[derive(Clone)]
+pub struct Published {
+    /// The VRRP driver's typed status (`None`: no group runs).
+    pub vrrp: crate::vrrp::Subscriber,
+    /// The sync driver's status, or why it does not run.
+    pub sync: crate::sync::Subscriber,
+}
+
+/// The channels between the drivers and the rest of the daemon, made once per daemon.
+pub fn channels() -> (Outlets, Published) {
+    let (vrrp, vrrp_status) = watch::channel(None);
+    let (sync, sync_status) = watch::channel(crate::sync::Published::not_started());
+    (
+        Outlets { vrrp, sync },
+        Published {
+            vrrp: vrrp_status,
+            sync: sync_status,
+        },
+    )
+}
 
 /// The running drivers.
 #[derive(Default)]
@@ -25,8 +61,9 @@ pub struct Drivers {
     links: Option<crate::link::Handle>,
 }
 
-/// Starts every driver the configuration asks for.
-pub fn start(daemon: &Arc<Daemon>) -> Drivers {
+/// Starts every driver the configuration asks for. `sync_tap` is the one the daemon's planes
+/// register their session tables with (the DSR plane, built here, too).
+pub fn start(daemon: &Arc<Daemon>, sync_tap: &Arc<SyncTap>) -> Drivers {
     let planes = daemon.planes();
     let health = tokio::spawn(crate::health::run(
         daemon.health().clone(),
@@ -43,9 +80,22 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         Arc::new(daemon.health().clone()),
         link_changes.clone(),
         planes.dsr_slot(),
+        sync_tap.clone(),
     );
-    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes, planes.vip_switch());
-    let sync = crate::sync::spawn(daemon.subscribe(), planes.dsr());
+    let outlets = daemon.outlets();
+    let vrrp = crate::vrrp::spawn(
+        daemon.subscribe(),
+        link_changes,
+        planes.vip_switch(),
+        outlets.vrrp,
+    );
+    let sync = crate::sync::spawn(
+        daemon.subscribe(),
+        daemon.published().vrrp.clone(),
+        outlets.sync,
+        sync_tap.clone(),
+        planes.dsr(),
+    );
     Drivers {
         tasks: vec![("health checks", health), ("dsr data plane", dsr)],
         vrrp: Some(vrrp),

@@ -29,7 +29,7 @@ use fulcrum_core::stats::Counters;
 
 use crate::plane::counters::CounterSet;
 use crate::plane::sessions::Sessions;
-use crate::sync::tap::Plane;
+use crate::sync::tap::{Plane, SyncTap};
 pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
 use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
@@ -126,14 +126,21 @@ impl Proxy {
         Proxy::with_options(ProxyOptions::default())
     }
 
-    /// Creates an idle data plane and starts its threads.
+    /// Creates an idle data plane whose sessions no sync driver sees (a tap of its own).
     pub fn with_options(options: ProxyOptions) -> Proxy {
+        Proxy::with_sync(options, &SyncTap::new())
+    }
+
+    /// Creates an idle data plane and starts its threads; its session table registers with the
+    /// daemon's `sync` tap.
+    pub fn with_sync(options: ProxyOptions, sync: &Arc<SyncTap>) -> Proxy {
         let options = ProxyOptions {
             workers: options.workers.clamp(1, 256),
             ..options
         };
         let started = Instant::now();
-        let sessions = Arc::new(Sessions::new(
+        let sessions = Arc::new(Sessions::registered(
+            sync,
             Plane::Proxy,
             fulcrum_core::model::DEFAULT_MAX_SESSIONS,
             started,
