@@ -10,15 +10,12 @@
 //!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
-mod cluster_support;
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_support::{within, Cluster, Node, MARGIN, MASTER_DOWN};
-use common::vrrp_states::watch;
+use testkit::cluster::{within, Cluster, Node, MARGIN, MASTER_DOWN};
+use testkit::vrrp_states::watch;
 
 const SERVER_2: &str = "server 2 {\nipaddr 10.235.210.2\nport 53\nmethod session\ntargets 1,2\n}";
 
