@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fulcrum_agent_client::{query_agent, query_agent_from, AgentError, ClientDrops};
 use fulcrum_wire::agent::Repr;
 use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
+use testkit::netns::spawn_in;
 use testkit::process::{write_executable, KillOnDrop};
 use testkit::{free_port, fulcrum};
 
@@ -343,12 +344,8 @@ fn an_agent_on_every_address_answers_from_the_one_asked() {
     if let Err(e) = ns.spawn(command) {
         panic!("{e}");
     }
-    let path = format!("/run/netns/{}", ns.name());
     let asked = SocketAddr::new(IpAddr::V4(target), port);
-    let client = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| e.to_string())?;
+    let client = spawn_in(ns.name(), move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -54,21 +54,34 @@ pub fn ask_once(seed: &SeedLab, source: Ipv4Addr) -> Option<String> {
 }
 
 fn ask_with(seed: &SeedLab, source: Ipv4Addr, tcp: bool, time: u32, tries: u32) -> Option<String> {
-    let source = source.to_string();
+    dig_vip(seed, Some(source), tcp, time, tries)
+}
+
+/// `dig` in the seed lab's client namespace (from `source`, or its primary address) to the VIP
+/// for `balanceng.net TXT`, `+time=TIME +tries=TRIES`: which node answered (`None`: no answer).
+pub fn dig_vip(
+    seed: &SeedLab,
+    source: Option<Ipv4Addr>,
+    tcp: bool,
+    time: u32,
+    tries: u32,
+) -> Option<String> {
     let server = format!("@{VIP}");
     let time = format!("+time={time}");
     let tries = format!("+tries={tries}");
-    let mut argv = vec![
-        "dig",
-        "-b",
-        &source,
-        &server,
+    let source = source.map(|s| s.to_string());
+    let mut argv = vec!["dig"];
+    if let Some(source) = &source {
+        argv.extend(["-b", source.as_str()]);
+    }
+    argv.extend([
+        server.as_str(),
         "balanceng.net",
         "TXT",
         "+short",
-        &tries,
-        &time,
-    ];
+        tries.as_str(),
+        time.as_str(),
+    ]);
     if tcp {
         argv.push("+tcp");
     }

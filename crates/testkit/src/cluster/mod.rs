@@ -325,22 +325,7 @@ impl Cluster {
 
     /// `dig` from the client's primary address to the VIP: the node that answered.
     pub fn dig(&self) -> Option<String> {
-        let output = self
-            .seed
-            .client
-            .exec(&[
-                "dig",
-                "@10.235.210.1",
-                "balanceng.net",
-                "TXT",
-                "+short",
-                "+tries=1",
-                "+time=1",
-            ])
-            .ok()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let answer = text.trim().trim_matches('"');
-        (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
+        crate::seed_dsr::dig_vip(&self.seed, None, false, 1, 1)
     }
 
     /// Cuts VRRP and sync between the nodes at the switch (it drops the adverts and sync
