@@ -1,5 +1,5 @@
 //! The seed's two-node cluster (DSR, VRRP vrid 7 v2 at equal priority 200; see
-//! `cluster_support`) while an operator adds a second DSR server with its own address,
+//! `testkit::cluster`) while an operator adds a second DSR server with its own address,
 //! 10.235.210.2, to the same targets: defined, registered and enabled live on the master first,
 //! then on the backup. A thread polls `show vrrp` on both nodes every 50 ms from before the
 //! first change until a master down interval after the second: ns0a stays MASTER and ns0b

@@ -1,5 +1,5 @@
 //! Link events on the DSR interface of the seed's cluster (the lab and nodes of
-//! `cluster_support`: the seed's NS0A/NS0B configurations, DSR on `eth1`, VRRP vrid 7 at equal
+//! `testkit::cluster`: the seed's NS0A/NS0B configurations, DSR on `eth1`, VRRP vrid 7 at equal
 //! priority 200), under a bounded client load through the VIP:
 //! - `ip link set eth1 down` on the master: it enters FAULT (`show vrrp`), the backup takes
 //!   over within Master_Down_Interval and the VIP answers again; the downed node's threads do

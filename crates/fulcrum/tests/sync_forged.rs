@@ -1,6 +1,6 @@
 //! Forged session sync on the seed's segment: the seed's two-node cluster (real `fulcrum run`
 //! on ns0a and ns0b with the seed's configurations: VRRP, no `syncpeer`, no `synckey`; see
-//! `cluster_support`), sessions made by a real client load and synced to the backup, then a
+//! `testkit::cluster`), sessions made by a real client load and synced to the backup, then a
 //! third host on the segment, the seed's router namespace, plays the attacker:
 //! - from its own address it sends the backup a restart (an Update from a new boot naming a
 //!   client and an existing client moved) and a full-table dump (which used to wipe the

@@ -16,20 +16,20 @@
 //! (720 + 4 connections) and time (the test's waits).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use netlab::bind9::{Bind9, Bind9Options, Zone};
+use netlab::bind9::Bind9;
 use netlab::{Lab, Ns, Proc};
 use testkit::control::control_text;
+use testkit::dns::{zone_server, ZONE};
 use testkit::fulcrum;
 use testkit::netns::run_in;
 use testkit::process::read;
 use testkit::show::{operational_in, wait_operational};
 
-const ZONE: &str = "fulcrum.test";
 const SERVER_PORT: u16 = 53;
 const TARGET_PORT: u16 = 5353;
 
@@ -54,14 +54,7 @@ impl Node {
             .collect();
         let mut records = vec!["@ IN TXT \"flood\""];
         records.extend(big.iter().map(String::as_str));
-        let bind9 = Bind9::start(Bind9Options {
-            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port: TARGET_PORT,
-            zones: vec![Zone::primary(ZONE, 1, &records)],
-            netns: Some(ns.name().to_string()),
-            extra_options: String::new(),
-        })
-        .expect("start Bind9");
+        let bind9 = zone_server(Some(ns.name()), TARGET_PORT, &records);
         let dir = tempfile::tempdir().expect("temporary directory");
         let conf = dir.path().join("fulcrum.conf");
         std::fs::write(

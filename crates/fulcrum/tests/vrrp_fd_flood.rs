@@ -1,6 +1,6 @@
 //! VRRP transitions on a node whose TCP proxy is flooded, with 1024 file descriptors (soft and
 //! hard, `prlimit --nofile=1024:1024`, as systemd's default soft limit): two Fulcrums in proxy
-//! mode on a lab switch (the `vrrp_support` lab), each with a health-checked Bind9 target. The
+//! mode on a lab switch (the `testkit::vrrp` lab), each with a health-checked Bind9 target. The
 //! backup takes over from a killed master and a client namespace opens 720 idle TCP connections
 //! to the VIP there (one address, `set tcpclientconn` raised so only the total cap bounds them;
 //! 1440 descriptors without the bounds). While they are held, its health check keeps passing;
@@ -10,10 +10,11 @@
 //!
 //! Needs root, iproute2, prlimit and bind9. The flood is bounded in count (720) and time.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
-use netlab::bind9::{Bind9, Bind9Options, Zone};
+use netlab::bind9::Bind9;
+use testkit::dns::zone_server;
 use testkit::netns::run_in;
 use testkit::process::read;
 use testkit::vrrp::{holds_vip, Fulcrum, Group, Link, VIP};
@@ -54,16 +55,7 @@ fn a_flooded_backup_still_takes_over_and_adds_the_vip() {
     let client = link.node("c", &switch, "10.235.210.200");
     let _bind9: Vec<Bind9> = [&a_ns, &b_ns]
         .iter()
-        .map(|ns| {
-            Bind9::start(Bind9Options {
-                listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-                port: 5353,
-                zones: vec![Zone::primary("fulcrum.test", 1, &["@ IN TXT \"x\""])],
-                netns: Some(ns.name().to_string()),
-                extra_options: String::new(),
-            })
-            .expect("start Bind9")
-        })
+        .map(|ns| zone_server(Some(ns.name()), 5353, &["@ IN TXT \"x\""]))
         .collect();
     let a = start_limited(&link, &a_ns, "a", &config("NS0A", "10.235.210.45", 200));
     a.wait_state("MASTER", V2.master_down(200) + Duration::from_secs(2));

@@ -15,14 +15,20 @@ pub const ZONE: &str = "fulcrum.test";
 /// A Bind9 on 127.0.0.1:`port` whose [`ZONE`] has the apex TXT record `name`.
 pub fn loopback_bind9(name: &str, port: u16) -> Bind9 {
     let record = format!("@ IN TXT \"{name}\"");
+    zone_server(None, port, &[record.as_str()])
+}
+
+/// A Bind9 on 127.0.0.1:`port`, inside the namespace named `netns` when given, serving
+/// [`ZONE`] (serial 1) with `records`.
+pub fn zone_server(netns: Option<&str>, port: u16, records: &[&str]) -> Bind9 {
     Bind9::start(Bind9Options {
         listen: vec![Ipv4Addr::LOCALHOST.into()],
         port,
-        zones: vec![Zone::primary(ZONE, 1, &[record.as_str()])],
-        netns: None,
+        zones: vec![Zone::primary(ZONE, 1, records)],
+        netns: netns.map(str::to_string),
         extra_options: String::new(),
     })
-    .unwrap_or_else(|e| panic!("starting Bind9 {name}: {e}"))
+    .unwrap_or_else(|e| panic!("starting Bind9 for {records:?}: {e}"))
 }
 
 /// How [`dig_instance`] asks.
