@@ -22,6 +22,7 @@ packages=(
   man-db          # man, which systemd-analyze verify runs for Documentation=man:...
   adduser         # the package's postinst creates the user fulcrum
   util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
+  python3         # raw frames in the keepalived interop tests; scripts/fast-lane.sh reads cargo's JSON
 )
 
 missing=()

@@ -7,9 +7,9 @@
 //!
 //! Needs root, iproute2, keepalived and python3 (which sends and receives raw frames with
 //! AF_PACKET, as the wire crate has no sockets). A missing tool fails the test with its name.
-
-// Not part of the pure library: this test runs a real keepalived: sockets, threads and waiting are its job.
-#![allow(clippy::disallowed_methods)]
+//!
+//! It tests `fulcrum-wire` but lives with the daemon's integration tests (root, real peers), so
+//! `cargo test -p fulcrum-wire` runs as any user.
 
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -20,8 +20,7 @@ use fulcrum_wire::vrrp::{self, Auth, Version};
 use fulcrum_wire::{ipv4, Result as WireResult};
 use netlab::Lab;
 
-mod common;
-use common::{require, wait_for, Scratch};
+use testkit::process::{require_on_path, wait_for_log};
 
 const KEEPALIVED_ADDR: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 43);
 const FULCRUM_ADDR: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);
@@ -89,14 +88,10 @@ for _ in range(count):
 
 fn interop(version: Version, interval_cs: u16) {
     for tool in ["ip", "keepalived", "python3"] {
-        require(tool);
+        require_on_path(tool);
     }
     let number = version.number();
-    let scratch = Scratch(std::env::temp_dir().join(format!(
-        "fulcrum-wire-keepalived-{}-v{number}",
-        std::process::id()
-    )));
-    std::fs::create_dir_all(&scratch.0).expect("scratch directory");
+    let scratch = tempfile::tempdir().expect("scratch directory");
     let lab = Lab::new(&format!("vrrpka{number}"));
     let keepalived_ns = lab.netns("ka").expect("namespace");
     let peer_ns = lab.netns("peer").expect("namespace");
@@ -113,23 +108,23 @@ fn interop(version: Version, interval_cs: u16) {
          priority 100\n  advert_int {advert_int}\n  version {number}\n  \
          virtual_ipaddress {{\n    10.235.210.1/32\n  }}\n}}\n"
     );
-    let conf = scratch.0.join("keepalived.conf");
+    let conf = scratch.path().join("keepalived.conf");
     std::fs::write(&conf, config).expect("write keepalived.conf");
-    let log = scratch.0.join("keepalived.log");
+    let log = scratch.path().join("keepalived.log");
     let log_file = std::fs::File::create(&log).expect("log file");
     let mut command = keepalived_ns.command("keepalived");
     command
         .args(["-n", "-l", "-D", "--vrrp", "-f"])
         .arg(&conf)
         .arg("-p")
-        .arg(scratch.0.join("keepalived.pid"))
+        .arg(scratch.path().join("keepalived.pid"))
         .arg("-r")
-        .arg(scratch.0.join("vrrp.pid"))
+        .arg(scratch.path().join("vrrp.pid"))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log file"))
         .stderr(log_file);
     let keepalived = keepalived_ns.spawn(command).expect("start keepalived");
-    wait_for(&log, "Entering MASTER STATE", Duration::from_secs(15));
+    wait_for_log(&log, "Entering MASTER STATE", Duration::from_secs(15));
 
     let frame = fulcrum_advert(version, 200, interval_cs).expect("build advert");
     let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
@@ -150,7 +145,7 @@ fn interop(version: Version, interval_cs: u16) {
         "python3 failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = wait_for(&log, "with higher priority 200", Duration::from_secs(5));
+    let text = wait_for_log(&log, "with higher priority 200", Duration::from_secs(5));
     let master_at = text.find("Entering MASTER STATE").unwrap_or(0);
     assert!(
         text[master_at..].contains("Entering BACKUP STATE"),

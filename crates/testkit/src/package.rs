@@ -1,21 +1,19 @@
-//! Helpers of the package test: building the .deb once, a systemd-style notify listener, and
+//! The package tests' support: building the .deb once, a systemd-style notify listener, and
 //! starting the installed binary the way fulcrum.service does (user fulcrum, only the unit's
 //! capabilities, `NOTIFY_SOCKET` and `WATCHDOG_USEC` set), killed by PID when its guard drops.
-
-#![allow(dead_code)] // each test binary that includes this module uses a different subset
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+
+use crate::process::KillOnDrop;
 use std::time::{Duration, Instant};
 
 /// The capabilities fulcrum.service grants (AmbientCapabilities=), in setpriv's spelling.
 pub const UNIT_CAPS: &str = "+net_raw,+net_admin,+net_bind_service";
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use crate::repo_root;
 
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
@@ -143,7 +141,7 @@ impl NotifyListener {
 
 /// The installed daemon, started as the unit starts it; killed by PID on drop.
 pub struct ServiceProcess {
-    pub child: Child,
+    pub child: KillOnDrop,
     pub log: PathBuf,
 }
 
@@ -164,7 +162,7 @@ impl ServiceProcess {
             .spawn()
             .expect("start the installed fulcrum");
         ServiceProcess {
-            child,
+            child: KillOnDrop(child),
             log: log.to_path_buf(),
         }
     }
@@ -174,31 +172,16 @@ impl ServiceProcess {
     }
 
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).expect("signal the daemon");
+        self.child.signal(signal);
     }
 
     /// Waits for the exit, killing the process after `limit`; None when it had to be killed.
     pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let status = crate::process::wait_exit(&mut self.child.0, limit);
+        if status.is_none() {
+            self.child.kill();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
-    }
-}
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        status
     }
 }
 

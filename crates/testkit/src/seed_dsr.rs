@@ -1,46 +1,38 @@
-//! Shared by the seed-lab DSR tests: `fulcrum run` in `ns0a` with (a variant of) the seed's NS0A
+//! The seed-lab DSR tests' support: `fulcrum run` in `ns0a` with (a variant of) the seed's NS0A
 //! configuration, the seed's agents (`fulcrum agent -c agentcheck.sh 439` on both nodes, the
 //! script asking `fulcrum dns-check` about the VIP as the seed's asks dns.monitor), `dig` from
 //! the client namespace and the real `fulcrum control`. Every process runs inside a namespace
 //! of the test's lab and is killed by PID when the lab drops, also on panic.
 
-#![allow(dead_code)]
-
-use crate::common::targets;
-
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use netlab::seed::{SeedLab, VIP};
 use netlab::{Ns, Proc};
 
-pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+use crate::process::read;
 
+pub use crate::show::target_counts;
+
+/// dig, Bind9, tcpdump and nftables installed, and root.
 pub fn require_tools() {
-    for tool in [
-        "/usr/bin/dig",
-        "/usr/sbin/named",
-        "/usr/bin/tcpdump",
-        "/usr/sbin/nft",
-    ] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} is missing: install dnsutils, bind9, tcpdump and nftables to run this test"
-        );
-    }
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert!(
-        String::from_utf8_lossy(&uid.stdout).trim() == "0",
-        "this test builds network namespaces and opens AF_PACKET sockets: run it as root"
+    crate::process::require_tools(
+        &[
+            "/usr/bin/dig",
+            "/usr/sbin/named",
+            "/usr/bin/tcpdump",
+            "/usr/sbin/nft",
+        ],
+        "install dnsutils, bind9, tcpdump and nftables to run this test",
     );
+    crate::process::require_root();
 }
 
 /// The seed's NS0A configuration as the fixture has it.
 pub fn seed_config() -> String {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ns0a.conf");
-    std::fs::read_to_string(&fixture).expect("read tests/fixtures/ns0a.conf")
+    std::fs::read_to_string(crate::fixture("ns0a.conf")).expect("read tests/fixtures/ns0a.conf")
 }
 
 /// The seed's configuration with every check at INTERVAL 1, TIMEOUT 2 (down within 3 s).
@@ -49,18 +41,6 @@ pub fn seed_config_fast() -> String {
         .replace("ping 5,12", "ping 1,2")
         .replace("agent 439,5,13", "agent 439,1,2")
         .replace("tcpopen 53,5,12", "tcpopen 53,1,2")
-}
-
-pub fn control(socket: &Path, command: &str) -> String {
-    let output = Command::new(FULCRUM)
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", command])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run fulcrum control");
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `dig` from `source` to the VIP for the zone's TXT: which node answered (`None`: no answer).
@@ -74,21 +54,34 @@ pub fn ask_once(seed: &SeedLab, source: Ipv4Addr) -> Option<String> {
 }
 
 fn ask_with(seed: &SeedLab, source: Ipv4Addr, tcp: bool, time: u32, tries: u32) -> Option<String> {
-    let source = source.to_string();
+    dig_vip(seed, Some(source), tcp, time, tries)
+}
+
+/// `dig` in the seed lab's client namespace (from `source`, or its primary address) to the VIP
+/// for `balanceng.net TXT`, `+time=TIME +tries=TRIES`: which node answered (`None`: no answer).
+pub fn dig_vip(
+    seed: &SeedLab,
+    source: Option<Ipv4Addr>,
+    tcp: bool,
+    time: u32,
+    tries: u32,
+) -> Option<String> {
     let server = format!("@{VIP}");
     let time = format!("+time={time}");
     let tries = format!("+tries={tries}");
-    let mut argv = vec![
-        "dig",
-        "-b",
-        &source,
-        &server,
+    let source = source.map(|s| s.to_string());
+    let mut argv = vec!["dig"];
+    if let Some(source) = &source {
+        argv.extend(["-b", source.as_str()]);
+    }
+    argv.extend([
+        server.as_str(),
         "balanceng.net",
         "TXT",
         "+short",
-        &tries,
-        &time,
-    ];
+        tries.as_str(),
+        time.as_str(),
+    ]);
     if tcp {
         argv.push("+tcp");
     }
@@ -101,21 +94,6 @@ fn ask_with(seed: &SeedLab, source: Ipv4Addr, tcp: bool, time: u32, tries: u32) 
     (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
 }
 
-/// Numbers in a `show targets` row: (queries, responses) of target `id`.
-pub fn target_counts(table: &str, id: u32) -> Option<(u64, u64)> {
-    // A row: id ip-address port proto weight dsr reg ena op queries responses timeouts drops
-    // sessions (the `2 targets` title also starts with a number, hence the cell count).
-    let cells: Vec<&str> = table
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-        .find(|cells| cells.len() >= 14 && cells[0] == id.to_string())?;
-    let n = cells.len();
-    Some((
-        cells.get(n - 5)?.parse().ok()?,
-        cells.get(n - 4)?.parse().ok()?,
-    ))
-}
-
 /// The seed's agent on both nodes: `fulcrum agent -c agentcheck.sh 439`, the script running
 /// `fulcrum dns-check` (in place of dns.monitor) against the VIP on the node's own `lo`.
 pub fn start_seed_agents(seed: &SeedLab, dir: &Path) -> Vec<Proc> {
@@ -124,20 +102,17 @@ pub fn start_seed_agents(seed: &SeedLab, dir: &Path) -> Vec<Proc> {
 
 /// [`start_seed_agents`] with the script asking the node's Bind9 at `address` instead.
 pub fn start_agents_asking(seed: &SeedLab, dir: &Path, address: Ipv4Addr) -> Vec<Proc> {
-    use std::os::unix::fs::PermissionsExt;
-    let script = dir.join("agentcheck.sh");
+    let fulcrum = crate::fulcrum();
     let text = format!(
         "#!/bin/sh\n\
-         {FULCRUM} dns-check -retry 1 -timeout 1 -zone balanceng.net -master {address} {address}\n\
+         {fulcrum} dns-check -retry 1 -timeout 1 -zone balanceng.net -master {address} {address}\n\
          if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
     );
-    std::fs::write(&script, text).expect("write agentcheck.sh");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-        .expect("make agentcheck.sh executable");
+    let script = crate::process::write_executable(&dir.join("agentcheck.sh"), &text);
     seed.nodes()
         .into_iter()
         .map(|node| {
-            let mut command = node.command(FULCRUM);
+            let mut command = node.command(fulcrum);
             command
                 .arg("agent")
                 .arg("-c")
@@ -167,7 +142,7 @@ impl Balancer {
         std::fs::write(&config_path, config).expect("write the configuration");
         let socket = dir.path().join("fulcrum.sock");
         let log = dir.path().join("fulcrum.log");
-        let mut command = node.command(FULCRUM);
+        let mut command = node.command(crate::fulcrum());
         command
             .args(["run", "--log-level", "info", "-c"])
             .arg(&config_path)
@@ -187,11 +162,12 @@ impl Balancer {
     }
 
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        read(&self.log)
     }
 
+    /// One command's stdout through the real `fulcrum control` (empty if it cannot connect).
     pub fn control(&self, command: &str) -> String {
-        control(&self.socket, command)
+        crate::control::control_text(&self.socket, command)
     }
 
     /// Waits until a client gets an answer through the VIP (ARP for the VIP and the peer's
@@ -216,12 +192,12 @@ impl Balancer {
     /// The `op` column of target `id` in `show targets`.
     pub fn operational(&self, id: u32) -> bool {
         let table = self.control("show targets");
-        targets::operational_in(&table, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+        crate::show::operational_in(&table, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
     /// Polls until target `id` is `up` (or down); returns how long that took.
     pub fn wait_for(&self, id: u32, up: bool, within: Duration) -> Duration {
-        targets::wait_operational(
+        crate::show::wait_operational(
             id,
             up,
             within,
@@ -231,19 +207,12 @@ impl Balancer {
     }
 
     /// Waits until the log contains `text`; returns the line.
-    pub fn wait_for_log(&self, text: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.logs().lines().find(|l| l.contains(text)) {
-                return line.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} in the log:\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub fn wait_for_log(&self, text: &str, limit: Duration) -> String {
+        let log = crate::process::wait_for_log(&self.log, text, limit);
+        log.lines()
+            .find(|l| l.contains(text))
+            .unwrap_or_default()
+            .to_string()
     }
 }
 

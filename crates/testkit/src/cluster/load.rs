@@ -5,7 +5,6 @@
 //! one thread of its own; stops at its deadline, after its query budget, or when told to.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -74,15 +73,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Binds one UDP socket per source address inside `ns` (by entering it on this thread only).
+/// Binds one UDP socket per source address inside `ns` (by entering it on a thread of its own).
 fn bind_in(ns: &Ns, sources: &[Ipv4Addr]) -> Vec<UdpSocket> {
-    let path = format!("/run/netns/{}", ns.name());
     let name = ns.name().to_string();
     let sources = sources.to_vec();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns into {name}: {e}"));
+    crate::netns::run_in(ns, move || {
         sources
             .iter()
             .map(|&source| {
@@ -93,8 +88,6 @@ fn bind_in(ns: &Ns, sources: &[Ipv4Addr]) -> Vec<UdpSocket> {
             })
             .collect()
     })
-    .join()
-    .expect("the thread binding the client sockets panicked")
 }
 
 impl Load {

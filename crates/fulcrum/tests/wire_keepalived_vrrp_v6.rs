@@ -11,9 +11,9 @@
 //!
 //! Needs root, iproute2, keepalived and python3 (which sends and receives raw frames with
 //! AF_PACKET, as the wire crate has no sockets). A missing tool fails the test with its name.
-
-// Not part of the pure library: this test runs a real keepalived: sockets, threads and waiting are its job.
-#![allow(clippy::disallowed_methods)]
+//!
+//! It tests `fulcrum-wire` but lives with the daemon's integration tests (root, real peers), so
+//! `cargo test -p fulcrum-wire` runs as any user.
 
 use std::net::Ipv6Addr;
 use std::process::{Command, Stdio};
@@ -25,8 +25,7 @@ use fulcrum_wire::ipv6::{self, next_header};
 use fulcrum_wire::{nd, vrrp, Result as WireResult};
 use netlab::Lab;
 
-mod common;
-use common::{require, wait_for, Scratch};
+use testkit::process::{require_on_path, wait_for_log};
 
 /// The link-local address our adverts come from (the EUI-64 of 02:00:00:00:00:44; the peer's
 /// kernel need not own it, the frames are raw).
@@ -102,12 +101,9 @@ fn decode_hex_lines(text: &str) -> Vec<Vec<u8>> {
 #[test]
 fn keepalived_ipv6_and_fulcrum_adverts_interoperate() {
     for tool in ["ip", "keepalived", "python3"] {
-        require(tool);
+        require_on_path(tool);
     }
-    let scratch = Scratch(
-        std::env::temp_dir().join(format!("fulcrum-wire-keepalived-{}-v6", std::process::id())),
-    );
-    std::fs::create_dir_all(&scratch.0).expect("scratch directory");
+    let scratch = tempfile::tempdir().expect("scratch directory");
     let lab = Lab::new("vrrpka6");
     let keepalived_ns = lab.netns("ka").expect("namespace");
     let peer_ns = lab.netns("peer").expect("namespace");
@@ -134,23 +130,23 @@ fn keepalived_ipv6_and_fulcrum_adverts_interoperate() {
          vrrp_instance VI_6 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n  \
          priority 100\n  advert_int 1\n  version 3\n  \
          virtual_ipaddress {\n    fd00:1::100/64\n  }\n}\n";
-    let conf = scratch.0.join("keepalived.conf");
+    let conf = scratch.path().join("keepalived.conf");
     std::fs::write(&conf, config).expect("write keepalived.conf");
-    let log = scratch.0.join("keepalived.log");
+    let log = scratch.path().join("keepalived.log");
     let log_file = std::fs::File::create(&log).expect("log file");
     let mut command = keepalived_ns.command("keepalived");
     command
         .args(["-n", "-l", "-D", "--vrrp", "-f"])
         .arg(&conf)
         .arg("-p")
-        .arg(scratch.0.join("keepalived.pid"))
+        .arg(scratch.path().join("keepalived.pid"))
         .arg("-r")
-        .arg(scratch.0.join("vrrp.pid"))
+        .arg(scratch.path().join("vrrp.pid"))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log file"))
         .stderr(log_file);
     let keepalived = keepalived_ns.spawn(command).expect("start keepalived");
-    wait_for(&log, "Entering MASTER STATE", Duration::from_secs(15));
+    wait_for_log(&log, "Entering MASTER STATE", Duration::from_secs(15));
 
     let frame = fulcrum_advert(200).expect("build advert");
     let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
@@ -162,7 +158,7 @@ fn keepalived_ipv6_and_fulcrum_adverts_interoperate() {
         "python3 failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = wait_for(&log, "with higher priority 200", Duration::from_secs(5));
+    let text = wait_for_log(&log, "with higher priority 200", Duration::from_secs(5));
     let master_at = text.find("Entering MASTER STATE").unwrap_or(0);
     assert!(
         text[master_at..].contains("Entering BACKUP STATE"),

@@ -1,4 +1,5 @@
-//! The seed's two-node cluster in a netlab lab, for `tests/cluster.rs`: the seed topology, the
+//! The seed's two-node cluster in a netlab lab (the cluster, sync, DSR-link and upgrade tests):
+//! the seed topology, the
 //! seed's Bind9 pair, a real `fulcrum agent` on each node (port 439, the seed's agentcheck.sh
 //! with `fulcrum dns-check` in place of mon's dns.monitor), and the real `fulcrum run` on each
 //! node with the seed's NS0A/NS0B configurations (tests/fixtures, used as they are: the lab's
@@ -7,21 +8,20 @@
 //! so Fulcrum sends VRRP adverts, ARP and sync datagrams from `real` on its own.
 //! Every process is killed by PID when the lab drops (also on panic).
 
-#![allow(dead_code)]
-
 pub mod load;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 use netlab::seed::{seed_topology, SeedBind9, SeedLab};
 use netlab::{Lab, Ns, Proc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+pub use crate::process::{read, within};
+pub use crate::show::Session;
 
 /// The seed's VRRP group: v2, 1 s adverts, priority 200 on both nodes.
 pub const ADVERT: Duration = Duration::from_secs(1);
@@ -32,44 +32,18 @@ pub const MASTER_DOWN: Duration = Duration::from_micros(3_218_750);
 /// Room for a busy shared machine on top of a protocol deadline.
 pub const MARGIN: Duration = Duration::from_millis(1500);
 
-/// A session as `show sessions` lists it: (hash, address, server, target).
-pub type Session = (String, String, String, String);
-
+/// dig, Bind9, nftables and iproute2 installed, and root.
 pub fn require_tools() {
-    for tool in [
-        "/usr/bin/dig",
-        "/usr/sbin/named",
-        "/usr/sbin/nft",
-        "/usr/sbin/ip",
-    ] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} is missing: install dnsutils, bind9, nftables and iproute2 to run this test"
-        );
-    }
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert!(
-        String::from_utf8_lossy(&uid.stdout).trim() == "0",
-        "this test builds network namespaces and opens AF_PACKET sockets: run it as root"
+    crate::process::require_tools(
+        &[
+            "/usr/bin/dig",
+            "/usr/sbin/named",
+            "/usr/sbin/nft",
+            "/usr/sbin/ip",
+        ],
+        "install dnsutils, bind9, nftables and iproute2 to run this test",
     );
-}
-
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// Waits until `check` holds, at most `limit`; returns how long it took.
-pub fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    crate::process::require_root();
 }
 
 /// One node's Fulcrum: its namespace, configuration, control socket and logs (one per run).
@@ -180,15 +154,7 @@ impl Node {
 
     /// One control command through the real `fulcrum control` (empty if it cannot connect).
     pub fn control(&self, line: &str) -> String {
-        let output = Command::new(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(["-e", line])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        crate::control::control_text(&self.socket, line)
     }
 
     pub fn show_vrrp(&self) -> String {
@@ -196,10 +162,7 @@ impl Node {
     }
 
     pub fn state(&self) -> String {
-        self.show_vrrp()
-            .lines()
-            .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-            .unwrap_or_default()
+        crate::show::value_of(&self.show_vrrp(), "state").unwrap_or_default()
     }
 
     /// Waits until `show vrrp` says `state`; returns how long that took.
@@ -217,14 +180,7 @@ impl Node {
 
     /// `show sessions all` as (hash, address, server, target).
     pub fn sessions(&self) -> BTreeSet<Session> {
-        self.control("show sessions all")
-            .lines()
-            .skip(3)
-            .filter_map(|line| {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                (f.len() == 7).then(|| (f[0].into(), f[1].into(), f[3].into(), f[4].into()))
-            })
-            .collect()
+        crate::show::sessions(&self.control("show sessions all"))
     }
 
     pub fn show_sync(&self) -> String {
@@ -233,12 +189,7 @@ impl Node {
 
     /// The `queries` column of `show targets` for target `id` (DSR: frames forwarded to it).
     pub fn target_queries(&self, id: u32) -> Option<u64> {
-        let table = self.control("show targets");
-        let cells: Vec<String> = table
-            .lines()
-            .map(|line| line.split_whitespace().map(str::to_string).collect())
-            .find(|cells: &Vec<String>| cells.len() >= 14 && cells[0] == id.to_string())?;
-        cells.get(cells.len() - 5)?.parse().ok()
+        crate::show::target_counts(&self.control("show targets"), id).map(|(queries, _)| queries)
     }
 }
 
@@ -262,13 +213,13 @@ impl Cluster {
         let seed = seed_topology(&lab).expect("build the seed topology");
         let bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
         let dir = tempfile::tempdir().expect("temporary directory");
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        let fulcrum = crate::fulcrum();
         // The seed's /etc/bind/agentcheck.sh, with `fulcrum dns-check` for dns.monitor.
         let script = dir.path().join("agentcheck.sh");
         std::fs::write(
             &script,
             format!(
-                "#!/bin/sh\n{FULCRUM} dns-check -zone balanceng.net -master 10.235.210.1 \
+                "#!/bin/sh\n{fulcrum} dns-check -zone balanceng.net -master 10.235.210.1 \
                  10.235.210.1\nif [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
             ),
         )
@@ -276,7 +227,7 @@ impl Cluster {
         let mut agents = Vec::new();
         let mut nodes = Vec::new();
         for (name, ns) in [("ns0a", &seed.ns0a), ("ns0b", &seed.ns0b)] {
-            let mut agent = ns.command(FULCRUM);
+            let mut agent = ns.command(fulcrum);
             agent
                 .args(["agent", "-c"])
                 .arg(format!("sh {}", script.display()))
@@ -286,7 +237,7 @@ impl Cluster {
                 .stderr(Stdio::null());
             agents.push(ns.spawn(agent).expect("start fulcrum agent"));
             let conf = dir.path().join(format!("{name}.conf"));
-            std::fs::copy(fixtures.join(format!("{name}.conf")), &conf)
+            std::fs::copy(crate::fixture(&format!("{name}.conf")), &conf)
                 .expect("copy the seed configuration");
             nodes.push(Node {
                 name,
@@ -297,7 +248,7 @@ impl Cluster {
                 runs: 0,
                 proc: None,
                 unprivileged: false,
-                binary: PathBuf::from(FULCRUM),
+                binary: PathBuf::from(fulcrum),
                 notify_socket: None,
             });
         }
@@ -374,22 +325,7 @@ impl Cluster {
 
     /// `dig` from the client's primary address to the VIP: the node that answered.
     pub fn dig(&self) -> Option<String> {
-        let output = self
-            .seed
-            .client
-            .exec(&[
-                "dig",
-                "@10.235.210.1",
-                "balanceng.net",
-                "TXT",
-                "+short",
-                "+tries=1",
-                "+time=1",
-            ])
-            .ok()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let answer = text.trim().trim_matches('"');
-        (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
+        crate::seed_dsr::dig_vip(&self.seed, None, false, 1, 1)
     }
 
     /// Cuts VRRP and sync between the nodes at the switch (it drops the adverts and sync

@@ -1,10 +1,8 @@
-//! Shared by the VRRP integration tests: a lab switch with VRRP nodes on it, `fulcrum run` and
-//! keepalived started inside a node's namespace (killed by PID when the lab drops, also on
-//! panic), `show vrrp` read through the real `fulcrum control`, and waits on logs and states.
+//! VRRP labs: a lab switch with VRRP nodes on it, `fulcrum run` and keepalived started inside a
+//! node's namespace (killed by PID when the lab drops, also on panic), `show vrrp` read through
+//! the real `fulcrum control`, and waits on logs and states.
 
-#![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -12,18 +10,10 @@ use netlab::{Lab, Ns, Proc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
-pub const VIP: &str = "10.235.210.1";
+use crate::control::control_text;
+use crate::process::{read, require_on_path as require, wait_for_log};
 
-pub fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "this test needs `{tool}` installed (Debian package of the same name)"
-    );
-}
+pub const VIP: &str = "10.235.210.1";
 
 /// VRRP settings shared by every member of the group.
 #[derive(Debug, Clone, Copy)]
@@ -104,13 +94,34 @@ pub fn fulcrum_config(name: &str, real: &str, priority: u8, group: Group, extra:
 }
 
 impl Fulcrum {
+    /// Starts `fulcrum run` as `NAME` on `config` in `ns`; returns once it logged its VRRP
+    /// instance.
     pub fn start(link: &Link, ns: &Ns, name: &str, config: &str) -> Fulcrum {
+        Fulcrum::start_under(link, ns, name, config, &[])
+    }
+
+    /// [`Fulcrum::start`] run by `wrapper` (a program and its arguments, e.g.
+    /// `["prlimit", "--nofile=1024:1024"]`), which then runs the binary.
+    pub fn start_under(
+        link: &Link,
+        ns: &Ns,
+        name: &str,
+        config: &str,
+        wrapper: &[&str],
+    ) -> Fulcrum {
         let conf = link.path(&format!("{name}.conf"));
         std::fs::write(&conf, config).expect("write the configuration");
         let socket = link.path(&format!("{name}.sock"));
         let log = link.path(&format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let mut command = ns.command(FULCRUM);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = ns.command(program);
+                command.args(args).arg(crate::fulcrum());
+                command
+            }
+            None => ns.command(crate::fulcrum()),
+        };
         command
             .arg("run")
             .arg("-c")
@@ -128,40 +139,22 @@ impl Fulcrum {
 
     /// `show vrrp` through the real control client.
     pub fn show_vrrp(&self) -> String {
-        let out = std::process::Command::new(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(["-e", "show vrrp"])
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        control_text(&self.socket, "show vrrp")
     }
 
-    /// One or more control commands through the real client, in one session.
+    /// One or more control commands through the real client, in one session (stdout, whatever
+    /// the exit).
     pub fn control(&self, lines: &[&str]) -> String {
-        let mut command = std::process::Command::new(FULCRUM);
-        command.arg("control").arg("--socket").arg(&self.socket);
-        for line in lines {
-            command.arg("-e").arg(line);
-        }
-        let out = command.output().expect("run fulcrum control");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::control::stdout(&crate::control::control(&self.socket, lines))
     }
 
     /// A counter or value line of `show vrrp`, e.g. `adverts-not-a-peer`.
     pub fn vrrp_value(&self, key: &str) -> Option<String> {
-        let prefix = format!("{key} ");
-        self.show_vrrp()
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        crate::show::value_of(&self.show_vrrp(), key)
     }
 
     pub fn state(&self) -> String {
-        self.show_vrrp()
-            .lines()
-            .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-            .unwrap_or_default()
+        self.vrrp_value("state").unwrap_or_default()
     }
 
     /// Waits until `show vrrp` says `state`; returns how long that took.
@@ -280,26 +273,6 @@ impl Keepalived {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-pub fn wait_for_log(log: &Path, needle: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let text = read(log);
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} did not log {needle:?} within {limit:?}:\n{text}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

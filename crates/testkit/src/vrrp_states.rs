@@ -11,17 +11,8 @@ use std::time::Duration;
 
 /// The `state` line of `show vrrp` on the daemon at `socket` (empty if it cannot be read).
 pub fn state_of(socket: &Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-        .arg("control")
-        .arg("--socket")
-        .arg(socket)
-        .args(["-e", "show vrrp"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-        .unwrap_or_default()
+    let shown = crate::control::control_text(socket, "show vrrp");
+    crate::show::value_of(&shown, "state").unwrap_or_default()
 }
 
 /// Polls both nodes every 50 ms until `stop` is set or `max_polls` polls are done (a bound
