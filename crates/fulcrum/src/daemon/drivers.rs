@@ -7,47 +7,16 @@
 //! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
 //! and [`Drivers::stop`] ends them before the data plane shuts down.
 //!
-//! What a driver publishes for the rest of the daemon travels on a `watch` channel made by
-//! [`channels`] when the daemon is built: the driver holds the sending end ([`Outlets`]), the
-//! daemon the receiving ends ([`Published`]) that `show vrrp`, the service status and other
-//! drivers (sync follows the VRRP role and master) read. No driver state is process-global.
+//! What a driver publishes for the rest of the daemon travels on the channels of
+//! [`super::published`], made with the daemon: each driver gets its sending end here. No driver
+//! state is process-global.
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
 use crate::sync::tap::SyncTap;
-
-/// The sending ends of what the drivers publish (each driver gets its own).
-#[derive(Clone)]
-pub struct Outlets {
-    vrrp: crate::vrrp::Publisher,
-    sync: crate::sync::Publisher,
-}
-
-/// The receiving ends, for the control socket, the service status and other drivers.
-#[derive(Clone)]
-pub struct Published {
-    /// The VRRP driver's typed status (`None`: no group runs).
-    pub vrrp: crate::vrrp::Subscriber,
-    /// The sync driver's status, or why it does not run.
-    pub sync: crate::sync::Subscriber,
-}
-
-/// The channels between the drivers and the rest of the daemon, made once per daemon.
-pub fn channels() -> (Outlets, Published) {
-    let (vrrp, vrrp_status) = watch::channel(None);
-    let (sync, sync_status) = watch::channel(crate::sync::Published::not_started());
-    (
-        Outlets { vrrp, sync },
-        Published {
-            vrrp: vrrp_status,
-            sync: sync_status,
-        },
-    )
-}
 
 /// The running drivers.
 #[derive(Default)]

@@ -26,6 +26,7 @@ mod asctime;
 mod dispatch;
 mod drivers;
 mod planes;
+mod published;
 mod readiness;
 mod reload;
 mod save;

@@ -33,8 +33,8 @@ pub struct Daemon {
     /// Held across read-modify-swap so two changes cannot both start from the same old config.
     update_lock: Mutex<()>,
     /// The drivers' sending ends, handed out when they start.
-    outlets: super::drivers::Outlets,
-    published: super::drivers::Published,
+    outlets: super::published::Outlets,
+    published: super::published::Published,
 }
 
 impl Daemon {
@@ -44,7 +44,7 @@ impl Daemon {
         let config = Arc::new(config);
         let warnings = apply_to_proxy(&*proxy, &config);
         let (changes, _) = watch::channel(config.clone());
-        let (outlets, published) = super::drivers::channels();
+        let (outlets, published) = super::published::channels();
         let daemon = Daemon {
             outlets,
             published,
@@ -81,12 +81,12 @@ impl Daemon {
     }
 
     /// The sending ends for the drivers (see [`super::drivers::start`]).
-    pub fn outlets(&self) -> super::drivers::Outlets {
+    pub fn outlets(&self) -> super::published::Outlets {
         self.outlets.clone()
     }
 
     /// What the drivers last published (VRRP and sync status).
-    pub fn published(&self) -> &super::drivers::Published {
+    pub fn published(&self) -> &super::published::Published {
         &self.published
     }
 
