@@ -22,6 +22,7 @@ packages=(
   man-db          # man, which systemd-analyze verify runs for Documentation=man:...
   adduser         # the package's postinst creates the user fulcrum
   util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
+  prometheus      # promtool check metrics, and a real Prometheus scraping the daemon in the tests
 )
 
 missing=()
