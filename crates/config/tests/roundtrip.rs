@@ -240,10 +240,24 @@ fn settings() -> impl Strategy<Value = Settings> {
             1..=31_536_000u32,
             1..=31_536_000u32,
         ),
-        proptest::option::of((any::<[u8; 4]>(), 1..=65_535u16, any::<[u16; 8]>(), any::<bool>())),
+        proptest::option::of((
+            any::<[u8; 4]>(),
+            1..=65_535u16,
+            any::<[u16; 8]>(),
+            any::<bool>(),
+        )),
     )
         .prop_map(
-            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen, tcp, metrics)| {
+            |(
+                localdsr,
+                session_timeout,
+                max_sessions,
+                sync_key,
+                agent_key,
+                failopen,
+                tcp,
+                metrics,
+            )| {
                 Settings {
                     localdsr,
                     session_timeout,

@@ -122,7 +122,10 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 
 async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Response<Full<Bytes>> {
     if request.uri().path() != "/metrics" {
-        return plain(StatusCode::NOT_FOUND, "not found: the metrics are at /metrics\n");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: the metrics are at /metrics\n",
+        );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");

@@ -95,12 +95,9 @@ fn histograms<'h>(
     }
     let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
     for (labels, h) in rows {
-        metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-            h.sum_seconds,
-            h.count,
-            &h.buckets,
-            None,
-        )?;
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(h.sum_seconds, h.count, &h.buckets, None)?;
     }
     Ok(())
 }
@@ -124,13 +121,17 @@ impl Collector for SnapshotCollector {
             &mut e,
             "fulcrum_server_queries",
             "Queries received for a server (DSR: frames for it).",
-            s.servers.iter().map(|v| (id("server", v.server), v.queries)),
+            s.servers
+                .iter()
+                .map(|v| (id("server", v.server), v.queries)),
         )?;
         gauges(
             &mut e,
             "fulcrum_sessions",
             "Sticky sessions held now for a server.",
-            s.servers.iter().map(|v| (id("server", v.server), v.sessions as i64)),
+            s.servers
+                .iter()
+                .map(|v| (id("server", v.server), v.sessions as i64)),
         )?;
         let targets = &s.targets;
         counters(
@@ -143,7 +144,9 @@ impl Collector for SnapshotCollector {
             &mut e,
             "fulcrum_target_responses",
             "Responses received from a target (proxy mode; DSR never sees them).",
-            targets.iter().map(|t| (id("target", t.target), t.responses)),
+            targets
+                .iter()
+                .map(|t| (id("target", t.target), t.responses)),
         )?;
         counters(
             &mut e,
@@ -166,7 +169,9 @@ impl Collector for SnapshotCollector {
             &mut e,
             "fulcrum_target_up",
             "1 when a target is registered, enabled and passes its health checks, else 0.",
-            targets.iter().map(|t| (id("target", t.target), i64::from(t.up))),
+            targets
+                .iter()
+                .map(|t| (id("target", t.target), i64::from(t.up))),
         )?;
         let checks = || {
             targets.iter().flat_map(|t| {
@@ -212,7 +217,10 @@ impl Collector for SnapshotCollector {
             "fulcrum_drops",
             "Packets dropped, by plane (proxy, dsr, vrrp, sync) and reason.",
             drops.into_iter().map(|((plane, reason), v)| {
-                ([("plane", plane.to_string()), ("reason", reason.to_string())], v)
+                (
+                    [("plane", plane.to_string()), ("reason", reason.to_string())],
+                    v,
+                )
             }),
         )?;
         single_counter(
@@ -257,8 +265,11 @@ impl Collector for SnapshotCollector {
                 &mut e,
                 "fulcrum_sync_datagrams",
                 "Session-sync datagrams, direction sent or received.",
-                [("sent", v.datagrams_sent), ("received", v.datagrams_received)]
-                    .map(|(dir, n)| ([("direction", dir.to_string())], n)),
+                [
+                    ("sent", v.datagrams_sent),
+                    ("received", v.datagrams_received),
+                ]
+                .map(|(dir, n)| ([("direction", dir.to_string())], n)),
             )?;
             single_counter(
                 &mut e,

@@ -50,14 +50,22 @@ async fn serves_metrics_and_nothing_else() {
     })
     .await
     .unwrap();
-    assert!(replies[0].starts_with("HTTP/1.1 200 OK\r\n"), "{}", replies[0]);
+    assert!(
+        replies[0].starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        replies[0]
+    );
     assert!(replies[0]
         .to_lowercase()
         .contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"));
     assert!(replies[0].contains("\nfulcrum_server_queries_total{server=\"1\"} 1\n"));
     // Each scrape collects afresh.
     assert!(replies[1].contains("\nfulcrum_server_queries_total{server=\"1\"} 2\n"));
-    assert!(replies[2].starts_with("HTTP/1.1 404 Not Found\r\n"), "{}", replies[2]);
+    assert!(
+        replies[2].starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{}",
+        replies[2]
+    );
     assert!(replies[3].starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
     assert_eq!(scrapes.load(Ordering::Relaxed), 2);
 

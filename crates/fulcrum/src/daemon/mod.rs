@@ -11,6 +11,7 @@ mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
+mod metrics;
 mod reload;
 mod save;
 mod socket;
@@ -38,6 +39,9 @@ pub struct Args {
     socket: PathBuf,
     #[command(flatten)]
     socket_access: access::SocketAccess,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (overrides `set metrics`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -121,6 +125,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let drivers = drivers::start(&daemon);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+    let metrics = metrics::spawn(daemon.clone(), args.metrics);
     // Signals are served while the drivers come up, so a node that never gets ready still stops.
     let running = crate::service::wait_until_running(daemon.clone());
     tokio::pin!(running);
@@ -146,6 +151,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         monitor.abort();
     }
     server.abort();
+    metrics.abort();
     control.remove();
     drivers.stop().await;
     tokio::task::spawn_blocking(move || proxy.shutdown())

@@ -68,6 +68,11 @@ impl Health {
             .unwrap_or_default()
     }
 
+    /// Every probed target's status with its checks, in id order (for the metrics).
+    pub fn statuses(&self) -> Vec<fulcrum_core::health::TargetStatus> {
+        self.lock().statuses()
+    }
+
     /// Runs `attach` with every probed target's verdict and last agent value, by id, while no
     /// transition can be decided: a data plane that starts late (the DSR plane) is seeded with
     /// them and registered inside `attach`, so every later update reaches it (see [`planes`]).

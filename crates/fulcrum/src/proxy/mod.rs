@@ -343,6 +343,11 @@ impl Proxy {
         self.shared.snapshot().sessions.len() as u64
     }
 
+    /// Sessions created and expired since start (for the metrics).
+    pub fn session_totals(&self) -> (u64, u64) {
+        self.shared.snapshot().sessions.created_expired()
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)

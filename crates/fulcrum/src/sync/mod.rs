@@ -53,6 +53,18 @@ fn publish(status: Published) {
     *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
 }
 
+/// The running driver's last published status, if one runs (for the metrics).
+pub(crate) fn current_status() -> Option<show::Status> {
+    let status = STATUS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    match status {
+        Some(Published::Running(status)) => Some(*status),
+        _ => None,
+    }
+}
+
 /// The reply to `show sync`.
 pub fn show() -> String {
     let status = STATUS

@@ -57,7 +57,7 @@ fn publish(status: Option<Status>) {
     *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = status;
 }
 
-fn current_status() -> Option<Status> {
+pub(crate) fn current_status() -> Option<Status> {
     STATUS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

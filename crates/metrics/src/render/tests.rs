@@ -117,7 +117,10 @@ fn type_lines_name_the_samples() {
     assert!(text.contains("# TYPE fulcrum_target_up gauge\n"));
     assert!(text.contains("# TYPE fulcrum_target_response_seconds histogram\n"));
     assert!(text.contains("# TYPE fulcrum_build_info gauge\n"));
-    assert!(!text.contains("# EOF"), "Prometheus text format, not OpenMetrics");
+    assert!(
+        !text.contains("# EOF"),
+        "Prometheus text format, not OpenMetrics"
+    );
 }
 
 #[test]
@@ -147,8 +150,8 @@ fn label_values_are_escaped() {
 /// Debian's `promtool` (package `prometheus`) lints the exposition of a snapshot with every family.
 #[test]
 fn promtool_accepts_the_exposition() {
-    use std::process::{Command, Stdio};
     use std::io::Write;
+    use std::process::{Command, Stdio};
     let text = render(&sample());
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
