@@ -4,7 +4,8 @@
 //! the counters follow the queries; `set metrics` starts, moves and stops the listener live and
 //! `--metrics` wins over it; and a real Prometheus server, started by the test with a 1 s scrape
 //! interval, scrapes the daemon: its HTTP API reports `up` 1, a query counter that moved after
-//! queries through the backends, and a target down once its Bind9 is stopped. Every process a
+//! queries through the backends, the response-time histogram's count grown, and a target down
+//! once its Bind9 is stopped. Every process a
 //! test starts is killed by PID when its guard drops, also on panic; everything listens on
 //! loopback ports picked free.
 
@@ -275,6 +276,18 @@ fn promtool_passes_on_a_running_daemon_and_counters_follow_queries() {
     let answered = of("fulcrum_target_responses_total", "target", 1)
         + of("fulcrum_target_responses_total", "target", 2);
     assert_eq!((forwarded, answered), (n, n), "{after}");
+    let timed = of("fulcrum_target_response_seconds_count", "target", 1)
+        + of("fulcrum_target_response_seconds_count", "target", 2);
+    assert_eq!(timed, n, "every answer has its response time: {after}");
+    let within_2s = value(
+        &after,
+        r#"fulcrum_target_response_seconds_bucket{target="1",le="2"}"#,
+    );
+    assert_eq!(
+        within_2s,
+        Some(of("fulcrum_target_response_seconds_count", "target", 1)),
+        "loopback answers take less than 2 s: {after}"
+    );
     assert_eq!(value(&after, "fulcrum_sessions_created_total"), Some(n));
     for id in [1, 2] {
         assert_eq!(of("fulcrum_target_up", "target", id), 1.0, "{after}");
@@ -446,6 +459,14 @@ fn a_real_prometheus_scrapes_the_daemon() {
     }
     let moved = before + f64::from(clients);
     wait_query(api, queries, |v| v >= moved, &prometheus, &daemon);
+    let timed = r#"sum(fulcrum_target_response_seconds_count{job="fulcrum"})"#;
+    wait_query(
+        api,
+        timed,
+        |v| v >= f64::from(clients),
+        &prometheus,
+        &daemon,
+    );
     wait_query(
         api,
         r#"fulcrum_target_up{job="fulcrum",target="2"}"#,

@@ -13,8 +13,8 @@ use fulcrum_core::model::Config;
 use fulcrum_core::stats::{Counters, DropReason};
 use fulcrum_core::vrrp::{AdvertDrop, State};
 use fulcrum_metrics::{
-    BuildInfo, CheckSample, DropSample, Listener, ServerSample, Snapshot, SnapshotSource,
-    SyncSample, TargetSample, VrrpSample, VrrpState,
+    BuildInfo, CheckSample, DropSample, Histogram, Listener, ServerSample, Snapshot,
+    SnapshotSource, SyncSample, TargetSample, VrrpSample, VrrpState,
 };
 use tokio::task::JoinHandle;
 
@@ -176,8 +176,23 @@ fn targets(
                     last_rtt: check.last_rtt,
                 })
                 .collect(),
-            response_time: None,
+            // DSR targets answer the client directly: no time to measure.
+            response_time: (!target.dsr).then(|| response_times(daemon, id)),
         });
+    }
+}
+
+fn response_times(daemon: &Daemon, target: u32) -> Histogram {
+    use crate::plane::counters::RESPONSE_BOUNDS_US;
+    let times = daemon.proxy().target_response_times(target);
+    Histogram {
+        buckets: RESPONSE_BOUNDS_US
+            .iter()
+            .zip(times.counts)
+            .map(|(bound, n)| (*bound as f64 / 1e6, n))
+            .collect(),
+        count: times.counts.iter().sum(),
+        sum_seconds: times.sum_us as f64 / 1e6,
     }
 }
 

@@ -367,6 +367,12 @@ impl Proxy {
         counters
     }
 
+    /// The response-time histogram of a target's UDP answers (for the metrics).
+    pub fn target_response_times(&self, target: u32) -> crate::plane::counters::ResponseTimes {
+        let set = self.control().target_counters.get(&target).cloned();
+        set.map(|s| s.response_times()).unwrap_or_default()
+    }
+
     /// Open TCP client connections.
     #[cfg_attr(not(test), allow(dead_code))]
     /// `show tcp`: limits in force, open connections and the counters.
