@@ -263,3 +263,54 @@ fn sync(snapshot: &mut Snapshot) {
         full_resyncs: status.sent.full_dumps + r.full_requests,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::Proxy;
+    use fulcrum_core::model::{Server, Target};
+
+    fn daemon() -> Daemon {
+        let mut config = Config::default();
+        let mut server = Server::new(1, "127.0.0.1".parse().unwrap());
+        server.targets = vec![1, 2];
+        config.servers.insert(1, server);
+        for id in [1, 2] {
+            let mut target = Target::new(id, "127.0.0.1".parse().unwrap());
+            target.registered = true;
+            target.enabled = id == 1;
+            target.dsr = id == 2;
+            config.targets.insert(id, target);
+        }
+        Daemon::start(config, "t.conf".into(), Arc::new(Proxy::new())).0
+    }
+
+    #[test]
+    fn a_snapshot_has_every_configured_object_and_every_proxy_drop_reason() {
+        let snapshot = collect(&daemon());
+        assert_eq!(snapshot.build.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(snapshot.servers.len(), 1);
+        assert_eq!(
+            snapshot
+                .targets
+                .iter()
+                .map(|t| t.target)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // No health verdict yet: not up (as the `op` column says).
+        assert!(snapshot.targets.iter().all(|t| !t.up));
+        let timed = |id: usize| snapshot.targets[id].response_time.is_some();
+        assert!(timed(0) && !timed(1), "DSR targets are not timed");
+        let proxy_reasons: Vec<&str> = snapshot
+            .drops
+            .iter()
+            .filter(|d| d.plane == "proxy")
+            .map(|d| d.reason.as_str())
+            .collect();
+        let all: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(proxy_reasons, all);
+        let text = fulcrum_metrics::render(&snapshot);
+        assert!(text.contains("fulcrum_target_response_seconds_count{target=\"1\"} 0\n"));
+    }
+}
