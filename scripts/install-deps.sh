@@ -23,6 +23,7 @@ packages=(
   adduser         # the package's postinst creates the user fulcrum
   util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
   python3         # raw frames in the keepalived interop tests; scripts/fast-lane.sh reads cargo's JSON
+  prometheus      # promtool check metrics, and a real Prometheus scraping the daemon in the tests
 )
 
 missing=()

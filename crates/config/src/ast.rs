@@ -83,6 +83,8 @@ pub enum Setting {
     TcpIdle(u32),
     TcpWriteTimeout(u32),
     TcpLifetime(u32),
+    /// `None`: `set metrics off`.
+    Metrics(Option<std::net::SocketAddr>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -152,6 +152,9 @@ fn settings(out: &mut String, settings: &Settings) {
             let _ = writeln!(out, "set {name} {value}");
         }
     }
+    if let Some(addr) = settings.metrics {
+        let _ = writeln!(out, "set metrics {addr}");
+    }
 }
 
 fn advert(ms: u32) -> String {

@@ -209,7 +209,17 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt setting",
             "set sesiontimeout 5\n".into(),
-            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, bmduration, bmpsize, bmwsize) or \"{\""],
+            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, bmduration, bmpsize, bmwsize) or \"{\""],
+        ),
+        (
+            "metrics without a port",
+            "set metrics 127.0.0.1\n".into(),
+            vec!["1:13: found \"127.0.0.1\", expected a metrics listener (ADDR:PORT such as 127.0.0.1:9153 or [::1]:9153, or off)"],
+        ),
+        (
+            "metrics on port 0",
+            "set metrics 127.0.0.1:0\n".into(),
+            vec!["1:13: found \"127.0.0.1:0\", expected a metrics listener (ADDR:PORT such as 127.0.0.1:9153 or [::1]:9153, or off)"],
         ),
         (
             "empty sync key",

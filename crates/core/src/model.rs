@@ -7,7 +7,7 @@
 //! enabled that is not registered, and every check's timeout is greater than its interval.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Default session timeout in seconds (BalanceNG's `stout` default).
 pub const DEFAULT_SESSION_TIMEOUT: u32 = 600;
@@ -78,6 +78,9 @@ pub struct Settings {
     pub tcp_write_timeout: u32,
     /// `set tcplifetime N`: seconds a TCP connection may last at most.
     pub tcp_lifetime: u32,
+    /// `set metrics ADDR:PORT`: where to serve Prometheus metrics (`set metrics off`: nowhere;
+    /// `fulcrum run --metrics` overrides it).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -94,6 +97,7 @@ impl Default for Settings {
             tcp_idle: DEFAULT_TCP_IDLE,
             tcp_write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
             tcp_lifetime: DEFAULT_TCP_LIFETIME,
+            metrics: None,
         }
     }
 }

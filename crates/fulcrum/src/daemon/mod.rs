@@ -25,6 +25,7 @@ mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
+mod metrics;
 mod planes;
 mod published;
 mod readiness;
@@ -56,6 +57,9 @@ pub struct Args {
     socket: PathBuf,
     #[command(flatten)]
     socket_access: access::SocketAccess,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (overrides `set metrics`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
@@ -78,6 +82,7 @@ impl Args {
             },
             log_level: None,
             log_format: crate::logging::Format::Text,
+            metrics: None,
         }
     }
 }
@@ -178,6 +183,7 @@ pub async fn run_until(
     );
     let drivers = drivers::start(&daemon, &sync_tap);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+    let metrics = metrics::spawn(daemon.clone(), args.metrics);
     // Signals are served while the drivers come up, so a node that never gets ready still stops.
     let waiting = daemon.clone();
     let running = crate::service::wait_until_running(move || readiness::waiting_for(&waiting));
@@ -204,6 +210,7 @@ pub async fn run_until(
         monitor.abort();
     }
     server.abort();
+    metrics.abort();
     control.remove();
     drivers.stop().await;
     tokio::task::spawn_blocking(move || daemon.planes().shutdown())

@@ -253,6 +253,11 @@ impl Dsr {
             .sum()
     }
 
+    /// Sessions created and expired since the plane started (for the metrics).
+    pub fn session_totals(&self) -> (u64, u64) {
+        self.inner.shared.sessions.created_expired()
+    }
+
     /// Counters of a DSR server (`queries` are frames received for it), if it has any here.
     pub fn server_counters(&self, server: u32) -> Option<Counters> {
         let set = lock(&self.inner.control)

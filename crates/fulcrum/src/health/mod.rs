@@ -81,6 +81,11 @@ impl Health {
             .unwrap_or_default()
     }
 
+    /// Every probed target's status with its checks, in id order (for the metrics).
+    pub fn statuses(&self) -> Vec<fulcrum_core::health::TargetStatus> {
+        self.lock().statuses()
+    }
+
     /// `show target N`: the detail printed after the target's `show targets` row; `dsr_path`:
     /// the running DSR plane's path-probe counters, if it runs.
     pub fn show_target(

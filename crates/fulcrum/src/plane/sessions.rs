@@ -156,6 +156,14 @@ impl Sessions {
             .sum()
     }
 
+    /// Sessions created and expired since the table was made, over all shards.
+    pub fn created_expired(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(c, e), s| {
+            let shard = lock(s);
+            (c + shard.created_count(), e + shard.expired_count())
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }

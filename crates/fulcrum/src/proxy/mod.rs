@@ -349,6 +349,11 @@ impl Proxy {
         self.shared.snapshot().sessions.len() as u64
     }
 
+    /// Sessions created and expired since start (for the metrics).
+    pub fn session_totals(&self) -> (u64, u64) {
+        self.shared.snapshot().sessions.created_expired()
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)
@@ -366,6 +371,12 @@ impl Proxy {
         let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
         counters.sessions = self.shared.snapshot().sessions.count_on(target);
         counters
+    }
+
+    /// The response-time histogram of a target's UDP answers (for the metrics).
+    pub fn target_response_times(&self, target: u32) -> crate::plane::counters::ResponseTimes {
+        let set = self.control().target_counters.get(&target).cloned();
+        set.map(|s| s.response_times()).unwrap_or_default()
     }
 
     /// Open TCP client connections.
