@@ -129,7 +129,10 @@ mod tests {
             assert_eq!(addr_add("tuntest0", vip, 32).unwrap(), Change::Done);
             assert!(holds());
             drop(tun);
-            assert!(!exists(), "the kernel deletes a non-persistent TUN on close");
+            assert!(
+                !exists(),
+                "the kernel deletes a non-persistent TUN on close"
+            );
             assert!(!holds());
         })
         .join()
