@@ -7,10 +7,14 @@
 //! VIP is announced exactly when the node can serve it: the server is registered and enabled,
 //! its plane runs, and at least one of its enabled targets is operational. Otherwise the
 //! decision carries the first reason that holds, in that order, as `show announce` prints it.
-//! Pure: the caller owns the interface and the clock.
+//! [`Settle`] holds a newly servable VIP back until it has stayed servable for a while (every
+//! data plane has taken the verdict by then, and a flapping target does not flap the route);
+//! withdrawals take effect at once. Pure: the caller owns the interface and the clock.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use crate::model::Config;
 
@@ -25,6 +29,8 @@ pub enum Withheld {
     PlaneStopped,
     /// None of the server's enabled targets is operational.
     NoTargetUp,
+    /// Servable, but not yet for long enough ([`Settle`]).
+    Settling,
 }
 
 impl fmt::Display for Withheld {
@@ -34,6 +40,7 @@ impl fmt::Display for Withheld {
             Withheld::ServerDisabled => "server disabled",
             Withheld::PlaneStopped => "data plane not running",
             Withheld::NoTargetUp => "no target up",
+            Withheld::Settling => "settling",
         })
     }
 }
@@ -116,8 +123,43 @@ pub fn decide(
         .collect()
 }
 
-/// `show announce`: the interface, then one line per server.
-pub fn show(config: &Config, decisions: &[Decision]) -> String {
+/// Holds back each server's announcement until it has been servable for `settle` without a
+/// break (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Settle {
+    settle: Duration,
+    servable_since: BTreeMap<u32, Instant>,
+}
+
+impl Settle {
+    pub fn new(settle: Duration) -> Settle {
+        Settle {
+            settle,
+            servable_since: BTreeMap::new(),
+        }
+    }
+
+    /// Turns the announcements of servers servable for less than `settle` at `now` into
+    /// [`Withheld::Settling`]; forgets servers that are not servable.
+    pub fn apply(&mut self, now: Instant, decisions: &mut [Decision]) {
+        let mut since = BTreeMap::new();
+        for decision in decisions.iter_mut() {
+            if decision.verdict.is_err() {
+                continue;
+            }
+            let first = *self.servable_since.get(&decision.server).unwrap_or(&now);
+            since.insert(decision.server, first);
+            if now.saturating_duration_since(first) < self.settle {
+                decision.verdict = Err(Withheld::Settling);
+            }
+        }
+        self.servable_since = since;
+    }
+}
+
+/// `show announce`: the interface, then one line per server. `held(vip)`: the VIP is on the
+/// interface now (a servable VIP not yet there is settling, or could not be added).
+pub fn show(config: &Config, decisions: &[Decision], held: impl Fn(IpAddr) -> bool) -> String {
     let Some(announce) = &config.announce else {
         return "announce: not configured\n".to_string();
     };
@@ -125,7 +167,9 @@ pub fn show(config: &Config, decisions: &[Decision]) -> String {
     for d in decisions {
         let vip = d.vip.map_or_else(|| "-".to_string(), |v| v.to_string());
         let state = match d.verdict {
-            Ok(()) => "announced".to_string(),
+            Ok(()) if d.vip.is_some_and(&held) => "announced".to_string(),
+            Ok(()) => "pending (servable for less than the settle time, or not added: see the log)"
+                .to_string(),
             Err(why) => format!("withdrawn ({why})"),
         };
         out.push_str(&format!(
@@ -260,7 +304,7 @@ mod tests {
             decisions[1].address(),
             Some(("fd00:235::1".parse().unwrap(), 128))
         );
-        let text = show(&config, &decisions);
+        let text = show(&config, &decisions, |_| true);
         assert!(
             text.starts_with("announce interface fulcrum-vip\n"),
             "{text}"
@@ -274,6 +318,37 @@ mod tests {
             "{text}"
         );
         assert_eq!(decide(&Config::default(), |_| true, |_| true), vec![]);
-        assert_eq!(show(&Config::default(), &[]), "announce: not configured\n");
+        assert_eq!(
+            show(&Config::default(), &[], |_| true),
+            "announce: not configured\n"
+        );
+        let pending = show(&config, &decisions, |_| false);
+        assert!(
+            pending.contains("server 2 fd00:235::1: pending"),
+            "{pending}"
+        );
+    }
+
+    #[test]
+    fn a_server_is_announced_only_after_it_stayed_servable_for_the_settle_time() {
+        let config = config(vec![1]);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut settle = Settle::new(Duration::from_millis(1000));
+        // (time, target 1 up, expected verdict)
+        let steps = [
+            (0, true, Err(Withheld::Settling)),
+            (999, true, Err(Withheld::Settling)),
+            (1000, true, Ok(())),
+            (1500, false, Err(Withheld::NoTargetUp)),
+            (1600, true, Err(Withheld::Settling)),
+            (2599, true, Err(Withheld::Settling)),
+            (2600, true, Ok(())),
+        ];
+        for (ms, up, expected) in steps {
+            let mut decisions = decide(&config, |_| up, |_| true);
+            settle.apply(at(ms), &mut decisions);
+            assert_eq!(decisions[0].verdict, expected, "at {ms} ms");
+        }
     }
 }

@@ -10,7 +10,8 @@
 //!   Fulcrum's help, because the kernel deletes the interface with the process (the time is
 //!   printed); the client is still answered, by the other node;
 //! - stopping the other node's Bind9: its health check fails, Fulcrum withdraws the VIP, and
-//!   the router has no route to it left (the time is printed).
+//!   the router has no route to it left; starting it again announces the VIP again;
+//! - SIGTERM of that node's fulcrum: a clean shutdown withdraws the VIP (times are printed).
 //!
 //! Needs root, iproute2, bird2, bind9 and dig. Everything runs inside the lab's namespaces;
 //! every process is killed by PID and every namespace removed when the lab drops, also on panic.
@@ -60,6 +61,19 @@ fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str) ->
     ns.spawn(command).expect("start bird")
 }
 
+/// The node's target: Bind9 on 127.0.0.1:5353 in `ns`, whose TXT record names the node.
+fn start_target(ns: &Ns, node: &str) -> Bind9 {
+    let record = format!("@ IN TXT \"{node}\"");
+    Bind9::start(Bind9Options {
+        listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        port: TARGET_PORT,
+        zones: vec![Zone::primary(ZONE, 1, &[record.as_str()])],
+        netns: Some(ns.name().to_string()),
+        extra_options: String::new(),
+    })
+    .expect("start Bind9")
+}
+
 /// One Fulcrum node: its namespace, Bind9, BIRD and `fulcrum run`.
 struct Node {
     name: String,
@@ -84,15 +98,7 @@ impl Node {
             .expect("node address");
         ns.ip(&["route", "add", "default", "via", &format!("10.0.{n}.1")])
             .expect("default route");
-        let record = format!("@ IN TXT \"{name}\"");
-        let bind9 = Bind9::start(Bind9Options {
-            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port: TARGET_PORT,
-            zones: vec![Zone::primary(ZONE, 1, &[record.as_str()])],
-            netns: Some(ns.name().to_string()),
-            extra_options: String::new(),
-        })
-        .expect("start Bind9");
+        let bind9 = start_target(&ns, &name);
         let dir = root.join(&name);
         std::fs::create_dir_all(&dir).expect("node directory");
         let conf = dir.join("fulcrum.conf");
@@ -327,6 +333,24 @@ fn nodes_announce_the_vip_through_bird_and_withdraw_it_on_kill_and_target_loss()
     assert!(
         announce.contains(&format!("server 1 {VIP}: withdrawn (no target up)")),
         "{announce}"
+    );
+
+    nodes[1].bind9 = start_target(&nodes[1].ns, "node2");
+    let back = wait_next_hops(&router, &["10.0.2.2"], Duration::from_secs(30), || {
+        report(&nodes)
+    });
+    println!("node2's target back: announced again after {back:?}");
+    assert_eq!(dig(&client).as_deref(), Some("node2"), "{}", report(&nodes));
+
+    let pid = nix::unistd::Pid::from_raw(nodes[1].fulcrum.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let shut = wait_next_hops(&router, &[], Duration::from_secs(10), || report(&nodes));
+    println!("SIGTERM of node2's fulcrum: the router has no route after {shut:?}");
+    let status = nodes[1].fulcrum.wait_timeout(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "a clean shutdown: {status:?}\n{}",
+        report(&nodes)
     );
     drop(lab);
 }

@@ -2,7 +2,9 @@
 //!
 //! Contract: [`spawn`] starts a task that follows the configuration ([`Daemon::subscribe`]) and,
 //! every [`POLL`], the health checks' verdicts and whether the DSR plane forwards; it asks the
-//! pure [`fulcrum_core::announce::decide`] which VIPs the node can serve and makes the kernel
+//! pure [`fulcrum_core::announce::decide`] which VIPs the node can serve (announcing one only
+//! after it stayed servable for [`SETTLE`], so that every data plane has taken the health
+//! verdict before routers send traffic, [`Settle`]) and makes the kernel
 //! agree: while the configuration has an `announce` block it owns a non-persistent TUN interface
 //! of the block's name ([`fulcrum_sys::tun::Tun`]) and holds each announced VIP on it as a /32
 //! (/128) address, deleting the address of a VIP it withdraws. The local BIRD's `direct`
@@ -20,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_core::announce::{decide, Decision};
+use fulcrum_core::announce::{decide, Decision, Settle};
 use fulcrum_core::model::Config;
 use fulcrum_sys::tun::Tun;
 use tokio::sync::watch;
@@ -33,6 +35,10 @@ use crate::plane::slot::PlaneView;
 /// How often health verdicts and the DSR plane are looked at: a target going down withdraws
 /// its server's VIP within this after the health checks decide.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How long a VIP must stay servable before it is announced; withdrawal is immediate. The
+/// proxy takes a verdict within a worker tick; the rest damps a target that flaps.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// What the driver reads besides the configuration, handed over by the daemon.
 #[derive(Clone)]
@@ -82,6 +88,7 @@ struct Held {
 
 async fn run(mut changes: watch::Receiver<Arc<Config>>, inputs: AnnounceInputs) {
     let mut held: Option<Held> = None;
+    let mut settle = Settle::new(SETTLE);
     let mut last_error = String::new();
     loop {
         let config = changes.borrow_and_update().clone();
@@ -119,7 +126,9 @@ async fn run(mut changes: watch::Receiver<Arc<Config>>, inputs: AnnounceInputs) 
                     }
                 }
                 if let Some(held) = &mut held {
-                    reconcile(held, &inputs.decide(&config));
+                    let mut decisions = inputs.decide(&config);
+                    settle.apply(std::time::Instant::now(), &mut decisions);
+                    reconcile(held, &decisions);
                 }
             }
         }
@@ -175,19 +184,41 @@ fn reconcile(held: &mut Held, decisions: &[Decision]) {
     }
 }
 
-/// `show announce`: the interface and whether it is up, then each server's verdict and reason.
+/// `show announce`: the interface, then each server's verdict and reason, checked against the
+/// addresses the interface holds now.
 pub fn show(config: &Config, inputs: &AnnounceInputs) -> String {
-    let mut text = fulcrum_core::announce::show(config, &inputs.decide(config));
-    if let Some(announce) = &config.announce {
-        let present = std::path::Path::new("/sys/class/net")
+    let Some(announce) = &config.announce else {
+        return fulcrum_core::announce::show(config, &[], |_| false);
+    };
+    let held = addresses_on(&announce.interface);
+    let mut text =
+        fulcrum_core::announce::show(config, &inputs.decide(config), |vip| held.contains(&vip));
+    if held.is_empty()
+        && !std::path::Path::new("/sys/class/net")
             .join(&announce.interface)
-            .exists();
-        if !present {
-            text.push_str(&format!(
-                "interface {} is missing: nothing is announced (see the log)\n",
-                announce.interface
-            ));
-        }
+            .exists()
+    {
+        text.push_str(&format!(
+            "interface {} is missing: nothing is announced (see the log)\n",
+            announce.interface
+        ));
     }
     text
+}
+
+/// The addresses on `interface` now (none when it is missing or cannot be read).
+fn addresses_on(interface: &str) -> Vec<IpAddr> {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    all.filter(|a| a.interface_name == interface)
+        .filter_map(|a| {
+            let address = a.address?;
+            if let Some(v4) = address.as_sockaddr_in() {
+                Some(IpAddr::V4(v4.ip()))
+            } else {
+                address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+            }
+        })
+        .collect()
 }
