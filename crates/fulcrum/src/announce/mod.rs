@@ -132,8 +132,10 @@ async fn run(mut changes: watch::Receiver<Arc<Config>>, inputs: AnnounceInputs) 
                 }
             }
         }
+        // Without an announce block there is nothing to poll: only a new configuration matters.
+        let polling = config.announce.is_some();
         tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(POLL), if polling => {}
             changed = changes.changed() => {
                 if changed.is_err() {
                     return;
