@@ -271,9 +271,7 @@ fn nodes_announce_the_vip_through_bird_and_withdraw_it_on_kill_and_target_loss()
     ];
     let mut nodes = nodes;
     let report = |nodes: &[Node]| {
-        let router_log = std::fs::read_to_string(router_dir.join("bird/bird.log"))
-            .or_else(|_| std::fs::read_to_string(router_dir.join("bird.log")))
-            .unwrap_or_default();
+        let router_log = std::fs::read_to_string(router_dir.join("bird.log")).unwrap_or_default();
         let mut text = format!("== router bird log\n{router_log}\n");
         for node in nodes {
             text.push_str(&node.report());
@@ -325,6 +323,20 @@ fn nodes_announce_the_vip_through_bird_and_withdraw_it_on_kill_and_target_loss()
     for _ in 0..5 {
         assert_eq!(dig(&client).as_deref(), Some("node2"), "{}", report(&nodes));
     }
+    let sessions = router
+        .run(&[
+            "birdc",
+            "-s",
+            &router_dir.join("bird.ctl").to_string_lossy(),
+            "show",
+            "protocols",
+        ])
+        .expect("birdc show protocols");
+    assert_eq!(
+        sessions.lines().filter(|l| l.contains("Established")).count(),
+        2,
+        "node1's BIRD keeps its session: the route went with the interface, not the session\n{sessions}"
+    );
 
     nodes[1].bind9.stop();
     let gone = wait_next_hops(&router, &[], Duration::from_secs(30), || report(&nodes));
