@@ -11,6 +11,7 @@ packages=(
   nsd             # fastest backend for benchmarks
   dnsdist         # the performance peer
   keepalived      # VRRP peer
+  bird2           # BGP to the ECMP router in the active-active tests (announce)
   nftables        # dropping/delaying packets in failure tests
   mon             # dns.monitor, the reference for fulcrum dns-check
   libnet-dns-perl # dns.monitor's DNS library

@@ -107,6 +107,13 @@ pub enum VrrpOpt {
     AuthPass(String),
 }
 
+/// `announce { interface NAME  server N ... }`; `server` may repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnnounceOpt {
+    Interface(String),
+    Server(u32),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkOpt {
     Name(String),
@@ -182,6 +189,7 @@ pub enum Stmt {
         opts: Vec<Opt<InterfaceOpt>>,
     },
     Vrrp(Vec<Opt<VrrpOpt>>),
+    Announce(Vec<Opt<AnnounceOpt>>),
     Network {
         id: u32,
         opts: Vec<Opt<NetworkOpt>>,

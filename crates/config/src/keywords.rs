@@ -10,6 +10,7 @@ pub const STATEMENTS: &[&str] = &[
     "module",
     "interface",
     "vrrp",
+    "announce",
     "network",
     "gateway",
     "server",
@@ -58,6 +59,7 @@ pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
 pub const VRRP_OPTIONS: &[&str] = &[
     "vrid", "priority", "network", "version", "advert", "preempt", "notify", "peer", "authpass",
 ];
+pub const ANNOUNCE_OPTIONS: &[&str] = &["interface", "server"];
 pub const NETWORK_OPTIONS: &[&str] = &[
     "name",
     "addr",

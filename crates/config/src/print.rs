@@ -227,6 +227,13 @@ pub fn print(config: &Config, taken: &str) -> String {
         }
         let _ = writeln!(out, "}}");
     }
+    if let Some(announce) = &config.announce {
+        let _ = writeln!(out, "announce {{\ninterface {}", name(&announce.interface));
+        for server in &announce.servers {
+            let _ = writeln!(out, "server {server}");
+        }
+        let _ = writeln!(out, "}}");
+    }
     for (id, network) in &config.networks {
         let _ = writeln!(out, "network {id} {{");
         if let Some(n) = &network.name {

@@ -27,7 +27,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt statement",
             format!("servr 1 {{\nipaddr 10.0.0.9\ntargets 1\n}}\n{OK_TARGET}"),
-            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "vrid zero",
@@ -303,7 +303,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "stray brace at top level",
             format!("}}\n{OK_TARGET}"),
-            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "two interfaces with one name",
@@ -322,7 +322,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
                 "2:1: found \"target\", expected a host name",
                 "4:8: found \"x\", expected a ping timeout in seconds from 1 to 31536000",
                 "5:8: found \"-1\", expected a weight from 0 to 65535",
-                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)",
+                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)",
                 "8:14: found \"yes\", expected 0 or 1 for localdsr",
             ],
         ),

@@ -405,6 +405,7 @@ fn config() -> impl Strategy<Value = Config> {
                         })
                         .collect(),
                     vrrp,
+                    announce: None,
                     networks,
                     gateway: gateway.map(|(a, ping)| Gateway {
                         ipaddr: Ipv4Addr::from(a),

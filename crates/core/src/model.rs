@@ -38,6 +38,8 @@ pub struct Config {
     /// Interfaces by number. `interface eth1` (the short form) takes the next free number.
     pub interfaces: BTreeMap<u32, Interface>,
     pub vrrp: Option<Vrrp>,
+    /// `announce { ... }`: active-active, the VIPs announced to a local routing daemon.
+    pub announce: Option<Announce>,
     pub networks: BTreeMap<u32, Network>,
     pub gateway: Option<Gateway>,
     pub servers: BTreeMap<u32, Server>,
@@ -125,6 +127,20 @@ pub enum VrrpVersion {
     /// RFC 5798 for IPv4.
     V3,
 }
+
+/// `announce { interface NAME  server N ... }`: the node announces the VIPs of the servers it can
+/// serve as /32 (/128) addresses on its own interface NAME, which a local BIRD's `direct`
+/// protocol exports to the routers (see `docs/active-active.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// The interface the daemon creates and owns for as long as it runs.
+    pub interface: String,
+    /// The servers announced, in the order written; empty means every active server.
+    pub servers: Vec<u32>,
+}
+
+/// The interface `announce` creates when the block names none.
+pub const DEFAULT_ANNOUNCE_INTERFACE: &str = "fulcrum-vip";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vrrp {

@@ -8,6 +8,7 @@
 //! free to change and dead code is still found.
 
 mod agent;
+mod announce;
 mod assets;
 mod check;
 mod daemon;

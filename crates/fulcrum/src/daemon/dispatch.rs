@@ -68,6 +68,10 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         }
         Command::ShowSync => Reply::ok(crate::sync::show(&daemon.published().sync.borrow())),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
+        Command::ShowAnnounce => Reply::ok(crate::announce::show(
+            &daemon.config(),
+            &super::drivers::announce_inputs(daemon),
+        )),
         Command::Save => save(daemon, now),
         Command::Reload => match super::reload::reload(daemon) {
             Ok(text) => Reply::ok(text),

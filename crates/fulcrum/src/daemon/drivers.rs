@@ -66,10 +66,27 @@ pub fn start(daemon: &Arc<Daemon>, sync_tap: &Arc<SyncTap>) -> Drivers {
         planes.dsr(),
     );
     Drivers {
-        tasks: vec![("health checks", health), ("dsr data plane", dsr)],
+        tasks: vec![
+            ("vip announcement", announce_driver(daemon)),
+            ("health checks", health),
+            ("dsr data plane", dsr),
+        ],
         vrrp: Some(vrrp),
         sync: Some(sync),
         links: Some(links),
+    }
+}
+
+/// The VIP announcement (first in line to stop: routers stop sending before anything else ends).
+fn announce_driver(daemon: &Arc<Daemon>) -> JoinHandle<()> {
+    crate::announce::spawn(daemon.subscribe(), announce_inputs(daemon))
+}
+
+/// What the announcement driver and `show announce` read.
+pub fn announce_inputs(daemon: &Daemon) -> crate::announce::AnnounceInputs {
+    crate::announce::AnnounceInputs {
+        health: daemon.health().clone(),
+        dsr: daemon.planes().dsr(),
     }
 }
 
