@@ -126,7 +126,12 @@ impl Coordinator {
         match input {
             Input::Role { state, master } => self.follow_vrrp(now, state, master),
             Input::VerifiedRequester(from) => {
-                if self.learns_peer() && self.peer != Some((from, PeerSource::FullRequest)) {
+                // Our own address can pass the cookie round trip (the answer comes back to us);
+                // it is never a peer.
+                if from != self.config.local
+                    && self.learns_peer()
+                    && self.peer != Some((from, PeerSource::FullRequest))
+                {
                     self.set_peer(from, PeerSource::FullRequest);
                 }
             }
@@ -317,6 +322,16 @@ mod tests {
                 role: Role::Backup,
                 peer: None,
                 learns_peer: false,
+            },
+            Case {
+                name: "a requester at the node's own address is never its peer",
+                syncpeer: None,
+                with_vrrp: false,
+                inputs: vec![Input::VerifiedRequester(LOCAL)],
+                outputs: vec![],
+                role: Role::Peer,
+                peer: None,
+                learns_peer: true,
             },
             Case {
                 name: "a node with a syncpeer takes no requester as its peer",
