@@ -37,8 +37,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-pub use fulcrum_wire::vrrp::{Auth, Version};
 pub use family::Family;
+pub use fulcrum_wire::vrrp::{Auth, Version};
 pub use group::{AdvertDrop, Group};
 pub use senders::{Notice, NoticeKind, SenderCounters};
 

@@ -67,9 +67,7 @@ pub struct AdvertFields {
 }
 
 /// IPv4 or IPv6, as a virtual router's address type.
-pub trait Family:
-    Copy + Ord + Hash + fmt::Debug + fmt::Display + Send + Sync + 'static
-{
+pub trait Family: Copy + Ord + Hash + fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// Where adverts go without unicast peers: 224.0.0.18 or ff02::12.
     const MULTICAST: Self;
     /// The Ethernet type of the family's packets.

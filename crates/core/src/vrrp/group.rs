@@ -242,8 +242,7 @@ impl<A: Family> Group<A> {
             auth: self.auth,
             ident: self.next_ident,
         };
-        let packet =
-            A::advert_packet(fields, &self.addresses, self.primary_address, destination)?;
+        let packet = A::advert_packet(fields, &self.addresses, self.primary_address, destination)?;
         self.next_ident = self.next_ident.wrapping_add(1);
         Ok(packet)
     }
@@ -285,3 +284,5 @@ fn frame(eth: ethernet::Repr, payload: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v6;

@@ -137,13 +137,7 @@ impl<A: Family> Senders<A> {
     }
 
     /// An advert that passed every check.
-    pub fn accepted(
-        &mut self,
-        now: Instant,
-        source: A,
-        priority: u8,
-        addresses_match: bool,
-    ) {
+    pub fn accepted(&mut self, now: Instant, source: A, priority: u8, addresses_match: bool) {
         let known = self.configured.contains(&source) || self.seen.contains(&source);
         if !known {
             self.counters.new_sender += 1;
