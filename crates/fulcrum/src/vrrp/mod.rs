@@ -18,13 +18,16 @@
 //! socket is closed; when it is back, possibly re-created under a new index, the socket is
 //! opened again and the machine rejoins as on startup. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
 //! event, so a master sends its priority-0 advert and releases the VIP before the thread ends.
-//! [`show`] renders `show vrrp` from the last published [`Status`].
+//! [`show`] renders `show vrrp` from the last published [`Status`]. IPv6 virtual addresses run
+//! as a second instance with the same VRID in its own thread ([`v6`]).
 
 mod fault;
 mod notify;
 mod setup;
 mod show;
 mod socket;
+mod socket6;
+mod v6;
 mod vip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +73,8 @@ fn current_status() -> Option<Status> {
 pub struct Handle {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The IPv6 instance of the same block ([`v6`]).
+    thread6: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Starts the driver thread; it idles while the configuration has no `vrrp` block.
@@ -81,19 +86,27 @@ pub fn spawn(
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let thread6 = v6::spawn(changes.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || follow(changes, links, &vip_switch, &flag))
         .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
         .ok();
-    Handle { stop, thread }
+    Handle {
+        stop,
+        thread,
+        thread6,
+    }
 }
 
 impl Handle {
     /// Shuts the group down (priority-0 advert and VIP release if master) and waits for it.
     pub async fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        for thread in [self.thread.take(), self.thread6.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
