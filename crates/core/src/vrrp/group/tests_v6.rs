@@ -89,6 +89,9 @@ fn keepalived_adverts_pass_the_checks() {
     }
 }
 
+/// A case name, the packet, the group that checks it, the local priority, the reason.
+type DropRow<'a> = (&'a str, Vec<u8>, &'a Group<Ipv6Addr>, u8, AdvertDrop);
+
 #[test]
 fn every_drop_reason_over_ipv6() {
     // A global source: RFC 5798 §5.1.2.1 sends from the link-local address.
@@ -104,7 +107,7 @@ fn every_drop_reason_over_ipv6() {
     let plain = group();
     let theirs = Group::new(&config(KEEPALIVED, Vec::new()));
     let peered = Group::new(&config(US, vec![OTHER]));
-    let rows: Vec<(&str, Vec<u8>, &Group<Ipv6Addr>, u8, AdvertDrop)> = vec![
+    let rows: Vec<DropRow> = vec![
         (
             "short header",
             ADVERT[..39].to_vec(),
