@@ -9,7 +9,11 @@
 //! - Fulcrum higher (200 vs 100): keepalived, master alone, yields to Fulcrum (preemption);
 //!   after SIGKILL of Fulcrum keepalived takes over.
 //!
-//! Needs root, iproute2 and keepalived; a missing tool fails the test with its name.
+//! - Equal priority (150): the link is cut with a bridge filter in the switch so both become
+//!   master, then restored: the master with the higher link-local address stays (RFC 5798
+//!   §6.4.3), the other steps down; with Fulcrum's address higher and with keepalived's.
+//!
+//! Needs root, iproute2, nft and keepalived; a missing tool fails the test with its name.
 
 mod vrrp_support;
 
@@ -30,15 +34,28 @@ const V3: Group = Group {
 
 struct Setup {
     link: Link,
-    _switch: Switch,
+    switch: Switch,
     fulcrum_ns: Ns,
     keepalived_ns: Ns,
 }
 
-/// A node on the switch with the seed's IPv4 address and a unique-local IPv6 one, once its
-/// link-local address has finished duplicate address detection (both daemons send from it).
-fn node(link: &Link, switch: &Switch, name: &str, v4: &str, v6: &str) -> Ns {
+/// A node on the switch with the seed's IPv4 address, a unique-local IPv6 one and the MAC
+/// 02:00:00:00:00:`mac` (so its link-local address is fe80::ff:fe00:`mac`, the election's tie
+/// breaker), once that link-local address has finished duplicate address detection (both
+/// daemons send from it).
+fn node(link: &Link, switch: &Switch, name: &str, v4: &str, v6: &str, mac: u8) -> Ns {
     let ns = link.node(name, switch, v4);
+    // Down and up: the kernel derives the link-local address from the new MAC.
+    ns.ip(&["link", "set", "eth0", "down"]).expect("link down");
+    ns.ip(&[
+        "link",
+        "set",
+        "eth0",
+        "address",
+        &format!("02:00:00:00:00:{mac:02x}"),
+    ])
+    .expect("MAC");
+    ns.ip(&["link", "set", "eth0", "up"]).expect("link up");
     ns.ip(&["-6", "addr", "add", &format!("{v6}/64"), "dev", "eth0"])
         .expect("IPv6 address");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -46,7 +63,7 @@ fn node(link: &Link, switch: &Switch, name: &str, v4: &str, v6: &str) -> Ns {
         let shown = ns
             .run(&["ip", "-6", "addr", "show", "dev", "eth0"])
             .unwrap_or_default();
-        if shown.contains("fe80::") && !shown.contains("tentative") {
+        if shown.contains(&format!("fe80::ff:fe00:{mac:x}/64")) && !shown.contains("tentative") {
             return ns;
         }
         assert!(
@@ -57,14 +74,15 @@ fn node(link: &Link, switch: &Switch, name: &str, v4: &str, v6: &str) -> Ns {
     }
 }
 
-fn setup(tag: &str) -> Setup {
+/// Fulcrum's node and keepalived's, with the last bytes of their MACs.
+fn setup(tag: &str, fulcrum_mac: u8, keepalived_mac: u8) -> Setup {
     let link = Link::new(tag);
     let switch = link.lab.switch("sw").expect("switch");
-    let fulcrum_ns = node(&link, &switch, "f", LOW, "fd00:1::45");
-    let keepalived_ns = node(&link, &switch, "k", HIGH, "fd00:1::46");
+    let fulcrum_ns = node(&link, &switch, "f", LOW, "fd00:1::45", fulcrum_mac);
+    let keepalived_ns = node(&link, &switch, "k", HIGH, "fd00:1::46", keepalived_mac);
     Setup {
         link,
-        _switch: switch,
+        switch,
         fulcrum_ns,
         keepalived_ns,
     }
@@ -140,7 +158,7 @@ fn wait_vip6(ns: &Ns, held: bool, limit: Duration, log: &std::path::Path) {
 
 #[test]
 fn keepalived_higher_takes_the_ipv6_vip_and_fulcrum_takes_it_back() {
-    let s = setup("v6kah");
+    let s = setup("v6kah", 0x45, 0x46);
     let fulcrum = start_fulcrum(&s, 100);
     wait_vip6(
         &s.fulcrum_ns,
@@ -170,7 +188,7 @@ fn keepalived_higher_takes_the_ipv6_vip_and_fulcrum_takes_it_back() {
 
 #[test]
 fn fulcrum_higher_preempts_keepalived_on_ipv6_and_keepalived_takes_over() {
-    let s = setup("v6fh");
+    let s = setup("v6fh", 0x45, 0x46);
     let keepalived = start_keepalived(&s, 100);
     keepalived.wait_state("MASTER", V3.master_down(100) + MARGIN);
     let fulcrum = start_fulcrum(&s, 200);
@@ -189,4 +207,74 @@ fn fulcrum_higher_preempts_keepalived_on_ipv6_and_keepalived_takes_over() {
     fulcrum.proc.kill();
     keepalived.wait_state("MASTER", V3.master_down(100) + MARGIN);
     assert!(holds_vip6(&s.keepalived_ns));
+}
+
+/// Drops every frame the bridge forwards while it exists (a cut link).
+fn cut(switch: &Switch) {
+    switch
+        .ns()
+        .run(&[
+            "nft",
+            "add table bridge cut; add chain bridge cut everything { type filter hook forward priority 0; policy drop; }",
+        ])
+        .expect("nft: cut the link");
+}
+
+fn restore(switch: &Switch) {
+    switch
+        .ns()
+        .run(&["nft", "delete table bridge cut"])
+        .expect("nft: restore the link");
+}
+
+fn equal_priority(tag: &str, fulcrum_mac: u8, keepalived_mac: u8) {
+    require("nft");
+    let s = setup(tag, fulcrum_mac, keepalived_mac);
+    cut(&s.switch);
+    let fulcrum = start_fulcrum(&s, 150);
+    let keepalived = start_keepalived(&s, 150);
+    wait_vip6(
+        &s.fulcrum_ns,
+        true,
+        V3.master_down(150) + MARGIN,
+        &fulcrum.log,
+    );
+    keepalived.wait_state("MASTER", V3.master_down(150) + MARGIN);
+    restore(&s.switch);
+    let fulcrum_wins = fulcrum_mac > keepalived_mac;
+    // Two masters meet: the lower address yields on the first advert it hears.
+    let advert = Duration::from_millis(u64::from(V3.advert_ms));
+    if fulcrum_wins {
+        keepalived.wait_state("BACKUP", advert * 3 + MARGIN);
+    } else {
+        wait_vip6(&s.fulcrum_ns, false, advert * 3 + MARGIN, &fulcrum.log);
+    }
+    std::thread::sleep(V3.master_down(150));
+    let expected = if fulcrum_wins { "BACKUP" } else { "MASTER" };
+    assert_eq!(keepalived.state(), expected, "{}", read(&keepalived.log));
+    assert_eq!(
+        holds_vip6(&s.fulcrum_ns),
+        fulcrum_wins,
+        "{}",
+        read(&fulcrum.log)
+    );
+    assert_eq!(holds_vip6(&s.keepalived_ns), !fulcrum_wins);
+    if !fulcrum_wins {
+        let log = read(&fulcrum.log);
+        let needle = format!(
+            "vrrp MASTER -> BACKUP: advert from fe80::ff:fe00:{keepalived_mac:x} with equal \
+             priority and higher address (IPv6)"
+        );
+        assert!(log.contains(&needle), "{log}");
+    }
+}
+
+#[test]
+fn equal_priority_fulcrum_s_higher_link_local_address_stays_master() {
+    equal_priority("v6eqf", 0x46, 0x45);
+}
+
+#[test]
+fn equal_priority_keepalived_s_higher_link_local_address_stays_master() {
+    equal_priority("v6eqk", 0x45, 0x46);
 }
