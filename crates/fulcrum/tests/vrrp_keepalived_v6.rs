@@ -278,3 +278,40 @@ fn equal_priority_fulcrum_s_higher_link_local_address_stays_master() {
 fn equal_priority_keepalived_s_higher_link_local_address_stays_master() {
     equal_priority("v6eqk", 0x45, 0x46);
 }
+
+#[test]
+fn fulcrum_s_link_down_hands_over_and_link_up_takes_back() {
+    let s = setup("v6lnk", 0x45, 0x46);
+    let keepalived = start_keepalived(&s, 100);
+    keepalived.wait_state("MASTER", V3.master_down(100) + MARGIN);
+    let fulcrum = start_fulcrum(&s, 200);
+    wait_vip6(
+        &s.fulcrum_ns,
+        true,
+        V3.master_down(200) + MARGIN,
+        &fulcrum.log,
+    );
+    keepalived.wait_state("BACKUP", MARGIN);
+
+    // Down: the kernel drops the IPv6 addresses with the link; Fulcrum enters FAULT.
+    s.fulcrum_ns
+        .ip(&["link", "set", "eth0", "down"])
+        .expect("link down");
+    keepalived.wait_state("MASTER", V3.master_down(100) + MARGIN);
+    vrrp_support::wait_for_log(&fulcrum.log, "vrrp6: eth0 is down or gone: FAULT", MARGIN);
+
+    // Up: a fresh link-local address after duplicate address detection, the socket reopens,
+    // and the higher priority preempts keepalived again.
+    s.fulcrum_ns
+        .ip(&["link", "set", "eth0", "up"])
+        .expect("link up");
+    vrrp_support::wait_for_log(&fulcrum.log, "vrrp6: eth0 is back", Duration::from_secs(10));
+    wait_vip6(
+        &s.fulcrum_ns,
+        true,
+        V3.master_down(200) + MARGIN,
+        &fulcrum.log,
+    );
+    keepalived.wait_state("BACKUP", MARGIN);
+    assert!(!holds_vip6(&s.keepalived_ns));
+}

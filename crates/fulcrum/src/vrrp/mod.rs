@@ -86,7 +86,7 @@ pub fn spawn(
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let thread6 = v6::spawn(changes.clone(), stop.clone());
+    let thread6 = v6::spawn(changes.clone(), links.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || follow(changes, links, &vip_switch, &flag))

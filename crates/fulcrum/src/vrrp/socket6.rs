@@ -89,6 +89,11 @@ impl VrrpSocket6 {
         })
     }
 
+    /// The interface's kernel index when the socket was bound.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
     /// The source of our adverts, and our primary address in the election.
     pub fn link_local(&self) -> Ipv6Addr {
         self.link_local

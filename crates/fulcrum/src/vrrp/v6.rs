@@ -14,8 +14,8 @@
 //! the group (priority, address list) goes to the running machine; any other stops it cleanly
 //! (priority-0 advert, VIPs released) and starts the new one. Stopping sends the Shutdown
 //! event. In DSR mode the IPv6 instance does not run and says so once: the DSR plane holds no
-//! IPv6 VIP yet. Not yet here: the FAULT state on link loss (the socket is reopened when it
-//! fails) and the instance's lines in `show vrrp`.
+//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). Not yet
+//! here: the instance's lines in `show vrrp`.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use fulcrum_core::model::{Config, InterfaceRef};
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{self, Family, Group, Input, Machine, Output};
+use fulcrum_core::vrrp::{self, Family, Group, Input, Machine, Output, State};
 use fulcrum_sys::netlink::{addr_add, addr_del, Change};
 use fulcrum_wire::ethernet::EthernetAddress;
 use tokio::sync::watch;
@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use super::notify::Notifier;
 use super::socket6::VrrpSocket6;
 use super::{idle, End, POLL_CAP, RETRY};
+use crate::link::{self, Links};
 
 /// What the IPv6 instance needs from the configuration; the primary address is the
 /// interface's link-local address, known once the socket is open.
@@ -102,16 +103,21 @@ impl Setup6 {
 /// Starts the IPv6 instance's thread; it ends when `stop` is set.
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
+    links: watch::Receiver<Links>,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("vrrp6".into())
-        .spawn(move || follow(changes, &stop))
+        .spawn(move || follow(changes, links, &stop))
         .map_err(|e| tracing::error!("vrrp6: cannot start the driver thread: {e}"))
         .ok()
 }
 
-fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
+fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    mut links: watch::Receiver<Links>,
+    stop: &AtomicBool,
+) {
     let mut last_problem: Option<String> = None;
     let mut report = |problem: String| {
         if last_problem.as_ref() != Some(&problem) {
@@ -146,7 +152,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, stop: &AtomicBool) {
                 continue;
             }
         };
-        match Runner6::new(setup, socket).run(&mut changes, stop) {
+        match Runner6::new(setup, socket).run(&mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -157,7 +163,10 @@ struct Runner6 {
     setup: Setup6,
     machine: Machine<Ipv6Addr>,
     group: Group<Ipv6Addr>,
-    socket: VrrpSocket6,
+    /// Closed while the link is down (FAULT).
+    socket: Option<VrrpSocket6>,
+    /// In FAULT with the link back but the socket not open yet: when to try again.
+    reopen_at: Option<Instant>,
     notifier: Notifier,
     held: bool,
     drops: DropCounters,
@@ -181,16 +190,23 @@ impl Runner6 {
             group: Group::new(&config),
             notifier: Notifier::new(setup.notify.clone()),
             setup,
-            socket,
+            socket: Some(socket),
+            reopen_at: None,
             held: false,
             drops: DropCounters::default(),
             send_errors: 0,
         }
     }
 
-    fn run(mut self, changes: &mut watch::Receiver<Arc<Config>>, stop: &AtomicBool) -> End {
+    fn run(
+        mut self,
+        changes: &mut watch::Receiver<Arc<Config>>,
+        links: &mut watch::Receiver<Links>,
+        stop: &AtomicBool,
+    ) -> End {
         self.machine.handle_input(Instant::now(), Input::Startup);
         self.carry_out();
+        links.mark_changed();
         let mut buf = [0u8; 2048];
         loop {
             if stop.load(Ordering::Acquire) {
@@ -210,13 +226,21 @@ impl Runner6 {
                     }
                 }
             }
+            self.follow_link(links);
             let now = Instant::now();
             let wait = self
                 .machine
                 .poll_timeout()
                 .map_or(POLL_CAP, |at| at.saturating_duration_since(now))
                 .min(POLL_CAP);
-            match self.socket.recv(&mut buf, wait) {
+            let received = match &self.socket {
+                Some(socket) => socket.recv(&mut buf, wait),
+                None => {
+                    std::thread::sleep(POLL_CAP);
+                    Ok(None)
+                }
+            };
+            match received {
                 Ok(Some(len)) => self.received(&buf[..len]),
                 Ok(None) => {}
                 Err(e) => {
@@ -291,12 +315,85 @@ impl Runner6 {
         }
     }
 
+    /// As the IPv4 instance does (`fault.rs`): FAULT while the interface is down or missing,
+    /// back as on startup once it is up and the socket opens again. A new link-local address
+    /// (a re-created interface with another MAC) is a new primary address: the machine and
+    /// group start afresh from it.
+    fn follow_link(&mut self, links: &mut watch::Receiver<Links>) {
+        let changed = links.has_changed().unwrap_or(false);
+        let retry_due = self.reopen_at.is_some_and(|at| Instant::now() >= at);
+        if !changed && !retry_due {
+            return;
+        }
+        let seen = link::lookup(&links.borrow_and_update(), &self.setup.interface);
+        let in_fault = self.machine.state() == State::Fault;
+        match seen.usable() {
+            None if !in_fault => self.enter_fault(),
+            None => self.reopen_at = None,
+            Some(index) => {
+                let moved =
+                    index.is_some_and(|i| self.socket.as_ref().map(VrrpSocket6::index) != Some(i));
+                if !in_fault && moved {
+                    tracing::info!("vrrp6: {} was re-created", self.setup.interface);
+                    self.enter_fault();
+                }
+                if self.machine.state() == State::Fault {
+                    self.leave_fault();
+                }
+            }
+        }
+    }
+
+    fn enter_fault(&mut self) {
+        tracing::warn!(
+            "vrrp6: {} is down or gone: FAULT until it is back",
+            self.setup.interface
+        );
+        self.socket = None;
+        self.reopen_at = None;
+        self.machine.handle_input(Instant::now(), Input::LinkDown);
+        self.carry_out();
+    }
+
+    fn leave_fault(&mut self) {
+        match VrrpSocket6::open(&self.setup.interface) {
+            Ok(socket) => {
+                tracing::info!(
+                    "vrrp6: {} is back ({}): rejoining",
+                    self.setup.interface,
+                    socket.link_local()
+                );
+                let link_local = socket.link_local();
+                self.socket = Some(socket);
+                self.reopen_at = None;
+                if link_local == self.machine.config().primary_address {
+                    self.machine.handle_input(Instant::now(), Input::LinkUp);
+                } else {
+                    let config = self.setup.machine(link_local);
+                    self.machine = Machine::new(config.clone());
+                    self.group = Group::new(&config);
+                    self.machine.handle_input(Instant::now(), Input::Startup);
+                }
+                self.carry_out();
+            }
+            Err(e) => {
+                if self.reopen_at.is_none() {
+                    tracing::warn!("vrrp6: cannot open the socket again, retrying: {e}");
+                }
+                self.reopen_at = Some(Instant::now() + RETRY);
+            }
+        }
+    }
+
     fn send_advert(&mut self, priority: u8) {
         let sent = self
             .group
             .advert_packet(priority)
             .map_err(|e| std::io::Error::other(format!("{e:?}")))
-            .and_then(|packet| self.socket.send(&packet));
+            .and_then(|packet| match &self.socket {
+                Some(socket) => socket.send(&packet),
+                None => Err(std::io::Error::other("the link is down")),
+            });
         if let Err(e) = sent {
             self.send_errors += 1;
             if self.send_errors.is_power_of_two() {
@@ -363,56 +460,4 @@ impl Runner6 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The seed's node in proxy mode with a second server on an IPv6 address.
-    const DUAL: &str = "hostname NS0A\ninterface eth1\n\
-        vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n\
-        network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\ninterface eth1\n}\n\
-        register network 1\nenable network 1\n\
-        server 1 {\nipaddr 10.235.210.1\nport 53\nprotocol udp\ntargets 1\n}\n\
-        register server 1\nenable server 1\n\
-        target 1 {\nipaddr 10.235.210.43\nport 53\n}\n\
-        register target 1\nenable target 1\n\
-        server 2 {\nipaddr fd00:1::100\nport 53\nprotocol udp\ntargets 2\n}\n\
-        register server 2\nenable server 2\n\
-        target 2 {\nipaddr fd00:1::43\nport 53\n}\n\
-        register target 2\nenable target 2\n";
-
-    fn parse(text: &str) -> Config {
-        fulcrum_config::parse("test.conf", text).expect("a valid configuration")
-    }
-
-    #[test]
-    fn an_ipv6_server_under_the_block_gets_an_ipv6_instance_with_the_same_vrid() {
-        let setup = Setup6::from_config(&parse(DUAL))
-            .expect("runnable")
-            .expect("an IPv6 instance");
-        assert_eq!(
-            setup.addresses,
-            vec!["fd00:1::100".parse::<Ipv6Addr>().unwrap()]
-        );
-        assert_eq!(setup.interface, "eth1");
-        let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
-        let config = setup.machine(link_local);
-        assert_eq!((config.vrid, config.priority), (7, 200));
-        assert_eq!(config.version, vrrp::Version::V3);
-        assert_eq!(config.primary_address, link_local);
-    }
-
-    #[test]
-    fn no_ipv6_address_no_instance_and_a_priority_change_keeps_it() {
-        let v4_only = DUAL.replace("enable server 2\n", "");
-        assert_eq!(Setup6::from_config(&parse(&v4_only)), Ok(None));
-        let a = Setup6::from_config(&parse(DUAL)).unwrap().unwrap();
-        let b = Setup6::from_config(&parse(&DUAL.replace("priority 200", "priority 100")))
-            .unwrap()
-            .unwrap();
-        assert!(a.same_group(&b));
-        let c = Setup6::from_config(&parse(&DUAL.replace("vrid 7", "vrid 8")))
-            .unwrap()
-            .unwrap();
-        assert!(!a.same_group(&c));
-    }
-}
+mod tests;
