@@ -52,3 +52,13 @@ fn no_ipv6_address_no_instance_and_a_priority_change_keeps_it() {
         .unwrap();
     assert!(!a.same_group(&c));
 }
+
+#[test]
+fn an_ipv6_only_block_runs_the_ipv6_instance_alone() {
+    let v6_only = DUAL.replace("enable server 1\n", "");
+    assert!(Setup6::from_config(&parse(&v6_only)).unwrap().is_some());
+    assert_eq!(
+        super::super::setup::Setup::from_config(&parse(&v6_only)),
+        Ok(None)
+    );
+}
