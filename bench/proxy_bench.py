@@ -28,7 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import daemons, measure, report  # noqa: E402
 
-CASES = ("direct", "dnsdist", "fulcrum")
+CASES = ("direct", "dnsdist", "fulcrum", "fulcrum-scraped")
+# Run unless --cases says otherwise; `fulcrum-scraped` (Fulcrum with its metrics listener on and
+# scraped every second) is asked for by name.
+DEFAULT_CASES = ("direct", "dnsdist", "fulcrum")
 
 
 def parse_args(argv):
@@ -44,8 +47,10 @@ def parse_args(argv):
     p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (default 100)")
     p.add_argument(
         "--cases",
-        default=",".join(CASES),
-        help="comma-separated subset of direct,dnsdist,fulcrum (default all, in that order)",
+        default=",".join(DEFAULT_CASES),
+        help="comma-separated subset of direct,dnsdist,fulcrum,fulcrum-scraped (default "
+             "direct,dnsdist,fulcrum, in that order; fulcrum-scraped: metrics on, scraped "
+             "every second)",
     )
     p.add_argument("--nsd-servers", type=int, default=1, help="NSD server-count per backend")
     p.add_argument("--dnsdist-listeners", type=int, default=1,
@@ -89,6 +94,7 @@ def on_sigterm(_signum, _frame):
 def run_case(case, round_no, args, supervisor, backends, queries):
     """Starts the proxy for `case` (if any), measures it, stops it. Returns a result dict."""
     started = None
+    scraper = None
     try:
         if case == "direct":
             address, port = backends[0].address, 53
@@ -101,8 +107,12 @@ def run_case(case, round_no, args, supervisor, backends, queries):
         else:
             if not args.fulcrum_bin or not os.access(args.fulcrum_bin, os.X_OK):
                 return {"case": case, "error": "no fulcrum binary (release build failed?)"}
-            started = daemons.start_fulcrum(supervisor, args.workdir, round_no, args.fulcrum_bin)
+            metrics = daemons.FULCRUM_METRICS if case == "fulcrum-scraped" else None
+            started = daemons.start_fulcrum(
+                supervisor, args.workdir, round_no, args.fulcrum_bin, metrics=metrics)
             address, port, proxy_pid = daemons.FULCRUM_ADDRESS, daemons.FULCRUM_PORT, started.pid
+            if metrics:
+                scraper = measure.Scraper(f"http://{metrics}/metrics", interval_s=1.0)
         if started is not None:
             spread = daemons.wait_until_balanced(started, address, port, backends)
         else:
@@ -110,13 +120,21 @@ def run_case(case, round_no, args, supervisor, backends, queries):
         cpu_pids = {"backends": [b.pid for b in backends]}
         if proxy_pid is not None:
             cpu_pids["proxy"] = [proxy_pid]
+        if scraper is not None:
+            scraper.start()
         result = measure.run_phases(args, address, port, queries, cpu_pids)
+        if scraper is not None:
+            result["scrapes"] = scraper.stop()
+            if not result["scrapes"]["ok"] or result["scrapes"]["failed"]:
+                raise RuntimeError(f"metrics scrapes failed: {result['scrapes']}")
         result["case"] = case
         result["spread"] = spread
         return result
     except (daemons.StartError, RuntimeError, subprocess.TimeoutExpired) as err:
         return {"case": case, "error": str(err)}
     finally:
+        if scraper is not None:
+            scraper.stop()
         if started is not None:
             supervisor.stop(started)
 

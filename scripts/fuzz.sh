@@ -18,8 +18,18 @@ else
   fuzz=(cargo fuzz)
 fi
 
+# A target file not registered in Cargo.toml would be neither built nor run: refuse that.
+mapfile -t registered < <("${fuzz[@]}" list)
+for file in fuzz_targets/*.rs; do
+  name=$(basename "$file" .rs)
+  if ! printf '%s\n' "${registered[@]}" | grep -qx "$name"; then
+    echo "fuzz: $file is not a [[bin]] in fuzz/Cargo.toml" >&2
+    exit 1
+  fi
+done
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || mapfile -t targets < <("${fuzz[@]}" list)
+[ "${#targets[@]}" -gt 0 ] || targets=("${registered[@]}")
+# Every registered target is built, whichever run.
 "${fuzz[@]}" build
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

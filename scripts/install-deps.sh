@@ -11,6 +11,7 @@ packages=(
   nsd             # fastest backend for benchmarks
   dnsdist         # the performance peer
   keepalived      # VRRP peer
+  bird2           # BGP to the ECMP router in the active-active tests (announce)
   nftables        # dropping/delaying packets in failure tests
   mon             # dns.monitor, the reference for fulcrum dns-check
   libnet-dns-perl # dns.monitor's DNS library
@@ -22,6 +23,8 @@ packages=(
   man-db          # man, which systemd-analyze verify runs for Documentation=man:...
   adduser         # the package's postinst creates the user fulcrum
   util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
+  python3         # raw frames in the keepalived interop tests; scripts/fast-lane.sh reads cargo's JSON
+  prometheus      # promtool check metrics, and a real Prometheus scraping the daemon in the tests
 )
 
 missing=()

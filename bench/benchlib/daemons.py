@@ -231,6 +231,9 @@ def start_dnsdist(supervisor, workdir, round_no, backends, listeners=1, mmsg=1):
     )
 
 
+# Where the `fulcrum-scraped` case serves its metrics (inside the benchmark's namespace).
+FULCRUM_METRICS = "127.0.0.1:9153"
+
 FULCRUM_TEMPLATE = """hostname BENCH
 server 1 {{
   ipaddr {address}
@@ -246,7 +249,8 @@ enable targets 1,2
 """
 
 
-def start_fulcrum(supervisor, workdir, round_no, binary):
+def start_fulcrum(supervisor, workdir, round_no, binary, metrics=None):
+    """`metrics`: an ADDR:PORT for `--metrics`, or None for no metrics listener."""
     targets = "\n".join(
         f"target {i} {{\n  ipaddr {address}\n  port 53\n}}"
         for i, address in enumerate(BACKEND_ADDRESSES, start=1)
@@ -258,7 +262,8 @@ def start_fulcrum(supervisor, workdir, round_no, binary):
     socket_path = os.path.join(workdir, f"fulcrum-round{round_no}.sock")
     return supervisor.start(
         "fulcrum",
-        [binary, "run", "-c", conf, "--socket", socket_path],
+        [binary, "run", "-c", conf, "--socket", socket_path]
+        + (["--metrics", metrics] if metrics else []),
         os.path.join(workdir, f"fulcrum-round{round_no}.log"),
     )
 

@@ -14,7 +14,9 @@ import os
 import re
 import resource
 import subprocess
+import threading
 import time
+import urllib.request
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 1
@@ -157,3 +159,34 @@ def run_phases(args, address, port, queries, cpu_pids):
         "saturation": phase(args, address, port, queries, cpu_pids),
         "fixed_rate": phase(args, address, port, queries, cpu_pids, rate=args.rate),
     }
+
+
+class Scraper:
+    """GETs `url` every `interval_s` on a thread of its own, as Prometheus would, while a case
+    is measured; `stop` ends it and returns {"ok": n, "failed": n, "bytes": last body size}."""
+
+    def __init__(self, url, interval_s=1.0):
+        self.url, self.interval_s = url, interval_s
+        self.counts = {"ok": 0, "failed": 0, "bytes": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as reply:
+                    body = reply.read()
+                self.counts["ok"] += 1
+                self.counts["bytes"] = len(body)
+            except OSError:
+                self.counts["failed"] += 1
+            self._stop.wait(self.interval_s)
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        return dict(self.counts)

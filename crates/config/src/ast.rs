@@ -83,6 +83,8 @@ pub enum Setting {
     TcpIdle(u32),
     TcpWriteTimeout(u32),
     TcpLifetime(u32),
+    /// `None`: `set metrics off`.
+    Metrics(Option<std::net::SocketAddr>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,13 @@ pub enum VrrpOpt {
     /// One unicast peer per `peer` line; the only option that may repeat.
     Peer(Ipv4Addr),
     AuthPass(String),
+}
+
+/// `announce { interface NAME  server N ... }`; `server` may repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnnounceOpt {
+    Interface(String),
+    Server(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +189,7 @@ pub enum Stmt {
         opts: Vec<Opt<InterfaceOpt>>,
     },
     Vrrp(Vec<Opt<VrrpOpt>>),
+    Announce(Vec<Opt<AnnounceOpt>>),
     Network {
         id: u32,
         opts: Vec<Opt<NetworkOpt>>,

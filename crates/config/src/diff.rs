@@ -112,6 +112,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         ("settings", old.settings != new.settings),
         ("modules", old.modules != new.modules),
         ("vrrp", old.vrrp != new.vrrp),
+        ("announce", old.announce != new.announce),
         ("gateway", old.gateway != new.gateway),
     ];
     changes.extend(

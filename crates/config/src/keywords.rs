@@ -10,6 +10,7 @@ pub const STATEMENTS: &[&str] = &[
     "module",
     "interface",
     "vrrp",
+    "announce",
     "network",
     "gateway",
     "server",
@@ -32,6 +33,7 @@ pub const SETTINGS: &[&str] = &[
     "tcpidle",
     "tcpwrite",
     "tcplifetime",
+    "metrics",
 ];
 /// BalanceNG settings that Fulcrum accepts and ignores (the benchmark module's parameters).
 pub const IGNORED_SETTINGS: &[&str] = &["bmduration", "bmpsize", "bmwsize"];
@@ -48,6 +50,7 @@ pub const ALL_SETTINGS: &[&str] = &[
     "tcpidle",
     "tcpwrite",
     "tcplifetime",
+    "metrics",
     "bmduration",
     "bmpsize",
     "bmwsize",
@@ -56,6 +59,7 @@ pub const INTERFACE_OPTIONS: &[&str] = &["name", "access"];
 pub const VRRP_OPTIONS: &[&str] = &[
     "vrid", "priority", "network", "version", "advert", "preempt", "notify", "peer", "authpass",
 ];
+pub const ANNOUNCE_OPTIONS: &[&str] = &["interface", "server"];
 pub const NETWORK_OPTIONS: &[&str] = &[
     "name",
     "addr",

@@ -10,6 +10,8 @@
 //! applied to the model as written, so that they print back, and each yields a warning that
 //! names it and says why it has no effect.
 
+pub(crate) mod announce;
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -41,6 +43,9 @@ pub struct Origins {
     pub vrrp_opts: HashMap<&'static str, Span>,
     /// Each `peer` line of the vrrp block.
     pub vrrp_peers: HashMap<Ipv4Addr, Span>,
+    /// The announce block, and each of its `server` lines.
+    pub announce: Option<Span>,
+    pub announce_servers: HashMap<u32, Span>,
 }
 
 impl Origins {
@@ -121,6 +126,7 @@ pub fn lower(base: &Config, statements: &[Statement]) -> Lowered {
             Stmt::InterfaceShort(name) => short_interfaces.push((name.clone(), span)),
             Stmt::Interface { id, opts } => lowering.interface(&mut config, *id, opts, span),
             Stmt::Vrrp(opts) => lowering.vrrp(&mut config, opts, span),
+            Stmt::Announce(opts) => lowering.announce(&mut config, opts, span),
             Stmt::Network { id, opts } => lowering.network(&mut config, *id, opts, span),
             Stmt::Gateway(opts) => lowering.gateway(&mut config, opts, span),
             Stmt::Server { id, opts } => lowering.server(&mut config, *id, opts, span),
@@ -180,6 +186,7 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::TcpIdle(s) => settings.tcp_idle = *s,
         Setting::TcpWriteTimeout(s) => settings.tcp_write_timeout = *s,
         Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
+        Setting::Metrics(addr) => settings.metrics = *addr,
     }
 }
 

@@ -7,8 +7,8 @@
 //! missing value followed by a keyword loses only the one option.
 
 use crate::ast::{
-    Action, GatewayOpt, InterfaceOpt, Kind, NetworkOpt, Opt, ServerOpt, Setting, Spanned,
-    Statement, Stmt, TargetOpt, VrrpOpt,
+    Action, AnnounceOpt, GatewayOpt, InterfaceOpt, Kind, NetworkOpt, Opt, ServerOpt, Setting,
+    Spanned, Statement, Stmt, TargetOpt, VrrpOpt,
 };
 use crate::diag::{Error, Span};
 use crate::lexer::{Token, TokenKind};
@@ -115,6 +115,12 @@ impl<'t> Parser<'t> {
             "module" => Stmt::Module(self.any_text("a module name")?.value),
             "interface" => self.interface(span)?,
             "vrrp" => Stmt::Vrrp(self.block("vrrp", span, VRRP_OPTIONS, Self::vrrp_opt)?),
+            "announce" => Stmt::Announce(self.block(
+                "announce",
+                span,
+                ANNOUNCE_OPTIONS,
+                Self::announce_opt,
+            )?),
             "network" => {
                 let id = self.id(Kind::Network)?;
                 let opts = self.block("network", span, NETWORK_OPTIONS, Self::network_opt)?;
@@ -370,6 +376,7 @@ impl<'t> Parser<'t> {
             "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
             "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
             "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
+            "metrics" => Setting::Metrics(self.listen_address("a metrics listener")?),
             ignored => Setting::Ignored {
                 name: ignored,
                 value: self.text(&format!("a value for {ignored}"))?.value,
@@ -414,6 +421,13 @@ impl<'t> Parser<'t> {
             "virt6" => NetworkOpt::Virt6(self.ipv6()?),
             "interface" => NetworkOpt::Interface(self.interface_ref()?),
             _ => NetworkOpt::SyncPeer(self.ip()?),
+        })
+    }
+
+    fn announce_opt(&mut self, name: &'static str) -> PResult<AnnounceOpt> {
+        Ok(match name {
+            "interface" => AnnounceOpt::Interface(self.text("an interface name")?.value),
+            _ => AnnounceOpt::Server(self.id(Kind::Server)?),
         })
     }
 

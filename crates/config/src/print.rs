@@ -152,6 +152,9 @@ fn settings(out: &mut String, settings: &Settings) {
             let _ = writeln!(out, "set {name} {value}");
         }
     }
+    if let Some(addr) = settings.metrics {
+        let _ = writeln!(out, "set metrics {addr}");
+    }
 }
 
 fn advert(ms: u32) -> String {
@@ -221,6 +224,13 @@ pub fn print(config: &Config, taken: &str) -> String {
         }
         if let Some(pass) = &vrrp.auth_pass {
             let _ = writeln!(out, "authpass {}", quoted(pass));
+        }
+        let _ = writeln!(out, "}}");
+    }
+    if let Some(announce) = &config.announce {
+        let _ = writeln!(out, "announce {{\ninterface {}", name(&announce.interface));
+        for server in &announce.servers {
+            let _ = writeln!(out, "server {server}");
         }
         let _ = writeln!(out, "}}");
     }

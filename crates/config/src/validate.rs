@@ -25,6 +25,7 @@ pub fn validate(config: &Config, origins: &Origins) -> Vec<Error> {
     networks(config, origins, &mut errors);
     interface_names(config, origins, &mut errors);
     registrations(config, origins, &mut errors);
+    crate::lower::announce::validate(config, origins, &mut errors);
     errors
 }
 

@@ -5,7 +5,7 @@
 //! parser's recovery rules). Numbers are parsed from ASCII digits with overflow checked, so a
 //! huge number is an out-of-range error, never a wrap or a panic.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use fulcrum_core::model::{
     DnsCheck, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
@@ -278,6 +278,26 @@ impl<'t> Parser<'t> {
                 Ok(addr)
             }
             None => self.expected("an IPv4 or IPv6 address"),
+        }
+    }
+
+    /// `ADDR:PORT` (`[V6]:PORT` for IPv6) or `off`.
+    pub(crate) fn listen_address(&mut self, what: &str) -> PResult<Option<SocketAddr>> {
+        let Some(word) = self.word_here() else {
+            return self.expected(format!("{what} (ADDR:PORT or off)"));
+        };
+        if word.value == "off" {
+            self.pos += 1;
+            return Ok(None);
+        }
+        match word.value.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => {
+                self.pos += 1;
+                Ok(Some(addr))
+            }
+            _ => self.expected(format!(
+                "{what} (ADDR:PORT such as 127.0.0.1:9153 or [::1]:9153, or off)"
+            )),
         }
     }
 

@@ -27,7 +27,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt statement",
             format!("servr 1 {{\nipaddr 10.0.0.9\ntargets 1\n}}\n{OK_TARGET}"),
-            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"servr\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "vrid zero",
@@ -209,7 +209,17 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt setting",
             "set sesiontimeout 5\n".into(),
-            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, bmduration, bmpsize, bmwsize) or \"{\""],
+            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, bmduration, bmpsize, bmwsize) or \"{\""],
+        ),
+        (
+            "metrics without a port",
+            "set metrics 127.0.0.1\n".into(),
+            vec!["1:13: found \"127.0.0.1\", expected a metrics listener (ADDR:PORT such as 127.0.0.1:9153 or [::1]:9153, or off)"],
+        ),
+        (
+            "metrics on port 0",
+            "set metrics 127.0.0.1:0\n".into(),
+            vec!["1:13: found \"127.0.0.1:0\", expected a metrics listener (ADDR:PORT such as 127.0.0.1:9153 or [::1]:9153, or off)"],
         ),
         (
             "empty sync key",
@@ -293,7 +303,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "stray brace at top level",
             format!("}}\n{OK_TARGET}"),
-            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)"],
+            vec!["1:1: found \"}\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)"],
         ),
         (
             "two interfaces with one name",
@@ -312,7 +322,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
                 "2:1: found \"target\", expected a host name",
                 "4:8: found \"x\", expected a ping timeout in seconds from 1 to 31536000",
                 "5:8: found \"-1\", expected a weight from 0 to 65535",
-                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, module, interface, vrrp, network, gateway, server, target, register, unregister, enable, disable)",
+                "7:1: found \"bogus\", expected a statement (hostname, license, set, modules, module, interface, vrrp, announce, network, gateway, server, target, register, unregister, enable, disable)",
                 "8:14: found \"yes\", expected 0 or 1 for localdsr",
             ],
         ),

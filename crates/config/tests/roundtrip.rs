@@ -240,9 +240,24 @@ fn settings() -> impl Strategy<Value = Settings> {
             1..=31_536_000u32,
             1..=31_536_000u32,
         ),
+        proptest::option::of((
+            any::<[u8; 4]>(),
+            1..=65_535u16,
+            any::<[u16; 8]>(),
+            any::<bool>(),
+        )),
     )
         .prop_map(
-            |(localdsr, session_timeout, max_sessions, sync_key, agent_key, failopen, tcp)| {
+            |(
+                localdsr,
+                session_timeout,
+                max_sessions,
+                sync_key,
+                agent_key,
+                failopen,
+                tcp,
+                metrics,
+            )| {
                 Settings {
                     localdsr,
                     session_timeout,
@@ -255,6 +270,14 @@ fn settings() -> impl Strategy<Value = Settings> {
                     tcp_idle: tcp.2,
                     tcp_write_timeout: tcp.3,
                     tcp_lifetime: tcp.4,
+                    metrics: metrics.map(|(v4, port, v6, is_v6)| {
+                        let ip: std::net::IpAddr = if is_v6 {
+                            std::net::Ipv6Addr::from(v6).into()
+                        } else {
+                            Ipv4Addr::from(v4).into()
+                        };
+                        std::net::SocketAddr::new(ip, port)
+                    }),
                 }
             },
         )
@@ -382,6 +405,7 @@ fn config() -> impl Strategy<Value = Config> {
                         })
                         .collect(),
                     vrrp,
+                    announce: None,
                     networks,
                     gateway: gateway.map(|(a, ping)| Gateway {
                         ipaddr: Ipv4Addr::from(a),
@@ -408,4 +432,23 @@ proptest! {
             Err(errors) => prop_assert!(false, "{}\nprinted:\n{}", errors, printed),
         }
     }
+}
+
+#[test]
+fn metrics_listener_setting() {
+    let parsed = |text: &str| fulcrum_config::parse("t.conf", text).map(|c| c.settings.metrics);
+    assert_eq!(
+        parsed("set metrics 127.0.0.1:9153\n").unwrap(),
+        Some("127.0.0.1:9153".parse().unwrap())
+    );
+    assert_eq!(
+        parsed("set metrics [::1]:9153\n").unwrap(),
+        Some("[::1]:9153".parse().unwrap())
+    );
+    assert_eq!(
+        parsed("set metrics 127.0.0.1:9153\nset metrics off\n").unwrap(),
+        None
+    );
+    let config = fulcrum_config::parse("t.conf", "set metrics 0.0.0.0:9153\n").unwrap();
+    assert!(fulcrum_config::print(&config, "now").contains("set metrics 0.0.0.0:9153\n"));
 }

@@ -68,6 +68,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "session sync: peer, role, counters, resync state",
     ),
     spec(
+        &["show", "announce"],
+        "",
+        "VIPs announced to the local routing daemon, and why the others are not",
+    ),
+    spec(
         &["show", "tcp"],
         "",
         "TCP proxy: open connections, caps, timeouts, descriptors, counters",
@@ -118,6 +123,8 @@ pub enum Command {
     ShowSync,
     /// `show tcp`.
     ShowTcp,
+    /// `show announce`.
+    ShowAnnounce,
     Save,
     Reload,
     Quit,
@@ -147,6 +154,7 @@ impl Command {
             | Command::ShowVrrp
             | Command::ShowSync
             | Command::ShowTcp
+            | Command::ShowAnnounce
             | Command::Quit
             | Command::BadArguments(_)
             | Command::Invalid => true,
@@ -205,6 +213,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "vrrp" => no_arguments(&name, args, Command::ShowVrrp),
         "sync" => no_arguments(&name, args, Command::ShowSync),
         "tcp" => no_arguments(&name, args, Command::ShowTcp),
+        "announce" => no_arguments(&name, args, Command::ShowAnnounce),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -332,6 +341,7 @@ mod tests {
             ("show vrrp", Command::ShowVrrp),
             ("show sync", Command::ShowSync),
             ("show tcp", Command::ShowTcp),
+            ("show announce", Command::ShowAnnounce),
             ("save", Command::Save),
             ("reload", Command::Reload),
             ("quit", Command::Quit),
@@ -364,8 +374,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, tcp, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),

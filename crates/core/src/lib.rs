@@ -7,6 +7,7 @@
 // `cfg(test)`).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod announce;
 pub mod balance;
 pub mod health;
 pub mod model;

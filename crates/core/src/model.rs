@@ -7,7 +7,7 @@
 //! enabled that is not registered, and every check's timeout is greater than its interval.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Default session timeout in seconds (BalanceNG's `stout` default).
 pub const DEFAULT_SESSION_TIMEOUT: u32 = 600;
@@ -38,6 +38,8 @@ pub struct Config {
     /// Interfaces by number. `interface eth1` (the short form) takes the next free number.
     pub interfaces: BTreeMap<u32, Interface>,
     pub vrrp: Option<Vrrp>,
+    /// `announce { ... }`: active-active, the VIPs announced to a local routing daemon.
+    pub announce: Option<Announce>,
     pub networks: BTreeMap<u32, Network>,
     pub gateway: Option<Gateway>,
     pub servers: BTreeMap<u32, Server>,
@@ -78,6 +80,9 @@ pub struct Settings {
     pub tcp_write_timeout: u32,
     /// `set tcplifetime N`: seconds a TCP connection may last at most.
     pub tcp_lifetime: u32,
+    /// `set metrics ADDR:PORT`: where to serve Prometheus metrics (`set metrics off`: nowhere;
+    /// `fulcrum run --metrics` overrides it).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -94,6 +99,7 @@ impl Default for Settings {
             tcp_idle: DEFAULT_TCP_IDLE,
             tcp_write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
             tcp_lifetime: DEFAULT_TCP_LIFETIME,
+            metrics: None,
         }
     }
 }
@@ -121,6 +127,20 @@ pub enum VrrpVersion {
     /// RFC 5798 for IPv4.
     V3,
 }
+
+/// `announce { interface NAME  server N ... }`: the node announces the VIPs of the servers it can
+/// serve as /32 (/128) addresses on its own interface NAME, which a local BIRD's `direct`
+/// protocol exports to the routers (see `docs/active-active.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// The interface the daemon creates and owns for as long as it runs.
+    pub interface: String,
+    /// The servers announced, in the order written; empty means every active server.
+    pub servers: Vec<u32>,
+}
+
+/// The interface `announce` creates when the block names none.
+pub const DEFAULT_ANNOUNCE_INTERFACE: &str = "fulcrum-vip";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vrrp {

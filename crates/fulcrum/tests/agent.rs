@@ -8,29 +8,23 @@
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fulcrum_agent_client::{query_agent, query_agent_from, AgentError, ClientDrops};
 use fulcrum_wire::agent::Repr;
 use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
+use testkit::netns::spawn_in;
+use testkit::process::{write_executable, KillOnDrop};
+use testkit::{free_port, fulcrum};
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 const DNS_MONITOR: &str = "/usr/lib/mon/mon.d/dns.monitor";
 const SHORT: Duration = Duration::from_millis(500);
 
-/// A free UDP port on 127.0.0.1 (bound, read, released).
-fn free_port() -> u16 {
-    match std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port: {e}"),
-    }
-}
-
 /// A running `fulcrum agent`, killed and reaped on drop.
 struct Agent {
-    child: Option<Child>,
+    child: Option<KillOnDrop>,
     addr: SocketAddr,
 }
 
@@ -42,7 +36,7 @@ impl Agent {
     /// Started with `bind` (`-b ADDRESS`, or nothing: every address); `addr` is 127.0.0.1.
     fn start_bound(bind: &[&str], extra: &[&str]) -> Agent {
         let port = free_port();
-        let child = Command::new(FULCRUM)
+        let child = Command::new(fulcrum())
             .arg("agent")
             .args(bind)
             .args(extra)
@@ -52,10 +46,10 @@ impl Agent {
             .spawn();
         let child = match child {
             Ok(child) => child,
-            Err(e) => panic!("starting {FULCRUM} agent: {e}"),
+            Err(e) => panic!("starting {} agent: {e}", fulcrum()),
         };
         Agent {
-            child: Some(child),
+            child: Some(KillOnDrop(child)),
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
         }
     }
@@ -76,32 +70,13 @@ impl Agent {
         let Some(mut child) = self.child.take() else {
             return String::new();
         };
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill();
         let mut text = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
+        if let Some(mut stderr) = child.0.stderr.take() {
             let _ = stderr.read_to_string(&mut text);
         }
         text
     }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn write_script(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    let written = std::fs::write(&path, body).and_then(|_| {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-    });
-    if let Err(e) = written {
-        panic!("writing {}: {e}", path.display());
-    }
-    path.display().to_string()
 }
 
 /// Polls until the agent reports `wanted` (the command's result is cached for a second).
@@ -148,16 +123,15 @@ async fn seed_agentcheck_follows_bind9() {
     // last line).
     let mut agents = Vec::new();
     for (name, checker) in [
-        ("fulcrum.sh", format!("{FULCRUM} dns-check")),
+        ("fulcrum.sh", format!("{} dns-check", fulcrum())),
         ("monitor.sh", DNS_MONITOR.to_string()),
     ] {
         assert!(
             Path::new(DNS_MONITOR).exists(),
             "{DNS_MONITOR} is missing: install the Debian packages mon and libnet-dns-perl"
         );
-        let script = write_script(
-            dir.path(),
-            name,
+        let script = write_executable(
+            &dir.path().join(name),
             &format!(
                 "#!/bin/sh\n\
                  ip netns exec {ns_name} {checker} -retry 1 -retransmit 1 \
@@ -165,7 +139,7 @@ async fn seed_agentcheck_follows_bind9() {
                  if [ \"$?\" = \"0\" ]\nthen\necho 1\nelse\necho 0\nfi\n"
             ),
         );
-        let agent = Agent::start(&["-c", &script]);
+        let agent = Agent::start(&["-c", &script.display().to_string()]);
         agent.wait_ready(None).await;
         agents.push(agent);
     }
@@ -247,15 +221,14 @@ async fn the_command_runs_at_most_once_a_second() {
         Err(e) => panic!("{e}"),
     };
     let counter = dir.path().join("runs");
-    let script = write_script(
-        dir.path(),
-        "count.sh",
+    let script = write_executable(
+        &dir.path().join("count.sh"),
         &format!(
             "#!/bin/sh\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 ))\necho $n > {c}\necho $n\n",
             c = counter.display()
         ),
     );
-    let agent = Agent::start(&["-c", &script]);
+    let agent = Agent::start(&["-c", &script.display().to_string()]);
     agent.wait_ready(None).await;
     let started = Instant::now();
     let mut values = Vec::new();
@@ -388,7 +361,7 @@ fn an_agent_on_every_address_answers_from_the_one_asked() {
         }
     }
     let port = free_port();
-    let mut command = ns.command(FULCRUM);
+    let mut command = ns.command(fulcrum());
     command
         .args(["agent", &port.to_string()])
         .stdout(Stdio::null())
@@ -396,12 +369,8 @@ fn an_agent_on_every_address_answers_from_the_one_asked() {
     if let Err(e) = ns.spawn(command) {
         panic!("{e}");
     }
-    let path = format!("/run/netns/{}", ns.name());
     let asked = SocketAddr::new(IpAddr::V4(target), port);
-    let client = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| e.to_string())?;
+    let client = spawn_in(ns.name(), move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

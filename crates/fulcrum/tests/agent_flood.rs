@@ -10,19 +10,17 @@
 //! target down. On the host's loopback: a command that takes 2 s does not hold up a hundred
 //! concurrent requests. Needs root, iproute2, bind9, dig, tcpdump and nftables.
 
-mod common;
-mod dsr_support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fulcrum_agent_client::{query_agent_from, ClientDrops};
 use fulcrum_wire::agent::Repr;
 use netlab::seed::{seed_topology, NS0A_ADDR, NS0B_ADDR};
+use testkit::netns::spawn_in;
+use testkit::process::{write_executable, KillOnDrop};
+use testkit::{free_port, fulcrum};
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 /// The seed's agent port; the keyed agent listens on the next one, the one answering only the
 /// balancers (`-a`) on the one after.
 const AGENT_PORT: u16 = 439;
@@ -35,31 +33,6 @@ const FLOOD_PER_MS: u32 = 5;
 const FLOOD_MS: u32 = 3000;
 /// The flood against the real balancer's agents: longer than its agent checks' timeout.
 const FLOOD_MS_LONG: u32 = 6000;
-
-fn write_executable(path: &Path, body: &str) {
-    let written = std::fs::write(path, body).and_then(|_| {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-    });
-    if let Err(e) = written {
-        panic!("writing {}: {e}", path.display());
-    }
-}
-
-/// Runs `work` on a thread of its own inside network namespace `ns` (the test process stays
-/// where it is: `setns` changes only the calling thread).
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> std::thread::JoinHandle<Result<T, String>> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("setns {path}: {e}"))?;
-        work()
-    })
-}
 
 /// One IPv4/UDP datagram with a forged source, for a raw socket (`IPPROTO_RAW`: the kernel
 /// fills in the header checksum and total length; a zero UDP checksum means none).
@@ -162,7 +135,7 @@ fn a_spoofed_flood_does_not_lock_the_balancer_out() {
             Ok(file) => file,
             Err(e) => panic!("{e}"),
         };
-        let mut command = seed.ns0b.command(FULCRUM);
+        let mut command = seed.ns0b.command(fulcrum());
         command
             .arg("agent")
             .arg(format!("-c{}", script.display()))
@@ -182,7 +155,7 @@ fn a_spoofed_flood_does_not_lock_the_balancer_out() {
     let still_flooding = flooding.clone();
     let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let answered_before = ready.clone();
-    let balancer = in_netns(seed.ns0a.name(), move || {
+    let balancer = spawn_in(seed.ns0a.name(), move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -233,7 +206,7 @@ fn a_spoofed_flood_does_not_lock_the_balancer_out() {
     while !ready.load(std::sync::atomic::Ordering::Relaxed) && !balancer.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let flooder = in_netns(seed.client.name(), flood_ns0b);
+    let flooder = spawn_in(seed.client.name(), flood_ns0b);
     let sent = match flooder.join() {
         Ok(Ok(sent)) => sent,
         Ok(Err(e)) => panic!("flood: {e}"),
@@ -296,11 +269,8 @@ fn a_slow_command_does_not_hold_up_requests() {
             r = running.display()
         ),
     );
-    let port = match std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port: {e}"),
-    };
-    let child = Command::new(FULCRUM)
+    let port = free_port();
+    let child = Command::new(fulcrum())
         .args(["agent", "-b", "127.0.0.1", "-c"])
         .arg(&script)
         .arg(port.to_string())
@@ -308,8 +278,8 @@ fn a_slow_command_does_not_hold_up_requests() {
         .stderr(Stdio::null())
         .spawn();
     let mut child = match child {
-        Ok(child) => child,
-        Err(e) => panic!("starting {FULCRUM} agent: {e}"),
+        Ok(child) => KillOnDrop(child),
+        Err(e) => panic!("starting {} agent: {e}", fulcrum()),
     };
     let agent = SocketAddr::from(([127, 0, 0, 1], port));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -355,8 +325,7 @@ fn a_slow_command_does_not_hold_up_requests() {
         }
         Ok((answers, running_before, running.exists()))
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    child.kill();
     let (answers, running_before, still_running) = match outcome {
         Ok(outcome) => outcome,
         Err(e) => panic!("{e}"),
@@ -379,7 +348,7 @@ fn a_slow_command_does_not_hold_up_requests() {
 /// takes no target down.
 #[test]
 fn a_spoofed_flood_takes_no_target_down() {
-    use dsr_support::{require_tools, seed_config, start_seed_agents, Balancer};
+    use testkit::seed_dsr::{require_tools, seed_config, start_seed_agents, Balancer};
     require_tools();
     let lab = netlab::Lab::new("agentbal");
     let seed = match seed_topology(&lab) {
@@ -412,7 +381,7 @@ fn a_spoofed_flood_takes_no_target_down() {
         (SocketAddrV4::new(NS0A_ADDR, AGENT_PORT), request.clone()),
         (SocketAddrV4::new(NS0B_ADDR, AGENT_PORT), request),
     ];
-    let flooder = in_netns(seed.client.name(), move || flood(&agents, FLOOD_MS_LONG));
+    let flooder = spawn_in(seed.client.name(), move || flood(&agents, FLOOD_MS_LONG));
     // Both targets stay up during the flood and for a check period after it.
     let mut downs = Vec::new();
     let mut polls = 0;

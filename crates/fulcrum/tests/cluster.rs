@@ -26,14 +26,12 @@
 //!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
-mod cluster_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cluster_support::load::{ClientLog, Load, LoadSpec};
-use cluster_support::{within, Cluster, Node, ADVERT, MARGIN, MASTER_DOWN, SKEW};
 use netlab::seed::VIP;
+use testkit::cluster::load::{ClientLog, Load, LoadSpec};
+use testkit::cluster::{within, Cluster, Node, ADVERT, MARGIN, MASTER_DOWN, SKEW};
 
 /// A steady load: every client asks every 250 ms, for at most 40 s.
 const STEADY: LoadSpec = LoadSpec {
@@ -312,7 +310,7 @@ fn sigterm_of_the_master_under_load_the_backup_takes_over_within_the_skew_time()
     let (c, load) = takeover("clusterterm", Node::sigterm, SKEW + MARGIN);
     let shown = c.b.show_vrrp();
     assert!(shown.contains("priority-zero-received 1"), "{shown}");
-    let log = cluster_support::read(&c.a.log());
+    let log = testkit::cluster::read(&c.a.log());
     assert!(log.contains("vrrp MASTER -> INIT: shutdown"), "{log}");
     all_answered_and_sticky(&load.finish());
 }
@@ -415,7 +413,7 @@ fn the_killed_master_rejoins_as_backup_and_resyncs_the_full_table() {
     c.a.start();
     c.a.wait_state("BACKUP", MARGIN);
     converged(&c.b, &c.a, Duration::from_secs(3));
-    let log = cluster_support::read(&c.a.log());
+    let log = testkit::cluster::read(&c.a.log());
     assert!(log.contains("sync: full table received"), "{log}");
     // It stays backup beyond a master down interval, and the master keeps the traffic: every
     // client is answered after the rejoin, by its own node.

@@ -7,12 +7,9 @@
 //! VRRP role, its targets up and (on the master, once the client asked) its sessions.
 //! Needs root (to build the lab), iproute2, Bind9, dig and nftables.
 
-mod cluster_support;
-mod package_support;
-
 use std::time::Duration;
 
-use cluster_support::*;
+use testkit::cluster::*;
 
 /// The capability bits of the three (CAP_NET_BIND_SERVICE 10, CAP_NET_ADMIN 12, CAP_NET_RAW 13).
 const UNIT_CAP_MASK: u64 = (1 << 10) | (1 << 12) | (1 << 13);
@@ -29,8 +26,8 @@ fn status_field(pid: u32, field: &str) -> String {
 fn both_nodes_serve_vrrp_dsr_and_sync_as_nobody_with_the_units_three_capabilities() {
     let mut c = Cluster::new("clusterpriv");
     let notify_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut notify_a = package_support::NotifyListener::bind(notify_dirs[0].path());
-    let mut notify_b = package_support::NotifyListener::bind(notify_dirs[1].path());
+    let mut notify_a = testkit::package::NotifyListener::bind(notify_dirs[0].path());
+    let mut notify_b = testkit::package::NotifyListener::bind(notify_dirs[1].path());
     c.a.unprivileged = true;
     c.b.unprivileged = true;
     c.a.notify_socket = Some(notify_a.path.clone());

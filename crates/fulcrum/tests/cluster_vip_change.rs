@@ -1,5 +1,5 @@
 //! The seed's two-node cluster (DSR, VRRP vrid 7 v2 at equal priority 200; see
-//! `cluster_support`) while an operator adds a second DSR server with its own address,
+//! `testkit::cluster`) while an operator adds a second DSR server with its own address,
 //! 10.235.210.2, to the same targets: defined, registered and enabled live on the master first,
 //! then on the backup. A thread polls `show vrrp` on both nodes every 50 ms from before the
 //! first change until a master down interval after the second: ns0a stays MASTER and ns0b
@@ -10,15 +10,12 @@
 //!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
-mod cluster_support;
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_support::{within, Cluster, Node, MARGIN, MASTER_DOWN};
-use common::vrrp_states::watch;
+use testkit::cluster::{within, Cluster, Node, MARGIN, MASTER_DOWN};
+use testkit::vrrp_states::watch;
 
 const SERVER_2: &str = "server 2 {\nipaddr 10.235.210.2\nport 53\nmethod session\ntargets 1,2\n}";
 

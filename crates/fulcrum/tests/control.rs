@@ -3,23 +3,25 @@
 //! (server on 127.0.0.1 with a free port, proxied targets on 127.0.0.x). Every daemon a test
 //! starts is killed by PID when its guard drops, also on panic.
 
-mod control_support;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use control_support::*;
 use nix::sys::signal::Signal;
+use testkit::control::{control, stderr, stdout};
+use testkit::daemon::{loopback_config, setup, spawn_run, Daemon};
+use testkit::process::{expect_exit, wait_exit};
+use testkit::show::has_positioned_error;
+use testkit::{fixture, fulcrum};
 
 #[test]
 fn check_accepts_both_seed_configurations() {
     // ns0a-v3.conf is NS0A written in BalanceNG V3's style.
     for name in ["ns0a.conf", "ns0b.conf", "ns0a-v3.conf"] {
         let path = fixture(name);
-        let output = Command::new(FULCRUM)
+        let output = Command::new(fulcrum())
             .arg("check")
             .arg("-c")
             .arg(&path)
@@ -54,7 +56,7 @@ fn check_rejects_a_broken_file_with_positions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.conf");
     std::fs::write(&path, "server 1 {\nipaddr 10.0.0.300\n}\nfoo\n").unwrap();
-    let output = Command::new(FULCRUM)
+    let output = Command::new(fulcrum())
         .arg("check")
         .arg("-c")
         .arg(&path)
@@ -72,7 +74,7 @@ fn check_rejects_a_broken_file_with_positions() {
 
 #[test]
 fn check_reports_an_unreadable_file() {
-    let output = Command::new(FULCRUM)
+    let output = Command::new(fulcrum())
         .args(["check", "-c", "/nonexistent/fulcrum.conf"])
         .output()
         .unwrap();
@@ -91,23 +93,23 @@ fn live_changes_are_saved_and_survive_a_restart() {
     let (_dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
 
-    let shown = daemon.control(&["show config"]);
+    let shown = daemon.control_output(&["show config"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
     let text = stdout(&shown);
     assert!(text.starts_with("// configuration taken "), "{text}");
     assert!(text.ends_with("// end of configuration\n"), "{text}");
     assert!(text.contains("hostname LOOPTEST"), "{text}");
-    assert!(stderr(&shown).contains(&format!("fulcrum: connected to PID {}", daemon.child.id())));
+    assert!(stderr(&shown).contains(&format!("fulcrum: connected to PID {}", daemon.id())));
 
-    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "yes".into())));
-    let disabled = daemon.control(&["disable target 2"]);
+    assert_eq!(daemon.target_state(2), Some(("yes".into(), "yes".into())));
+    let disabled = daemon.control_output(&["disable target 2"]);
     assert!(disabled.status.success(), "{}", stdout(&disabled));
-    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "no".into())));
-    let enabled = daemon.control(&["enable target 2"]);
+    assert_eq!(daemon.target_state(2), Some(("yes".into(), "no".into())));
+    let enabled = daemon.control_output(&["enable target 2"]);
     assert!(enabled.status.success(), "{}", stdout(&enabled));
-    assert_eq!(target_state(&daemon, 2), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(2), Some(("yes".into(), "yes".into())));
 
-    let added = daemon.control(&[
+    let added = daemon.control_output(&[
         "target 3 { ipaddr 127.0.0.4 port 5353 dsr disable }",
         "register target 3",
         "enable target 3",
@@ -125,12 +127,12 @@ fn live_changes_are_saved_and_survive_a_restart() {
         "{}",
         stdout(&added)
     );
-    assert_eq!(target_state(&daemon, 3), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(3), Some(("yes".into(), "yes".into())));
 
     let saved = std::fs::read_to_string(&config).unwrap();
     assert!(saved.starts_with("// configuration taken "), "{saved}");
     assert!(saved.contains("127.0.0.4"), "{saved}");
-    let check = Command::new(FULCRUM)
+    let check = Command::new(fulcrum())
         .arg("check")
         .arg("-c")
         .arg(&config)
@@ -147,15 +149,12 @@ fn live_changes_are_saved_and_survive_a_restart() {
 
     let restarted = Daemon::start(&config, &socket);
     assert_eq!(
-        target_state(&restarted, 3),
+        restarted.target_state(3),
         Some(("yes".into(), "yes".into()))
     );
+    assert_eq!(restarted.target_state(2), Some(("yes".into(), "no".into())));
     assert_eq!(
-        target_state(&restarted, 2),
-        Some(("yes".into(), "no".into()))
-    );
-    assert_eq!(
-        target_state(&restarted, 1),
+        restarted.target_state(1),
         Some(("yes".into(), "yes".into()))
     );
 }
@@ -166,7 +165,7 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
     let daemon = Daemon::start(&config, &socket);
     // The running configuration, without its `// configuration taken DATE` line.
     let running = || {
-        let text = stdout(&daemon.control(&["show config"]));
+        let text = stdout(&daemon.control_output(&["show config"]));
         text.lines().skip(1).collect::<Vec<_>>().join("\n")
     };
     let before = running();
@@ -185,7 +184,7 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
     daemon.signal(Signal::SIGHUP);
     daemon.wait_for_log("reload: ");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !stdout(&daemon.control(&["show config"])).contains("hostname RELOADED") {
+    while !stdout(&daemon.control_output(&["show config"])).contains("hostname RELOADED") {
         assert!(
             Instant::now() < deadline,
             "good file not reloaded:\n{}",
@@ -199,7 +198,8 @@ fn sighup_with_a_broken_file_keeps_the_running_configuration() {
 fn every_change_is_logged_with_who_made_it_and_keys_hidden() {
     let (_dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
-    let changed = daemon.control(&["show targets", "disable target 2", "set synckey s3cr3t"]);
+    let changed =
+        daemon.control_output(&["show targets", "disable target 2", "set synckey s3cr3t"]);
     assert!(changed.status.success(), "{}", stderr(&changed));
     let logs = daemon.logs();
     assert!(
@@ -233,11 +233,11 @@ fn a_second_instance_on_the_same_socket_refuses_to_start() {
     assert!(
         logs.contains(&format!(
             "another fulcrum (PID {}) is already running",
-            first.child.id()
+            first.id()
         )),
         "{logs}"
     );
-    assert!(first.control(&["show version"]).status.success());
+    assert!(first.control_output(&["show version"]).status.success());
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn a_stale_socket_file_is_replaced() {
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
     let daemon = Daemon::start(&config, &socket);
-    assert!(daemon.control(&["show version"]).status.success());
+    assert!(daemon.control_output(&["show version"]).status.success());
     assert!(
         daemon.logs().contains("replacing stale control socket"),
         "{}",
@@ -276,11 +276,11 @@ fn a_regular_file_in_the_sockets_place_is_left_alone() {
 fn unknown_commands_get_the_seeds_error_and_a_failing_exit() {
     let (_dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
-    let output = daemon.control(&["shown sessions"]);
+    let output = daemon.control_output(&["shown sessions"]);
     assert_eq!(stdout(&output), "ERROR: invalid command (try help)\n");
     assert_eq!(output.status.code(), Some(1));
 
-    let output = daemon.control(&["show sessions x", "show version"]);
+    let output = daemon.control_output(&["show sessions x", "show version"]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
@@ -292,21 +292,21 @@ fn unknown_commands_get_the_seeds_error_and_a_failing_exit() {
         "later commands still run: {text}"
     );
 
-    let output = daemon.control(&["target 9 { ipaddr 300.1.1.1 }"]);
+    let output = daemon.control_output(&["target 9 { ipaddr 300.1.1.1 }"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         has_positioned_error(&stdout(&output), "<control>"),
         "{}",
         stdout(&output)
     );
-    assert_eq!(target_state(&daemon, 9), None);
+    assert_eq!(daemon.target_state(9), None);
 }
 
 #[test]
 fn commands_are_read_from_stdin_when_it_is_not_a_terminal() {
     let (_dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
-    let mut child = Command::new(FULCRUM)
+    let mut child = Command::new(fulcrum())
         .arg("control")
         .arg("--socket")
         .arg(&daemon.socket)
@@ -336,7 +336,7 @@ fn commands_are_read_from_stdin_when_it_is_not_a_terminal() {
         !text.contains("fulcrum 0.1.0"),
         "commands after quit ran: {text}"
     );
-    assert_eq!(target_state(&daemon, 4), Some(("yes".into(), "no".into())));
+    assert_eq!(daemon.target_state(4), Some(("yes".into(), "no".into())));
 }
 
 #[test]
@@ -384,7 +384,7 @@ fn interactive_shell_has_banner_prompt_completion_and_history() {
     let (dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
     let state = dir.path().join("state");
-    let shell = format!("{FULCRUM} control --socket {}", daemon.socket.display());
+    let shell = format!("{} control --socket {}", fulcrum(), daemon.socket.display());
     let mut child = Command::new(script)
         .args(["-qec", &shell, "/dev/null"])
         .env("XDG_STATE_HOME", &state)
@@ -424,7 +424,7 @@ fn interactive_shell_has_banner_prompt_completion_and_history() {
         .unwrap()
         .write_all(b"show vers\t\r")
         .unwrap();
-    if wait_with_timeout(&mut child, Duration::from_secs(10)).is_none() {
+    if wait_exit(&mut child, Duration::from_secs(10)).is_none() {
         let _ = child.kill();
         let _ = child.wait();
         panic!("shell did not exit: {:?}", String::from_utf8_lossy(&seen));
@@ -433,7 +433,7 @@ fn interactive_shell_has_banner_prompt_completion_and_history() {
     seen.extend(received.try_iter().flatten());
     let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(
-        text.contains(&format!("fulcrum: connected to PID {}", daemon.child.id())),
+        text.contains(&format!("fulcrum: connected to PID {}", daemon.id())),
         "{text}"
     );
     assert!(text.contains("LOOPTEST# "), "{text}");
@@ -465,7 +465,7 @@ fn protocol_violations_are_answered_and_the_connection_closed() {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let hello = read_message(&mut stream).unwrap().unwrap();
-        assert!(matches!(hello, Message::Hello { pid, .. } if pid == daemon.child.id()));
+        assert!(matches!(hello, Message::Hello { pid, .. } if pid == daemon.id()));
         stream
     };
     let expect_refusal = |stream: &mut UnixStream, why: &str| {
@@ -503,5 +503,5 @@ fn protocol_violations_are_answered_and_the_connection_closed() {
         .unwrap();
     expect_refusal(&mut stream, "unsupported control protocol version 9");
 
-    assert!(daemon.control(&["show version"]).status.success());
+    assert!(daemon.control_output(&["show version"]).status.success());
 }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use testkit::fulcrum;
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 /// Far beyond a demo's setup (a few seconds), its duration and its teardown.
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -28,15 +28,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn require_root() {
-    let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "fulcrum demo builds network namespaces: run this test as root"
-    );
 }
 
 fn host_links() -> BTreeSet<String> {
@@ -60,9 +51,9 @@ struct Demo {
 
 impl Demo {
     fn start(args: &[&str]) -> Demo {
-        require_root();
+        testkit::process::require_root();
         let links_before = host_links();
-        let mut child = Command::new(FULCRUM)
+        let mut child = Command::new(fulcrum())
             .arg("demo")
             .args(args)
             .stdin(Stdio::null())

@@ -11,9 +11,9 @@ use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netlab::bind9::{Bind9, Bind9Options, LoopbackNetns, Zone};
+use testkit::fulcrum;
 
 const DNS_MONITOR: &str = "/usr/lib/mon/mon.d/dns.monitor";
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 const ZONE: &str = "balanceng.net";
 
 /// 127.0.1.`octet`.
@@ -97,7 +97,7 @@ impl Lab {
 
     fn run(&self, program: &str, args: &[String]) -> Output {
         let mut cmd = self.netns.command(program);
-        if program == FULCRUM {
+        if program == fulcrum() {
             cmd.arg("dns-check");
         }
         if self.posixly_correct {
@@ -124,7 +124,7 @@ impl Lab {
         ];
         full.extend(args.split_whitespace().map(String::from));
         let theirs = self.run(DNS_MONITOR, &full);
-        let ours = self.run(FULCRUM, &full);
+        let ours = self.run(fulcrum(), &full);
         let text = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
         assert_eq!(
             ours.status.code(),

@@ -11,17 +11,14 @@
 //! that lost the VIP from its `lo` although every configured check still passes. Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
-mod common;
-mod dsr_support;
-
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use dsr_support::{
-    nodes_of, require_tools, seed_config_fast, start_agents_asking, start_node_bind9, Balancer,
-};
 use netlab::lab::Lab;
 use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR, VIP};
+use testkit::seed_dsr::{
+    nodes_of, require_tools, seed_config_fast, start_agents_asking, start_node_bind9, Balancer,
+};
 
 /// INTERVAL + TIMEOUT of the `1,2` checks, and a margin for the busy shared machine.
 const DOWN_WITHIN: Duration = Duration::from_secs(3);

@@ -1,5 +1,5 @@
 //! Link events on the DSR interface of the seed's cluster (the lab and nodes of
-//! `cluster_support`: the seed's NS0A/NS0B configurations, DSR on `eth1`, VRRP vrid 7 at equal
+//! `testkit::cluster`: the seed's NS0A/NS0B configurations, DSR on `eth1`, VRRP vrid 7 at equal
 //! priority 200), under a bounded client load through the VIP:
 //! - `ip link set eth1 down` on the master: it enters FAULT (`show vrrp`), the backup takes
 //!   over within Master_Down_Interval and the VIP answers again; the downed node's threads do
@@ -12,14 +12,12 @@
 //!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
-mod cluster_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_support::load::{Load, LoadSpec};
-use cluster_support::{within, Cluster, MARGIN, MASTER_DOWN, SKEW};
 use netlab::seed::VIP;
+use testkit::cluster::load::{Load, LoadSpec};
+use testkit::cluster::{within, Cluster, MARGIN, MASTER_DOWN, SKEW};
 
 /// Forty clients asking every 250 ms, for at most 40 s.
 const LOAD: LoadSpec = LoadSpec {
@@ -180,7 +178,7 @@ fn link_event(tag: &str, break_link: fn(&Cluster), restore: fn(&Cluster)) {
         c.a.control("show targets"),
         c.logs()
     );
-    let log = cluster_support::read(&c.a.log());
+    let log = testkit::cluster::read(&c.a.log());
     assert!(log.contains("vrrp MASTER -> FAULT: link down"), "{log}");
     load.finish();
 }

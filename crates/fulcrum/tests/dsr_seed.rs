@@ -12,17 +12,16 @@
 //! seed's agent on both nodes) all pass, so the DSR plane keeps both targets. Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
-mod common;
-mod dsr_support;
-
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::Duration;
 
-use dsr_support::{ask, require_tools, seed_config, start_seed_agents, target_counts, Balancer};
 use netlab::lab::Lab;
 use netlab::seed::{seed_topology, VIP};
+use testkit::seed_dsr::{
+    ask, require_tools, seed_config, start_seed_agents, target_counts, Balancer,
+};
 
 #[test]
 fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {

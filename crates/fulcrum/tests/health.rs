@@ -8,24 +8,22 @@
 //! process a test starts is killed by PID when its guard drops, also on panic; each test has
 //! its own 127.0.N.0/24 client range and free ports, so tests run in parallel.
 
-mod common;
-mod health_support;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use health_support::{
-    bind9, dig, free_port, recorder, two_target_config, Daemon, Guard, DOWN_WITHIN, FULCRUM,
-    MARGIN, ZONE,
-};
 use netlab::bind9::LoopbackNetns;
+use testkit::daemon::Daemon;
+use testkit::dns::{loopback_bind9, ZONE};
+use testkit::health::{dig, recorder, two_target_config, DOWN_WITHIN, MARGIN};
+use testkit::process::KillOnDrop;
+use testkit::{free_port, fulcrum};
 
 #[test]
 fn a_stopped_bind9_goes_down_its_clients_move_and_it_comes_back_up() {
     let ports = [free_port(), free_port()];
-    let mut a = bind9("inst-a", ports[0]);
-    let _b = bind9("inst-b", ports[1]);
+    let mut a = loopback_bind9("inst-a", ports[0]);
+    let _b = loopback_bind9("inst-b", ports[1]);
     let vip = SocketAddr::from(([127, 0, 51, 10], free_port()));
     let scripts = tempfile::tempdir().expect("temporary directory");
     let alerts = scripts.path().join("alerts");
@@ -38,7 +36,7 @@ fn a_stopped_bind9_goes_down_its_clients_move_and_it_comes_back_up() {
         )
     };
     let (ca, cb) = (checks(ports[0]), checks(ports[1]));
-    let daemon = Daemon::start(&two_target_config(vip, ports, [&ca, &cb]));
+    let daemon = Daemon::with_config(&two_target_config(vip, ports, [&ca, &cb]));
     daemon.wait_for(1, true, MARGIN);
     daemon.wait_for(2, true, MARGIN);
 
@@ -75,7 +73,7 @@ fn a_stopped_bind9_goes_down_its_clients_move_and_it_comes_back_up() {
     assert!(detail.contains("operational  no"), "{detail}");
     assert!(detail.contains("connection refused"), "{detail}");
 
-    let _a = bind9("inst-a", ports[0]);
+    let _a = loopback_bind9("inst-a", ports[0]);
     daemon.wait_for(1, true, Duration::from_secs(1) + MARGIN);
     let lines = daemon.wait_for_lines(&alerts, 2);
     assert!(
@@ -89,7 +87,10 @@ fn a_stopped_bind9_goes_down_its_clients_move_and_it_comes_back_up() {
 #[test]
 fn an_agent_reporting_zero_takes_its_target_down() {
     let ports = [free_port(), free_port()];
-    let (_a, _b) = (bind9("inst-a", ports[0]), bind9("inst-b", ports[1]));
+    let (_a, _b) = (
+        loopback_bind9("inst-a", ports[0]),
+        loopback_bind9("inst-b", ports[1]),
+    );
     let vip = SocketAddr::from(([127, 0, 52, 10], free_port()));
     let work = tempfile::tempdir().expect("temporary directory");
     let value = work.path().join("value");
@@ -97,8 +98,8 @@ fn an_agent_reporting_zero_takes_its_target_down() {
     let key = work.path().join("key");
     std::fs::write(&key, "health-test-secret\n").expect("write the key");
     let agent_port = free_port();
-    let _agent = Guard(
-        Command::new(FULCRUM)
+    let _agent = KillOnDrop(
+        Command::new(fulcrum())
             .args(["agent", "-b", "127.0.0.1", "-k"])
             .arg(&key)
             .arg("-c")
@@ -113,7 +114,7 @@ fn an_agent_reporting_zero_takes_its_target_down() {
     let checks = format!("  agent {agent_port},1,2");
     let config =
         two_target_config(vip, ports, [&checks, ""]) + "set agentkey \"health-test-secret\"\n";
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::with_config(&config);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !daemon.control("show target 1").contains("value 7") {
         assert!(
@@ -142,14 +143,17 @@ fn an_agent_reporting_zero_takes_its_target_down() {
 #[test]
 fn a_closed_tcp_port_fails_tcpopen_and_a_zone_not_served_fails_dns() {
     let ports = [free_port(), free_port()];
-    let (_a, _b) = (bind9("inst-a", ports[0]), bind9("inst-b", ports[1]));
+    let (_a, _b) = (
+        loopback_bind9("inst-a", ports[0]),
+        loopback_bind9("inst-b", ports[1]),
+    );
     let vip = SocketAddr::from(([127, 0, 53, 10], free_port()));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
     let open_port = listener.local_addr().expect("local address").port();
     let tcp_check = format!("  tcpopen {open_port},1,2");
     // inst-b is not authoritative for this zone: REFUSED, no SOA.
     let dns_check = "  dns missing.test,1,2";
-    let daemon = Daemon::start(&two_target_config(vip, ports, [&tcp_check, dns_check]));
+    let daemon = Daemon::with_config(&two_target_config(vip, ports, [&tcp_check, dns_check]));
     let took = daemon.wait_for(2, false, DOWN_WITHIN + MARGIN);
     eprintln!("target 2 (zone not served) reported down after {took:?}");
     let detail = daemon.control("show target 2");
@@ -242,7 +246,7 @@ fn ping_scenario(tag: &str, group_range: &str, addr: IpAddr) {
          target 2 {{\n  ipaddr 127.0.0.1\n  port 53\n  ping 1,2\n}}\n\
          register targets 1,2\nenable targets 1,2\n"
     );
-    let daemon = Daemon::start_in(&config, Some(&netns));
+    let daemon = Daemon::with_config_in(&config, Some(&netns));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !daemon.control("show target 1").contains("ping 1,2 up") {
         assert!(

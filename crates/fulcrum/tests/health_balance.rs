@@ -10,15 +10,14 @@
 //!   brings the same value again does not rebuild the data plane's snapshot (the plane logs a
 //!   line for each rebuild an agent value causes).
 
-mod common;
-mod health_support;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use health_support::{
-    bind9, dig, free_port, two_target_config, Daemon, Guard, DOWN_WITHIN, FULCRUM, MARGIN,
-};
+use testkit::daemon::Daemon;
+use testkit::dns::loopback_bind9;
+use testkit::health::{dig, two_target_config, DOWN_WITHIN, MARGIN};
+use testkit::process::KillOnDrop;
+use testkit::{free_port, fulcrum};
 
 /// The `drops` column of server `id` in `show servers`.
 fn server_drops(daemon: &Daemon, id: u32) -> u64 {
@@ -37,11 +36,14 @@ fn server_drops(daemon: &Daemon, id: u32) -> u64 {
 #[test]
 fn failopen_forwards_to_every_target_when_all_are_down_and_without_it_queries_are_dropped() {
     let ports = [free_port(), free_port()];
-    let (_a, _b) = (bind9("inst-a", ports[0]), bind9("inst-b", ports[1]));
+    let (_a, _b) = (
+        loopback_bind9("inst-a", ports[0]),
+        loopback_bind9("inst-b", ports[1]),
+    );
     let vip = SocketAddr::from(([127, 0, 55, 10], free_port()));
     // Neither instance is authoritative for missing.test: both fail `dns`, both still answer.
     let check = "  dns missing.test,1,2";
-    let daemon = Daemon::start(&two_target_config(vip, ports, [check, check]));
+    let daemon = Daemon::with_config(&two_target_config(vip, ports, [check, check]));
     daemon.wait_for(1, false, DOWN_WITHIN + MARGIN);
     daemon.wait_for(2, false, DOWN_WITHIN + MARGIN);
     // The data plane learns of the transition just after the scheduler.
@@ -119,19 +121,22 @@ fn agent_rebuilds(daemon: &Daemon) -> usize {
 #[test]
 fn method_agent_sends_new_clients_to_the_lowest_value_and_follows_a_flip() {
     let ports = [free_port(), free_port()];
-    let (_a, _b) = (bind9("inst-a", ports[0]), bind9("inst-b", ports[1]));
+    let (_a, _b) = (
+        loopback_bind9("inst-a", ports[0]),
+        loopback_bind9("inst-b", ports[1]),
+    );
     let vip = SocketAddr::from(([127, 0, 56, 10], free_port()));
     let dir = tempfile::tempdir().expect("temporary directory");
     let scripts = [dir.path().join("a.sh"), dir.path().join("b.sh")];
     write_value_script(&scripts[0], 5);
     write_value_script(&scripts[1], 50);
     let agent_ports = [free_port(), free_port()];
-    let _agents: Vec<Guard> = scripts
+    let _agents: Vec<KillOnDrop> = scripts
         .iter()
         .zip(agent_ports)
         .map(|(script, port)| {
-            Guard(
-                std::process::Command::new(FULCRUM)
+            KillOnDrop(
+                std::process::Command::new(fulcrum())
                     .args(["agent", "-b", "127.0.0.1", "-c"])
                     .arg(script)
                     .arg(port.to_string())
@@ -146,7 +151,7 @@ fn method_agent_sends_new_clients_to_the_lowest_value_and_follows_a_flip() {
     let checks = agent_ports.map(|port| format!("  agent {port},1,2"));
     let config = two_target_config(vip, ports, [&checks[0], &checks[1]])
         .replace("method session", "method agent");
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::with_config(&config);
     wait_for_line(
         &daemon,
         "server 1 (method agent): new clients go to target 1 (agent value 5)",

@@ -8,21 +8,16 @@
 //! proxy configuration on the same host binds an address that is not ns0a's with IP_FREEBIND and
 //! needs CAP_NET_BIND_SERVICE for port 53. Needs root, iproute2, perl and setpriv (util-linux).
 
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use netlab::lab::{Lab, Ns};
 use netlab::seed::seed_topology;
+use testkit::fulcrum;
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
-
+/// `tests/fixtures/NAME` as an argument.
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
+    testkit::fixture(name).display().to_string()
 }
 
 fn check_host(node: &Ns) -> Output {
@@ -33,12 +28,12 @@ fn check_host(node: &Ns) -> Output {
 /// capability bounding set (as a service without them would run) when `drop` is not empty.
 fn check_file(node: &Ns, file: &str, drop: &[&str]) -> Output {
     let mut command = if drop.is_empty() {
-        node.command(FULCRUM)
+        node.command(fulcrum())
     } else {
         let mut setpriv = node.command("setpriv");
         setpriv
             .arg(format!("--bounding-set=-{}", drop.join(",-")))
-            .arg(FULCRUM);
+            .arg(fulcrum());
         setpriv
     };
     command
@@ -116,7 +111,7 @@ fn the_seed_host_passes_and_each_broken_thing_is_named() {
         .arg(&script)
         .status()
         .expect("chmod the agent script");
-    let mut agent = ns0a.command(FULCRUM);
+    let mut agent = ns0a.command(fulcrum());
     agent
         .arg("agent")
         .arg("-c")

@@ -7,14 +7,14 @@
 //! interface that does not exist keeps it back, and SIGTERM still stops the daemon with
 //! STOPPING=1). Needs root (to switch to nobody).
 
-mod control_support;
-mod package_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use control_support::*;
+use testkit::control::{stderr, stdout};
+use testkit::daemon::{loopback_config, setup, Daemon};
+use testkit::fulcrum;
+use testkit::process::wait_exit;
 
 /// `fulcrum run` on a broken file: the errors it logs before exiting, with `extra` arguments
 /// and environment.
@@ -22,7 +22,7 @@ fn errors_logged(extra: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("broken.conf");
     std::fs::write(&config, "server 1 {\n}\n").unwrap();
-    let mut command = Command::new(FULCRUM);
+    let mut command = Command::new(fulcrum());
     command
         .arg("run")
         .arg("-c")
@@ -66,7 +66,7 @@ fn log_format_json_writes_one_object_per_line() {
 
 #[test]
 fn version_names_the_commit() {
-    let output = Command::new(FULCRUM).arg("--version").output().unwrap();
+    let output = Command::new(fulcrum()).arg("--version").output().unwrap();
     let text = stdout(&output);
     let commit = text
         .trim()
@@ -84,29 +84,7 @@ fn members_of_the_socket_group_may_only_show() {
     assert!(nix::unistd::geteuid().is_root(), "run as root (setpriv)");
     let (dir, config, socket) = setup();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let log = unique_log(&config);
-    let child = Command::new(FULCRUM)
-        .arg("run")
-        .arg("-c")
-        .arg(&config)
-        .arg("--socket")
-        .arg(&socket)
-        .args(["--socket-group", "nogroup"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon {
-        child,
-        config: config.clone(),
-        socket: socket.clone(),
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "no socket:\n{}", daemon.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let daemon = Daemon::start_with(&config, &socket, &["--socket-group", "nogroup"]);
     let meta = std::fs::metadata(&socket).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
     assert_eq!(
@@ -118,7 +96,7 @@ fn members_of_the_socket_group_may_only_show() {
     let as_nobody = |command: &str| {
         Command::new("setpriv")
             .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
-            .arg(FULCRUM)
+            .arg(fulcrum())
             .arg("control")
             .arg("--socket")
             .arg(&socket)
@@ -139,10 +117,10 @@ fn members_of_the_socket_group_may_only_show() {
         );
     }
     // Nothing changed; the owner (root here) still may.
-    assert_eq!(target_state(&daemon, 1), Some(("yes".into(), "yes".into())));
-    let changed = daemon.control(&["disable target 1"]);
+    assert_eq!(daemon.target_state(1), Some(("yes".into(), "yes".into())));
+    let changed = daemon.control_output(&["disable target 1"]);
     assert!(changed.status.success(), "{}", stdout(&changed));
-    assert_eq!(target_state(&daemon, 1), Some(("yes".into(), "no".into())));
+    assert_eq!(daemon.target_state(1), Some(("yes".into(), "no".into())));
 }
 
 #[test]
@@ -150,7 +128,7 @@ fn control_reload_answers_with_the_diagnostics_and_fails_on_a_broken_file() {
     let (_dir, config, socket) = setup();
     let daemon = Daemon::start(&config, &socket);
     let reload = || {
-        Command::new(FULCRUM)
+        Command::new(fulcrum())
             .args(["control", "--socket"])
             .arg(&socket)
             .arg("reload")
@@ -165,14 +143,14 @@ fn control_reload_answers_with_the_diagnostics_and_fails_on_a_broken_file() {
     assert!(text.contains(&format!("{file}:2:10: error: ")), "{text}");
     assert!(text.contains(&format!("{file}:4:1: error: ")), "{text}");
     assert!(text.contains("keeping the running configuration"), "{text}");
-    let shown = stdout(&daemon.control(&["show config"]));
+    let shown = stdout(&daemon.control_output(&["show config"]));
     assert!(shown.contains("hostname LOOPTEST"), "{shown}");
 
     std::fs::write(&config, loopback_config().replace("LOOPTEST", "RELOADED")).unwrap();
     let output = reload();
     assert!(output.status.success(), "{}", stdout(&output));
     assert!(stdout(&output).contains("loaded"), "{}", stdout(&output));
-    let shown = stdout(&daemon.control(&["show config"]));
+    let shown = stdout(&daemon.control_output(&["show config"]));
     assert!(shown.contains("hostname RELOADED"), "{shown}");
 }
 
@@ -181,7 +159,7 @@ fn save_keeps_the_previous_file_as_bak() {
     let (_dir, config, socket) = setup();
     let original = std::fs::read_to_string(&config).unwrap();
     let daemon = Daemon::start(&config, &socket);
-    let output = daemon.control(&["hostname SAVED", "save"]);
+    let output = daemon.control_output(&["hostname SAVED", "save"]);
     assert!(output.status.success(), "{}", stdout(&output));
     let backup = config.with_file_name(format!(
         "{}.bak",
@@ -206,9 +184,9 @@ fn ready_waits_for_vrrp_and_a_daemon_that_never_gets_ready_still_stops() {
          register network 1\nenable network 1\n",
     )
     .unwrap();
-    let mut notify = package_support::NotifyListener::bind(dir.path());
+    let mut notify = testkit::package::NotifyListener::bind(dir.path());
     let log = dir.path().join("run.log");
-    let mut child = Command::new(FULCRUM)
+    let mut child = Command::new(fulcrum())
         .arg("run")
         .arg("-c")
         .arg(&config)
@@ -237,7 +215,7 @@ fn ready_waits_for_vrrp_and_a_daemon_that_never_gets_ready_still_stops() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let status = wait_exit(&mut child, Duration::from_secs(20));
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();

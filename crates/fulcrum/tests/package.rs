@@ -13,15 +13,13 @@
 //! the test refuses to run where fulcrum is already installed. Needs root, dpkg-dev, systemd
 //! (for systemd-analyze), man-db, bind9 and dig.
 
-mod package_support;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netlab::bind9::{free_loopback_port, Bind9, Bind9Options, Zone};
 use nix::sys::signal::Signal;
-use package_support::*;
+use testkit::package::*;
 
 const CONFIG: &str = "/etc/fulcrum/fulcrum.conf";
 const RUNTIME_DIR: &str = "/run/fulcrum";
@@ -45,16 +43,9 @@ impl Drop for Purge {
     }
 }
 
-fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the package test installs a package: run it as root"
-    );
-}
-
 #[test]
 fn package_installs_runs_as_the_unit_and_is_removed_cleanly() {
-    require_root();
+    testkit::process::require_root();
     assert!(
         !installed("fulcrum"),
         "fulcrum is installed on this machine; this test installs and purges the package, \
@@ -260,7 +251,7 @@ fn run_as_the_unit() {
 
     // A stuck worker: the pings stop.
     daemon.signal(Signal::SIGUSR2);
-    wait_for_log(&daemon, "watchdog: no progress from");
+    testkit::process::wait_for_log(&daemon.log, "watchdog: no progress from", LIMIT);
     // Stamps are taken when the test reads; drain what was sent before the log line.
     notify.collect(Duration::from_millis(300));
     let stalled = Instant::now();
@@ -308,15 +299,7 @@ fn start_agent_as_its_unit() -> ServiceProcess {
         .spawn()
         .expect("start the agent");
     ServiceProcess {
-        child,
+        child: testkit::process::KillOnDrop(child),
         log: std::path::PathBuf::from("/dev/null"),
-    }
-}
-
-fn wait_for_log(daemon: &ServiceProcess, needle: &str) {
-    let end = Instant::now() + LIMIT;
-    while !daemon.logs().contains(needle) {
-        assert!(Instant::now() < end, "no {needle:?} in:\n{}", daemon.logs());
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -9,15 +9,13 @@
 //! node that placed them anew instead of following the synced sessions would move about half. Needs root,
 //! iproute2, nftables, bind9, dig, and a release build (made here when missing).
 
-mod cluster_support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cluster_support::load::{ClientLog, Load, LoadSpec};
-use cluster_support::{within, Cluster, Node, MARGIN, SKEW};
 use netlab::seed::VIP;
+use testkit::cluster::load::{ClientLog, Load, LoadSpec};
+use testkit::cluster::{within, Cluster, Node, MARGIN, SKEW};
 
 /// Every client asks every 250 ms for the whole procedure (at most 60 s).
 const STEADY: LoadSpec = LoadSpec {

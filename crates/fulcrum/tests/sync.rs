@@ -8,56 +8,25 @@
 //! test checks that `show sync` names why sync is not running (a `real` address the host does not
 //! hold; nothing to sync).
 
-mod control_support;
-
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// A running `fulcrum run` on a configuration of its own, killed by PID when it drops.
-struct Daemon {
-    daemon: control_support::Daemon,
-    _dir: tempfile::TempDir,
+use testkit::daemon::Daemon;
+use testkit::free_port;
+use testkit::process::within;
+use testkit::show::{number_after, Session};
+
+/// What these tests read of a sync node beyond [`Daemon`]'s own accessors.
+trait SyncNode {
+    fn wait_sessions(&self, count: usize) -> BTreeSet<Session>;
+    fn wait_sync_running(&self);
+    fn sync_counter(&self, word: &str) -> u64;
 }
 
-impl Daemon {
-    fn start(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let config_path = dir.path().join("fulcrum.conf");
-        std::fs::write(&config_path, config).expect("write the configuration");
-        let daemon = control_support::Daemon::start(&config_path, &dir.path().join("fulcrum.sock"));
-        Daemon { daemon, _dir: dir }
-    }
-
-    fn logs(&self) -> String {
-        self.daemon.logs()
-    }
-
-    fn control(&self, line: &str) -> String {
-        let output = self.daemon.control(&[line]);
-        assert!(
-            output.status.success(),
-            "fulcrum control {line:?} failed: {}\n{}",
-            control_support::stderr(&output),
-            self.logs()
-        );
-        control_support::stdout(&output)
-    }
-
-    /// `show sessions all` as (hash, address, server, target) rows.
-    fn sessions(&self) -> BTreeSet<(String, String, String, String)> {
-        let text = self.control("show sessions all");
-        text.lines()
-            .skip(3)
-            .filter_map(|line| {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                (f.len() == 7).then(|| (f[0].into(), f[1].into(), f[3].into(), f[4].into()))
-            })
-            .collect()
-    }
-
+impl SyncNode for Daemon {
     /// The sessions once there are `count` of them (the queries are in flight until then).
-    fn wait_sessions(&self, count: usize) -> BTreeSet<(String, String, String, String)> {
+    fn wait_sessions(&self, count: usize) -> BTreeSet<Session> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let sessions = self.sessions();
@@ -92,10 +61,7 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
             text = self.control("show sync");
         }
-        let words: Vec<&str> = text.split_whitespace().collect();
-        words
-            .windows(2)
-            .find_map(|w| (w[0] == word).then(|| w[1].parse().ok()).flatten())
+        number_after(&text, word)
             .unwrap_or_else(|| panic!("no {word} in show sync:\n{text}\n{}", self.logs()))
     }
 }
@@ -103,11 +69,6 @@ impl Daemon {
 /// A free UDP port on 127.0.0.1 (held by the returned socket, which plays a target).
 fn target_socket() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind a target socket")
-}
-
-fn free_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("local address").port()
 }
 
 /// One node: network 1 with `real` = `me` and `syncpeer` = `peer`, a session server on `vip`
@@ -147,18 +108,6 @@ fn query(vip: SocketAddr, source: Ipv4Addr, id: u16) {
     socket.send_to(&packet, vip).expect("send a query");
 }
 
-/// Waits until `check` holds, up to `limit`; returns how long it took.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check() {
-            return Some(started.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    check().then(|| started.elapsed())
-}
-
 #[test]
 fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full_table() {
     let (a, b) = (Ipv4Addr::new(127, 0, 78, 1), Ipv4Addr::new(127, 0, 78, 2));
@@ -169,9 +118,9 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
     let vip_a = SocketAddr::from(([127, 0, 78, 10], free_port()));
     let vip_b = SocketAddr::from(([127, 0, 78, 20], free_port()));
     let config_b = node_config(b, a, vip_b, &ports, None);
-    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    let node_a = Daemon::with_config(&node_config(a, b, vip_a, &ports, None));
     node_a.wait_sync_running();
-    let node_b = Daemon::start(&config_b);
+    let node_b = Daemon::with_config(&config_b);
 
     for n in 0..120u16 {
         query(vip_a, Ipv4Addr::new(127, 0, 79, n as u8 + 1), n);
@@ -200,7 +149,7 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
         query(vip_a, Ipv4Addr::new(127, 0, 79, n as u8 + 1), n);
     }
     let on_a = node_a.wait_sessions(150);
-    let node_b = Daemon::start(&config_b);
+    let node_b = Daemon::with_config(&config_b);
     let took = within(Duration::from_secs(2), || node_b.sessions() == on_a);
     assert!(
         took.is_some(),
@@ -242,9 +191,9 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         .map(|t| t.local_addr().expect("address").port());
     let vip_a = SocketAddr::from(([127, 0, 88, 10], free_port()));
     let vip_b = SocketAddr::from(([127, 0, 88, 20], free_port()));
-    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, Some("right key")));
+    let node_a = Daemon::with_config(&node_config(a, b, vip_a, &ports, Some("right key")));
     node_a.wait_sync_running();
-    let node_b = Daemon::start(&node_config(b, a, vip_b, &ports, Some("wrong key")));
+    let node_b = Daemon::with_config(&node_config(b, a, vip_b, &ports, Some("wrong key")));
     for n in 0..20u16 {
         query(vip_a, Ipv4Addr::new(127, 0, 89, n as u8 + 1), n);
     }
@@ -308,7 +257,7 @@ fn show_sync_names_why_sync_is_not_running() {
     };
     // A `real` address this host does not hold (TEST-NET-1; nothing is sent: the bind fails).
     let vip = SocketAddr::from(([127, 0, 98, 10], free_port()));
-    let elsewhere = Daemon::start(&node_config(
+    let elsewhere = Daemon::with_config(&node_config(
         Ipv4Addr::new(192, 0, 2, 45),
         Ipv4Addr::new(192, 0, 2, 46),
         vip,
@@ -323,7 +272,7 @@ fn show_sync_names_why_sync_is_not_running() {
     let me = Ipv4Addr::new(127, 0, 98, 1);
     let vip = SocketAddr::from(([127, 0, 98, 20], free_port()));
     let alone = node_config(me, me, vip, &ports, None).replace("  syncpeer 127.0.98.1\n", "");
-    let alone = Daemon::start(&alone);
+    let alone = Daemon::with_config(&alone);
     wait_for(
         &alone,
         "sync not running: no `vrrp` block and no network with a `syncpeer`",
@@ -341,9 +290,9 @@ fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_coun
     let vip_b = SocketAddr::from(([127, 0, 108, 20], free_port()));
     // B's server 1 has target 1 only (target 2 exists there, but not as one of server 1's).
     let config_b = node_config(b, a, vip_b, &ports, None).replace("targets 1,2\n", "targets 1\n");
-    let node_a = Daemon::start(&node_config(a, b, vip_a, &ports, None));
+    let node_a = Daemon::with_config(&node_config(a, b, vip_a, &ports, None));
     node_a.wait_sync_running();
-    let node_b = Daemon::start(&config_b);
+    let node_b = Daemon::with_config(&config_b);
     node_b.wait_sync_running();
     for n in 0..60u16 {
         query(vip_a, Ipv4Addr::new(127, 0, 109, n as u8 + 1), n);

@@ -1,6 +1,6 @@
 //! Forged session sync on the seed's segment: the seed's two-node cluster (real `fulcrum run`
 //! on ns0a and ns0b with the seed's configurations: VRRP, no `syncpeer`, no `synckey`; see
-//! `cluster_support`), sessions made by a real client load and synced to the backup, then a
+//! `testkit::cluster`), sessions made by a real client load and synced to the backup, then a
 //! third host on the segment, the seed's router namespace, plays the attacker:
 //! - from its own address it sends the backup a restart (an Update from a new boot naming a
 //!   client and an existing client moved) and a full-table dump (which used to wipe the
@@ -14,16 +14,14 @@
 //! The backup's table is the master's, unchanged, throughout; the drops show in `show sync`.
 //! Needs root, iproute2, nftables, bind9 and dig.
 
-mod cluster_support;
-
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use cluster_support::load::{Load, LoadSpec};
-use cluster_support::{within, Cluster, Node};
 use netlab::seed::{NS0B_ADDR, ROUTER_ADDR, VIP};
 use netlab::Ns;
+use testkit::cluster::load::{Load, LoadSpec};
+use testkit::cluster::{within, Cluster, Node};
+use testkit::netns::run_in;
 
 const MASTER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const BACKUP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 46);
@@ -54,22 +52,9 @@ fn datagram(
     out
 }
 
-/// Runs `f` on a thread inside `ns`'s network namespace.
-fn in_ns<T: Send + 'static>(ns: &Ns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{}", ns.name());
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
-        f()
-    })
-    .join()
-    .expect("the thread inside the namespace panicked")
-}
-
 /// Sends each payload from `ns`'s own address to `to`, port 10439.
 fn send_udp(ns: &Ns, to: Ipv4Addr, payloads: Vec<Vec<u8>>) {
-    in_ns(ns, move || {
+    run_in(ns, move || {
         let socket = UdpSocket::bind((ROUTER_ADDR, PORT)).expect("bind in the attacker namespace");
         for payload in payloads {
             socket.send_to(&payload, (to, PORT)).expect("send");
@@ -79,7 +64,7 @@ fn send_udp(ns: &Ns, to: Ipv4Addr, payloads: Vec<Vec<u8>>) {
 
 /// Sends each payload in a hand-made IPv4/UDP packet with `from` as its source, 10439 -> 10439.
 fn send_spoofed(ns: &Ns, from: Ipv4Addr, to: Ipv4Addr, payloads: Vec<Vec<u8>>) {
-    in_ns(ns, move || {
+    run_in(ns, move || {
         let raw = socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::RAW,

@@ -15,22 +15,21 @@
 //! Needs root, iproute2, prlimit (util-linux), bind9 and dig. The flood is bounded in count
 //! (720 + 4 connections) and time (the test's waits).
 
-mod common;
-
-use common::targets;
-
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use netlab::bind9::{Bind9, Bind9Options, Zone};
+use netlab::bind9::Bind9;
 use netlab::{Lab, Ns, Proc};
+use testkit::control::control_text;
+use testkit::dns::{zone_server, ZONE};
+use testkit::fulcrum;
+use testkit::netns::run_in;
+use testkit::process::read;
+use testkit::show::{operational_in, wait_operational};
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
-const ZONE: &str = "fulcrum.test";
 const SERVER_PORT: u16 = 53;
 const TARGET_PORT: u16 = 5353;
 
@@ -55,14 +54,7 @@ impl Node {
             .collect();
         let mut records = vec!["@ IN TXT \"flood\""];
         records.extend(big.iter().map(String::as_str));
-        let bind9 = Bind9::start(Bind9Options {
-            listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            port: TARGET_PORT,
-            zones: vec![Zone::primary(ZONE, 1, &records)],
-            netns: Some(ns.name().to_string()),
-            extra_options: String::new(),
-        })
-        .expect("start Bind9");
+        let bind9 = zone_server(Some(ns.name()), TARGET_PORT, &records);
         let dir = tempfile::tempdir().expect("temporary directory");
         let conf = dir.path().join("fulcrum.conf");
         std::fs::write(
@@ -83,7 +75,7 @@ impl Node {
         let mut command = ns.command("prlimit");
         command
             .arg(format!("--nofile={nofile}"))
-            .arg(FULCRUM)
+            .arg(fulcrum())
             .args(["run", "--log-level", "info", "-c"])
             .arg(&conf)
             .arg("--socket")
@@ -106,15 +98,7 @@ impl Node {
     }
 
     fn control(&self, line: &str) -> String {
-        let output = std::process::Command::new(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(["-e", line])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        control_text(&self.socket, line)
     }
 
     fn show_tcp(&self) -> String {
@@ -136,16 +120,16 @@ impl Node {
             "{}\n{}\nlog:\n{}",
             self.control("show targets"),
             self.show_tcp(),
-            std::fs::read_to_string(&self.log).unwrap_or_default()
+            read(&self.log)
         )
     }
 
     fn target_up(&self) -> bool {
-        targets::operational_in(&self.control("show targets"), 1).unwrap_or(false)
+        operational_in(&self.control("show targets"), 1).unwrap_or(false)
     }
 
     fn wait_target_up(&self, limit: Duration) {
-        targets::wait_operational(1, true, limit, || self.target_up(), || self.report());
+        wait_operational(1, true, limit, || self.target_up(), || self.report());
     }
 
     /// One UDP query through the proxy with `dig`.
@@ -175,19 +159,6 @@ fn raise_own_limit() {
     if soft < wanted {
         setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).expect("setrlimit");
     }
-}
-
-/// Runs `f` on a thread inside `ns` (sockets made there live in it).
-fn in_namespace<T: Send + 'static>(ns: &Ns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{}", ns.name());
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
-        f()
-    })
-    .join()
-    .expect("the namespace thread panicked")
 }
 
 fn connect_from(source: Ipv4Addr) -> Option<TcpStream> {
@@ -236,10 +207,6 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     false
 }
 
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 #[test]
 fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
     raise_own_limit();
@@ -252,7 +219,7 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
     assert!(shown.contains("per-client-cap 10"), "{shown}");
 
     // Four clients that send 2000 queries for 3 kB answers each and never read.
-    let mut lazy: Vec<TcpStream> = in_namespace(&node.ns, || {
+    let mut lazy: Vec<TcpStream> = run_in(&node.ns, || {
         (1..=4u8)
             .filter_map(|host| connect_from(Ipv4Addr::new(127, 0, 9, host)))
             .collect()
@@ -268,7 +235,7 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
         }
     }
     // The idle flood: 60 sources x 12 connections, in source order.
-    let idle: Vec<TcpStream> = in_namespace(&node.ns, || {
+    let idle: Vec<TcpStream> = run_in(&node.ns, || {
         let mut held = Vec::new();
         for host in 1..=60u8 {
             for _ in 0..12 {
@@ -324,7 +291,7 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let log = log_of(&node.log);
+    let log = read(&node.log);
     assert!(!log.contains("Too many open files"), "{log}");
 
     // The idle ones are closed after `set tcpidle 6`, the non-reading ones after `set tcpwrite 2`.
@@ -366,7 +333,7 @@ fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
     let shown = node.show_tcp();
     assert!(shown.contains("descriptors soft 1024 hard 1024"), "{shown}");
     assert!(shown.contains("cap 384 "), "{shown}");
-    let log = log_of(&node.log);
+    let log = read(&node.log);
     assert!(
         log.contains("soft limit 1024 (was 512, hard 1024)"),
         "{log}"
@@ -387,5 +354,5 @@ fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
         shown.contains("cap 384 (tcpmaxconn 5000, descriptors allow 384)"),
         "{shown}"
     );
-    assert!(log_of(&node.log).contains("the file-descriptor limit allows no more"));
+    assert!(read(&node.log).contains("the file-descriptor limit allows no more"));
 }

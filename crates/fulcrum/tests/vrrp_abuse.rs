@@ -14,18 +14,17 @@
 //!
 //! Needs root and iproute2.
 
-mod common;
-mod vrrp_support;
-
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::vrrp_states::watch;
 use fulcrum_core::vrrp::{Auth, Config, Group as VrrpGroup, Version};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use vrrp_support::{fulcrum_config, wait_for_log, Fulcrum, Group, Link};
+use testkit::netns::spawn_in;
+use testkit::process::wait_for_log;
+use testkit::vrrp::{fulcrum_config, Fulcrum, Group, Link};
+use testkit::vrrp_states::watch;
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const B: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 46);
@@ -72,11 +71,7 @@ fn forged_packets() -> Vec<(Vec<u8>, Ipv4Addr)> {
 
 /// Sends the forged adverts from inside X's namespace for `duration`, every 20 ms.
 fn forge(ns_name: String, duration: Duration) -> std::thread::JoinHandle<Result<u64, String>> {
-    std::thread::spawn(move || {
-        let file =
-            std::fs::File::open(format!("/run/netns/{ns_name}")).map_err(|e| e.to_string())?;
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| e.to_string())?;
+    spawn_in(&ns_name, move || {
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
             .map_err(|e| e.to_string())?;
         socket
@@ -169,7 +164,7 @@ fn with_peer_lists_forged_adverts_are_refused_and_the_master_stays() {
     assert!(
         seen.iter().all(|(a, b)| a == "MASTER" && b == "BACKUP"),
         "the forger moved the group: {seen:?}\nA:\n{}",
-        vrrp_support::read(&t.a.log)
+        testkit::process::read(&t.a.log)
     );
     for node in [&t.a, &t.b] {
         let shown = node.show_vrrp();

@@ -9,11 +9,9 @@
 //!
 //! Needs root and iproute2. Each test has its own lab.
 
-mod vrrp_support;
-
 use std::time::Duration;
 
-use vrrp_support::{fulcrum_config, holds_vip, Fulcrum, Group, Link};
+use testkit::vrrp::{fulcrum_config, holds_vip, Fulcrum, Group, Link};
 
 const MARGIN: Duration = Duration::from_millis(400);
 
@@ -86,7 +84,7 @@ fn sigkill_takeover(tag: &str, group: Group) {
         took > earliest,
         "took over in {took:?}, before the master down interval: it did not wait for the timer"
     );
-    let notified = vrrp_support::read(&p.link.path("a.notify"));
+    let notified = testkit::process::read(&p.link.path("a.notify"));
     assert_eq!(notified, "BACKUP\nMASTER\n", "notify lines");
     let _ = &p.a_ns;
 }
@@ -107,9 +105,9 @@ fn sigterm_takeover(tag: &str, group: Group) {
     assert!(holds_vip(&p.b_ns), "the new master does not hold the VIP");
     let shown = p.b.show_vrrp();
     assert!(shown.contains("priority-zero-received 1"), "{shown}");
-    let notified = vrrp_support::read(&p.link.path("a.notify"));
+    let notified = testkit::process::read(&p.link.path("a.notify"));
     assert_eq!(notified, "BACKUP\nMASTER\nINIT\n", "notify lines");
-    let log = vrrp_support::read(&p.a.log);
+    let log = testkit::process::read(&p.a.log);
     assert!(log.contains("vrrp MASTER -> INIT: shutdown"), "{log}");
 }
 

@@ -1,6 +1,6 @@
 //! VRRP transitions on a node whose TCP proxy is flooded, with 1024 file descriptors (soft and
 //! hard, `prlimit --nofile=1024:1024`, as systemd's default soft limit): two Fulcrums in proxy
-//! mode on a lab switch (the `vrrp_support` lab), each with a health-checked Bind9 target. The
+//! mode on a lab switch (the `testkit::vrrp` lab), each with a health-checked Bind9 target. The
 //! backup takes over from a killed master and a client namespace opens 720 idle TCP connections
 //! to the VIP there (one address, `set tcpclientconn` raised so only the total cap bounds them;
 //! 1440 descriptors without the bounds). While they are held, its health check keeps passing;
@@ -10,15 +10,14 @@
 //!
 //! Needs root, iproute2, prlimit and bind9. The flood is bounded in count (720) and time.
 
-mod vrrp_support;
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::os::fd::AsFd;
-use std::process::Stdio;
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
-use netlab::bind9::{Bind9, Bind9Options, Zone};
-use vrrp_support::{holds_vip, wait_for_log, Fulcrum, Group, Link, FULCRUM, VIP};
+use netlab::bind9::Bind9;
+use testkit::dns::zone_server;
+use testkit::netns::run_in;
+use testkit::process::read;
+use testkit::vrrp::{holds_vip, Fulcrum, Group, Link, VIP};
 
 const V2: Group = Group {
     version: 2,
@@ -27,29 +26,10 @@ const V2: Group = Group {
 
 /// `fulcrum run` under `prlimit --nofile=1024:1024` in `ns`.
 fn start_limited(link: &Link, ns: &netlab::Ns, name: &str, config: &str) -> Fulcrum {
-    let conf = link.path(&format!("{name}.conf"));
-    std::fs::write(&conf, config).expect("write the configuration");
-    let socket = link.path(&format!("{name}.sock"));
-    let log = link.path(&format!("{name}.log"));
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let mut command = ns.command("prlimit");
-    command
-        .arg("--nofile=1024:1024")
-        .arg(FULCRUM)
-        .args(["run", "-c"])
-        .arg(&conf)
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file);
-    let proc = ns.spawn(command).expect("start fulcrum under prlimit");
-    let fulcrum = Fulcrum { proc, socket, log };
-    wait_for_log(&fulcrum.log, "vrrp: vrid 7", Duration::from_secs(10));
-    fulcrum
+    Fulcrum::start_under(link, ns, name, config, &["prlimit", "--nofile=1024:1024"])
 }
 
-/// A proxy-mode VRRP node (as `vrrp_support::fulcrum_config`) whose target, Bind9 on
+/// A proxy-mode VRRP node (as `testkit::vrrp::fulcrum_config`) whose target, Bind9 on
 /// 127.0.0.1:5353, is health-checked (`tcpopen`: a descriptor per probe), with a second server
 /// on the node's own address for the flood.
 fn config(name: &str, real: &str, priority: u8) -> String {
@@ -67,7 +47,7 @@ fn config(name: &str, real: &str, priority: u8) -> String {
 
 #[test]
 fn a_flooded_backup_still_takes_over_and_adds_the_vip() {
-    vrrp_support::require("prlimit");
+    testkit::process::require_on_path("prlimit");
     let link = Link::new("vrrpfdflood");
     let switch = link.lab.switch("sw").expect("switch");
     let a_ns = link.node("a", &switch, "10.235.210.45");
@@ -75,61 +55,38 @@ fn a_flooded_backup_still_takes_over_and_adds_the_vip() {
     let client = link.node("c", &switch, "10.235.210.200");
     let _bind9: Vec<Bind9> = [&a_ns, &b_ns]
         .iter()
-        .map(|ns| {
-            Bind9::start(Bind9Options {
-                listen: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-                port: 5353,
-                zones: vec![Zone::primary("fulcrum.test", 1, &["@ IN TXT \"x\""])],
-                netns: Some(ns.name().to_string()),
-                extra_options: String::new(),
-            })
-            .expect("start Bind9")
-        })
+        .map(|ns| zone_server(Some(ns.name()), 5353, &["@ IN TXT \"x\""]))
         .collect();
     let a = start_limited(&link, &a_ns, "a", &config("NS0A", "10.235.210.45", 200));
     a.wait_state("MASTER", V2.master_down(200) + Duration::from_secs(2));
     let b = start_limited(&link, &b_ns, "b", &config("NS0B", "10.235.210.46", 100));
     b.wait_state("BACKUP", Duration::from_secs(3));
     let b_up = || {
-        let out = std::process::Command::new(FULCRUM)
-            .args(["control", "--socket"])
-            .arg(&b.socket)
-            .args(["-e", "show target 1"])
-            .output()
-            .expect("fulcrum control");
-        String::from_utf8_lossy(&out.stdout).contains("tcpopen 5353,1,2 up")
+        b.control(&["show target 1"])
+            .contains("tcpopen 5353,1,2 up")
     };
     let checked = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
         b_up()
     });
-    assert!(
-        checked,
-        "b's target never came up:\n{}",
-        vrrp_support::read(&b.log)
-    );
+    assert!(checked, "b's target never came up:\n{}", read(&b.log));
     a.proc.kill();
     b.wait_state("MASTER", V2.master_down(100) + Duration::from_secs(2));
     assert!(holds_vip(&b_ns), "b took over without the VIP");
 
     // 720 idle connections to the VIP on b, from the client namespace.
-    let path = format!("/run/netns/{}", client.name());
-    let held: Vec<TcpStream> = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("the client namespace");
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    let held: Vec<TcpStream> = run_in(&client, || {
         let to = SocketAddr::V4(SocketAddrV4::new(VIP.parse().expect("the VIP"), 53));
         (0..720)
             .filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_secs(2)).ok())
             .collect()
-    })
-    .join()
-    .expect("the flood thread");
+    });
     assert_eq!(held.len(), 720, "the kernel accepts every connection");
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         b_up(),
         "b's health check failed under the flood:\n{}",
-        vrrp_support::read(&b.log)
+        read(&b.log)
     );
 
     // The old master returns and preempts: b releases the VIP under the flood.
@@ -139,7 +96,7 @@ fn a_flooded_backup_still_takes_over_and_adds_the_vip() {
         std::thread::sleep(Duration::from_millis(100));
         !holds_vip(&b_ns)
     });
-    assert!(released, "b kept the VIP:\n{}", vrrp_support::read(&b.log));
+    assert!(released, "b kept the VIP:\n{}", read(&b.log));
     // And dies again: b takes over and adds the VIP, still under the flood.
     a.proc.kill();
     b.wait_state("MASTER", V2.master_down(100) + Duration::from_secs(2));
@@ -147,7 +104,7 @@ fn a_flooded_backup_still_takes_over_and_adds_the_vip() {
         std::thread::sleep(Duration::from_millis(100));
         holds_vip(&b_ns)
     });
-    let log = vrrp_support::read(&b.log);
+    let log = read(&b.log);
     assert!(added, "the flooded new master did not add the VIP:\n{log}");
     assert!(!log.contains("Too many open files"), "{log}");
     assert!(b_up(), "b's health check failed under the flood:\n{log}");

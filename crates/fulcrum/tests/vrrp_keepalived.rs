@@ -16,12 +16,11 @@
 //!
 //! Needs root, iproute2, nft and keepalived; a missing tool fails the test with its name.
 
-mod vrrp_support;
-
 use std::time::Duration;
 
 use netlab::{Ns, Switch};
-use vrrp_support::{fulcrum_config, holds_vip, require, Fulcrum, Group, Keepalived, Link};
+use testkit::process::require_on_path;
+use testkit::vrrp::{fulcrum_config, holds_vip, Fulcrum, Group, Keepalived, Link};
 
 const LOW: &str = "10.235.210.45";
 const HIGH: &str = "10.235.210.46";
@@ -150,7 +149,7 @@ fn restore(switch: &Switch) {
 }
 
 fn equal_priority(tag: &str, group: Group, fulcrum_addr: &str, keepalived_addr: &str) {
-    require("nft");
+    require_on_path("nft");
     let s = setup(tag, fulcrum_addr, keepalived_addr);
     cut(&s.switch);
     let fulcrum = start_fulcrum(&s, fulcrum_addr, 150, group);
@@ -176,7 +175,7 @@ fn equal_priority(tag: &str, group: Group, fulcrum_addr: &str, keepalived_addr: 
     assert_eq!(keepalived.state(), keepalived_state);
     assert_eq!(holds_vip(&s.fulcrum_ns), fulcrum_wins);
     if !fulcrum_wins {
-        let log = vrrp_support::read(&fulcrum.log);
+        let log = testkit::process::read(&fulcrum.log);
         assert!(
             log.contains(&format!(
                 "vrrp MASTER -> BACKUP: advert from {keepalived_addr} with equal priority and higher address"

@@ -15,13 +15,12 @@
 //!
 //! Needs root, iproute2, nft and keepalived; a missing tool fails the test with its name.
 
-mod vrrp_support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use netlab::{Ns, Switch};
-use vrrp_support::{fulcrum_config, read, require, Fulcrum, Group, Keepalived, Link};
+use testkit::process::{read, require_on_path, wait_for_log};
+use testkit::vrrp::{fulcrum_config, Fulcrum, Group, Keepalived, Link};
 
 const LOW: &str = "10.235.210.45";
 const HIGH: &str = "10.235.210.46";
@@ -98,13 +97,13 @@ fn start_fulcrum(s: &Setup, priority: u8) -> Fulcrum {
              register target 2\nenable target 2\n"
         );
     let fulcrum = Fulcrum::start(&s.link, &s.fulcrum_ns, "f", &config);
-    vrrp_support::wait_for_log(&fulcrum.log, "vrrp6: vrid 7", Duration::from_secs(10));
+    wait_for_log(&fulcrum.log, "vrrp6: vrid 7", Duration::from_secs(10));
     fulcrum
 }
 
 /// keepalived's IPv6 instance, as `crates/wire/testdata/capture-ipv6.sh` configures it.
 fn start_keepalived(s: &Setup, priority: u8) -> Keepalived {
-    require("keepalived");
+    require_on_path("keepalived");
     let advert_int = format!("{}", f64::from(V3.advert_ms) / 1000.0);
     let config = format!(
         "global_defs {{\n  router_id k\n}}\n\
@@ -228,7 +227,7 @@ fn restore(switch: &Switch) {
 }
 
 fn equal_priority(tag: &str, fulcrum_mac: u8, keepalived_mac: u8) {
-    require("nft");
+    require_on_path("nft");
     let s = setup(tag, fulcrum_mac, keepalived_mac);
     cut(&s.switch);
     let fulcrum = start_fulcrum(&s, 150);
@@ -298,14 +297,14 @@ fn fulcrum_s_link_down_hands_over_and_link_up_takes_back() {
         .ip(&["link", "set", "eth0", "down"])
         .expect("link down");
     keepalived.wait_state("MASTER", V3.master_down(100) + MARGIN);
-    vrrp_support::wait_for_log(&fulcrum.log, "vrrp6: eth0 is down or gone: FAULT", MARGIN);
+    wait_for_log(&fulcrum.log, "vrrp6: eth0 is down or gone: FAULT", MARGIN);
 
     // Up: a fresh link-local address after duplicate address detection, the socket reopens,
     // and the higher priority preempts keepalived again.
     s.fulcrum_ns
         .ip(&["link", "set", "eth0", "up"])
         .expect("link up");
-    vrrp_support::wait_for_log(&fulcrum.log, "vrrp6: eth0 is back", Duration::from_secs(10));
+    wait_for_log(&fulcrum.log, "vrrp6: eth0 is back", Duration::from_secs(10));
     wait_vip6(
         &s.fulcrum_ns,
         true,

@@ -11,16 +11,13 @@
 //!
 //! Needs root and iproute2.
 
-mod common;
-mod vrrp_support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::vrrp_states::watch;
 use netlab::Ns;
-use vrrp_support::{fulcrum_config, Fulcrum, Group, Link, VIP};
+use testkit::vrrp::{fulcrum_config, Fulcrum, Group, Link, VIP};
+use testkit::vrrp_states::watch;
 
 const SECOND_VIP: &str = "10.235.210.2";
 const MARGIN: Duration = Duration::from_millis(1500);
@@ -99,8 +96,8 @@ fn vip_change(tag: &str, group: Group) {
         doubles,
         0,
         "two masters in {doubles} polls: {seen:?}\nA log:\n{}\nB log:\n{}",
-        vrrp_support::read(&a.log),
-        vrrp_support::read(&b.log)
+        testkit::process::read(&a.log),
+        testkit::process::read(&b.log)
     );
     assert!(
         seen.iter().all(|(x, y)| x == "MASTER" && y == "BACKUP"),

@@ -10,6 +10,7 @@ pub mod netlink;
 pub mod packet;
 pub mod poll;
 pub mod socket;
+pub mod tun;
 
 pub use mmsg::{RecvBatch, SendBatch};
 pub use poll::Poller;

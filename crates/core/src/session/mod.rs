@@ -77,6 +77,9 @@ pub struct SessionTable {
     /// The latest `now` seen.
     clock: u32,
     shed: u64,
+    /// Sessions created and expired since the table was made (for the metrics).
+    created: u64,
+    expired: u64,
     /// Chosen by the owner (random in the daemon), so that clients cannot aim at one probe run
     /// by picking their addresses, and tables of different nodes do not share a slot order.
     seed: u64,
@@ -116,6 +119,8 @@ impl SessionTable {
             per_target: HashMap::default(),
             clock: 0,
             shed: 0,
+            created: 0,
+            expired: 0,
             seed,
             salt: (0, 0),
         }
@@ -143,7 +148,10 @@ impl SessionTable {
 
     /// Forgets every session, keeping the bound and the seed.
     pub fn clear(&mut self) {
+        // The counters are totals for the metrics: they never go back.
+        let (created, expired) = (self.created, self.expired);
         *self = SessionTable::with_seed(self.max_sessions, self.seed);
+        (self.created, self.expired) = (created, expired);
     }
 
     /// Looks up the client's session on `server`; refreshes last-seen when found and not
@@ -154,6 +162,7 @@ impl SessionTable {
         let slot = self.slots[index];
         if now - slot.last_seen > slot.timeout() {
             self.remove_at(index);
+            self.expired += 1;
             return None;
         }
         // Seen already this second: it sits among the newest of its list, so the order holds
@@ -237,6 +246,7 @@ impl SessionTable {
         };
         self.link_newest(index);
         self.len += 1;
+        self.created += 1;
         *self.per_target.entry(target).or_insert(0) += 1;
         shed
     }
@@ -282,6 +292,7 @@ impl SessionTable {
                 cursor = next;
             }
         }
+        self.expired += removed as u64;
         removed
     }
 
@@ -340,6 +351,18 @@ impl SessionTable {
     /// Sessions shed to make room since the table was made.
     pub fn shed_count(&self) -> u64 {
         self.shed
+    }
+
+    /// Sessions created (a new client on a server, not a refresh or a move) since the table
+    /// was made.
+    pub fn created_count(&self) -> u64 {
+        self.created
+    }
+
+    /// Sessions removed for idleness (by a sweep or a lookup that found them stale) since the
+    /// table was made.
+    pub fn expired_count(&self) -> u64 {
+        self.expired
     }
 
     /// Bytes the table has allocated (slots, IPv6 side array, lists, per-target counters).

@@ -454,3 +454,18 @@ fn lowering_the_bound_sheds_the_oldest_and_shrinks_raising_it_keeps_all() {
     assert_eq!(table.len(), 600);
     assert!(table.set_max_sessions(600).is_empty());
 }
+
+#[test]
+fn created_and_expired_are_counted_once_each_and_survive_clear() {
+    let mut table = SessionTable::new(100);
+    table.insert(1, v4(1), 5, 1000, 60);
+    table.insert(1, v4(1), 6, 1001, 60); // a move, not a new session
+    table.insert(1, v4(2), 5, 1000, 60);
+    table.insert(2, v4(3), 5, 1000, 600);
+    assert_eq!(table.created_count(), 3);
+    assert_eq!(table.lookup(1, v4(1), 1100), None, "stale on lookup");
+    assert_eq!(table.expire(1100), 1, "the other stale one by the sweep");
+    assert_eq!(table.expired_count(), 2);
+    table.clear();
+    assert_eq!((table.created_count(), table.expired_count()), (3, 2));
+}

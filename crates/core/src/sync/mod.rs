@@ -20,11 +20,13 @@
 //! [`REPLAY_WINDOW`] of its wall clock and a boot older than the one it follows. Every refusal
 //! is a counted [`DropReason`]. Neither machine reads a clock or draws a random number: `now`,
 //! the wall clock in ms and random seeds come in as arguments, and both follow the
-//! `handle_*` / `poll_timeout` / `poll_output` vocabulary.
+//! `handle_*` / `poll_timeout` / `poll_output` vocabulary. A [`Coordinator`] decides
+//! from VRRP's state and master which of the two runs and who the peer is.
 
 mod limits;
 mod receiver;
 mod requests;
+mod role;
 mod sender;
 mod source;
 #[cfg(test)]
@@ -40,6 +42,7 @@ pub use receiver::{
     DropReason, Receiver, ReceiverConfig, ReceiverCounters, ReceiverOutput, Resync, Sink,
 };
 pub use requests::{Admission, RequestGate, RequestInfo, COOKIE_LIFETIME};
+pub use role::{Coordinator, Input, Output, PeerSource, Role, RoleConfig};
 pub use sender::{RequestVerdict, Sender, SenderConfig, SenderCounters, SenderOutput};
 pub use source::{check_source, Source, MAX_DATAGRAM};
 

@@ -63,9 +63,15 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowTarget(id) => show_target(daemon, id),
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
         Command::ShowSessions(limit) => Reply::ok(daemon.planes().show_sessions(limit)),
-        Command::ShowVrrp => Reply::ok(crate::vrrp::show()),
-        Command::ShowSync => Reply::ok(crate::sync::show()),
+        Command::ShowVrrp => {
+            Reply::ok(crate::vrrp::show(daemon.published().vrrp.borrow().as_ref()))
+        }
+        Command::ShowSync => Reply::ok(crate::sync::show(&daemon.published().sync.borrow())),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),
+        Command::ShowAnnounce => Reply::ok(crate::announce::show(
+            &daemon.config(),
+            &super::drivers::announce_inputs(daemon),
+        )),
         Command::Save => save(daemon, now),
         Command::Reload => match super::reload::reload(daemon) {
             Ok(text) => Reply::ok(text),

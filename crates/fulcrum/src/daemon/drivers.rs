@@ -6,12 +6,17 @@
 //!
 //! [`start`] is the single place to add them (the health checks, [`crate::health`], run today),
 //! and [`Drivers::stop`] ends them before the data plane shuts down.
+//!
+//! What a driver publishes for the rest of the daemon travels on the channels of
+//! [`super::published`], made with the daemon: each driver gets its sending end here. No driver
+//! state is process-global.
 
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
+use crate::sync::tap::SyncTap;
 
 /// The running drivers.
 #[derive(Default)]
@@ -25,8 +30,9 @@ pub struct Drivers {
     links: Option<crate::link::Handle>,
 }
 
-/// Starts every driver the configuration asks for.
-pub fn start(daemon: &Arc<Daemon>) -> Drivers {
+/// Starts every driver the configuration asks for. `sync_tap` is the one the daemon's planes
+/// register their session tables with (the DSR plane, built here, too).
+pub fn start(daemon: &Arc<Daemon>, sync_tap: &Arc<SyncTap>) -> Drivers {
     let planes = daemon.planes();
     let health = tokio::spawn(crate::health::run(
         daemon.health().clone(),
@@ -43,14 +49,44 @@ pub fn start(daemon: &Arc<Daemon>) -> Drivers {
         Arc::new(daemon.health().clone()),
         link_changes.clone(),
         planes.dsr_slot(),
+        sync_tap.clone(),
     );
-    let vrrp = crate::vrrp::spawn(daemon.subscribe(), link_changes, planes.vip_switch());
-    let sync = crate::sync::spawn(daemon.subscribe(), planes.dsr());
+    let outlets = daemon.outlets();
+    let vrrp = crate::vrrp::spawn(
+        daemon.subscribe(),
+        link_changes,
+        planes.vip_switch(),
+        outlets.vrrp,
+    );
+    let sync = crate::sync::spawn(
+        daemon.subscribe(),
+        daemon.published().vrrp.clone(),
+        outlets.sync,
+        sync_tap.clone(),
+        planes.dsr(),
+    );
     Drivers {
-        tasks: vec![("health checks", health), ("dsr data plane", dsr)],
+        tasks: vec![
+            ("vip announcement", announce_driver(daemon)),
+            ("health checks", health),
+            ("dsr data plane", dsr),
+        ],
         vrrp: Some(vrrp),
         sync: Some(sync),
         links: Some(links),
+    }
+}
+
+/// The VIP announcement (first in line to stop: routers stop sending before anything else ends).
+fn announce_driver(daemon: &Arc<Daemon>) -> JoinHandle<()> {
+    crate::announce::spawn(daemon.subscribe(), announce_inputs(daemon))
+}
+
+/// What the announcement driver and `show announce` read.
+pub fn announce_inputs(daemon: &Daemon) -> crate::announce::AnnounceInputs {
+    crate::announce::AnnounceInputs {
+        health: daemon.health().clone(),
+        dsr: daemon.planes().dsr(),
     }
 }
 

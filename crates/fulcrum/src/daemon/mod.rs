@@ -7,12 +7,27 @@
 //! request). Under systemd it reports readiness, status and watchdog pings through
 //! [`crate::service`]. Later drivers (health checks, VRRP, sync) start in
 //! [`drivers::start`] and follow the configuration through [`state::Daemon::subscribe`].
+//!
+//! One daemon owns all of its state: [`run_until`] builds it (the configuration, the proxy
+//! plane, the sync tap its planes' session tables register with, the health state, the
+//! channels the drivers publish their status on) and hands each driver what it needs, so two
+//! daemons run in one process (the `two_daemons` test). The `static`s left in the crate are
+//! process-wide on purpose:
+//! - the log limiters (`health` transition and agent-value lines, `vrrp::notify` and
+//!   `health::alert` outcome lines, `scripts` overflow lines, [`crate::loglimit`]): they bound
+//!   the lines the process writes to its one stderr/journal;
+//! - the heartbeat registry (`service::heartbeat`): systemd's watchdog watches the process,
+//!   so every worker of the process must beat for one `WATCHDOG=1`;
+//! - `dsr::PLANE`, the running DSR plane, which the `Planes` handle replaces (a change made
+//!   beside this one).
 
 mod access;
 mod asctime;
 mod dispatch;
 mod drivers;
+mod metrics;
 mod planes;
+mod published;
 mod readiness;
 mod reload;
 mod save;
@@ -28,7 +43,8 @@ use fulcrum_config::{Diagnostics, Severity};
 use fulcrum_core::model::Config;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyOptions};
+use crate::sync::tap::SyncTap;
 pub(crate) use state::Daemon;
 
 #[derive(clap::Args)]
@@ -41,12 +57,34 @@ pub struct Args {
     socket: PathBuf,
     #[command(flatten)]
     socket_access: access::SocketAccess,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (overrides `set metrics`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
     /// Log filter, e.g. `debug` or `fulcrum=trace` (default: RUST_LOG, else `info`).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
     /// Log line format on stderr.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::Format::Text)]
     log_format: crate::logging::Format,
+}
+
+impl Args {
+    /// A daemon reading `config` and serving its control socket at `socket` (owner only),
+    /// logging through whatever `tracing` subscriber the caller installed: for embedding, as
+    /// the test that runs two daemons in one process does with [`run_until`].
+    pub fn new(config: PathBuf, socket: PathBuf) -> Args {
+        Args {
+            config,
+            socket,
+            socket_access: access::SocketAccess {
+                socket_group: None,
+                socket_mode: None,
+            },
+            log_level: None,
+            log_format: crate::logging::Format::Text,
+            metrics: None,
+        }
+    }
 }
 
 pub fn main(args: Args) -> u8 {
@@ -71,10 +109,29 @@ pub fn main(args: Args) -> u8 {
     }
 }
 
+/// The process's daemon: runs until SIGTERM or SIGINT.
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let signalled = async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    run_until(args, signalled).await
+}
+
+/// One complete daemon (configuration, data planes, drivers, control socket) until `shutdown`
+/// completes, then a clean stop (VRRP released, socket removed, planes shut down). Every piece
+/// of its state is owned by this call, so several can run in one process (on a multi-threaded
+/// tokio runtime); SIGHUP reloads each of them.
+pub async fn run_until(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::pin!(shutdown);
 
     let config = match load(&args.config)? {
         Ok(config) => config,
@@ -111,7 +168,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         crate::limits::reserve(descriptors.soft),
         crate::limits::tcp_budget(descriptors.soft)
     );
-    let proxy = Arc::new(Proxy::new());
+    // One per daemon: the planes' session tables and the sync driver meet there.
+    let sync_tap = SyncTap::new();
+    let proxy = Arc::new(Proxy::with_sync(ProxyOptions::default(), &sync_tap));
     let summary = config.summary();
     let (daemon, _warnings) = Daemon::start(config, args.config.clone(), proxy);
     let daemon = Arc::new(daemon);
@@ -122,8 +181,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.config.display(),
         control.path.display()
     );
-    let drivers = drivers::start(&daemon);
+    let drivers = drivers::start(&daemon, &sync_tap);
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+    let metrics = metrics::spawn(daemon.clone(), args.metrics);
     // Signals are served while the drivers come up, so a node that never gets ready still stops.
     let waiting = daemon.clone();
     let running = crate::service::wait_until_running(move || readiness::waiting_for(&waiting));
@@ -142,8 +202,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let daemon = daemon.clone();
                 let _ = tokio::task::spawn_blocking(move || reload::reload(&daemon)).await;
             }
-            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = &mut shutdown => break,
         }
     }
     crate::service::stopping();
@@ -151,6 +210,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         monitor.abort();
     }
     server.abort();
+    metrics.abort();
     control.remove();
     drivers.stop().await;
     tokio::task::spawn_blocking(move || daemon.planes().shutdown())

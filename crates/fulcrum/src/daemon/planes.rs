@@ -135,7 +135,10 @@ mod tests {
         let switch = one.vip_switch();
         assert!(switch.current().is_none());
 
-        let dsr = Arc::new(Dsr::new(DsrOptions { workers: 1 }));
+        let dsr = Arc::new(Dsr::new(
+            DsrOptions { workers: 1 },
+            &crate::sync::tap::SyncTap::new(),
+        ));
         one.dsr_slot().fill(dsr.clone());
         assert_eq!(
             running(&verdicts),

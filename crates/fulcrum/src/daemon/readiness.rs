@@ -16,7 +16,7 @@ pub fn waiting_for(daemon: &Daemon) -> Vec<&'static str> {
     if wants_dsr(&config) && !daemon.planes().dsr_forwarding() {
         missing.push("the DSR data plane");
     }
-    if config.vrrp.is_some() && crate::vrrp::is_master().is_none() {
+    if config.vrrp.is_some() && daemon.published().vrrp.borrow().is_none() {
         missing.push("VRRP");
     }
     missing
@@ -36,7 +36,12 @@ pub fn summary(daemon: &Daemon) -> Summary {
         .filter(|&&id| daemon.health().is_operational(id))
         .count();
     Summary {
-        vrrp_master: crate::vrrp::is_master(),
+        vrrp_master: daemon
+            .published()
+            .vrrp
+            .borrow()
+            .as_ref()
+            .map(crate::vrrp::Status::is_master),
         targets_up,
         targets: active.len(),
         sessions: daemon.planes().session_count(),

@@ -6,6 +6,8 @@
 //! and announces it on a `watch` channel (the DSR plane's driver follows that channel). Later drivers (health checks, VRRP, session sync) subscribe
 //! to that channel with [`Daemon::subscribe`] and read the current configuration lock-free with
 //! [`Daemon::config`]; none of them changes the configuration behind the dispatcher's back.
+//! What the drivers publish (the VRRP status, the sync status) the daemon holds as the
+//! receiving ends of their channels ([`Daemon::published`]), made with the daemon.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +32,9 @@ pub struct Daemon {
     changes: watch::Sender<Arc<Config>>,
     /// Held across read-modify-swap so two changes cannot both start from the same old config.
     update_lock: Mutex<()>,
+    /// The drivers' sending ends, handed out when they start.
+    outlets: super::published::Outlets,
+    published: super::published::Published,
 }
 
 impl Daemon {
@@ -39,7 +44,10 @@ impl Daemon {
         let config = Arc::new(config);
         let warnings = apply_to_proxy(&*proxy, &config);
         let (changes, _) = watch::channel(config.clone());
+        let (outlets, published) = super::published::channels();
         let daemon = Daemon {
+            outlets,
+            published,
             config: ArcSwap::new(config),
             config_path,
             planes: Planes::new(proxy),
@@ -70,6 +78,16 @@ impl Daemon {
 
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// The sending ends for the drivers (see [`super::drivers::start`]).
+    pub fn outlets(&self) -> super::published::Outlets {
+        self.outlets.clone()
+    }
+
+    /// What the drivers last published (VRRP and sync status).
+    pub fn published(&self) -> &super::published::Published {
+        &self.published
     }
 
     /// A receiver that sees every configuration that becomes current (for drivers).

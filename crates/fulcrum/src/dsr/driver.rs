@@ -8,7 +8,8 @@
 //! active. Problems (a local target without `set localdsr 1`, an interface that cannot be
 //! opened) are logged as errors by the plane. It also hands the plane every change the link
 //! watcher ([`crate::link`]) sees, so the plane stops while its interface is down and restarts
-//! its sockets on the interface's new index when it comes back.
+//! its sockets on the interface's new index when it comes back. The plane's session table
+//! registers with the daemon's sync tap, which the driver is given when it starts.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use super::{Dsr, DsrOptions};
 use crate::link::Links;
 use crate::plane::data_plane::{seed, wants_dsr, HealthStates};
 use crate::plane::slot::PlaneSlot;
+use crate::sync::tap::SyncTap;
 
 /// Withdraws and stops the plane when the driver task ends or is aborted.
 struct PlaneGuard {
@@ -40,8 +42,9 @@ pub fn spawn(
     health: Arc<dyn HealthStates>,
     links: watch::Receiver<Links>,
     slot: PlaneSlot<Dsr>,
+    sync: Arc<SyncTap>,
 ) -> JoinHandle<()> {
-    tokio::spawn(follow(changes, health, links, slot))
+    tokio::spawn(follow(changes, health, links, slot, sync))
 }
 
 async fn follow(
@@ -49,12 +52,13 @@ async fn follow(
     health: Arc<dyn HealthStates>,
     mut links: watch::Receiver<Links>,
     slot: PlaneSlot<Dsr>,
+    sync: Arc<SyncTap>,
 ) {
     let mut plane: Option<PlaneGuard> = None;
     loop {
         let config = changes.borrow_and_update().clone();
         if plane.is_none() && wants_dsr(&config) {
-            let dsr = Arc::new(Dsr::new(DsrOptions::default()));
+            let dsr = Arc::new(Dsr::new(DsrOptions::default(), &sync));
             // With VRRP the node is not active until the VRRP driver says it is master (it
             // switches the plane on its next turn); starting active, a rejoining backup would
             // answer ARP for the VIP with the virtual MAC until then.

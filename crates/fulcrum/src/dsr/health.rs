@@ -104,7 +104,7 @@ mod tests {
             target.ipaddr = std::net::Ipv4Addr::LOCALHOST.into();
         }
         // This host has no eth1: the plane reports it and builds its table all the same.
-        let dsr = Dsr::new(DsrOptions { workers: 1 });
+        let dsr = Dsr::new(DsrOptions { workers: 1 }, &crate::sync::tap::SyncTap::new());
         dsr.apply(&config);
         let table = || dsr.inner.shared.table.load_full();
         let preferred = || table().servers[0].choosers[0].agent_preferred();

@@ -49,7 +49,7 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use crate::link::Links;
 use crate::plane::counters::CounterSet;
 use crate::plane::sessions::Sessions;
-use crate::sync::tap::Plane;
+use crate::sync::tap::{Plane, SyncTap};
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
 use resolver::Resolver;
@@ -134,14 +134,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Dsr {
-    /// An idle plane: no thread runs until [`Dsr::apply`] names a DSR interface.
-    pub fn new(options: DsrOptions) -> Dsr {
+    /// An idle plane: no thread runs until [`Dsr::apply`] names a DSR interface. Its session
+    /// table registers with the daemon's `sync` tap.
+    pub fn new(options: DsrOptions, sync: &Arc<SyncTap>) -> Dsr {
         let options = DsrOptions {
             workers: options.workers.clamp(1, 64),
         };
         let shared = Arc::new(Shared {
             table: ArcSwap::from_pointee(DsrTable::default()),
-            sessions: Arc::new(Sessions::new(
+            sessions: Arc::new(Sessions::registered(
+                sync,
                 Plane::Dsr,
                 fulcrum_core::model::DEFAULT_MAX_SESSIONS,
                 Instant::now(),
@@ -249,6 +251,11 @@ impl Dsr {
             .iter()
             .map(|s| self.inner.shared.sessions.count_of_server(s.id))
             .sum()
+    }
+
+    /// Sessions created and expired since the plane started (for the metrics).
+    pub fn session_totals(&self) -> (u64, u64) {
+        self.inner.shared.sessions.created_expired()
     }
 
     /// Counters of a DSR server (`queries` are frames received for it), if it has any here.

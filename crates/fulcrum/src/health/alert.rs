@@ -2,8 +2,8 @@
 //! checks, as `sh -c 'SCRIPT "$@"' fulcrum-alert ID ADDRESS REASON`, so a script path or a
 //! command line gets the target id, its address and the reason as its last three arguments.
 //!
-//! Contract: [`spawn`] never blocks the caller: the script is queued on one process-wide
-//! [`ScriptQueue`] (one at a time, in transition order, at most [`QUEUE_CAPACITY`] waiting; a
+//! Contract: [`Alerts::spawn`] never blocks the caller: the script is queued on the daemon's
+//! [`Alerts`] queue, a [`ScriptQueue`] started on first use (one at a time, in transition order, at most [`QUEUE_CAPACITY`] waiting; a
 //! transition that finds the queue full runs no script and is counted and logged, rate-limited).
 //! Each runs in its own process group with stdin, stdout and stderr on /dev/null, and the whole
 //! group is killed after [`ALERT_TIMEOUT`]; its outcome is logged in one line (rate-limited per
@@ -27,41 +27,56 @@ pub const QUEUE_CAPACITY: usize = 64;
 /// Outcome lines per target: 10 in a minute, then counted.
 static OUTCOME_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
 
-static QUEUE: OnceLock<ScriptQueue> = OnceLock::new();
-
-fn queue() -> &'static ScriptQueue {
-    QUEUE.get_or_init(|| ScriptQueue::new("alert", 1, QUEUE_CAPACITY))
+/// One daemon's alert scripts: the queue they wait in (its thread starts with the first script).
+#[derive(Default)]
+pub struct Alerts {
+    queue: OnceLock<ScriptQueue>,
 }
 
-/// Transitions whose script did not run because the queue was full (all targets).
-pub fn not_run() -> u64 {
-    QUEUE.get().map_or(0, ScriptQueue::dropped)
-}
+impl Alerts {
+    fn queue(&self) -> &ScriptQueue {
+        self.queue
+            .get_or_init(|| ScriptQueue::new("alert", 1, QUEUE_CAPACITY))
+    }
 
-/// Queues `script` for target `id`; it runs and its outcome is logged off the caller's thread.
-pub fn spawn(which: &'static str, script: String, id: u32, addr: IpAddr, reason: String) {
-    let what = format!("target {id}: {which} {script:?}");
-    let label = what.clone();
-    queue().submit(&label, move || {
-        let key = u64::from(id);
-        match run(&script, id, addr, &reason, ALERT_TIMEOUT) {
-            Outcome::Exited {
-                success: true,
-                status,
-            } => limited!(OUTCOME_LOG, key, info, "{what} done ({status})"),
-            Outcome::Exited { status, .. } => {
-                limited!(OUTCOME_LOG, key, warn, "{what} failed ({status})")
+    /// Transitions whose script did not run because the queue was full (all targets).
+    pub fn not_run(&self) -> u64 {
+        self.queue.get().map_or(0, ScriptQueue::dropped)
+    }
+
+    /// Queues `script` for target `id`; it runs and its outcome is logged off the caller's
+    /// thread.
+    pub fn spawn(
+        &self,
+        which: &'static str,
+        script: String,
+        id: u32,
+        addr: IpAddr,
+        reason: String,
+    ) {
+        let what = format!("target {id}: {which} {script:?}");
+        let label = what.clone();
+        self.queue().submit(&label, move || {
+            let key = u64::from(id);
+            match run(&script, id, addr, &reason, ALERT_TIMEOUT) {
+                Outcome::Exited {
+                    success: true,
+                    status,
+                } => limited!(OUTCOME_LOG, key, info, "{what} done ({status})"),
+                Outcome::Exited { status, .. } => {
+                    limited!(OUTCOME_LOG, key, warn, "{what} failed ({status})")
+                }
+                Outcome::Killed => limited!(
+                    OUTCOME_LOG,
+                    key,
+                    warn,
+                    "{what} killed after {} s",
+                    ALERT_TIMEOUT.as_secs()
+                ),
+                Outcome::Error(e) => limited!(OUTCOME_LOG, key, error, "{what}: {e}"),
             }
-            Outcome::Killed => limited!(
-                OUTCOME_LOG,
-                key,
-                warn,
-                "{what} killed after {} s",
-                ALERT_TIMEOUT.as_secs()
-            ),
-            Outcome::Error(e) => limited!(OUTCOME_LOG, key, error, "{what}: {e}"),
-        }
-    });
+        });
+    }
 }
 
 /// Runs `script` with the target's arguments (blocking), killing its process group after
@@ -154,11 +169,11 @@ mod tests {
         let ran = dir.path().join("ran");
         // Each run takes a while, so the flood outpaces the queue.
         let script = format!("sleep 0.1; echo $1 >> {};", ran.display());
-        let before = queue().dropped();
+        let alerts = Alerts::default();
         for n in 0..500 {
-            spawn("alert", script.clone(), n, ADDR, "flood".into());
+            alerts.spawn("alert", script.clone(), n, ADDR, "flood".into());
         }
-        let dropped = queue().dropped() - before;
+        let dropped = alerts.not_run();
         let accepted = 500 - dropped;
         assert!(
             accepted <= QUEUE_CAPACITY as u64 + 1,

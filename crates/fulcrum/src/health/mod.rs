@@ -11,7 +11,9 @@
 //! anything: the scheduler does. The planes come from the daemon at spawn time as
 //! [`HealthPlanes`]; the driver names no plane's global. [`Health`] is the shared handle
 //! `show targets` reads and a late plane is seeded from ([`HealthStates`]); its lock is only ever
-//! held for a scheduler call, never across an await.
+//! held for a scheduler call, never across an await. It also owns the daemon's count of foreign
+//! ICMP messages the ping probes ignored and the queue the alert scripts run from (one per
+//! daemon, never process-global).
 
 mod alert;
 mod dsr_path;
@@ -22,6 +24,7 @@ mod probe;
 mod show;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,10 +47,14 @@ static TRANSITION_LOG: LogLimiter = LogLimiter::new(20, Duration::from_secs(60))
 /// Agent value lines per target (debug level).
 static AGENT_VALUE_LOG: LogLimiter = LogLimiter::new(10, Duration::from_secs(60));
 
-/// The health state shared by the driver and the control socket.
+/// The health state shared by the driver and the control socket (one per daemon).
 #[derive(Clone, Default)]
 pub struct Health {
     scheduler: Arc<Mutex<Scheduler>>,
+    /// ICMP messages ping probes saw that were not the reply they waited for.
+    foreign_icmp: Arc<AtomicU64>,
+    /// The queue `alert` / `upalert` scripts run from.
+    alerts: Arc<alert::Alerts>,
 }
 
 impl Health {
@@ -74,6 +81,11 @@ impl Health {
             .unwrap_or_default()
     }
 
+    /// Every probed target's status with its checks, in id order (for the metrics).
+    pub fn statuses(&self) -> Vec<fulcrum_core::health::TargetStatus> {
+        self.lock().statuses()
+    }
+
     /// `show target N`: the detail printed after the target's `show targets` row; `dsr_path`:
     /// the running DSR plane's path-probe counters, if it runs.
     pub fn show_target(
@@ -83,7 +95,14 @@ impl Health {
         dsr_path: Option<PathTotals>,
     ) -> Result<String, String> {
         let status = self.lock().status(target);
-        show::target_detail(config, target, status.as_ref(), dsr_path)
+        show::target_detail(
+            config,
+            target,
+            status.as_ref(),
+            dsr_path,
+            self.foreign_icmp.load(Ordering::Relaxed),
+            self.alerts.not_run(),
+        )
     }
 }
 
@@ -154,7 +173,14 @@ pub async fn run(health: Health, mut changes: watch::Receiver<Arc<Config>>, plan
             (outputs, scheduler.poll_timeout())
         };
         for output in outputs {
-            carry_out(output, &config, &planes.dsr, &results_tx, &transitions_tx);
+            carry_out(
+                output,
+                &health,
+                &config,
+                &planes.dsr,
+                &results_tx,
+                &transitions_tx,
+            );
         }
         // No checks at all: wake up now and then anyway; a new configuration wakes us sooner.
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -193,23 +219,24 @@ impl Drop for AbortOnDrop {
 
 fn carry_out(
     output: Output,
+    health: &Health,
     config: &Config,
     dsr: &PlaneView<Dsr>,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
     transitions: &mpsc::UnboundedSender<Update>,
 ) {
     match output {
-        Output::Probe(request) => start_probe(request, config, dsr, results),
+        Output::Probe(request) => start_probe(request, health, config, dsr, results),
         Output::TargetUp {
             target,
             reason,
             cause,
-        } => transition(config, target, true, &reason, cause, transitions),
+        } => transition(health, config, target, true, &reason, cause, transitions),
         Output::TargetDown {
             target,
             reason,
             cause,
-        } => transition(config, target, false, &reason, cause, transitions),
+        } => transition(health, config, target, false, &reason, cause, transitions),
         Output::AgentValue { target, value } => {
             // An agent can change its value on every reply.
             limited!(
@@ -225,11 +252,18 @@ fn carry_out(
 
 fn start_probe(
     request: ProbeRequest,
+    health: &Health,
     config: &Config,
     dsr: &PlaneView<Dsr>,
     results: &mpsc::UnboundedSender<fulcrum_core::health::ProbeResult>,
 ) {
-    let context = ProbeContext::of(config, request.target, request.addr, dsr);
+    let context = ProbeContext::of(
+        config,
+        request.target,
+        request.addr,
+        dsr,
+        health.foreign_icmp.clone(),
+    );
     let results = results.clone();
     tokio::spawn(async move {
         let within = request.reply_within;
@@ -242,6 +276,7 @@ fn start_probe(
 }
 
 fn transition(
+    health: &Health,
     config: &Config,
     id: u32,
     up: bool,
@@ -276,7 +311,7 @@ fn transition(
     if cause == Cause::Check {
         let script = if up { &target.upalert } else { &target.alert };
         if let Some(script) = script {
-            alert::spawn(
+            health.alerts.spawn(
                 if up { "upalert" } else { "alert" },
                 script.clone(),
                 id,

@@ -7,7 +7,7 @@
 //! message the host receives, and a datagram one may see errors: a reply counts only when it
 //! comes from the target, is an echo reply with a valid checksum, and carries our 16 random
 //! payload bytes (and, on a raw socket, our identifier). Everything else is ignored and counted
-//! in [`FOREIGN_ICMP`].
+//! in the daemon's counter the caller passes in (`show target`'s foreign ICMP line).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,17 +16,15 @@ use std::time::Duration;
 use fulcrum_wire::icmp;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// ICMP messages received on probe sockets that were not the reply being waited for.
-pub static FOREIGN_ICMP: AtomicU64 = AtomicU64::new(0);
-
 const TOKEN_LEN: usize = 16;
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
-/// its reply.
+/// its reply; every other ICMP message the socket sees meanwhile is counted in `foreign`.
 pub async fn echo(
     addr: Ipv4Addr,
     source: Option<Ipv4Addr>,
     within: Duration,
+    foreign: &AtomicU64,
 ) -> Result<(), String> {
     let (socket, raw) = open()?;
     if let Some(source) = source {
@@ -78,7 +76,7 @@ pub async fn echo(
             // A raw socket sees our own request when the target is a local address.
             Seen::OurRequest => {}
             _ => {
-                FOREIGN_ICMP.fetch_add(1, Ordering::Relaxed);
+                foreign.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -238,8 +236,13 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_answers() {
-        echo(Ipv4Addr::LOCALHOST, None, Duration::from_secs(2))
-            .await
-            .expect("ping 127.0.0.1 (needs root or ping_group_range)");
+        echo(
+            Ipv4Addr::LOCALHOST,
+            None,
+            Duration::from_secs(2),
+            &AtomicU64::new(0),
+        )
+        .await
+        .expect("ping 127.0.0.1 (needs root or ping_group_range)");
     }
 }

@@ -11,26 +11,27 @@
 //! only when it comes from the target, is an echo reply and carries our sequence number and 16
 //! random payload bytes (and, on a raw socket, our identifier: a datagram socket's is the
 //! kernel's). Everything else — on a raw socket every ICMPv6 message the host receives,
-//! neighbour discovery included — is ignored and counted in [`super::ping::FOREIGN_ICMP`].
+//! neighbour discovery included — is ignored and counted in the daemon's counter the caller
+//! passes in, as for IPv4.
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fulcrum_wire::icmpv6;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::ping::FOREIGN_ICMP;
-
 const TOKEN_LEN: usize = 16;
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
-/// its reply. A link-local target needs `scope_id`, the interface index it is reached on.
+/// its reply (every other ICMPv6 message the socket sees meanwhile is counted in `foreign`). A
+/// link-local target needs `scope_id`, the interface index it is reached on.
 pub async fn echo(
     addr: Ipv6Addr,
     scope_id: u32,
     source: Option<Ipv6Addr>,
     within: Duration,
+    foreign: &AtomicU64,
 ) -> Result<(), String> {
     let (socket, raw) = open()?;
     if let Some(source) = source {
@@ -83,7 +84,7 @@ pub async fn echo(
             // A raw socket sees our own request when the target is a local address.
             Seen::OurRequest => {}
             _ => {
-                FOREIGN_ICMP.fetch_add(1, Ordering::Relaxed);
+                foreign.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -229,8 +230,14 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_answers() {
-        echo(Ipv6Addr::LOCALHOST, 0, None, Duration::from_secs(2))
-            .await
-            .expect("ping ::1 (needs root or ping_group_range)");
+        echo(
+            Ipv6Addr::LOCALHOST,
+            0,
+            None,
+            Duration::from_secs(2),
+            &AtomicU64::new(0),
+        )
+        .await
+        .expect("ping ::1 (needs root or ping_group_range)");
     }
 }

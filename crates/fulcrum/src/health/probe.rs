@@ -9,6 +9,7 @@
 //! give up after the request's `reply_within`; they never retry (the next interval does).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,10 +34,18 @@ pub struct ProbeContext {
     pub dsr_path_zone: String,
     /// The DSR plane the `dsr-path` probe goes through.
     pub dsr: PlaneView<Dsr>,
+    /// The daemon's count of ICMP messages ping probes ignored ([`super::Health`]'s).
+    pub foreign_icmp: Arc<AtomicU64>,
 }
 
 impl ProbeContext {
-    pub fn of(config: &Config, target: u32, addr: IpAddr, dsr: &PlaneView<Dsr>) -> ProbeContext {
+    pub fn of(
+        config: &Config,
+        target: u32,
+        addr: IpAddr,
+        dsr: &PlaneView<Dsr>,
+        foreign_icmp: Arc<AtomicU64>,
+    ) -> ProbeContext {
         let dns_port = config
             .targets
             .get(&target)
@@ -58,6 +67,7 @@ impl ProbeContext {
             agent_key,
             dsr_path_zone,
             dsr: dsr.clone(),
+            foreign_icmp,
         }
     }
 }
@@ -101,7 +111,7 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
                     Some(IpAddr::V4(s)) => Some(s),
                     _ => None,
                 };
-                super::ping::echo(addr, source, within)
+                super::ping::echo(addr, source, within, &context.foreign_icmp)
                     .await
                     .map(|()| ("echo reply".to_string(), None))
             }
@@ -110,7 +120,7 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
                     Some(IpAddr::V6(s)) => Some(s),
                     _ => None,
                 };
-                super::ping6::echo(addr, 0, source, within)
+                super::ping6::echo(addr, 0, source, within, &context.foreign_icmp)
                     .await
                     .map(|()| ("echo reply".to_string(), None))
             }

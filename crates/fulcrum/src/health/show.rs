@@ -13,6 +13,8 @@ pub fn target_detail(
     id: u32,
     status: Option<&TargetStatus>,
     dsr_path: Option<PathTotals>,
+    foreign_icmp: u64,
+    alerts_not_run: u64,
 ) -> Result<String, String> {
     let Some(target) = config.targets.get(&id) else {
         return Err(format!("ERROR: no target {id} (try show targets)"));
@@ -44,12 +46,10 @@ pub fn target_detail(
         None => out.push_str("  checks       not probed (target not registered)\n"),
     }
     out.push_str(&format!(
-        "  foreign ICMP ignored by ping probes (all targets): {}\n",
-        super::ping::FOREIGN_ICMP.load(std::sync::atomic::Ordering::Relaxed)
+        "  foreign ICMP ignored by ping probes (all targets): {foreign_icmp}\n"
     ));
     out.push_str(&format!(
-        "  alert scripts not run, queue full (all targets): {}\n",
-        super::alert::not_run()
+        "  alert scripts not run, queue full (all targets): {alerts_not_run}\n"
     ));
     if let Some(path) = dsr_path {
         out.push_str(&format!(

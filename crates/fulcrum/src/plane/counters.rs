@@ -2,6 +2,10 @@
 //! plus one for the TCP runtime), summed on read. A slot has exactly one writer, so an increment
 //! is a plain load and store (no locked instruction, no cache-line ping-pong between cores).
 //!
+//! A target's slot also holds its response-time histogram (proxy mode): a count per bucket of
+//! [`RESPONSE_BOUNDS_US`] and the sum, written by the worker that took the answer, so recording
+//! one is two more single-writer increments.
+//!
 //! Direction convention: for a server, `bytes_in` are query bytes from clients and `bytes_out`
 //! response bytes to clients; for a target, `bytes_out` are query bytes sent to it and
 //! `bytes_in` response bytes received from it.
@@ -11,6 +15,24 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use fulcrum_core::stats::{Counters, DropReason};
 
 const DROP_KINDS: usize = DropReason::ALL.len();
+
+/// Upper bounds of the response-time buckets in microseconds: 50 µs to 2 s, roughly 1-2.5-5 per
+/// decade (a loopback answer takes tens of µs, a cache miss upstream hundreds of ms). One more
+/// bucket past the last bound takes the rest.
+pub const RESPONSE_BOUNDS_US: [u64; 15] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_000_000,
+];
+const RESPONSE_BUCKETS: usize = RESPONSE_BOUNDS_US.len() + 1;
+
+/// A target's response times summed over writers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResponseTimes {
+    /// Answers per bucket: `counts[i]` took at most `RESPONSE_BOUNDS_US[i]` and more than the
+    /// bound before; the last one took longer than every bound.
+    pub counts: [u64; RESPONSE_BUCKETS],
+    pub sum_us: u64,
+}
 
 /// One writer's counters.
 #[derive(Default)]
@@ -22,6 +44,8 @@ pub struct Slot {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     drops: [AtomicU64; DROP_KINDS],
+    response_counts: [AtomicU64; RESPONSE_BUCKETS],
+    response_sum_us: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -47,6 +71,12 @@ impl Slot {
     pub fn answered(&self, bytes: usize) {
         bump(&self.responses, 1);
         bump(&self.bytes_in, bytes as u64);
+    }
+    /// An answer that came `us` microseconds after its query was forwarded (target counters).
+    pub fn response_time(&self, us: u64) {
+        let bucket = RESPONSE_BOUNDS_US.partition_point(|bound| *bound < us);
+        bump(&self.response_counts[bucket], 1);
+        bump(&self.response_sum_us, us);
     }
     pub fn timeout(&self) {
         bump(&self.timeouts, 1);
@@ -91,6 +121,18 @@ impl CounterSet {
         }
         total
     }
+
+    /// The response-time histogram summed over all writers.
+    pub fn response_times(&self) -> ResponseTimes {
+        let mut total = ResponseTimes::default();
+        for slot in self.slots.iter() {
+            for (sum, n) in total.counts.iter_mut().zip(slot.response_counts.iter()) {
+                *sum += n.load(Relaxed);
+            }
+            total.sum_us += slot.response_sum_us.load(Relaxed);
+        }
+        total
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +156,21 @@ mod tests {
         assert_eq!(c.drops[DropReason::Runt.index()], 2);
         assert_eq!(c.drops[DropReason::UnknownId.index()], 1);
         assert_eq!(c.total_drops(), 3);
+    }
+
+    #[test]
+    fn response_times_land_in_their_buckets() {
+        let set = CounterSet::new(2);
+        for (writer, us) in [(0, 0), (1, 50), (0, 51), (1, 2_000_000), (0, 2_000_001)] {
+            set.slot(writer).response_time(us);
+        }
+        let t = set.response_times();
+        assert_eq!(t.counts[0], 2, "0 and 50 us: at most 50");
+        assert_eq!(t.counts[1], 1, "51 us: at most 100");
+        assert_eq!(t.counts[RESPONSE_BOUNDS_US.len() - 1], 1, "2 s exactly");
+        assert_eq!(t.counts[RESPONSE_BOUNDS_US.len()], 1, "beyond every bound");
+        assert_eq!(t.counts.iter().sum::<u64>(), 5);
+        assert_eq!(t.sum_us, 4_000_102);
     }
 
     #[test]

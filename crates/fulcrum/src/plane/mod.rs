@@ -4,8 +4,9 @@
 //! checks' seeding) and the [`slot`] through which a plane that starts late is found.
 //!
 //! Contract: one implementation for both planes, each plane owning its own instances; a session
-//! table is created for a named [`Plane`](crate::sync::tap::Plane) and registers itself with the sync
-//! tap under that name, so that received sessions go into the table of the plane serving their
+//! table is created for a named [`Plane`](crate::sync::tap::Plane) and registers itself with the
+//! daemon's sync tap ([`SyncTap`](crate::sync::tap::SyncTap), handed to the plane when it is
+//! built) under that name, so that received sessions go into the table of the plane serving their
 //! server. Nothing here knows a plane's packets, sockets or snapshots: those stay in `proxy` and
 //! `dsr`, which import this module and never each other for it.
 

@@ -3,7 +3,7 @@
 //! shards by client address, a mutex per shard. A worker holds one shard's lock for one lookup
 //! or insert (tens of nanoseconds), so with a handful of workers and many shards contention is
 //! rare. Time is whole seconds since the plane started. Each table is created for one
-//! [`Plane`], the name it registers with the sync tap under.
+//! [`Plane`] on the daemon's [`SyncTap`], with which it registers under that name.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +12,7 @@ use std::time::Instant;
 use fulcrum_core::balance::Chooser;
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
 
-use crate::sync::tap::{self, Plane, Tap};
+use crate::sync::tap::{Plane, SyncTap, Tap};
 
 /// Enough shards that two workers rarely meet on one lock.
 pub const SHARDS: usize = 64;
@@ -53,8 +53,20 @@ pub(crate) fn random_seed() -> u64 {
 }
 
 impl Sessions {
-    /// A table for `plane` holding at most `max_sessions`, its clock counting from `started`.
+    /// A table on a sync tap of its own (never enabled), for tests of a plane alone.
+    #[cfg(test)]
     pub fn new(plane: Plane, max_sessions: u64, started: Instant) -> Sessions {
+        Sessions::registered(&SyncTap::new(), plane, max_sessions, started)
+    }
+
+    /// A table for `plane` holding at most `max_sessions`, its clock counting from `started`,
+    /// registered with `sync` under `plane`.
+    pub fn registered(
+        sync: &Arc<SyncTap>,
+        plane: Plane,
+        max_sessions: u64,
+        started: Instant,
+    ) -> Sessions {
         let per_shard = max_sessions.div_ceil(SHARDS as u64);
         let per_shard = usize::try_from(per_shard).unwrap_or(usize::MAX);
         let shards: Arc<[Mutex<SessionTable>]> = (0..SHARDS)
@@ -62,7 +74,7 @@ impl Sessions {
             .collect();
         let shard_key = random_seed();
         Sessions {
-            sync: tap::register(plane, &shards, shard_key, started),
+            sync: sync.register(plane, &shards, shard_key, started),
             counts: TargetCounts::default(),
             shards,
             shard_key,
@@ -142,6 +154,14 @@ impl Sessions {
             .iter()
             .map(|s| lock(s).iter().filter(|row| row.server == server).count() as u64)
             .sum()
+    }
+
+    /// Sessions created and expired since the table was made, over all shards.
+    pub fn created_expired(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(c, e), s| {
+            let shard = lock(s);
+            (c + shard.created_count(), e + shard.expired_count())
+        })
     }
 
     pub fn len(&self) -> usize {

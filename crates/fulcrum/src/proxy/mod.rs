@@ -29,7 +29,7 @@ use fulcrum_core::stats::Counters;
 
 use crate::plane::counters::CounterSet;
 use crate::plane::sessions::Sessions;
-use crate::sync::tap::Plane;
+use crate::sync::tap::{Plane, SyncTap};
 pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
 use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
@@ -126,14 +126,21 @@ impl Proxy {
         Proxy::with_options(ProxyOptions::default())
     }
 
-    /// Creates an idle data plane and starts its threads.
+    /// Creates an idle data plane whose sessions no sync driver sees (a tap of its own).
     pub fn with_options(options: ProxyOptions) -> Proxy {
+        Proxy::with_sync(options, &SyncTap::new())
+    }
+
+    /// Creates an idle data plane and starts its threads; its session table registers with the
+    /// daemon's `sync` tap.
+    pub fn with_sync(options: ProxyOptions, sync: &Arc<SyncTap>) -> Proxy {
         let options = ProxyOptions {
             workers: options.workers.clamp(1, 256),
             ..options
         };
         let started = Instant::now();
-        let sessions = Arc::new(Sessions::new(
+        let sessions = Arc::new(Sessions::registered(
+            sync,
             Plane::Proxy,
             fulcrum_core::model::DEFAULT_MAX_SESSIONS,
             started,
@@ -342,6 +349,11 @@ impl Proxy {
         self.shared.snapshot().sessions.len() as u64
     }
 
+    /// Sessions created and expired since start (for the metrics).
+    pub fn session_totals(&self) -> (u64, u64) {
+        self.shared.snapshot().sessions.created_expired()
+    }
+
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)
@@ -359,6 +371,12 @@ impl Proxy {
         let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
         counters.sessions = self.shared.snapshot().sessions.count_on(target);
         counters
+    }
+
+    /// The response-time histogram of a target's UDP answers (for the metrics).
+    pub fn target_response_times(&self, target: u32) -> crate::plane::counters::ResponseTimes {
+        let set = self.control().target_counters.get(&target).cloned();
+        set.map(|s| s.response_times()).unwrap_or_default()
     }
 
     /// Open TCP client connections.

@@ -30,7 +30,8 @@ pub struct Pending {
     pub listener: u16,
     /// Fingerprint of the question asked (see `fulcrum_wire::dns::question_fingerprint`).
     pub fingerprint: u64,
-    pub sent_ms: u64,
+    /// When it was forwarded, in microseconds since the worker started.
+    pub sent_us: u64,
 }
 
 /// Why a response was refused.
@@ -144,14 +145,14 @@ impl Outstanding {
         Ok(pending)
     }
 
-    /// Removes every query sent at or before `now_ms - timeout_ms` and passes it to `expired`.
-    pub fn expire(&mut self, now_ms: u64, timeout_ms: u64, mut expired: impl FnMut(Pending)) {
+    /// Removes every query sent at or before `now_us - timeout_us` and passes it to `expired`.
+    pub fn expire(&mut self, now_us: u64, timeout_us: u64, mut expired: impl FnMut(Pending)) {
         if self.in_flight == 0 {
             return;
         }
         for (slot, entry) in self.entries.iter_mut().enumerate() {
             if let Some(p) = entry.pending {
-                if now_ms.saturating_sub(p.sent_ms) >= timeout_ms {
+                if now_us.saturating_sub(p.sent_us) >= timeout_us {
                     entry.pending = None;
                     self.free.push(slot as u16);
                     self.in_flight -= 1;
@@ -166,7 +167,7 @@ impl Outstanding {
 mod tests {
     use super::*;
 
-    fn pending(client_id: u16, fingerprint: u64, sent_ms: u64) -> Pending {
+    fn pending(client_id: u16, fingerprint: u64, sent_us: u64) -> Pending {
         Pending {
             client: "127.0.0.1:5353".parse().unwrap(),
             local: None,
@@ -174,7 +175,7 @@ mod tests {
             server: 1,
             listener: 0,
             fingerprint,
-            sent_ms,
+            sent_us,
         }
     }
 
@@ -244,7 +245,7 @@ mod tests {
         for i in 0..20_000u64 {
             let id = table.insert(pending(0, 1, i)).unwrap();
             ids.push(id);
-            assert_eq!(table.take(id, 1).map(|p| p.sent_ms), Ok(i));
+            assert_eq!(table.take(id, 1).map(|p| p.sent_us), Ok(i));
         }
         // Guess "last + 1", "last + slot stride" or "the same as last": each should hit about
         // 20_000 / 65_536 times (0.3), never more than a handful.

@@ -125,6 +125,10 @@ pub fn run(index: usize, shared: Arc<Shared>) {
     }
 }
 
+fn micros_since(started: Instant) -> u64 {
+    started.elapsed().as_micros() as u64
+}
+
 fn unspecified_like(addr: &SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
@@ -258,7 +262,7 @@ impl Worker {
 
     /// Client queries on listener `li`: check, choose, forward.
     fn drain_listener(&mut self, li: usize) {
-        let now_ms = self.now_ms();
+        let started = self.started;
         let w = self.index;
         let Worker {
             listeners,
@@ -280,6 +284,8 @@ impl Worker {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            // One clock read per batch: the send time the answer's response time starts from.
+            let now_us = micros_since(started);
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 slot.query(packet.data.len());
@@ -315,7 +321,7 @@ impl Worker {
                     server: listener.server_id,
                     listener: li as u16,
                     fingerprint: dns::question_fingerprint(question),
-                    sent_ms: now_ms,
+                    sent_us: now_us,
                 };
                 let Some(wire_id) = up.table.insert(pending) else {
                     slot.drop(DropReason::Overload);
@@ -341,6 +347,7 @@ impl Worker {
 
     /// Target answers on upstream `ui`: match, restore the ID, send to the client.
     fn drain_upstream(&mut self, ui: usize) {
+        let started = self.started;
         let w = self.index;
         let Worker {
             listeners,
@@ -357,6 +364,7 @@ impl Worker {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let now_us = micros_since(started);
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
@@ -372,6 +380,7 @@ impl Worker {
                     target_slot.drop(DropReason::UnknownId);
                     continue;
                 };
+                target_slot.response_time(now_us.saturating_sub(pending.sent_us));
                 let li = usize::from(pending.listener);
                 let li = match listeners.get(li) {
                     Some(l) if l.server_id == pending.server => li,
@@ -411,7 +420,8 @@ impl Worker {
         let listeners = &self.listeners;
         for up in self.upstreams.iter_mut() {
             let target_slot = up.counters.slot(w);
-            up.table.expire(now_ms, timeout, |pending| {
+            let (now_us, timeout_us) = (now_ms.saturating_mul(1000), timeout.saturating_mul(1000));
+            up.table.expire(now_us, timeout_us, |pending| {
                 target_slot.timeout();
                 if let Some(l) = listeners.iter().find(|l| l.server_id == pending.server) {
                     l.counters.slot(w).timeout();

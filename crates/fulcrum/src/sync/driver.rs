@@ -1,40 +1,40 @@
 //! One running sync setup: the [`Transport`] that carries datagrams from and to the network's
 //! `real` address, port 10439, the core's [`Sender`] and [`Receiver`], and the loop that feeds
 //! them real time, the data planes' session events and received datagrams, and carries out
-//! what they ask (send, log, apply). Before anything else a datagram must be small enough and
+//! what they ask (send, log, apply). Who the peer is, which of sender and receiver runs and when
+//! to ask for the full table is the core's [`Coordinator`], fed with the VRRP driver's published
+//! state and master; the driver only carries out what it decides. Before anything else a datagram must be small enough and
 //! come from the peer's address ([`check_source`]); only then is its HMAC computed. Every
 //! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::sync::{
-    check_source, DropReason, Entry, Receiver, ReceiverConfig, ReceiverOutput, RequestInfo,
-    RequestVerdict, Resync, Sender, SenderConfig, SenderOutput, SessionLimits, Sink, Source, PORT,
-    REPLAY_WINDOW,
+    check_source, Coordinator, DropReason, Entry, Input, Output, PeerSource, Receiver,
+    ReceiverConfig, ReceiverOutput, RequestInfo, RequestVerdict, Resync, Role, RoleConfig, Sender,
+    SenderConfig, SenderOutput, SessionLimits, Sink, Source, PORT, REPLAY_WINDOW,
 };
 use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 
 use super::auth;
 use super::setup::Setup;
-use super::show::{PeerSource, Role, Status};
+use super::show::Status;
 use super::tap;
 use super::transport::Transport;
 
 /// The longest the loop waits for a datagram before looking at timers and events.
 const TICK: Duration = Duration::from_millis(2);
-/// How often the VRRP role and the derived peer are looked at again.
-const ROLE_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Driver {
     setup: Setup,
     transport: Box<dyn Transport>,
     sender: Sender,
     receiver: Receiver,
-    role: Role,
-    peer: Option<(Ipv4Addr, PeerSource)>,
+    coordinator: Coordinator,
     dsr_servers: HashSet<u32>,
     events: Vec<Entry>,
     spare: Vec<Vec<tap::Event>>,
@@ -42,7 +42,9 @@ pub struct Driver {
     send_errors: u64,
     last_datagram: Option<SystemTime>,
     resync_since: Option<Instant>,
-    role_checked: Instant,
+    vrrp: crate::vrrp::Subscriber,
+    /// The daemon's session tables.
+    tap: Arc<tap::SyncTap>,
 }
 
 /// Applies what the receiver hands over, a datagram at a time.
@@ -91,22 +93,13 @@ fn wall_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// The current role, from the VRRP driver. With a `vrrp` block whose driver does not run (yet),
-/// the node is no master: it takes sessions and sends none, like a backup.
-fn vrrp_role(with_vrrp: bool) -> Role {
-    match crate::vrrp::is_master() {
-        Some(true) => Role::Master,
-        Some(false) => Role::Backup,
-        None if with_vrrp => Role::Backup,
-        None => Role::Peer,
+/// The VRRP driver's last published state and master, as the coordinator takes them.
+fn vrrp_input(vrrp: &mut crate::vrrp::Subscriber) -> Input {
+    let status = vrrp.borrow_and_update();
+    Input::Role {
+        state: status.as_ref().map(|s| s.state),
+        master: status.as_ref().and_then(|s| s.master),
     }
-}
-
-/// The master's address as the VRRP driver last saw it in adverts.
-fn vrrp_master() -> Option<Ipv4Addr> {
-    crate::vrrp::show()
-        .lines()
-        .find_map(|line| line.strip_prefix("master ")?.trim().parse().ok())
 }
 
 fn dsr_servers(config: &Config) -> HashSet<u32> {
@@ -123,7 +116,13 @@ fn dsr_servers(config: &Config) -> HashSet<u32> {
 }
 
 impl Driver {
-    pub fn open(setup: Setup, config: &Config, transport: Box<dyn Transport>) -> Driver {
+    pub fn open(
+        setup: Setup,
+        config: &Config,
+        transport: Box<dyn Transport>,
+        vrrp: crate::vrrp::Subscriber,
+        tap: Arc<tap::SyncTap>,
+    ) -> Driver {
         let now = Instant::now();
         let node = random_node();
         let keyed = setup.key.is_some();
@@ -138,15 +137,25 @@ impl Driver {
             },
             now,
         );
-        let role = vrrp_role(setup.with_vrrp);
-        let peer = setup.peer.map(|p| (p, PeerSource::Configured));
-        tap::set_enabled(true);
+        let mut vrrp = vrrp;
+        let mut coordinator = Coordinator::new(
+            RoleConfig {
+                local: setup.local,
+                syncpeer: setup.peer,
+                with_vrrp: setup.with_vrrp,
+            },
+            now,
+        );
+        coordinator.handle_input(now, vrrp_input(&mut vrrp));
+        tap.set_enabled(true);
         tracing::info!(
             "sync: listening on {}:{PORT} ({}), peer {}, role {}, {}",
             setup.local,
             transport.kind().name(),
-            peer.map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
-            role.name(),
+            coordinator
+                .peer()
+                .map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
+            coordinator.role().name(),
             if setup.key.is_some() {
                 "datagrams authenticated (hmac-sha256)"
             } else {
@@ -158,8 +167,7 @@ impl Driver {
             transport,
             sender,
             receiver,
-            role,
-            peer,
+            coordinator,
             dsr_servers: dsr_servers(config),
             events: Vec::new(),
             spare: Vec::new(),
@@ -167,7 +175,8 @@ impl Driver {
             send_errors: 0,
             last_datagram: None,
             resync_since: None,
-            role_checked: now,
+            vrrp,
+            tap,
         }
     }
 
@@ -182,23 +191,27 @@ impl Driver {
     }
 
     fn sends(&self) -> bool {
-        self.role != Role::Backup
+        self.coordinator.sends()
     }
 
     fn receives(&self) -> bool {
-        self.role != Role::Master
+        self.coordinator.receives()
+    }
+
+    fn peer(&self) -> Option<Ipv4Addr> {
+        self.coordinator.peer().map(|(p, _)| p)
     }
 
     /// One turn of the loop: waits up to a tick for datagrams, then runs timers and events.
     pub fn turn(&mut self) {
         self.receive_for(TICK);
         let now = Instant::now();
-        if now >= self.role_checked + ROLE_EVERY {
-            self.role_checked = now;
-            self.follow_role(now);
+        if self.vrrp.has_changed().unwrap_or(false) {
+            let input = vrrp_input(&mut self.vrrp);
+            self.coordinator.handle_input(now, input);
         }
         self.events.clear();
-        tap::drain(&mut self.events, &mut self.spare);
+        self.tap.drain(&mut self.events, &mut self.spare);
         if self.sends() {
             for i in 0..self.events.len() {
                 let entry = self.events[i];
@@ -206,36 +219,37 @@ impl Driver {
             }
             self.sender.handle_timeout(now);
         }
-        if self.receives() && self.peer.is_some() {
+        if self.receives() && self.peer().is_some() {
             self.receiver.handle_timeout(now);
         }
         self.carry_out(now);
     }
 
-    fn follow_role(&mut self, now: Instant) {
-        let role = vrrp_role(self.setup.with_vrrp);
-        if role != self.role {
-            tracing::info!("sync: role is now {}", role.name());
-            if role == Role::Backup {
-                self.receiver.restart(now);
-            }
-            self.role = role;
-        }
-        if self.setup.peer.is_none() && role == Role::Backup {
-            if let Some(master) = vrrp_master().filter(|m| *m != self.setup.local) {
-                if self.peer.map(|(p, _)| p) != Some(master) {
-                    tracing::info!("sync: peer is the vrrp master {master}");
-                    self.peer = Some((master, PeerSource::VrrpMaster));
+    /// Carries out the coordinator's decisions: log the role and the peer, ask for the table.
+    fn carry_out_role(&mut self, now: Instant) {
+        while let Some(output) = self.coordinator.poll_output() {
+            match output {
+                Output::Role(role) => tracing::info!("sync: role is now {}", role.name()),
+                Output::RequestFullTable => self.receiver.restart(now),
+                Output::Peer(peer, PeerSource::VrrpMaster) => {
+                    tracing::info!("sync: peer is the vrrp master {peer}")
+                }
+                Output::Peer(peer, PeerSource::FullRequest) => tracing::info!(
+                    "sync: peer is {peer} (its full-table request echoed our cookie)"
+                ),
+                Output::Peer(peer, PeerSource::Configured) => {
+                    tracing::info!("sync: peer is {peer} (syncpeer)")
                 }
             }
         }
     }
 
     fn carry_out(&mut self, now: Instant) {
+        self.carry_out_role(now);
         while let Some(output) = self.sender.poll_output() {
             match output {
                 SenderOutput::Send(mut bytes) => self.send(&mut bytes),
-                SenderOutput::Snapshot => self.sender.start_dump(now, tap::snapshot()),
+                SenderOutput::Snapshot => self.sender.start_dump(now, self.tap.snapshot()),
                 SenderOutput::Log(line) => tracing::info!("{line}"),
             }
         }
@@ -252,7 +266,7 @@ impl Driver {
     }
 
     fn send(&mut self, bytes: &mut [u8]) {
-        let Some((peer, _)) = self.peer else {
+        let Some(peer) = self.peer() else {
             return;
         };
         self.send_to(peer, bytes);
@@ -302,7 +316,7 @@ impl Driver {
             return;
         };
         // Size and source first: no HMAC is computed for a datagram that cannot be the peer's.
-        let known_peer = self.peer.map(|(p, _)| p);
+        let known_peer = self.peer();
         let source = check_source(bytes, from, known_peer, self.learns_peer());
         if let Source::Drop(reason) = source {
             self.receiver.count_drop(reason);
@@ -318,7 +332,7 @@ impl Driver {
         }
         self.last_datagram = Some(SystemTime::now());
         if datagram.kind() == Kind::FullRequest {
-            if self.role == Role::Backup {
+            if !self.sends() {
                 // A backup holds the master's sessions, not its own: nothing to offer.
                 self.receiver.count_drop(DropReason::Unexpected);
                 return;
@@ -342,10 +356,8 @@ impl Driver {
                 RequestVerdict::Cookie(mut bytes) => self.send_to(from, &mut bytes),
                 RequestVerdict::Started | RequestVerdict::Coalesced | RequestVerdict::Deferred => {
                     if !from_peer {
-                        tracing::info!(
-                            "sync: peer is {from} (its full-table request echoed our cookie)"
-                        );
-                        self.peer = Some((from, PeerSource::FullRequest));
+                        self.coordinator
+                            .handle_input(now, Input::VerifiedRequester(from));
                     }
                 }
             }
@@ -359,15 +371,15 @@ impl Driver {
         let mut sink = TableSink {
             entries: std::mem::take(&mut self.events),
             clear_first: false,
-            role: self.role,
+            role: self.coordinator.role(),
         };
         sink.entries.clear();
         self.receiver
             .handle_datagram(now, wall_ms(), &datagram, &mut sink);
         if sink.clear_first {
-            tap::clear();
+            self.tap.clear();
         }
-        tap::apply(&sink.entries, &self.dsr_servers);
+        self.tap.apply(&sink.entries, &self.dsr_servers);
         self.events = sink.entries;
         self.events.clear();
         if matches!(self.receiver.resync(), Resync::InSync) {
@@ -376,12 +388,9 @@ impl Driver {
         self.carry_out(now);
     }
 
-    /// A master or peer with no configured peer and none from VRRP takes a full-table requester
-    /// whose address a cookie round trip verified (see `fulcrum_core::sync::RequestGate`).
+    /// Whether a verified full-table requester may become the peer (the coordinator decides).
     fn learns_peer(&self) -> bool {
-        self.setup.peer.is_none()
-            && self.sends()
-            && !matches!(self.peer, Some((_, PeerSource::VrrpMaster)))
+        self.coordinator.learns_peer()
     }
 
     pub fn status(&self) -> Status {
@@ -392,15 +401,16 @@ impl Driver {
                 self.transport.kind().name(),
                 self.transport.detail()
             ),
-            peer: self.peer,
-            role: self.role,
+            peer: self.coordinator.peer(),
+            role: self.coordinator.role(),
+            role_age: self.coordinator.role_since().elapsed(),
             authenticated: self.setup.key.is_some(),
             resync: self.receiver.resync(),
             dump: self.sender.dump_progress(),
             sent: self.sender.counters(),
             received: self.receiver.counters(),
             send_errors: self.send_errors,
-            events_lost: tap::lost(),
+            events_lost: self.tap.lost(),
             last_datagram: self.last_datagram,
             resync_age: self.resync_since.map(|at| at.elapsed()),
         }

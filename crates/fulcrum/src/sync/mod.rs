@@ -11,10 +11,12 @@
 //! *peer* that does both, so two `syncpeer`s pointing at each other keep each other's sessions.
 //! Whether a backup forwards traffic is the data planes' active switch, which VRRP drives; sync
 //! never forwards. With `set synckey` every datagram carries an HMAC-SHA256 and every other one
-//! is dropped and counted; `show sync` ([`show`]) renders the last published [`show::Status`],
-//! or, while no driver runs, the reason (nothing to sync, a configuration that cannot run, a
+//! is dropped and counted; `show sync` ([`show`]) renders the last [`Published`] status (the
+//! driver publishes it on the watch channel it is given, [`Publisher`]), or, while no driver
+//! runs, the reason (nothing to sync, a configuration that cannot run, a
 //! transport that cannot open yet, with the error).
-//! Session events reach the driver through [`tap`], which the data planes call.
+//! Session events reach the driver through the daemon's [`tap::SyncTap`], which the data planes'
+//! session tables report to and the driver drains, reads and writes.
 
 mod auth;
 mod driver;
@@ -24,7 +26,7 @@ pub mod tap;
 mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
@@ -45,27 +47,28 @@ const NOTHING_TO_SYNC: &str = "no `vrrp` block and no network with a `syncpeer`:
 
 /// What `show sync` renders: a running driver's status, or why none runs.
 #[derive(Debug, Clone)]
-enum Published {
+pub enum Published {
     Off(String),
     Running(Box<show::Status>),
 }
 
-static STATUS: Mutex<Option<Published>> = Mutex::new(None);
-
-fn publish(status: Published) {
-    *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+impl Published {
+    /// Before the driver runs.
+    pub fn not_started() -> Published {
+        Published::Off("the sync driver has not started".to_string())
+    }
 }
 
+/// Where the driver publishes its status (refreshed every [`PUBLISH_EVERY`]).
+pub type Publisher = watch::Sender<Published>;
+/// What `show sync` reads.
+pub type Subscriber = watch::Receiver<Published>;
+
 /// The reply to `show sync`.
-pub fn show() -> String {
-    let status = STATUS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+pub fn show(status: &Published) -> String {
     match status {
-        Some(Published::Running(status)) => show::render(&status, SystemTime::now()),
-        Some(Published::Off(why)) => show::render_off(&why),
-        None => show::render_off("the sync driver has not started"),
+        Published::Running(status) => show::render(status, SystemTime::now()),
+        Published::Off(why) => show::render_off(why),
     }
 }
 
@@ -75,14 +78,21 @@ pub struct Handle {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the driver thread; it idles while there is nothing to sync. `dsr`: the DSR plane
-/// that carries sync where the kernel does not hold `real` ([`transport`]).
-pub fn spawn(changes: watch::Receiver<Arc<Config>>, dsr: PlaneView<Dsr>) -> Handle {
+/// Starts the driver thread; it idles while there is nothing to sync. Follows the VRRP
+/// driver's role and master through `vrrp`, publishes its status on `publisher`; `dsr`: the DSR
+/// plane that carries sync where the kernel does not hold `real` ([`transport`]).
+pub fn spawn(
+    changes: watch::Receiver<Arc<Config>>,
+    vrrp: crate::vrrp::Subscriber,
+    publisher: Publisher,
+    tap: Arc<tap::SyncTap>,
+    dsr: PlaneView<Dsr>,
+) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("sync".into())
-        .spawn(move || follow(changes, &dsr, &flag))
+        .spawn(move || follow(changes, vrrp, &publisher, &tap, &dsr, &flag))
         .map_err(|e| tracing::error!("sync: cannot start the driver thread: {e}"))
         .ok();
     Handle { stop, thread }
@@ -97,7 +107,17 @@ impl Handle {
     }
 }
 
-fn follow(mut changes: watch::Receiver<Arc<Config>>, dsr: &PlaneView<Dsr>, stop: &AtomicBool) {
+fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    vrrp: crate::vrrp::Subscriber,
+    publisher: &Publisher,
+    tap: &Arc<tap::SyncTap>,
+    dsr: &PlaneView<Dsr>,
+    stop: &AtomicBool,
+) {
+    let publish = |status: Published| {
+        publisher.send_replace(status);
+    };
     let mut config = changes.borrow_and_update().clone();
     let mut driver: Option<Driver> = None;
     // Why no driver runs, as `show sync` says it; logged when it changes.
@@ -126,7 +146,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, dsr: &PlaneView<Dsr>, stop:
         }
         if driver.as_ref().map(|d| d.setup()) != wanted.as_ref() {
             if driver.take().is_some() {
-                fulcrum_sync_off();
+                tap.set_enabled(false);
                 tracing::info!("sync: stopped (the configuration changed)");
                 problem = "stopped: the configuration changed".to_string();
             }
@@ -134,7 +154,13 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, dsr: &PlaneView<Dsr>, stop:
                 if Instant::now() >= next_try {
                     match transport::open(&setup, &config, dsr) {
                         Ok(transport) => {
-                            driver = Some(Driver::open(setup, &config, transport));
+                            driver = Some(Driver::open(
+                                setup,
+                                &config,
+                                transport,
+                                vrrp.clone(),
+                                tap.clone(),
+                            ));
                             published = None;
                             problem.clear();
                         }
@@ -168,11 +194,7 @@ fn follow(mut changes: watch::Receiver<Arc<Config>>, dsr: &PlaneView<Dsr>, stop:
         }
     }
     if driver.is_some() {
-        fulcrum_sync_off();
+        tap.set_enabled(false);
     }
     publish(Published::Off("the daemon is stopping".to_string()));
-}
-
-fn fulcrum_sync_off() {
-    tap::set_enabled(false);
 }

@@ -6,36 +6,7 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
 
-use fulcrum_core::sync::{ReceiverCounters, Resync, SenderCounters};
-
-/// Which way sessions flow on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// VRRP master: sends, takes no sessions.
-    Master,
-    /// VRRP backup: takes sessions, sends none.
-    Backup,
-    /// No `vrrp` block: sends its sessions and takes the peer's.
-    Peer,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Master => "master (sends)",
-            Role::Backup => "backup (receives)",
-            Role::Peer => "peer (no vrrp: sends and receives)",
-        }
-    }
-}
-
-/// Where the peer address came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerSource {
-    Configured,
-    VrrpMaster,
-    FullRequest,
-}
+use fulcrum_core::sync::{PeerSource, ReceiverCounters, Resync, Role, SenderCounters};
 
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -44,6 +15,8 @@ pub struct Status {
     pub transport: String,
     pub peer: Option<(Ipv4Addr, PeerSource)>,
     pub role: Role,
+    /// How long the node has had this role.
+    pub role_age: Duration,
     pub authenticated: bool,
     pub resync: Resync,
     /// (sent, total) of a full table being sent.
@@ -98,7 +71,12 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         None => out.push_str("peer unknown\n"),
     }
     let _ = writeln!(out, "local {}:{}", s.local, fulcrum_core::sync::PORT);
-    let _ = writeln!(out, "role {}", s.role.name());
+    let _ = writeln!(
+        out,
+        "role {} for {:.1} s",
+        s.role.name(),
+        s.role_age.as_secs_f64()
+    );
     let auth = if s.authenticated {
         "hmac-sha256"
     } else {
@@ -188,6 +166,7 @@ mod tests {
             transport: "kernel-udp".to_string(),
             peer: Some((Ipv4Addr::new(127, 0, 0, 2), PeerSource::Configured)),
             role: Role::Backup,
+            role_age: Duration::from_millis(2500),
             authenticated: true,
             resync: Resync::InSync,
             dump: None,
@@ -208,7 +187,7 @@ mod tests {
             "sync running\n",
             "transport kernel-udp\n",
             "peer 127.0.0.2:10439 (from syncpeer)",
-            "role backup (receives)",
+            "role backup (receives) for 2.5 s\n",
             "authentication hmac-sha256",
             "resync in sync",
             "received datagrams 3 applied 10 gaps 0",
@@ -234,6 +213,7 @@ mod tests {
             transport: "dsr-frames on eth1".to_string(),
             peer: None,
             role: Role::Backup,
+            role_age: Duration::ZERO,
             authenticated: false,
             resync: Resync::Wanted,
             dump: None,

@@ -1,15 +1,17 @@
-//! Where the data planes meet session sync: a registry of every live sharded session table
-//! (the proxy's and the DSR plane's), the events their per-packet code reports, and the entry
-//! points the sync driver uses to read and write those tables.
+//! Where the data planes meet session sync: a [`SyncTap`], one per daemon, made by the daemon
+//! and handed to each plane when it is built, holds a registry of every live sharded session
+//! table (the proxy's and the DSR plane's, each registered under its [`Plane`]), the events
+//! their per-packet code reports, and the entry points the sync driver uses to read and write
+//! those tables. Nothing here is process-global: two daemons in one process have two taps.
 //!
-//! Contract: while sync is off ([`set_enabled`]) a table's per-packet cost is one relaxed atomic
-//! load. While it is on, the per-packet code (which already holds the client's shard lock)
+//! Contract: while sync is off ([`SyncTap::set_enabled`]) a table's per-packet cost is one
+//! relaxed atomic load. While it is on, the per-packet code (which already holds the client's shard lock)
 //! reports a created session, a session refreshed in a new second (so at most once per second
 //! per session), a session moved to another target and a session shed for room into that
 //! shard's own bounded queue: no allocation (the queue's room is reserved by the driver), no
 //! wait but for the driver's pointer swap, and an event that finds the queue full is counted as
 //! lost, never waited for. Expiry is not reported: both nodes expire by the same timeouts.
-//! [`apply`] writes received sessions into the table of the plane that serves their server, and
+//! [`SyncTap::apply`] writes received sessions into the table of the plane that serves their server, and
 //! writes nothing back into the queues, so applied sessions are never echoed.
 
 use std::collections::HashSet;
@@ -24,9 +26,15 @@ use fulcrum_wire::sync::{Entry, Op};
 /// Events one shard's queue holds between two drains (the driver drains every few ms).
 const QUEUE_ROOM: usize = 2048;
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static LOST: AtomicU64 = AtomicU64::new(0);
-static REGISTRY: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+/// The meeting point of one daemon's session tables and its sync driver. Share it as an `Arc`.
+#[derive(Default)]
+pub struct SyncTap {
+    /// Whether tables report events (the sync driver runs).
+    enabled: AtomicBool,
+    /// Events lost to a full queue since the start.
+    lost: AtomicU64,
+    registry: Mutex<Vec<Registered>>,
+}
 
 type Shards = [Mutex<SessionTable>];
 
@@ -60,40 +68,58 @@ struct Queues {
 /// A table's handle on the sync queues (one per sharded table).
 pub struct Tap {
     queues: Arc<Queues>,
+    sync: Arc<SyncTap>,
 }
 
-/// Registers a sharded table of `plane`; `shard_key` is the key it chooses a client's shard
-/// with, `started` the instant its clock counts seconds from.
-pub fn register(plane: Plane, tables: &Arc<Shards>, shard_key: u64, started: Instant) -> Tap {
-    // Under the registry lock, which [`set_enabled`] holds while it reserves room and turns
-    // reporting on: either this table is registered in time to get its room there, or it sees
-    // reporting on here. (Read outside the lock, a table registered while sync was starting
-    // kept queues of no room and lost every event for good.)
-    let mut registry = lock(&REGISTRY);
-    let room = if ENABLED.load(Ordering::Acquire) {
-        QUEUE_ROOM
-    } else {
-        0
-    };
-    let queues = Arc::new(Queues {
-        shards: (0..tables.len())
-            .map(|_| Mutex::new(Vec::with_capacity(room)))
-            .collect(),
-    });
-    registry.retain(|r| r.tables.strong_count() > 0);
-    registry.push(Registered {
-        plane,
-        tables: Arc::downgrade(tables),
-        shard_key,
-        queues: Arc::downgrade(&queues),
-        started,
-    });
-    Tap { queues }
+impl SyncTap {
+    /// A tap with no table and reporting off.
+    pub fn new() -> Arc<SyncTap> {
+        Arc::new(SyncTap::default())
+    }
+
+    /// Registers a sharded table of `plane`; `shard_key` is the key it chooses a client's shard
+    /// with, `started` the instant its clock counts seconds from.
+    pub fn register(
+        self: &Arc<Self>,
+        plane: Plane,
+        tables: &Arc<Shards>,
+        shard_key: u64,
+        started: Instant,
+    ) -> Tap {
+        // Under the registry lock, which [`SyncTap::set_enabled`] holds while it reserves room and
+        // turns reporting on: either this table is registered in time to get its room there, or it
+        // sees reporting on here. (Read outside the lock, a table registered while sync was
+        // starting kept queues of no room and lost every event for good.)
+        let mut registry = lock(&self.registry);
+        let room = if self.enabled.load(Ordering::Acquire) {
+            QUEUE_ROOM
+        } else {
+            0
+        };
+        let queues = Arc::new(Queues {
+            shards: (0..tables.len())
+                .map(|_| Mutex::new(Vec::with_capacity(room)))
+                .collect(),
+        });
+        registry.retain(|r| r.tables.strong_count() > 0);
+        registry.push(Registered {
+            plane,
+            tables: Arc::downgrade(tables),
+            shard_key,
+            queues: Arc::downgrade(&queues),
+            started,
+        });
+        Tap {
+            queues,
+            sync: self.clone(),
+        }
+    }
 }
 
 impl Tap {
+    /// The per-packet cost while sync is off: this one relaxed load.
     fn on(&self) -> bool {
-        ENABLED.load(Ordering::Relaxed)
+        self.sync.enabled.load(Ordering::Relaxed)
     }
 
     fn push(&self, shard: usize, op: Op, row: SessionRow) {
@@ -104,7 +130,7 @@ impl Tap {
         if queue.len() < queue.capacity() {
             queue.push((op, row));
         } else {
-            LOST.fetch_add(1, Ordering::Relaxed);
+            self.sync.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -196,29 +222,6 @@ impl Tap {
     }
 }
 
-/// Turns event reporting on or off (the sync driver, when a peer is configured).
-pub fn set_enabled(enabled: bool) {
-    let registry = lock(&REGISTRY);
-    if enabled {
-        for registered in registry.iter() {
-            if let Some(queues) = registered.queues.upgrade() {
-                for queue in queues.shards.iter() {
-                    let mut queue = lock(queue);
-                    let more = QUEUE_ROOM.saturating_sub(queue.len());
-                    queue.reserve_exact(more);
-                }
-            }
-        }
-    }
-    ENABLED.store(enabled, Ordering::Release);
-    drop(registry);
-}
-
-/// Events lost to a full queue since the start.
-pub fn lost() -> u64 {
-    LOST.load(Ordering::Relaxed)
-}
-
 fn seconds_since(started: Instant) -> u32 {
     u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX)
 }
@@ -234,105 +237,130 @@ fn entry(op: Op, row: &SessionRow, now: u32) -> Entry {
     }
 }
 
-/// Moves every queued event into `out` (oldest first per shard). `spare` holds emptied queues
-/// for reuse, so the data plane always finds reserved room and the driver allocates rarely.
-pub fn drain(out: &mut Vec<Entry>, spare: &mut Vec<Vec<Event>>) {
-    let registry: Vec<(Arc<Queues>, Instant)> = lock(&REGISTRY)
-        .iter()
-        .filter_map(|r| Some((r.queues.upgrade()?, r.started)))
-        .collect();
-    for (queues, started) in registry {
-        let now = seconds_since(started);
-        for queue in queues.shards.iter() {
-            let mut fresh = spare
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(QUEUE_ROOM));
-            let taken = {
-                let mut queue = lock(queue);
-                if queue.is_empty() {
-                    spare.push(fresh);
-                    continue;
+impl SyncTap {
+    /// Turns event reporting on or off (the sync driver, when a peer is configured).
+    pub fn set_enabled(&self, enabled: bool) {
+        let registry = lock(&self.registry);
+        if enabled {
+            for registered in registry.iter() {
+                if let Some(queues) = registered.queues.upgrade() {
+                    for queue in queues.shards.iter() {
+                        let mut queue = lock(queue);
+                        let more = QUEUE_ROOM.saturating_sub(queue.len());
+                        queue.reserve_exact(more);
+                    }
                 }
-                std::mem::swap(&mut *queue, &mut fresh);
-                fresh
+            }
+        }
+        self.enabled.store(enabled, Ordering::Release);
+        drop(registry);
+    }
+
+    /// Events lost to a full queue since the start.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Moves every queued event into `out` (oldest first per shard). `spare` holds emptied queues
+    /// for reuse, so the data plane always finds reserved room and the driver allocates rarely.
+    pub fn drain(&self, out: &mut Vec<Entry>, spare: &mut Vec<Vec<Event>>) {
+        let registry: Vec<(Arc<Queues>, Instant)> = lock(&self.registry)
+            .iter()
+            .filter_map(|r| Some((r.queues.upgrade()?, r.started)))
+            .collect();
+        for (queues, started) in registry {
+            let now = seconds_since(started);
+            for queue in queues.shards.iter() {
+                let mut fresh = spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(QUEUE_ROOM));
+                let taken = {
+                    let mut queue = lock(queue);
+                    if queue.is_empty() {
+                        spare.push(fresh);
+                        continue;
+                    }
+                    std::mem::swap(&mut *queue, &mut fresh);
+                    fresh
+                };
+                out.extend(taken.iter().map(|(op, row)| entry(*op, row, now)));
+                let mut taken = taken;
+                taken.clear();
+                spare.push(taken);
+            }
+        }
+    }
+
+    /// Every session of every live table, as upserts with their current ages (a full dump).
+    pub fn snapshot(&self) -> Vec<Entry> {
+        let registry: Vec<(Arc<Shards>, Instant)> = lock(&self.registry)
+            .iter()
+            .filter_map(|r| Some((r.tables.upgrade()?, r.started)))
+            .collect();
+        let mut rows = Vec::new();
+        for (tables, started) in registry {
+            let now = seconds_since(started);
+            for table in tables.iter() {
+                let table = lock(table);
+                rows.extend(table.iter().map(|row| entry(Op::Upsert, &row, now)));
+            }
+        }
+        rows
+    }
+
+    /// The newest live table of `plane`, its shard key and its clock.
+    fn newest(&self, plane: Plane) -> Option<(Arc<Shards>, u64, Instant)> {
+        lock(&self.registry)
+            .iter()
+            .rev()
+            .filter(|r| r.plane == plane)
+            .find_map(|r| Some((r.tables.upgrade()?, r.shard_key, r.started)))
+    }
+
+    /// Writes received sessions; those of `dsr_servers` into the DSR plane's table, the rest into
+    /// the proxy's. A session's last-seen is the time it is applied (a table's clock cannot be set
+    /// back), so it may outlive the sender's copy by its age.
+    pub fn apply(&self, entries: &[Entry], dsr_servers: &HashSet<u32>) -> usize {
+        let proxy = self.newest(Plane::Proxy);
+        let dsr = self.newest(Plane::Dsr);
+        let mut applied = 0;
+        for entry in entries {
+            let target = if dsr_servers.contains(&entry.server) {
+                dsr.as_ref().or(proxy.as_ref())
+            } else {
+                proxy.as_ref()
             };
-            out.extend(taken.iter().map(|(op, row)| entry(*op, row, now)));
-            let mut taken = taken;
-            taken.clear();
-            spare.push(taken);
-        }
-    }
-}
-
-/// Every session of every live table, as upserts with their current ages (a full dump).
-pub fn snapshot() -> Vec<Entry> {
-    let registry: Vec<(Arc<Shards>, Instant)> = lock(&REGISTRY)
-        .iter()
-        .filter_map(|r| Some((r.tables.upgrade()?, r.started)))
-        .collect();
-    let mut rows = Vec::new();
-    for (tables, started) in registry {
-        let now = seconds_since(started);
-        for table in tables.iter() {
-            let table = lock(table);
-            rows.extend(table.iter().map(|row| entry(Op::Upsert, &row, now)));
-        }
-    }
-    rows
-}
-
-/// The newest live table of `plane`, its shard key and its clock.
-fn newest(plane: Plane) -> Option<(Arc<Shards>, u64, Instant)> {
-    lock(&REGISTRY)
-        .iter()
-        .rev()
-        .filter(|r| r.plane == plane)
-        .find_map(|r| Some((r.tables.upgrade()?, r.shard_key, r.started)))
-}
-
-/// Writes received sessions; those of `dsr_servers` into the DSR plane's table, the rest into
-/// the proxy's. A session's last-seen is the time it is applied (a table's clock cannot be set
-/// back), so it may outlive the sender's copy by its age.
-pub fn apply(entries: &[Entry], dsr_servers: &HashSet<u32>) -> usize {
-    let proxy = newest(Plane::Proxy);
-    let dsr = newest(Plane::Dsr);
-    let mut applied = 0;
-    for entry in entries {
-        let target = if dsr_servers.contains(&entry.server) {
-            dsr.as_ref().or(proxy.as_ref())
-        } else {
-            proxy.as_ref()
-        };
-        let Some((tables, shard_key, started)) = target else {
-            continue;
-        };
-        let Some(shard) = tables.get(shard_of(entry.client, tables.len(), *shard_key)) else {
-            continue;
-        };
-        let mut table = lock(shard);
-        match entry.op {
-            Op::Upsert => {
-                let now = seconds_since(*started);
-                table.insert(entry.server, entry.client, entry.target, now, entry.timeout);
+            let Some((tables, shard_key, started)) = target else {
+                continue;
+            };
+            let Some(shard) = tables.get(shard_of(entry.client, tables.len(), *shard_key)) else {
+                continue;
+            };
+            let mut table = lock(shard);
+            match entry.op {
+                Op::Upsert => {
+                    let now = seconds_since(*started);
+                    table.insert(entry.server, entry.client, entry.target, now, entry.timeout);
+                }
+                Op::Remove => {
+                    table.remove(entry.server, entry.client);
+                }
             }
-            Op::Remove => {
-                table.remove(entry.server, entry.client);
-            }
+            applied += 1;
         }
-        applied += 1;
+        applied
     }
-    applied
-}
 
-/// Forgets every session of every live table (a pure backup before a full table).
-pub fn clear() {
-    let registry: Vec<Arc<Shards>> = lock(&REGISTRY)
-        .iter()
-        .filter_map(|r| r.tables.upgrade())
-        .collect();
-    for tables in registry {
-        for table in tables.iter() {
-            lock(table).clear();
+    /// Forgets every session of every live table (a pure backup before a full table).
+    pub fn clear(&self) {
+        let registry: Vec<Arc<Shards>> = lock(&self.registry)
+            .iter()
+            .filter_map(|r| r.tables.upgrade())
+            .collect();
+        for tables in registry {
+            for table in tables.iter() {
+                lock(table).clear();
+            }
         }
     }
 }
@@ -343,23 +371,24 @@ mod tests {
 
     /// Sync turning on while a data plane registers its table (the daemon starts both at
     /// once): the table must get room for its events. It used to read "off" while
-    /// [`set_enabled`] was still reserving room for the tables it knew of, register after that
+    /// [`SyncTap::set_enabled`] was still reserving room for the tables it knew of, register after that
     /// pass, and lose every event for good (the backup never learned a session of that plane).
     #[test]
     fn a_table_registered_while_sync_turns_on_gets_room_for_its_events() {
-        set_enabled(false);
+        let sync = SyncTap::new();
         let tables: Arc<Shards> = (0..4).map(|_| Mutex::new(SessionTable::new(16))).collect();
         // Be `set_enabled(true)` in the middle of its reservation pass (it holds the registry).
-        let pass = lock(&REGISTRY);
+        let pass = lock(&sync.registry);
         let registering = {
             let tables = tables.clone();
-            std::thread::spawn(move || register(Plane::Dsr, &tables, 7, Instant::now()))
+            let sync = sync.clone();
+            std::thread::spawn(move || sync.register(Plane::Dsr, &tables, 7, Instant::now()))
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
-        ENABLED.store(true, Ordering::Release);
+        sync.enabled.store(true, Ordering::Release);
         drop(pass);
         let tap = registering.join().expect("the registering thread");
-        set_enabled(false);
+        sync.set_enabled(false);
         for queue in tap.queues.shards.iter() {
             assert!(lock(queue).capacity() >= QUEUE_ROOM, "a queue without room");
         }

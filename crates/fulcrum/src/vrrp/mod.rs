@@ -18,8 +18,11 @@
 //! socket is closed; when it is back, possibly re-created under a new index, the socket is
 //! opened again and the machine rejoins as on startup. [`Handle::stop`] (the daemon's SIGTERM path) sends the Shutdown
 //! event, so a master sends its priority-0 advert and releases the VIP before the thread ends.
-//! [`show`] renders `show vrrp` from the last published [`Status`]. IPv6 virtual addresses run
-//! as a second instance with the same VRID in its own thread ([`v6`]).
+//! After every step the driver publishes a typed [`Status`] (state, master, whether it holds the
+//! VIPs, and the counters `show vrrp` prints) on the watch channel it is given ([`Publisher`]);
+//! `None` while no group runs. The sync driver, `show vrrp` ([`show`]) and the service status
+//! subscribe to that channel; nothing parses the text.
+//! IPv6 virtual addresses run as a second instance with the same VRID in its own thread ([`v6`]).
 
 mod fault;
 mod notify;
@@ -31,12 +34,12 @@ mod v6;
 mod vip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{Group, Input, Machine, Output, State};
+use fulcrum_core::vrrp::{Group, Input, Machine, Output};
 use fulcrum_sys::packet::FrameSender;
 use tokio::sync::watch;
 
@@ -56,18 +59,10 @@ const POLL_CAP: Duration = Duration::from_millis(20);
 /// Between attempts to open the socket (interface missing, no privilege).
 const RETRY: Duration = Duration::from_secs(1);
 
-static STATUS: Mutex<Option<Status>> = Mutex::new(None);
-
-fn publish(status: Option<Status>) {
-    *STATUS.lock().unwrap_or_else(PoisonError::into_inner) = status;
-}
-
-fn current_status() -> Option<Status> {
-    STATUS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
-}
+/// Where the driver publishes its [`Status`] (`None`: no group runs).
+pub type Publisher = watch::Sender<Option<Status>>;
+/// What other drivers, the control socket and the service status follow.
+pub type Subscriber = watch::Receiver<Option<Status>>;
 
 /// The running driver.
 pub struct Handle {
@@ -77,19 +72,21 @@ pub struct Handle {
     thread6: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts the driver thread; it idles while the configuration has no `vrrp` block.
-/// `vip_switch`: the plane that answers for the VIPs in DSR mode (see [`vip`]).
+/// Starts the driver thread; it idles while the configuration has no `vrrp` block, and
+/// publishes its status on `publisher`. `vip_switch`: the plane that answers for the VIPs in
+/// DSR mode (see [`vip`]).
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     links: watch::Receiver<Links>,
     vip_switch: PlaneView<dyn VipSwitch>,
+    publisher: Publisher,
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread6 = v6::spawn(changes.clone(), links.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
-        .spawn(move || follow(changes, links, &vip_switch, &flag))
+        .spawn(move || follow(changes, links, &vip_switch, &publisher, &flag))
         .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
         .ok();
     Handle {
@@ -122,6 +119,7 @@ fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     mut links: watch::Receiver<Links>,
     vip_switch: &PlaneView<dyn VipSwitch>,
+    publisher: &Publisher,
     stop: &AtomicBool,
 ) {
     let mut last_problem: Option<String> = None;
@@ -130,7 +128,7 @@ fn follow(
         let setup = match Setup::from_config(&config) {
             Ok(Some(setup)) => setup,
             Ok(None) => {
-                publish(None);
+                publisher.send_replace(None);
                 idle(&mut changes, stop);
                 continue;
             }
@@ -139,7 +137,7 @@ fn follow(
                     tracing::error!("vrrp: not running: {problem}");
                     last_problem = Some(problem);
                 }
-                publish(None);
+                publisher.send_replace(None);
                 idle(&mut changes, stop);
                 continue;
             }
@@ -166,7 +164,15 @@ fn follow(
             &setup.machine.addresses,
             vip_switch.clone(),
         );
-        match run_group(setup, socket, vip, &mut changes, &mut links, stop) {
+        match run_group(
+            setup,
+            socket,
+            vip,
+            &mut changes,
+            &mut links,
+            publisher,
+            stop,
+        ) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -198,6 +204,7 @@ struct Runner {
     send_errors: u64,
     /// In FAULT with the link back but the socket not open yet: when to try again.
     reopen_at: Option<Instant>,
+    publisher: Publisher,
 }
 
 fn run_group(
@@ -206,6 +213,7 @@ fn run_group(
     vip: VipHolder,
     changes: &mut watch::Receiver<Arc<Config>>,
     links: &mut watch::Receiver<Links>,
+    publisher: &Publisher,
     stop: &AtomicBool,
 ) -> End {
     tracing::info!(
@@ -240,6 +248,7 @@ fn run_group(
         drops: DropCounters::default(),
         send_errors: 0,
         reopen_at: None,
+        publisher: publisher.clone(),
     };
     runner.machine.handle_input(Instant::now(), Input::Startup);
     runner.carry_out();
@@ -358,7 +367,7 @@ impl Runner {
             }
         }
         self.vip.enforce();
-        publish(Some(Status::of(
+        self.publisher.send_replace(Some(Status::of(
             &self.machine,
             &self.group,
             &self.setup,
@@ -426,10 +435,4 @@ impl Runner {
             }
         }
     }
-}
-
-/// True while this node's machine is master (for other drivers, e.g. session sync).
-#[allow(dead_code)]
-pub fn is_master() -> Option<bool> {
-    current_status().map(|s| s.state == State::Master)
 }

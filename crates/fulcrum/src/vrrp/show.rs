@@ -6,9 +6,12 @@
 //! reason (only the reasons that occurred, after their total). Then the sender account: the
 //! unicast peers (or `multicast`), the authentication, adverts from senders not heard before,
 //! refused as not a configured peer, and taken with another address list.
+//!
+//! [`Status`] is also the typed state other parts of the daemon follow (the sync driver's role
+//! and peer, the service status): they read its fields, never this text.
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Instant, SystemTime};
 
 use fulcrum_core::vrrp::group::DropCounters;
@@ -16,9 +19,10 @@ use fulcrum_core::vrrp::{AdvertDrop, Auth, Counters, Group, Machine, SenderCount
 
 use super::setup::{Mode, Setup};
 
-/// A snapshot the driver publishes after every step.
+/// A snapshot the driver publishes after every step on its watch channel ([`super::Publisher`]).
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// The machine's state (INIT, BACKUP, MASTER, FAULT).
     pub state: State,
     pub vrid: u8,
     pub priority: u8,
@@ -26,11 +30,13 @@ pub struct Status {
     pub version: u8,
     pub advert_interval_cs: u16,
     pub master_advert_interval_cs: u16,
-    pub master: Option<Ipv4Addr>,
+    /// The current master's address, as this node knows it (itself when master, else the
+    /// sender of the adverts it follows; `None` before the first one).
+    pub master: Option<IpAddr>,
     pub interface: String,
     pub mode: Mode,
     /// Whether this node holds the VIPs now (DSR: the plane's active switch).
-    pub holding: bool,
+    pub holds_vip: bool,
     /// Wall-clock time of the last transition.
     pub last_transition: Option<SystemTime>,
     pub counters: Counters,
@@ -48,7 +54,7 @@ impl Status {
         machine: &Machine,
         group: &Group,
         setup: &Setup,
-        holding: bool,
+        holds_vip: bool,
         drops: DropCounters,
         send_errors: u64,
     ) -> Status {
@@ -63,10 +69,10 @@ impl Status {
             version: config.version.number(),
             advert_interval_cs: config.advert_interval_cs,
             master_advert_interval_cs: machine.master_advert_interval_cs(),
-            master: machine.master_address(),
+            master: machine.master_address().map(IpAddr::V4),
             interface: setup.interface.clone(),
             mode: setup.mode,
-            holding,
+            holds_vip,
             last_transition: machine
                 .last_transition()
                 .and_then(|at| wall.checked_sub(now.saturating_duration_since(at))),
@@ -84,10 +90,17 @@ impl Status {
     }
 }
 
-/// The reply to `show vrrp`.
-pub fn show() -> String {
-    match super::current_status() {
-        Some(status) => render(&status, SystemTime::now()),
+impl Status {
+    /// Whether the machine is master now.
+    pub fn is_master(&self) -> bool {
+        self.state == State::Master
+    }
+}
+
+/// The reply to `show vrrp`, from the driver's last published status (`None`: not running).
+pub fn show(status: Option<&Status>) -> String {
+    match status {
+        Some(status) => render(status, SystemTime::now()),
         None => "vrrp not running (no vrrp block, or see the log)\n".to_string(),
     }
 }
@@ -118,7 +131,7 @@ fn render(s: &Status, now: SystemTime) -> String {
         Mode::Proxy => "proxy",
     };
     let _ = writeln!(out, "interface {} ({mode})", s.interface);
-    let _ = writeln!(out, "holding {}", if s.holding { "yes" } else { "no" });
+    let _ = writeln!(out, "holding {}", if s.holds_vip { "yes" } else { "no" });
     let _ = writeln!(out, "transitions {}", s.counters.transitions);
     match s.last_transition {
         Some(at) => {
@@ -179,10 +192,10 @@ mod tests {
             version: 2,
             advert_interval_cs: 100,
             master_advert_interval_cs: 100,
-            master: Some(Ipv4Addr::new(10, 235, 210, 45)),
+            master: Some(Ipv4Addr::new(10, 235, 210, 45).into()),
             interface: "eth1".into(),
             mode: Mode::Proxy,
-            holding: true,
+            holds_vip: true,
             last_transition: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100)),
             counters: Counters::default(),
             drops,

@@ -1,0 +1,317 @@
+//! The daemon's side of the Prometheus metrics: [`collect`] reads what the planes and drivers
+//! already count (the proxy's and the DSR plane's per-thread counters, the session tables'
+//! totals, the health checks' verdicts, VRRP's and sync's last published status) into a plain
+//! [`Snapshot`] for `fulcrum-metrics` to render, and [`spawn`] keeps the listener where the
+//! command line or, without it, the configuration's `set metrics` says: started, moved or
+//! stopped as the configuration changes. This is the only file that knows where each metric's
+//! value comes from; the names and meanings are in `docs/metrics.md`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fulcrum_core::model::Config;
+use fulcrum_core::stats::{Counters, DropReason};
+use fulcrum_core::vrrp::{AdvertDrop, State};
+use fulcrum_metrics::{
+    BuildInfo, CheckSample, DropSample, Histogram, Listener, ServerSample, Snapshot,
+    SnapshotSource, SyncSample, TargetSample, VrrpSample, VrrpState,
+};
+use tokio::task::JoinHandle;
+
+use super::state::Daemon;
+use crate::dsr::plane_counters::Event;
+
+/// Starts the task that owns the listener; aborting it closes the listener.
+pub fn spawn(daemon: Arc<Daemon>, command_line: Option<SocketAddr>) -> JoinHandle<()> {
+    tokio::spawn(follow(daemon, command_line))
+}
+
+async fn follow(daemon: Arc<Daemon>, command_line: Option<SocketAddr>) {
+    let mut changes = daemon.subscribe();
+    let source: SnapshotSource = {
+        let daemon = daemon.clone();
+        Arc::new(move || collect(&daemon))
+    };
+    // The address asked for (not the bound one: port 0 means any) and its listener.
+    let mut running: Option<(SocketAddr, Listener)> = None;
+    let mut ignored_logged = None;
+    loop {
+        let configured = changes.borrow_and_update().settings.metrics;
+        if command_line.is_some() && configured != command_line && configured != ignored_logged {
+            if let Some(addr) = configured {
+                tracing::info!("metrics: `set metrics {addr}` ignored: --metrics wins");
+            }
+            ignored_logged = configured;
+        }
+        let wanted = command_line.or(configured);
+        if wanted != running.as_ref().map(|(addr, _)| *addr) {
+            if let Some((_, listener)) = running.take() {
+                let at = listener.local_addr();
+                listener.stop().await;
+                tracing::info!("metrics: stopped listening on {at}");
+            }
+            if let Some(addr) = wanted {
+                match Listener::bind(addr, source.clone()).await {
+                    Ok(listener) => {
+                        tracing::info!("metrics: serving http://{}/metrics", listener.local_addr());
+                        running = Some((addr, listener));
+                    }
+                    Err(e) => tracing::error!(
+                        "metrics: cannot listen on {addr}: {e}; change `set metrics` to retry"
+                    ),
+                }
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn counters_of(
+    dsr: Option<&crate::dsr::Dsr>,
+    proxy: Counters,
+    dsr_side: impl Fn(&crate::dsr::Dsr) -> Option<Counters>,
+) -> Counters {
+    dsr.and_then(dsr_side).unwrap_or(proxy)
+}
+
+/// Everything one scrape shows, read now.
+pub fn collect(daemon: &Daemon) -> Snapshot {
+    let config = daemon.config();
+    let proxy = daemon.proxy();
+    let dsr = daemon.planes().dsr().current();
+    let dsr = dsr.as_deref();
+    let mut snapshot = Snapshot {
+        build: BuildInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: env!("FULCRUM_GIT_COMMIT").into(),
+        },
+        ..Snapshot::default()
+    };
+    let mut proxy_drops = [0u64; DropReason::ALL.len()];
+    for id in config.servers.keys() {
+        let of_proxy = proxy.server_counters(*id);
+        add(&mut proxy_drops, &of_proxy.drops, None);
+        let c = counters_of(dsr, of_proxy, |d| d.server_counters(*id));
+        snapshot.servers.push(ServerSample {
+            server: *id,
+            queries: c.queries,
+            sessions: c.sessions,
+        });
+    }
+    targets(daemon, &config, dsr, &mut snapshot, &mut proxy_drops);
+    for reason in DropReason::ALL {
+        drop_sample(
+            &mut snapshot,
+            "proxy",
+            reason.name(),
+            proxy_drops[reason.index()],
+        );
+    }
+    let (mut created, mut expired) = proxy.session_totals();
+    if let Some(dsr) = dsr {
+        let (c, e) = dsr.session_totals();
+        (created, expired) = (created + c, expired + e);
+        dsr_plane(dsr, &mut snapshot);
+    }
+    (snapshot.sessions_created, snapshot.sessions_expired) = (created, expired);
+    vrrp(&mut snapshot, daemon);
+    sync(&mut snapshot, daemon);
+    snapshot
+}
+
+/// `into += from`, leaving out `skip`.
+fn add(into: &mut [u64], from: &[u64], skip: Option<DropReason>) {
+    for (i, (sum, n)) in into.iter_mut().zip(from).enumerate() {
+        if skip.map(DropReason::index) != Some(i) {
+            *sum += n;
+        }
+    }
+}
+
+fn drop_sample(snapshot: &mut Snapshot, plane: &'static str, reason: &str, count: u64) {
+    snapshot.drops.push(DropSample {
+        plane,
+        reason: reason.into(),
+        count,
+    });
+}
+
+fn targets(
+    daemon: &Daemon,
+    config: &Config,
+    dsr: Option<&crate::dsr::Dsr>,
+    snapshot: &mut Snapshot,
+    proxy_drops: &mut [u64],
+) {
+    let health = daemon.health().statuses();
+    for target in config.targets.values() {
+        let id = target.id;
+        let of_proxy = daemon.proxy().target_counters(id);
+        // The proxy counts an overload drop on the server and on the target: once here.
+        add(proxy_drops, &of_proxy.drops, Some(DropReason::Overload));
+        let c = counters_of(dsr, of_proxy, |d| d.target_counters(id));
+        let status = health.iter().find(|s| s.id == id);
+        let checks = status.map(|s| s.checks.as_slice()).unwrap_or_default();
+        let kind_repeats = |kind| checks.iter().filter(|c| c.spec.kind() == kind).count() > 1;
+        snapshot.targets.push(TargetSample {
+            target: id,
+            queries: c.queries,
+            responses: c.responses,
+            timeouts: c.timeouts,
+            bytes_sent: c.bytes_out,
+            bytes_received: c.bytes_in,
+            up: target.registered && target.enabled && status.is_some_and(|s| s.operational),
+            checks: checks
+                .iter()
+                .map(|check| CheckSample {
+                    // Two checks of one kind (two DNS zones) are told apart by their spec.
+                    check: if kind_repeats(check.spec.kind()) {
+                        check.spec.describe()
+                    } else {
+                        check.spec.kind().keyword().to_string()
+                    },
+                    up: check.state.passing(),
+                    last_rtt: check.last_rtt,
+                })
+                .collect(),
+            // DSR targets answer the client directly: no time to measure.
+            response_time: (!target.dsr).then(|| response_times(daemon, id)),
+        });
+    }
+}
+
+fn response_times(daemon: &Daemon, target: u32) -> Histogram {
+    use crate::plane::counters::RESPONSE_BOUNDS_US;
+    let times = daemon.proxy().target_response_times(target);
+    Histogram {
+        buckets: RESPONSE_BOUNDS_US
+            .iter()
+            .zip(times.counts)
+            .map(|(bound, n)| (*bound as f64 / 1e6, n))
+            .collect(),
+        count: times.counts.iter().sum(),
+        sum_seconds: times.sum_us as f64 / 1e6,
+    }
+}
+
+fn dsr_plane(dsr: &crate::dsr::Dsr, snapshot: &mut Snapshot) {
+    let totals = dsr.totals();
+    for reason in fulcrum_wire::classify::DropReason::ALL {
+        drop_sample(snapshot, "dsr", reason.name(), totals.drops[reason.index()]);
+    }
+    for event in Event::ALL {
+        let n = totals.get(event);
+        if let Some(reason) = event.name().strip_prefix("drop-") {
+            drop_sample(snapshot, "dsr", reason, n);
+        }
+        snapshot.dsr_frames.push((event.name().into(), n));
+    }
+}
+
+fn vrrp(snapshot: &mut Snapshot, daemon: &Daemon) {
+    let Some(status) = daemon.published().vrrp.borrow().clone() else {
+        return;
+    };
+    for reason in AdvertDrop::ALL {
+        drop_sample(snapshot, "vrrp", reason.name(), status.drops.get(reason));
+    }
+    drop_sample(snapshot, "vrrp", "send-failed", status.send_errors);
+    snapshot.vrrp = Some(VrrpSample {
+        vrid: status.vrid,
+        state: match status.state {
+            State::Initialize => VrrpState::Initialize,
+            State::Backup => VrrpState::Backup,
+            State::Master => VrrpState::Master,
+            State::Fault => VrrpState::Fault,
+        },
+        transitions: status.counters.transitions,
+        adverts_sent: status.counters.adverts_sent,
+        adverts_received: status.counters.adverts_received,
+    });
+}
+
+fn sync(snapshot: &mut Snapshot, daemon: &Daemon) {
+    let status = match &*daemon.published().sync.borrow() {
+        crate::sync::Published::Running(status) => status.as_ref().clone(),
+        _ => return,
+    };
+    let r = &status.received;
+    let reasons = [
+        ("malformed", r.dropped_malformed),
+        ("authentication", r.dropped_authentication),
+        ("not-from-peer", r.dropped_not_from_peer),
+        ("stale", r.dropped_stale),
+        ("unexpected", r.dropped_unexpected),
+        ("out-of-window", r.dropped_out_of_window),
+        ("old-boot", r.dropped_old_boot),
+        ("replayed", r.dropped_replayed),
+        ("unknown-boot", r.dropped_unknown_boot),
+        ("unknown-server", r.dropped_unknown_server),
+        ("unknown-target", r.dropped_unknown_target),
+        ("bad-timeout", r.dropped_bad_timeout),
+        ("events-lost", status.events_lost),
+    ];
+    for (reason, n) in reasons {
+        drop_sample(snapshot, "sync", reason, n);
+    }
+    snapshot.sync = Some(SyncSample {
+        datagrams_sent: status.sent.datagrams,
+        datagrams_received: r.datagrams,
+        events_applied: r.applied,
+        in_sync: status.resync == fulcrum_core::sync::Resync::InSync,
+        full_resyncs: status.sent.full_dumps + r.full_requests,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::Proxy;
+    use fulcrum_core::model::{Server, Target};
+
+    fn daemon() -> Daemon {
+        let mut config = Config::default();
+        let mut server = Server::new(1, "127.0.0.1".parse().unwrap());
+        server.targets = vec![1, 2];
+        config.servers.insert(1, server);
+        for id in [1, 2] {
+            let mut target = Target::new(id, "127.0.0.1".parse().unwrap());
+            target.registered = true;
+            target.enabled = id == 1;
+            target.dsr = id == 2;
+            config.targets.insert(id, target);
+        }
+        Daemon::start(config, "t.conf".into(), Arc::new(Proxy::new())).0
+    }
+
+    #[test]
+    fn a_snapshot_has_every_configured_object_and_every_proxy_drop_reason() {
+        let snapshot = collect(&daemon());
+        assert_eq!(snapshot.build.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(snapshot.servers.len(), 1);
+        assert_eq!(
+            snapshot
+                .targets
+                .iter()
+                .map(|t| t.target)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // No health verdict yet: not up (as the `op` column says).
+        assert!(snapshot.targets.iter().all(|t| !t.up));
+        let timed = |id: usize| snapshot.targets[id].response_time.is_some();
+        assert!(timed(0) && !timed(1), "DSR targets are not timed");
+        let proxy_reasons: Vec<&str> = snapshot
+            .drops
+            .iter()
+            .filter(|d| d.plane == "proxy")
+            .map(|d| d.reason.as_str())
+            .collect();
+        let all: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(proxy_reasons, all);
+        let text = fulcrum_metrics::render(&snapshot);
+        assert!(text.contains("fulcrum_target_response_seconds_count{target=\"1\"} 0\n"));
+    }
+}

@@ -1,0 +1,121 @@
+//! The plain values a scrape is rendered from. The daemon fills a [`Snapshot`] from its planes
+//! and drivers when `/metrics` is asked for; nothing here holds a reference into the daemon.
+
+use std::time::Duration;
+
+/// Everything one scrape shows. Counters are totals since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub build: BuildInfo,
+    pub servers: Vec<ServerSample>,
+    pub targets: Vec<TargetSample>,
+    /// Drops by plane (`proxy`, `dsr`, `vrrp`, `sync`) and reason; a pair given twice is summed.
+    pub drops: Vec<DropSample>,
+    /// Sessions created and expired in the session tables of both planes.
+    pub sessions_created: u64,
+    pub sessions_expired: u64,
+    /// `None` while no VRRP driver runs.
+    pub vrrp: Option<VrrpSample>,
+    /// `None` while no sync driver runs.
+    pub sync: Option<SyncSample>,
+    /// The DSR plane's frame events by name (empty while no DSR plane runs).
+    pub dsr_frames: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSample {
+    pub server: u32,
+    pub queries: u64,
+    /// Sessions held now.
+    pub sessions: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetSample {
+    pub target: u32,
+    pub queries: u64,
+    pub responses: u64,
+    pub timeouts: u64,
+    /// Query bytes sent to the target.
+    pub bytes_sent: u64,
+    /// Response bytes received from it.
+    pub bytes_received: u64,
+    /// Registered, enabled and passing its health checks.
+    pub up: bool,
+    pub checks: Vec<CheckSample>,
+    /// Time from forwarding a query to its answer, where the plane measures it.
+    pub response_time: Option<Histogram>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckSample {
+    /// The check's name as `show targets` prints it (`ping`, `dns`, `agent`...).
+    pub check: String,
+    pub up: bool,
+    /// The last successful probe's round trip, if any.
+    pub last_rtt: Option<Duration>,
+}
+
+/// A histogram: `buckets` are (upper bound in seconds, observations above the previous bound and
+/// at or below this one), in increasing order, without the `+Inf` bucket (`count` holds every
+/// observation, so those beyond the last bound are `count` minus the buckets' sum).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DropSample {
+    pub plane: &'static str,
+    pub reason: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpState {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl VrrpState {
+    /// The gauge's value: 0 init, 1 backup, 2 master, 3 fault (link down).
+    pub fn value(self) -> i64 {
+        match self {
+            VrrpState::Initialize => 0,
+            VrrpState::Backup => 1,
+            VrrpState::Master => 2,
+            VrrpState::Fault => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpSample {
+    pub vrid: u8,
+    pub state: VrrpState,
+    pub transitions: u64,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSample {
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+    /// Session events from the peer applied to this node's tables.
+    pub events_applied: u64,
+    /// A backup holds the peer's whole table and has missed nothing since.
+    pub in_sync: bool,
+    /// Full-table transfers: dumps sent as master plus full tables asked for as backup.
+    pub full_resyncs: u64,
+}
