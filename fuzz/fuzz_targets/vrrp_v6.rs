@@ -7,16 +7,65 @@
 //! - whatever `new_checked_v6` accepts reads its addresses without panicking, through either
 //!   family's accessors.
 //!
+//! - whatever `Group<Ipv6Addr>::check` accepts is a whole IPv6 packet from a link-local source
+//!   with hop limit 255, and the election machine takes it without breaking its contract
+//!   (BecomeMaster exactly with a transition to Master).
+//!
 //! Run: `cargo +nightly fuzz run vrrp_v6 fuzz/seeds/vrrp_v6`.
 
 #![no_main]
 
 use std::net::Ipv6Addr;
 
+use std::time::{Duration, Instant};
+
+use fulcrum_core::vrrp::{Auth, Config, Group, Input, Machine, Output, State, Version};
 use fulcrum_wire::{ipv6, vrrp};
 use libfuzzer_sys::fuzz_target;
 
+fn config() -> Config<Ipv6Addr> {
+    Config {
+        version: Version::V3,
+        vrid: 7,
+        priority: 100,
+        advert_interval_cs: 100,
+        preempt: true,
+        primary_address: "fe80::ff:fe00:44".parse().unwrap(),
+        addresses: vec!["fd00:1::100".parse().unwrap()],
+        auth: Auth::None,
+        peers: Vec::new(),
+    }
+}
+
+/// The receive checks and the machine behind them.
+fn group_and_machine(data: &[u8]) {
+    let t0 = Instant::now();
+    let group = Group::new(&config());
+    let mut machine = Machine::new(config());
+    machine.handle_input(t0, Input::Startup);
+    machine.handle_timeout(t0 + Duration::from_secs(10));
+    while machine.poll_output().is_some() {}
+    let Ok(advert) = group.check(data, machine.priority()) else {
+        return;
+    };
+    let ip = ipv6::Packet::new_checked(data).expect("accepted adverts are IPv6");
+    assert_eq!(advert.source, ip.src_addr());
+    assert!(advert.source.is_unicast_link_local());
+    assert_eq!(ip.hop_limit(), 255);
+    machine.handle_input(t0 + Duration::from_secs(11), Input::Advert(advert));
+    let (mut became_master, mut entered_master) = (false, false);
+    while let Some(output) = machine.poll_output() {
+        match output {
+            Output::BecomeMaster => became_master = true,
+            Output::Transition(t) => entered_master |= t.to == State::Master,
+            _ => {}
+        }
+    }
+    assert_eq!(became_master, entered_master);
+}
+
 fuzz_target!(|data: &[u8]| {
+    group_and_machine(data);
     let (src, dst, message) = match ipv6::Packet::new_checked(data) {
         Ok(ip) => {
             let end = ipv6::HEADER_LEN + usize::from(ip.payload_len());

@@ -1,9 +1,9 @@
 //! Address families. Errors: a server and its targets share one family (a DSR or proxied
 //! query cannot change family on the way), and a network's `real6` and `virt6` lie inside its
 //! `addr6`/`mask6`. Warnings, one per statement, for the IPv6 the configuration accepts and the
-//! daemon does not serve yet: the network's IPv6 attributes, an IPv6 `syncpeer`, an IPv6 server
-//! under a `vrrp` block (VRRP floats IPv4 addresses only), `dsr enable` for an IPv6 server's
-//! target. Warnings are given only for statements of the text being applied (a shell command
+//! daemon does not serve yet: the network's IPv6 attributes (but `virt6` when VRRP floats it),
+//! an IPv6 `syncpeer`, an IPv6 server or `virt6` under a `vrrp` block in DSR mode (VRRP floats
+//! IPv6 addresses in proxy mode only), `dsr enable` for an IPv6 server's target. Warnings are given only for statements of the text being applied (a shell command
 //! does not repeat the file's), so each points at what the operator wrote.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -96,8 +96,21 @@ fn not_served(span: Span, what: String, why: &str) -> Error {
     Error::new(span, format!("{what} is accepted and ignored: {why}"))
 }
 
+/// Whether the daemon runs the DSR plane for this configuration (an active server with a DSR
+/// target), as `fulcrum`'s data plane decides: VRRP floats IPv6 addresses in proxy mode only.
+fn dsr_mode(config: &Config) -> bool {
+    config.active_servers().any(|server| {
+        server
+            .targets
+            .iter()
+            .filter_map(|id| config.targets.get(id))
+            .any(|target| target.dsr)
+    })
+}
+
 pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
     let mut warnings = Vec::new();
+    let ipv6_vips_float = config.vrrp.is_some() && !dsr_mode(config);
     for (id, network) in &config.networks {
         let values = [
             ("addr6", network.addr6.map(|a| a.to_string())),
@@ -110,6 +123,9 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
             else {
                 continue;
             };
+            if keyword == "virt6" && ipv6_vips_float {
+                continue;
+            }
             warnings.push(not_served(
                 *span,
                 format!("{keyword} {value}"),
@@ -132,7 +148,7 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
             continue;
         }
         let server_at = ipaddr_at(origins, Kind::Server, *id);
-        if config.vrrp.is_some() {
+        if config.vrrp.is_some() && !ipv6_vips_float {
             if let Some(span) = server_at.or(origins.vrrp) {
                 warnings.push(not_served(
                     span,
@@ -140,7 +156,8 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
                         "the IPv6 address {} of server {id} under vrrp",
                         server.ipaddr
                     ),
-                    "VRRP floats IPv4 addresses only yet, so this address does not move between nodes",
+                    "VRRP floats IPv6 addresses in proxy mode only yet (this configuration has DSR \
+                     targets), so this address does not move between nodes",
                 ));
             }
         }

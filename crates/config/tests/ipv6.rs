@@ -74,12 +74,23 @@ fn what_is_not_served_over_ipv6_is_named_in_a_warning() {
              IPv4 only yet, so sessions are not synced"
                 .to_string(),
             "26:1: the IPv6 address fd00:10:235:210::1 of server 2 under vrrp is accepted and \
-             ignored: VRRP floats IPv4 addresses only yet, so this address does not move between nodes"
+             ignored: VRRP floats IPv6 addresses in proxy mode only yet (this configuration has \
+             DSR targets), so this address does not move between nodes"
                 .to_string(),
             "37:1: dsr enable on target 2 (fd00:10:235:210::43) of IPv6 server 2 is accepted and \
              ignored: the DSR plane forwards IPv4 only yet, so the server is not balanced"
                 .to_string(),
         ]
+    );
+    // In proxy mode VRRP floats the IPv6 server and `virt6`: no warning about them.
+    let proxy = DUAL_STACK.replace("dsr enable\n", "");
+    let proxy_warnings = warnings(&proxy);
+    assert_eq!(proxy_warnings.len(), 4, "{proxy_warnings:?}");
+    assert!(
+        proxy_warnings
+            .iter()
+            .all(|w| !w.contains("virt6") && !w.contains("under vrrp")),
+        "{proxy_warnings:?}"
     );
     // An IPv6 server without vrrp and proxied targets is served: no warning.
     let proxied = "server 1 { ipaddr ::1 port 53 targets 1 }\ntarget 1 { ipaddr ::1 port 5353 }\n";

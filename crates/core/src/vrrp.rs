@@ -1,4 +1,5 @@
-//! The VRRP state machine (RFC 3768 for version 2, RFC 5798 for version 3 over IPv4), sans I/O.
+//! The VRRP state machine (RFC 3768 for version 2, RFC 5798 for version 3 over IPv4 and IPv6),
+//! sans I/O.
 //!
 //! Contract: [`Machine`] holds the Initialize / Backup / Master state of one virtual router and
 //! decides everything the RFCs decide; it never touches a socket or a clock. The driver feeds it
@@ -15,9 +16,12 @@
 //!   = 3 x Master_Adver_Interval + Skew_Time`, where `Master_Adver_Interval` is learned from the
 //!   master's adverts; intervals are centiseconds.
 //!
-//! The receive-side checks of RFC 3768 §7.1 / RFC 5798 §7.1 and the advert and gratuitous-ARP
-//! frames live in [`group`].
+//! The receive-side checks of RFC 3768 §7.1 / RFC 5798 §7.1 and the advert, gratuitous-ARP and
+//! unsolicited Neighbor Advertisement frames live in [`group`]. Every type is generic over the
+//! address [`Family`] (IPv4 by default, IPv6 for RFC 5798's IPv6 instance): the election rules
+//! and timers exist once; a dual-stack `vrrp` block runs one machine per family.
 
+pub mod family;
 pub mod group;
 mod link;
 pub mod senders;
@@ -30,9 +34,10 @@ mod sim;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+pub use family::Family;
 pub use fulcrum_wire::vrrp::{Auth, Version};
 pub use group::{AdvertDrop, Group};
 pub use senders::{Notice, NoticeKind, SenderCounters};
@@ -46,7 +51,7 @@ pub const PRIORITY_STOP: u8 = fulcrum_wire::vrrp::PRIORITY_STOP;
 
 /// What one virtual router is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct Config<A = Ipv4Addr> {
     pub version: Version,
     pub vrid: u8,
     /// 1..=255; 255 is the address owner.
@@ -56,17 +61,17 @@ pub struct Config {
     pub preempt: bool,
     /// This node's primary address on the network: the source of its adverts, and the tie
     /// breaker between two masters of equal priority.
-    pub primary_address: Ipv4Addr,
+    pub primary_address: A,
     /// The virtual addresses carried in adverts.
-    pub addresses: Vec<Ipv4Addr>,
+    pub addresses: Vec<A>,
     /// v2 authentication; `Auth::None` for v3.
     pub auth: Auth,
     /// Unicast peers: adverts go to each of them and only theirs are taken. Empty: multicast,
     /// from anyone.
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<A>,
 }
 
-impl Config {
+impl Config<Ipv4Addr> {
     /// From the validated model: `vrrp { ... }`, the network's `real` address and its `virt`.
     pub fn from_model(
         vrrp: &model::Vrrp,
@@ -90,6 +95,30 @@ impl Config {
                 _ => Auth::None,
             },
             peers: vrrp.peers.clone(),
+        }
+    }
+}
+
+impl Config<Ipv6Addr> {
+    /// The IPv6 instance of the same `vrrp` block (RFC 5798 over IPv6): always version 3 (v2
+    /// has no IPv6), no authentication, its adverts from the interface's `link_local` address;
+    /// unicast peers are IPv4 in the model, so the IPv6 instance multicasts.
+    pub fn from_model_v6(
+        vrrp: &model::Vrrp,
+        link_local: Ipv6Addr,
+        addresses: Vec<Ipv6Addr>,
+    ) -> Config<Ipv6Addr> {
+        let cs = u16::try_from(vrrp.advert_ms / 10).unwrap_or(u16::MAX);
+        Config {
+            version: Version::V3,
+            vrid: vrrp.vrid,
+            priority: vrrp.priority,
+            advert_interval_cs: cs.clamp(1, fulcrum_wire::vrrp::MAX_V3_INTERVAL_CS),
+            preempt: vrrp.preempt,
+            primary_address: link_local,
+            addresses,
+            auth: Auth::None,
+            peers: Vec::new(),
         }
     }
 }
@@ -125,21 +154,21 @@ impl fmt::Display for State {
 
 /// A received advert that passed [`Group::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Advert {
-    /// The sender's primary address (the IPv4 source).
-    pub source: Ipv4Addr,
+pub struct Advert<A = Ipv4Addr> {
+    /// The sender's primary address (the IP source).
+    pub source: A,
     pub priority: u8,
     pub advert_interval_cs: u16,
 }
 
 /// What the driver feeds in besides timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
+pub enum Input<A = Ipv4Addr> {
     /// The Startup event: the interface is up and the daemon runs.
     Startup,
     /// The Shutdown event: the daemon stops cleanly (a master sends priority 0).
     Shutdown,
-    Advert(Advert),
+    Advert(Advert<A>),
     /// A new local priority (1..=255; 0 is ignored, it is reserved for stopping).
     SetPriority(u8),
     /// The interface lost its carrier, went down or was deleted.
@@ -150,7 +179,7 @@ pub enum Input {
 
 /// Why a transition happened, for the one-line log and `notify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub enum Reason<A = Ipv4Addr> {
     /// Initialize -> Backup on startup.
     Startup,
     /// Initialize or Backup -> Master with priority 255.
@@ -159,9 +188,9 @@ pub enum Reason {
     /// priority-0 advert).
     MasterDown,
     /// Master -> Backup: an advert with a higher priority.
-    HigherPriority { master: Ipv4Addr, priority: u8 },
+    HigherPriority { master: A, priority: u8 },
     /// Master -> Backup: an advert with our priority from a higher primary address.
-    HigherAddress { master: Ipv4Addr },
+    HigherAddress { master: A },
     /// Any -> Initialize on shutdown.
     Shutdown,
     /// Backup or Master -> Fault.
@@ -170,7 +199,7 @@ pub enum Reason {
     LinkUp,
 }
 
-impl fmt::Display for Reason {
+impl<A: fmt::Display> fmt::Display for Reason<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Startup => f.write_str("startup"),
@@ -194,13 +223,13 @@ impl fmt::Display for Reason {
 
 /// One state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
+pub struct Transition<A = Ipv4Addr> {
     pub from: State,
     pub to: State,
-    pub reason: Reason,
+    pub reason: Reason<A>,
 }
 
-impl fmt::Display for Transition {
+impl<A: fmt::Display> fmt::Display for Transition<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "vrrp {} -> {}: {}", self.from, self.to, self.reason)
     }
@@ -208,7 +237,7 @@ impl fmt::Display for Transition {
 
 /// What the machine asks the driver to do, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub enum Output<A = Ipv4Addr> {
     /// Send one advert with this priority (0 when stopping).
     SendAdvert { priority: u8 },
     /// Take the virtual addresses: send gratuitous ARP, answer ARP, forward VIP traffic (or add
@@ -218,7 +247,7 @@ pub enum Output {
     /// issued on entering Backup at startup, so a stale VIP is released.
     BecomeBackup,
     /// Log it and run `notify`.
-    Transition(Transition),
+    Transition(Transition<A>),
 }
 
 /// Counters for `show vrrp`.
@@ -237,8 +266,8 @@ pub struct Counters {
 
 /// The state machine of one virtual router.
 #[derive(Debug, Clone)]
-pub struct Machine {
-    config: Config,
+pub struct Machine<A = Ipv4Addr> {
+    config: Config<A>,
     state: State,
     /// Master_Down_Timer in Backup, Adver_Timer in Master, none in Initialize.
     timer: Option<Instant>,
@@ -246,9 +275,9 @@ pub struct Machine {
     master_adver_interval_cs: u16,
     /// The master as far as this node knows: itself, or the source of the last advert a
     /// backup accepted.
-    master: Option<Ipv4Addr>,
+    master: Option<A>,
     last_transition: Option<Instant>,
-    outputs: VecDeque<Output>,
+    outputs: VecDeque<Output<A>>,
     counters: Counters,
 }
 
@@ -256,8 +285,8 @@ fn centiseconds(cs: u16) -> Duration {
     Duration::from_millis(u64::from(cs) * 10)
 }
 
-impl Machine {
-    pub fn new(config: Config) -> Machine {
+impl<A: Family> Machine<A> {
+    pub fn new(config: Config<A>) -> Machine<A> {
         let master_adver_interval_cs = config.advert_interval_cs;
         Machine {
             config,
@@ -271,7 +300,7 @@ impl Machine {
         }
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config<A> {
         &self.config
     }
 
@@ -283,7 +312,7 @@ impl Machine {
         self.config.priority
     }
 
-    pub fn master_address(&self) -> Option<Ipv4Addr> {
+    pub fn master_address(&self) -> Option<A> {
         self.master
     }
 
@@ -327,7 +356,7 @@ impl Machine {
 
     /// A new virtual address list (a server with its own address enabled or disabled). The
     /// state and timers stay: the driver changes what it holds and the group what it sends.
-    pub fn set_addresses(&mut self, addresses: Vec<Ipv4Addr>) {
+    pub fn set_addresses(&mut self, addresses: Vec<A>) {
         self.config.addresses = addresses;
     }
 
@@ -341,14 +370,14 @@ impl Machine {
     /// The next thing to carry out (send an advert, add or remove the VIP, log a transition),
     /// in order. Drain it after every `handle_*` call, until `None`.
     #[must_use]
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub fn poll_output(&mut self) -> Option<Output<A>> {
         self.outputs.pop_front()
     }
 
     /// Call with each event the driver sees: startup and shutdown, every advert that passed
     /// [`Group::check`], a priority change, the link going down or up. Then drain
     /// [`Machine::poll_output`] and ask [`Machine::poll_timeout`] again.
-    pub fn handle_input(&mut self, now: Instant, input: Input) {
+    pub fn handle_input(&mut self, now: Instant, input: Input<A>) {
         match input {
             Input::Startup => self.startup(now),
             Input::Shutdown => self.shutdown(now),
@@ -408,7 +437,7 @@ impl Machine {
         self.master = None;
     }
 
-    fn advert(&mut self, now: Instant, advert: Advert) {
+    fn advert(&mut self, now: Instant, advert: Advert<A>) {
         self.counters.adverts_received += 1;
         if advert.priority == PRIORITY_STOP {
             self.counters.priority_zero_received += 1;
@@ -420,7 +449,7 @@ impl Machine {
         }
     }
 
-    fn advert_in_backup(&mut self, now: Instant, advert: Advert) {
+    fn advert_in_backup(&mut self, now: Instant, advert: Advert<A>) {
         if advert.priority == PRIORITY_STOP {
             // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: the master stopped; take over after Skew_Time
             // so the highest-priority backup goes first.
@@ -441,7 +470,7 @@ impl Machine {
         }
     }
 
-    fn advert_in_master(&mut self, now: Instant, advert: Advert) {
+    fn advert_in_master(&mut self, now: Instant, advert: Advert<A>) {
         let local = self.config.priority;
         if advert.priority == PRIORITY_STOP {
             // RFC 3768 §6.4.3 / RFC 5798 §6.4.3: another master stopped; assert ourselves at
@@ -489,7 +518,7 @@ impl Machine {
         }
     }
 
-    fn become_master(&mut self, now: Instant, reason: Reason) {
+    fn become_master(&mut self, now: Instant, reason: Reason<A>) {
         self.send_advert(self.config.priority);
         self.outputs.push_back(Output::BecomeMaster);
         self.timer = Some(now + self.advertisement_interval());
@@ -497,7 +526,7 @@ impl Machine {
         self.enter(now, State::Master, reason);
     }
 
-    fn become_backup(&mut self, now: Instant, reason: Reason, master: Option<Ipv4Addr>) {
+    fn become_backup(&mut self, now: Instant, reason: Reason<A>, master: Option<A>) {
         if reason == Reason::Startup {
             self.outputs.push_back(Output::BecomeBackup);
         }
@@ -511,7 +540,7 @@ impl Machine {
         self.outputs.push_back(Output::SendAdvert { priority });
     }
 
-    fn enter(&mut self, now: Instant, to: State, reason: Reason) {
+    fn enter(&mut self, now: Instant, to: State, reason: Reason<A>) {
         let from = self.state;
         self.state = to;
         self.counters.transitions += 1;

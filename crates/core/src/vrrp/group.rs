@@ -1,6 +1,7 @@
 //! One VRRP group as seen on the wire: which received adverts count, and the bytes this node
-//! sends. [`Group::check`] applies the receive checks of RFC 3768 §7.1 and RFC 5798 §7.1 to a
-//! whole IPv4 packet and returns either an [`Advert`] for the [`Machine`](super::Machine) or the
+//! sends, for IPv4 (`Group<Ipv4Addr>`, the default) or IPv6 (`Group<Ipv6Addr>`, version 3 only;
+//! what differs per family is in [`super::family`]). [`Group::check`] applies the receive checks
+//! of RFC 3768 §7.1 and RFC 5798 §7.1 to a whole IP packet and returns either an [`Advert`] for the [`Machine`](super::Machine) or the
 //! one [`AdvertDrop`] reason to count; it never panics on any input. Beyond the RFCs, adverts
 //! from outside a configured unicast peer list are refused. [`Group::receive`] does the same and
 //! keeps the account of senders ([`Senders`]): new or refused sources and address lists that
@@ -8,34 +9,34 @@
 //! for every advert, also the owner's (priority 255), but a difference is counted and logged,
 //! never a drop: both RFCs make the check a MAY, and dropping would make two nodes whose lists
 //! differ for a moment (one already reconfigured) both master. The builders produce the advert
-//! (RFC 3768 §7.2 / RFC 5798 §7.2: TTL 255 to 224.0.0.18, or to each unicast peer; source MAC
-//! the virtual router MAC) and the gratuitous ARP a new master sends (RFC 3768 §6.4.2).
+//! (RFC 3768 §7.2 / RFC 5798 §7.2: TTL or hop limit 255 to 224.0.0.18 or ff02::12, or to each
+//! unicast peer; source MAC the virtual router MAC) and the gratuitous ARP or unsolicited
+//! Neighbor Advertisement a new master sends (RFC 3768 §6.4.2, RFC 5798 §6.4.2).
 
 use std::net::Ipv4Addr;
 
-use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
-use fulcrum_wire::vrrp::{self as wire_vrrp, Version};
-use fulcrum_wire::{arp, ipv4, WireError};
-
 use std::time::Instant;
 
+use fulcrum_wire::ethernet::{self, EthernetAddress};
+use fulcrum_wire::vrrp::{self as wire_vrrp, Version};
+use fulcrum_wire::WireError;
+
+use super::family::{AdvertFields, Family};
 use super::senders::{Notice, SenderCounters, Senders};
 use super::{Advert, Config, PRIORITY_OWNER};
-
-/// IPv4 TOS of adverts: precedence "internetwork control", as keepalived sends.
-const ADVERT_TOS: u8 = 0xc0;
 
 fulcrum_wire::counted_enum! {
     /// Why a received packet was not taken as an advert. Each drop is counted under one reason.
     #[derive(PartialOrd, Ord)]
     pub enum AdvertDrop {
-        /// Not a well-formed IPv4 packet (lengths, version, header checksum) or a fragment.
+        /// Not a well-formed IPv4 packet (lengths, version, header checksum) or a fragment; an
+        /// IPv6 packet with bad lengths or a source that is not link-local.
         BadIp => "bad-ip",
-        /// IPv4 protocol is not 112.
+        /// IPv4 protocol or IPv6 next header is not 112.
         NotVrrp => "not-vrrp",
         /// Our own advert looped back.
         OwnAdvert => "own-advert",
-        /// IPv4 TTL is not 255: it crossed a router (RFC 3768 §7.1).
+        /// IPv4 TTL or IPv6 hop limit is not 255: it crossed a router (RFC 3768 §7.1).
         BadTtl => "bad-ttl",
         /// Shorter than its fixed part, count and authentication data announce.
         Truncated => "truncated",
@@ -80,30 +81,30 @@ impl DropCounters {
     }
 }
 
-/// The wire side of one virtual router.
+/// The wire side of one virtual router of family `A` (IPv4 by default).
 #[derive(Debug, Clone)]
-pub struct Group {
+pub struct Group<A = Ipv4Addr> {
     version: Version,
     vrid: u8,
     advert_interval_cs: u16,
-    primary_address: Ipv4Addr,
+    primary_address: A,
     /// Sorted, for an order-independent comparison with received lists.
-    sorted_addresses: Vec<Ipv4Addr>,
-    addresses: Vec<Ipv4Addr>,
+    sorted_addresses: Vec<A>,
+    addresses: Vec<A>,
     auth: wire_vrrp::Auth,
     next_ident: u16,
-    senders: Senders,
+    senders: Senders<A>,
 }
 
 /// An advert that passed the checks, and whether its address list is ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Checked {
-    advert: Advert,
+struct Checked<A> {
+    advert: Advert<A>,
     addresses_match: bool,
 }
 
-impl Group {
-    pub fn new(config: &Config) -> Group {
+impl<A: Family> Group<A> {
+    pub fn new(config: &Config<A>) -> Group<A> {
         let mut sorted_addresses = config.addresses.clone();
         sorted_addresses.sort();
         Group {
@@ -119,8 +120,8 @@ impl Group {
         }
     }
 
-    /// The configured unicast peers (empty: adverts go to 224.0.0.18).
-    pub fn peers(&self) -> &[Ipv4Addr] {
+    /// The configured unicast peers (empty: adverts go to the family's multicast group).
+    pub fn peers(&self) -> &[A] {
         self.senders.configured()
     }
 
@@ -131,13 +132,13 @@ impl Group {
     /// The next paced line to log about senders. Drain it after each received advert, until
     /// `None`.
     #[must_use]
-    pub fn poll_notice(&mut self) -> Option<Notice> {
+    pub fn poll_notice(&mut self) -> Option<Notice<A>> {
         self.senders.poll_notice()
     }
 
     /// A new virtual address list, for the next advert and the next comparison; the group keeps
     /// running (a restart would send priority 0 and release the VIP).
-    pub fn set_addresses(&mut self, addresses: &[Ipv4Addr]) {
+    pub fn set_addresses(&mut self, addresses: &[A]) {
         self.addresses = addresses.to_vec();
         self.sorted_addresses = addresses.to_vec();
         self.sorted_addresses.sort();
@@ -149,7 +150,7 @@ impl Group {
         now: Instant,
         ip_packet: &[u8],
         local_priority: u8,
-    ) -> Result<Advert, AdvertDrop> {
+    ) -> Result<Advert<A>, AdvertDrop> {
         match self.check_all(ip_packet, local_priority) {
             Ok(checked) => {
                 let advert = checked.advert;
@@ -159,9 +160,9 @@ impl Group {
             }
             Err(AdvertDrop::NotAPeer) => {
                 // Only a fully parsed advert is refused this way, so both fields are there.
-                if let Ok(ip) = ipv4::Packet::new_checked(ip_packet) {
-                    let priority = ip.payload().get(2).copied().unwrap_or(0);
-                    self.senders.refused(now, ip.src_addr(), priority);
+                if let Ok(header) = A::open(ip_packet) {
+                    let priority = header.message.get(2).copied().unwrap_or(0);
+                    self.senders.refused(now, header.source, priority);
                 }
                 Err(AdvertDrop::NotAPeer)
             }
@@ -169,47 +170,29 @@ impl Group {
         }
     }
 
-    /// The virtual router MAC 00:00:5e:00:01:VRID.
+    /// The virtual router MAC: 00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6.
     pub fn virtual_mac(&self) -> EthernetAddress {
-        EthernetAddress::vrrp_virtual(self.vrid)
+        A::virtual_mac(self.vrid)
     }
 
-    /// Apply the receive checks to a whole IPv4 packet. `local_priority` is the machine's
+    /// Apply the receive checks to a whole IP packet. `local_priority` is the machine's
     /// current priority (an owner ignores every advert).
-    pub fn check(&self, ip_packet: &[u8], local_priority: u8) -> Result<Advert, AdvertDrop> {
+    pub fn check(&self, ip_packet: &[u8], local_priority: u8) -> Result<Advert<A>, AdvertDrop> {
         self.check_all(ip_packet, local_priority)
             .map(|checked| checked.advert)
     }
 
-    fn check_all(&self, ip_packet: &[u8], local_priority: u8) -> Result<Checked, AdvertDrop> {
-        let ip = ipv4::Packet::new_checked(ip_packet).map_err(|_| AdvertDrop::BadIp)?;
-        if ip.version() != 4 || !ip.verify_checksum() || ip.is_fragment() {
-            return Err(AdvertDrop::BadIp);
-        }
-        if ip.protocol() != ipv4::protocol::VRRP {
-            return Err(AdvertDrop::NotVrrp);
-        }
-        let source = ip.src_addr();
+    fn check_all(&self, ip_packet: &[u8], local_priority: u8) -> Result<Checked<A>, AdvertDrop> {
+        let ip = A::open(ip_packet)?;
+        let source = ip.source;
         if source == self.primary_address {
             return Err(AdvertDrop::OwnAdvert);
         }
         // RFC 3768 §7.1 / RFC 5798 §7.1, in the RFC's order.
-        if ip.ttl() != wire_vrrp::TTL {
+        if ip.hop_limit != wire_vrrp::TTL {
             return Err(AdvertDrop::BadTtl);
         }
-        let packet = wire_vrrp::Packet::new_checked(ip.payload()).map_err(|e| match e {
-            WireError::Truncated => AdvertDrop::Truncated,
-            _ => AdvertDrop::BadVersion,
-        })?;
-        if packet.version() != Some(self.version) {
-            return Err(AdvertDrop::BadVersion);
-        }
-        let repr = wire_vrrp::Repr::parse(&packet, source, ip.dst_addr()).map_err(|e| match e {
-            WireError::Unsupported => AdvertDrop::BadType,
-            WireError::Checksum => AdvertDrop::BadChecksum,
-            WireError::Truncated => AdvertDrop::Truncated,
-            WireError::Malformed => AdvertDrop::BadLength,
-        })?;
+        let repr = A::parse_advert(ip.message, self.version, source, ip.destination)?;
         if repr.vrid != self.vrid {
             return Err(AdvertDrop::WrongVrid);
         }
@@ -243,67 +226,49 @@ impl Group {
         })
     }
 
-    /// The advert as a whole IPv4 packet to 224.0.0.18 (for a raw IP socket).
+    /// The advert as a whole IP packet to the family's multicast group (for a raw IP socket).
     pub fn advert_packet(&mut self, priority: u8) -> Result<Vec<u8>, WireError> {
-        self.advert_packet_to(priority, wire_vrrp::MULTICAST_ADDR)
+        self.advert_packet_to(priority, A::MULTICAST)
     }
 
-    /// The advert as a whole IPv4 packet to `destination` (a unicast peer, as keepalived's
+    /// The advert as a whole IP packet to `destination` (a unicast peer, as keepalived's
     /// `unicast_peer` sends them; v3's checksum covers the destination).
-    pub fn advert_packet_to(
-        &mut self,
-        priority: u8,
-        destination: Ipv4Addr,
-    ) -> Result<Vec<u8>, WireError> {
-        let vrrp = wire_vrrp::Repr {
+    pub fn advert_packet_to(&mut self, priority: u8, destination: A) -> Result<Vec<u8>, WireError> {
+        let fields = AdvertFields {
             version: self.version,
             vrid: self.vrid,
             priority,
             advert_interval_cs: self.advert_interval_cs,
             auth: self.auth,
-            addresses: self.addresses.clone(),
-        };
-        let ip = ipv4::Repr {
-            src_addr: self.primary_address,
-            dst_addr: destination,
-            protocol: ipv4::protocol::VRRP,
-            payload_len: vrrp.buffer_len(),
-            ttl: wire_vrrp::TTL,
-            tos: ADVERT_TOS,
             ident: self.next_ident,
-            dont_frag: false,
-            more_frags: false,
-            frag_offset: 0,
         };
-        let mut buf = vec![0u8; ip.buffer_len()];
-        vrrp.emit(&mut buf[ipv4::HEADER_LEN..], ip.src_addr, ip.dst_addr)?;
-        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]))?;
+        let packet = A::advert_packet(fields, &self.addresses, self.primary_address, destination)?;
         self.next_ident = self.next_ident.wrapping_add(1);
-        Ok(buf)
+        Ok(packet)
     }
 
-    /// The advert as an Ethernet frame from the virtual router MAC to 01:00:5e:00:00:12.
+    /// The advert as an Ethernet frame from the virtual router MAC to the multicast group's MAC.
     pub fn advert_frame(&mut self, priority: u8) -> Result<Vec<u8>, WireError> {
         let packet = self.advert_packet(priority)?;
         let eth = ethernet::Repr {
             src_addr: self.virtual_mac(),
-            dst_addr: EthernetAddress::ipv4_multicast(wire_vrrp::MULTICAST_ADDR),
-            ethertype: EtherType::Ipv4,
+            dst_addr: A::multicast_mac(A::MULTICAST),
+            ethertype: A::ETHERTYPE,
         };
         Ok(frame(eth, &packet))
     }
 
+    /// What a new master sends for each virtual address, announcing the virtual router MAC:
+    /// a gratuitous ARP (IPv4) or an unsolicited Neighbor Advertisement (IPv6).
+    pub fn announcement_frames(&self) -> Vec<Vec<u8>> {
+        A::announcements(self.virtual_mac(), &self.addresses)
+    }
+}
+
+impl Group<Ipv4Addr> {
     /// One gratuitous ARP frame per virtual address, announcing the virtual router MAC.
     pub fn gratuitous_arp_frames(&self) -> Vec<Vec<u8>> {
-        let mac = self.virtual_mac();
-        self.addresses
-            .iter()
-            .map(|addr| {
-                arp::Repr::gratuitous(mac, *addr)
-                    .to_frame(mac, EthernetAddress::BROADCAST)
-                    .to_vec()
-            })
-            .collect()
+        self.announcement_frames()
     }
 }
 
@@ -319,3 +284,5 @@ fn frame(eth: ethernet::Repr, payload: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v6;

@@ -10,9 +10,9 @@
 
 use std::time::Instant;
 
-use super::{Machine, Output, Reason, State, PRIORITY_OWNER};
+use super::{Family, Machine, Output, Reason, State, PRIORITY_OWNER};
 
-impl Machine {
+impl<A: Family> Machine<A> {
     pub(super) fn link_down(&mut self, now: Instant) {
         match self.state {
             State::Initialize | State::Fault => {

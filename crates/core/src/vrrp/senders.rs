@@ -14,6 +14,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use super::family::Family;
+
 /// The shortest time between two notices about one source.
 pub const NOTICE_INTERVAL: Duration = Duration::from_secs(10);
 /// At most this many notices in any [`NOTICE_INTERVAL`], whatever the number of sources.
@@ -25,8 +27,8 @@ const PACED_MAX: usize = 64;
 
 /// Something worth one log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub source: Ipv4Addr,
+pub struct Notice<A = Ipv4Addr> {
+    pub source: A,
     pub priority: u8,
     pub kind: NoticeKind,
     /// Notices about this source (or, after a flood, about any) held back since the last one.
@@ -44,9 +46,9 @@ pub enum NoticeKind {
     AddressMismatch,
 }
 
-impl fmt::Display for Notice {
+impl<A: fmt::Display> fmt::Display for Notice<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (source, priority) = (self.source, self.priority);
+        let (source, priority) = (&self.source, self.priority);
         match self.kind {
             NoticeKind::NewSender => write!(
                 f,
@@ -81,35 +83,41 @@ pub struct SenderCounters {
 }
 
 #[derive(Debug, Clone)]
-struct Paced {
-    source: Ipv4Addr,
+struct Paced<A> {
+    source: A,
     kind: NoticeKind,
     last: Instant,
     suppressed: u64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Senders {
-    configured: Vec<Ipv4Addr>,
-    seen: Vec<Ipv4Addr>,
-    paced: VecDeque<Paced>,
+#[derive(Debug, Clone)]
+pub struct Senders<A = Ipv4Addr> {
+    configured: Vec<A>,
+    seen: Vec<A>,
+    paced: VecDeque<Paced<A>>,
     window_start: Option<Instant>,
     in_window: u32,
     /// Held back by the global cap or forgotten with an evicted source.
     suppressed_elsewhere: u64,
     counters: SenderCounters,
-    notices: VecDeque<Notice>,
+    notices: VecDeque<Notice<A>>,
 }
 
-impl Senders {
-    pub fn new(configured: &[Ipv4Addr]) -> Senders {
+impl<A: Family> Senders<A> {
+    pub fn new(configured: &[A]) -> Senders<A> {
         Senders {
             configured: configured.to_vec(),
-            ..Senders::default()
+            seen: Vec::new(),
+            paced: VecDeque::new(),
+            window_start: None,
+            in_window: 0,
+            suppressed_elsewhere: 0,
+            counters: SenderCounters::default(),
+            notices: VecDeque::new(),
         }
     }
 
-    pub fn configured(&self) -> &[Ipv4Addr] {
+    pub fn configured(&self) -> &[A] {
         &self.configured
     }
 
@@ -118,24 +126,18 @@ impl Senders {
     }
 
     /// Whether adverts from `source` are taken at all.
-    pub fn admits(&self, source: Ipv4Addr) -> bool {
+    pub fn admits(&self, source: A) -> bool {
         self.configured.is_empty() || self.configured.contains(&source)
     }
 
     /// An advert from `source` refused by [`Senders::admits`].
-    pub fn refused(&mut self, now: Instant, source: Ipv4Addr, priority: u8) {
+    pub fn refused(&mut self, now: Instant, source: A, priority: u8) {
         self.counters.not_a_peer += 1;
         self.notice(now, source, priority, NoticeKind::NotAPeer);
     }
 
     /// An advert that passed every check.
-    pub fn accepted(
-        &mut self,
-        now: Instant,
-        source: Ipv4Addr,
-        priority: u8,
-        addresses_match: bool,
-    ) {
+    pub fn accepted(&mut self, now: Instant, source: A, priority: u8, addresses_match: bool) {
         let known = self.configured.contains(&source) || self.seen.contains(&source);
         if !known {
             self.counters.new_sender += 1;
@@ -152,11 +154,11 @@ impl Senders {
 
     /// The next line to log. Drain it after each recorded advert, until `None`.
     #[must_use]
-    pub fn poll_notice(&mut self) -> Option<Notice> {
+    pub fn poll_notice(&mut self) -> Option<Notice<A>> {
         self.notices.pop_front()
     }
 
-    fn notice(&mut self, now: Instant, source: Ipv4Addr, priority: u8, kind: NoticeKind) {
+    fn notice(&mut self, now: Instant, source: A, priority: u8, kind: NoticeKind) {
         let index = match self
             .paced
             .iter()

@@ -22,12 +22,15 @@
 //! VIPs, and the counters `show vrrp` prints) on the watch channel it is given ([`Publisher`]);
 //! `None` while no group runs. The sync driver, `show vrrp` ([`show`]) and the service status
 //! subscribe to that channel; nothing parses the text.
+//! IPv6 virtual addresses run as a second instance with the same VRID in its own thread ([`v6`]).
 
 mod fault;
 mod notify;
 mod setup;
 mod show;
 mod socket;
+mod socket6;
+mod v6;
 mod vip;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +68,8 @@ pub type Subscriber = watch::Receiver<Option<Status>>;
 pub struct Handle {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The IPv6 instance of the same block ([`v6`]).
+    thread6: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Starts the driver thread; it idles while the configuration has no `vrrp` block, and
@@ -78,19 +83,27 @@ pub fn spawn(
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let thread6 = v6::spawn(changes.clone(), links.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || follow(changes, links, &vip_switch, &publisher, &flag))
         .map_err(|e| tracing::error!("vrrp: cannot start the driver thread: {e}"))
         .ok();
-    Handle { stop, thread }
+    Handle {
+        stop,
+        thread,
+        thread6,
+    }
 }
 
 impl Handle {
     /// Shuts the group down (priority-0 advert and VIP release if master) and waits for it.
     pub async fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        for thread in [self.thread.take(), self.thread6.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }

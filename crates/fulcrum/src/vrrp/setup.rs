@@ -1,7 +1,8 @@
 //! What the VRRP driver needs from the configuration, resolved once per configuration: the
 //! `vrrp` block, the network it names (its `real` address and kernel interface), the virtual
 //! addresses (the network's `virt`, then every active server's IPv4 address, without repeats),
-//! and whether the DSR plane owns the VIP. [`Setup::from_config`] says why when the
+//! and whether the DSR plane owns the VIP. A block with IPv6 virtual addresses only has no IPv4
+//! instance (`Ok(None)`); its IPv6 instance is `v6.rs`'s. [`Setup::from_config`] says why when the
 //! configuration cannot run VRRP, so the driver can log it once.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -36,9 +37,6 @@ impl Setup {
             .networks
             .get(&block.network)
             .ok_or_else(|| format!("network {} is not defined", block.network))?;
-        let real = network
-            .real
-            .ok_or_else(|| format!("network {} has no real address", block.network))?;
         let interface = match &network.interface {
             Some(InterfaceRef::Name(name)) => name.clone(),
             Some(InterfaceRef::Id(id)) => config
@@ -56,6 +54,17 @@ impl Setup {
                 }
             }
         }
+        let has_ipv6 = network.virt6.is_some()
+            || config
+                .active_servers()
+                .any(|server| server.ipaddr.is_ipv6());
+        if addresses.is_empty() && has_ipv6 {
+            // Only the IPv6 instance runs (`v6.rs`).
+            return Ok(None);
+        }
+        let real = network
+            .real
+            .ok_or_else(|| format!("network {} has no real address", block.network))?;
         if addresses.is_empty() {
             return Err(format!(
                 "no virtual address (network {} has no virt and no server is active)",

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::vrrp::Auth;
+use fulcrum_wire::{arp, ipv4};
 
 const KEEPALIVED: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 43);
 const US: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 44);

@@ -1,0 +1,463 @@
+//! The IPv6 instance of a `vrrp` block (RFC 5798 over IPv6): when the block's network has a
+//! `virt6` or an active server has an IPv6 address, a second thread runs a
+//! `Machine<Ipv6Addr>` with the same VRID, priority, interval and preemption as the IPv4
+//! instance (always version 3: there is no VRRPv2 for IPv6), on the same interface, from its
+//! link-local address ([`socket6`](super::socket6)).
+//!
+//! Contract: [`spawn`] starts the thread; it idles without IPv6 virtual addresses. It feeds the
+//! machine every received packet that passes `Group<Ipv6Addr>::check` (the rest are counted by
+//! drop reason), calls its timeout on time, and carries out its outputs in order: adverts to
+//! ff02::12 with hop limit 255; in proxy mode, taking the VIPs as kernel addresses (/128, added
+//! without duplicate address detection so they answer at once) followed by one unsolicited
+//! Neighbor Advertisement per VIP from the interface's MAC (as keepalived sends it), and
+//! releasing them; one log line per transition; `notify`. A configuration change that keeps
+//! the group (priority, address list) goes to the running machine; any other stops it cleanly
+//! (priority-0 advert, VIPs released) and starts the new one. Stopping sends the Shutdown
+//! event. In DSR mode the IPv6 instance does not run and says so once: the DSR plane holds no
+//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). Not yet
+//! here: the instance's lines in `show vrrp`.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use fulcrum_core::model::{Config, InterfaceRef};
+use fulcrum_core::vrrp::group::DropCounters;
+use fulcrum_core::vrrp::{self, Family, Group, Input, Machine, Output, State};
+use fulcrum_sys::netlink::{addr_add, addr_del, Change};
+use fulcrum_wire::ethernet::EthernetAddress;
+use tokio::sync::watch;
+
+use super::notify::Notifier;
+use super::socket6::VrrpSocket6;
+use super::{idle, End, POLL_CAP, RETRY};
+use crate::link::{self, Links};
+
+/// What the IPv6 instance needs from the configuration; the primary address is the
+/// interface's link-local address, known once the socket is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup6 {
+    pub block: fulcrum_core::model::Vrrp,
+    pub addresses: Vec<Ipv6Addr>,
+    pub interface: String,
+    pub notify: Option<String>,
+}
+
+impl Setup6 {
+    /// `Ok(None)`: no `vrrp` block, or no IPv6 virtual address. `Err`: why it cannot run.
+    pub fn from_config(config: &Config) -> Result<Option<Setup6>, String> {
+        let Some(block) = &config.vrrp else {
+            return Ok(None);
+        };
+        let Some(network) = config.networks.get(&block.network) else {
+            return Ok(None);
+        };
+        let mut addresses: Vec<Ipv6Addr> = network.virt6.into_iter().collect();
+        for server in config.active_servers() {
+            if let IpAddr::V6(addr) = server.ipaddr {
+                if !addresses.contains(&addr) {
+                    addresses.push(addr);
+                }
+            }
+        }
+        if addresses.is_empty() {
+            return Ok(None);
+        }
+        if crate::plane::data_plane::wants_dsr(config) {
+            return Err(format!(
+                "IPv6 virtual addresses {addresses:?} are not floated in DSR mode (the DSR plane \
+                 holds no IPv6 VIP): use proxy mode for IPv6 servers"
+            ));
+        }
+        let interface = match &network.interface {
+            Some(InterfaceRef::Name(name)) => name.clone(),
+            Some(InterfaceRef::Id(id)) => config
+                .interfaces
+                .get(id)
+                .map(|i| i.name.clone())
+                .ok_or_else(|| format!("interface {id} is not defined"))?,
+            None => return Err(format!("network {} has no interface", block.network)),
+        };
+        Ok(Some(Setup6 {
+            block: block.clone(),
+            addresses,
+            interface,
+            notify: block.notify.clone(),
+        }))
+    }
+
+    fn machine(&self, link_local: Ipv6Addr) -> vrrp::Config<Ipv6Addr> {
+        vrrp::Config::from_model_v6(&self.block, link_local, self.addresses.clone())
+    }
+
+    /// Only the priority or the address list differs: the running group keeps going.
+    fn same_group(&self, other: &Setup6) -> bool {
+        let mut a = self.clone();
+        a.block.priority = other.block.priority;
+        a.addresses.clone_from(&other.addresses);
+        a == *other
+    }
+}
+
+/// Starts the IPv6 instance's thread; it ends when `stop` is set.
+pub fn spawn(
+    changes: watch::Receiver<Arc<Config>>,
+    links: watch::Receiver<Links>,
+    stop: Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("vrrp6".into())
+        .spawn(move || follow(changes, links, &stop))
+        .map_err(|e| tracing::error!("vrrp6: cannot start the driver thread: {e}"))
+        .ok()
+}
+
+fn follow(
+    mut changes: watch::Receiver<Arc<Config>>,
+    mut links: watch::Receiver<Links>,
+    stop: &AtomicBool,
+) {
+    let mut last_problem: Option<String> = None;
+    let mut report = |problem: String| {
+        if last_problem.as_ref() != Some(&problem) {
+            tracing::error!("vrrp6: {problem}");
+            last_problem = Some(problem);
+        }
+    };
+    while !stop.load(Ordering::Acquire) {
+        let config = changes.borrow_and_update().clone();
+        let setup = match Setup6::from_config(&config) {
+            Ok(Some(setup)) => setup,
+            Ok(None) => {
+                idle(&mut changes, stop);
+                continue;
+            }
+            Err(problem) => {
+                report(format!("not running: {problem}"));
+                idle(&mut changes, stop);
+                continue;
+            }
+        };
+        let socket = match VrrpSocket6::open(&setup.interface) {
+            Ok(socket) => socket,
+            Err(e) => {
+                report(format!(
+                    "cannot open the socket, retrying every second: {e}"
+                ));
+                let until = Instant::now() + RETRY;
+                while Instant::now() < until && !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(POLL_CAP);
+                }
+                continue;
+            }
+        };
+        match Runner6::new(setup, socket).run(&mut changes, &mut links, stop) {
+            End::Stop => break,
+            End::Reconfigure => continue,
+        }
+    }
+}
+
+struct Runner6 {
+    setup: Setup6,
+    machine: Machine<Ipv6Addr>,
+    group: Group<Ipv6Addr>,
+    /// Closed while the link is down (FAULT).
+    socket: Option<VrrpSocket6>,
+    /// In FAULT with the link back but the socket not open yet: when to try again.
+    reopen_at: Option<Instant>,
+    notifier: Notifier,
+    held: bool,
+    drops: DropCounters,
+    send_errors: u64,
+}
+
+impl Runner6 {
+    fn new(setup: Setup6, socket: VrrpSocket6) -> Runner6 {
+        let config = setup.machine(socket.link_local());
+        tracing::info!(
+            "vrrp6: vrid {} priority {} version 3 advert {} ms on {} from {}, addresses {:?}",
+            config.vrid,
+            config.priority,
+            u32::from(config.advert_interval_cs) * 10,
+            setup.interface,
+            config.primary_address,
+            config.addresses,
+        );
+        Runner6 {
+            machine: Machine::new(config.clone()),
+            group: Group::new(&config),
+            notifier: Notifier::new(setup.notify.clone()),
+            setup,
+            socket: Some(socket),
+            reopen_at: None,
+            held: false,
+            drops: DropCounters::default(),
+            send_errors: 0,
+        }
+    }
+
+    fn run(
+        mut self,
+        changes: &mut watch::Receiver<Arc<Config>>,
+        links: &mut watch::Receiver<Links>,
+        stop: &AtomicBool,
+    ) -> End {
+        self.machine.handle_input(Instant::now(), Input::Startup);
+        self.carry_out();
+        links.mark_changed();
+        let mut buf = [0u8; 2048];
+        loop {
+            if stop.load(Ordering::Acquire) {
+                self.shutdown();
+                return End::Stop;
+            }
+            if changes.has_changed().unwrap_or(false) {
+                let config = changes.borrow().clone();
+                match Setup6::from_config(&config) {
+                    Ok(Some(next)) if next.same_group(&self.setup) => {
+                        changes.borrow_and_update();
+                        self.follow_change(next);
+                    }
+                    _ => {
+                        self.shutdown();
+                        return End::Reconfigure;
+                    }
+                }
+            }
+            self.follow_link(links);
+            let now = Instant::now();
+            let wait = self
+                .machine
+                .poll_timeout()
+                .map_or(POLL_CAP, |at| at.saturating_duration_since(now))
+                .min(POLL_CAP);
+            let received = match &self.socket {
+                Some(socket) => socket.recv(&mut buf, wait),
+                None => {
+                    std::thread::sleep(POLL_CAP);
+                    Ok(None)
+                }
+            };
+            match received {
+                Ok(Some(len)) => self.received(&buf[..len]),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("vrrp6: receive: {e}");
+                    std::thread::sleep(POLL_CAP);
+                }
+            }
+            self.machine.handle_timeout(Instant::now());
+            self.carry_out();
+        }
+    }
+
+    fn follow_change(&mut self, next: Setup6) {
+        if next.block.priority != self.machine.priority() {
+            tracing::info!("vrrp6: priority {}", next.block.priority);
+            self.machine
+                .handle_input(Instant::now(), Input::SetPriority(next.block.priority));
+        }
+        if next.addresses != self.setup.addresses {
+            tracing::info!("vrrp6: addresses {:?}", next.addresses);
+            if self.held {
+                for vip in self.setup.addresses.clone() {
+                    if !next.addresses.contains(&vip) {
+                        self.ip_addr(false, vip);
+                    }
+                }
+                let added: Vec<Ipv6Addr> = next
+                    .addresses
+                    .iter()
+                    .filter(|a| !self.setup.addresses.contains(a))
+                    .copied()
+                    .collect();
+                for vip in &added {
+                    self.ip_addr(true, *vip);
+                }
+                self.announce(&added);
+            }
+            self.group.set_addresses(&next.addresses);
+            self.machine.set_addresses(next.addresses.clone());
+        }
+        self.setup = next;
+        self.carry_out();
+    }
+
+    fn received(&mut self, packet: &[u8]) {
+        let now = Instant::now();
+        match self.group.receive(now, packet, self.machine.priority()) {
+            Ok(advert) => self.machine.handle_input(now, Input::Advert(advert)),
+            Err(reason) => self.drops.count(reason),
+        }
+        while let Some(notice) = self.group.poll_notice() {
+            tracing::warn!("{notice}");
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.machine.handle_input(Instant::now(), Input::Shutdown);
+        self.carry_out();
+    }
+
+    fn carry_out(&mut self) {
+        while let Some(output) = self.machine.poll_output() {
+            match output {
+                Output::SendAdvert { priority } => self.send_advert(priority),
+                Output::BecomeMaster => self.take(),
+                Output::BecomeBackup => self.release(),
+                Output::Transition(transition) => {
+                    tracing::info!("{transition} (IPv6)");
+                    self.notifier.notify(transition.to.name());
+                }
+            }
+        }
+    }
+
+    /// As the IPv4 instance does (`fault.rs`): FAULT while the interface is down or missing,
+    /// back as on startup once it is up and the socket opens again. A new link-local address
+    /// (a re-created interface with another MAC) is a new primary address: the machine and
+    /// group start afresh from it.
+    fn follow_link(&mut self, links: &mut watch::Receiver<Links>) {
+        let changed = links.has_changed().unwrap_or(false);
+        let retry_due = self.reopen_at.is_some_and(|at| Instant::now() >= at);
+        if !changed && !retry_due {
+            return;
+        }
+        let seen = link::lookup(&links.borrow_and_update(), &self.setup.interface);
+        let in_fault = self.machine.state() == State::Fault;
+        match seen.usable() {
+            None if !in_fault => self.enter_fault(),
+            None => self.reopen_at = None,
+            Some(index) => {
+                let moved =
+                    index.is_some_and(|i| self.socket.as_ref().map(VrrpSocket6::index) != Some(i));
+                if !in_fault && moved {
+                    tracing::info!("vrrp6: {} was re-created", self.setup.interface);
+                    self.enter_fault();
+                }
+                if self.machine.state() == State::Fault {
+                    self.leave_fault();
+                }
+            }
+        }
+    }
+
+    fn enter_fault(&mut self) {
+        tracing::warn!(
+            "vrrp6: {} is down or gone: FAULT until it is back",
+            self.setup.interface
+        );
+        self.socket = None;
+        self.reopen_at = None;
+        self.machine.handle_input(Instant::now(), Input::LinkDown);
+        self.carry_out();
+    }
+
+    fn leave_fault(&mut self) {
+        match VrrpSocket6::open(&self.setup.interface) {
+            Ok(socket) => {
+                tracing::info!(
+                    "vrrp6: {} is back ({}): rejoining",
+                    self.setup.interface,
+                    socket.link_local()
+                );
+                let link_local = socket.link_local();
+                self.socket = Some(socket);
+                self.reopen_at = None;
+                if link_local == self.machine.config().primary_address {
+                    self.machine.handle_input(Instant::now(), Input::LinkUp);
+                } else {
+                    let config = self.setup.machine(link_local);
+                    self.machine = Machine::new(config.clone());
+                    self.group = Group::new(&config);
+                    self.machine.handle_input(Instant::now(), Input::Startup);
+                }
+                self.carry_out();
+            }
+            Err(e) => {
+                if self.reopen_at.is_none() {
+                    tracing::warn!("vrrp6: cannot open the socket again, retrying: {e}");
+                }
+                self.reopen_at = Some(Instant::now() + RETRY);
+            }
+        }
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let sent = self
+            .group
+            .advert_packet(priority)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .and_then(|packet| match &self.socket {
+                Some(socket) => socket.send(&packet),
+                None => Err(std::io::Error::other("the link is down")),
+            });
+        if let Err(e) = sent {
+            self.send_errors += 1;
+            if self.send_errors.is_power_of_two() {
+                tracing::warn!(
+                    "vrrp6: cannot send an advert ({} failures so far): {e}",
+                    self.send_errors
+                );
+            }
+        }
+    }
+
+    fn take(&mut self) {
+        self.held = true;
+        for vip in self.setup.addresses.clone() {
+            self.ip_addr(true, vip);
+        }
+        self.announce(&self.setup.addresses);
+    }
+
+    fn release(&mut self) {
+        self.held = false;
+        for vip in self.setup.addresses.clone() {
+            self.ip_addr(false, vip);
+        }
+    }
+
+    /// `ip -6 addr add|del VIP/128 dev IF nodad`, through rtnetlink.
+    fn ip_addr(&self, add: bool, vip: Ipv6Addr) {
+        let (verb, result) = if add {
+            ("add", addr_add(&self.setup.interface, vip, 128))
+        } else {
+            ("del", addr_del(&self.setup.interface, vip, 128))
+        };
+        match result {
+            Ok(Change::Done) => {
+                tracing::info!("vrrp6: {verb} {vip}/128 on {}", self.setup.interface)
+            }
+            Ok(Change::AlreadySo) => {}
+            Err(e) => tracing::error!(
+                "vrrp6: ip addr {verb} {vip}/128 dev {}: {e}",
+                self.setup.interface
+            ),
+        }
+    }
+
+    /// One unsolicited Neighbor Advertisement per address, from the interface's MAC (the kernel
+    /// holds the VIP there in proxy mode), so neighbours forget the old master at once.
+    fn announce(&self, addresses: &[Ipv6Addr]) {
+        if addresses.is_empty() {
+            return;
+        }
+        let interface = &self.setup.interface;
+        let sent = fulcrum_sys::packet::interface_mac(interface).and_then(|mac| {
+            let sender = fulcrum_sys::packet::FrameSender::open(interface)?;
+            for frame in Ipv6Addr::announcements(EthernetAddress(mac), addresses) {
+                sender.send(&frame)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = sent {
+            tracing::warn!("vrrp6: unsolicited neighbour advertisements on {interface}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! The IPv6 instance's setup from the configuration: when it runs, with what, and which
+//! changes keep it running.
+
+use super::*;
+
+/// The seed's node in proxy mode with a second server on an IPv6 address.
+const DUAL: &str = "hostname NS0A\ninterface eth1\n\
+    vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n\
+    network 1 {\naddr 10.235.210.0\nmask 255.255.255.0\nreal 10.235.210.45\ninterface eth1\n}\n\
+    register network 1\nenable network 1\n\
+    server 1 {\nipaddr 10.235.210.1\nport 53\nprotocol udp\ntargets 1\n}\n\
+    register server 1\nenable server 1\n\
+    target 1 {\nipaddr 10.235.210.43\nport 53\n}\n\
+    register target 1\nenable target 1\n\
+    server 2 {\nipaddr fd00:1::100\nport 53\nprotocol udp\ntargets 2\n}\n\
+    register server 2\nenable server 2\n\
+    target 2 {\nipaddr fd00:1::43\nport 53\n}\n\
+    register target 2\nenable target 2\n";
+
+fn parse(text: &str) -> Config {
+    fulcrum_config::parse("test.conf", text).expect("a valid configuration")
+}
+
+#[test]
+fn an_ipv6_server_under_the_block_gets_an_ipv6_instance_with_the_same_vrid() {
+    let setup = Setup6::from_config(&parse(DUAL))
+        .expect("runnable")
+        .expect("an IPv6 instance");
+    assert_eq!(
+        setup.addresses,
+        vec!["fd00:1::100".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(setup.interface, "eth1");
+    let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
+    let config = setup.machine(link_local);
+    assert_eq!((config.vrid, config.priority), (7, 200));
+    assert_eq!(config.version, vrrp::Version::V3);
+    assert_eq!(config.primary_address, link_local);
+}
+
+#[test]
+fn no_ipv6_address_no_instance_and_a_priority_change_keeps_it() {
+    let v4_only = DUAL.replace("enable server 2\n", "");
+    assert_eq!(Setup6::from_config(&parse(&v4_only)), Ok(None));
+    let a = Setup6::from_config(&parse(DUAL)).unwrap().unwrap();
+    let b = Setup6::from_config(&parse(&DUAL.replace("priority 200", "priority 100")))
+        .unwrap()
+        .unwrap();
+    assert!(a.same_group(&b));
+    let c = Setup6::from_config(&parse(&DUAL.replace("vrid 7", "vrid 8")))
+        .unwrap()
+        .unwrap();
+    assert!(!a.same_group(&c));
+}
+
+#[test]
+fn an_ipv6_only_block_runs_the_ipv6_instance_alone() {
+    let v6_only = DUAL.replace("enable server 1\n", "");
+    assert!(Setup6::from_config(&parse(&v6_only)).unwrap().is_some());
+    assert_eq!(
+        super::super::setup::Setup::from_config(&parse(&v6_only)),
+        Ok(None)
+    );
+}
