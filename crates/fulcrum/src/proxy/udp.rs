@@ -16,12 +16,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use fulcrum_core::balance::Pick;
 use fulcrum_core::stats::DropReason;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
 
 use super::outstanding::{Outstanding, Pending};
-use super::snapshot::{PickState, Snapshot, Transport};
+use super::snapshot::{Snapshot, Transport};
 use super::Shared;
 use crate::plane::counters::CounterSet;
 
@@ -77,7 +78,7 @@ struct Worker {
     upstreams: Vec<UpstreamSocket>,
     rx: RecvBatch,
     upstream_rx: RecvBatch,
-    pick: PickState,
+    pick: Pick,
     started: Instant,
     next_tick_ms: u64,
     ready: Vec<u64>,
@@ -101,7 +102,7 @@ pub fn run(index: usize, shared: Arc<Shared>) {
         upstreams: Vec::new(),
         rx: RecvBatch::new(BATCH, QUERY_BUF),
         upstream_rx: RecvBatch::new(BATCH, RESPONSE_BUF),
-        pick: PickState::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
+        pick: Pick::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
         started: shared.started,
         next_tick_ms: 0,
         ready: Vec::with_capacity(64),
@@ -259,6 +260,7 @@ impl Worker {
     /// Client queries on listener `li`: check, choose, forward.
     fn drain_listener(&mut self, li: usize) {
         let now_ms = self.now_ms();
+        let now_secs = self.snapshot.sessions.now();
         let w = self.index;
         let Worker {
             listeners,
@@ -295,7 +297,8 @@ impl Worker {
                     }
                 };
                 let sessions = &snapshot.sessions;
-                let Some(ti) = server.choose(client.ip(), Transport::Udp, sessions, pick) else {
+                let Some(ti) = server.choose(client.ip(), Transport::Udp, now_secs, sessions, pick)
+                else {
                     slot.drop(DropReason::NoTarget);
                     continue;
                 };
