@@ -3,10 +3,14 @@
 //! Contract: [`Proxy::apply`] turns a [`Config`] into an immutable forwarding snapshot
 //! (listeners bound, target sets and choosers built) and publishes it; UDP worker threads (one
 //! per core by default, see [`udp`]) and the TCP runtime ([`tcp`]) pick it up within one tick.
+//! What becomes of each datagram, connection and message is decided by the pure functions in
+//! [`decide`] (`on_query`, `on_answer`, `on_connection`); the threads only carry the verdicts
+//! out. `docs/proxy.md` walks through the whole plane.
 //! Nothing on the per-packet path takes a lock except one session-shard mutex for servers
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
+mod decide;
 mod outstanding;
 mod snapshot;
 mod tcp;

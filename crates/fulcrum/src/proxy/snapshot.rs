@@ -294,4 +294,4 @@ fn bind_server(addr: SocketAddr, protocol: Protocol, workers: usize) -> Result<B
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -29,7 +29,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::snapshot::{Snapshot, Transport};
+use super::decide::{check_query, on_connection};
+use super::snapshot::Snapshot;
 use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
 use crate::plane::counters::Slot;
@@ -202,13 +203,7 @@ async fn accept_loop(
         let chosen = {
             let mut state = pick.lock().unwrap_or_else(|p| p.into_inner());
             let sessions = &snapshot.sessions;
-            server.choose(
-                peer.ip(),
-                Transport::Tcp,
-                sessions.now(),
-                sessions,
-                &mut state,
-            )
+            on_connection(server, peer.ip(), sessions.now(), sessions, &mut state)
         };
         let Some(ti) = chosen else {
             slot.drop(DropReason::NoTarget);
@@ -295,8 +290,8 @@ async fn relay(
             };
             let message = &buf[2..2 + frame];
             server.query(message.len());
-            if let Err(e) = dns::classify_query(message) {
-                server.drop(super::udp::query_drop_reason(e));
+            if let Err(reason) = check_query(message) {
+                server.drop(reason);
                 continue;
             }
             target_slot.forwarded(message.len());

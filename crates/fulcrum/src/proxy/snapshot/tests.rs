@@ -11,7 +11,7 @@ use super::*;
 use crate::sync::tap::Plane;
 
 /// Server 1 on 127.0.61.10 (an ephemeral port) with targets 1 and 2 on 127.0.0.1.
-fn config(method: Method, failopen: bool) -> Config {
+pub(crate) fn config(method: Method, failopen: bool) -> Config {
     let mut config = Config::default();
     config.settings.failopen = failopen;
     let mut server = Server::new(1, IpAddr::V4(Ipv4Addr::new(127, 0, 61, 10)));
@@ -31,7 +31,7 @@ fn config(method: Method, failopen: bool) -> Config {
     config
 }
 
-fn build_with(config: &Config, operational: &HashMap<u32, bool>) -> Snapshot {
+pub(crate) fn build_with(config: &Config, operational: &HashMap<u32, bool>) -> Snapshot {
     build_on(
         config,
         operational,
