@@ -92,8 +92,6 @@ impl Upstreams for [Outstanding] {
 
 /// Decides a query that listener `listener` of `server` received at `now`: checked, a target
 /// chosen by the server's method and the session table, an ID allocated towards it.
-#[inline]
-#[allow(clippy::too_many_arguments)]
 pub fn on_query<U: Upstreams + ?Sized>(
     server: &ServerEntry,
     listener: u16,
@@ -179,7 +177,6 @@ pub enum AnswerVerdict {
 }
 
 /// Decides an answer that arrived from the upstream whose outstanding queries are `table`.
-#[inline]
 pub fn on_answer<L: ListenerView>(
     data: &[u8],
     table: &mut Outstanding,
