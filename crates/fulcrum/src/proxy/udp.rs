@@ -268,9 +268,12 @@ impl Worker {
 
     /// Client queries on listener `li`: each decided by [`on_query`], the verdict carried out.
     fn drain_listener(&mut self, li: usize) {
+        // One clock read per batch. The session table counts seconds from the same start
+        // (`Shared::started`), so its clock is this one in whole seconds.
+        let ms = self.now_ms();
         let now = Now {
-            ms: self.now_ms(),
-            secs: self.snapshot.sessions.now(),
+            ms,
+            secs: u32::try_from(ms / 1000).unwrap_or(u32::MAX),
         };
         let w = self.index;
         let Worker {
