@@ -4,11 +4,15 @@
 //!
 //! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
 //! sends what a batch produced with one `sendmmsg` per destination socket, so under load the
-//! system-call cost is spread over many queries. Queries are checked with the DNS header view
-//! (bad ones counted by reason and dropped), get a fresh ID towards the target, and the
-//! answer gets the client's ID back and leaves from the listener the query came in on (with
-//! the queried address as source when the listener is a wildcard). Queries not answered
-//! within the snapshot's timeout are counted and forgotten.
+//! system-call cost is spread over many queries. What happens to each datagram is decided by
+//! [`super::decide`] (checked with the DNS header view, bad ones counted by reason and dropped;
+//! a target and a fresh ID towards it; the answer matched, with the client's ID back, leaving
+//! from the listener the query came in on, with the queried address as source when the
+//! listener is a wildcard, and its response time); this file only carries the verdicts out,
+//! recording each response time in the target's histogram. The clock is read once per batch
+//! (microseconds since the worker started: the queries' send stamp, the answers' arrival, and
+//! in whole seconds the session clock). Queries not answered within the snapshot's timeout are
+//! counted and forgotten.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -16,12 +20,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fulcrum_core::stats::DropReason;
+use fulcrum_core::balance::Pick;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
 
-use super::outstanding::{Outstanding, Pending};
-use super::snapshot::{PickState, Snapshot, Transport};
+use super::decide::{
+    on_answer, on_query, AnswerVerdict, Datagram, ListenerView, Now, QueryVerdict, Upstreams,
+};
+use super::outstanding::Outstanding;
+use super::snapshot::Snapshot;
 use super::Shared;
 use crate::plane::counters::CounterSet;
 
@@ -39,16 +46,6 @@ const BATCHES_PER_TURN: usize = 8;
 /// How often timeouts are looked for, and the longest a worker sleeps.
 const TICK_MS: u64 = 100;
 const UPSTREAM_TOKEN: u64 = 1 << 32;
-
-/// Maps the header view's verdict to the counter it is dropped under.
-pub fn query_drop_reason(error: dns::Error) -> DropReason {
-    match error {
-        dns::Error::Truncated => DropReason::Runt,
-        dns::Error::WrongDirection => DropReason::NotQuery,
-        dns::Error::BadCounts => DropReason::BadCounts,
-        dns::Error::BadQuestion | dns::Error::BadOpcode => DropReason::Malformed,
-    }
-}
 
 struct Listener {
     server_id: u32,
@@ -68,6 +65,22 @@ struct UpstreamSocket {
     tx: SendBatch,
 }
 
+impl ListenerView for Listener {
+    fn server_id(&self) -> u32 {
+        self.server_id
+    }
+
+    fn answers_from_queried_address(&self) -> bool {
+        self.pktinfo
+    }
+}
+
+impl Upstreams for [UpstreamSocket] {
+    fn outstanding(&mut self, upstream: usize) -> Option<&mut Outstanding> {
+        self.get_mut(upstream).map(|u| &mut u.table)
+    }
+}
+
 struct Worker {
     index: usize,
     epoch: u64,
@@ -77,7 +90,7 @@ struct Worker {
     upstreams: Vec<UpstreamSocket>,
     rx: RecvBatch,
     upstream_rx: RecvBatch,
-    pick: PickState,
+    pick: Pick,
     started: Instant,
     next_tick_ms: u64,
     ready: Vec<u64>,
@@ -101,7 +114,7 @@ pub fn run(index: usize, shared: Arc<Shared>) {
         upstreams: Vec::new(),
         rx: RecvBatch::new(BATCH, QUERY_BUF),
         upstream_rx: RecvBatch::new(BATCH, RESPONSE_BUF),
-        pick: PickState::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
+        pick: Pick::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
         started: shared.started,
         next_tick_ms: 0,
         ready: Vec::with_capacity(64),
@@ -260,7 +273,7 @@ impl Worker {
         }
     }
 
-    /// Client queries on listener `li`: check, choose, forward.
+    /// Client queries on listener `li`: each decided by [`on_query`], the verdict carried out.
     fn drain_listener(&mut self, li: usize) {
         let started = self.started;
         let w = self.index;
@@ -284,56 +297,53 @@ impl Worker {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            // One clock read per batch: the send time the answer's response time starts from.
-            let now_us = micros_since(started);
+            // One clock read per batch: the send time the answer's response time starts from,
+            // and the session clock (the session table counts whole seconds from the same
+            // start, `Shared::started`).
+            let now = Now::from_micros(micros_since(started));
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 slot.query(packet.data.len());
-                let (Some(client), false) = (packet.source, packet.truncated) else {
-                    slot.drop(DropReason::Malformed);
-                    continue;
-                };
-                let info = match dns::classify_query(packet.data) {
-                    Ok(info) => info,
-                    Err(e) => {
-                        slot.drop(query_drop_reason(e));
-                        continue;
-                    }
+                let datagram = Datagram {
+                    data: packet.data,
+                    source: packet.source,
+                    local: packet.local,
+                    truncated: packet.truncated,
                 };
                 let sessions = &snapshot.sessions;
-                let Some(ti) = server.choose(client.ip(), Transport::Udp, sessions, pick) else {
-                    slot.drop(DropReason::NoTarget);
-                    continue;
-                };
-                let target = &server.targets[ti];
-                let Some(up) = upstreams.get_mut(target.upstream) else {
-                    slot.drop(DropReason::NoTarget);
-                    continue;
-                };
-                let question = packet
-                    .data
-                    .get(dns::HEADER_LEN..info.question_end)
-                    .unwrap_or(&[]);
-                let pending = Pending {
-                    client,
-                    local: packet.local,
-                    client_id: info.id,
-                    server: listener.server_id,
-                    listener: li as u16,
-                    fingerprint: dns::question_fingerprint(question),
-                    sent_us: now_us,
-                };
-                let Some(wire_id) = up.table.insert(pending) else {
-                    slot.drop(DropReason::Overload);
-                    target.counters.slot(w).drop(DropReason::Overload);
-                    continue;
-                };
-                if !up.tx.has_room(packet.data.len()) {
-                    up.tx.flush(&up.socket);
-                }
-                if let Some(copy) = up.tx.push(packet.data, None, None) {
-                    dns::set_id(copy, wire_id);
-                    target.counters.slot(w).forwarded(packet.data.len());
+                let upstreams_view = upstreams.as_mut_slice();
+                match on_query(
+                    server,
+                    li as u16,
+                    &datagram,
+                    now,
+                    sessions,
+                    pick,
+                    upstreams_view,
+                ) {
+                    QueryVerdict::Forward {
+                        target,
+                        upstream,
+                        wire_id,
+                    } => {
+                        let Some(up) = upstreams.get_mut(upstream) else {
+                            continue;
+                        };
+                        if !up.tx.has_room(packet.data.len()) {
+                            up.tx.flush(&up.socket);
+                        }
+                        if let Some(copy) = up.tx.push(packet.data, None, None) {
+                            dns::set_id(copy, wire_id);
+                            let target = &server.targets[target];
+                            target.counters.slot(w).forwarded(packet.data.len());
+                        }
+                    }
+                    QueryVerdict::Drop { reason, target } => {
+                        slot.drop(reason);
+                        if let Some(target) = target {
+                            server.targets[target].counters.slot(w).drop(reason);
+                        }
+                    }
                 }
             }
             for up in upstreams.iter_mut().filter(|u| !u.tx.is_empty()) {
@@ -345,7 +355,7 @@ impl Worker {
         }
     }
 
-    /// Target answers on upstream `ui`: match, restore the ID, send to the client.
+    /// Target answers on upstream `ui`: each decided by [`on_answer`], the verdict carried out.
     fn drain_upstream(&mut self, ui: usize) {
         let started = self.started;
         let w = self.index;
@@ -368,39 +378,30 @@ impl Worker {
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
-                let info = match dns::classify_response(packet.data) {
-                    Ok(info) => info,
-                    Err(e) => {
-                        target_slot.drop(query_drop_reason(e));
-                        continue;
-                    }
-                };
-                let fingerprint = dns::message_fingerprint(packet.data, info.question_end);
-                let Ok(pending) = up.table.take(info.id, fingerprint) else {
-                    target_slot.drop(DropReason::UnknownId);
-                    continue;
-                };
-                target_slot.response_time(now_us.saturating_sub(pending.sent_us));
-                let li = usize::from(pending.listener);
-                let li = match listeners.get(li) {
-                    Some(l) if l.server_id == pending.server => li,
-                    _ => match listeners.iter().position(|l| l.server_id == pending.server) {
-                        Some(li) => li,
-                        // The server went away while the query was out.
-                        None => continue,
-                    },
-                };
+                let (li, client, source, client_id) =
+                    match on_answer(packet.data, now_us, &mut up.table, listeners) {
+                        AnswerVerdict::Answer {
+                            listener,
+                            client,
+                            source,
+                            client_id,
+                            response_us,
+                        } => {
+                            target_slot.response_time(response_us);
+                            (listener, client, source, client_id)
+                        }
+                        AnswerVerdict::Drop(reason) => {
+                            target_slot.drop(reason);
+                            continue;
+                        }
+                        AnswerVerdict::ServerGone => continue,
+                    };
                 let listener = &mut listeners[li];
                 if !listener.tx.has_room(packet.data.len()) {
                     listener.tx.flush(listener.socket.as_ref());
                 }
-                let source = if listener.pktinfo {
-                    pending.local
-                } else {
-                    None
-                };
-                if let Some(copy) = listener.tx.push(packet.data, Some(pending.client), source) {
-                    dns::set_id(copy, pending.client_id);
+                if let Some(copy) = listener.tx.push(packet.data, Some(client), source) {
+                    dns::set_id(copy, client_id);
                     listener.counters.slot(w).response(packet.data.len());
                 }
             }
