@@ -10,6 +10,7 @@
 pub mod balance;
 pub mod health;
 pub mod model;
+pub mod outstanding;
 pub mod session;
 pub mod stats;
 pub mod sync;

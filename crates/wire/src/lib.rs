@@ -14,6 +14,7 @@ pub mod checksum;
 pub mod classify;
 pub mod classify6;
 pub mod dns;
+pub mod dns_tcp;
 pub mod error;
 pub mod ethernet;
 pub mod icmp;

@@ -7,7 +7,7 @@
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
-mod outstanding;
+use fulcrum_core::outstanding;
 mod snapshot;
 mod tcp;
 mod tcp_limits;

@@ -20,7 +20,7 @@ use fulcrum_core::stats::DropReason;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
 
-use super::outstanding::{Outstanding, Pending};
+use super::outstanding::{Outstanding, Pending, Refused};
 use super::snapshot::{PickState, Snapshot, Transport};
 use super::Shared;
 use crate::plane::counters::CounterSet;
@@ -360,17 +360,16 @@ impl Worker {
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
-                let info = match dns::classify_response(packet.data) {
-                    Ok(info) => info,
-                    Err(e) => {
+                let pending = match up.table.answer(packet.data) {
+                    Ok(pending) => pending,
+                    Err(Refused::Malformed(e)) => {
                         target_slot.drop(query_drop_reason(e));
                         continue;
                     }
-                };
-                let fingerprint = dns::message_fingerprint(packet.data, info.question_end);
-                let Ok(pending) = up.table.take(info.id, fingerprint) else {
-                    target_slot.drop(DropReason::UnknownId);
-                    continue;
+                    Err(Refused::UnknownId | Refused::QuestionMismatch) => {
+                        target_slot.drop(DropReason::UnknownId);
+                        continue;
+                    }
                 };
                 let li = usize::from(pending.listener);
                 let li = match listeners.get(li) {
