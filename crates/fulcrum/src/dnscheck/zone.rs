@@ -3,7 +3,7 @@
 
 use hickory_proto::rr::{RData, RecordType};
 
-use super::query::type_name;
+use fulcrum_dnsprobe::type_name;
 use super::{
     lookup_at, numify, query_options, Failure, Options, FAILCOUNT_MASTERS, FAILCOUNT_SERIAL,
 };
