@@ -7,7 +7,8 @@
 //! of some of them being the datagram's own; the control byte chooses whether the datagram's
 //! ID is replaced by one of the handed-out IDs (the fuzzer cannot guess a drawn ID). Checked:
 //! - the answer is accepted exactly when the header view accepts it as a response, its ID was
-//!   handed out and is pending, and it carries no question or the pending query's question;
+//!   handed out and is pending, it carries no question or the pending query's question, and
+//!   it arrives on the socket the query left on;
 //! - an accepted answer returns the very query its ID was handed out for, and frees only it
 //!   (the same datagram again is refused, the others stay pending);
 //! - a refused answer changes nothing in the table.
@@ -31,6 +32,8 @@ fn pending(n: u16, fingerprint: u64) -> Pending {
         listener: 0,
         fingerprint,
         sent_ms: u64::from(n),
+        // The last query left on another socket than the one the datagram arrives on.
+        via: u16::from(n == 3),
     }
 }
 
@@ -66,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => Err(Refused::Malformed(e)),
         Ok(info) => match issued.get(&info.id) {
             None => Err(Refused::UnknownId),
+            Some(query) if query.via != 0 => Err(Refused::WrongSocket),
             Some(query) => {
                 let fingerprint = message_fingerprint(&answer, info.question_end);
                 if fingerprint == 0 || fingerprint == query.fingerprint {
@@ -76,12 +80,12 @@ fuzz_target!(|data: &[u8]| {
             }
         },
     };
-    let got = table.answer(&answer);
+    let got = table.answer(&answer, 0);
     assert_eq!(got, expected);
     match got {
         Ok(_) => {
             assert_eq!(table.in_flight(), 3);
-            assert_eq!(table.answer(&answer), Err(Refused::UnknownId), "answered twice");
+            assert_eq!(table.answer(&answer, 0), Err(Refused::UnknownId), "answered twice");
         }
         Err(_) => assert_eq!(table.in_flight(), 4),
     }

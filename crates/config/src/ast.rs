@@ -83,6 +83,7 @@ pub enum Setting {
     TcpIdle(u32),
     TcpWriteTimeout(u32),
     TcpLifetime(u32),
+    UpstreamSockets(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ pub const SETTINGS: &[&str] = &[
     "tcpidle",
     "tcpwrite",
     "tcplifetime",
+    "upstreamsockets",
 ];
 /// BalanceNG settings that Fulcrum accepts and ignores (the benchmark module's parameters).
 pub const IGNORED_SETTINGS: &[&str] = &["bmduration", "bmpsize", "bmwsize"];
@@ -48,6 +49,7 @@ pub const ALL_SETTINGS: &[&str] = &[
     "tcpidle",
     "tcpwrite",
     "tcplifetime",
+    "upstreamsockets",
     "bmduration",
     "bmpsize",
     "bmwsize",

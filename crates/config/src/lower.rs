@@ -180,6 +180,7 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::TcpIdle(s) => settings.tcp_idle = *s,
         Setting::TcpWriteTimeout(s) => settings.tcp_write_timeout = *s,
         Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
+        Setting::UpstreamSockets(n) => settings.upstream_sockets = *n,
     }
 }
 

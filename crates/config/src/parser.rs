@@ -370,6 +370,7 @@ impl<'t> Parser<'t> {
             "tcpidle" => Setting::TcpIdle(self.seconds("a TCP idle timeout")?),
             "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
             "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
+            "upstreamsockets" => Setting::UpstreamSockets(self.upstream_sockets()?),
             ignored => Setting::Ignored {
                 name: ignored,
                 value: self.text(&format!("a value for {ignored}"))?.value,

@@ -239,6 +239,7 @@ fn settings() -> impl Strategy<Value = Settings> {
             1..=31_536_000u32,
             1..=31_536_000u32,
             1..=31_536_000u32,
+            1..=64u32,
         ),
     )
         .prop_map(
@@ -255,6 +256,7 @@ fn settings() -> impl Strategy<Value = Settings> {
                     tcp_idle: tcp.2,
                     tcp_write_timeout: tcp.3,
                     tcp_lifetime: tcp.4,
+                    upstream_sockets: tcp.5,
                 }
             },
         )

@@ -37,6 +37,9 @@ pub struct Pending {
     /// Fingerprint of the question asked (see `fulcrum_wire::dns::question_fingerprint`).
     pub fingerprint: u64,
     pub sent_ms: u64,
+    /// Which of the worker's sockets to the target the query left on: the answer must come
+    /// back on it (an off-path host must guess the port as well as the ID).
+    pub via: u16,
 }
 
 /// Why a response was refused.
@@ -48,6 +51,8 @@ pub enum Refused {
     QuestionMismatch,
     /// Not a well-formed response (the header view's verdict).
     Malformed(dns::Error),
+    /// The ID and question are outstanding, but the query left on another socket.
+    WrongSocket,
 }
 
 #[derive(Clone, Copy)]
@@ -151,11 +156,18 @@ impl Outstanding {
         Ok(pending)
     }
 
-    /// The pending query `message`, a datagram from the target, answers; the slot is freed
-    /// only when it does.
-    pub fn answer(&mut self, message: &[u8]) -> Result<Pending, Refused> {
+    /// The pending query `message`, a datagram from the target received on socket `via`,
+    /// answers; the slot is freed only when it does.
+    pub fn answer(&mut self, message: &[u8], via: u16) -> Result<Pending, Refused> {
         let info = dns::classify_response(message).map_err(Refused::Malformed)?;
         let fingerprint = dns::message_fingerprint(message, info.question_end);
+        let slot = usize::from(info.id) & (self.entries.len() - 1);
+        let entry = &self.entries[slot];
+        if let Some(pending) = entry.pending.filter(|_| entry.id == info.id) {
+            if pending.via != via {
+                return Err(Refused::WrongSocket);
+            }
+        }
         self.take(info.id, fingerprint)
     }
 
@@ -190,6 +202,7 @@ mod tests {
             listener: 0,
             fingerprint,
             sent_ms,
+            via: 0,
         }
     }
 
@@ -302,16 +315,21 @@ mod tests {
             .unwrap();
         let mut answer = query;
         answer[2] |= 0x80;
-        assert!(matches!(table.answer(&query), Err(Refused::Malformed(_))));
+        assert!(matches!(table.answer(&query, 0), Err(Refused::Malformed(_))));
         answer[..2].copy_from_slice(&id.wrapping_add(1).to_be_bytes());
-        assert_eq!(table.answer(&answer), Err(Refused::UnknownId));
+        assert_eq!(table.answer(&answer, 0), Err(Refused::UnknownId));
         answer[..2].copy_from_slice(&id.to_be_bytes());
         let mut other = answer;
         other[14] = b'y';
-        assert_eq!(table.answer(&other), Err(Refused::QuestionMismatch));
+        assert_eq!(table.answer(&other, 0), Err(Refused::QuestionMismatch));
+        assert_eq!(
+            table.answer(&answer, 1),
+            Err(Refused::WrongSocket),
+            "the query left on socket 0"
+        );
         // The name is compared without case.
         answer[14] = b'X';
-        assert_eq!(table.answer(&answer).map(|p| p.client_id), Ok(9));
+        assert_eq!(table.answer(&answer, 0).map(|p| p.client_id), Ok(9));
         assert_eq!(table.in_flight(), 0);
     }
 

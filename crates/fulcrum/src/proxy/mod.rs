@@ -14,6 +14,7 @@ mod tcp_limits;
 #[cfg(test)]
 mod tcp_tests;
 mod udp;
+mod upstream_pool;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -452,3 +453,5 @@ impl Drop for Proxy {
 mod agent_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_pool_tests;

@@ -1,5 +1,5 @@
-//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own connected socket
-//! per target address, its own tables of outstanding queries; nothing shared with other
+//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own pool of connected
+//! sockets per target address ([`super::upstream_pool`]), its own tables of outstanding queries; nothing shared with other
 //! workers but the snapshot (read-only), the session shards and its own counter slots.
 //!
 //! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
@@ -10,7 +10,7 @@
 //! the queried address as source when the listener is a wildcard). Queries not answered
 //! within the snapshot's timeout are counted and forgotten.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use fulcrum_wire::dns;
 
 use super::outstanding::{Outstanding, Pending, Refused};
 use super::snapshot::{PickState, Snapshot, Transport};
+use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
 use super::Shared;
 use crate::plane::counters::CounterSet;
 
@@ -38,7 +39,6 @@ const OUTSTANDING_PER_TARGET: usize = 8192;
 const BATCHES_PER_TURN: usize = 8;
 /// How often timeouts are looked for, and the longest a worker sleeps.
 const TICK_MS: u64 = 100;
-const UPSTREAM_TOKEN: u64 = 1 << 32;
 
 /// Maps the header view's verdict to the counter it is dropped under.
 pub fn query_drop_reason(error: dns::Error) -> DropReason {
@@ -61,11 +61,9 @@ struct Listener {
 }
 
 struct UpstreamSocket {
-    addr: SocketAddr,
-    socket: UdpSocket,
+    pool: UpstreamPool,
     table: Outstanding,
     counters: Arc<CounterSet>,
-    tx: SendBatch,
 }
 
 struct Worker {
@@ -125,31 +123,14 @@ pub fn run(index: usize, shared: Arc<Shared>) {
     }
 }
 
-fn unspecified_like(addr: &SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
-}
-
-fn upstream_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let options = fulcrum_sys::UdpOptions {
-        buffer_bytes: 4 << 20,
-        ..Default::default()
-    };
-    let socket = fulcrum_sys::bind_udp(unspecified_like(&addr), options)?;
-    // Connected: the kernel delivers only the target's datagrams to this socket.
-    socket.connect(addr)?;
-    Ok(socket)
-}
-
 impl Worker {
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Takes up a new snapshot: re-registers listeners, keeps upstream sockets (and their
-    /// outstanding queries) whose address is still in use, opens the new ones.
+    /// Takes up a new snapshot: re-registers listeners, keeps upstream tables (and their
+    /// outstanding queries) whose address is still in use with their socket pools rotated,
+    /// opens the new ones.
     fn reload(&mut self, epoch: u64, snapshot: Arc<Snapshot>) {
         for l in &self.listeners {
             let _ = self.poller.delete(l.socket.as_raw_fd());
@@ -179,53 +160,49 @@ impl Worker {
         }
         let mut old: Vec<UpstreamSocket> = std::mem::take(&mut self.upstreams);
         for l in &old {
-            let _ = self.poller.delete(l.socket.as_raw_fd());
+            l.pool.unwatch(&self.poller);
         }
+        let sockets = snapshot.upstream_sockets;
         for up in snapshot.upstreams.iter() {
             let reused = old
                 .iter()
-                .position(|o| o.addr == up.addr)
+                .position(|o| o.pool.addr() == up.addr)
                 .map(|at| old.swap_remove(at));
             let mut entry = match reused {
-                Some(entry) => entry,
-                None => match upstream_socket(up.addr) {
-                    Ok(socket) => UpstreamSocket {
-                        addr: up.addr,
-                        socket,
-                        table: Outstanding::new(
-                            OUTSTANDING_PER_TARGET,
-                            (
-                                crate::plane::sessions::random_seed(),
-                                crate::plane::sessions::random_seed(),
-                            ),
-                        ),
-                        counters: up.counters.clone(),
-                        tx: SendBatch::new(BATCH, 64 * 1024),
-                    },
-                    Err(e) => {
-                        // Keep indexes aligned with the snapshot: a socket that cannot be made
-                        // is replaced by a closed placeholder, and queries to it time out.
+                Some(mut entry) => {
+                    if let Err(e) = entry.pool.rotate(sockets) {
+                        tracing::warn!(
+                            "udp worker {}: cannot open fresh sockets to {}: {e}; keeping the \
+                             old ones",
+                            self.index,
+                            up.addr
+                        );
+                    }
+                    entry
+                }
+                None => UpstreamSocket {
+                    pool: UpstreamPool::open(up.addr, sockets).unwrap_or_else(|e| {
+                        // Keep indexes aligned with the snapshot: queries to a target without
+                        // a socket are dropped as having no target.
                         tracing::error!(
                             "udp worker {}: cannot open a socket to {}: {e}",
                             self.index,
                             up.addr
                         );
-                        match UdpSocket::bind(unspecified_like(&up.addr)) {
-                            Ok(socket) => UpstreamSocket {
-                                addr: up.addr,
-                                socket,
-                                table: Outstanding::new(16, (0, 0)),
-                                counters: up.counters.clone(),
-                                tx: SendBatch::new(1, 0),
-                            },
-                            Err(_) => continue,
-                        }
-                    }
+                        UpstreamPool::closed(up.addr)
+                    }),
+                    table: Outstanding::new(
+                        OUTSTANDING_PER_TARGET,
+                        (
+                            crate::plane::sessions::random_seed(),
+                            crate::plane::sessions::random_seed(),
+                        ),
+                    ),
+                    counters: up.counters.clone(),
                 },
             };
             entry.counters = up.counters.clone();
-            let token = UPSTREAM_TOKEN | self.upstreams.len() as u64;
-            if let Err(e) = self.poller.add(entry.socket.as_raw_fd(), token) {
+            if let Err(e) = entry.pool.watch(&self.poller, self.upstreams.len()) {
                 tracing::error!("udp worker {}: cannot watch {}: {e}", self.index, up.addr);
             }
             self.upstreams.push(entry);
@@ -247,11 +224,11 @@ impl Worker {
         }
         for i in 0..self.ready.len() {
             let token = self.ready[i];
-            let index = (token & 0xffff_ffff) as usize;
             if token & UPSTREAM_TOKEN != 0 {
-                self.drain_upstream(index);
+                let (upstream, slot) = untoken(token);
+                self.drain_upstream(upstream, slot);
             } else {
-                self.drain_listener(index);
+                self.drain_listener((token & 0xffff_ffff) as usize);
             }
         }
     }
@@ -304,6 +281,10 @@ impl Worker {
                     slot.drop(DropReason::NoTarget);
                     continue;
                 };
+                let Some(via) = up.pool.pick() else {
+                    slot.drop(DropReason::NoTarget);
+                    continue;
+                };
                 let question = packet
                     .data
                     .get(dns::HEADER_LEN..info.question_end)
@@ -316,22 +297,21 @@ impl Worker {
                     listener: li as u16,
                     fingerprint: dns::question_fingerprint(question),
                     sent_ms: now_ms,
+                    via,
                 };
                 let Some(wire_id) = up.table.insert(pending) else {
                     slot.drop(DropReason::Overload);
                     target.counters.slot(w).drop(DropReason::Overload);
                     continue;
                 };
-                if !up.tx.has_room(packet.data.len()) {
-                    up.tx.flush(&up.socket);
-                }
-                if let Some(copy) = up.tx.push(packet.data, None, None) {
+                up.pool.sent(via);
+                if let Some(copy) = up.pool.push(via, packet.data) {
                     dns::set_id(copy, wire_id);
                     target.counters.slot(w).forwarded(packet.data.len());
                 }
             }
-            for up in upstreams.iter_mut().filter(|u| !u.tx.is_empty()) {
-                up.tx.flush(&up.socket);
+            for up in upstreams.iter_mut() {
+                up.pool.flush();
             }
             if received < rx.capacity() {
                 break;
@@ -339,8 +319,9 @@ impl Worker {
         }
     }
 
-    /// Target answers on upstream `ui`: match, restore the ID, send to the client.
-    fn drain_upstream(&mut self, ui: usize) {
+    /// Target answers on socket `via` of upstream `ui`: match, restore the ID, send to the
+    /// client.
+    fn drain_upstream(&mut self, ui: usize, via: u16) {
         let w = self.index;
         let Worker {
             listeners,
@@ -351,22 +332,28 @@ impl Worker {
         let Some(up) = upstreams.get_mut(ui) else {
             return;
         };
+        let Some(fd) = up.pool.fd(via) else {
+            return;
+        };
         let target_slot = up.counters.slot(w);
         for _ in 0..BATCHES_PER_TURN {
-            let received = match rx.recv(&up.socket) {
+            let received = match rx.recv(&fd) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
-                let pending = match up.table.answer(packet.data) {
-                    Ok(pending) => pending,
+                let pending = match up.table.answer(packet.data, via) {
+                    Ok(pending) => {
+                        up.pool.settled(via);
+                        pending
+                    }
                     Err(Refused::Malformed(e)) => {
                         target_slot.drop(query_drop_reason(e));
                         continue;
                     }
-                    Err(Refused::UnknownId | Refused::QuestionMismatch) => {
+                    Err(Refused::UnknownId | Refused::QuestionMismatch | Refused::WrongSocket) => {
                         target_slot.drop(DropReason::UnknownId);
                         continue;
                     }
@@ -410,12 +397,15 @@ impl Worker {
         let listeners = &self.listeners;
         for up in self.upstreams.iter_mut() {
             let target_slot = up.counters.slot(w);
+            let pool = &mut up.pool;
             up.table.expire(now_ms, timeout, |pending| {
+                pool.settled(pending.via);
                 target_slot.timeout();
                 if let Some(l) = listeners.iter().find(|l| l.server_id == pending.server) {
                     l.counters.slot(w).timeout();
                 }
             });
+            pool.close_drained();
         }
     }
 }
