@@ -20,6 +20,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv4_fragment;
 pub mod ipv6;
 pub mod ipv6ext;
 pub mod nd;

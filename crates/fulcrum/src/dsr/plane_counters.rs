@@ -34,10 +34,15 @@ pub enum Event {
     DropTruncated,
     /// Lost by the kernel because the receive ring was full (the workers fell behind).
     DropRingFull,
+    /// Reassembled datagrams too long for one frame on the link, sent on as fragments.
+    Refragmented,
+    /// Reassembled datagrams too long for the link that cannot be cut (Don't Fragment, IP
+    /// options).
+    DropTooBig,
 }
 
 impl Event {
-    pub const ALL: [Event; 17] = [
+    pub const ALL: [Event; 19] = [
         Event::FramesIn,
         Event::VipFrames,
         Event::Forwarded,
@@ -55,6 +60,8 @@ impl Event {
         Event::DropLocalFailed,
         Event::DropTruncated,
         Event::DropRingFull,
+        Event::Refragmented,
+        Event::DropTooBig,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +83,8 @@ impl Event {
             Event::DropLocalFailed => "drop-local-failed",
             Event::DropTruncated => "drop-truncated",
             Event::DropRingFull => "drop-ring-full",
+            Event::Refragmented => "refragmented",
+            Event::DropTooBig => "drop-too-big",
         }
     }
 }
