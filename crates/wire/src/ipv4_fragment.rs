@@ -20,7 +20,8 @@ use crate::ipv4::{Packet, HEADER_LEN};
 /// Why a packet cannot be fragmented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Not a valid IPv4 header, or a total length beyond the buffer.
+    /// Not a valid IPv4 header, a total length beyond the buffer, or a piece ending beyond
+    /// the largest datagram.
     Malformed,
     /// The header has options.
     Options,
@@ -58,6 +59,10 @@ impl Fragments {
         }
         let total = usize::from(view.total_len());
         let payload_len = total - HEADER_LEN;
+        if usize::from(view.frag_offset()) + payload_len > usize::from(u16::MAX) - HEADER_LEN {
+            // Ends beyond the largest datagram: no offset field could say where.
+            return Err(Refusal::Malformed);
+        }
         if total > mtu && view.dont_frag() {
             return Err(Refusal::DontFragment);
         }
