@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let query = pending(n, fingerprint);
         let id = table.insert(query).expect("room for four");
-        assert!(issued.insert(id, query).is_none(), "IDs in flight are distinct");
+        assert!(
+            issued.insert(id, query).is_none(),
+            "IDs in flight are distinct"
+        );
         ids.push(id);
     }
     // Bits 0..2: 0-3 writes that query's ID, 4-7 keeps the datagram's own.
@@ -85,7 +88,11 @@ fuzz_target!(|data: &[u8]| {
     match got {
         Ok(_) => {
             assert_eq!(table.in_flight(), 3);
-            assert_eq!(table.answer(&answer, 0), Err(Refused::UnknownId), "answered twice");
+            assert_eq!(
+                table.answer(&answer, 0),
+                Err(Refused::UnknownId),
+                "answered twice"
+            );
         }
         Err(_) => assert_eq!(table.in_flight(), 4),
     }

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(WireError::Unsupported) => {
             assert!(packet.verify_checksum());
-            assert!(!matches!((packet.msg_type(), packet.msg_code()), (0 | 8, 0)));
+            assert!(!matches!(
+                (packet.msg_type(), packet.msg_code()),
+                (0 | 8, 0)
+            ));
             return;
         }
         Err(other) => panic!("a checked header refused for {other:?}"),

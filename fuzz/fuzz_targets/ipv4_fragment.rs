@@ -56,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
         let last = i + 1 == pieces.len();
         let header = &piece.header;
         let len = HEADER_LEN + piece.payload.len();
-        assert!(len <= mtu.max(total), "fragment of {len} bytes over MTU {mtu}");
+        assert!(
+            len <= mtu.max(total),
+            "fragment of {len} bytes over MTU {mtu}"
+        );
         if pieces.len() > 1 {
             assert!(len <= mtu);
         }

@@ -305,8 +305,8 @@ mod tests {
     fn an_answer_is_matched_by_id_and_question() {
         // `example.com A`, as a query and as its answer (QR set), ID to be replaced.
         let query: [u8; 29] = [
-            0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l',
-            b'e', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+            0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e',
+            3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
         ];
         let question = &query[dns::HEADER_LEN..];
         let mut table = Outstanding::new(16, (5, 6));
@@ -315,7 +315,10 @@ mod tests {
             .unwrap();
         let mut answer = query;
         answer[2] |= 0x80;
-        assert!(matches!(table.answer(&query, 0), Err(Refused::Malformed(_))));
+        assert!(matches!(
+            table.answer(&query, 0),
+            Err(Refused::Malformed(_))
+        ));
         answer[..2].copy_from_slice(&id.wrapping_add(1).to_be_bytes());
         assert_eq!(table.answer(&answer, 0), Err(Refused::UnknownId));
         answer[..2].copy_from_slice(&id.to_be_bytes());

@@ -154,7 +154,10 @@ mod tests {
         let mut response = query.clone();
         response.set_message_type(MessageType::Response);
         let bytes = response.to_vec().unwrap();
-        assert_eq!(accept_path_answer(&bytes, &sent).as_deref(), Some("NOERROR"));
+        assert_eq!(
+            accept_path_answer(&bytes, &sent).as_deref(),
+            Some("NOERROR")
+        );
         response.set_response_code(ResponseCode::Refused);
         let bytes = response.to_vec().unwrap();
         assert_eq!(

@@ -62,7 +62,16 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted() {
         .capture(
             "eth0",
             &[
-                "ip", "and", "src", "host", &source_text, "and", "(ip[6:2]", "&", "0x3fff", "!=",
+                "ip",
+                "and",
+                "src",
+                "host",
+                &source_text,
+                "and",
+                "(ip[6:2]",
+                "&",
+                "0x3fff",
+                "!=",
                 "0)",
             ],
         )
@@ -93,7 +102,10 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted() {
     let log = logs();
     // 1800 bytes of UDP payload over a 1500-byte MTU: two fragments (tcpdump -vv writes two
     // lines for the first, one for the second).
-    let pieces = lines.iter().filter(|l| l.contains(&format!("{source}"))).count();
+    let pieces = lines
+        .iter()
+        .filter(|l| l.contains(&format!("{source}")))
+        .count();
     assert!(
         pieces >= 2,
         "the 1800-byte datagram did not reach ns0b as fragments:\n{lines:#?}\n{}",

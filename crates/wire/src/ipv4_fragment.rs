@@ -142,10 +142,21 @@ mod tests {
             let len = HEADER_LEN + f.payload.len();
             assert!(len <= mtu);
             assert_eq!(checksum::checksum(&f.header), 0, "header checksum verifies");
-            assert_eq!(usize::from(u16::from_be_bytes([f.header[2], f.header[3]])), len);
+            assert_eq!(
+                usize::from(u16::from_be_bytes([f.header[2], f.header[3]])),
+                len
+            );
             let flags = u16::from_be_bytes([f.header[6], f.header[7]]);
-            assert_eq!(usize::from(flags & 0x1fff) * 8, data.len(), "offsets follow");
-            assert_eq!(flags & 0x2000 != 0, i + 1 < fragments.len(), "MF on all but the last");
+            assert_eq!(
+                usize::from(flags & 0x1fff) * 8,
+                data.len(),
+                "offsets follow"
+            );
+            assert_eq!(
+                flags & 0x2000 != 0,
+                i + 1 < fragments.len(),
+                "MF on all but the last"
+            );
             assert_eq!(f.header[4..6], original[4..6], "same ID");
             data.extend_from_slice(&original[f.payload.clone()]);
         }
@@ -178,11 +189,20 @@ mod tests {
             Fragments::new(&packet(2000, 0x4000), 1500).err(),
             Some(Refusal::DontFragment)
         );
-        assert!(Fragments::new(&packet(1000, 0x4000), 1500).is_ok(), "DF but fits");
+        assert!(
+            Fragments::new(&packet(1000, 0x4000), 1500).is_ok(),
+            "DF but fits"
+        );
         let mut options = packet(2000, 0);
         options[0] = 0x46;
         assert_eq!(Fragments::new(&options, 1500).err(), Some(Refusal::Options));
-        assert_eq!(Fragments::new(&packet(100, 0), 20).err(), Some(Refusal::TinyMtu));
-        assert_eq!(Fragments::new(&[0x45, 0], 1500).err(), Some(Refusal::Malformed));
+        assert_eq!(
+            Fragments::new(&packet(100, 0), 20).err(),
+            Some(Refusal::TinyMtu)
+        );
+        assert_eq!(
+            Fragments::new(&[0x45, 0], 1500).err(),
+            Some(Refusal::Malformed)
+        );
     }
 }

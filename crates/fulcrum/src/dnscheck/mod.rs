@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
-pub use getopt::{numify, Options};
 use fulcrum_dnsprobe::query;
 use fulcrum_dnsprobe::{Lookup, QueryOptions};
+pub use getopt::{numify, Options};
 
 /// Perl's `exit -1`.
 const EXIT_USAGE: u8 = 255;

@@ -16,8 +16,8 @@ use fulcrum_core::health::{CheckKind, Probe, ProbeRequest, ProbeResult};
 use fulcrum_core::model::Config;
 use tokio::net::TcpSocket;
 
-use fulcrum_dnsprobe::{check_zone, QueryOptions};
 use fulcrum_agent_client::{query_agent_from, AgentError, CLIENT_DROPS};
+use fulcrum_dnsprobe::{check_zone, QueryOptions};
 
 /// What a probe needs beyond its request, read from the configuration when it is sent.
 #[derive(Debug, Clone)]

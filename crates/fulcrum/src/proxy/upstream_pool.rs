@@ -139,7 +139,11 @@ impl UpstreamPool {
         let old = self.active.clone();
         self.open_active(size)?;
         for slot in old {
-            if let Some(socket) = self.slots.get_mut(usize::from(slot)).and_then(Option::as_mut) {
+            if let Some(socket) = self
+                .slots
+                .get_mut(usize::from(slot))
+                .and_then(Option::as_mut)
+            {
                 socket.retired = true;
             }
         }
@@ -189,7 +193,9 @@ impl UpstreamPool {
     }
 
     fn socket_mut(&mut self, slot: u16) -> Option<&mut PoolSocket> {
-        self.slots.get_mut(usize::from(slot)).and_then(Option::as_mut)
+        self.slots
+            .get_mut(usize::from(slot))
+            .and_then(Option::as_mut)
     }
 
     /// Queues `message` on socket `slot` (flushing its queue first when full) and returns the
@@ -293,7 +299,11 @@ mod tests {
         pool.rotate(2).unwrap();
         let after = pool.active_ports();
         assert!(after.iter().all(|p| !before.contains(p)), "fresh ports");
-        assert_eq!(pool.close_drained(), 1, "the idle old socket closes at once");
+        assert_eq!(
+            pool.close_drained(),
+            1,
+            "the idle old socket closes at once"
+        );
         assert!(pool.fd(busy).is_some(), "the busy one still receives");
         for _ in 0..100 {
             assert_ne!(pool.pick(), Some(busy), "no new query on a retired socket");

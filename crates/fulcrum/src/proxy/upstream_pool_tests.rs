@@ -29,7 +29,10 @@ impl Target {
     /// The next query the proxy sends, and the proxy's address it came from.
     fn receive(&self) -> (Vec<u8>, SocketAddr) {
         let mut buf = [0u8; 512];
-        let (len, from) = self.socket.recv_from(&mut buf).expect("a query from the proxy");
+        let (len, from) = self
+            .socket
+            .recv_from(&mut buf)
+            .expect("a query from the proxy");
         (buf[..len].to_vec(), from)
     }
 
@@ -55,12 +58,7 @@ fn reply(client: &UdpSocket) -> Option<Vec<u8>> {
 }
 
 /// Sends `count` queries from one client, each answered by `target`; the source ports seen.
-fn ports_of(
-    count: u16,
-    client: &UdpSocket,
-    vip: SocketAddr,
-    target: &Target,
-) -> HashSet<u16> {
+fn ports_of(count: u16, client: &UdpSocket, vip: SocketAddr, target: &Target) -> HashSet<u16> {
     let mut ports = HashSet::new();
     for id in 0..count {
         client.send_to(&query(id, ZONE, TXT), vip).expect("send");
@@ -84,7 +82,11 @@ fn queries_leave_from_several_random_ports_rotated_on_reload() {
     // One client reaches one worker (SO_REUSEPORT hashes its address): that worker's pool.
     let sock = client(Ipv4Addr::new(127, 0, 47, 100));
     let first = ports_of(200, &sock, vip, &target);
-    assert_eq!(first.len(), 4, "every socket of the pool is drawn: {first:?}");
+    assert_eq!(
+        first.len(),
+        4,
+        "every socket of the pool is drawn: {first:?}"
+    );
 
     // A query in flight across a reload is still answered on its old socket.
     sock.send_to(&query(999, ZONE, TXT), vip).expect("send");

@@ -282,7 +282,13 @@ impl PacketSocket {
             // A frame the device refuses (longer than its MTU) is dropped and the walk goes on;
             // without this the kernel leaves it WRONG_FORMAT at the ring's head and sends
             // nothing after it again. Only settable before the rings exist.
-            setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_LOSS, &one, "PACKET_LOSS")?;
+            setsockopt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_LOSS,
+                &one,
+                "PACKET_LOSS",
+            )?;
         }
         let rx = Geometry::new(frame_size, options.rx_frames.max(1));
         setsockopt(
