@@ -10,6 +10,7 @@
 pub mod balance;
 pub mod health;
 pub mod model;
+pub mod outstanding;
 pub mod protect;
 pub mod session;
 pub mod stats;

@@ -5,10 +5,12 @@
 //! time in the target's histogram).
 //!
 //! Contract: pure apart from the state passed in and updated: the session table (through the
-//! core's stick-or-pick rule, at the `now` the caller read), the worker's [`Pick`], and its
+//! core's stick-or-pick rule, at the `now` the caller read), the worker's [`Pick`], its
+//! upstream socket pools' draw (which socket a query leaves from, [`Upstreams::draw`]) and its
 //! tables of outstanding queries (an ID is allocated per forwarded query, stamped with the
-//! caller's time in microseconds, and taken back by the answer, whose response time is the
-//! caller's time then minus that stamp). No clock, no socket, no allocation; every malformed or unwanted datagram is a
+//! caller's time in microseconds and the socket it leaves from, and taken back by the answer
+//! only when it arrives on that socket, [`Outstanding::answer`]; the response time is the
+//! caller's time then minus the stamp). No clock, no socket, no allocation; every malformed or unwanted datagram is a
 //! [`DropReason`], never a panic.
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +19,7 @@ use fulcrum_core::balance::Pick;
 use fulcrum_core::stats::DropReason;
 use fulcrum_wire::dns;
 
-use super::outstanding::{Outstanding, Pending};
+use super::outstanding::{Outstanding, Pending, Refused};
 use super::snapshot::{ServerEntry, Transport};
 use crate::plane::sessions::Sessions;
 
@@ -70,11 +72,13 @@ impl Now {
 /// What to do with a client's query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryVerdict {
-    /// Send it to `upstream` (index into the snapshot's upstreams) with its ID set to
-    /// `wire_id`, counted as forwarded on `target` (index into the server's targets).
+    /// Send it to `upstream` (index into the snapshot's upstreams) from socket `via` of that
+    /// upstream's pool with its ID set to `wire_id`, counted as forwarded on `target` (index
+    /// into the server's targets).
     Forward {
         target: usize,
         upstream: usize,
+        via: u16,
         wire_id: u16,
     },
     /// Count it on the server under `reason` (and on `target` too when given) and drop it.
@@ -93,19 +97,17 @@ impl QueryVerdict {
     }
 }
 
-/// The worker's tables of outstanding queries, one per upstream (index as in the snapshot).
+/// The worker's upstreams (index as in the snapshot): per upstream a pool of sockets and one
+/// table of outstanding queries.
 pub trait Upstreams {
-    fn outstanding(&mut self, upstream: usize) -> Option<&mut Outstanding>;
-}
-
-impl Upstreams for [Outstanding] {
-    fn outstanding(&mut self, upstream: usize) -> Option<&mut Outstanding> {
-        self.get_mut(upstream)
-    }
+    /// Draws the socket of `upstream`'s pool a query leaves from, with the upstream's table of
+    /// outstanding queries. `None`: no such upstream, or no socket of it open.
+    fn draw(&mut self, upstream: usize) -> Option<(u16, &mut Outstanding)>;
 }
 
 /// Decides a query that listener `listener` of `server` received at `now`: checked, a target
-/// chosen by the server's method and the session table, an ID allocated towards it.
+/// chosen by the server's method and the session table, a socket of its pool drawn and an ID
+/// allocated towards it.
 pub fn on_query<U: Upstreams + ?Sized>(
     server: &ServerEntry,
     listener: u16,
@@ -126,7 +128,7 @@ pub fn on_query<U: Upstreams + ?Sized>(
         return QueryVerdict::drop(DropReason::NoTarget);
     };
     let upstream = server.targets[target].upstream;
-    let Some(table) = upstreams.outstanding(upstream) else {
+    let Some((via, table)) = upstreams.draw(upstream) else {
         return QueryVerdict::drop(DropReason::NoTarget);
     };
     let question = datagram
@@ -141,11 +143,13 @@ pub fn on_query<U: Upstreams + ?Sized>(
         listener,
         fingerprint: dns::question_fingerprint(question),
         sent_us: now.us,
+        via,
     };
     match table.insert(pending) {
         Some(wire_id) => QueryVerdict::Forward {
             target,
             upstream,
+            via,
             wire_id,
         },
         None => QueryVerdict::Drop {
@@ -186,27 +190,39 @@ pub enum AnswerVerdict {
         client_id: u16,
         response_us: u64,
     },
-    /// Count it on the target under this reason and drop it.
+    /// Count it on the target under this reason and drop it (its query, if any, still waits).
     Drop(DropReason),
     /// Its query's server is gone (reconfigured away while the query was out): forget it.
     ServerGone,
 }
 
-/// Decides an answer that arrived at `now_us` (microseconds, the worker's clock) from the
-/// upstream whose outstanding queries are `table`.
+impl AnswerVerdict {
+    /// The answer took its query off the table (the socket it left on has one fewer in flight).
+    pub fn settled(&self) -> bool {
+        matches!(
+            self,
+            AnswerVerdict::Answer { .. } | AnswerVerdict::ServerGone
+        )
+    }
+}
+
+/// Decides an answer that arrived at `now_us` (microseconds, the worker's clock) on socket
+/// `via` of the upstream whose outstanding queries are `table`. An answer on another socket of
+/// the pool than its query left from is refused like an unknown ID: an off-path forger must
+/// guess the port as well as the ID.
 pub fn on_answer<L: ListenerView>(
     data: &[u8],
+    via: u16,
     now_us: u64,
     table: &mut Outstanding,
     listeners: &[L],
 ) -> AnswerVerdict {
-    let info = match dns::classify_response(data) {
-        Ok(info) => info,
-        Err(e) => return AnswerVerdict::Drop(query_drop_reason(e)),
-    };
-    let fingerprint = dns::message_fingerprint(data, info.question_end);
-    let Ok(pending) = table.take(info.id, fingerprint) else {
-        return AnswerVerdict::Drop(DropReason::UnknownId);
+    let pending = match table.answer(data, via) {
+        Ok(pending) => pending,
+        Err(Refused::Malformed(e)) => return AnswerVerdict::Drop(query_drop_reason(e)),
+        Err(Refused::UnknownId | Refused::QuestionMismatch | Refused::WrongSocket) => {
+            return AnswerVerdict::Drop(DropReason::UnknownId)
+        }
     };
     let response_us = now_us.saturating_sub(pending.sent_us);
     let at = usize::from(pending.listener);

@@ -12,13 +12,13 @@
 
 mod data_plane;
 mod decide;
-mod outstanding;
 mod snapshot;
 mod tcp;
 mod tcp_limits;
 #[cfg(test)]
 mod tcp_tests;
 mod udp;
+mod upstream_pool;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::model::{Config, Method};
+use fulcrum_core::outstanding;
 use fulcrum_core::stats::Counters;
 
 use crate::plane::control::{log_fail_open_change, preferred_text, Control};
@@ -421,3 +422,5 @@ impl Drop for Proxy {
 mod agent_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_pool_tests;

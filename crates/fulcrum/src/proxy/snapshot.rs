@@ -97,10 +97,12 @@ pub struct Snapshot {
     /// The session table (replaced only when `set maxsessions` changes).
     pub sessions: Arc<Sessions>,
     pub servers: Vec<ServerEntry>,
-    /// Distinct target addresses; each UDP worker keeps one connected socket per entry.
+    /// Distinct target addresses; each UDP worker keeps a pool of connected sockets per entry.
     pub upstreams: Vec<Upstream>,
     /// Per-query timeout for UDP, milliseconds.
     pub udp_timeout_ms: u64,
+    /// Sockets in each worker's pool per target (`set upstreamsockets`).
+    pub upstream_sockets: usize,
 }
 
 impl Snapshot {
@@ -111,6 +113,7 @@ impl Snapshot {
             servers: Vec::new(),
             upstreams: Vec::new(),
             udp_timeout_ms,
+            upstream_sockets: 1,
         }
     }
 
@@ -159,6 +162,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
     } = ctx;
     let mut problems = Vec::new();
     let mut snapshot = Snapshot::empty(sessions, udp_timeout_ms);
+    snapshot.upstream_sockets = config.settings.upstream_sockets.max(1) as usize;
     let mut upstream_index: HashMap<SocketAddr, usize> = HashMap::new();
     for server in config.active_servers() {
         if !server.protocol.udp() && !server.protocol.tcp() {

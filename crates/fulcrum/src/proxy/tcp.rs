@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use fulcrum_core::balance::Pick;
 use fulcrum_core::stats::DropReason;
-use fulcrum_wire::dns;
+use fulcrum_wire::dns_tcp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -248,7 +248,7 @@ async fn relay(
     let mut client = client;
     // The target is connected only once the client has sent its first query: an idle client
     // costs one descriptor and nothing on the target (whose own TCP client limit is small).
-    let mut buf = vec![0u8; 65_537];
+    let mut buf = vec![0u8; dns_tcp::MAX_FRAME_LEN];
     let first = match read_query_frame(&mut client, &mut buf, idle, server, counters).await {
         Some(Some(len)) => len,
         Some(None) | None => {
@@ -306,7 +306,7 @@ async fn relay(
         }
     };
     let answers = async {
-        let mut buf = vec![0u8; 65_537];
+        let mut buf = vec![0u8; dns_tcp::MAX_FRAME_LEN];
         loop {
             let frame = match read_frame(&mut target_read, &mut buf).await {
                 Ok(Some(len)) => len,
@@ -373,22 +373,20 @@ enum FrameError {
 }
 
 /// Reads one length-prefixed message into `buf` (prefix included); `Ok(None)` on a clean end
-/// of stream between messages. A length below a DNS header is [`FrameError::BadLength`].
+/// of stream between messages. A length below a DNS header ([`dns_tcp::message_len`]) is
+/// [`FrameError::BadLength`].
 async fn read_frame(
     stream: &mut (impl AsyncReadExt + Unpin),
     buf: &mut [u8],
 ) -> Result<Option<usize>, FrameError> {
-    let mut prefix = [0u8; 2];
+    let mut prefix = [0u8; dns_tcp::PREFIX_LEN];
     match stream.read_exact(&mut prefix).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(_) => return Err(FrameError::Io),
     }
-    let len = usize::from(u16::from_be_bytes(prefix));
-    if len < dns::HEADER_LEN {
-        return Err(FrameError::BadLength);
-    }
-    let Some(body) = buf.get_mut(2..2 + len) else {
+    let len = dns_tcp::message_len(prefix).map_err(|_| FrameError::BadLength)?;
+    let Some(body) = buf.get_mut(dns_tcp::PREFIX_LEN..dns_tcp::PREFIX_LEN + len) else {
         return Err(FrameError::BadLength);
     };
     stream.read_exact(body).await.map_err(|_| FrameError::Io)?;

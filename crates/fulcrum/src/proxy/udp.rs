@@ -1,20 +1,22 @@
-//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own connected socket
-//! per target address, its own tables of outstanding queries; nothing shared with other
-//! workers but the snapshot (read-only), the session shards and its own counter slots.
+//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own pool of connected
+//! sockets per target address ([`super::upstream_pool`]), its own tables of outstanding
+//! queries; nothing shared with other workers but the snapshot (read-only), the session shards
+//! and its own counter slots.
 //!
 //! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
 //! sends what a batch produced with one `sendmmsg` per destination socket, so under load the
 //! system-call cost is spread over many queries. What happens to each datagram is decided by
 //! [`super::decide`] (checked with the DNS header view, bad ones counted by reason and dropped;
-//! a target and a fresh ID towards it; the answer matched, with the client's ID back, leaving
-//! from the listener the query came in on, with the queried address as source when the
-//! listener is a wildcard, and its response time); this file only carries the verdicts out,
-//! recording each response time in the target's histogram. The clock is read once per batch
-//! (microseconds since the worker started: the queries' send stamp, the answers' arrival, and
-//! in whole seconds the session clock). Queries not answered within the snapshot's timeout are
-//! counted and forgotten.
+//! a target, a socket of its pool and a fresh ID towards it; the answer matched only on the
+//! socket its query left on, with the client's ID back, leaving from the listener the query
+//! came in on, with the queried address as source when the listener is a wildcard, and its
+//! response time); this file only carries the verdicts out, keeping the pools' in-flight counts
+//! and recording each response time in the target's histogram. The clock is read once per
+//! batch (microseconds since the worker started: the queries' send stamp, the answers'
+//! arrival, and in whole seconds the session clock). Queries not answered within the
+//! snapshot's timeout are counted and forgotten.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use super::decide::{
 };
 use super::outstanding::Outstanding;
 use super::snapshot::Snapshot;
+use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
 use super::Shared;
 use crate::plane::counters::CounterSet;
 
@@ -45,7 +48,6 @@ const OUTSTANDING_PER_TARGET: usize = 8192;
 const BATCHES_PER_TURN: usize = 8;
 /// How often timeouts are looked for, and the longest a worker sleeps.
 const TICK_MS: u64 = 100;
-const UPSTREAM_TOKEN: u64 = 1 << 32;
 
 struct Listener {
     server_id: u32,
@@ -58,11 +60,9 @@ struct Listener {
 }
 
 struct UpstreamSocket {
-    addr: SocketAddr,
-    socket: UdpSocket,
+    pool: UpstreamPool,
     table: Outstanding,
     counters: Arc<CounterSet>,
-    tx: SendBatch,
 }
 
 impl ListenerView for Listener {
@@ -76,8 +76,10 @@ impl ListenerView for Listener {
 }
 
 impl Upstreams for [UpstreamSocket] {
-    fn outstanding(&mut self, upstream: usize) -> Option<&mut Outstanding> {
-        self.get_mut(upstream).map(|u| &mut u.table)
+    fn draw(&mut self, upstream: usize) -> Option<(u16, &mut Outstanding)> {
+        let up = self.get_mut(upstream)?;
+        let via = up.pool.pick()?;
+        Some((via, &mut up.table))
     }
 }
 
@@ -142,31 +144,14 @@ fn micros_since(started: Instant) -> u64 {
     started.elapsed().as_micros() as u64
 }
 
-fn unspecified_like(addr: &SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
-}
-
-fn upstream_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let options = fulcrum_sys::UdpOptions {
-        buffer_bytes: 4 << 20,
-        ..Default::default()
-    };
-    let socket = fulcrum_sys::bind_udp(unspecified_like(&addr), options)?;
-    // Connected: the kernel delivers only the target's datagrams to this socket.
-    socket.connect(addr)?;
-    Ok(socket)
-}
-
 impl Worker {
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Takes up a new snapshot: re-registers listeners, keeps upstream sockets (and their
-    /// outstanding queries) whose address is still in use, opens the new ones.
+    /// Takes up a new snapshot: re-registers listeners, keeps upstream tables (and their
+    /// outstanding queries) whose address is still in use with their socket pools rotated,
+    /// opens the new ones.
     fn reload(&mut self, epoch: u64, snapshot: Arc<Snapshot>) {
         for l in &self.listeners {
             let _ = self.poller.delete(l.socket.as_raw_fd());
@@ -196,53 +181,49 @@ impl Worker {
         }
         let mut old: Vec<UpstreamSocket> = std::mem::take(&mut self.upstreams);
         for l in &old {
-            let _ = self.poller.delete(l.socket.as_raw_fd());
+            l.pool.unwatch(&self.poller);
         }
+        let sockets = snapshot.upstream_sockets;
         for up in snapshot.upstreams.iter() {
             let reused = old
                 .iter()
-                .position(|o| o.addr == up.addr)
+                .position(|o| o.pool.addr() == up.addr)
                 .map(|at| old.swap_remove(at));
             let mut entry = match reused {
-                Some(entry) => entry,
-                None => match upstream_socket(up.addr) {
-                    Ok(socket) => UpstreamSocket {
-                        addr: up.addr,
-                        socket,
-                        table: Outstanding::new(
-                            OUTSTANDING_PER_TARGET,
-                            (
-                                crate::plane::sessions::random_seed(),
-                                crate::plane::sessions::random_seed(),
-                            ),
-                        ),
-                        counters: up.counters.clone(),
-                        tx: SendBatch::new(BATCH, 64 * 1024),
-                    },
-                    Err(e) => {
-                        // Keep indexes aligned with the snapshot: a socket that cannot be made
-                        // is replaced by a closed placeholder, and queries to it time out.
+                Some(mut entry) => {
+                    if let Err(e) = entry.pool.rotate(sockets) {
+                        tracing::warn!(
+                            "udp worker {}: cannot open fresh sockets to {}: {e}; keeping the \
+                             old ones",
+                            self.index,
+                            up.addr
+                        );
+                    }
+                    entry
+                }
+                None => UpstreamSocket {
+                    pool: UpstreamPool::open(up.addr, sockets).unwrap_or_else(|e| {
+                        // Keep indexes aligned with the snapshot: queries to a target without
+                        // a socket are dropped as having no target.
                         tracing::error!(
                             "udp worker {}: cannot open a socket to {}: {e}",
                             self.index,
                             up.addr
                         );
-                        match UdpSocket::bind(unspecified_like(&up.addr)) {
-                            Ok(socket) => UpstreamSocket {
-                                addr: up.addr,
-                                socket,
-                                table: Outstanding::new(16, (0, 0)),
-                                counters: up.counters.clone(),
-                                tx: SendBatch::new(1, 0),
-                            },
-                            Err(_) => continue,
-                        }
-                    }
+                        UpstreamPool::closed(up.addr)
+                    }),
+                    table: Outstanding::new(
+                        OUTSTANDING_PER_TARGET,
+                        (
+                            crate::plane::sessions::random_seed(),
+                            crate::plane::sessions::random_seed(),
+                        ),
+                    ),
+                    counters: up.counters.clone(),
                 },
             };
             entry.counters = up.counters.clone();
-            let token = UPSTREAM_TOKEN | self.upstreams.len() as u64;
-            if let Err(e) = self.poller.add(entry.socket.as_raw_fd(), token) {
+            if let Err(e) = entry.pool.watch(&self.poller, self.upstreams.len()) {
                 tracing::error!("udp worker {}: cannot watch {}: {e}", self.index, up.addr);
             }
             self.upstreams.push(entry);
@@ -264,11 +245,11 @@ impl Worker {
         }
         for i in 0..self.ready.len() {
             let token = self.ready[i];
-            let index = (token & 0xffff_ffff) as usize;
             if token & UPSTREAM_TOKEN != 0 {
-                self.drain_upstream(index);
+                let (upstream, slot) = untoken(token);
+                self.drain_upstream(upstream, slot);
             } else {
-                self.drain_listener(index);
+                self.drain_listener((token & 0xffff_ffff) as usize);
             }
         }
     }
@@ -324,15 +305,14 @@ impl Worker {
                     QueryVerdict::Forward {
                         target,
                         upstream,
+                        via,
                         wire_id,
                     } => {
                         let Some(up) = upstreams.get_mut(upstream) else {
                             continue;
                         };
-                        if !up.tx.has_room(packet.data.len()) {
-                            up.tx.flush(&up.socket);
-                        }
-                        if let Some(copy) = up.tx.push(packet.data, None, None) {
+                        up.pool.sent(via);
+                        if let Some(copy) = up.pool.push(via, packet.data) {
                             dns::set_id(copy, wire_id);
                             let target = &server.targets[target];
                             target.counters.slot(w).forwarded(packet.data.len());
@@ -346,8 +326,8 @@ impl Worker {
                     }
                 }
             }
-            for up in upstreams.iter_mut().filter(|u| !u.tx.is_empty()) {
-                up.tx.flush(&up.socket);
+            for up in upstreams.iter_mut() {
+                up.pool.flush();
             }
             if received < rx.capacity() {
                 break;
@@ -355,8 +335,9 @@ impl Worker {
         }
     }
 
-    /// Target answers on upstream `ui`: each decided by [`on_answer`], the verdict carried out.
-    fn drain_upstream(&mut self, ui: usize) {
+    /// Target answers on socket `via` of upstream `ui`: each decided by [`on_answer`], the
+    /// verdict carried out.
+    fn drain_upstream(&mut self, ui: usize, via: u16) {
         let started = self.started;
         let w = self.index;
         let Worker {
@@ -368,9 +349,12 @@ impl Worker {
         let Some(up) = upstreams.get_mut(ui) else {
             return;
         };
+        let Some(fd) = up.pool.fd(via) else {
+            return;
+        };
         let target_slot = up.counters.slot(w);
         for _ in 0..BATCHES_PER_TURN {
-            let received = match rx.recv(&up.socket) {
+            let received = match rx.recv(&fd) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -378,24 +362,27 @@ impl Worker {
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
-                let (li, client, source, client_id) =
-                    match on_answer(packet.data, now_us, &mut up.table, listeners) {
-                        AnswerVerdict::Answer {
-                            listener,
-                            client,
-                            source,
-                            client_id,
-                            response_us,
-                        } => {
-                            target_slot.response_time(response_us);
-                            (listener, client, source, client_id)
-                        }
-                        AnswerVerdict::Drop(reason) => {
-                            target_slot.drop(reason);
-                            continue;
-                        }
-                        AnswerVerdict::ServerGone => continue,
-                    };
+                let verdict = on_answer(packet.data, via, now_us, &mut up.table, listeners);
+                if verdict.settled() {
+                    up.pool.settled(via);
+                }
+                let (li, client, source, client_id) = match verdict {
+                    AnswerVerdict::Answer {
+                        listener,
+                        client,
+                        source,
+                        client_id,
+                        response_us,
+                    } => {
+                        target_slot.response_time(response_us);
+                        (listener, client, source, client_id)
+                    }
+                    AnswerVerdict::Drop(reason) => {
+                        target_slot.drop(reason);
+                        continue;
+                    }
+                    AnswerVerdict::ServerGone => continue,
+                };
                 let listener = &mut listeners[li];
                 if !listener.tx.has_room(packet.data.len()) {
                     listener.tx.flush(listener.socket.as_ref());
@@ -421,13 +408,16 @@ impl Worker {
         let listeners = &self.listeners;
         for up in self.upstreams.iter_mut() {
             let target_slot = up.counters.slot(w);
+            let pool = &mut up.pool;
             let (now_us, timeout_us) = (now_ms.saturating_mul(1000), timeout.saturating_mul(1000));
             up.table.expire(now_us, timeout_us, |pending| {
+                pool.settled(pending.via);
                 target_slot.timeout();
                 if let Some(l) = listeners.iter().find(|l| l.server_id == pending.server) {
                     l.counters.slot(w).timeout();
                 }
             });
+            pool.close_drained();
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Table-driven: datagrams in, verdicts out, against a snapshot built from a configuration
-//! (server 1 with targets 1 and 2) and real outstanding-query tables; no traffic.
+//! (server 1 with targets 1 and 2), real outstanding-query tables and, per upstream, the slot
+//! numbers of its socket pool (drawn in turn here; the worker's pool draws at random, which
+//! `upstream_pool_tests` checks over real sockets); no traffic.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -41,10 +43,34 @@ fn answer_to(wire_id: u16) -> Vec<u8> {
     message(wire_id, 0x8180, 1, 0)
 }
 
-/// One outstanding-query table per upstream of `snapshot`.
-fn tables(snapshot: &Snapshot) -> Vec<Outstanding> {
+/// The socket slots of every upstream's pool in these tests (not starting at 0, so that a
+/// `via` left at its default would show).
+const POOL: [u16; 3] = [3, 5, 6];
+
+/// One upstream as the decision sees it: the slots of its open sockets and its table.
+struct TestUpstream {
+    sockets: Vec<u16>,
+    draws: usize,
+    table: Outstanding,
+}
+
+impl Upstreams for [TestUpstream] {
+    fn draw(&mut self, upstream: usize) -> Option<(u16, &mut Outstanding)> {
+        let up = self.get_mut(upstream)?;
+        let via = *up.sockets.get(up.draws % up.sockets.len().max(1))?;
+        up.draws += 1;
+        Some((via, &mut up.table))
+    }
+}
+
+/// One pool of [`POOL`] and an outstanding-query table per upstream of `snapshot`.
+fn tables(snapshot: &Snapshot) -> Vec<TestUpstream> {
     (0..snapshot.upstreams.len())
-        .map(|i| Outstanding::new(16, (i as u64, 7)))
+        .map(|i| TestUpstream {
+            sockets: POOL.to_vec(),
+            draws: 0,
+            table: Outstanding::new(16, (i as u64, 7)),
+        })
         .collect()
 }
 
@@ -70,6 +96,8 @@ struct QueryCase {
     full: bool,
     /// Leave the worker without outstanding tables (upstreams not open).
     no_tables: bool,
+    /// Target 1's pool has no socket open (none could be opened).
+    no_sockets: bool,
     expect: Expect,
 }
 
@@ -84,6 +112,7 @@ impl QueryCase {
             truncated: false,
             full: false,
             no_tables: false,
+            no_sockets: false,
             expect,
         }
     }
@@ -98,6 +127,7 @@ fn fill(table: &mut Outstanding) {
         listener: 0,
         fingerprint: 0,
         sent_us: 0,
+        via: POOL[0],
     };
     for _ in 0..table.capacity() {
         table.insert(pending);
@@ -114,7 +144,10 @@ fn run(case: &QueryCase) {
         tables(&snapshot)
     };
     if case.full {
-        fill(&mut tables[server.targets[0].upstream]);
+        fill(&mut tables[server.targets[0].upstream].table);
+    }
+    if case.no_sockets {
+        tables[server.targets[0].upstream].sockets.clear();
     }
     let datagram = Datagram {
         data: &case.data,
@@ -137,13 +170,28 @@ fn run(case: &QueryCase) {
         QueryVerdict::Forward {
             target,
             upstream,
+            via,
             wire_id,
         } => {
             assert_eq!(upstream, server.targets[target].upstream, "{}", case.name);
-            // The query is outstanding under the ID it leaves with.
-            let table = &mut tables[upstream];
+            assert!(POOL.contains(&via), "{}: drawn from the pool", case.name);
+            // The query is outstanding under the ID it leaves with, on the socket it leaves
+            // from: the same answer on another socket of the pool is refused and the query
+            // keeps waiting for it on its own.
+            let table = &mut tables[upstream].table;
             let listeners = [(1u32, false)];
-            let back = on_answer(&answer_to(wire_id), NOW.us + RESPONSE_US, table, &listeners);
+            let answer = answer_to(wire_id);
+            let other = POOL.iter().copied().find(|&p| p != via).unwrap_or(0);
+            let stray = on_answer(&answer, other, NOW.us, table, &listeners);
+            assert_eq!(
+                stray,
+                AnswerVerdict::Drop(DropReason::UnknownId),
+                "{}: on another socket",
+                case.name
+            );
+            assert!(!stray.settled(), "{}", case.name);
+            let back = on_answer(&answer, via, NOW.us + RESPONSE_US, table, &listeners);
+            assert!(back.settled(), "{}", case.name);
             let AnswerVerdict::Answer {
                 client,
                 client_id,
@@ -244,7 +292,15 @@ fn each_query_gets_its_verdict() {
         QueryCase {
             no_tables: true,
             ..QueryCase::new(
-                "no socket to the target",
+                "no upstream for the target",
+                query(0x1234),
+                Expect::Dropped(DropReason::NoTarget),
+            )
+        },
+        QueryCase {
+            no_sockets: true,
+            ..QueryCase::new(
+                "no socket of the target's pool open",
                 query(0x1234),
                 Expect::Dropped(DropReason::NoTarget),
             )
@@ -269,6 +325,7 @@ fn method_session_keeps_a_client_on_its_target_at_the_clock_passed_in() {
         local: None,
         truncated: false,
     };
+    let mut vias = Vec::new();
     let targets: Vec<usize> = (0..4)
         .map(|_| {
             match on_query(
@@ -280,16 +337,24 @@ fn method_session_keeps_a_client_on_its_target_at_the_clock_passed_in() {
                 &mut pick,
                 &mut tables[..],
             ) {
-                QueryVerdict::Forward { target, .. } => target,
+                QueryVerdict::Forward { target, via, .. } => {
+                    vias.push(via);
+                    target
+                }
                 other => panic!("not forwarded: {other:?}"),
             }
         })
         .collect();
     assert!(targets.windows(2).all(|w| w[0] == w[1]), "{targets:?}");
+    // Sticking to a target is not sticking to a socket: every query draws its own.
+    assert_eq!(vias, [POOL[0], POOL[1], POOL[2], POOL[0]]);
     assert_eq!(sessions.count_of_server(1), 1, "the session is recorded");
     let target = server.targets[targets[0]].id;
     assert_eq!(sessions.lookup(1, CLIENT.ip(), NOW.secs), Some(target));
 }
+
+/// The socket the answer cases' query left on.
+const SENT_VIA: u16 = 2;
 
 /// What a test row expects of `on_answer`, for a query sent from listener 0 of server 1.
 struct AnswerCase {
@@ -298,6 +363,8 @@ struct AnswerCase {
     answer: fn(u16) -> Vec<u8>,
     /// The worker's listeners now: (server id, wildcard).
     listeners: &'static [(u32, bool)],
+    /// The socket of the pool it arrives on (the query left on [`SENT_VIA`]).
+    via: u16,
     expect: AnswerVerdict,
 }
 
@@ -315,30 +382,35 @@ fn each_answer_gets_its_verdict() {
             name: "the answer: back to the client, its ID restored",
             answer: answer_to,
             listeners: &[(1, false)],
+            via: SENT_VIA,
             expect: answer(0, None),
         },
         AnswerCase {
             name: "a wildcard listener answers from the queried address",
             answer: answer_to,
             listeners: &[(1, true)],
+            via: SENT_VIA,
             expect: answer(0, Some(QUERIED)),
         },
         AnswerCase {
             name: "listeners reordered by a reload: found by server",
             answer: answer_to,
             listeners: &[(3, false), (1, false)],
+            via: SENT_VIA,
             expect: answer(1, None),
         },
         AnswerCase {
             name: "the server was reconfigured away",
             answer: answer_to,
             listeners: &[(3, false)],
+            via: SENT_VIA,
             expect: AnswerVerdict::ServerGone,
         },
         AnswerCase {
             name: "an ID never sent",
             answer: |id| answer_to(id.wrapping_add(1)),
             listeners: &[(1, false)],
+            via: SENT_VIA,
             expect: AnswerVerdict::Drop(DropReason::UnknownId),
         },
         AnswerCase {
@@ -349,18 +421,28 @@ fn each_answer_gets_its_verdict() {
                 m
             },
             listeners: &[(1, false)],
+            via: SENT_VIA,
+            expect: AnswerVerdict::Drop(DropReason::UnknownId),
+        },
+        AnswerCase {
+            name: "the right ID and question on another socket of the pool",
+            answer: answer_to,
+            listeners: &[(1, false)],
+            via: SENT_VIA + 1,
             expect: AnswerVerdict::Drop(DropReason::UnknownId),
         },
         AnswerCase {
             name: "a query, not an answer",
             answer: query,
             listeners: &[(1, false)],
+            via: SENT_VIA,
             expect: AnswerVerdict::Drop(DropReason::NotQuery),
         },
         AnswerCase {
             name: "shorter than a header",
             answer: |_| vec![0x80; 4],
             listeners: &[(1, false)],
+            via: SENT_VIA,
             expect: AnswerVerdict::Drop(DropReason::Runt),
         },
     ];
@@ -375,22 +457,25 @@ fn each_answer_gets_its_verdict() {
             listener: 0,
             fingerprint: dns::question_fingerprint(question),
             sent_us: NOW.us,
+            via: SENT_VIA,
         });
         let Some(wire_id) = wire_id else {
             panic!("{}: an empty table refused a query", case.name);
         };
         let got = on_answer(
             &(case.answer)(wire_id),
+            case.via,
             NOW.us + RESPONSE_US,
             &mut table,
             case.listeners,
         );
         assert_eq!(got, case.expect, "{}", case.name);
-        let matched = matches!(
-            got,
-            AnswerVerdict::Answer { .. } | AnswerVerdict::ServerGone
+        assert_eq!(
+            table.in_flight(),
+            usize::from(!got.settled()),
+            "{}",
+            case.name
         );
-        assert_eq!(table.in_flight(), usize::from(!matched), "{}", case.name);
     }
 }
 
@@ -428,6 +513,7 @@ fn the_batch_clock_gives_sessions_whole_seconds_and_a_late_stamp_no_negative_tim
         listener: 0,
         fingerprint: dns::question_fingerprint(question),
         sent_us: NOW.us,
+        via: SENT_VIA,
     });
     let Some(wire_id) = wire_id else {
         panic!("an empty table refused a query");
@@ -436,6 +522,7 @@ fn the_batch_clock_gives_sessions_whole_seconds_and_a_late_stamp_no_negative_tim
     // mistake does this; the subtraction must still not wrap): a response time of zero.
     let got = on_answer(
         &answer_to(wire_id),
+        SENT_VIA,
         NOW.us - 10,
         &mut table,
         &[(1u32, false)],
