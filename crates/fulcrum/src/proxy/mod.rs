@@ -50,6 +50,10 @@ pub struct ProxyOptions {
     pub tcp_descriptor_budget: u64,
 }
 
+/// Datagrams per `recvmmsg`/`sendmmsg` of a UDP worker, on its listeners and on the sockets of
+/// its upstream pools alike.
+pub const UDP_BATCH: usize = 32;
+
 /// Overrides the default number of UDP workers (for benchmarks and small machines).
 pub const WORKERS_ENV: &str = "FULCRUM_PROXY_WORKERS";
 

@@ -3,7 +3,7 @@
 //! queries; nothing shared with other workers but the snapshot (read-only), the session shards
 //! and its own counter slots.
 //!
-//! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
+//! Per wake-up it drains ready sockets with `recvmmsg` (up to [`UDP_BATCH`] datagrams a call) and
 //! sends what a batch produced with one `sendmmsg` per destination socket, so under load the
 //! system-call cost is spread over many queries. What happens to each datagram is decided by
 //! [`super::decide`] (checked with the DNS header view, bad ones counted by reason and dropped;
@@ -32,11 +32,9 @@ use super::decide::{
 use super::outstanding::Outstanding;
 use super::snapshot::Snapshot;
 use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
-use super::Shared;
+use super::{Shared, UDP_BATCH};
 use crate::plane::counters::CounterSet;
 
-/// Datagrams per `recvmmsg`/`sendmmsg`.
-pub const BATCH: usize = 32;
 /// Largest query accepted over UDP (EDNS clients advertise buffer sizes, they do not send
 /// queries this large; anything longer is cut by the kernel and dropped as malformed).
 const QUERY_BUF: usize = 4096;
@@ -114,8 +112,8 @@ pub fn run(index: usize, shared: Arc<Shared>) {
         poller,
         listeners: Vec::new(),
         upstreams: Vec::new(),
-        rx: RecvBatch::new(BATCH, QUERY_BUF),
-        upstream_rx: RecvBatch::new(BATCH, RESPONSE_BUF),
+        rx: RecvBatch::new(UDP_BATCH, QUERY_BUF),
+        upstream_rx: RecvBatch::new(UDP_BATCH, RESPONSE_BUF),
         pick: Pick::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
         started: shared.started,
         next_tick_ms: 0,
@@ -176,7 +174,7 @@ impl Worker {
                 socket: socket.clone(),
                 pktinfo: server.wants_pktinfo,
                 counters: server.counters.clone(),
-                tx: SendBatch::new(BATCH, 256 * 1024),
+                tx: SendBatch::new(UDP_BATCH, 256 * 1024),
             });
         }
         let mut old: Vec<UpstreamSocket> = std::mem::take(&mut self.upstreams);

@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use fulcrum_sys::{Poller, SendBatch};
 
-use super::udp::BATCH;
+use super::UDP_BATCH;
 
 /// Poller tokens of upstream sockets have this bit set.
 pub const UPSTREAM_TOKEN: u64 = 1 << 32;
@@ -104,7 +104,7 @@ impl UpstreamPool {
             match open_socket(self.addr) {
                 Ok(socket) => opened.push(PoolSocket {
                     socket,
-                    tx: SendBatch::new(BATCH, 64 * 1024),
+                    tx: SendBatch::new(UDP_BATCH, 64 * 1024),
                     in_flight: 0,
                     retired: false,
                 }),
