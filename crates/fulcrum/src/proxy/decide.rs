@@ -263,4 +263,6 @@ pub fn on_connection(
 }
 
 #[cfg(test)]
+mod answer_tests;
+#[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! Table-driven: datagrams in, verdicts out, against a snapshot built from a configuration
 //! (server 1 with targets 1 and 2), real outstanding-query tables and, per upstream, the slot
 //! numbers of its socket pool (drawn in turn here; the worker's pool draws at random, which
-//! `upstream_pool_tests` checks over real sockets); no traffic.
+//! `upstream_pool_tests` checks over real sockets); no traffic. The answer side, on its own, is
+//! in `answer_tests.rs`.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -12,14 +13,15 @@ use super::*;
 use crate::proxy::snapshot::tests::{build_with, config};
 use crate::proxy::snapshot::Snapshot;
 
-const CLIENT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 70, 9), 40_000));
-const QUERIED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 61, 10));
-const NOW: Now = Now {
+pub(super) const CLIENT: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 70, 9), 40_000));
+pub(super) const QUERIED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 61, 10));
+pub(super) const NOW: Now = Now {
     us: 5_000_000,
     secs: 5,
 };
 /// How long the targets take to answer in these tests, in microseconds.
-const RESPONSE_US: u64 = 1_500;
+pub(super) const RESPONSE_US: u64 = 1_500;
 
 /// A DNS message: `flags`, `qdcount` questions for `a.test A IN`, `ancount` answers claimed.
 fn message(id: u16, flags: u16, qdcount: u16, ancount: u16) -> Vec<u8> {
@@ -35,11 +37,11 @@ fn message(id: u16, flags: u16, qdcount: u16, ancount: u16) -> Vec<u8> {
     m
 }
 
-fn query(id: u16) -> Vec<u8> {
+pub(super) fn query(id: u16) -> Vec<u8> {
     message(id, 0x0100, 1, 0)
 }
 
-fn answer_to(wire_id: u16) -> Vec<u8> {
+pub(super) fn answer_to(wire_id: u16) -> Vec<u8> {
     message(wire_id, 0x8180, 1, 0)
 }
 
@@ -353,132 +355,6 @@ fn method_session_keeps_a_client_on_its_target_at_the_clock_passed_in() {
     assert_eq!(sessions.lookup(1, CLIENT.ip(), NOW.secs), Some(target));
 }
 
-/// The socket the answer cases' query left on.
-const SENT_VIA: u16 = 2;
-
-/// What a test row expects of `on_answer`, for a query sent from listener 0 of server 1.
-struct AnswerCase {
-    name: &'static str,
-    /// The answer as it arrives, given the ID the query left with.
-    answer: fn(u16) -> Vec<u8>,
-    /// The worker's listeners now: (server id, wildcard).
-    listeners: &'static [(u32, bool)],
-    /// The socket of the pool it arrives on (the query left on [`SENT_VIA`]).
-    via: u16,
-    expect: AnswerVerdict,
-}
-
-#[test]
-fn each_answer_gets_its_verdict() {
-    let answer = |listener, source| AnswerVerdict::Answer {
-        listener,
-        client: CLIENT,
-        source,
-        client_id: 0x4242,
-        response_us: RESPONSE_US,
-    };
-    let cases = [
-        AnswerCase {
-            name: "the answer: back to the client, its ID restored",
-            answer: answer_to,
-            listeners: &[(1, false)],
-            via: SENT_VIA,
-            expect: answer(0, None),
-        },
-        AnswerCase {
-            name: "a wildcard listener answers from the queried address",
-            answer: answer_to,
-            listeners: &[(1, true)],
-            via: SENT_VIA,
-            expect: answer(0, Some(QUERIED)),
-        },
-        AnswerCase {
-            name: "listeners reordered by a reload: found by server",
-            answer: answer_to,
-            listeners: &[(3, false), (1, false)],
-            via: SENT_VIA,
-            expect: answer(1, None),
-        },
-        AnswerCase {
-            name: "the server was reconfigured away",
-            answer: answer_to,
-            listeners: &[(3, false)],
-            via: SENT_VIA,
-            expect: AnswerVerdict::ServerGone,
-        },
-        AnswerCase {
-            name: "an ID never sent",
-            answer: |id| answer_to(id.wrapping_add(1)),
-            listeners: &[(1, false)],
-            via: SENT_VIA,
-            expect: AnswerVerdict::Drop(DropReason::UnknownId),
-        },
-        AnswerCase {
-            name: "the right ID for another question",
-            answer: |id| {
-                let mut m = answer_to(id);
-                m[13] = b'b';
-                m
-            },
-            listeners: &[(1, false)],
-            via: SENT_VIA,
-            expect: AnswerVerdict::Drop(DropReason::UnknownId),
-        },
-        AnswerCase {
-            name: "the right ID and question on another socket of the pool",
-            answer: answer_to,
-            listeners: &[(1, false)],
-            via: SENT_VIA + 1,
-            expect: AnswerVerdict::Drop(DropReason::UnknownId),
-        },
-        AnswerCase {
-            name: "a query, not an answer",
-            answer: query,
-            listeners: &[(1, false)],
-            via: SENT_VIA,
-            expect: AnswerVerdict::Drop(DropReason::NotQuery),
-        },
-        AnswerCase {
-            name: "shorter than a header",
-            answer: |_| vec![0x80; 4],
-            listeners: &[(1, false)],
-            via: SENT_VIA,
-            expect: AnswerVerdict::Drop(DropReason::Runt),
-        },
-    ];
-    for case in &cases {
-        let mut table = Outstanding::new(16, (1, 2));
-        let question = &query(0)[dns::HEADER_LEN..];
-        let wire_id = table.insert(Pending {
-            client: CLIENT,
-            local: Some(QUERIED),
-            client_id: 0x4242,
-            server: 1,
-            listener: 0,
-            fingerprint: dns::question_fingerprint(question),
-            sent_us: NOW.us,
-            via: SENT_VIA,
-        });
-        let Some(wire_id) = wire_id else {
-            panic!("{}: an empty table refused a query", case.name);
-        };
-        let got = on_answer(
-            &(case.answer)(wire_id),
-            case.via,
-            NOW.us + RESPONSE_US,
-            &mut table,
-            case.listeners,
-        );
-        assert_eq!(got, case.expect, "{}", case.name);
-        assert_eq!(
-            table.in_flight(),
-            usize::from(!got.settled()),
-            "{}",
-            case.name
-        );
-    }
-}
-
 #[test]
 fn a_tcp_connection_follows_the_same_rule_over_the_tcp_choosers() {
     let snapshot = build_with(&config(Method::First, false), &HashMap::from([(1, false)]));
@@ -490,45 +366,5 @@ fn a_tcp_connection_follows_the_same_rule_over_the_tcp_choosers() {
     assert_eq!(
         check_query(&answer_to(1)).map(|i| i.id),
         Err(DropReason::NotQuery)
-    );
-}
-
-#[test]
-fn the_batch_clock_gives_sessions_whole_seconds_and_a_late_stamp_no_negative_time() {
-    assert_eq!(
-        Now::from_micros(5_999_999),
-        Now {
-            us: 5_999_999,
-            secs: 5
-        }
-    );
-    assert_eq!(Now::from_micros(u64::MAX).secs, u32::MAX);
-    let mut table = Outstanding::new(16, (1, 2));
-    let question = &query(0)[dns::HEADER_LEN..];
-    let wire_id = table.insert(Pending {
-        client: CLIENT,
-        local: None,
-        client_id: 7,
-        server: 1,
-        listener: 0,
-        fingerprint: dns::question_fingerprint(question),
-        sent_us: NOW.us,
-        via: SENT_VIA,
-    });
-    let Some(wire_id) = wire_id else {
-        panic!("an empty table refused a query");
-    };
-    // An answer stamped before its query (the worker's clock is monotonic, so only a caller's
-    // mistake does this; the subtraction must still not wrap): a response time of zero.
-    let got = on_answer(
-        &answer_to(wire_id),
-        SENT_VIA,
-        NOW.us - 10,
-        &mut table,
-        &[(1u32, false)],
-    );
-    assert!(
-        matches!(got, AnswerVerdict::Answer { response_us: 0, .. }),
-        "{got:?}"
     );
 }
