@@ -259,6 +259,10 @@ def start_fulcrum(supervisor, workdir, round_no, binary, metrics=None):
     with open(conf, "w", encoding="utf-8") as out:
         out.write(FULCRUM_TEMPLATE.format(
             address=FULCRUM_ADDRESS, port=FULCRUM_PORT, targets=targets))
+        # Extra statements to compare settings (`FULCRUM_BENCH_SET="set upstreamsockets 1"`).
+        extra = os.environ.get("FULCRUM_BENCH_SET", "")
+        if extra:
+            out.write(extra + "\n")
     socket_path = os.path.join(workdir, f"fulcrum-round{round_no}.sock")
     return supervisor.start(
         "fulcrum",

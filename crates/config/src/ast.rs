@@ -85,6 +85,7 @@ pub enum Setting {
     TcpLifetime(u32),
     /// `None`: `set metrics off`.
     Metrics(Option<std::net::SocketAddr>),
+    UpstreamSockets(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,7 @@ pub const SETTINGS: &[&str] = &[
     "tcpwrite",
     "tcplifetime",
     "metrics",
+    "upstreamsockets",
 ];
 /// BalanceNG settings that Fulcrum accepts and ignores (the benchmark module's parameters).
 pub const IGNORED_SETTINGS: &[&str] = &["bmduration", "bmpsize", "bmwsize"];
@@ -51,6 +52,7 @@ pub const ALL_SETTINGS: &[&str] = &[
     "tcpwrite",
     "tcplifetime",
     "metrics",
+    "upstreamsockets",
     "bmduration",
     "bmpsize",
     "bmwsize",

@@ -187,6 +187,7 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::TcpWriteTimeout(s) => settings.tcp_write_timeout = *s,
         Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
         Setting::Metrics(addr) => settings.metrics = *addr,
+        Setting::UpstreamSockets(n) => settings.upstream_sockets = *n,
     }
 }
 

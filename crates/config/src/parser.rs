@@ -377,6 +377,7 @@ impl<'t> Parser<'t> {
             "tcpwrite" => Setting::TcpWriteTimeout(self.seconds("a TCP write timeout")?),
             "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
             "metrics" => Setting::Metrics(self.listen_address("a metrics listener")?),
+            "upstreamsockets" => Setting::UpstreamSockets(self.upstream_sockets()?),
             ignored => Setting::Ignored {
                 name: ignored,
                 value: self.text(&format!("a value for {ignored}"))?.value,

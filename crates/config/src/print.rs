@@ -146,6 +146,11 @@ fn settings(out: &mut String, settings: &Settings) {
             settings.tcp_lifetime.into(),
             defaults.tcp_lifetime.into(),
         ),
+        (
+            "upstreamsockets",
+            settings.upstream_sockets.into(),
+            defaults.upstream_sockets.into(),
+        ),
     ];
     for (name, value, default) in numbers {
         if value != default {

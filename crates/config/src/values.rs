@@ -132,6 +132,15 @@ impl<'t> Parser<'t> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// `set upstreamsockets N`: a socket count from 1 to the model's maximum.
+    pub(crate) fn upstream_sockets(&mut self) -> PResult<u32> {
+        self.number_u32(
+            "an upstream socket count",
+            1,
+            u64::from(fulcrum_core::model::MAX_UPSTREAM_SOCKETS),
+        )
+    }
+
     pub(crate) fn seconds(&mut self, what: &str) -> PResult<u32> {
         self.number_u32(&format!("{what} in seconds"), 1, MAX_SECONDS)
     }

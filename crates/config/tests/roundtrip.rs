@@ -239,6 +239,7 @@ fn settings() -> impl Strategy<Value = Settings> {
             1..=31_536_000u32,
             1..=31_536_000u32,
             1..=31_536_000u32,
+            1..=64u32,
         ),
         proptest::option::of((
             any::<[u8; 4]>(),
@@ -278,6 +279,7 @@ fn settings() -> impl Strategy<Value = Settings> {
                         };
                         std::net::SocketAddr::new(ip, port)
                     }),
+                    upstream_sockets: tcp.5,
                 }
             },
         )

@@ -11,6 +11,7 @@ pub mod announce;
 pub mod balance;
 pub mod health;
 pub mod model;
+pub mod outstanding;
 pub mod protect;
 pub mod session;
 pub mod stats;

@@ -23,6 +23,11 @@ pub const DEFAULT_TCP_IDLE: u32 = 10;
 pub const DEFAULT_TCP_WRITE_TIMEOUT: u32 = 10;
 /// `set tcplifetime`: seconds a TCP connection may last however busy it is.
 pub const DEFAULT_TCP_LIFETIME: u32 = 120;
+/// `set upstreamsockets`: sockets each proxy worker sends a target's UDP queries from, one
+/// drawn at random per query.
+pub const DEFAULT_UPSTREAM_SOCKETS: u32 = 4;
+/// The most `set upstreamsockets` takes.
+pub const MAX_UPSTREAM_SOCKETS: u32 = 64;
 /// Default VRRP advertisement interval in milliseconds.
 pub const DEFAULT_ADVERT_MS: u32 = 1000;
 
@@ -83,6 +88,9 @@ pub struct Settings {
     /// `set metrics ADDR:PORT`: where to serve Prometheus metrics (`set metrics off`: nowhere;
     /// `fulcrum run --metrics` overrides it).
     pub metrics: Option<SocketAddr>,
+    /// `set upstreamsockets N`: sockets (source ports) per proxy worker and target, one drawn
+    /// at random per UDP query; rotated on every reconfiguration.
+    pub upstream_sockets: u32,
 }
 
 impl Default for Settings {
@@ -100,6 +108,7 @@ impl Default for Settings {
             tcp_write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
             tcp_lifetime: DEFAULT_TCP_LIFETIME,
             metrics: None,
+            upstream_sockets: DEFAULT_UPSTREAM_SOCKETS,
         }
     }
 }

@@ -23,6 +23,9 @@
 //! | `session` | the `hash` choice; keeping the client there is the session table's job |
 //! | `agent`   | lowest agent value among eligible candidates that have one, ties broken by a hash of (client, target); if none has a value yet, the `hash` choice |
 //!
+//! Whether a client keeps its session or gets a new pick is [`stick_or_pick`]'s rule, the one
+//! both data planes apply, with the clock and the per-worker [`Pick`] state passed in.
+//!
 //! Candidates are identified by the operator's target id; the order they are given in does
 //! not matter (they are sorted by id), so nodes with the same target set choose alike. A
 //! repeated id keeps its first entry.
@@ -31,6 +34,7 @@ mod agent;
 mod fail_open;
 pub(crate) mod hashing;
 pub mod maglev;
+mod stick;
 mod weighted;
 
 use std::net::IpAddr;
@@ -39,6 +43,7 @@ use crate::model::Method;
 pub use fail_open::fail_open;
 use hashing::{address_hash, pair_hash};
 use maglev::{MaglevTable, Member};
+pub use stick::{stick_or_pick, Pick, Rule, SessionStore};
 pub use weighted::{RoundRobin, WeightedRandom, MAX_SCHEDULE};
 
 /// One target of a server as the chooser sees it in a snapshot.

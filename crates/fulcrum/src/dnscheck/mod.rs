@@ -15,9 +15,6 @@
 
 mod caching;
 mod getopt;
-// check_zone and its types are also the balancer's `dns` health check, wired by the daemon.
-#[allow(dead_code)]
-mod query;
 mod zone;
 
 use std::io::Write as _;
@@ -26,10 +23,9 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
+use fulcrum_dnsprobe::query;
+use fulcrum_dnsprobe::{Lookup, QueryOptions};
 pub use getopt::{numify, Options};
-use query::Lookup;
-#[allow(unused_imports)]
-pub use query::{check_zone, rcode_name, CheckFailure, QueryOptions, SoaInfo};
 
 /// Perl's `exit -1`.
 const EXIT_USAGE: u8 = 255;

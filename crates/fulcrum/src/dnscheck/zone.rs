@@ -3,10 +3,10 @@
 
 use hickory_proto::rr::{RData, RecordType};
 
-use super::query::type_name;
 use super::{
     lookup_at, numify, query_options, Failure, Options, FAILCOUNT_MASTERS, FAILCOUNT_SERIAL,
 };
+use fulcrum_dnsprobe::type_name;
 
 fn empty_answer_note(errorstring: &str) -> &'static str {
     if errorstring == "NOERROR" {

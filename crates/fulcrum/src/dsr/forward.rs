@@ -15,6 +15,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+pub use fulcrum_core::balance::Pick;
+use fulcrum_core::balance::{stick_or_pick, Rule};
 use fulcrum_core::model::Method;
 use fulcrum_wire::classify::{classify, DropReason, Flow, Verdict, VipTable};
 use fulcrum_wire::ethernet::EthernetAddress;
@@ -69,31 +71,6 @@ pub enum Decision {
     /// Not for the plane: the kernel has its own copy.
     Other,
     Drop(PlaneDrop),
-}
-
-/// Per-worker choice state: a round-robin counter and a random generator.
-pub struct Pick {
-    rr_counter: u64,
-    random: u64,
-}
-
-impl Pick {
-    pub fn new(seed: u64) -> Pick {
-        Pick {
-            rr_counter: 0,
-            random: seed | 1,
-        }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*: plenty for spreading load; not for anything secret.
-        let mut x = self.random;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.random = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// Decides what to do with `frame`. `active` is false while this node is a VRRP backup.
@@ -198,8 +175,8 @@ fn steer(
     }
 }
 
-/// The index in `table.targets` for this flow's client: its live session if the session's
-/// target may keep it, else the method's choice (recorded when `sticky`).
+/// The index in `table.targets` for this flow's client: the core's stick-or-pick rule, sticky
+/// as the caller says, each session's target kept while its `sticky` flag holds.
 fn choose(
     server: &DsrServer,
     table: &DsrTable,
@@ -209,7 +186,6 @@ fn choose(
     pick: &mut Pick,
 ) -> Option<usize> {
     let transport = usize::from(flow.protocol == protocol::TCP);
-    let client = IpAddr::V4(flow.src);
     let index_of = |id: u32| {
         server
             .targets
@@ -217,26 +193,17 @@ fn choose(
             .copied()
             .find(|&i| table.targets[i].id == id)
     };
+    let rule = Rule {
+        server: server.id,
+        chooser: &server.choosers[transport],
+        sticky,
+        fail_open: server.fail_open[transport],
+        timeout: server.stout,
+    };
+    // Only a sticky frame reads the clock: whole datagrams balanced one by one need none.
     let now = if sticky { sessions.now() } else { 0 };
-    if sticky {
-        if let Some(id) = sessions.lookup(server.id, client, now) {
-            let keeps = |i: usize| {
-                table.targets[i].sticky[transport]
-                    || (server.fail_open[transport]
-                        && server.choosers[transport].is_operational(id))
-            };
-            if let Some(index) = index_of(id).filter(|&i| keeps(i)) {
-                return Some(index);
-            }
-        }
-    }
-    pick.rr_counter = pick.rr_counter.wrapping_add(1);
-    let random = pick.next_random();
-    let sessions_of = |id: u32| sessions.recent_count_on(id);
-    let id = server.choosers[transport].pick(client, pick.rr_counter, random, &sessions_of)?;
-    if sticky {
-        sessions.insert(server.id, client, id, now, server.stout);
-    }
+    let may_keep = |id: u32| index_of(id).is_some_and(|i| table.targets[i].sticky[transport]);
+    let id = stick_or_pick(&rule, IpAddr::V4(flow.src), now, may_keep, sessions, pick)?;
     index_of(id)
 }
 

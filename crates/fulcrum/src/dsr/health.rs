@@ -6,18 +6,15 @@ use fulcrum_core::model::Method;
 
 use super::table::DsrTable;
 use super::{lock, Dsr};
+use crate::plane::control::{log_fail_open_change, preferred_text};
+use crate::plane::targets::agent_value_of;
 
 impl Dsr {
     /// Health: marks a target operational or not (the health driver calls it on every
     /// transition). Sessions on a target going down move at once, by the method.
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = lock(&self.inner.control);
-        if control
-            .operational
-            .insert(target, operational)
-            .unwrap_or(true)
-            == operational
-        {
+        if !control.plane.note_operational(target, operational) {
             return;
         }
         self.inner.rebuild(&mut control);
@@ -37,20 +34,15 @@ impl Dsr {
     /// by). The table is rebuilt only when this changes where `method agent` sends new
     /// clients; otherwise the value is kept for the next rebuild.
     pub fn set_agent_value(&self, target: u32, value: Option<u32>) {
-        let value = value.filter(|&v| v > 0);
         let mut control = lock(&self.inner.control);
-        if control.agent_values.get(&target).copied() == value {
+        if !control.plane.note_agent_value(target, value) {
             return;
         }
-        match value {
-            Some(v) => control.agent_values.insert(target, v),
-            None => control.agent_values.remove(&target),
-        };
-        let Some(config) = control.config.as_ref() else {
+        let Some(config) = control.plane.config.as_ref() else {
             return;
         };
         let table = self.inner.shared.table.load();
-        let value_of = |id| crate::proxy::agent_value_of(config, &control.agent_values, id);
+        let value_of = |id| agent_value_of(config, &control.plane.agent_values, id);
         let changed: Vec<u32> = table
             .servers
             .iter()
@@ -67,7 +59,7 @@ impl Dsr {
             tracing::info!(
                 "dsr: server {} (method agent): new clients go to {}",
                 server.id,
-                crate::proxy::preferred_text(&server.choosers[0], &control.agent_values)
+                preferred_text(&server.choosers[0], &control.plane.agent_values)
             );
         }
     }
@@ -81,7 +73,7 @@ pub(super) fn log_fail_open(previous: &DsrTable, next: &DsrTable) {
             .iter()
             .find(|s| s.id == server.id)
             .map_or([false; 2], |s| s.fail_open);
-        crate::proxy::log_fail_open_change("dsr", server.id, was, server.fail_open);
+        log_fail_open_change("dsr", server.id, was, server.fail_open);
     }
 }
 

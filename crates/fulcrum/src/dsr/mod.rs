@@ -33,7 +33,6 @@ pub mod sync_link;
 pub mod table;
 mod worker;
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,7 +46,7 @@ use fulcrum_sys::packet::{self as packet, FrameSender, PacketOptions, PacketSock
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use crate::link::Links;
-use crate::plane::counters::CounterSet;
+use crate::plane::control::Control as PlaneControl;
 use crate::plane::sessions::Sessions;
 use crate::sync::tap::{Plane, SyncTap};
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
@@ -105,12 +104,8 @@ struct Running {
 
 #[derive(Default)]
 struct Control {
-    config: Option<Config>,
-    operational: HashMap<u32, bool>,
-    /// The last non-zero agent value per target (`method agent`).
-    agent_values: HashMap<u32, u32>,
-    server_counters: HashMap<u32, Arc<CounterSet>>,
-    target_counters: HashMap<u32, Arc<CounterSet>>,
+    /// Configuration, health, agent values and counter sets: as the proxy keeps them.
+    plane: PlaneControl,
     running: Option<Running>,
     /// What the link watcher says of the interfaces.
     links: Links,
@@ -170,7 +165,7 @@ impl Dsr {
     pub fn apply(&self, config: &Config) -> Vec<String> {
         let mut control = lock(&self.inner.control);
         (self.inner.shared.sessions).apply_bound("dsr", config.settings.max_sessions);
-        control.config = Some(config.clone());
+        control.plane.config = Some(config.clone());
         self.inner.rebuild(&mut control)
     }
 
@@ -260,11 +255,7 @@ impl Dsr {
 
     /// Counters of a DSR server (`queries` are frames received for it), if it has any here.
     pub fn server_counters(&self, server: u32) -> Option<Counters> {
-        let set = lock(&self.inner.control)
-            .server_counters
-            .get(&server)
-            .cloned()?;
-        let mut counters = set.snapshot();
+        let mut counters = lock(&self.inner.control).plane.server_counters_of(server)?;
         counters.sessions = self.inner.shared.sessions.count_of_server(server);
         Some(counters)
     }
@@ -272,11 +263,7 @@ impl Dsr {
     /// Counters of a DSR target (`queries` are frames forwarded to it; DSR never sees
     /// responses), if it has any here.
     pub fn target_counters(&self, target: u32) -> Option<Counters> {
-        let set = lock(&self.inner.control)
-            .target_counters
-            .get(&target)
-            .cloned()?;
-        let mut counters = set.snapshot();
+        let mut counters = lock(&self.inner.control).plane.target_counters_of(target)?;
         counters.sessions = self.inner.shared.sessions.count_on(target);
         Some(counters)
     }
@@ -321,7 +308,7 @@ impl Drop for Dsr {
 
 impl Inner {
     fn rebuild(self: &Arc<Self>, control: &mut Control) -> Vec<String> {
-        let Some(config) = control.config.clone() else {
+        let Some(config) = control.plane.config.clone() else {
             return Vec::new();
         };
         let local_addrs = packet::local_ipv4_addrs().unwrap_or_else(|e| {
@@ -335,12 +322,12 @@ impl Inner {
             &Facts {
                 local_addrs: &local_addrs,
                 macs: &macs,
-                operational: &control.operational,
-                agent_values: &control.agent_values,
+                operational: &control.plane.operational,
+                agent_values: &control.plane.agent_values,
             },
             CounterMaps {
-                servers: &mut control.server_counters,
-                targets: &mut control.target_counters,
+                servers: &mut control.plane.server_counters,
+                targets: &mut control.plane.target_counters,
                 writers,
             },
         );

@@ -34,6 +34,11 @@ fulcrum_wire::counted_enum! {
         DropTruncated => "drop-truncated",
         /// Lost by the kernel because the receive ring was full (the workers fell behind).
         DropRingFull => "drop-ring-full",
+        /// Reassembled datagrams too long for one frame on the link, sent on as fragments.
+        Refragmented => "refragmented",
+        /// Reassembled datagrams too long for the link that cannot be cut (Don't Fragment, IP
+        /// options).
+        DropTooBig => "drop-too-big",
     }
 }
 

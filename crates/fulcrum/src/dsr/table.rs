@@ -22,6 +22,8 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
 use crate::plane::counters::CounterSet;
+use crate::plane::targets::{candidate, configured, operational_of};
+use crate::plane::Transport;
 
 /// The VRRP id used for the virtual MAC when the configuration has no `vrrp` block.
 pub const DEFAULT_VRID: u8 = 1;
@@ -198,10 +200,6 @@ fn network_of(config: &Config, vip: Ipv4Addr) -> Option<&Network> {
         .copied()
 }
 
-fn operational_of(facts: &Facts<'_>, id: u32) -> bool {
-    facts.operational.get(&id).copied().unwrap_or(true)
-}
-
 /// Builds the table for `config`; returns it and one message per problem.
 pub fn build(
     config: &Config,
@@ -295,7 +293,13 @@ pub fn build(
         let choosers = [protocol::UDP, protocol::TCP].map(|proto| {
             let mut candidates: Vec<Candidate> = indices
                 .iter()
-                .map(|&i| candidate(config, &table.targets[i], proto, facts))
+                .map(|&i| {
+                    let target = &table.targets[i];
+                    let reachable = target.next_hop != NextHop::Unresolved;
+                    let transport = transport_of(proto);
+                    let (health, values) = (facts.operational, facts.agent_values);
+                    candidate(config, target.id, transport, reachable, health, values)
+                })
                 .collect();
             if config.settings.failopen {
                 let usable = |id| {
@@ -303,7 +307,10 @@ pub fn build(
                         .iter()
                         .map(|&i| &table.targets[i])
                         .find(|t| t.id == id);
-                    target.is_some_and(|t| configured(config, t, proto))
+                    target.is_some_and(|t| {
+                        configured(config, t.id, transport_of(proto))
+                            && t.next_hop != NextHop::Unresolved
+                    })
                 };
                 fail_open_on[usize::from(proto == protocol::TCP)] =
                     fail_open(&mut candidates, usable);
@@ -370,8 +377,9 @@ fn build_target(
             .get(&addr)
             .map_or(NextHop::Unresolved, |&mac| NextHop::Mac(mac))
     };
-    let keeps =
-        target.registered && operational_of(facts, target.id) && next_hop != NextHop::Unresolved;
+    let keeps = target.registered
+        && operational_of(facts.operational, target.id)
+        && next_hop != NextHop::Unresolved;
     Some(DsrTarget {
         id: target.id,
         addr,
@@ -387,25 +395,12 @@ fn build_target(
     })
 }
 
-/// Registered, enabled, serving `proto` and reachable: everything but health.
-fn configured(config: &Config, target: &DsrTarget, proto: u8) -> bool {
-    config.targets.get(&target.id).is_some_and(|t| {
-        let serves = if proto == protocol::UDP {
-            t.protocol.udp()
-        } else {
-            t.protocol.tcp()
-        };
-        t.registered && t.enabled && serves && target.next_hop != NextHop::Unresolved
-    })
-}
-
-fn candidate(config: &Config, target: &DsrTarget, proto: u8, facts: &Facts<'_>) -> Candidate {
-    let weight = config.targets.get(&target.id).map_or(0, |t| t.weight);
-    Candidate {
-        id: target.id,
-        weight,
-        operational: configured(config, target, proto) && operational_of(facts, target.id),
-        agent_value: crate::proxy::agent_value_of(config, facts.agent_values, target.id),
+/// The transport of an IP protocol number (UDP or TCP, the only ones a server serves).
+fn transport_of(proto: u8) -> Transport {
+    if proto == protocol::TCP {
+        Transport::Tcp
+    } else {
+        Transport::Udp
     }
 }
 

@@ -17,9 +17,14 @@ use super::resolver::{self, Learned, ARP_FRAME_LEN};
 use super::table::DsrTable;
 use super::Shared;
 
+mod refragment;
+
 /// Frames handled per ring pass before the snapshot is looked at again.
 const BATCH: usize = 256;
 const POLL_MS: i32 = 100;
+/// The link MTU assumed when the interface cannot be asked.
+const DEFAULT_MTU: usize = 1500;
+const ETHERNET_HEADER_LEN: usize = fulcrum_wire::ethernet::HEADER_LEN;
 
 pub struct Worker {
     pub index: usize,
@@ -33,11 +38,14 @@ pub fn run(mut worker: Worker, shared: Arc<Shared>) {
     let mut pick = Pick::new(0x9e37_79b9_7f4a_7c15 ^ worker.index as u64);
     let mut last_error: Option<Instant> = None;
     let mut last_ring_check = Instant::now();
+    // Read again with the ring's counters: only datagrams longer than it need it per frame.
+    let mut mtu = worker.socket.mtu().unwrap_or(DEFAULT_MTU);
     let beat = crate::service::heartbeat::register(format!("dsr worker {}", worker.index));
     while !worker.stop.load(Ordering::Relaxed) {
         beat.bump();
         if last_ring_check.elapsed() >= Duration::from_millis(500) {
             last_ring_check = Instant::now();
+            mtu = worker.socket.mtu().unwrap_or(mtu);
             // The kernel's count resets on each read.
             if let Ok(lost) = worker.socket.take_ring_drops() {
                 shared
@@ -62,7 +70,7 @@ pub fn run(mut worker: Worker, shared: Arc<Shared>) {
         } = &mut worker;
         let result = socket.process(BATCH, |frame, tx| {
             handle(
-                *index, &frame, tx, &table, &shared, &mut pick, active, local, *own_mac,
+                *index, &frame, tx, &table, &shared, &mut pick, active, local, *own_mac, mtu,
             )
         });
         if let Err(e) = result {
@@ -90,6 +98,7 @@ fn handle(
     active: bool,
     local: &Option<RawIpv4Sender>,
     own_mac: EthernetAddress,
+    mtu: usize,
 ) {
     let counters = shared.counters.slot(index);
     if frame.packet_type == PacketType::Outgoing {
@@ -110,6 +119,22 @@ fn handle(
             counters.count(Event::VipFrames);
             let server = &table.servers[server];
             server.counters.slot(index).query(data.len());
+            if data.len() > ETHERNET_HEADER_LEN + mtu {
+                let counted = match refragment::send(data, mtu, tx, mac, own_mac) {
+                    Ok((queued, total)) if queued == total => Event::Refragmented,
+                    Ok(_) => Event::DropTxFull,
+                    Err(_) => Event::DropTooBig,
+                };
+                counters.count(counted);
+                if counted == Event::Refragmented {
+                    counters.count(Event::Forwarded);
+                    table.targets[target]
+                        .counters
+                        .slot(index)
+                        .forwarded(data.len());
+                }
+                return;
+            }
             let fix_checksum = frame.checksum_incomplete;
             let sent = tx.send(data.len(), |out| {
                 forward::rewrite(data, out, mac, own_mac);

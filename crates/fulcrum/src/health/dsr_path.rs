@@ -7,19 +7,19 @@
 //! send_path_probe`], from the network's `real` address to the target's resolved MAC, the
 //! answer caught on that interface); for this very host (`set localdsr 1`), through the local
 //! stack from the VIP itself (binding it fails if this host lost the VIP). Any DNS response
-//! with our ID and question passes, whatever its RCODE: reaching the server through the VIP is
-//! what is proved, the zone's health is the `dns` check's business. Other payloads are counted
+//! with our ID and question passes ([`fulcrum_dnsprobe::answer::accept_path_answer`]),
+//! whatever its RCODE: reaching the server through the VIP is what is proved, the zone's health
+//! is the `dns` check's business. Other payloads are counted
 //! as ignored and waited past. The probe gives up a little before the scheduler's deadline so
 //! its own reason, naming what was tried, is the one recorded.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RecordType};
+use fulcrum_dnsprobe::answer::{accept_path_answer as accept, Sent};
+use fulcrum_dnsprobe::query::soa_probe as build_query;
 use tokio::net::UdpSocket;
 
-use crate::dnscheck::rcode_name;
 use crate::dsr::{Dsr, PathRoute};
 use crate::plane::slot::PlaneView;
 
@@ -96,41 +96,6 @@ pub async fn probe(
     }
 }
 
-/// The query sent, to compare the answer's question with.
-struct Sent {
-    id: u16,
-    query: Query,
-}
-
-fn build_query(zone: &str) -> Result<(Sent, Vec<u8>), String> {
-    let mut name = Name::from_ascii(zone).map_err(|e| format!("invalid zone {zone}: {e}"))?;
-    name.set_fqdn(true);
-    let mut id = [0u8; 2];
-    getrandom::fill(&mut id).map_err(|e| format!("no random query ID: {e}"))?;
-    let id = u16::from_be_bytes(id);
-    let query = Query::query(name, RecordType::SOA);
-    let mut message = Message::new();
-    message
-        .set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(false)
-        .add_query(query.clone());
-    let packet = message
-        .to_vec()
-        .map_err(|e| format!("cannot encode the query for {zone}: {e}"))?;
-    Ok((Sent { id, query }, packet))
-}
-
-/// The RCODE's name if `payload` is a response to `sent`.
-fn accept(payload: &[u8], sent: &Sent) -> Option<String> {
-    let message = Message::from_vec(payload).ok()?;
-    let ours = message.message_type() == MessageType::Response
-        && message.id() == sent.id
-        && message.queries() == [sent.query.clone()];
-    ours.then(|| rcode_name(message.response_code()))
-}
-
 /// Through the local stack from the VIP itself: `Ok(None)` when no answer came within `wait`.
 async fn local(
     vip: Ipv4Addr,
@@ -174,44 +139,6 @@ async fn local(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_response_to_our_query_is_accepted() {
-        let (sent, packet) = build_query("balanceng.net").unwrap();
-        let query = Message::from_vec(&packet).unwrap();
-        assert!(!query.recursion_desired());
-        assert_eq!(
-            accept(&packet, &sent),
-            None,
-            "our own query is not an answer"
-        );
-        let mut response = query.clone();
-        response.set_message_type(MessageType::Response);
-        let bytes = response.to_vec().unwrap();
-        assert_eq!(accept(&bytes, &sent).as_deref(), Some("NOERROR"));
-        response.set_response_code(hickory_proto::op::ResponseCode::Refused);
-        let bytes = response.to_vec().unwrap();
-        assert_eq!(
-            accept(&bytes, &sent).as_deref(),
-            Some("REFUSED"),
-            "any RCODE proves the path"
-        );
-        let mut other_id = response.clone();
-        other_id.set_id(sent.id.wrapping_add(1));
-        assert_eq!(accept(&other_id.to_vec().unwrap(), &sent), None);
-        let (other, _) = build_query("example.net").unwrap();
-        let mut other_question = response;
-        other_question.set_id(other.id);
-        assert_eq!(accept(&other_question.to_vec().unwrap(), &other), None);
-        assert_eq!(accept(b"\x00\x01garbage", &sent), None);
-        assert_eq!(accept(b"", &sent), None);
-    }
-
-    #[test]
-    fn the_root_zone_builds_a_query() {
-        let (sent, _) = build_query(".").unwrap();
-        assert!(sent.query.name().is_root());
-    }
 
     #[tokio::test]
     async fn a_vip_that_is_not_on_this_host_fails_the_local_probe_clearly() {

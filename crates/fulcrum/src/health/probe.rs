@@ -1,7 +1,7 @@
 //! The probes, one async function per check kind, each turning one [`ProbeRequest`] into one
 //! [`ProbeResult`]: `ping` (ICMP echo, [`super::ping`]), `tcpopen` (a TCP handshake, closed at
 //! once), `agent` ([`fulcrum_agent_client`], with `set agentkey`), `dns` (the SOA check of
-//! `fulcrum dns-check`, [`crate::dnscheck::query::check_zone`], against the target alone) and
+//! `fulcrum dns-check`, [`fulcrum_dnsprobe::check_zone`], against the target alone) and
 //! `dsr-path` (a query to the VIP at the target's MAC, [`super::dsr_path`]).
 //!
 //! Every probe leaves from the `network real` address of the network the target is on, when
@@ -17,10 +17,10 @@ use fulcrum_core::health::{CheckKind, Probe, ProbeRequest, ProbeResult};
 use fulcrum_core::model::Config;
 use tokio::net::TcpSocket;
 
-use crate::dnscheck::{check_zone, QueryOptions};
 use crate::dsr::Dsr;
 use crate::plane::slot::PlaneView;
 use fulcrum_agent_client::{query_agent_from, AgentError, CLIENT_DROPS};
+use fulcrum_dnsprobe::{check_zone, QueryOptions};
 
 /// What a probe needs beyond its request, read from the configuration when it is sent.
 #[derive(Debug, Clone)]

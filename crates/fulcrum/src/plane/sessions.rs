@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use fulcrum_core::balance::Chooser;
+use fulcrum_core::balance::{Chooser, SessionStore};
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
 
 use crate::sync::tap::{Plane, SyncTap, Tap};
@@ -212,6 +212,21 @@ impl Sessions {
             rows.extend(table.newest(rows_wanted.min(table.len())));
         }
         render_show_sessions_of(total, rows, now, Some(rows_wanted))
+    }
+}
+
+/// The store the core's stick-or-pick rule reads and writes.
+impl SessionStore for Sessions {
+    fn lookup(&self, server: u32, client: IpAddr, now: u32) -> Option<u32> {
+        Sessions::lookup(self, server, client, now)
+    }
+
+    fn insert(&self, server: u32, client: IpAddr, target: u32, now: u32, timeout: u32) {
+        Sessions::insert(self, server, client, target, now, timeout);
+    }
+
+    fn recent_count_on(&self, target: u32) -> u64 {
+        Sessions::recent_count_on(self, target)
     }
 }
 

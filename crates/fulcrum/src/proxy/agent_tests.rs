@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use fulcrum_core::model::{Config, Method, PortCheck, Server, Target};
 
-use super::snapshot::PickState;
 use super::{Proxy, ProxyOptions, Transport};
+use fulcrum_core::balance::Pick;
 
 fn config() -> Config {
     let mut config = Config::default();
@@ -41,11 +41,17 @@ fn config() -> Config {
 fn chosen(proxy: &Proxy) -> Vec<u32> {
     let snapshot = proxy.shared.snapshot();
     let server = &snapshot.servers[0];
-    let mut pick = PickState::new(3);
+    let mut pick = Pick::new(3);
     (1..=20u8)
         .filter_map(|host| {
             let client = IpAddr::V4(Ipv4Addr::new(127, 0, 65, host));
-            server.choose(client, Transport::Udp, &snapshot.sessions, &mut pick)
+            server.choose(
+                client,
+                Transport::Udp,
+                snapshot.sessions.now(),
+                &snapshot.sessions,
+                &mut pick,
+            )
         })
         .map(|i| server.targets[i].id)
         .collect()

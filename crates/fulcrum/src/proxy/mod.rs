@@ -3,20 +3,23 @@
 //! Contract: [`Proxy::apply`] turns a [`Config`] into an immutable forwarding snapshot
 //! (listeners bound, target sets and choosers built) and publishes it; UDP worker threads (one
 //! per core by default, see [`udp`]) and the TCP runtime ([`tcp`]) pick it up within one tick.
+//! What becomes of each datagram, connection and message is decided by the pure functions in
+//! [`decide`] (`on_query`, `on_answer`, `on_connection`); the threads only carry the verdicts
+//! out. `docs/proxy.md` walks through the whole plane.
 //! Nothing on the per-packet path takes a lock except one session-shard mutex for servers
 //! with `method session`, and nothing allocates. Counters are per writer thread and summed on
 //! read. Everything from the network is counted and dropped when malformed, never a panic.
 
 mod data_plane;
-mod outstanding;
+mod decide;
 mod snapshot;
 mod tcp;
 mod tcp_limits;
 #[cfg(test)]
 mod tcp_tests;
 mod udp;
+mod upstream_pool;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
@@ -25,12 +28,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::model::{Config, Method};
+use fulcrum_core::outstanding;
 use fulcrum_core::stats::Counters;
 
-use crate::plane::counters::CounterSet;
+use crate::plane::control::{log_fail_open_change, preferred_text, Control};
 use crate::plane::sessions::Sessions;
+use crate::plane::targets::agent_value_of;
 use crate::sync::tap::{Plane, SyncTap};
-pub(crate) use snapshot::agent_value_of;
 use snapshot::{BuildContext, Snapshot, Transport};
 use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
 
@@ -45,6 +49,10 @@ pub struct ProxyOptions {
     /// `set tcpmaxconn` above it is lowered to it.
     pub tcp_descriptor_budget: u64,
 }
+
+/// Datagrams per `recvmmsg`/`sendmmsg` of a UDP worker, on its listeners and on the sockets of
+/// its upstream pools alike.
+pub const UDP_BATCH: usize = 32;
 
 /// Overrides the default number of UDP workers (for benchmarks and small machines).
 pub const WORKERS_ENV: &str = "FULCRUM_PROXY_WORKERS";
@@ -94,17 +102,6 @@ impl Shared {
     fn tcp_writer(&self) -> usize {
         self.options.workers
     }
-}
-
-/// State only the control path touches.
-#[derive(Default)]
-struct Control {
-    config: Option<Config>,
-    operational: HashMap<u32, bool>,
-    /// The last non-zero agent value per target (`method agent`).
-    agent_values: HashMap<u32, u32>,
-    server_counters: HashMap<u32, Arc<CounterSet>>,
-    target_counters: HashMap<u32, Arc<CounterSet>>,
 }
 
 /// The running proxy data plane. Cheap to share (`Arc<Proxy>`); all methods take `&self`.
@@ -274,11 +271,7 @@ impl Proxy {
     /// moved at once by the server's method.
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = self.control();
-        let before = control
-            .operational
-            .insert(target, operational)
-            .unwrap_or(true);
-        if before == operational {
+        if !control.note_operational(target, operational) {
             return;
         }
         self.rebuild(&mut control);
@@ -303,21 +296,15 @@ impl Proxy {
     /// by). The snapshot is rebuilt only when this changes where `method agent` sends new
     /// clients; otherwise the value is kept for the next rebuild.
     pub fn set_agent_value(&self, target: u32, value: Option<u32>) {
-        let value = value.filter(|&v| v > 0);
         let mut control = self.control();
-        let before = control.agent_values.get(&target).copied();
-        if before == value {
+        if !control.note_agent_value(target, value) {
             return;
         }
-        match value {
-            Some(v) => control.agent_values.insert(target, v),
-            None => control.agent_values.remove(&target),
-        };
         let Some(config) = control.config.as_ref() else {
             return;
         };
         let snapshot = self.shared.snapshot();
-        let value_of = |id| snapshot::agent_value_of(config, &control.agent_values, id);
+        let value_of = |id| agent_value_of(config, &control.agent_values, id);
         let changed: Vec<u32> = snapshot
             .servers
             .iter()
@@ -360,15 +347,19 @@ impl Proxy {
     }
 
     pub fn server_counters(&self, server: u32) -> Counters {
-        let set = self.control().server_counters.get(&server).cloned();
-        let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
+        let mut counters = self
+            .control()
+            .server_counters_of(server)
+            .unwrap_or_default();
         counters.sessions = self.shared.snapshot().sessions.count_of_server(server);
         counters
     }
 
     pub fn target_counters(&self, target: u32) -> Counters {
-        let set = self.control().target_counters.get(&target).cloned();
-        let mut counters = set.map(|s| s.snapshot()).unwrap_or_default();
+        let mut counters = self
+            .control()
+            .target_counters_of(target)
+            .unwrap_or_default();
         counters.sessions = self.shared.snapshot().sessions.count_on(target);
         counters
     }
@@ -415,26 +406,6 @@ impl Proxy {
     }
 }
 
-/// `target 2 (agent value 5)`, `targets 1,2 (agent value 5)`, or the hash fallback.
-pub(crate) fn preferred_text(
-    chooser: &fulcrum_core::balance::Chooser,
-    values: &HashMap<u32, u32>,
-) -> String {
-    match chooser.agent_preferred() {
-        Some(ids) => {
-            let value = ids
-                .first()
-                .and_then(|id| values.get(id))
-                .copied()
-                .unwrap_or(0);
-            let list: Vec<String> = ids.iter().map(u32::to_string).collect();
-            let noun = if ids.len() == 1 { "target" } else { "targets" };
-            format!("{noun} {} (agent value {value})", list.join(","))
-        }
-        None => "every operational target by hash (no agent value yet)".to_string(),
-    }
-}
-
 /// One line when a server starts or stops failing open (`set failopen 1`).
 fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
     for server in &next.servers {
@@ -442,20 +413,6 @@ fn log_fail_open(previous: &Snapshot, next: &Snapshot) {
             .server(server.id)
             .map_or([false; 2], |s| s.fail_open);
         log_fail_open_change("proxy", server.id, was, server.fail_open);
-    }
-}
-
-/// Logs a server's change of failing open (per transport, as both planes keep it), if any.
-pub(crate) fn log_fail_open_change(plane: &str, server: u32, was: [bool; 2], now: [bool; 2]) {
-    if was == now {
-        return;
-    }
-    if now.iter().any(|&open| open) {
-        tracing::warn!(
-            "{plane}: server {server}: no target operational; failopen: forwarding to all its targets"
-        );
-    } else {
-        tracing::info!("{plane}: server {server}: a target is operational again; failopen ends");
     }
 }
 
@@ -469,3 +426,5 @@ impl Drop for Proxy {
 mod agent_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_pool_tests;

@@ -1,6 +1,6 @@
 //! The immutable forwarding snapshot the data plane reads, built from a [`Config`] by
-//! [`build`], and the one rule for choosing a target ([`ServerEntry::choose`]) that UDP and
-//! TCP share.
+//! [`build`], and the one way to choose a target ([`ServerEntry::choose`], the core's
+//! stick-or-pick rule) that UDP and TCP share.
 //!
 //! Contract: a snapshot holds only what forwarding needs, per active server (registered and
 //! enabled, serving at least one of UDP/TCP): its bound sockets, its method's [`Chooser`] for
@@ -17,18 +17,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 
-use fulcrum_core::balance::{fail_open, Candidate, Chooser};
+use fulcrum_core::balance::{fail_open, stick_or_pick, Candidate, Chooser, Pick, Rule};
 use fulcrum_core::model::{Config, Method, Protocol, Server};
 
 use crate::plane::counters::CounterSet;
 use crate::plane::sessions::Sessions;
-
-/// Which transport a query came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
+use crate::plane::targets::{candidate, configured, operational_of};
+pub use crate::plane::Transport;
 
 /// One proxied target of one server.
 pub struct ServerTarget {
@@ -62,67 +57,32 @@ pub struct ServerEntry {
     pub tcp: Option<Arc<TcpListener>>,
 }
 
-/// Per-worker state `choose` needs: a round-robin counter and a random generator.
-pub struct PickState {
-    pub rr_counter: u64,
-    pub random: u64,
-}
-
-impl PickState {
-    pub fn new(seed: u64) -> PickState {
-        PickState {
-            rr_counter: 0,
-            random: seed | 1,
-        }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*: plenty for spreading load; not for anything secret.
-        let mut x = self.random;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.random = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 impl ServerEntry {
     fn index_of(&self, id: u32) -> Option<usize> {
         self.targets.iter().position(|t| t.id == id)
     }
 
-    /// The index in `targets` of the target for a query from `client`: the client's session if
-    /// the method is `session` and the session's target may keep it, else the method's choice
-    /// for a new client (recorded as a session for `session`). `None`: no target can take it.
+    /// The index in `targets` of the target for a query from `client` at `now` (the session
+    /// table's clock): the core's stick-or-pick rule with `method session` as the only sticky
+    /// method. `None`: no target can take it.
     pub fn choose(
         &self,
         client: IpAddr,
         transport: Transport,
+        now: u32,
         sessions: &Sessions,
-        state: &mut PickState,
+        pick: &mut Pick,
     ) -> Option<usize> {
         let t = transport as usize;
-        let sticky = self.method == Method::Session;
-        let now = if sticky { sessions.now() } else { 0 };
-        if sticky {
-            if let Some(id) = sessions.lookup(self.id, client, now) {
-                let keeps = |i: usize| {
-                    self.targets[i].sticky[t]
-                        || (self.fail_open[t] && self.choosers[t].is_operational(id))
-                };
-                if let Some(index) = self.index_of(id).filter(|&i| keeps(i)) {
-                    return Some(index);
-                }
-            }
-        }
-        state.rr_counter = state.rr_counter.wrapping_add(1);
-        let random = state.next_random();
-        let sessions_of = |id: u32| sessions.recent_count_on(id);
-        let id = self.choosers[t].pick(client, state.rr_counter, random, &sessions_of)?;
-        if sticky {
-            sessions.insert(self.id, client, id, now, self.stout);
-        }
+        let rule = Rule {
+            server: self.id,
+            chooser: &self.choosers[t],
+            sticky: self.method == Method::Session,
+            fail_open: self.fail_open[t],
+            timeout: self.stout,
+        };
+        let may_keep = |id: u32| self.index_of(id).is_some_and(|i| self.targets[i].sticky[t]);
+        let id = stick_or_pick(&rule, client, now, may_keep, sessions, pick)?;
         self.index_of(id)
     }
 
@@ -137,10 +97,12 @@ pub struct Snapshot {
     /// The session table (replaced only when `set maxsessions` changes).
     pub sessions: Arc<Sessions>,
     pub servers: Vec<ServerEntry>,
-    /// Distinct target addresses; each UDP worker keeps one connected socket per entry.
+    /// Distinct target addresses; each UDP worker keeps a pool of connected sockets per entry.
     pub upstreams: Vec<Upstream>,
     /// Per-query timeout for UDP, milliseconds.
     pub udp_timeout_ms: u64,
+    /// Sockets in each worker's pool per target (`set upstreamsockets`).
+    pub upstream_sockets: usize,
 }
 
 impl Snapshot {
@@ -151,6 +113,7 @@ impl Snapshot {
             servers: Vec::new(),
             upstreams: Vec::new(),
             udp_timeout_ms,
+            upstream_sockets: 1,
         }
     }
 
@@ -199,6 +162,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
     } = ctx;
     let mut problems = Vec::new();
     let mut snapshot = Snapshot::empty(sessions, udp_timeout_ms);
+    snapshot.upstream_sockets = config.settings.upstream_sockets.max(1) as usize;
     let mut upstream_index: HashMap<SocketAddr, usize> = HashMap::new();
     for server in config.active_servers() {
         if !server.protocol.udp() && !server.protocol.tcp() {
@@ -247,7 +211,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
         let choosers = [Transport::Udp, Transport::Tcp].map(|transport| {
             let mut candidates: Vec<Candidate> = entry_targets
                 .iter()
-                .map(|t| candidate(config, t.id, transport, operational, agent_values))
+                .map(|t| candidate(config, t.id, transport, true, operational, agent_values))
                 .collect();
             if config.settings.failopen {
                 let usable = |id| configured(config, id, transport);
@@ -274,49 +238,6 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
         });
     }
     (snapshot, problems)
-}
-
-fn operational_of(operational: &HashMap<u32, bool>, id: u32) -> bool {
-    operational.get(&id).copied().unwrap_or(true)
-}
-
-fn serves(protocol: Protocol, transport: Transport) -> bool {
-    match transport {
-        Transport::Udp => protocol.udp(),
-        Transport::Tcp => protocol.tcp(),
-    }
-}
-
-/// Registered, enabled and serving `transport`: everything but health.
-fn configured(config: &Config, id: u32, transport: Transport) -> bool {
-    config
-        .targets
-        .get(&id)
-        .is_some_and(|t| t.registered && t.enabled && serves(t.protocol, transport))
-}
-
-/// The agent value `method agent` ranks `id` by: the last one its agent check reported, while
-/// the target has an agent check.
-pub fn agent_value_of(config: &Config, values: &HashMap<u32, u32>, id: u32) -> Option<u32> {
-    let checked = config.targets.get(&id).is_some_and(|t| t.agent.is_some());
-    checked.then(|| values.get(&id).copied()).flatten()
-}
-
-fn candidate(
-    config: &Config,
-    id: u32,
-    transport: Transport,
-    operational: &HashMap<u32, bool>,
-    agent_values: &HashMap<u32, u32>,
-) -> Candidate {
-    let weight = config.targets.get(&id).map_or(0, |t| t.weight);
-    let up = configured(config, id, transport) && operational_of(operational, id);
-    Candidate {
-        id,
-        weight,
-        operational: up,
-        agent_value: agent_value_of(config, agent_values, id),
-    }
 }
 
 /// The server's proxied targets in the order written (upstream index not yet assigned).
@@ -377,4 +298,4 @@ fn bind_server(addr: SocketAddr, protocol: Protocol, workers: usize) -> Result<B
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

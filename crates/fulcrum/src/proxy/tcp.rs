@@ -22,13 +22,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fulcrum_core::balance::Pick;
 use fulcrum_core::stats::DropReason;
-use fulcrum_wire::dns;
+use fulcrum_wire::dns_tcp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::snapshot::{PickState, Snapshot, Transport};
+use super::decide::{check_query, on_connection};
+use super::snapshot::Snapshot;
 use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
 use crate::plane::counters::Slot;
@@ -53,7 +55,7 @@ pub fn run(shared: Arc<Shared>) {
 
 /// Keeps one accept task per TCP listener in the current snapshot and sweeps sessions.
 async fn manage(shared: Arc<Shared>) {
-    let pick = Arc::new(Mutex::new(PickState::new(0x51ed_2701_a5a5_0001)));
+    let pick = Arc::new(Mutex::new(Pick::new(0x51ed_2701_a5a5_0001)));
     let mut accepting: HashMap<u32, (usize, JoinHandle<()>)> = HashMap::new();
     let mut epoch = u64::MAX;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
@@ -88,7 +90,7 @@ fn reconcile(
     shared: &Arc<Shared>,
     snapshot: &Snapshot,
     accepting: &mut HashMap<u32, (usize, JoinHandle<()>)>,
-    pick: &Arc<Mutex<PickState>>,
+    pick: &Arc<Mutex<Pick>>,
 ) {
     let mut wanted: HashMap<u32, usize> = HashMap::new();
     for server in &snapshot.servers {
@@ -138,7 +140,7 @@ async fn accept_loop(
     listener: TcpListener,
     server_id: u32,
     shared: Arc<Shared>,
-    pick: Arc<Mutex<PickState>>,
+    pick: Arc<Mutex<Pick>>,
 ) {
     let mut at_cap_logged = false;
     let mut client_cap_logged: Option<Instant> = None;
@@ -200,7 +202,8 @@ async fn accept_loop(
         bump(&shared.tcp_counters.accepted);
         let chosen = {
             let mut state = pick.lock().unwrap_or_else(|p| p.into_inner());
-            server.choose(peer.ip(), Transport::Tcp, &snapshot.sessions, &mut state)
+            let sessions = &snapshot.sessions;
+            on_connection(server, peer.ip(), sessions.now(), sessions, &mut state)
         };
         let Some(ti) = chosen else {
             slot.drop(DropReason::NoTarget);
@@ -245,7 +248,7 @@ async fn relay(
     let mut client = client;
     // The target is connected only once the client has sent its first query: an idle client
     // costs one descriptor and nothing on the target (whose own TCP client limit is small).
-    let mut buf = vec![0u8; 65_537];
+    let mut buf = vec![0u8; dns_tcp::MAX_FRAME_LEN];
     let first = match read_query_frame(&mut client, &mut buf, idle, server, counters).await {
         Some(Some(len)) => len,
         Some(None) | None => {
@@ -287,8 +290,8 @@ async fn relay(
             };
             let message = &buf[2..2 + frame];
             server.query(message.len());
-            if let Err(e) = dns::classify_query(message) {
-                server.drop(super::udp::query_drop_reason(e));
+            if let Err(reason) = check_query(message) {
+                server.drop(reason);
                 continue;
             }
             target_slot.forwarded(message.len());
@@ -303,7 +306,7 @@ async fn relay(
         }
     };
     let answers = async {
-        let mut buf = vec![0u8; 65_537];
+        let mut buf = vec![0u8; dns_tcp::MAX_FRAME_LEN];
         loop {
             let frame = match read_frame(&mut target_read, &mut buf).await {
                 Ok(Some(len)) => len,
@@ -370,22 +373,20 @@ enum FrameError {
 }
 
 /// Reads one length-prefixed message into `buf` (prefix included); `Ok(None)` on a clean end
-/// of stream between messages. A length below a DNS header is [`FrameError::BadLength`].
+/// of stream between messages. A length below a DNS header ([`dns_tcp::message_len`]) is
+/// [`FrameError::BadLength`].
 async fn read_frame(
     stream: &mut (impl AsyncReadExt + Unpin),
     buf: &mut [u8],
 ) -> Result<Option<usize>, FrameError> {
-    let mut prefix = [0u8; 2];
+    let mut prefix = [0u8; dns_tcp::PREFIX_LEN];
     match stream.read_exact(&mut prefix).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(_) => return Err(FrameError::Io),
     }
-    let len = usize::from(u16::from_be_bytes(prefix));
-    if len < dns::HEADER_LEN {
-        return Err(FrameError::BadLength);
-    }
-    let Some(body) = buf.get_mut(2..2 + len) else {
+    let len = dns_tcp::message_len(prefix).map_err(|_| FrameError::BadLength)?;
+    let Some(body) = buf.get_mut(dns_tcp::PREFIX_LEN..dns_tcp::PREFIX_LEN + len) else {
         return Err(FrameError::BadLength);
     };
     stream.read_exact(body).await.map_err(|_| FrameError::Io)?;

@@ -1,32 +1,40 @@
-//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own connected socket
-//! per target address, its own tables of outstanding queries; nothing shared with other
-//! workers but the snapshot (read-only), the session shards and its own counter slots.
+//! A UDP worker thread: its own `SO_REUSEPORT` listener per server, its own pool of connected
+//! sockets per target address ([`super::upstream_pool`]), its own tables of outstanding
+//! queries; nothing shared with other workers but the snapshot (read-only), the session shards
+//! and its own counter slots.
 //!
-//! Per wake-up it drains ready sockets with `recvmmsg` (up to [`BATCH`] datagrams a call) and
+//! Per wake-up it drains ready sockets with `recvmmsg` (up to [`UDP_BATCH`] datagrams a call) and
 //! sends what a batch produced with one `sendmmsg` per destination socket, so under load the
-//! system-call cost is spread over many queries. Queries are checked with the DNS header view
-//! (bad ones counted by reason and dropped), get a fresh ID towards the target, and the
-//! answer gets the client's ID back and leaves from the listener the query came in on (with
-//! the queried address as source when the listener is a wildcard). Queries not answered
-//! within the snapshot's timeout are counted and forgotten.
+//! system-call cost is spread over many queries. What happens to each datagram is decided by
+//! [`super::decide`] (checked with the DNS header view, bad ones counted by reason and dropped;
+//! a target, a socket of its pool and a fresh ID towards it; the answer matched only on the
+//! socket its query left on, with the client's ID back, leaving from the listener the query
+//! came in on, with the queried address as source when the listener is a wildcard, and its
+//! response time); this file only carries the verdicts out, keeping the pools' in-flight counts
+//! and recording each response time in the target's histogram. The clock is read once per
+//! batch (microseconds since the worker started: the queries' send stamp, the answers'
+//! arrival, and in whole seconds the session clock). Queries not answered within the
+//! snapshot's timeout are counted and forgotten.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fulcrum_core::stats::DropReason;
+use fulcrum_core::balance::Pick;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
 
-use super::outstanding::{Outstanding, Pending};
-use super::snapshot::{PickState, Snapshot, Transport};
-use super::Shared;
+use super::decide::{
+    on_answer, on_query, AnswerVerdict, Datagram, ListenerView, Now, QueryVerdict, Upstreams,
+};
+use super::outstanding::Outstanding;
+use super::snapshot::Snapshot;
+use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
+use super::{Shared, UDP_BATCH};
 use crate::plane::counters::CounterSet;
 
-/// Datagrams per `recvmmsg`/`sendmmsg`.
-pub const BATCH: usize = 32;
 /// Largest query accepted over UDP (EDNS clients advertise buffer sizes, they do not send
 /// queries this large; anything longer is cut by the kernel and dropped as malformed).
 const QUERY_BUF: usize = 4096;
@@ -38,17 +46,6 @@ const OUTSTANDING_PER_TARGET: usize = 8192;
 const BATCHES_PER_TURN: usize = 8;
 /// How often timeouts are looked for, and the longest a worker sleeps.
 const TICK_MS: u64 = 100;
-const UPSTREAM_TOKEN: u64 = 1 << 32;
-
-/// Maps the header view's verdict to the counter it is dropped under.
-pub fn query_drop_reason(error: dns::Error) -> DropReason {
-    match error {
-        dns::Error::Truncated => DropReason::Runt,
-        dns::Error::WrongDirection => DropReason::NotQuery,
-        dns::Error::BadCounts => DropReason::BadCounts,
-        dns::Error::BadQuestion | dns::Error::BadOpcode => DropReason::Malformed,
-    }
-}
 
 struct Listener {
     server_id: u32,
@@ -61,11 +58,27 @@ struct Listener {
 }
 
 struct UpstreamSocket {
-    addr: SocketAddr,
-    socket: UdpSocket,
+    pool: UpstreamPool,
     table: Outstanding,
     counters: Arc<CounterSet>,
-    tx: SendBatch,
+}
+
+impl ListenerView for Listener {
+    fn server_id(&self) -> u32 {
+        self.server_id
+    }
+
+    fn answers_from_queried_address(&self) -> bool {
+        self.pktinfo
+    }
+}
+
+impl Upstreams for [UpstreamSocket] {
+    fn draw(&mut self, upstream: usize) -> Option<(u16, &mut Outstanding)> {
+        let up = self.get_mut(upstream)?;
+        let via = up.pool.pick()?;
+        Some((via, &mut up.table))
+    }
 }
 
 struct Worker {
@@ -77,7 +90,7 @@ struct Worker {
     upstreams: Vec<UpstreamSocket>,
     rx: RecvBatch,
     upstream_rx: RecvBatch,
-    pick: PickState,
+    pick: Pick,
     started: Instant,
     next_tick_ms: u64,
     ready: Vec<u64>,
@@ -99,9 +112,9 @@ pub fn run(index: usize, shared: Arc<Shared>) {
         poller,
         listeners: Vec::new(),
         upstreams: Vec::new(),
-        rx: RecvBatch::new(BATCH, QUERY_BUF),
-        upstream_rx: RecvBatch::new(BATCH, RESPONSE_BUF),
-        pick: PickState::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
+        rx: RecvBatch::new(UDP_BATCH, QUERY_BUF),
+        upstream_rx: RecvBatch::new(UDP_BATCH, RESPONSE_BUF),
+        pick: Pick::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1).wrapping_mul(0x1000_0001)),
         started: shared.started,
         next_tick_ms: 0,
         ready: Vec::with_capacity(64),
@@ -129,31 +142,14 @@ fn micros_since(started: Instant) -> u64 {
     started.elapsed().as_micros() as u64
 }
 
-fn unspecified_like(addr: &SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
-}
-
-fn upstream_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let options = fulcrum_sys::UdpOptions {
-        buffer_bytes: 4 << 20,
-        ..Default::default()
-    };
-    let socket = fulcrum_sys::bind_udp(unspecified_like(&addr), options)?;
-    // Connected: the kernel delivers only the target's datagrams to this socket.
-    socket.connect(addr)?;
-    Ok(socket)
-}
-
 impl Worker {
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Takes up a new snapshot: re-registers listeners, keeps upstream sockets (and their
-    /// outstanding queries) whose address is still in use, opens the new ones.
+    /// Takes up a new snapshot: re-registers listeners, keeps upstream tables (and their
+    /// outstanding queries) whose address is still in use with their socket pools rotated,
+    /// opens the new ones.
     fn reload(&mut self, epoch: u64, snapshot: Arc<Snapshot>) {
         for l in &self.listeners {
             let _ = self.poller.delete(l.socket.as_raw_fd());
@@ -178,58 +174,54 @@ impl Worker {
                 socket: socket.clone(),
                 pktinfo: server.wants_pktinfo,
                 counters: server.counters.clone(),
-                tx: SendBatch::new(BATCH, 256 * 1024),
+                tx: SendBatch::new(UDP_BATCH, 256 * 1024),
             });
         }
         let mut old: Vec<UpstreamSocket> = std::mem::take(&mut self.upstreams);
         for l in &old {
-            let _ = self.poller.delete(l.socket.as_raw_fd());
+            l.pool.unwatch(&self.poller);
         }
+        let sockets = snapshot.upstream_sockets;
         for up in snapshot.upstreams.iter() {
             let reused = old
                 .iter()
-                .position(|o| o.addr == up.addr)
+                .position(|o| o.pool.addr() == up.addr)
                 .map(|at| old.swap_remove(at));
             let mut entry = match reused {
-                Some(entry) => entry,
-                None => match upstream_socket(up.addr) {
-                    Ok(socket) => UpstreamSocket {
-                        addr: up.addr,
-                        socket,
-                        table: Outstanding::new(
-                            OUTSTANDING_PER_TARGET,
-                            (
-                                crate::plane::sessions::random_seed(),
-                                crate::plane::sessions::random_seed(),
-                            ),
-                        ),
-                        counters: up.counters.clone(),
-                        tx: SendBatch::new(BATCH, 64 * 1024),
-                    },
-                    Err(e) => {
-                        // Keep indexes aligned with the snapshot: a socket that cannot be made
-                        // is replaced by a closed placeholder, and queries to it time out.
+                Some(mut entry) => {
+                    if let Err(e) = entry.pool.rotate(sockets) {
+                        tracing::warn!(
+                            "udp worker {}: cannot open fresh sockets to {}: {e}; keeping the \
+                             old ones",
+                            self.index,
+                            up.addr
+                        );
+                    }
+                    entry
+                }
+                None => UpstreamSocket {
+                    pool: UpstreamPool::open(up.addr, sockets).unwrap_or_else(|e| {
+                        // Keep indexes aligned with the snapshot: queries to a target without
+                        // a socket are dropped as having no target.
                         tracing::error!(
                             "udp worker {}: cannot open a socket to {}: {e}",
                             self.index,
                             up.addr
                         );
-                        match UdpSocket::bind(unspecified_like(&up.addr)) {
-                            Ok(socket) => UpstreamSocket {
-                                addr: up.addr,
-                                socket,
-                                table: Outstanding::new(16, (0, 0)),
-                                counters: up.counters.clone(),
-                                tx: SendBatch::new(1, 0),
-                            },
-                            Err(_) => continue,
-                        }
-                    }
+                        UpstreamPool::closed(up.addr)
+                    }),
+                    table: Outstanding::new(
+                        OUTSTANDING_PER_TARGET,
+                        (
+                            crate::plane::sessions::random_seed(),
+                            crate::plane::sessions::random_seed(),
+                        ),
+                    ),
+                    counters: up.counters.clone(),
                 },
             };
             entry.counters = up.counters.clone();
-            let token = UPSTREAM_TOKEN | self.upstreams.len() as u64;
-            if let Err(e) = self.poller.add(entry.socket.as_raw_fd(), token) {
+            if let Err(e) = entry.pool.watch(&self.poller, self.upstreams.len()) {
                 tracing::error!("udp worker {}: cannot watch {}: {e}", self.index, up.addr);
             }
             self.upstreams.push(entry);
@@ -251,16 +243,16 @@ impl Worker {
         }
         for i in 0..self.ready.len() {
             let token = self.ready[i];
-            let index = (token & 0xffff_ffff) as usize;
             if token & UPSTREAM_TOKEN != 0 {
-                self.drain_upstream(index);
+                let (upstream, slot) = untoken(token);
+                self.drain_upstream(upstream, slot);
             } else {
-                self.drain_listener(index);
+                self.drain_listener((token & 0xffff_ffff) as usize);
             }
         }
     }
 
-    /// Client queries on listener `li`: check, choose, forward.
+    /// Client queries on listener `li`: each decided by [`on_query`], the verdict carried out.
     fn drain_listener(&mut self, li: usize) {
         let started = self.started;
         let w = self.index;
@@ -284,60 +276,56 @@ impl Worker {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            // One clock read per batch: the send time the answer's response time starts from.
-            let now_us = micros_since(started);
+            // One clock read per batch: the send time the answer's response time starts from,
+            // and the session clock (the session table counts whole seconds from the same
+            // start, `Shared::started`).
+            let now = Now::from_micros(micros_since(started));
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 slot.query(packet.data.len());
-                let (Some(client), false) = (packet.source, packet.truncated) else {
-                    slot.drop(DropReason::Malformed);
-                    continue;
-                };
-                let info = match dns::classify_query(packet.data) {
-                    Ok(info) => info,
-                    Err(e) => {
-                        slot.drop(query_drop_reason(e));
-                        continue;
-                    }
+                let datagram = Datagram {
+                    data: packet.data,
+                    source: packet.source,
+                    local: packet.local,
+                    truncated: packet.truncated,
                 };
                 let sessions = &snapshot.sessions;
-                let Some(ti) = server.choose(client.ip(), Transport::Udp, sessions, pick) else {
-                    slot.drop(DropReason::NoTarget);
-                    continue;
-                };
-                let target = &server.targets[ti];
-                let Some(up) = upstreams.get_mut(target.upstream) else {
-                    slot.drop(DropReason::NoTarget);
-                    continue;
-                };
-                let question = packet
-                    .data
-                    .get(dns::HEADER_LEN..info.question_end)
-                    .unwrap_or(&[]);
-                let pending = Pending {
-                    client,
-                    local: packet.local,
-                    client_id: info.id,
-                    server: listener.server_id,
-                    listener: li as u16,
-                    fingerprint: dns::question_fingerprint(question),
-                    sent_us: now_us,
-                };
-                let Some(wire_id) = up.table.insert(pending) else {
-                    slot.drop(DropReason::Overload);
-                    target.counters.slot(w).drop(DropReason::Overload);
-                    continue;
-                };
-                if !up.tx.has_room(packet.data.len()) {
-                    up.tx.flush(&up.socket);
-                }
-                if let Some(copy) = up.tx.push(packet.data, None, None) {
-                    dns::set_id(copy, wire_id);
-                    target.counters.slot(w).forwarded(packet.data.len());
+                let upstreams_view = upstreams.as_mut_slice();
+                match on_query(
+                    server,
+                    li as u16,
+                    &datagram,
+                    now,
+                    sessions,
+                    pick,
+                    upstreams_view,
+                ) {
+                    QueryVerdict::Forward {
+                        target,
+                        upstream,
+                        via,
+                        wire_id,
+                    } => {
+                        let Some(up) = upstreams.get_mut(upstream) else {
+                            continue;
+                        };
+                        up.pool.sent(via);
+                        if let Some(copy) = up.pool.push(via, packet.data) {
+                            dns::set_id(copy, wire_id);
+                            let target = &server.targets[target];
+                            target.counters.slot(w).forwarded(packet.data.len());
+                        }
+                    }
+                    QueryVerdict::Drop { reason, target } => {
+                        slot.drop(reason);
+                        if let Some(target) = target {
+                            server.targets[target].counters.slot(w).drop(reason);
+                        }
+                    }
                 }
             }
-            for up in upstreams.iter_mut().filter(|u| !u.tx.is_empty()) {
-                up.tx.flush(&up.socket);
+            for up in upstreams.iter_mut() {
+                up.pool.flush();
             }
             if received < rx.capacity() {
                 break;
@@ -345,8 +333,9 @@ impl Worker {
         }
     }
 
-    /// Target answers on upstream `ui`: match, restore the ID, send to the client.
-    fn drain_upstream(&mut self, ui: usize) {
+    /// Target answers on socket `via` of upstream `ui`: each decided by [`on_answer`], the
+    /// verdict carried out.
+    fn drain_upstream(&mut self, ui: usize, via: u16) {
         let started = self.started;
         let w = self.index;
         let Worker {
@@ -358,9 +347,12 @@ impl Worker {
         let Some(up) = upstreams.get_mut(ui) else {
             return;
         };
+        let Some(fd) = up.pool.fd(via) else {
+            return;
+        };
         let target_slot = up.counters.slot(w);
         for _ in 0..BATCHES_PER_TURN {
-            let received = match rx.recv(&up.socket) {
+            let received = match rx.recv(&fd) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -368,39 +360,33 @@ impl Worker {
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 target_slot.answered(packet.data.len());
-                let info = match dns::classify_response(packet.data) {
-                    Ok(info) => info,
-                    Err(e) => {
-                        target_slot.drop(query_drop_reason(e));
+                let verdict = on_answer(packet.data, via, now_us, &mut up.table, listeners);
+                if verdict.settled() {
+                    up.pool.settled(via);
+                }
+                let (li, client, source, client_id) = match verdict {
+                    AnswerVerdict::Answer {
+                        listener,
+                        client,
+                        source,
+                        client_id,
+                        response_us,
+                    } => {
+                        target_slot.response_time(response_us);
+                        (listener, client, source, client_id)
+                    }
+                    AnswerVerdict::Drop(reason) => {
+                        target_slot.drop(reason);
                         continue;
                     }
-                };
-                let fingerprint = dns::message_fingerprint(packet.data, info.question_end);
-                let Ok(pending) = up.table.take(info.id, fingerprint) else {
-                    target_slot.drop(DropReason::UnknownId);
-                    continue;
-                };
-                target_slot.response_time(now_us.saturating_sub(pending.sent_us));
-                let li = usize::from(pending.listener);
-                let li = match listeners.get(li) {
-                    Some(l) if l.server_id == pending.server => li,
-                    _ => match listeners.iter().position(|l| l.server_id == pending.server) {
-                        Some(li) => li,
-                        // The server went away while the query was out.
-                        None => continue,
-                    },
+                    AnswerVerdict::ServerGone => continue,
                 };
                 let listener = &mut listeners[li];
                 if !listener.tx.has_room(packet.data.len()) {
                     listener.tx.flush(listener.socket.as_ref());
                 }
-                let source = if listener.pktinfo {
-                    pending.local
-                } else {
-                    None
-                };
-                if let Some(copy) = listener.tx.push(packet.data, Some(pending.client), source) {
-                    dns::set_id(copy, pending.client_id);
+                if let Some(copy) = listener.tx.push(packet.data, Some(client), source) {
+                    dns::set_id(copy, client_id);
                     listener.counters.slot(w).response(packet.data.len());
                 }
             }
@@ -420,13 +406,16 @@ impl Worker {
         let listeners = &self.listeners;
         for up in self.upstreams.iter_mut() {
             let target_slot = up.counters.slot(w);
+            let pool = &mut up.pool;
             let (now_us, timeout_us) = (now_ms.saturating_mul(1000), timeout.saturating_mul(1000));
             up.table.expire(now_us, timeout_us, |pending| {
+                pool.settled(pending.via);
                 target_slot.timeout();
                 if let Some(l) = listeners.iter().find(|l| l.server_id == pending.server) {
                     l.counters.slot(w).timeout();
                 }
             });
+            pool.close_drained();
         }
     }
 }

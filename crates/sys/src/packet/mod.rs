@@ -278,6 +278,18 @@ impl PacketSocket {
             &one,
             "PACKET_IGNORE_OUTGOING",
         )?;
+        if options.tx_frames > 0 {
+            // A frame the device refuses (longer than its MTU) is dropped and the walk goes on;
+            // without this the kernel leaves it WRONG_FORMAT at the ring's head and sends
+            // nothing after it again. Only settable before the rings exist.
+            setsockopt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_LOSS,
+                &one,
+                "PACKET_LOSS",
+            )?;
+        }
         let rx = Geometry::new(frame_size, options.rx_frames.max(1));
         setsockopt(
             &fd,
@@ -390,6 +402,31 @@ impl PacketSocket {
 
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// The interface's MTU now (the longest IP packet one frame may carry).
+    pub fn mtu(&self) -> io::Result<usize> {
+        // SAFETY: an all-zero ifreq is valid; the name is set below.
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+        // SAFETY: `name` has room for IF_NAMESIZE bytes, what if_indextoname writes at most.
+        if unsafe { libc::if_indextoname(self.ifindex, name.as_mut_ptr()) }.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        let name_len = request.ifr_name.len();
+        request.ifr_name.copy_from_slice(&name[..name_len]);
+        // SAFETY: SIOCGIFMTU reads the name and writes the MTU into the ifreq passed.
+        let ret = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SIOCGIFMTU as _,
+                &mut request as *mut libc::ifreq,
+            )
+        };
+        check(ret, "SIOCGIFMTU")?;
+        // SAFETY: the kernel filled the union's MTU member.
+        let mtu = unsafe { request.ifr_ifru.ifru_mtu };
+        usize::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
     }
 
     /// Waits up to `timeout_ms` for a received frame; true if one is ready. A pending socket

@@ -11,7 +11,7 @@ use super::*;
 use crate::sync::tap::Plane;
 
 /// Server 1 on 127.0.61.10 (an ephemeral port) with targets 1 and 2 on 127.0.0.1.
-fn config(method: Method, failopen: bool) -> Config {
+pub(crate) fn config(method: Method, failopen: bool) -> Config {
     let mut config = Config::default();
     config.settings.failopen = failopen;
     let mut server = Server::new(1, IpAddr::V4(Ipv4Addr::new(127, 0, 61, 10)));
@@ -31,7 +31,7 @@ fn config(method: Method, failopen: bool) -> Config {
     config
 }
 
-fn build_with(config: &Config, operational: &HashMap<u32, bool>) -> Snapshot {
+pub(crate) fn build_with(config: &Config, operational: &HashMap<u32, bool>) -> Snapshot {
     build_on(
         config,
         operational,
@@ -65,12 +65,18 @@ fn build_on(
 /// The target ids the clients 127.0.62.1..=40 are given.
 fn chosen(snapshot: &Snapshot, transport: Transport) -> Vec<Option<u32>> {
     let server = &snapshot.servers[0];
-    let mut pick = PickState::new(7);
+    let mut pick = Pick::new(7);
     (1..=40u8)
         .map(|host| {
             let client = IpAddr::V4(Ipv4Addr::new(127, 0, 62, host));
             server
-                .choose(client, transport, &snapshot.sessions, &mut pick)
+                .choose(
+                    client,
+                    transport,
+                    snapshot.sessions.now(),
+                    &snapshot.sessions,
+                    &mut pick,
+                )
                 .map(|i| server.targets[i].id)
         })
         .collect()
@@ -130,11 +136,17 @@ fn failopen_leaves_out_disabled_targets_and_keeps_sessions_on_down_ones() {
     assert_eq!(chosen(&snapshot, Transport::Udp), first);
     assert_eq!(snapshot.sessions.count_on(2), 40);
     let server = &snapshot.servers[0];
-    let mut pick = PickState::new(7);
+    let mut pick = Pick::new(7);
     let newcomers: BTreeSet<u32> = (1..=40u8)
         .filter_map(|host| {
             let client = IpAddr::V4(Ipv4Addr::new(127, 0, 63, host));
-            server.choose(client, Transport::Udp, &snapshot.sessions, &mut pick)
+            server.choose(
+                client,
+                Transport::Udp,
+                snapshot.sessions.now(),
+                &snapshot.sessions,
+                &mut pick,
+            )
         })
         .map(|i| server.targets[i].id)
         .collect();

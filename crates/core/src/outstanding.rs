@@ -1,10 +1,16 @@
-//! The bounded table of queries a worker has sent to one target and not yet seen answered.
+//! The bounded table of queries a proxy worker has sent to one target and not yet seen
+//! answered, and the matching of a target's answer to the query it answers.
 //!
 //! Contract: [`Outstanding::insert`] hands out a fresh 16-bit query ID for the upstream copy of
 //! a client's query, or `None` when the table is full (the caller counts an `Overload` drop);
 //! [`Outstanding::take`] returns the pending query for a response only if its ID is outstanding
 //! and its question fingerprint matches, and frees the slot; [`Outstanding::expire`] removes
-//! queries older than the timeout and reports each. Fixed memory, no allocation after `new`.
+//! queries older than the timeout and reports each. [`Outstanding::answer`] reads a datagram from
+//! the target (header and question checked by `fulcrum_wire::dns`) and takes its pending query:
+//! an accepted answer carries the ID handed out for that query and its question (or none, with
+//! an error RCODE) and arrived on the socket the query left on ([`Pending::via`]; else
+//! [`Refused::WrongSocket`]). Send times ([`Pending::sent_us`]) and the timeout are in the
+//! caller's microseconds. Fixed memory, no allocation after `new`.
 //!
 //! An ID is a slot index in the low bits and a generation in the high bits, both drawn at
 //! random for every query (a free slot picked at random, a generation other than the slot's
@@ -14,6 +20,8 @@
 //! is refused. The cost, one SipHash of 8 bytes per query, is in `docs/benchmarks.md`.
 
 use std::net::{IpAddr, SocketAddr};
+
+use fulcrum_wire::dns;
 
 /// What a worker remembers about a query it forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +40,9 @@ pub struct Pending {
     pub fingerprint: u64,
     /// When it was forwarded, in microseconds since the worker started.
     pub sent_us: u64,
+    /// Which of the worker's sockets to the target the query left on: the answer must come
+    /// back on it (an off-path host must guess the port as well as the ID).
+    pub via: u16,
 }
 
 /// Why a response was refused.
@@ -41,6 +52,10 @@ pub enum Refused {
     UnknownId,
     /// The ID is outstanding but the question differs.
     QuestionMismatch,
+    /// Not a well-formed response (the header view's verdict).
+    Malformed(dns::Error),
+    /// The ID and question are outstanding, but the query left on another socket.
+    WrongSocket,
 }
 
 #[derive(Clone, Copy)]
@@ -83,12 +98,11 @@ impl Outstanding {
         }
     }
 
-    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.entries.len()
     }
 
-    #[cfg(test)]
+    /// Queries waiting for their answer.
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -145,6 +159,21 @@ impl Outstanding {
         Ok(pending)
     }
 
+    /// The pending query `message`, a datagram from the target received on socket `via`,
+    /// answers; the slot is freed only when it does.
+    pub fn answer(&mut self, message: &[u8], via: u16) -> Result<Pending, Refused> {
+        let info = dns::classify_response(message).map_err(Refused::Malformed)?;
+        let fingerprint = dns::message_fingerprint(message, info.question_end);
+        let slot = usize::from(info.id) & (self.entries.len() - 1);
+        let entry = &self.entries[slot];
+        if let Some(pending) = entry.pending.filter(|_| entry.id == info.id) {
+            if pending.via != via {
+                return Err(Refused::WrongSocket);
+            }
+        }
+        self.take(info.id, fingerprint)
+    }
+
     /// Removes every query sent at or before `now_us - timeout_us` and passes it to `expired`.
     pub fn expire(&mut self, now_us: u64, timeout_us: u64, mut expired: impl FnMut(Pending)) {
         if self.in_flight == 0 {
@@ -176,6 +205,7 @@ mod tests {
             listener: 0,
             fingerprint,
             sent_us,
+            via: 0,
         }
     }
 
@@ -272,6 +302,41 @@ mod tests {
         let mut table = Outstanding::new(16, (0, 0));
         let id = table.insert(pending(3, 42, 0)).unwrap();
         assert_eq!(table.take(id, 0).map(|p| p.client_id), Ok(3));
+    }
+
+    #[test]
+    fn an_answer_is_matched_by_id_and_question() {
+        // `example.com A`, as a query and as its answer (QR set), ID to be replaced.
+        let query: [u8; 29] = [
+            0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e',
+            3, b'c', b'o', b'm', 0, 0, 1, 0, 1,
+        ];
+        let question = &query[dns::HEADER_LEN..];
+        let mut table = Outstanding::new(16, (5, 6));
+        let id = table
+            .insert(pending(9, dns::question_fingerprint(question), 0))
+            .unwrap();
+        let mut answer = query;
+        answer[2] |= 0x80;
+        assert!(matches!(
+            table.answer(&query, 0),
+            Err(Refused::Malformed(_))
+        ));
+        answer[..2].copy_from_slice(&id.wrapping_add(1).to_be_bytes());
+        assert_eq!(table.answer(&answer, 0), Err(Refused::UnknownId));
+        answer[..2].copy_from_slice(&id.to_be_bytes());
+        let mut other = answer;
+        other[14] = b'y';
+        assert_eq!(table.answer(&other, 0), Err(Refused::QuestionMismatch));
+        assert_eq!(
+            table.answer(&answer, 1),
+            Err(Refused::WrongSocket),
+            "the query left on socket 0"
+        );
+        // The name is compared without case.
+        answer[14] = b'X';
+        assert_eq!(table.answer(&answer, 0).map(|p| p.client_id), Ok(9));
+        assert_eq!(table.in_flight(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One DNS query to one server, with the retry and timeout rules of the Net::DNS 1.36 resolver
 //! that mon's dns.monitor uses, and [`check_zone`], the per-server SOA check shared by
-//! `fulcrum dns-check` and the balancer's `dns ZONE,I,T` health check.
+//! `fulcrum dns-check` and the balancer's `dns ZONE,I,T` health check. What counts as a reply
+//! is [`crate::answer`]'s rule.
 //!
 //! UDP: `retry` rounds (0 counts as 1, a negative count sends nothing); each round sends the
 //! query and waits `retransmit` seconds (0 counts as 1), doubling every round. A reply counts
@@ -14,10 +15,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
+
+use crate::answer::{accept_reply as accept, encode_query, rcode_name, soa_verdict};
+use crate::answer::{CheckFailure, SoaInfo};
 
 /// Used for TCP when no `-timeout` is given: the script passes `undef`, which makes Net::DNS
 /// wait forever; a health check must not.
@@ -83,41 +87,6 @@ pub struct Lookup {
     pub rtt: Duration,
 }
 
-/// A server's SOA for a zone that passed the check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SoaInfo {
-    pub serial: u32,
-    pub rtt: Duration,
-}
-
-/// Why a server failed the SOA check.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CheckFailure {
-    /// No usable reply, or one with no answer (`errorstring` says which: `query timed out`,
-    /// `REFUSED`, `NOERROR` for an empty answer...).
-    #[error("SOA query failed: {errorstring}")]
-    NoAnswer { errorstring: String },
-    /// A reply with answers that is not exactly one authoritative SOA.
-    #[error(
-        "bad SOA answer: authoritative {authoritative}, {answer_count} answers, first {}",
-        first_type.as_deref().unwrap_or("none")
-    )]
-    BadAnswer {
-        authoritative: bool,
-        answer_count: usize,
-        first_type: Option<String>,
-        /// The first answer's serial, when it is an SOA.
-        first_serial: Option<u32>,
-    },
-}
-
-impl CheckFailure {
-    /// One line for logs and `show targets`.
-    pub fn summary(&self) -> String {
-        self.to_string()
-    }
-}
-
 /// The per-server check of dns.monitor's server loop, without the master comparison: `server`
 /// must answer an SOA query for `zone` authoritatively with exactly one answer, an SOA.
 pub async fn check_zone(
@@ -131,49 +100,7 @@ pub async fn check_zone(
             errorstring: lookup.errorstring,
         });
     };
-    let answers = reply.answers();
-    let first_serial = answers.first().and_then(|record| match record.data() {
-        RData::SOA(soa) => Some(soa.serial()),
-        _ => None,
-    });
-    match (reply.authoritative(), answers.len(), first_serial) {
-        (true, 1, Some(serial)) => Ok(SoaInfo {
-            serial,
-            rtt: lookup.rtt,
-        }),
-        (authoritative, answer_count, first_serial) => Err(CheckFailure::BadAnswer {
-            authoritative,
-            answer_count,
-            first_type: answers.first().map(|r| type_name(r.record_type())),
-            first_serial,
-        }),
-    }
-}
-
-/// Net::DNS's name for a record type (`A`, `SOA`, `TYPE65280`).
-pub fn type_name(record_type: RecordType) -> String {
-    match record_type {
-        RecordType::Unknown(code) => format!("TYPE{code}"),
-        known => known.to_string(),
-    }
-}
-
-/// Net::DNS's name for an RCODE.
-pub fn rcode_name(code: ResponseCode) -> String {
-    match u16::from(code) {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        7 => "YXRRSET".into(),
-        8 => "NXRRSET".into(),
-        9 => "NOTAUTH".into(),
-        10 => "NOTZONE".into(),
-        other => other.to_string(),
-    }
+    soa_verdict(&reply, lookup.rtt)
 }
 
 /// Sends one query as Net::DNS's `query($name, $type)` would (see the module doc).
@@ -234,28 +161,23 @@ fn build_query(
     record_type: RecordType,
     recursion_desired: bool,
 ) -> Result<(u16, Vec<u8>), String> {
-    let mut fqdn = Name::from_ascii(name).map_err(|e| format!("invalid name {name}: {e}"))?;
-    fqdn.set_fqdn(true);
     let mut id_bytes = [0u8; 2];
     getrandom::fill(&mut id_bytes).map_err(|e| format!("no random query ID: {e}"))?;
-    let id = u16::from_be_bytes(id_bytes);
-    let mut message = Message::new();
-    message
-        .set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(recursion_desired)
-        .add_query(Query::query(fqdn, record_type));
-    let packet = message
-        .to_vec()
-        .map_err(|e| format!("cannot encode query for {name}: {e}"))?;
-    Ok((id, packet))
+    let (sent, packet) = encode_query(
+        u16::from_be_bytes(id_bytes),
+        name,
+        record_type,
+        recursion_desired,
+    )?;
+    Ok((sent.id, packet))
 }
 
-/// Is this the reply to our query? (Net::DNS `_accept_reply`: a response with our ID.)
-fn accept(buffer: &[u8], id: u16) -> Option<Message> {
-    let message = Message::from_vec(buffer).ok()?;
-    (message.message_type() == MessageType::Response && message.id() == id).then_some(message)
+/// A random query ID and the SOA query for `zone` without recursion, as the `dsr-path` probe
+/// sends it.
+pub fn soa_probe(zone: &str) -> Result<(crate::answer::Sent, Vec<u8>), String> {
+    let mut id_bytes = [0u8; 2];
+    getrandom::fill(&mut id_bytes).map_err(|e| format!("no random query ID: {e}"))?;
+    encode_query(u16::from_be_bytes(id_bytes), zone, RecordType::SOA, false)
 }
 
 /// The text Perl prints for `$!`: the OS message without Rust's "(os error N)".

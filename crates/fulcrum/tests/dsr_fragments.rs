@@ -1,0 +1,124 @@
+//! Fragmented datagrams to the VIP in the seed lab: the client's stack fragments a UDP
+//! datagram larger than the link MTU, the DSR plane's fanout group reassembles it (so that all
+//! pieces reach one worker), and the plane must then either forward it to the client's target
+//! or count it, never lose it silently nor stall: a reassembled datagram too long for one frame
+//! on the link (between the MTU and the 2 KiB ring slot) leaves as fragments again, one too long
+//! for a ring slot (above 2 KiB) is counted `drop-truncated`, and ordinary queries keep being
+//! answered afterwards. Needs root, iproute2, bind9, dig, tcpdump, nftables and python3.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use netlab::lab::Lab;
+use netlab::seed::{seed_topology, SeedLab, VIP};
+use testkit::seed_dsr::{ask, require_tools, seed_config, start_seed_agents, Balancer};
+
+/// Sends one UDP datagram of `len` bytes (a DNS query header and question, then padding) from
+/// `source` to the VIP's port 53.
+fn send_datagram(seed: &SeedLab, source: Ipv4Addr, len: usize) {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('{source}', 0))\n\
+         q = bytes([0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]) + b'\\x09balanceng\\x03net\\x00\\x00\\x10\\x00\\x01'\n\
+         s.sendto(q + bytes({len} - len(q)), ('{VIP}', 53))\n"
+    );
+    let output = seed
+        .client
+        .exec(&["python3", "-c", &script])
+        .expect("run python3 in the client namespace");
+    assert!(
+        output.status.success(),
+        "sending failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted() {
+    require_tools();
+    let lab = Lab::new("dsr_frag");
+    let seed = seed_topology(&lab).expect("build the seed topology");
+    let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
+    let scripts = tempfile::tempdir().expect("temporary directory");
+    let _agents = start_seed_agents(&seed, scripts.path());
+    let balancer = Balancer::start(&seed.ns0a, &seed_config());
+    let logs = || balancer.logs();
+    balancer.wait_ready(&seed);
+
+    // A client whose session is on ns0b: what the plane sends it crosses the link to ns0b.
+    let source = seed
+        .client_sources()
+        .into_iter()
+        .find(|&c| ask(&seed, c, false).as_deref() == Some("ns0b"))
+        .unwrap_or_else(|| panic!("no client lands on ns0b:\n{}", logs()));
+
+    let source_text = source.to_string();
+    let capture = seed
+        .ns0b
+        .capture(
+            "eth0",
+            &[
+                "ip",
+                "and",
+                "src",
+                "host",
+                &source_text,
+                "and",
+                "(ip[6:2]",
+                "&",
+                "0x3fff",
+                "!=",
+                "0)",
+            ],
+        )
+        .expect("capture fragments on ns0b's eth0");
+    // tcpdump needs a moment before it captures.
+    std::thread::sleep(Duration::from_secs(2));
+    // Between the MTU and a ring slot: reassembled, it must leave as fragments again.
+    send_datagram(&seed, source, 1800);
+    // Above a ring slot: counted.
+    send_datagram(&seed, source, 3000);
+    // The plane keeps forwarding: the client and others are still answered.
+    for client in seed.client_sources().into_iter().take(8) {
+        assert!(
+            ask(&seed, client, false).is_some(),
+            "{client} unanswered after the fragmented datagrams:\n{}",
+            logs()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = capture.stop();
+    // The plane's counters are logged when it stops.
+    let pid = nix::unistd::Pid::from_raw(balancer.proc.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal fulcrum");
+    balancer
+        .proc
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("fulcrum did not stop:\n{}", logs()));
+    let log = logs();
+    // 1800 bytes of UDP payload over a 1500-byte MTU: two fragments (tcpdump -vv writes two
+    // lines for the first, one for the second).
+    let pieces = lines
+        .iter()
+        .filter(|l| l.contains(&format!("{source}")))
+        .count();
+    assert!(
+        pieces >= 2,
+        "the 1800-byte datagram did not reach ns0b as fragments:\n{lines:#?}\n{}",
+        log
+    );
+
+    let truncated = log
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("drop-truncated")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    assert!(
+        truncated >= 1,
+        "the 3000-byte datagram was not counted drop-truncated:\n{log}"
+    );
+}
