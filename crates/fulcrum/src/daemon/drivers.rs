@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::state::Daemon;
-use crate::sync::tap::SyncTap;
+use crate::plane::tap::SyncTap;
 
 /// The running drivers.
 #[derive(Default)]

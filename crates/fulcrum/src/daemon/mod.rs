@@ -43,8 +43,8 @@ use fulcrum_config::{Diagnostics, Severity};
 use fulcrum_core::model::Config;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::plane::tap::SyncTap;
 use crate::proxy::{Proxy, ProxyOptions};
-use crate::sync::tap::SyncTap;
 pub(crate) use state::Daemon;
 
 #[derive(clap::Args)]

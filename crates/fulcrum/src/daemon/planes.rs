@@ -137,7 +137,7 @@ mod tests {
 
         let dsr = Arc::new(Dsr::new(
             DsrOptions { workers: 1 },
-            &crate::sync::tap::SyncTap::new(),
+            &crate::plane::tap::SyncTap::new(),
         ));
         one.dsr_slot().fill(dsr.clone());
         assert_eq!(

@@ -21,7 +21,7 @@ use super::{Dsr, DsrOptions};
 use crate::link::Links;
 use crate::plane::data_plane::{seed, wants_dsr, HealthStates};
 use crate::plane::slot::PlaneSlot;
-use crate::sync::tap::SyncTap;
+use crate::plane::tap::SyncTap;
 
 /// Withdraws and stops the plane when the driver task ends or is aborted.
 struct PlaneGuard {

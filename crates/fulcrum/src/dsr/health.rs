@@ -96,7 +96,10 @@ mod tests {
             target.ipaddr = std::net::Ipv4Addr::LOCALHOST.into();
         }
         // This host has no eth1: the plane reports it and builds its table all the same.
-        let dsr = Dsr::new(DsrOptions { workers: 1 }, &crate::sync::tap::SyncTap::new());
+        let dsr = Dsr::new(
+            DsrOptions { workers: 1 },
+            &crate::plane::tap::SyncTap::new(),
+        );
         dsr.apply(&config);
         let table = || dsr.inner.shared.table.load_full();
         let preferred = || table().servers[0].choosers[0].agent_preferred();

@@ -48,7 +48,7 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use crate::link::Links;
 use crate::plane::control::Control as PlaneControl;
 use crate::plane::sessions::Sessions;
-use crate::sync::tap::{Plane, SyncTap};
+use crate::plane::tap::{Plane, SyncTap};
 use path::{PathProbe, PathProbes, PathTotals, PathWait};
 use plane_counters::{PlaneCounters, PlaneTotals};
 use resolver::Resolver;

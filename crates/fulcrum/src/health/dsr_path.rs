@@ -23,7 +23,7 @@ use tokio::net::UdpSocket;
 use crate::dsr::{Dsr, PathRoute};
 use crate::plane::slot::PlaneView;
 
-use super::probe::error_text;
+use super::error_text::error_text;
 
 /// Runs one probe of `target` at `vip:port` through the plane in `dsr`; `Ok` carries the
 /// success detail.

@@ -16,6 +16,8 @@ use std::time::Duration;
 use fulcrum_wire::icmp;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::error_text::error_text;
+
 const TOKEN_LEN: usize = 16;
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
@@ -57,7 +59,7 @@ pub async fn echo(
     socket
         .send_to(&packet[..length], destination)
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(|e| error_text(&e))?;
 
     let deadline = tokio::time::Instant::now() + within;
     let mut buffer = [0u8; 1500];
@@ -65,7 +67,7 @@ pub async fn echo(
         let (received, from) =
             match tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await {
                 Err(_elapsed) => return Err("no reply".to_string()),
-                Ok(Err(e)) => return Err(short(&e)),
+                Ok(Err(e)) => return Err(error_text(&e)),
                 Ok(Ok(received)) => received,
             };
         let Some(bytes) = buffer.get(..received) else {
@@ -142,14 +144,6 @@ fn icmp_message(bytes: &[u8], raw: bool) -> Option<&[u8]> {
         (4, Some(1), Some(message)) if header_len >= 20 => Some(message),
         _ => None,
     }
-}
-
-fn short(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    text.split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_lowercase()
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use std::time::Duration;
 use fulcrum_wire::icmpv6;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::error_text::error_text;
+
 const TOKEN_LEN: usize = 16;
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
@@ -65,7 +67,7 @@ pub async fn echo(
     socket
         .send_to(&packet[..length], destination)
         .await
-        .map_err(|e| short(&e))?;
+        .map_err(|e| error_text(&e))?;
 
     let deadline = tokio::time::Instant::now() + within;
     let mut buffer = [0u8; 1500];
@@ -73,7 +75,7 @@ pub async fn echo(
         let (received, from) =
             match tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await {
                 Err(_elapsed) => return Err("no reply".to_string()),
-                Ok(Err(e)) => return Err(short(&e)),
+                Ok(Err(e)) => return Err(error_text(&e)),
                 Ok(Ok(received)) => received,
             };
         let Some(bytes) = buffer.get(..received) else {
@@ -126,14 +128,6 @@ fn classify(message: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) ->
         icmpv6::TYPE_ECHO_REQUEST if ours => Seen::OurRequest,
         _ => Seen::Other,
     }
-}
-
-fn short(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    text.split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_lowercase()
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use crate::plane::slot::PlaneView;
 use fulcrum_agent_client::{query_agent_from, AgentError, CLIENT_DROPS};
 use fulcrum_dnsprobe::{check_zone, QueryOptions};
 
+use super::error_text::error_text;
+
 /// What a probe needs beyond its request, read from the configuration when it is sent.
 #[derive(Debug, Clone)]
 pub struct ProbeContext {
@@ -199,13 +201,6 @@ async fn tcp_open(
     }
 }
 
-/// `connection refused` rather than `Connection refused (os error 111)`.
-pub(super) fn error_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    text.to_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,11 +224,5 @@ mod tests {
         // 10.235.210.45 is not on this host (the seed's address; never configured here).
         assert_eq!(source_for(&config, "10.235.210.44".parse().unwrap()), None);
         assert_eq!(source_for(&config, "192.0.2.1".parse().unwrap()), None);
-    }
-
-    #[test]
-    fn error_text_is_short() {
-        let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert_eq!(error_text(&e), "connection refused");
     }
 }

@@ -6,8 +6,8 @@
 //! checks' seeding) and the [`slot`] through which a plane that starts late is found.
 //!
 //! Contract: one implementation for both planes, each plane owning its own instances; a session
-//! table is created for a named [`Plane`](crate::sync::tap::Plane) and registers itself with the
-//! daemon's sync tap ([`SyncTap`](crate::sync::tap::SyncTap), handed to the plane when it is
+//! table is created for a named [`Plane`](crate::plane::tap::Plane) and registers itself with the
+//! daemon's sync tap ([`SyncTap`](crate::plane::tap::SyncTap), handed to the plane when it is
 //! built) under that name, so that received sessions go into the table of the plane serving their
 //! server. The pick state and the stick-or-pick rule are pure and live in
 //! `fulcrum_core::balance` ([`Pick`], [`stick_or_pick`]). Nothing here knows a plane's packets,
@@ -22,6 +22,7 @@ pub mod counters;
 pub mod data_plane;
 pub mod sessions;
 pub mod slot;
+pub mod tap;
 pub mod targets;
 
 pub use targets::Transport;

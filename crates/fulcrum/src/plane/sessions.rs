@@ -12,7 +12,7 @@ use std::time::Instant;
 use fulcrum_core::balance::{Chooser, SessionStore};
 use fulcrum_core::session::{render_show_sessions_of, shard_of, SessionRow, SessionTable};
 
-use crate::sync::tap::{Plane, SyncTap, Tap};
+use crate::plane::tap::{Plane, SyncTap, Tap};
 
 /// Enough shards that two workers rarely meet on one lock.
 pub const SHARDS: usize = 64;

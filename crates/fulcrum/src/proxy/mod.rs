@@ -33,8 +33,8 @@ use fulcrum_core::stats::Counters;
 
 use crate::plane::control::{log_fail_open_change, preferred_text, Control};
 use crate::plane::sessions::Sessions;
+use crate::plane::tap::{Plane, SyncTap};
 use crate::plane::targets::agent_value_of;
-use crate::sync::tap::{Plane, SyncTap};
 use snapshot::{BuildContext, Snapshot, Transport};
 use tcp_limits::{ClientTable, TcpCounters, TcpLimits};
 

@@ -23,8 +23,8 @@ use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 use super::auth;
 use super::setup::Setup;
 use super::show::Status;
-use super::tap;
 use super::transport::Transport;
+use crate::plane::tap;
 
 /// The longest the loop waits for a datagram before looking at timers and events.
 const TICK: Duration = Duration::from_millis(2);

@@ -22,7 +22,7 @@ mod auth;
 mod driver;
 mod setup;
 mod show;
-pub mod tap;
+
 mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::dsr::Dsr;
 use crate::plane::slot::PlaneView;
+use crate::plane::tap;
 
 use driver::Driver;
 use setup::Setup;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::dsr::table::{build, tests::seed_config, CounterMaps, Facts};
-use crate::sync::tap::Plane;
+use crate::plane::tap::Plane;
 use fulcrum_wire::checksum::checksum;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);

@@ -8,7 +8,7 @@ use std::time::Instant;
 use fulcrum_core::model::{Config, Method, Server, Target};
 
 use super::*;
-use crate::sync::tap::Plane;
+use crate::plane::tap::Plane;
 
 /// Server 1 on 127.0.61.10 (an ephemeral port) with targets 1 and 2 on 127.0.0.1.
 pub(crate) fn config(method: Method, failopen: bool) -> Config {

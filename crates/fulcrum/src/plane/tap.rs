@@ -1,4 +1,4 @@
-//! Where the data planes meet session sync: a [`SyncTap`], one per daemon, made by the daemon
+//! Where the data planes meet session sync (the planes' side, so that a plane names no driver): a [`SyncTap`], one per daemon, made by the daemon
 //! and handed to each plane when it is built, holds a registry of every live sharded session
 //! table (the proxy's and the DSR plane's, each registered under its [`Plane`]), the events
 //! their per-packet code reports, and the entry points the sync driver uses to read and write
