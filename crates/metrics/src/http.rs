@@ -121,19 +121,19 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-/// The paths served, each with what it renders from a snapshot.
+/// The paths served: the exposition, the status JSON and the status page.
 #[derive(Clone, Copy)]
-enum Page {
+enum Path {
     Metrics,
     Status,
-    StatusPage,
+    Html,
 }
 
 async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Response<Full<Bytes>> {
-    let page = match request.uri().path() {
-        "/metrics" => Page::Metrics,
-        "/api/v1/status" => Page::Status,
-        "/" => Page::StatusPage,
+    let path = match request.uri().path() {
+        "/metrics" => Path::Metrics,
+        "/api/v1/status" => Path::Status,
+        "/" => Path::Html,
         _ => {
             return plain(
                 StatusCode::NOT_FOUND,
@@ -148,24 +148,24 @@ async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Respons
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let (body, content_type) = match page {
+    let (body, content_type) = match path {
         // The page is static: it asks for the status itself.
-        Page::StatusPage => (
+        Path::Html => (
             Bytes::from_static(crate::status::PAGE.as_bytes()),
             "text/html; charset=utf-8",
         ),
-        Page::Metrics | Page::Status => {
+        Path::Metrics | Path::Status => {
             // Collecting takes locks and sums per-thread slots: off the async workers.
-            let rendered = tokio::task::spawn_blocking(move || match page {
-                Page::Status => crate::status::status(&source()),
+            let rendered = tokio::task::spawn_blocking(move || match path {
+                Path::Status => crate::status::status(&source()),
                 _ => crate::render(&source()),
             })
             .await;
             match rendered {
                 Ok(body) => (
                     Bytes::from(body),
-                    match page {
-                        Page::Status => crate::status::JSON_CONTENT_TYPE,
+                    match path {
+                        Path::Status => crate::status::JSON_CONTENT_TYPE,
                         _ => crate::CONTENT_TYPE,
                     },
                 ),
@@ -180,7 +180,7 @@ async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Respons
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if matches!(page, Page::Status) {
+    if matches!(path, Path::Status) {
         response
             .headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

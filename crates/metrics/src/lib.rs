@@ -16,8 +16,8 @@ mod status;
 
 pub use http::{Listener, SnapshotSource, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use render::{render, CONTENT_TYPE};
-pub use status::{status, JSON_CONTENT_TYPE, PAGE};
 pub use snapshot::{
     BuildInfo, CheckSample, DropSample, Histogram, ServerSample, Snapshot, SyncSample,
     TargetSample, VrrpSample, VrrpState,
 };
+pub use status::{status, JSON_CONTENT_TYPE, PAGE};

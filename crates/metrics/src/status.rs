@@ -203,8 +203,7 @@ mod tests {
             }),
             ..Snapshot::default()
         };
-        let json: serde_json::Value =
-            serde_json::from_str(&status(&snapshot)).expect("valid JSON");
+        let json: serde_json::Value = serde_json::from_str(&status(&snapshot)).expect("valid JSON");
         let t = &json["targets"][0];
         assert_eq!(t["target"], 2);
         assert_eq!(t["queries"], 5);
