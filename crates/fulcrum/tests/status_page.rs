@@ -3,7 +3,8 @@
 //! both targets up with typed fields; the page at `/` renders a row per target with its check;
 //! while a bounded `dig` loop sends queries through the daemon, the queries figure moves
 //! between two renderings and the queries-per-second graph rises off its baseline; once target
-//! 2's Bind9 is stopped the page shows that target and its check down. Screenshots of both
+//! 2's Bind9 is stopped the page shows that target and its check down. `show stats` in the shell
+//! agrees with the JSON on queries, responses and bytes per target. Screenshots of both
 //! moments go to `target/status-page.png` and `target/status-page-down.png` for a person to look
 //! at. Every process is killed by PID when its guard drops, also on panic (the browser with its
 //! process group); everything listens on loopback.
@@ -188,6 +189,34 @@ fn the_status_page_renders_moves_with_the_queries_and_shows_a_target_down() {
     drop(stopper);
     loader.join().expect("the load thread");
     assert!(sent.load(Ordering::Relaxed) > 0, "no query was answered");
+
+    // `show stats` in the shell reads the same snapshot as the JSON.
+    let stats = daemon.control("show stats");
+    let json = status(metrics).expect("the status JSON");
+    for (i, id) in [1u32, 2].into_iter().enumerate() {
+        let columns: Vec<&str> = stats
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no target {id} in show stats:\n{stats}"))
+            .split_whitespace()
+            .collect();
+        let t = &json["targets"][i];
+        let expected = [
+            &t["queries"],
+            &t["responses"],
+            &t["bytes_sent"],
+            &t["bytes_received"],
+        ]
+        .map(|v| v.as_u64().unwrap_or_default().to_string());
+        let shown = [columns[1], columns[2], columns[4], columns[5]];
+        assert_eq!(
+            shown,
+            expected.each_ref().map(String::as_str),
+            "{stats}\n{json}"
+        );
+    }
+    assert!(stats.contains("\n  proxy "), "{stats}");
+    assert!(stats.contains("vrrp: not running\n"), "{stats}");
 
     // Target 2's Bind9 stops: its check fails, the page shows it down, target 1 stays up.
     drop(b);
