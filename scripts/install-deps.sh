@@ -25,6 +25,8 @@ packages=(
   util-linux      # prlimit (tests under a file-descriptor limit), setpriv (package and unprivileged tests)
   python3         # raw frames in the keepalived interop tests; scripts/fast-lane.sh reads cargo's JSON
   prometheus      # promtool check metrics, and a real Prometheus scraping the daemon in the tests
+  chromium        # headless Chromium renders the status page in the tests
+  fonts-dejavu-core # a font for the status page's screenshot
 )
 
 missing=()

@@ -78,6 +78,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "TCP proxy: open connections, caps, timeouts, descriptors, counters",
     ),
     spec(
+        &["show", "stats"],
+        "",
+        "bytes per target, drops by reason per plane, DSR plane events, sync and VRRP counters",
+    ),
+    spec(
         &["save"],
         "",
         "write the running configuration to its file (the old one kept as FILE.bak)",
@@ -125,6 +130,8 @@ pub enum Command {
     ShowTcp,
     /// `show announce`.
     ShowAnnounce,
+    /// `show stats`.
+    ShowStats,
     Save,
     Reload,
     Quit,
@@ -155,6 +162,7 @@ impl Command {
             | Command::ShowSync
             | Command::ShowTcp
             | Command::ShowAnnounce
+            | Command::ShowStats
             | Command::Quit
             | Command::BadArguments(_)
             | Command::Invalid => true,
@@ -214,6 +222,7 @@ fn parse_show(rest: &[&str]) -> Command {
         "sync" => no_arguments(&name, args, Command::ShowSync),
         "tcp" => no_arguments(&name, args, Command::ShowTcp),
         "announce" => no_arguments(&name, args, Command::ShowAnnounce),
+        "stats" => no_arguments(&name, args, Command::ShowStats),
         other => Command::BadArguments(format!(
             "show: expected {}, found \"{other}\"",
             show_choices()
@@ -342,6 +351,7 @@ mod tests {
             ("show sync", Command::ShowSync),
             ("show tcp", Command::ShowTcp),
             ("show announce", Command::ShowAnnounce),
+            ("show stats", Command::ShowStats),
             ("save", Command::Save),
             ("reload", Command::Reload),
             ("quit", Command::Quit),
@@ -374,8 +384,8 @@ mod tests {
     #[test]
     fn wrong_arguments_say_what_was_expected() {
         let table = [
-            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp"),
-            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp, found \"vips\""),
+            ("show", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp, stats"),
+            ("show vips", "show: expected one of version, license, config, servers, targets, target, networks, sessions, vrrp, sync, announce, tcp, stats, found \"vips\""),
             ("show sessions many", "show sessions: expected a number or \"all\", found \"many\""),
             ("show sessions 1 2", "show sessions: expected at most one argument, found \"2\""),
             ("save now", "save: expected no arguments, found \"now\""),
@@ -396,7 +406,7 @@ mod tests {
     #[test]
     fn completes_from_the_table() {
         assert_eq!(complete("sh"), ["show"]);
-        assert_eq!(complete("show s"), ["servers", "sessions", "sync"]);
+        assert_eq!(complete("show s"), ["servers", "sessions", "stats", "sync"]);
         assert_eq!(complete("show t"), ["target", "targets", "tcp"]);
         assert_eq!(complete("show sessions "), ["all"]);
         assert_eq!(complete("disable t"), ["target", "targets"]);
@@ -409,7 +419,10 @@ mod tests {
     #[test]
     fn completes_after_wide_whitespace() {
         // U+3000 (ideographic space) and U+00A0 are whitespace of three and two bytes.
-        assert_eq!(complete("show\u{3000}s"), ["servers", "sessions", "sync"]);
+        assert_eq!(
+            complete("show\u{3000}s"),
+            ["servers", "sessions", "stats", "sync"]
+        );
         assert_eq!(complete("show\u{a0}"), complete("show "));
         assert_eq!(partial_word_start("show\u{3000}s"), "show\u{3000}".len());
         assert_eq!(partial_word_start("sh"), 0);

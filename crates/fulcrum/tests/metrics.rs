@@ -318,7 +318,7 @@ fn promtool_passes_on_a_running_daemon_and_counters_follow_queries() {
     }
 
     // Nothing else is served.
-    let (status, _) = http_get(metrics, "/").expect("GET /");
+    let (status, _) = http_get(metrics, "/nothing").expect("GET /nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 }
 

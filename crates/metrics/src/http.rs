@@ -1,6 +1,7 @@
 //! The HTTP side: [`Listener::bind`] accepts TCP connections on one address and serves HTTP/1.1
-//! with `hyper`: `GET` (or `HEAD`) `/metrics` renders a fresh snapshot, `/metrics` with another
-//! method is 405, every other path 404. At most [`MAX_CONNECTIONS`] connections are served at
+//! with `hyper`: `GET` (or `HEAD`) `/metrics` renders a fresh snapshot in the Prometheus format,
+//! `/api/v1/status` the same snapshot as the status JSON, `/` is the status page reading that
+//! JSON; those paths with another method are 405, every other path 404. At most [`MAX_CONNECTIONS`] connections are served at
 //! once (more are closed on accept), a client has [`HEADER_TIMEOUT`] to send its request head,
 //! and no connection lasts longer than [`CONNECTION_LIFETIME`], so a slow or idle client cannot
 //! pin the listener. [`Listener::stop`] closes the socket and every connection.
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -120,13 +121,26 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
+/// The paths served: the exposition, the status JSON and the status page.
+#[derive(Clone, Copy)]
+enum Path {
+    Metrics,
+    Status,
+    Html,
+}
+
 async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Response<Full<Bytes>> {
-    if request.uri().path() != "/metrics" {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "not found: the metrics are at /metrics\n",
-        );
-    }
+    let path = match request.uri().path() {
+        "/metrics" => Path::Metrics,
+        "/api/v1/status" => Path::Status,
+        "/" => Path::Html,
+        _ => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "not found: the metrics are at /metrics, the status at / and /api/v1/status\n",
+            )
+        }
+    };
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
         response
@@ -134,17 +148,42 @@ async fn respond(request: &Request<Incoming>, source: SnapshotSource) -> Respons
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    // Collecting takes locks and sums per-thread slots: off the async workers.
-    let body = match tokio::task::spawn_blocking(move || crate::render(&source())).await {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::warn!("metrics: collecting the snapshot failed: {e}");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "collecting failed\n");
+    let (body, content_type) = match path {
+        // The page is static: it asks for the status itself.
+        Path::Html => (
+            Bytes::from_static(crate::status::PAGE.as_bytes()),
+            "text/html; charset=utf-8",
+        ),
+        Path::Metrics | Path::Status => {
+            // Collecting takes locks and sums per-thread slots: off the async workers.
+            let rendered = tokio::task::spawn_blocking(move || match path {
+                Path::Status => crate::status::status(&source()),
+                _ => crate::render(&source()),
+            })
+            .await;
+            match rendered {
+                Ok(body) => (
+                    Bytes::from(body),
+                    match path {
+                        Path::Status => crate::status::JSON_CONTENT_TYPE,
+                        _ => crate::CONTENT_TYPE,
+                    },
+                ),
+                Err(e) => {
+                    tracing::warn!("metrics: collecting the snapshot failed: {e}");
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "collecting failed\n");
+                }
+            }
         }
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(body));
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(crate::CONTENT_TYPE));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if matches!(path, Path::Status) {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }

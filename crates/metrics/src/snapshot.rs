@@ -46,6 +46,8 @@ pub struct TargetSample {
     pub bytes_sent: u64,
     /// Response bytes received from it.
     pub bytes_received: u64,
+    /// Sticky sessions pointing at it now.
+    pub sessions: u64,
     /// Registered, enabled and passing its health checks.
     pub up: bool,
     pub checks: Vec<CheckSample>,
@@ -88,6 +90,16 @@ pub enum VrrpState {
 }
 
 impl VrrpState {
+    /// The state's name as the status JSON carries it.
+    pub fn name(self) -> &'static str {
+        match self {
+            VrrpState::Initialize => "initialize",
+            VrrpState::Backup => "backup",
+            VrrpState::Master => "master",
+            VrrpState::Fault => "fault",
+        }
+    }
+
     /// The gauge's value: 0 init, 1 backup, 2 master, 3 fault (link down).
     pub fn value(self) -> i64 {
         match self {
@@ -103,6 +115,8 @@ impl VrrpState {
 pub struct VrrpSample {
     pub vrid: u8,
     pub state: VrrpState,
+    /// The current master's address as this node knows it (`None` before the first advert).
+    pub master: Option<String>,
     pub transitions: u64,
     pub adverts_sent: u64,
     pub adverts_received: u64,

@@ -27,6 +27,7 @@ fn every_family() -> Snapshot {
         vrrp: Some(VrrpSample {
             vrid: 1,
             state: VrrpState::Master,
+            master: None,
             transitions: 0,
             adverts_sent: 0,
             adverts_received: 0,

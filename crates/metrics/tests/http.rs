@@ -1,5 +1,5 @@
 //! The listener over real TCP on loopback: `/metrics` answers 200 with the exposition and its
-//! content type, other paths 404, other methods 405, and a stopped listener refuses connections.
+//! content type, `/api/v1/status` the same snapshot as JSON, `/` the status page, other paths 404, other methods 405, and a stopped listener refuses connections.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,7 +25,7 @@ fn get(addr: SocketAddr, request_line: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_metrics_and_nothing_else() {
+async fn serves_metrics_the_status_and_nothing_else() {
     let scrapes = Arc::new(AtomicU64::new(0));
     let counted = scrapes.clone();
     let source: SnapshotSource = Arc::new(move || Snapshot {
@@ -44,8 +44,10 @@ async fn serves_metrics_and_nothing_else() {
         [
             get(addr, "GET /metrics HTTP/1.1"),
             get(addr, "GET /metrics HTTP/1.1"),
-            get(addr, "GET / HTTP/1.1"),
+            get(addr, "GET /nothing HTTP/1.1"),
             get(addr, "POST /metrics HTTP/1.1"),
+            get(addr, "GET /api/v1/status HTTP/1.1"),
+            get(addr, "GET / HTTP/1.1"),
         ]
     })
     .await
@@ -67,7 +69,20 @@ async fn serves_metrics_and_nothing_else() {
         replies[2]
     );
     assert!(replies[3].starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
-    assert_eq!(scrapes.load(Ordering::Relaxed), 2);
+    let status = &replies[4];
+    assert!(status.starts_with("HTTP/1.1 200 OK\r\n"), "{status}");
+    assert!(status
+        .to_lowercase()
+        .contains("content-type: application/json\r\n"));
+    let (_, body) = status.split_once("\r\n\r\n").unwrap();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["servers"][0]["queries"], 3, "{body}");
+    let page = &replies[5];
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.to_lowercase().contains("content-type: text/html"));
+    assert!(page.contains("/api/v1/status"));
+    // The page itself collects nothing: two scrapes and one status.
+    assert_eq!(scrapes.load(Ordering::Relaxed), 3);
 
     listener.stop().await;
     assert!(TcpStream::connect(addr).is_err(), "stopped, yet accepting");

@@ -20,6 +20,7 @@
 //! | [`vrrp_states`] | [`vrrp_states::state_of`] and [`vrrp_states::watch`]: no moment with two masters |
 //! | [`seed_dsr`] | one `fulcrum run` in the seed lab's ns0a ([`seed_dsr::Balancer`]), the seed's agents, `dig` from the client ([`seed_dsr::ask`], [`seed_dsr::dig_vip`]) |
 //! | [`cluster`] | the seed's two-node cluster ([`cluster::Cluster`], [`cluster::Node`]) and a bounded DNS load ([`cluster::load::Load`]) |
+//! | [`chromium`] | a real headless Chromium on a loopback page: [`chromium::dump_dom`], [`chromium::screenshot`] |
 //! | [`package`] | the .deb: building it, a systemd notify listener, the installed daemon run as its unit |
 //!
 //! Adding a test: take what exists here (`use testkit::...`) and keep in the test file only what
@@ -35,6 +36,7 @@
 //! them one directory above the test executables (`target/<profile>/deps/..`); [`fulcrum`]
 //! takes `CARGO_BIN_EXE_fulcrum` from the environment when it is set and that path otherwise.
 
+pub mod chromium;
 pub mod cluster;
 pub mod control;
 pub mod daemon;

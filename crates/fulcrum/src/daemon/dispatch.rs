@@ -72,6 +72,7 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
             &daemon.config(),
             &super::drivers::announce_inputs(daemon),
         )),
+        Command::ShowStats => Reply::ok(super::stats::show_stats(&super::metrics::collect(daemon))),
         Command::Save => save(daemon, now),
         Command::Reload => match super::reload::reload(daemon) {
             Ok(text) => Reply::ok(text),

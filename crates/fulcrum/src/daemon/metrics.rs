@@ -162,6 +162,7 @@ fn targets(
             timeouts: c.timeouts,
             bytes_sent: c.bytes_out,
             bytes_received: c.bytes_in,
+            sessions: c.sessions,
             up: target.registered && target.enabled && status.is_some_and(|s| s.operational),
             checks: checks
                 .iter()
@@ -226,6 +227,7 @@ fn vrrp(snapshot: &mut Snapshot, daemon: &Daemon) {
             State::Master => VrrpState::Master,
             State::Fault => VrrpState::Fault,
         },
+        master: status.master.map(|ip| ip.to_string()),
         transitions: status.counters.transitions,
         adverts_sent: status.counters.adverts_sent,
         adverts_received: status.counters.adverts_received,

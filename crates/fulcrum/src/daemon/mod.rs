@@ -33,6 +33,7 @@ mod reload;
 mod save;
 mod socket;
 mod state;
+mod stats;
 mod tables;
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,7 @@ pub(crate) fn sample() -> Snapshot {
             timeouts: 1,
             bytes_sent: 300,
             bytes_received: 900,
+            sessions: 2,
             up: true,
             checks: vec![CheckSample {
                 check: "dns".into(),
@@ -52,6 +53,7 @@ pub(crate) fn sample() -> Snapshot {
         vrrp: Some(VrrpSample {
             vrid: 7,
             state: VrrpState::Master,
+            master: Some("10.0.0.1".into()),
             transitions: 2,
             adverts_sent: 30,
             adverts_received: 4,
