@@ -16,7 +16,8 @@ stage=$out/stage
 deb=$out/fulcrum_${version}_${arch}.deb
 
 cargo build --release --locked -p fulcrum --bin fulcrum
-binary=target/release/fulcrum
+# Where cargo put it (CARGO_TARGET_DIR when set, as a shared CI cache does).
+binary=${CARGO_TARGET_DIR:-target}/release/fulcrum
 
 rm -rf "$stage" "$out/assets" "$out/shlibs"
 mkdir -p "$stage/DEBIAN"

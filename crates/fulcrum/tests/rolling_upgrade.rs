@@ -41,7 +41,10 @@ fn release_build() -> PathBuf {
         .status()
         .expect("run cargo build --release");
     assert!(status.success(), "cargo build --release failed");
-    root.join("target/release/fulcrum")
+    // Where cargo put it: CARGO_TARGET_DIR when set (relative to the workspace), else target/.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    target.join("release/fulcrum")
 }
 
 fn everyone_answered_since(logs: &[ClientLog], at: Instant) -> bool {
