@@ -311,7 +311,9 @@ mod tests {
         assert!(both.starts_with(&only_v4), "{both}");
         let block = &both[only_v4.len()..];
         assert!(
-            block.starts_with("\nfamily ipv6\nstate MASTER\nvrid 7\npriority 200\nipaddr0 fd00::1\n"),
+            block.starts_with(
+                "\nfamily ipv6\nstate MASTER\nvrid 7\npriority 200\nipaddr0 fd00::1\n"
+            ),
             "{block}"
         );
         assert!(block.contains("master fe80::45\n"), "{block}");
