@@ -5,7 +5,7 @@
 #
 #   sudo bench/vrrp_failover.sh [--trials 10] [--settings 2:1000,3:100,3:20]
 #                               [--impls fulcrum,keepalived] [--rate 1000] [--load-seconds 20]
-#                               [--fulcrum PATH]
+#                               [--families 4] [--fulcrum PATH]
 #
 # --settings is a list of VERSION:ADVERT_MS. The lab, in fresh namespaces (no link to the host):
 # a bridge "sw" and three namespaces on it, nodes a (10.235.210.45) and b (.46) and a client
@@ -23,6 +23,13 @@
 # skip) while both nodes run, and the transitions each node made meanwhile are counted (a
 # takeover without a death is a false one). Namespaces and processes are removed on exit, Ctrl-C
 # included.
+#
+# --families 6 (or 4,6) measures the IPv6 instances (VRRP v3, RFC 5798; give only version-3
+# settings): the nodes also carry fd00:1::45 and ::46, the client fd00:1::200 (unique-local,
+# inside the lab only), the IPv6 VIP is fd00:1::100 and the client queries it. Fulcrum runs a
+# dual-stack block (a server on each VIP, so both instances run, as in the keepalived IPv6
+# interop test) and is read through the `family ipv6` block of `show vrrp`; keepalived runs an
+# IPv6 instance only (`version 3`, `virtual_ipaddress { fd00:1::100/64 }`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +39,7 @@ settings="2:1000,3:100,3:20"
 impls="fulcrum,keepalived"
 rate=1000
 load_seconds=20
+families=4
 fulcrum=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -40,6 +48,7 @@ while [[ $# -gt 0 ]]; do
         --impls) impls="$2"; shift 2 ;;
         --rate) rate="$2"; shift 2 ;;
         --load-seconds) load_seconds="$2"; shift 2 ;;
+        --families) families="$2"; shift 2 ;;
         --fulcrum) fulcrum="$2"; shift 2 ;;
         -h | --help) sed -n '2,/^set -e/{/^set -e/d;p}' "$0"; exit 0 ;;
         *) echo "vrrp_failover.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -87,24 +96,41 @@ for node in a:10.235.210.45 b:10.235.210.46 c:10.235.210.100; do
     ip -n "$tag-$name" addr add "${node#*:}/24" dev eth0
     ip -n "$tag-$name" link set eth0 up
 done
+[[ "$families" =~ ^(4|6|4,6|6,4)$ ]] || die "--families takes 4, 6 or 4,6"
+if [[ "$families" == *6* ]]; then
+    for node in a:45 b:46 c:200; do
+        ip -n "$tag-${node%%:*}" addr add "fd00:1::${node#*:}/64" dev eth0
+    done
+    # Both daemons send from the link-local address: wait until its duplicate address
+    # detection is over (bounded).
+    for i in $(seq 100); do
+        tentative=0
+        for name in a b c; do
+            ip -n "$tag-$name" -6 addr show dev eth0 | grep -q tentative && tentative=1
+        done
+        [[ $tentative -eq 0 ]] && break
+        sleep 0.1
+    done
+fi
 
 [[ "$load_seconds" =~ ^[0-9]+$ && "$load_seconds" -le 120 ]] || die "--load-seconds takes 0 to 120"
 if [[ "$load_seconds" -gt 0 ]]; then
     command -v dnsperf >/dev/null 2>&1 || die "missing tool 'dnsperf': apt-get install dnsperf"
 fi
 
-ip netns exec "$tag-c" python3 - "$work" "$tag" "$trials" "$settings" "$impls" "$rate" "$load_seconds" <<'PY'
+ip netns exec "$tag-c" python3 - "$work" "$tag" "$trials" "$settings" "$impls" "$rate" "$load_seconds" "$families" <<'PY'
 import os, random, signal, socket, statistics, struct, subprocess, sys, threading, time
 
-work, tag, trials, settings, impls, rate, load_seconds = sys.argv[1:8]
+work, tag, trials, settings, impls, rate, load_seconds, families = sys.argv[1:9]
 trials, rate, load_seconds = int(trials), int(rate), int(load_seconds)
 FULCRUM = os.path.join(work, "fulcrum")
-VIP = "10.235.210.1"
+VIPS = {4: ("10.235.210.1", "32"), 6: ("fd00:1::100", "64")}
+VIP = VIPS[4][0]
 NODES = {"a": "10.235.210.45", "b": "10.235.210.46"}
 
 RESPONDER = r'''
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
 s.bind((sys.argv[1], int(sys.argv[2])))
 while True:
@@ -122,9 +148,11 @@ def popen(ns, argv, log):
                             stdin=subprocess.DEVNULL, stdout=out, stderr=out)
 
 class Node:
-    def __init__(self, impl, name, version, advert_ms):
+    def __init__(self, impl, name, version, advert_ms, family):
         self.impl, self.name, self.version, self.advert_ms = impl, name, version, advert_ms
-        self.dir = os.path.join(work, f"{impl}-v{version}-{advert_ms}-{name}")
+        self.family = family
+        self.vip, self.vip_prefix = VIPS[family]
+        self.dir = os.path.join(work, f"{impl}-ipv{family}-v{version}-{advert_ms}-{name}")
         os.makedirs(self.dir, exist_ok=True)
         self.log = os.path.join(self.dir, "log")
         self.proc = None
@@ -132,7 +160,10 @@ class Node:
 
     def start(self):
         if self.responder is None:
-            addr, port = ("127.0.0.1", "5353") if self.impl == "fulcrum" else ("0.0.0.0", "53")
+            if self.impl == "fulcrum":
+                addr, port = ("127.0.0.1" if self.family == 4 else "::1"), "5353"
+            else:
+                addr, port = ("0.0.0.0" if self.family == 4 else "::"), "53"
             self.responder = popen(self.name, ["python3", "-c", RESPONDER, addr, port], self.log + ".responder")
         if self.impl == "fulcrum":
             conf = os.path.join(self.dir, "fulcrum.conf")
@@ -144,6 +175,10 @@ class Node:
                         f"server 1 {{\nipaddr {VIP}\nport 53\nprotocol udp\ntargets 1\n}}\n"
                         "register server 1\nenable server 1\n"
                         "target 1 {\nipaddr 127.0.0.1\nport 5353\n}\nregister target 1\nenable target 1\n")
+                if self.family == 6:
+                    f.write(f"server 2 {{\nipaddr {self.vip}\nport 53\nprotocol udp\ntargets 2\n}}\n"
+                            "register server 2\nenable server 2\n"
+                            "target 2 {\nipaddr ::1\nport 5353\n}\nregister target 2\nenable target 2\n")
             self.socket = os.path.join(self.dir, "ctl.sock")
             self.proc = popen(self.name, [FULCRUM, "run", "-c", conf, "--socket", self.socket], self.log)
         else:
@@ -152,7 +187,7 @@ class Node:
                 f.write(f"global_defs {{\n  router_id {self.name}\n}}\n"
                         f"vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n"
                         f"  priority 200\n  advert_int {self.advert_ms / 1000}\n  version {self.version}\n"
-                        f"  virtual_ipaddress {{\n    {VIP}/32\n  }}\n}}\n")
+                        f"  virtual_ipaddress {{\n    {self.vip}/{self.vip_prefix}\n  }}\n}}\n")
             self.vrrp_pid = os.path.join(self.dir, "vrrp.pid")
             if os.path.exists(self.vrrp_pid):
                 os.remove(self.vrrp_pid)
@@ -160,10 +195,17 @@ class Node:
             self.proc = popen(self.name, ["keepalived", "-n", "-l", "-D", "--vrrp", "-f", conf,
                                           "-p", os.path.join(self.dir, "keepalived.pid"), "-r", self.vrrp_pid], self.log)
 
+    def show_vrrp(self):
+        """Fulcrum's `show vrrp` block of this node's family."""
+        out = subprocess.run([FULCRUM, "control", "--socket", self.socket, "-e", "show vrrp"],
+                             capture_output=True, text=True).stdout
+        if self.family == 6:
+            out = out.partition("\n\nfamily ipv6\n")[2]
+        return out
+
     def state(self):
         if self.impl == "fulcrum":
-            out = subprocess.run([FULCRUM, "control", "--socket", self.socket, "-e", "show vrrp"],
-                                 capture_output=True, text=True).stdout
+            out = self.show_vrrp()
             for line in out.splitlines():
                 if line.startswith("state "):
                     return line[6:]
@@ -177,8 +219,7 @@ class Node:
     def transitions(self):
         """How many state changes the node has made (Fulcrum: show vrrp; keepalived: its log)."""
         if self.impl == "fulcrum":
-            out = subprocess.run([FULCRUM, "control", "--socket", self.socket, "-e", "show vrrp"],
-                                 capture_output=True, text=True).stdout
+            out = self.show_vrrp()
             for line in out.splitlines():
                 if line.startswith("transitions "):
                     return int(line.split()[1])
@@ -203,7 +244,7 @@ class Node:
         return t0
 
     def revive(self):
-        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{VIP}/32", "dev", "eth0")
+        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{self.vip}/{self.vip_prefix}", "dev", "eth0")
         sh("ip", "-n", f"{tag}-sw", "link", "set", f"p{self.name}", "up")
         self.start()
 
@@ -218,7 +259,7 @@ class Node:
                     os.kill(int(f.read().strip()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
-        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{VIP}/32", "dev", "eth0")
+        sh("ip", "-n", f"{tag}-{self.name}", "addr", "del", f"{self.vip}/{self.vip_prefix}", "dev", "eth0")
 
 def wait_until(cond, limit):
     end = time.monotonic() + limit
@@ -232,8 +273,9 @@ class Load:
     """Queries VIP:53 at `rate`/s from one thread; another matches replies by id. After
     `watch(t0)` the receiver notes when the first reply to a query sent after t0 arrives (kept
     cheap: the sender must not stall while the main thread waits)."""
-    def __init__(self):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    def __init__(self, family):
+        self.vip = VIPS[family][0]
+        self.s = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_DGRAM)
         self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self.s.settimeout(0.05)
         self.sent, self.got, self.stop_flag, self.next = {}, {}, False, 0
@@ -253,7 +295,7 @@ class Load:
             self.got.pop(qid, None)
             self.sent[qid] = time.monotonic()
             try:
-                self.s.sendto(q, (VIP, 53))
+                self.s.sendto(q, (self.vip, 53))
             except OSError:
                 pass
             t += gap
@@ -286,13 +328,13 @@ class Load:
                     lost += 1
         return sent, lost
 
-def trial_series(impl, version, advert_ms):
-    nodes = {n: Node(impl, n, version, advert_ms) for n in NODES}
+def trial_series(impl, version, advert_ms, family):
+    nodes = {n: Node(impl, n, version, advert_ms, family) for n in NODES}
     advert = advert_ms / 1000.0
     mdi = 3 * advert + (56 / 256) * (1.0 if version == 2 else advert)
     results = []
     false_takeovers = None
-    load = Load()
+    load = Load(family)
     try:
         nodes["a"].start()
         if not wait_until(lambda: nodes["a"].state() == "MASTER", mdi + 5):
@@ -327,20 +369,20 @@ def trial_series(impl, version, advert_ms):
             time.sleep(max(0.5, 3 * advert))
             master, backup = backup, master
         if load_seconds > 0:
-            false_takeovers = full_load_check(impl, version, advert_ms, nodes)
+            false_takeovers = full_load_check(impl, version, advert_ms, nodes, VIPS[family][0])
     finally:
         load.stop_flag = True
         for node in nodes.values():
             node.stop()
     return results, false_takeovers
 
-def full_load_check(impl, version, advert_ms, nodes):
+def full_load_check(impl, version, advert_ms, nodes, vip):
     """Saturates the VIP with dnsperf while both nodes run; returns the transitions made."""
     queries = os.path.join(work, "queries.txt")
     with open(queries, "w") as f:
         f.write("bench.test TXT\nbench.test A\n")
     before = {n: node.transitions() for n, node in nodes.items()}
-    out = subprocess.run(["dnsperf", "-s", VIP, "-d", queries, "-l", str(load_seconds), "-c", "4",
+    out = subprocess.run(["dnsperf", "-s", vip, "-d", queries, "-l", str(load_seconds), "-c", "4",
                           "-T", "2", "-q", "200", "-t", "1"], capture_output=True, text=True,
                          timeout=load_seconds + 30).stdout
     after = {n: node.transitions() for n, node in nodes.items()}
@@ -352,10 +394,14 @@ def full_load_check(impl, version, advert_ms, nodes):
     return made
 
 summary = []
-for setting in settings.split(","):
+for family, setting in [(int(f), s) for f in families.split(",") for s in settings.split(",")]:
     version, advert_ms = (int(x) for x in setting.split(":"))
+    if family == 6 and version != 3:
+        sys.exit(f"IPv6 runs VRRP version 3 only: drop {setting} from --settings")
     for impl in impls.split(","):
-        res, false_takeovers = trial_series(impl, version, advert_ms)
+        res, false_takeovers = trial_series(impl, version, advert_ms, family)
+        if family == 6:
+            impl += " (IPv6)"
         outages = [o for o, _ in res if o is not None]
         losts = [l for o, l in res if o is not None]
         failed = sum(1 for o, _ in res if o is None)

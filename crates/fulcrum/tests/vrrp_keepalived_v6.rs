@@ -8,6 +8,9 @@
 //!   takes over and Fulcrum releases it; after SIGKILL of keepalived Fulcrum takes it again.
 //! - Fulcrum higher (200 vs 100): keepalived, master alone, yields to Fulcrum (preemption);
 //!   after SIGKILL of Fulcrum keepalived takes over.
+//! - `show vrrp` shows the IPv6 instance beside the IPv4 one: MASTER alone (its own link-local
+//!   address as master, holding the VIP), BACKUP under keepalived (keepalived's address as
+//!   master, adverts received), while the IPv4 block, first and unchanged, stays MASTER.
 //!
 //! - Equal priority (150): the link is cut with a bridge filter in the switch so both become
 //!   master, then restored: the master with the higher link-local address stays (RFC 5798
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use netlab::{Ns, Switch};
 use testkit::process::{read, require_on_path, wait_for_log};
+use testkit::show::value_of;
 use testkit::vrrp::{fulcrum_config, Fulcrum, Group, Keepalived, Link};
 
 const LOW: &str = "10.235.210.45";
@@ -313,4 +317,91 @@ fn fulcrum_s_link_down_hands_over_and_link_up_takes_back() {
     );
     keepalived.wait_state("BACKUP", MARGIN);
     assert!(!holds_vip6(&s.keepalived_ns));
+}
+
+/// The IPv6 block of `show vrrp` (after the empty line and its `family ipv6` header).
+fn ipv6_block(shown: &str) -> Option<&str> {
+    shown
+        .split_once("\n\nfamily ipv6\n")
+        .map(|(_, block)| block)
+}
+
+/// Polls `show vrrp` until its IPv6 block is in `state`; returns the whole text.
+fn wait_shown_ipv6_state(fulcrum: &Fulcrum, state: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let shown = fulcrum.show_vrrp();
+        if ipv6_block(&shown)
+            .and_then(|b| value_of(b, "state"))
+            .as_deref()
+            == Some(state)
+        {
+            return shown;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "show vrrp has no IPv6 block in {state} within {limit:?}:\n{shown}\nlog:\n{}",
+            read(&fulcrum.log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn show_vrrp_shows_the_ipv6_instance_master_then_backup() {
+    let s = setup("v6shw", 0x45, 0x46);
+    let fulcrum = start_fulcrum(&s, 100);
+    let shown = wait_shown_ipv6_state(&fulcrum, "MASTER", V3.master_down(100) + MARGIN);
+    let block = ipv6_block(&shown).expect("IPv6 block");
+    assert_eq!(
+        value_of(&shown, "state").as_deref(),
+        Some("MASTER"),
+        "{shown}"
+    );
+    assert_eq!(
+        value_of(&shown, "ipaddr0").as_deref(),
+        Some("10.235.210.1"),
+        "{shown}"
+    );
+    assert_eq!(value_of(block, "vrid").as_deref(), Some("7"), "{shown}");
+    assert_eq!(
+        value_of(block, "priority").as_deref(),
+        Some("100"),
+        "{shown}"
+    );
+    assert_eq!(value_of(block, "ipaddr0").as_deref(), Some(VIP6), "{shown}");
+    assert_eq!(value_of(block, "version").as_deref(), Some("3"), "{shown}");
+    assert_eq!(
+        value_of(block, "master").as_deref(),
+        Some("fe80::ff:fe00:45"),
+        "{shown}"
+    );
+    assert_eq!(
+        value_of(block, "holding").as_deref(),
+        Some("yes"),
+        "{shown}"
+    );
+    assert_eq!(value_of(block, "dropped").as_deref(), Some("0"), "{shown}");
+
+    let keepalived = start_keepalived(&s, 200);
+    keepalived.wait_state("MASTER", V3.master_down(200) + MARGIN);
+    let shown = wait_shown_ipv6_state(&fulcrum, "BACKUP", MARGIN);
+    let block = ipv6_block(&shown).expect("IPv6 block");
+    assert_eq!(
+        value_of(block, "master").as_deref(),
+        Some("fe80::ff:fe00:46"),
+        "{shown}"
+    );
+    assert_eq!(value_of(block, "holding").as_deref(), Some("no"), "{shown}");
+    let received: u64 = value_of(block, "adverts-received")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(received > 0, "{shown}");
+    assert!(
+        value_of(block, "transitions").is_some_and(|n| n != "0"),
+        "{shown}"
+    );
+    // keepalived runs no IPv4 instance: Fulcrum's stays master and its block comes first.
+    assert!(shown.starts_with("state MASTER\nvrid 7\n"), "{shown}");
+    assert!(holds_vip6(&s.keepalived_ns));
 }

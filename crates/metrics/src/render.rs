@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::snapshot::{Histogram, Snapshot};
+use crate::snapshot::{Histogram, Snapshot, VrrpSample};
 
 /// The `Content-Type` of what [`render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -236,30 +236,40 @@ impl Collector for SnapshotCollector {
             s.sessions_expired,
         )?;
 
-        if let Some(v) = &s.vrrp {
-            let vrid = || id("vrid", v.vrid);
-            gauges(
-                &mut e,
-                "fulcrum_vrrp_state",
-                "VRRP state: 0 initialize, 1 backup, 2 master, 3 fault (link down).",
-                [(vrid(), v.state.value())],
-            )?;
-            counters(
-                &mut e,
-                "fulcrum_vrrp_transitions",
-                "VRRP state transitions.",
-                [(vrid(), v.transitions)],
-            )?;
-            counters(
-                &mut e,
-                "fulcrum_vrrp_adverts",
-                "VRRP adverts, direction sent or received.",
+        let instances: Vec<(&VrrpSample, &str)> = [(&s.vrrp, "ipv4"), (&s.vrrp6, "ipv6")]
+            .into_iter()
+            .filter_map(|(sample, family)| sample.as_ref().map(|v| (v, family)))
+            .collect();
+        let vrid_family = |v: &VrrpSample, family: &str| {
+            [("vrid", v.vrid.to_string()), ("family", family.to_string())]
+        };
+        gauges(
+            &mut e,
+            "fulcrum_vrrp_state",
+            "VRRP state: 0 initialize, 1 backup, 2 master, 3 fault (link down).",
+            instances
+                .iter()
+                .map(|&(v, family)| (vrid_family(v, family), v.state.value())),
+        )?;
+        counters(
+            &mut e,
+            "fulcrum_vrrp_transitions",
+            "VRRP state transitions.",
+            instances
+                .iter()
+                .map(|&(v, family)| (vrid_family(v, family), v.transitions)),
+        )?;
+        counters(
+            &mut e,
+            "fulcrum_vrrp_adverts",
+            "VRRP adverts, direction sent or received.",
+            instances.iter().flat_map(|&(v, family)| {
                 [("sent", v.adverts_sent), ("received", v.adverts_received)].map(|(dir, n)| {
-                    let labels = [("vrid", v.vrid.to_string()), ("direction", dir.into())];
-                    (labels, n)
-                }),
-            )?;
-        }
+                    let [vrid, family] = vrid_family(v, family);
+                    ([vrid, family, ("direction", dir.to_string())], n)
+                })
+            }),
+        )?;
         if let Some(v) = &s.sync {
             counters(
                 &mut e,

@@ -14,8 +14,10 @@ pub struct Snapshot {
     /// Sessions created and expired in the session tables of both planes.
     pub sessions_created: u64,
     pub sessions_expired: u64,
-    /// `None` while no VRRP driver runs.
+    /// `None` while no VRRP driver runs (the IPv4 instance, label `family="ipv4"`).
     pub vrrp: Option<VrrpSample>,
+    /// The IPv6 instance of the same block (label `family="ipv6"`); `None` while it does not run.
+    pub vrrp6: Option<VrrpSample>,
     /// `None` while no sync driver runs.
     pub sync: Option<SyncSample>,
     /// The DSR plane's frame events by name (empty while no DSR plane runs).

@@ -64,7 +64,10 @@ pub fn dispatch(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {
         Command::ShowNetworks => Reply::ok(tables::show_networks(&daemon.config())),
         Command::ShowSessions(limit) => Reply::ok(daemon.planes().show_sessions(limit)),
         Command::ShowVrrp => {
-            Reply::ok(crate::vrrp::show(daemon.published().vrrp.borrow().as_ref()))
+            let published = daemon.published();
+            let v4 = published.vrrp.borrow().clone();
+            let v6 = published.vrrp6.borrow().clone();
+            Reply::ok(crate::vrrp::show(v4.as_ref(), v6.as_ref()))
         }
         Command::ShowSync => Reply::ok(crate::sync::show(&daemon.published().sync.borrow())),
         Command::ShowTcp => Reply::ok(daemon.proxy().show_tcp()),

@@ -57,6 +57,7 @@ pub fn start(daemon: &Arc<Daemon>, sync_tap: &Arc<SyncTap>) -> Drivers {
         link_changes,
         planes.vip_switch(),
         outlets.vrrp,
+        outlets.vrrp6,
     );
     let sync = crate::sync::spawn(
         daemon.subscribe(),

@@ -211,15 +211,22 @@ fn dsr_plane(dsr: &crate::dsr::Dsr, snapshot: &mut Snapshot) {
     }
 }
 
+/// Both instances (IPv4, IPv6): their own `family` label on the VRRP families, their drops
+/// summed under `plane="vrrp"`.
 fn vrrp(snapshot: &mut Snapshot, daemon: &Daemon) {
-    let Some(status) = daemon.published().vrrp.borrow().clone() else {
-        return;
-    };
+    let published = daemon.published();
+    let v4 = published.vrrp.borrow().clone();
+    let v6 = published.vrrp6.borrow().clone();
+    snapshot.vrrp = v4.map(|status| vrrp_sample(snapshot, &status));
+    snapshot.vrrp6 = v6.map(|status| vrrp_sample(snapshot, &status));
+}
+
+fn vrrp_sample(snapshot: &mut Snapshot, status: &crate::vrrp::Status) -> VrrpSample {
     for reason in AdvertDrop::ALL {
         drop_sample(snapshot, "vrrp", reason.name(), status.drops.get(reason));
     }
     drop_sample(snapshot, "vrrp", "send-failed", status.send_errors);
-    snapshot.vrrp = Some(VrrpSample {
+    VrrpSample {
         vrid: status.vrid,
         state: match status.state {
             State::Initialize => VrrpState::Initialize,
@@ -231,7 +238,7 @@ fn vrrp(snapshot: &mut Snapshot, daemon: &Daemon) {
         transitions: status.counters.transitions,
         adverts_sent: status.counters.adverts_sent,
         adverts_received: status.counters.adverts_received,
-    });
+    }
 }
 
 fn sync(snapshot: &mut Snapshot, daemon: &Daemon) {

@@ -11,6 +11,8 @@ use tokio::sync::watch;
 #[derive(Clone)]
 pub struct Outlets {
     pub vrrp: crate::vrrp::Publisher,
+    /// The IPv6 instance of the same `vrrp` block.
+    pub vrrp6: crate::vrrp::Publisher,
     pub sync: crate::sync::Publisher,
 }
 
@@ -19,6 +21,9 @@ pub struct Outlets {
 pub struct Published {
     /// The VRRP driver's typed status (`None`: no group runs).
     pub vrrp: crate::vrrp::Subscriber,
+    /// The IPv6 instance's typed status (`None`: no IPv6 virtual address, or not running).
+    /// Only `show vrrp` and the metrics read it: sync and the service status follow IPv4.
+    pub vrrp6: crate::vrrp::Subscriber,
     /// The sync driver's status, or why it does not run.
     pub sync: crate::sync::Subscriber,
 }
@@ -26,11 +31,13 @@ pub struct Published {
 /// The channels between the drivers and the rest of the daemon, made once per daemon.
 pub fn channels() -> (Outlets, Published) {
     let (vrrp, vrrp_status) = watch::channel(None);
+    let (vrrp6, vrrp6_status) = watch::channel(None);
     let (sync, sync_status) = watch::channel(crate::sync::Published::not_started());
     (
-        Outlets { vrrp, sync },
+        Outlets { vrrp, vrrp6, sync },
         Published {
             vrrp: vrrp_status,
+            vrrp6: vrrp6_status,
             sync: sync_status,
         },
     )

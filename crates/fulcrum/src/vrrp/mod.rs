@@ -22,7 +22,8 @@
 //! VIPs, and the counters `show vrrp` prints) on the watch channel it is given ([`Publisher`]);
 //! `None` while no group runs. The sync driver, `show vrrp` ([`show`]) and the service status
 //! subscribe to that channel; nothing parses the text.
-//! IPv6 virtual addresses run as a second instance with the same VRID in its own thread ([`v6`]).
+//! IPv6 virtual addresses run as a second instance with the same VRID in its own thread ([`v6`]),
+//! which publishes the same [`Status`] on its own channel.
 
 mod fault;
 mod notify;
@@ -73,17 +74,18 @@ pub struct Handle {
 }
 
 /// Starts the driver thread; it idles while the configuration has no `vrrp` block, and
-/// publishes its status on `publisher`. `vip_switch`: the plane that answers for the VIPs in
+/// publishes its status on `publisher` (the IPv6 instance's on `publisher6`). `vip_switch`: the plane that answers for the VIPs in
 /// DSR mode (see [`vip`]).
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     links: watch::Receiver<Links>,
     vip_switch: PlaneView<dyn VipSwitch>,
     publisher: Publisher,
+    publisher6: Publisher,
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let thread6 = v6::spawn(changes.clone(), links.clone(), stop.clone());
+    let thread6 = v6::spawn(changes.clone(), links.clone(), publisher6, stop.clone());
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || follow(changes, links, &vip_switch, &publisher, &flag))
@@ -370,7 +372,10 @@ impl Runner {
         self.publisher.send_replace(Some(Status::of(
             &self.machine,
             &self.group,
-            &self.setup,
+            show::Place {
+                interface: &self.setup.interface,
+                mode: self.setup.mode,
+            },
             self.vip.holds(),
             self.drops,
             self.send_errors,

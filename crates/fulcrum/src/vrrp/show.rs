@@ -7,26 +7,34 @@
 //! unicast peers (or `multicast`), the authentication, adverts from senders not heard before,
 //! refused as not a configured peer, and taken with another address list.
 //!
+//! With an IPv6 instance running ([`super::v6`]) its block follows after an empty line, headed
+//! `family ipv6`, with the same lines; the IPv4 block stays first and unchanged, so readers that
+//! take the first `state` line keep reading the IPv4 instance.
+//!
 //! [`Status`] is also the typed state other parts of the daemon follow (the sync driver's role
 //! and peer, the service status): they read its fields, never this text.
 
 use std::fmt::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{AdvertDrop, Auth, Counters, Group, Machine, SenderCounters, State};
+use fulcrum_core::vrrp::{
+    AdvertDrop, Auth, Counters, Family, Group, Machine, SenderCounters, State,
+};
 
-use super::setup::{Mode, Setup};
+use super::setup::Mode;
 
 /// A snapshot the driver publishes after every step on its watch channel ([`super::Publisher`]).
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// Which instance: the IPv4 one (VRRP v2 or v3) or the IPv6 one (v3).
+    pub family: IpFamily,
     /// The machine's state (INIT, BACKUP, MASTER, FAULT).
     pub state: State,
     pub vrid: u8,
     pub priority: u8,
-    pub addresses: Vec<Ipv4Addr>,
+    pub addresses: Vec<IpAddr>,
     pub version: u8,
     pub advert_interval_cs: u16,
     pub master_advert_interval_cs: u16,
@@ -43,35 +51,63 @@ pub struct Status {
     pub drops: DropCounters,
     pub send_errors: u64,
     /// Empty: multicast.
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
     /// `none` or `pass` (never the password).
     pub auth: &'static str,
     pub senders: SenderCounters,
 }
 
+/// The address family of a VRRP instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    /// As the header of its block in `show vrrp` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "ipv4",
+            IpFamily::V6 => "ipv6",
+        }
+    }
+}
+
+/// Where an instance runs: its interface and mode.
+pub struct Place<'a> {
+    pub interface: &'a str,
+    pub mode: Mode,
+}
+
 impl Status {
-    pub fn of(
-        machine: &Machine,
-        group: &Group,
-        setup: &Setup,
+    pub fn of<A: Family + Into<IpAddr>>(
+        machine: &Machine<A>,
+        group: &Group<A>,
+        place: Place<'_>,
         holds_vip: bool,
         drops: DropCounters,
         send_errors: u64,
     ) -> Status {
         let config = machine.config();
+        let family = match config.primary_address.into() {
+            IpAddr::V4(_) => IpFamily::V4,
+            IpAddr::V6(_) => IpFamily::V6,
+        };
         let now = Instant::now();
         let wall = SystemTime::now();
         Status {
+            family,
             state: machine.state(),
             vrid: config.vrid,
             priority: machine.priority(),
-            addresses: config.addresses.clone(),
+            addresses: config.addresses.iter().map(|&a| a.into()).collect(),
             version: config.version.number(),
             advert_interval_cs: config.advert_interval_cs,
             master_advert_interval_cs: machine.master_advert_interval_cs(),
-            master: machine.master_address().map(IpAddr::V4),
-            interface: setup.interface.clone(),
-            mode: setup.mode,
+            master: machine.master_address().map(Into::into),
+            interface: place.interface.to_string(),
+            mode: place.mode,
             holds_vip,
             last_transition: machine
                 .last_transition()
@@ -79,7 +115,7 @@ impl Status {
             counters: machine.counters(),
             drops,
             send_errors,
-            peers: group.peers().to_vec(),
+            peers: group.peers().iter().map(|&a| a.into()).collect(),
             auth: match config.auth {
                 Auth::None => "none",
                 Auth::SimpleText(_) => "pass",
@@ -97,12 +133,19 @@ impl Status {
     }
 }
 
-/// The reply to `show vrrp`, from the driver's last published status (`None`: not running).
-pub fn show(status: Option<&Status>) -> String {
-    match status {
-        Some(status) => render(status, SystemTime::now()),
-        None => "vrrp not running (no vrrp block, or see the log)\n".to_string(),
+/// The reply to `show vrrp`, from the drivers' last published statuses (`None`: that instance
+/// does not run): the IPv4 block, then the IPv6 block if that instance runs.
+pub fn show(v4: Option<&Status>, v6: Option<&Status>) -> String {
+    let mut out = match (v4, v6) {
+        (Some(status), _) => render(status, SystemTime::now()),
+        (None, None) => return "vrrp not running (no vrrp block, or see the log)\n".to_string(),
+        (None, Some(_)) => "vrrp not running for ipv4\n".to_string(),
+    };
+    if let Some(status) = v6 {
+        let _ = write!(out, "\nfamily {}\n", status.family.name());
+        out.push_str(&render(status, SystemTime::now()));
     }
+    out
 }
 
 fn render(s: &Status, now: SystemTime) -> String {
@@ -161,7 +204,7 @@ fn render(s: &Status, now: SystemTime) -> String {
     if s.peers.is_empty() {
         out.push_str("peers multicast\n");
     } else {
-        let peers: Vec<String> = s.peers.iter().map(Ipv4Addr::to_string).collect();
+        let peers: Vec<String> = s.peers.iter().map(IpAddr::to_string).collect();
         let _ = writeln!(out, "peers {}", peers.join(" "));
     }
     let _ = writeln!(out, "auth {}", s.auth);
@@ -178,6 +221,7 @@ fn render(s: &Status, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::Duration;
 
     #[test]
@@ -185,10 +229,11 @@ mod tests {
         let mut drops = DropCounters::default();
         drops.count(AdvertDrop::BadTtl);
         let status = Status {
+            family: IpFamily::V4,
             state: State::Master,
             vrid: 7,
             priority: 200,
-            addresses: vec![Ipv4Addr::new(10, 235, 210, 1)],
+            addresses: vec![Ipv4Addr::new(10, 235, 210, 1).into()],
             version: 2,
             advert_interval_cs: 100,
             master_advert_interval_cs: 100,
@@ -200,7 +245,7 @@ mod tests {
             counters: Counters::default(),
             drops,
             send_errors: 0,
-            peers: vec![Ipv4Addr::new(10, 235, 210, 46)],
+            peers: vec![Ipv4Addr::new(10, 235, 210, 46).into()],
             auth: "pass",
             senders: SenderCounters {
                 new_sender: 1,
@@ -229,6 +274,54 @@ mod tests {
                  adverts-not-a-peer 2\nadverts-address-mismatch 3\n"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_ipv6_block_follows_the_ipv4_one_unchanged() {
+        let v4 = Status {
+            family: IpFamily::V4,
+            state: State::Backup,
+            vrid: 7,
+            priority: 200,
+            addresses: vec![Ipv4Addr::new(10, 235, 210, 1).into()],
+            version: 3,
+            advert_interval_cs: 100,
+            master_advert_interval_cs: 100,
+            master: None,
+            interface: "eth1".into(),
+            mode: Mode::Proxy,
+            holds_vip: false,
+            last_transition: None,
+            counters: Counters::default(),
+            drops: DropCounters::default(),
+            send_errors: 0,
+            peers: Vec::new(),
+            auth: "none",
+            senders: SenderCounters::default(),
+        };
+        let mut v6 = v4.clone();
+        v6.family = IpFamily::V6;
+        v6.state = State::Master;
+        v6.addresses = vec![Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).into()];
+        v6.master = Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x45).into());
+        v6.drops.count(AdvertDrop::BadTtl);
+        let only_v4 = show(Some(&v4), None);
+        let both = show(Some(&v4), Some(&v6));
+        assert!(both.starts_with(&only_v4), "{both}");
+        let block = &both[only_v4.len()..];
+        assert!(
+            block.starts_with(
+                "\nfamily ipv6\nstate MASTER\nvrid 7\npriority 200\nipaddr0 fd00::1\n"
+            ),
+            "{block}"
+        );
+        assert!(block.contains("master fe80::45\n"), "{block}");
+        assert!(block.contains("dropped 1\ndropped-bad-ttl 1\n"), "{block}");
+        assert!(
+            show(None, Some(&v6)).starts_with("vrrp not running for ipv4\n\nfamily ipv6\n"),
+            "{}",
+            show(None, Some(&v6))
         );
     }
 }

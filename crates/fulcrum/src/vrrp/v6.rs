@@ -14,8 +14,9 @@
 //! the group (priority, address list) goes to the running machine; any other stops it cleanly
 //! (priority-0 advert, VIPs released) and starts the new one. Stopping sends the Shutdown
 //! event. In DSR mode the IPv6 instance does not run and says so once: the DSR plane holds no
-//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). Not yet
-//! here: the instance's lines in `show vrrp`.
+//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). After every
+//! step it publishes the same typed [`Status`] as the IPv4 instance on its own channel (`None`
+//! while it does not run), which `show vrrp` and the metrics read.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +31,10 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use tokio::sync::watch;
 
 use super::notify::Notifier;
+use super::setup::Mode;
+use super::show::Place;
 use super::socket6::VrrpSocket6;
-use super::{idle, End, POLL_CAP, RETRY};
+use super::{idle, End, Publisher, Status, POLL_CAP, RETRY};
 use crate::link::{self, Links};
 
 /// What the IPv6 instance needs from the configuration; the primary address is the
@@ -104,11 +107,12 @@ impl Setup6 {
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     links: watch::Receiver<Links>,
+    publisher: Publisher,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("vrrp6".into())
-        .spawn(move || follow(changes, links, &stop))
+        .spawn(move || follow(changes, links, &publisher, &stop))
         .map_err(|e| tracing::error!("vrrp6: cannot start the driver thread: {e}"))
         .ok()
 }
@@ -116,6 +120,7 @@ pub fn spawn(
 fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     mut links: watch::Receiver<Links>,
+    publisher: &Publisher,
     stop: &AtomicBool,
 ) {
     let mut last_problem: Option<String> = None;
@@ -130,11 +135,13 @@ fn follow(
         let setup = match Setup6::from_config(&config) {
             Ok(Some(setup)) => setup,
             Ok(None) => {
+                publisher.send_replace(None);
                 idle(&mut changes, stop);
                 continue;
             }
             Err(problem) => {
                 report(format!("not running: {problem}"));
+                publisher.send_replace(None);
                 idle(&mut changes, stop);
                 continue;
             }
@@ -152,7 +159,7 @@ fn follow(
                 continue;
             }
         };
-        match Runner6::new(setup, socket).run(&mut changes, &mut links, stop) {
+        match Runner6::new(setup, socket, publisher.clone()).run(&mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -171,10 +178,11 @@ struct Runner6 {
     held: bool,
     drops: DropCounters,
     send_errors: u64,
+    publisher: Publisher,
 }
 
 impl Runner6 {
-    fn new(setup: Setup6, socket: VrrpSocket6) -> Runner6 {
+    fn new(setup: Setup6, socket: VrrpSocket6, publisher: Publisher) -> Runner6 {
         let config = setup.machine(socket.link_local());
         tracing::info!(
             "vrrp6: vrid {} priority {} version 3 advert {} ms on {} from {}, addresses {:?}",
@@ -195,6 +203,7 @@ impl Runner6 {
             held: false,
             drops: DropCounters::default(),
             send_errors: 0,
+            publisher,
         }
     }
 
@@ -313,6 +322,17 @@ impl Runner6 {
                 }
             }
         }
+        self.publisher.send_replace(Some(Status::of(
+            &self.machine,
+            &self.group,
+            Place {
+                interface: &self.setup.interface,
+                mode: Mode::Proxy,
+            },
+            self.held,
+            self.drops,
+            self.send_errors,
+        )));
     }
 
     /// As the IPv4 instance does (`fault.rs`): FAULT while the interface is down or missing,
