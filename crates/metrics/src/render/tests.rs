@@ -61,6 +61,7 @@ pub(crate) fn sample() -> Snapshot {
         vrrp6: Some(VrrpSample {
             vrid: 7,
             state: VrrpState::Backup,
+            master: Some("fe80::1".into()),
             transitions: 1,
             adverts_sent: 0,
             adverts_received: 25,
