@@ -17,6 +17,7 @@
 
 mod alert;
 mod dsr_path;
+mod echo;
 mod error_text;
 mod ping;
 mod ping6;

@@ -2,23 +2,20 @@
 //!
 //! It uses an unprivileged ICMP datagram socket (`socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)`,
 //! allowed when `net.ipv4.ping_group_range` covers our group) and falls back to a raw ICMP
-//! socket (root or CAP_NET_RAW), both through socket2's safe API and then driven by tokio as a
-//! datagram socket (the kernel's recvfrom/sendto are all we need). A raw socket sees every ICMP
+//! socket (root or CAP_NET_RAW); the socket and the wait are [`super::echo`]'s. A raw socket sees every ICMP
 //! message the host receives, and a datagram one may see errors: a reply counts only when it
 //! comes from the target, is an echo reply with a valid checksum, and carries our 16 random
 //! payload bytes (and, on a raw socket, our identifier). Everything else is ignored and counted
 //! in the daemon's counter the caller passes in (`show target`'s foreign ICMP line).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use fulcrum_wire::icmp;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol};
 
-use super::error_text::error_text;
-
-const TOKEN_LEN: usize = 16;
+use super::echo::{self, Probe, Seen, TOKEN_LEN};
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
 /// its reply; every other ICMP message the socket sees meanwhile is counted in `foreign`.
@@ -28,90 +25,34 @@ pub async fn echo(
     within: Duration,
     foreign: &AtomicU64,
 ) -> Result<(), String> {
-    let (socket, raw) = open()?;
-    if let Some(source) = source {
-        socket
-            .bind(&SocketAddrV4::new(source, 0).into())
-            .map_err(|e| format!("bind {source}: {e}"))?;
-    }
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("icmp socket: {e}"))?;
-    let std_socket: std::net::UdpSocket = socket.into();
-    let socket =
-        tokio::net::UdpSocket::from_std(std_socket).map_err(|e| format!("icmp socket: {e}"))?;
-
-    let mut random = [0u8; 4 + TOKEN_LEN];
-    getrandom::fill(&mut random).map_err(|e| format!("no random bytes: {e}"))?;
-    let ident = u16::from_be_bytes([random[0], random[1]]);
-    let seq_no = u16::from_be_bytes([random[2], random[3]]);
-    let token = &random[4..];
+    let source = source.map(|s| SocketAddr::V4(SocketAddrV4::new(s, 0)));
+    let (socket, raw) = echo::open(Domain::IPV4, Protocol::ICMPV4, source, "ICMP")?;
+    let probe = Probe::random()?;
     let request = icmp::Repr::EchoRequest {
-        ident,
-        seq_no,
-        data: token,
+        ident: probe.ident,
+        seq_no: probe.seq_no,
+        data: &probe.token,
     };
     let mut packet = [0u8; icmp::HEADER_LEN + TOKEN_LEN];
     let length = request
         .emit(&mut packet)
         .map_err(|e| format!("building the echo request: {e}"))?;
     let destination = SocketAddr::V4(SocketAddrV4::new(addr, 0));
-    socket
-        .send_to(&packet[..length], destination)
-        .await
-        .map_err(|e| error_text(&e))?;
-
-    let deadline = tokio::time::Instant::now() + within;
-    let mut buffer = [0u8; 1500];
-    loop {
-        let (received, from) =
-            match tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await {
-                Err(_elapsed) => return Err("no reply".to_string()),
-                Ok(Err(e)) => return Err(error_text(&e)),
-                Ok(Ok(received)) => received,
-            };
-        let Some(bytes) = buffer.get(..received) else {
-            continue;
-        };
-        match classify(bytes, raw, ident, seq_no, token) {
-            Seen::OurReply if from.ip() == addr => return Ok(()),
-            // A raw socket sees our own request when the target is a local address.
-            Seen::OurRequest => {}
-            _ => {
-                foreign.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
+    let classify = |bytes: &[u8]| classify(bytes, raw, &probe);
+    echo::exchange(
+        &socket,
+        &packet[..length],
+        destination,
+        within,
+        classify,
+        foreign,
+    )
+    .await
 }
 
-/// An ICMP datagram socket if allowed, else a raw one; `true` when raw.
-fn open() -> Result<(Socket, bool), String> {
-    match Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)) {
-        Ok(socket) => Ok((socket, false)),
-        Err(dgram) => match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) {
-            Ok(socket) => Ok((socket, true)),
-            Err(raw) => Err(format!(
-                "no ICMP socket: datagram: {dgram}; raw: {raw} (widen net.ipv4.ping_group_range \
-                 or give fulcrum CAP_NET_RAW)"
-            )),
-        },
-    }
-}
-
-/// What a received ICMP message is to the probe waiting for it.
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    OurReply,
-    OurRequest,
-    Other,
-}
-
-/// Classifies `bytes` (with the IPv4 header on a raw socket). A datagram socket's identifier
-/// is the kernel's, so there only the sequence number and the token count.
-fn classify(bytes: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) -> Seen {
-    let ours = |got_ident: u16, got_seq: u16, data: &[u8]| {
-        got_seq == seq_no && data == token && (!raw || got_ident == ident)
-    };
+/// Classifies `bytes` (with the IPv4 header on a raw socket).
+fn classify(bytes: &[u8], raw: bool, probe: &Probe) -> Seen {
+    let ours = |ident: u16, seq_no: u16, data: &[u8]| probe.owns(raw, ident, seq_no, data);
     let Some(message) = icmp_message(bytes, raw) else {
         return Seen::Other;
     };
@@ -149,6 +90,14 @@ fn icmp_message(bytes: &[u8], raw: bool) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn probe(ident: u16, seq_no: u16, token: [u8; TOKEN_LEN]) -> Probe {
+        Probe {
+            ident,
+            seq_no,
+            token,
+        }
+    }
 
     fn reply(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
         let mut buffer = vec![0u8; icmp::HEADER_LEN + data.len()];
@@ -203,18 +152,27 @@ mod tests {
         ];
         for (name, bytes, is_raw, ident, expected) in cases {
             assert_eq!(
-                classify(bytes, is_raw, ident, 2, &token),
+                classify(bytes, is_raw, &probe(ident, 2, token)),
                 expected,
                 "{name}"
             );
         }
         let other_seq = reply(1, 3, &token);
-        assert_eq!(classify(&other_seq, false, 1, 2, &token), Seen::Other);
+        assert_eq!(
+            classify(&other_seq, false, &probe(1, 2, token)),
+            Seen::Other
+        );
         let other_token = reply(1, 2, &[8u8; TOKEN_LEN]);
-        assert_eq!(classify(&other_token, false, 1, 2, &token), Seen::Other);
+        assert_eq!(
+            classify(&other_token, false, &probe(1, 2, token)),
+            Seen::Other
+        );
         let mut corrupted = ours.clone();
         corrupted[2] ^= 0xff;
-        assert_eq!(classify(&corrupted, false, 1, 2, &token), Seen::Other);
+        assert_eq!(
+            classify(&corrupted, false, &probe(1, 2, token)),
+            Seen::Other
+        );
         // Our own request, seen on a raw socket when pinging a local address.
         let mut request = vec![0u8; icmp::HEADER_LEN + TOKEN_LEN];
         icmp::Repr::EchoRequest {
@@ -225,7 +183,10 @@ mod tests {
         .emit(&mut request)
         .unwrap();
         let request = with_ipv4_header(&request);
-        assert_eq!(classify(&request, true, 1, 2, &token), Seen::OurRequest);
+        assert_eq!(
+            classify(&request, true, &probe(1, 2, token)),
+            Seen::OurRequest
+        );
     }
 
     #[tokio::test]

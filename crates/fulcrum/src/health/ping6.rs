@@ -1,7 +1,7 @@
 //! The `ping` probe over IPv6: one ICMPv6 echo request (RFC 4443 §4.1), waiting for its echo
 //! reply.
 //!
-//! Like [`super::ping`], it takes an unprivileged ICMPv6 datagram socket
+//! Like [`super::ping`] (and through the same [`super::echo`]), it takes an unprivileged ICMPv6 datagram socket
 //! (`socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6)`, allowed when `net.ipv4.ping_group_range`
 //! covers our group: the one setting serves both families) and falls back to a raw ICMPv6 socket
 //! (root or CAP_NET_RAW). Unlike IPv4, both kinds deliver the ICMPv6 message without the IP
@@ -15,15 +15,13 @@
 //! passes in, as for IPv4.
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use fulcrum_wire::icmpv6;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol};
 
-use super::error_text::error_text;
-
-const TOKEN_LEN: usize = 16;
+use super::echo::{self, Probe, Seen, TOKEN_LEN};
 
 /// Sends one echo request to `addr` (from `source` when given) and waits up to `within` for
 /// its reply (every other ICMPv6 message the socket sees meanwhile is counted in `foreign`). A
@@ -35,28 +33,13 @@ pub async fn echo(
     within: Duration,
     foreign: &AtomicU64,
 ) -> Result<(), String> {
-    let (socket, raw) = open()?;
-    if let Some(source) = source {
-        socket
-            .bind(&SocketAddrV6::new(source, 0, 0, scope_id).into())
-            .map_err(|e| format!("bind {source}: {e}"))?;
-    }
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("icmpv6 socket: {e}"))?;
-    let std_socket: std::net::UdpSocket = socket.into();
-    let socket =
-        tokio::net::UdpSocket::from_std(std_socket).map_err(|e| format!("icmpv6 socket: {e}"))?;
-
-    let mut random = [0u8; 4 + TOKEN_LEN];
-    getrandom::fill(&mut random).map_err(|e| format!("no random bytes: {e}"))?;
-    let ident = u16::from_be_bytes([random[0], random[1]]);
-    let seq_no = u16::from_be_bytes([random[2], random[3]]);
-    let token = &random[4..];
+    let source = source.map(|s| SocketAddr::V6(SocketAddrV6::new(s, 0, 0, scope_id)));
+    let (socket, raw) = echo::open(Domain::IPV6, Protocol::ICMPV6, source, "ICMPv6")?;
+    let probe = Probe::random()?;
     let request = icmpv6::Repr::EchoRequest {
-        ident,
-        seq_no,
-        data: token,
+        ident: probe.ident,
+        seq_no: probe.seq_no,
+        data: &probe.token,
     };
     let mut packet = [0u8; icmpv6::HEADER_LEN + TOKEN_LEN];
     // The checksum written here is replaced by the kernel's, over the real source address.
@@ -64,65 +47,30 @@ pub async fn echo(
         .emit(&mut packet, Ipv6Addr::UNSPECIFIED, addr)
         .map_err(|e| format!("building the echo request: {e}"))?;
     let destination = SocketAddr::V6(SocketAddrV6::new(addr, 0, 0, scope_id));
-    socket
-        .send_to(&packet[..length], destination)
-        .await
-        .map_err(|e| error_text(&e))?;
-
-    let deadline = tokio::time::Instant::now() + within;
-    let mut buffer = [0u8; 1500];
-    loop {
-        let (received, from) =
-            match tokio::time::timeout_at(deadline, socket.recv_from(&mut buffer)).await {
-                Err(_elapsed) => return Err("no reply".to_string()),
-                Ok(Err(e)) => return Err(error_text(&e)),
-                Ok(Ok(received)) => received,
-            };
-        let Some(bytes) = buffer.get(..received) else {
-            continue;
-        };
-        match classify(bytes, raw, ident, seq_no, token) {
-            Seen::OurReply if from.ip() == addr => return Ok(()),
-            // A raw socket sees our own request when the target is a local address.
-            Seen::OurRequest => {}
-            _ => {
-                foreign.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// An ICMPv6 datagram socket if allowed, else a raw one; `true` when raw.
-fn open() -> Result<(Socket, bool), String> {
-    match Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::ICMPV6)) {
-        Ok(socket) => Ok((socket, false)),
-        Err(dgram) => match Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)) {
-            Ok(socket) => Ok((socket, true)),
-            Err(raw) => Err(format!(
-                "no ICMPv6 socket: datagram: {dgram}; raw: {raw} (widen net.ipv4.ping_group_range \
-                 or give fulcrum CAP_NET_RAW)"
-            )),
-        },
-    }
-}
-
-/// What a received ICMPv6 message is to the probe waiting for it.
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    OurReply,
-    OurRequest,
-    Other,
+    let classify = |message: &[u8]| classify(message, raw, &probe);
+    echo::exchange(
+        &socket,
+        &packet[..length],
+        destination,
+        within,
+        classify,
+        foreign,
+    )
+    .await
 }
 
 /// Classifies one delivered ICMPv6 message (its checksum already verified by the kernel).
-fn classify(message: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) -> Seen {
+fn classify(message: &[u8], raw: bool, probe: &Probe) -> Seen {
     let Ok(packet) = icmpv6::Packet::new_checked(message) else {
         return Seen::Other;
     };
     let ours = packet.msg_code() == 0
-        && packet.echo_seq_no() == seq_no
-        && packet.body() == token
-        && (!raw || packet.echo_ident() == ident);
+        && probe.owns(
+            raw,
+            packet.echo_ident(),
+            packet.echo_seq_no(),
+            packet.body(),
+        );
     match packet.msg_type() {
         icmpv6::TYPE_ECHO_REPLY if ours => Seen::OurReply,
         icmpv6::TYPE_ECHO_REQUEST if ours => Seen::OurRequest,
@@ -133,6 +81,14 @@ fn classify(message: &[u8], raw: bool, ident: u16, seq_no: u16, token: &[u8]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn probe(ident: u16, seq_no: u16, token: [u8; TOKEN_LEN]) -> Probe {
+        Probe {
+            ident,
+            seq_no,
+            token,
+        }
+    }
 
     fn message(
         kind: fn(u16, u16, &[u8]) -> icmpv6::Repr<'_>,
@@ -215,11 +171,18 @@ mod tests {
             ),
         ];
         for (name, bytes, raw, expected) in cases {
-            assert_eq!(classify(&bytes, raw, 1, 2, &token), expected, "{name}");
+            assert_eq!(
+                classify(&bytes, raw, &probe(1, 2, token)),
+                expected,
+                "{name}"
+            );
         }
         let mut with_code = ours.clone();
         with_code[1] = 1;
-        assert_eq!(classify(&with_code, false, 1, 2, &token), Seen::Other);
+        assert_eq!(
+            classify(&with_code, false, &probe(1, 2, token)),
+            Seen::Other
+        );
     }
 
     #[tokio::test]
