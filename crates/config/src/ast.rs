@@ -158,6 +158,7 @@ pub enum TargetOpt {
     Agent(PortCheck),
     Dns(DnsCheck),
     Dsr(bool),
+    ProxyProtocol(bool),
     Alert(String),
     UpAlert(String),
 }

@@ -78,7 +78,17 @@ pub const NETWORK_OPTIONS: &[&str] = &[
 pub const GATEWAY_OPTIONS: &[&str] = &["ipaddr", "ping"];
 pub const SERVER_OPTIONS: &[&str] = &["ipaddr", "port", "protocol", "method", "targets", "stout"];
 pub const TARGET_OPTIONS: &[&str] = &[
-    "ipaddr", "port", "protocol", "weight", "ping", "tcpopen", "agent", "dns", "dsr", "alert",
+    "ipaddr",
+    "port",
+    "protocol",
+    "weight",
+    "ping",
+    "tcpopen",
+    "agent",
+    "dns",
+    "dsr",
+    "proxyprotocol",
+    "alert",
     "upalert",
 ];
 pub const NOUNS: &[&str] = &[

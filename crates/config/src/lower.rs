@@ -441,6 +441,7 @@ impl Lowering {
                 TargetOpt::Agent(c) => target.agent = Some(*c),
                 TargetOpt::Dns(c) => target.dns = Some(c.clone()),
                 TargetOpt::Dsr(on) => target.dsr = *on,
+                TargetOpt::ProxyProtocol(on) => target.proxy_protocol = *on,
                 TargetOpt::Alert(s) => target.alert = Some(s.clone()),
                 TargetOpt::UpAlert(s) => target.upalert = Some(s.clone()),
             }

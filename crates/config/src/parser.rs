@@ -463,6 +463,9 @@ impl<'t> Parser<'t> {
             "dsr" => TargetOpt::Dsr(
                 self.keyword("enable or disable", &["enable", "disable"])? == "enable",
             ),
+            "proxyprotocol" => TargetOpt::ProxyProtocol(
+                self.keyword("enable or disable", &["enable", "disable"])? == "enable",
+            ),
             "alert" => TargetOpt::Alert(self.text("an alert script")?.value),
             _ => TargetOpt::UpAlert(self.text("an upalert script")?.value),
         })

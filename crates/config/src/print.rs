@@ -345,6 +345,9 @@ pub fn print(config: &Config, taken: &str) -> String {
         if target.dsr {
             let _ = writeln!(out, "dsr enable");
         }
+        if target.proxy_protocol {
+            let _ = writeln!(out, "proxyprotocol enable");
+        }
         if let Some(alert) = &target.alert {
             let _ = writeln!(out, "alert {}", quoted(alert));
         }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use fulcrum_core::model::{Config, InterfaceRef, VrrpVersion};
+use fulcrum_core::model::{Config, InterfaceRef, Target, VrrpVersion};
 
 /// VRRPv2 carries 8 bytes of authentication data (RFC 3768 §5.3.10).
 const AUTH_PASS_MAX: usize = 8;
@@ -21,6 +21,7 @@ use crate::lower::Origins;
 pub fn validate(config: &Config, origins: &Origins) -> Vec<Error> {
     let mut errors = Vec::new();
     servers(config, origins, &mut errors);
+    proxy_protocol(config, origins, &mut errors);
     vrrp(config, origins, &mut errors);
     networks(config, origins, &mut errors);
     interface_names(config, origins, &mut errors);
@@ -61,6 +62,30 @@ fn servers(config: &Config, origins: &Origins, errors: &mut Vec<Error>) {
             // One error per server is enough: a range of undefined ids says the same thing.
             break;
         }
+    }
+}
+
+/// The PROXY header is something a proxy writes in front of what it relays; a DSR target
+/// receives the client's own packets, which already carry the client's address.
+fn proxy_protocol(config: &Config, origins: &Origins, errors: &mut Vec<Error>) {
+    let both = |(_, t): &(&u32, &Target)| t.dsr && t.proxy_protocol;
+    for (id, _) in config.targets.iter().filter(both) {
+        let at = |keyword: &str| origins.block_opts.get(&(Kind::Target, *id, keyword)).copied();
+        let span = at("proxyprotocol")
+            .or(at("dsr"))
+            .unwrap_or_else(|| origins.of(Kind::Target, *id));
+        let mut error = Error::new(
+            span,
+            format!("proxyprotocol enable on target {id}, which is a DSR target"),
+        )
+        .help(
+            "a DSR target receives the client's own packets and sees its address without a \
+             PROXY header; remove \"proxyprotocol enable\" or \"dsr enable\"",
+        );
+        if let (Some(_), Some(dsr_at)) = (at("proxyprotocol"), at("dsr")) {
+            error = error.note(format!("dsr enable is at {dsr_at}"));
+        }
+        errors.push(error);
     }
 }
 

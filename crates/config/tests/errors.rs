@@ -202,6 +202,16 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["3:5: found \"on\", expected enable or disable"],
         ),
         (
+            "proxyprotocol 1",
+            "target 1 {\nipaddr 10.0.0.1\nproxyprotocol 1\n}\n".into(),
+            vec!["3:15: found \"1\", expected enable or disable"],
+        ),
+        (
+            "proxyprotocol on a DSR target",
+            "target 1 {\nipaddr 10.0.0.1\ndsr enable\n  proxyprotocol enable\n}\n".into(),
+            vec!["4:3: proxyprotocol enable on target 1, which is a DSR target"],
+        ),
+        (
             "localdsr two",
             "set localdsr 2\n".into(),
             vec!["1:14: found \"2\", expected 0 or 1 for localdsr"],

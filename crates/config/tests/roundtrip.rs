@@ -74,7 +74,7 @@ fn target() -> impl Strategy<Value = Target> {
             ],
             timing(),
         )),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
         proptest::option::of(text()),
         proptest::option::of(text()),
         flags(),
@@ -89,7 +89,7 @@ fn target() -> impl Strategy<Value = Target> {
                 tcpopen,
                 agent,
                 dns,
-                dsr,
+                (dsr, proxy_protocol),
                 alert,
                 upalert,
                 (registered, enabled),
@@ -108,6 +108,9 @@ fn target() -> impl Strategy<Value = Target> {
                     timeout,
                 }),
                 dsr,
+                // A DSR target with the PROXY header is an error (the client's packets reach
+                // it unchanged).
+                proxy_protocol: proxy_protocol && !dsr,
                 alert,
                 upalert,
                 registered,

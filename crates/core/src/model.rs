@@ -314,6 +314,9 @@ pub struct Target {
     pub dns: Option<DnsCheck>,
     /// `dsr enable`: forwarded at layer 2; otherwise proxied.
     pub dsr: bool,
+    /// `proxyprotocol enable`: proxied queries and connections start with a PROXY protocol
+    /// version 2 header carrying the client's address and the VIP (proxy mode only).
+    pub proxy_protocol: bool,
     pub alert: Option<String>,
     pub upalert: Option<String>,
     pub registered: bool,
@@ -334,6 +337,7 @@ impl Target {
             agent: None,
             dns: None,
             dsr: false,
+            proxy_protocol: false,
             alert: None,
             upalert: None,
             registered: false,
