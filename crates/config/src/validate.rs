@@ -70,7 +70,12 @@ fn servers(config: &Config, origins: &Origins, errors: &mut Vec<Error>) {
 fn proxy_protocol(config: &Config, origins: &Origins, errors: &mut Vec<Error>) {
     let both = |(_, t): &(&u32, &Target)| t.dsr && t.proxy_protocol;
     for (id, _) in config.targets.iter().filter(both) {
-        let at = |keyword: &str| origins.block_opts.get(&(Kind::Target, *id, keyword)).copied();
+        let at = |keyword: &str| {
+            origins
+                .block_opts
+                .get(&(Kind::Target, *id, keyword))
+                .copied()
+        };
         let span = at("proxyprotocol")
             .or(at("dsr"))
             .unwrap_or_else(|| origins.of(Kind::Target, *id));

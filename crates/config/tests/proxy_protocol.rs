@@ -11,11 +11,11 @@ const BASE: &str = "server 1 {\nipaddr 10.0.0.9\ntargets 1,2\n}\n\
 fn positions(text: &str, base: &fulcrum_core::model::Config) -> Vec<String> {
     match apply(base, "shell", text) {
         Ok(_) => vec!["(applied)".to_string()],
-        Err(d) => d
-            .0
-            .iter()
-            .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
-            .collect(),
+        Err(d) => {
+            d.0.iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+                .collect()
+        }
     }
 }
 
@@ -53,7 +53,12 @@ fn refused_on_a_dsr_target_where_the_pair_is_made() {
         positions("target 1 {\n  dsr enable\n}", &base),
         vec!["2:3: proxyprotocol enable on target 1, which is a DSR target"]
     );
-    let dsr = apply(&base, "shell", "target 1 { proxyprotocol disable dsr enable }").expect("ok");
+    let dsr = apply(
+        &base,
+        "shell",
+        "target 1 { proxyprotocol disable dsr enable }",
+    )
+    .expect("ok");
     assert_eq!(
         positions("target 1 { proxyprotocol enable }", &dsr),
         vec!["1:12: proxyprotocol enable on target 1, which is a DSR target"]

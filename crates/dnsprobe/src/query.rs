@@ -15,6 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use fulcrum_wire::proxy_v2;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,6 +45,10 @@ pub struct QueryOptions {
     pub recursion_desired: bool,
     /// The probe's source address (the balancer's `network real` address); any when `None`.
     pub source: Option<IpAddr>,
+    /// Start every datagram and the TCP stream with a PROXY protocol v2 `LOCAL` header, as
+    /// the balancer's health checks to a `proxyprotocol enable` target do (the specification's
+    /// header for a proxy's own health checks: the server uses the connection's addresses).
+    pub proxy_local: bool,
 }
 
 impl Default for QueryOptions {
@@ -56,6 +61,7 @@ impl Default for QueryOptions {
             tcp_timeout: None,
             recursion_desired: false,
             source: None,
+            proxy_local: false,
         }
     }
 }
@@ -72,6 +78,7 @@ impl QueryOptions {
             tcp_timeout: Some(timeout),
             recursion_desired: false,
             source,
+            proxy_local: false,
         }
     }
 }
@@ -180,6 +187,14 @@ pub fn soa_probe(zone: &str) -> Result<(crate::answer::Sent, Vec<u8>), String> {
     encode_query(u16::from_be_bytes(id_bytes), zone, RecordType::SOA, false)
 }
 
+/// The PROXY protocol v2 `LOCAL` header (no addresses; 16 bytes).
+fn local_header() -> [u8; proxy_v2::FIXED_LEN] {
+    let mut header = [0u8; proxy_v2::FIXED_LEN];
+    // Cannot fail: no TLVs and the array is exactly a LOCAL header's length.
+    let _ = proxy_v2::Repr::Local { tlvs: &[] }.emit(&mut header);
+    header
+}
+
 /// The text Perl prints for `$!`: the OS message without Rust's "(os error N)".
 fn os_text(error: &std::io::Error) -> String {
     let text = error.to_string();
@@ -206,6 +221,11 @@ async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
         sent.errorstring = os_text(&e);
         return sent;
     }
+    let header = opts.proxy_local.then(local_header);
+    let datagram = match &header {
+        Some(header) => [header.as_slice(), packet].concat(),
+        None => packet.to_vec(),
+    };
     let rounds = if opts.retry == 0 { 1 } else { opts.retry };
     let first_wait = if opts.retransmit == 0 {
         1
@@ -217,7 +237,7 @@ async fn send_udp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
         .unwrap_or(Duration::from_secs(u64::try_from(first_wait).unwrap_or(0)));
     let mut buffer = vec![0u8; 65535];
     for _ in 0..rounds.max(0) {
-        if let Err(e) = socket.send(packet).await {
+        if let Err(e) = socket.send(&datagram).await {
             sent.errorstring = os_text(&e);
         } else {
             let deadline = tokio::time::Instant::now() + wait;
@@ -260,7 +280,14 @@ fn local_addr(server: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
 async fn send_tcp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOptions) -> Sent {
     let limit = opts.tcp_timeout.unwrap_or(DEFAULT_TCP_TIMEOUT);
     let local = local_addr(server, opts.source);
-    match tokio::time::timeout(limit, exchange_tcp(local, server, packet)).await {
+    let header = opts.proxy_local.then(local_header);
+    let exchange = exchange_tcp(
+        local,
+        server,
+        header.as_ref().map_or(&[][..], |h| h),
+        packet,
+    );
+    match tokio::time::timeout(limit, exchange).await {
         Err(_elapsed) => Sent {
             reply: None,
             errorstring: "query timed out".into(),
@@ -282,9 +309,12 @@ async fn send_tcp(server: SocketAddr, id: u16, packet: &[u8], opts: &QueryOption
     }
 }
 
+/// One query over a fresh connection from `local`, the stream opening with `header` (a PROXY
+/// header, or empty).
 async fn exchange_tcp(
     local: SocketAddr,
     server: SocketAddr,
+    header: &[u8],
     packet: &[u8],
 ) -> std::io::Result<Vec<u8>> {
     let socket = if server.is_ipv4() {
@@ -296,7 +326,8 @@ async fn exchange_tcp(
     let mut stream = socket.connect(server).await?;
     let length = u16::try_from(packet.len())
         .map_err(|_| std::io::Error::other("query longer than 65535 bytes"))?;
-    let mut framed = Vec::with_capacity(packet.len() + 2);
+    let mut framed = Vec::with_capacity(header.len() + packet.len() + 2);
+    framed.extend_from_slice(header);
     framed.extend_from_slice(&length.to_be_bytes());
     framed.extend_from_slice(packet);
     stream.write_all(&framed).await?;
@@ -432,6 +463,66 @@ mod tests {
             };
             let refused = check_zone(named.addr(), "source.test", &anywhere).await;
             assert!(refused.is_err(), "tcp {tcp}: {refused:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proxy_protocol_probe_opens_with_a_local_header() {
+        // Plain sockets play the target: what arrives must be the LOCAL header, then the query.
+        let udp = match std::net::UdpSocket::bind("127.0.0.1:0") {
+            Ok(socket) => socket,
+            Err(e) => panic!("{e}"),
+        };
+        let tcp = match std::net::TcpListener::bind(("127.0.0.1", 0)) {
+            Ok(listener) => listener,
+            Err(e) => panic!("{e}"),
+        };
+        let (udp_addr, tcp_addr) = match (udp.local_addr(), tcp.local_addr()) {
+            (Ok(u), Ok(t)) => (u, t),
+            other => panic!("{other:?}"),
+        };
+        let opts = QueryOptions {
+            proxy_local: true,
+            ..QueryOptions::health_check(Duration::from_millis(300), None)
+        };
+        let over_udp = tokio::spawn({
+            let opts = opts.clone();
+            async move { check_zone(udp_addr, "proxied.test", &opts).await }
+        });
+        let over_tcp = tokio::spawn(async move {
+            let opts = QueryOptions { tcp: true, ..opts };
+            check_zone(tcp_addr, "proxied.test", &opts).await
+        });
+        let received = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut datagram = [0u8; 512];
+            let len = udp.recv(&mut datagram).map_err(|e| e.to_string())?;
+            let (mut stream, _) = tcp.accept().map_err(|e| e.to_string())?;
+            let mut opening = [0u8; proxy_v2::FIXED_LEN + 2];
+            stream.read_exact(&mut opening).map_err(|e| e.to_string())?;
+            Ok::<_, String>((datagram[..len].to_vec(), opening))
+        })
+        .await;
+        let (datagram, opening) = match received {
+            Ok(Ok(both)) => both,
+            other => panic!("{other:?}"),
+        };
+        for (what, bytes) in [("udp", &datagram[..]), ("tcp", &opening[..])] {
+            match proxy_v2::Repr::parse(bytes) {
+                Ok((proxy_v2::Repr::Local { tlvs: &[] }, 16)) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        let query = Message::from_vec(&datagram[16..]).map(|m| m.queries().len());
+        assert_eq!(query.ok(), Some(1), "the query follows the header");
+        let framed = usize::from(u16::from_be_bytes([opening[16], opening[17]]));
+        assert_eq!(
+            framed,
+            datagram.len() - 16,
+            "then the framed query over TCP"
+        );
+        for probe in [over_udp, over_tcp] {
+            assert!(matches!(probe.await, Ok(Err(_))), "nobody answered");
         }
     }
 

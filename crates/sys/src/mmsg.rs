@@ -325,14 +325,30 @@ impl SendBatch {
         dest: Option<SocketAddr>,
         source: Option<IpAddr>,
     ) -> Option<&mut [u8]> {
-        if !self.has_room(payload.len()) {
+        self.push_prefixed(&[], payload, dest, source)
+    }
+
+    /// As [`push`](Self::push), for one datagram made of `prefix` then `payload` (a PROXY
+    /// protocol header before a query), both copied into the arena; returns the queued copy of
+    /// `payload` alone.
+    pub fn push_prefixed(
+        &mut self,
+        prefix: &[u8],
+        payload: &[u8],
+        dest: Option<SocketAddr>,
+        source: Option<IpAddr>,
+    ) -> Option<&mut [u8]> {
+        let len = prefix.len() + payload.len();
+        if !self.has_room(len) {
             return None;
         }
         let i = self.queued;
         let start = self.used;
-        self.arena[start..start + payload.len()].copy_from_slice(payload);
-        self.spans[i] = (start, payload.len());
-        self.used += payload.len();
+        let body = start + prefix.len();
+        self.arena[start..body].copy_from_slice(prefix);
+        self.arena[body..start + len].copy_from_slice(payload);
+        self.spans[i] = (start, len);
+        self.used += len;
         match dest {
             Some(dest) => {
                 let (storage, len) = sockaddr_from(&dest);
@@ -346,7 +362,7 @@ impl SendBatch {
             None => 0,
         };
         self.queued += 1;
-        Some(&mut self.arena[start..start + payload.len()])
+        Some(&mut self.arena[body..start + len])
     }
 
     /// Sends everything queued on `socket` and empties the batch. Returns how many datagrams

@@ -255,6 +255,7 @@ fn query_options(options: &Options, recursion_desired: bool, tcp: bool) -> Query
             .map(|t| Duration::from_secs(t.unsigned_abs())),
         recursion_desired,
         source: None,
+        proxy_local: false,
     }
 }
 

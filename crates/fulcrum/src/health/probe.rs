@@ -1,7 +1,8 @@
 //! The probes, one async function per check kind, each turning one [`ProbeRequest`] into one
 //! [`ProbeResult`]: `ping` (ICMP echo, [`super::ping`]), `tcpopen` (a TCP handshake, closed at
 //! once), `agent` ([`fulcrum_agent_client`], with `set agentkey`), `dns` (the SOA check of
-//! `fulcrum dns-check`, [`fulcrum_dnsprobe::check_zone`], against the target alone) and
+//! `fulcrum dns-check`, [`fulcrum_dnsprobe::check_zone`], against the target alone, behind a
+//! PROXY protocol `LOCAL` header when the target takes the protocol) and
 //! `dsr-path` (a query to the VIP at the target's MAC, [`super::dsr_path`]).
 //!
 //! Every probe leaves from the `network real` address of the network the target is on, when
@@ -38,6 +39,9 @@ pub struct ProbeContext {
     pub dsr: PlaneView<Dsr>,
     /// The daemon's count of ICMP messages ping probes ignored ([`super::Health`]'s).
     pub foreign_icmp: Arc<AtomicU64>,
+    /// The target takes the PROXY protocol (`proxyprotocol enable`): the `dns` check's
+    /// datagrams and stream start with a `LOCAL` header, as dnsdist's health checks do.
+    pub proxy_protocol: bool,
 }
 
 impl ProbeContext {
@@ -63,8 +67,13 @@ impl ProbeContext {
             .get(&target)
             .and_then(|t| t.dns.as_ref())
             .map_or_else(|| ".".to_string(), |dns| dns.zone.clone());
+        let proxy_protocol = config
+            .targets
+            .get(&target)
+            .is_some_and(|t| t.proxy_protocol);
         ProbeContext {
             source: source_for(config, addr),
+            proxy_protocol,
             dns_port,
             agent_key,
             dsr_path_zone,
@@ -142,7 +151,10 @@ pub async fn run(request: &ProbeRequest, context: &ProbeContext) -> ProbeResult 
         }
         Probe::Dns { zone } => {
             let server = SocketAddr::new(request.addr, context.dns_port);
-            let options = QueryOptions::health_check(within, context.source);
+            let options = QueryOptions {
+                proxy_local: context.proxy_protocol,
+                ..QueryOptions::health_check(within, context.source)
+            };
             match check_zone(server, zone, &options).await {
                 Ok(soa) => Ok((format!("serial {}", soa.serial), None)),
                 Err(failure) => Err(failure.summary()),

@@ -12,6 +12,7 @@
 
 mod data_plane;
 mod decide;
+mod proxy_header;
 mod snapshot;
 mod tcp;
 mod tcp_limits;
@@ -424,6 +425,8 @@ impl Drop for Proxy {
 
 #[cfg(test)]
 mod agent_tests;
+#[cfg(test)]
+mod proxy_header_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct ServerTarget {
     /// Index into [`Snapshot::upstreams`].
     pub upstream: usize,
     pub counters: Arc<CounterSet>,
+    /// `proxyprotocol enable`: what is sent to it starts with a PROXY v2 header.
+    pub proxy_protocol: bool,
     /// May keep the clients it has, per transport (registered, operational, protocol).
     sticky: [bool; 2],
 }
@@ -263,6 +265,7 @@ fn server_targets(
                     .entry(t.id)
                     .or_insert_with(|| Arc::new(CounterSet::new(counter_writers)))
                     .clone(),
+                proxy_protocol: t.proxy_protocol,
                 sticky: [keeps && t.protocol.udp(), keeps && t.protocol.tcp()],
             }
         })

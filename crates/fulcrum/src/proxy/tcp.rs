@@ -25,11 +25,13 @@ use std::time::{Duration, Instant};
 use fulcrum_core::balance::Pick;
 use fulcrum_core::stats::DropReason;
 use fulcrum_wire::dns_tcp;
+use fulcrum_wire::proxy_v2::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::decide::{check_query, on_connection};
+use super::proxy_header::Header;
 use super::snapshot::Snapshot;
 use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
@@ -210,6 +212,11 @@ async fn accept_loop(
             continue;
         };
         let target = server.targets[ti].addr;
+        // The VIP is the address the client connected to (the listener may be a wildcard).
+        let header = server.targets[ti].proxy_protocol.then(|| {
+            let vip = stream.local_addr().unwrap_or(server.addr);
+            Header::new(Transport::Stream, peer, vip)
+        });
         let writer = shared.tcp_writer();
         let snapshot = snapshot.clone();
         let shared = shared.clone();
@@ -222,7 +229,11 @@ async fn accept_loop(
             let server_slot = server.counters.slot(writer);
             let target_slot = target_counters.slot(writer);
             let slots = (server_slot, target_slot);
-            let relayed = relay(stream, target, &limits, slots, &shared.tcp_counters);
+            let upstream = Upstream {
+                addr: target,
+                header,
+            };
+            let relayed = relay(stream, upstream, &limits, slots, &shared.tcp_counters);
             if tokio::time::timeout(limits.lifetime, relayed)
                 .await
                 .is_err()
@@ -233,12 +244,19 @@ async fn accept_loop(
     }
 }
 
+/// Where a connection is relayed to: the target's address and, with `proxyprotocol enable`,
+/// the PROXY header the connection to it starts with.
+struct Upstream {
+    addr: SocketAddr,
+    header: Option<Header>,
+}
+
 /// Relays one client connection to `target` until either side closes, the client idles past
 /// the idle timeout, a write blocks past the write timeout, or a frame is broken (the caller
 /// bounds the whole with the lifetime).
 async fn relay(
     client: TcpStream,
-    target: SocketAddr,
+    target: Upstream,
     limits: &TcpLimits,
     (server, target_slot): (&Slot, &Slot),
     counters: &TcpCounters,
@@ -257,7 +275,8 @@ async fn relay(
             return;
         }
     };
-    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
+    let connect = TcpStream::connect(target.addr);
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok(stream)) => stream,
         _ => {
             target_slot.timeout();
@@ -272,6 +291,17 @@ async fn relay(
     // Ends with true when the client closed its sending side cleanly (it may still be waiting
     // for answers to queries it pipelined), false on anything that ends the connection.
     let queries = async {
+        if let Some(header) = &target.header {
+            let written = target_write.write_all(header.as_bytes());
+            match tokio::time::timeout(write, written).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return false,
+                Err(_) => {
+                    bump(&counters.closed_write_timeout);
+                    return false;
+                }
+            }
+        }
         let mut pending = Some(first);
         loop {
             let frame = match pending.take() {

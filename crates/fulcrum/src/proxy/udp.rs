@@ -25,11 +25,13 @@ use std::time::Instant;
 use fulcrum_core::balance::Pick;
 use fulcrum_sys::{Poller, RecvBatch, SendBatch};
 use fulcrum_wire::dns;
+use fulcrum_wire::proxy_v2::Transport;
 
 use super::decide::{
     on_answer, on_query, AnswerVerdict, Datagram, ListenerView, Now, QueryVerdict, Upstreams,
 };
 use super::outstanding::Outstanding;
+use super::proxy_header::{self, Header};
 use super::snapshot::Snapshot;
 use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
 use super::{Shared, UDP_BATCH};
@@ -310,9 +312,17 @@ impl Worker {
                             continue;
                         };
                         up.pool.sent(via);
-                        if let Some(copy) = up.pool.push(via, packet.data) {
+                        let target = &server.targets[target];
+                        let header = match (target.proxy_protocol, packet.source) {
+                            (true, Some(client)) => {
+                                let vip = proxy_header::vip(server.addr, packet.local);
+                                Some(Header::new(Transport::Datagram, client, vip))
+                            }
+                            _ => None,
+                        };
+                        let prefix = header.as_ref().map_or(&[][..], Header::as_bytes);
+                        if let Some(copy) = up.pool.push(via, prefix, packet.data) {
                             dns::set_id(copy, wire_id);
-                            let target = &server.targets[target];
                             target.counters.slot(w).forwarded(packet.data.len());
                         }
                     }

@@ -198,14 +198,16 @@ impl UpstreamPool {
             .and_then(Option::as_mut)
     }
 
-    /// Queues `message` on socket `slot` (flushing its queue first when full) and returns the
-    /// queued copy to finish (the caller writes the upstream ID in), `None` if it cannot be sent.
-    pub fn push(&mut self, slot: u16, message: &[u8]) -> Option<&mut [u8]> {
+    /// Queues `prefix` then `message` as one datagram on socket `slot` (flushing its queue
+    /// first when full) and returns the queued copy of `message` to finish (the caller writes
+    /// the upstream ID in), `None` if it cannot be sent. `prefix` is a PROXY protocol header,
+    /// or empty.
+    pub fn push(&mut self, slot: u16, prefix: &[u8], message: &[u8]) -> Option<&mut [u8]> {
         let socket = self.socket_mut(slot)?;
-        if !socket.tx.has_room(message.len()) {
+        if !socket.tx.has_room(prefix.len() + message.len()) {
             socket.tx.flush(&socket.socket);
         }
-        socket.tx.push(message, None, None)
+        socket.tx.push_prefixed(prefix, message, None, None)
     }
 
     /// Sends every socket's queue.
