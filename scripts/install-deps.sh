@@ -10,6 +10,8 @@ packages=(
   dnsperf         # load generator for benchmarks
   nsd             # fastest backend for benchmarks
   dnsdist         # the performance peer
+  pdns-server     # PowerDNS Authoritative: a backend taking the PROXY protocol (proxy_protocol test)
+  pdns-backend-bind # its bind-zone-file backend
   keepalived      # VRRP peer
   bird2           # BGP to the ECMP router in the active-active tests (announce)
   nftables        # dropping/delaying packets in failure tests
