@@ -5,7 +5,8 @@
 # exit, Ctrl-C included. See docs/benchmarks.md.
 #
 #   sudo bench/proxy.sh [--rounds 3] [--duration 10] [--rate 20000] [--cases direct,dnsdist,fulcrum]
-#                       [--no-build] [--keep-workdir] [--json FILE] [...]  (--help for all options)
+#                       [--backends nsd|pdns] [--no-build] [--keep-workdir] [--json FILE] [...]
+#                       (--help for all options)
 #
 # This wrapper owns the namespace, the temp dir and the cleanup; bench/proxy_bench.py (run inside
 # the namespace) owns the daemons and the measurements.
@@ -46,6 +47,12 @@ for pair in ip:iproute2 flock:util-linux nsd:nsd nsd-checkconf:nsd dnsdist:dnsdi
     package="${pair#*:}"
     command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool': apt-get install $package"
 done
+
+# `--backends pdns`: PowerDNS Authoritative and its bind backend.
+if [[ " $* " == *" pdns "* || " $* " == *"--backends=pdns"* ]]; then
+    command -v pdns_server >/dev/null 2>&1 ||
+        die "missing tool 'pdns_server': apt-get install pdns-server pdns-backend-bind"
+fi
 
 # Bad options fail here, before the lock and the build.
 python3 "$here/proxy_bench.py" --validate-only "$@" || exit 2

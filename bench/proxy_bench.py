@@ -28,9 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import daemons, measure, report  # noqa: E402
 
-CASES = ("direct", "dnsdist", "fulcrum", "fulcrum-scraped")
+CASES = ("direct", "dnsdist", "fulcrum", "fulcrum-scraped", "fulcrum-proxyprotocol")
 # Run unless --cases says otherwise; `fulcrum-scraped` (Fulcrum with its metrics listener on and
-# scraped every second) is asked for by name.
+# scraped every second) and `fulcrum-proxyprotocol` (targets with `proxyprotocol enable`, in front
+# of two more PowerDNS backends that take the header; needs `--backends pdns`) are asked for by
+# name.
 DEFAULT_CASES = ("direct", "dnsdist", "fulcrum")
 
 
@@ -53,6 +55,9 @@ def parse_args(argv):
              "every second)",
     )
     p.add_argument("--nsd-servers", type=int, default=1, help="NSD server-count per backend")
+    p.add_argument("--backends", choices=("nsd", "pdns"), default="nsd",
+                   help="backend software (default nsd; pdns: PowerDNS Authoritative with the "
+                        "bind backend, needed by the fulcrum-proxyprotocol case)")
     p.add_argument("--dnsdist-listeners", type=int, default=1,
                    help="dnsdist listener threads on the port (SO_REUSEPORT); default 1 (stock)")
     p.add_argument("--dnsdist-mmsg", type=int, default=1,
@@ -74,6 +79,9 @@ def parse_args(argv):
     if unknown or not cases:
         p.error(f"--cases: unknown {unknown}; choose from {','.join(CASES)}")
     args.cases = cases
+    if "fulcrum-proxyprotocol" in cases and args.backends != "pdns":
+        p.error("--cases fulcrum-proxyprotocol needs --backends pdns (NSD 4.6 takes no PROXY "
+                "header)")
     for name in ("rounds", "duration", "rate", "clients", "threads", "outstanding", "nsd_servers",
                  "dnsdist_listeners", "dnsdist_mmsg"):
         if getattr(args, name) < 1:
@@ -91,8 +99,9 @@ def on_sigterm(_signum, _frame):
     raise SystemExit(143)
 
 
-def run_case(case, round_no, args, supervisor, backends, queries):
-    """Starts the proxy for `case` (if any), measures it, stops it. Returns a result dict."""
+def run_case(case, round_no, args, supervisor, backends, queries, proxied=None):
+    """Starts the proxy for `case` (if any), measures it, stops it. Returns a result dict.
+    `proxied`: the backends that take the PROXY header (the fulcrum-proxyprotocol case)."""
     started = None
     scraper = None
     try:
@@ -108,8 +117,12 @@ def run_case(case, round_no, args, supervisor, backends, queries):
             if not args.fulcrum_bin or not os.access(args.fulcrum_bin, os.X_OK):
                 return {"case": case, "error": "no fulcrum binary (release build failed?)"}
             metrics = daemons.FULCRUM_METRICS if case == "fulcrum-scraped" else None
+            if case == "fulcrum-proxyprotocol":
+                backends = proxied
             started = daemons.start_fulcrum(
-                supervisor, args.workdir, round_no, args.fulcrum_bin, metrics=metrics)
+                supervisor, args.workdir, round_no, args.fulcrum_bin, metrics=metrics,
+                backends=[b.address for b in backends],
+                proxy_protocol=case == "fulcrum-proxyprotocol")
             address, port, proxy_pid = daemons.FULCRUM_ADDRESS, daemons.FULCRUM_PORT, started.pid
             if metrics:
                 scraper = measure.Scraper(f"http://{metrics}/metrics", interval_s=1.0)
@@ -150,7 +163,8 @@ def main(argv):
     results = {"conditions": report.conditions(args), "rounds": []}
     try:
         print(report.conditions_text(results["conditions"]), flush=True)
-        if "fulcrum" in args.cases and args.fulcrum_bin and os.access(args.fulcrum_bin, os.X_OK):
+        if any(c.startswith("fulcrum") for c in args.cases) and args.fulcrum_bin \
+                and os.access(args.fulcrum_bin, os.X_OK):
             # One binary for the whole run, even if target/ is rebuilt meanwhile.
             copy = os.path.join(args.workdir, "fulcrum")
             shutil.copy2(args.fulcrum_bin, copy)
@@ -159,12 +173,22 @@ def main(argv):
             print(f"  fulcrum binary: {args.fulcrum_bin}, built {stamp}", flush=True)
             args.fulcrum_bin = copy
         queries = daemons.write_query_file(args.workdir)
-        backends = daemons.start_backends(supervisor, args.workdir, args.nsd_servers)
+        proxied = None
+        if args.backends == "pdns":
+            backends = daemons.start_pdns_backends(
+                supervisor, args.workdir, daemons.BACKEND_ADDRESSES, proxy_protocol=False)
+            if "fulcrum-proxyprotocol" in args.cases:
+                proxied = daemons.start_pdns_backends(
+                    supervisor, args.workdir, daemons.PROXIED_BACKEND_ADDRESSES,
+                    proxy_protocol=True)
+        else:
+            backends = daemons.start_backends(supervisor, args.workdir, args.nsd_servers)
         for round_no in range(1, args.rounds + 1):
             rows = []
             for case in args.cases:
                 print(f"round {round_no}: {case} ...", flush=True)
-                rows.append(run_case(case, round_no, args, supervisor, backends, queries))
+                rows.append(run_case(case, round_no, args, supervisor, backends, queries,
+                                     proxied))
             results["rounds"].append(rows)
             print(report.round_table(round_no, rows), flush=True)
         summary = report.summarize(results["rounds"])

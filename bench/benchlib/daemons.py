@@ -13,6 +13,10 @@ import time
 
 ZONE = "bench.test"
 BACKEND_ADDRESSES = ("127.0.0.2", "127.0.0.3")
+# PowerDNS backends that take the PROXY protocol from Fulcrum (127.0.0.1), for the
+# `fulcrum-proxyprotocol` case; checked with dig from PROBE_SOURCE, which needs no header.
+PROXIED_BACKEND_ADDRESSES = ("127.0.0.4", "127.0.0.5")
+PROBE_SOURCE = "127.0.0.9"
 DNSDIST_ADDRESS, DNSDIST_PORT = "127.0.0.1", 5301
 FULCRUM_ADDRESS, FULCRUM_PORT = "127.0.0.1", 5300
 READY_TIMEOUT_S = 10.0
@@ -86,11 +90,13 @@ class Supervisor:
                 pass
 
 
-def dig(address, port, qtype="TXT", name=ZONE, tcp=False):
+def dig(address, port, qtype="TXT", name=ZONE, tcp=False, source=None):
     """One dig query with a short timeout; returns the +short answer text or None."""
     argv = ["dig", f"@{address}", "-p", str(port), "+short", "+time=1", "+tries=1", name, qtype]
     if tcp:
         argv.insert(1, "+tcp")
+    if source:
+        argv[1:1] = ["-b", source]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
     except subprocess.TimeoutExpired:
@@ -101,7 +107,7 @@ def dig(address, port, qtype="TXT", name=ZONE, tcp=False):
     return out
 
 
-def wait_for_answer(started, address, port, expect=None):
+def wait_for_answer(started, address, port, expect=None, source=None):
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if started.popen.poll() is not None:
@@ -109,7 +115,7 @@ def wait_for_answer(started, address, port, expect=None):
                 f"{started.name} exited with status {started.popen.returncode}; "
                 f"log {started.log_path}:\n{started.log_tail()}"
             )
-        answer = dig(address, port)
+        answer = dig(address, port, source=source)
         if answer is not None and (expect is None or expect in answer):
             return answer
         time.sleep(0.2)
@@ -195,6 +201,50 @@ def start_backends(supervisor, workdir, servers):
     return backends
 
 
+PDNS_TEMPLATE = """# PowerDNS backend {instance} for the proxy benchmark (generated).
+launch=bind
+bind-config={dir}/named.conf
+local-address={address}:53
+{proxy_from}
+reuseport=yes
+loglevel=3
+security-poll-suffix=
+daemon=no
+guardian=no
+disable-syslog=yes
+write-pid=no
+socket-dir={dir}
+"""
+
+
+def start_pdns_backends(supervisor, workdir, addresses, proxy_protocol):
+    """Two PowerDNS Authoritative instances (bind backend) serving the same zone as the NSD
+    ones, with `proxy-protocol-from=127.0.0.1` when `proxy_protocol` (then they drop queries
+    from Fulcrum's address that lack the header); checked over UDP and TCP with dig."""
+    backends = []
+    for index, address in enumerate(addresses, start=1):
+        instance = f"pdns{'pp' if proxy_protocol else ''}{index}"
+        pdns_dir = os.path.join(workdir, instance)
+        os.makedirs(pdns_dir, exist_ok=True)
+        zone_file = os.path.join(pdns_dir, f"{ZONE}.zone")
+        with open(zone_file, "w", encoding="utf-8") as out:
+            out.write(ZONE_TEMPLATE.format(zone=ZONE, instance=instance, address=address))
+        with open(os.path.join(pdns_dir, "named.conf"), "w", encoding="utf-8") as out:
+            out.write(f'zone "{ZONE}" {{ type master; file "{zone_file}"; }};\n')
+        with open(os.path.join(pdns_dir, "pdns.conf"), "w", encoding="utf-8") as out:
+            out.write(PDNS_TEMPLATE.format(
+                instance=instance, address=address, dir=pdns_dir,
+                proxy_from="proxy-protocol-from=127.0.0.1" if proxy_protocol else ""))
+        backend = supervisor.start(
+            instance, ["pdns_server", f"--config-dir={pdns_dir}"],
+            os.path.join(pdns_dir, "stdout.log"), cls=Backend, address=address)
+        wait_for_answer(backend, address, 53, expect=instance, source=PROBE_SOURCE)
+        if dig(address, 53, tcp=True, source=PROBE_SOURCE) is None:
+            raise StartError(f"{instance} answers UDP but not TCP on {address}:53")
+        backends.append(backend)
+    return backends
+
+
 DNSDIST_TEMPLATE = """-- dnsdist for the proxy benchmark (generated): no packet cache, round robin, no console.
 setSecurityPollSuffix('')
 {listeners}
@@ -249,11 +299,15 @@ enable targets 1,2
 """
 
 
-def start_fulcrum(supervisor, workdir, round_no, binary, metrics=None):
-    """`metrics`: an ADDR:PORT for `--metrics`, or None for no metrics listener."""
+def start_fulcrum(supervisor, workdir, round_no, binary, metrics=None, backends=None,
+                  proxy_protocol=False):
+    """`metrics`: an ADDR:PORT for `--metrics`, or None for no metrics listener. `backends`:
+    the targets' addresses (default BACKEND_ADDRESSES); `proxy_protocol`: the targets have
+    `proxyprotocol enable`."""
+    option = "\n  proxyprotocol enable" if proxy_protocol else ""
     targets = "\n".join(
-        f"target {i} {{\n  ipaddr {address}\n  port 53\n}}"
-        for i, address in enumerate(BACKEND_ADDRESSES, start=1)
+        f"target {i} {{\n  ipaddr {address}\n  port 53{option}\n}}"
+        for i, address in enumerate(backends or BACKEND_ADDRESSES, start=1)
     )
     conf = os.path.join(workdir, "fulcrum.conf")
     with open(conf, "w", encoding="utf-8") as out:

@@ -65,7 +65,9 @@ def conditions(args):
         "dnsperf_clients": args.clients, "dnsperf_threads": args.threads,
         "dnsperf_outstanding": args.outstanding, "nsd_server_count": args.nsd_servers,
         "dnsdist_listeners": args.dnsdist_listeners, "dnsdist_mmsg": args.dnsdist_mmsg,
-        "cases": args.cases, "nice": args.nice,
+        "cases": args.cases, "nice": args.nice, "backends": getattr(args, "backends", "nsd"),
+        "pdns": _first_line(["pdns_server", "--version"])
+        if getattr(args, "backends", "nsd") == "pdns" else None,
     }
 
 
@@ -79,6 +81,7 @@ def conditions_text(c):
         f"-q {c['dnsperf_outstanding']}; fixed rate {c['rate_qps']} qps; "
         f"NSD server-count {c['nsd_server_count']}; dnsdist listeners "
         f"{c['dnsdist_listeners']}, recvmmsg vector {c['dnsdist_mmsg']}; nice {c['nice']}"
+        + (f"\n  backends: {c.get('pdns')}" if c.get("backends") == "pdns" else "")
     )
 
 
@@ -167,6 +170,12 @@ RATIOS = [
         - _get(c.get("direct"), "fixed_rate", "p99_us")),
     ("dnsdist added p99 us", lambda c: _get(c.get("dnsdist"), "fixed_rate", "p99_us")
         - _get(c.get("direct"), "fixed_rate", "p99_us")),
+    ("proxyprotocol/plain fulcrum CPU per query (sat.)", lambda c: _ratio(
+        _get(c.get("fulcrum-proxyprotocol"), "saturation", "cpu_us_per_query", "proxy"),
+        _get(c.get("fulcrum"), "saturation", "cpu_us_per_query", "proxy"))),
+    ("proxyprotocol/plain fulcrum CPU per query (rate)", lambda c: _ratio(
+        _get(c.get("fulcrum-proxyprotocol"), "fixed_rate", "cpu_us_per_query", "proxy"),
+        _get(c.get("fulcrum"), "fixed_rate", "cpu_us_per_query", "proxy"))),
 ]
 
 
