@@ -7,7 +7,9 @@
 //! Bad input closes only its own connection: a frame whose length cannot be a DNS message
 //! (shorter than a header) is counted `BadFrame` and the connection ends; a well-framed message
 //! that is not a query is counted by reason and skipped. The target is connected when the first
-//! query arrives, so an idle client holds nothing on the target. Every connection is bounded in time
+//! query arrives, so an idle client holds nothing on the target; a target with `proxyprotocol
+//! enable` first receives a PROXY v2 header naming the client and the address it connected to
+//! ([`super::proxy_header`]). Every connection is bounded in time
 //! ([`TcpLimits`], from `set tcpidle`, `tcpwrite`, `tcplifetime`): no query from the client for
 //! the idle timeout, a write to either side blocked for the write timeout (a client that stops
 //! reading), or the lifetime reached closes it, each counted. Connections are capped in total

@@ -10,7 +10,9 @@
 //! a target, a socket of its pool and a fresh ID towards it; the answer matched only on the
 //! socket its query left on, with the client's ID back, leaving from the listener the query
 //! came in on, with the queried address as source when the listener is a wildcard, and its
-//! response time); this file only carries the verdicts out, keeping the pools' in-flight counts
+//! response time); this file only carries the verdicts out (a query to a target with
+//! `proxyprotocol enable` leaves behind a PROXY v2 header, [`super::proxy_header`], encoded on
+//! the stack into the same send-batch slot), keeping the pools' in-flight counts
 //! and recording each response time in the target's histogram. The clock is read once per
 //! batch (microseconds since the worker started: the queries' send stamp, the answers'
 //! arrival, and in whole seconds the session clock). Queries not answered within the
