@@ -1,7 +1,7 @@
 //! Where the PROXY v2 header goes, seen from the target's side: plain sockets play a target
 //! with `proxyprotocol enable` and read exactly what the proxy sends, over UDP (a header before
-//! every query) and TCP (one header opening the connection), for IPv4 (127.0.163.0/24) and
-//! IPv6 (::1) clients; the answers go back unchanged. Switching the option off live sends bare
+//! every query) and TCP (one header opening the connection), for IPv4 (127.0.163.0/24 to
+//! 127.0.165.0/24, the last behind a wildcard listener) and IPv6 (::1) clients; the answers go back unchanged. Switching the option off live sends bare
 //! queries again.
 
 use std::io::{Read, Write};
@@ -80,11 +80,17 @@ fn udp_round(client: &UdpSocket, vip: SocketAddr, target: &UdpSocket, id: u16) -
 
 type Header = (Transport, SocketAddr, SocketAddr);
 
+/// Queries from `client_ip` to `vip`, the server listening on `listen` (the VIP itself, or a
+/// wildcard on its port).
 fn udp_case(vip: SocketAddr, client_ip: IpAddr) {
+    udp_case_on(vip, vip, client_ip);
+}
+
+fn udp_case_on(listen: SocketAddr, vip: SocketAddr, client_ip: IpAddr) {
     let target = UdpSocket::bind((loopback(vip.is_ipv6()), 0)).expect("bind the target");
     target.set_read_timeout(TIMEOUT).expect("timeout");
     let proxy = proxy();
-    let mut conf = config(vip, Method::First, &[target.local_addr().expect("addr")]);
+    let mut conf = config(listen, Method::First, &[target.local_addr().expect("addr")]);
     conf.targets
         .entry(1)
         .and_modify(|t| t.proxy_protocol = true);
@@ -110,6 +116,13 @@ fn udp_case(vip: SocketAddr, client_ip: IpAddr) {
 #[test]
 fn every_udp_query_starts_with_the_clients_header_ipv4() {
     udp_case(vip(163), IpAddr::V4(Ipv4Addr::new(127, 0, 163, 100)));
+}
+
+#[test]
+fn on_a_wildcard_listener_the_header_names_the_address_queried() {
+    let vip = vip(165);
+    let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), vip.port());
+    udp_case_on(wildcard, vip, IpAddr::V4(Ipv4Addr::new(127, 0, 165, 100)));
 }
 
 #[test]
