@@ -1,6 +1,7 @@
 //! `fulcrum control`: the operator's shell to a running daemon, over the control socket.
 //!
-//! Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
+//! With `--json` every answer is one JSON document per command (the typed documents of
+//! `fulcrum_control::show`) instead of the text tables. Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
 //! failed; `fulcrum control reload` is `-e reload`, the words after `control` being one command), commands on stdin when it is not a terminal (same, line by line; a `{ ... }` block may
 //! span lines), or an interactive rustyline session with the banner `fulcrum: connected to PID
 //! N`, the prompt `HOSTNAME# `, tab completion from the shared command table and a history file
@@ -11,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fulcrum_control::message::{read_message, write_message, Message};
+use fulcrum_control::message::{read_message, write_message, Format, Message};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -25,6 +26,10 @@ pub struct Args {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Answer each command with one JSON document (typed fields, see docs/control.md) instead
+    /// of text.
+    #[arg(long)]
+    json: bool,
     /// Run COMMAND and exit; repeat to run several in order (exit 1 if any failed).
     #[arg(short = 'e', long = "execute", value_name = "COMMAND")]
     execute: Vec<String>,
@@ -41,6 +46,7 @@ pub fn main(mut args: Args) -> u8 {
         args.execute.push(args.words.join(" "));
     }
     let mut client = match Client::connect(&args.socket) {
+        Ok(client) if args.json => client.json(),
         Ok(client) => client,
         Err(message) => {
             eprintln!("{message}");
@@ -64,6 +70,7 @@ pub(crate) struct Client {
     stream: UnixStream,
     pid: u32,
     hostname: String,
+    format: Format,
 }
 
 /// The daemon's answer to one command.
@@ -87,6 +94,7 @@ impl Client {
                 stream,
                 pid,
                 hostname,
+                format: Format::Text,
             }),
             // The daemon refuses a session beyond its cap with a response instead of a hello.
             Ok(Some(Message::Response {
@@ -104,9 +112,16 @@ impl Client {
         }
     }
 
+    /// The same session, asking for JSON documents from now on.
+    pub(crate) fn json(mut self) -> Client {
+        self.format = Format::Json;
+        self
+    }
+
     pub(crate) fn request(&mut self, line: &str) -> Result<Answer, String> {
         let request = Message::Request {
             line: line.to_string(),
+            format: self.format,
         };
         write_message(&mut self.stream, &request)
             .map_err(|e| format!("connection to the daemon lost: {e}"))?;

@@ -17,6 +17,8 @@
 //!
 //! [`Daemon::subscribe`]: crate::daemon::state::Daemon::subscribe
 
+mod document;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -206,6 +208,23 @@ pub fn show(config: &Config, inputs: &AnnounceInputs) -> String {
         ));
     }
     text
+}
+
+/// `show announce` in the JSON format, from the same decision and addresses as [`show`].
+pub fn document(config: &Config, inputs: &AnnounceInputs) -> fulcrum_control::show::AnnounceDoc {
+    let Some(announce) = &config.announce else {
+        return document::document(config, &[], |_| false, false);
+    };
+    let held = addresses_on(&announce.interface);
+    let present = std::path::Path::new("/sys/class/net")
+        .join(&announce.interface)
+        .exists();
+    document::document(
+        config,
+        &inputs.decide(config),
+        |vip| held.contains(&vip),
+        present,
+    )
 }
 
 /// The addresses on `interface` now (none when it is missing or cannot be read).

@@ -22,6 +22,7 @@ mod auth;
 mod driver;
 mod setup;
 mod show;
+mod show_json;
 
 mod transport;
 
@@ -64,6 +65,8 @@ impl Published {
 pub type Publisher = watch::Sender<Published>;
 /// What `show sync` reads.
 pub type Subscriber = watch::Receiver<Published>;
+
+pub use show_json::document;
 
 /// The reply to `show sync`.
 pub fn show(status: &Published) -> String {
