@@ -375,6 +375,11 @@ pub struct TcpDoc {
     pub closed_lifetime: u64,
 }
 
+/// A response's text read back as a document (the readers' side of [`to_text`]).
+pub fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| format!("{e} in {text:?}"))
+}
+
 /// One document as the JSON text a response carries (with a final newline, like every answer).
 pub fn to_text<T: Serialize>(document: &T) -> String {
     // Structs of numbers, strings, options and maps with string keys always serialize.
