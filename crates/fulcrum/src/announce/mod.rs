@@ -13,7 +13,8 @@
 //! (clean shutdown, or an `announce` block removed) closes it, and when the process dies —
 //! `SIGKILL` or a crash included — the kernel deletes the interface, so every route is withdrawn
 //! without Fulcrum's help. The netlink calls are local and bounded (one second at worst), so they
-//! run on the task itself. [`show`] is `show announce`, from the same decision.
+//! run on the task itself. [`show`] is `show announce`, from the same decision, and
+//! [`document()`] its JSON form.
 //!
 //! [`Daemon::subscribe`]: crate::daemon::state::Daemon::subscribe
 
