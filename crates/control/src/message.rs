@@ -25,10 +25,32 @@ pub enum Message {
         /// The daemon's Fulcrum version.
         version: String,
     },
-    /// One command line, as typed in the shell.
-    Request { line: String },
+    /// One command line, as typed in the shell, and the form the answer should take. A request
+    /// without `format` asks for text, so clients older than the field keep working; a text
+    /// request is sent without the field, so newer clients keep working with older daemons.
+    Request {
+        line: String,
+        #[serde(default, skip_serializing_if = "Format::is_text")]
+        format: Format,
+    },
     /// The answer to one request. `close` tells the client the daemon ends the session (`quit`).
     Response { ok: bool, text: String, close: bool },
+}
+
+/// The form of a response's `text`: the shell's tables, or one JSON document per command (the
+/// documents of [`crate::show`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Format {
+    pub fn is_text(&self) -> bool {
+        *self == Format::Text
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +115,27 @@ pub fn response_within_frame(ok: bool, text: String, close: bool) -> Message {
              limit of {} bytes (ask for fewer, e.g. `show sessions 1000`)\n",
             frame::MAX_FRAME
         ));
+    }
+}
+
+/// A JSON response whose encoding fits one frame: a document cannot be cut like lines of text,
+/// so one too long is replaced by an error document saying what to ask instead.
+pub fn json_response_within_frame(ok: bool, text: String, close: bool) -> Message {
+    let message = Message::Response { ok, text, close };
+    if encode(&message).len() <= frame::MAX_FRAME {
+        return message;
+    }
+    let error = crate::show::ErrorDoc {
+        error: format!(
+            "the reply is over the control protocol's limit of {} bytes (ask for fewer, e.g. \
+             `show sessions 1000`)",
+            frame::MAX_FRAME
+        ),
+    };
+    Message::Response {
+        ok: false,
+        text: crate::show::to_text(&error),
+        close,
     }
 }
 
@@ -186,6 +229,11 @@ mod tests {
             },
             Message::Request {
                 line: "show sessions 10".into(),
+                format: Format::Text,
+            },
+            Message::Request {
+                line: "show targets".into(),
+                format: Format::Json,
             },
             Message::Response {
                 ok: false,
@@ -206,15 +254,57 @@ mod tests {
     fn wire_format_is_the_documented_one() {
         let bytes = encode(&Message::Request {
             line: "help".into(),
+            format: Format::Text,
         });
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"v":1,"type":"request","line":"help"}"#
         );
+        let bytes = encode(&Message::Request {
+            line: "show vrrp".into(),
+            format: Format::Json,
+        });
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"type":"request","line":"show vrrp","format":"json"}"#
+        );
+        // What a client older than `format` sends still asks for text.
+        assert_eq!(
+            decode(br#"{"v":1,"type":"request","line":"show vrrp"}"#).unwrap(),
+            Message::Request {
+                line: "show vrrp".into(),
+                format: Format::Text
+            }
+        );
         let hello = br#"{"v":1,"type":"hello","pid":7,"hostname":"h","version":"0.1.0"}"#;
         assert!(matches!(
             decode(hello).unwrap(),
             Message::Hello { pid: 7, .. }
+        ));
+    }
+
+    #[test]
+    fn an_oversized_json_response_becomes_an_error_document() {
+        let rows = format!("[{}0]", "1234567,".repeat(200_000));
+        let message = json_response_within_frame(true, rows, false);
+        let Message::Response { ok, text, close } = message else {
+            panic!("not a response");
+        };
+        assert!(!ok && !close);
+        let error: crate::show::ErrorDoc = serde_json::from_str(&text).unwrap();
+        assert!(
+            error.error.contains("show sessions 1000"),
+            "{}",
+            error.error
+        );
+        let small = json_response_within_frame(true, "{\"ok\":true}\n".into(), true);
+        assert!(matches!(
+            small,
+            Message::Response {
+                ok: true,
+                close: true,
+                ..
+            }
         ));
     }
 
@@ -237,6 +327,7 @@ mod tests {
             br#"{"v":1,"type":"request","line":5}"#,
             br#"{"v":1,"type":"nope"}"#,
             br#"{"v":1,"type":"request","line":"x","extra":1}"#,
+            br#"{"v":1,"type":"request","line":"x","format":"yaml"}"#,
             b"\xff\xfe",
         ] {
             assert!(
@@ -251,6 +342,7 @@ mod tests {
     fn decode_frame_handles_partial_and_oversized_input() {
         let message = Message::Request {
             line: "quit".into(),
+            format: Format::Text,
         };
         let wire = frame::encode_frame(&encode(&message)).unwrap();
         assert!(decode_frame(&wire[..wire.len() - 1]).unwrap().is_none());

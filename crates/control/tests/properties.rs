@@ -2,7 +2,7 @@
 //! string makes the decoders panic or accept an oversized frame.
 
 use fulcrum_control::frame::{encode_frame, split_frame, FrameError, MAX_FRAME};
-use fulcrum_control::message::{decode, decode_frame, encode, Message};
+use fulcrum_control::message::{decode, decode_frame, encode, Format, Message};
 use proptest::prelude::*;
 
 fn message() -> impl Strategy<Value = Message> {
@@ -12,7 +12,10 @@ fn message() -> impl Strategy<Value = Message> {
             hostname,
             version
         }),
-        ".*".prop_map(|line| Message::Request { line }),
+        (".*", any::<bool>()).prop_map(|(line, json)| Message::Request {
+            line,
+            format: if json { Format::Json } else { Format::Text },
+        }),
         (any::<bool>(), ".*", any::<bool>()).prop_map(|(ok, text, close)| Message::Response {
             ok,
             text,

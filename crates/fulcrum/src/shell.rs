@@ -1,6 +1,8 @@
 //! `fulcrum control`: the operator's shell to a running daemon, over the control socket.
 //!
-//! Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
+//! With `--json` every answer is one JSON document per command (the typed documents of
+//! `fulcrum_control::show`) instead of the text tables; a command whose last word is `--json`
+//! asks for that one answer so. Three ways in: `-e COMMAND` (repeatable: run them in order, print the answers, exit 1 if any
 //! failed; `fulcrum control reload` is `-e reload`, the words after `control` being one command), commands on stdin when it is not a terminal (same, line by line; a `{ ... }` block may
 //! span lines), or an interactive rustyline session with the banner `fulcrum: connected to PID
 //! N`, the prompt `HOSTNAME# `, tab completion from the shared command table and a history file
@@ -11,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fulcrum_control::message::{read_message, write_message, Message};
+use fulcrum_control::message::{read_message, write_message, Format, Message};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -25,6 +27,10 @@ pub struct Args {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = fulcrum_control::DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Answer each command with one JSON document (typed fields, see docs/control.md) instead
+    /// of text.
+    #[arg(long)]
+    json: bool,
     /// Run COMMAND and exit; repeat to run several in order (exit 1 if any failed).
     #[arg(short = 'e', long = "execute", value_name = "COMMAND")]
     execute: Vec<String>,
@@ -41,6 +47,7 @@ pub fn main(mut args: Args) -> u8 {
         args.execute.push(args.words.join(" "));
     }
     let mut client = match Client::connect(&args.socket) {
+        Ok(client) if args.json => client.json(),
         Ok(client) => client,
         Err(message) => {
             eprintln!("{message}");
@@ -64,6 +71,7 @@ pub(crate) struct Client {
     stream: UnixStream,
     pid: u32,
     hostname: String,
+    format: Format,
 }
 
 /// The daemon's answer to one command.
@@ -87,6 +95,7 @@ impl Client {
                 stream,
                 pid,
                 hostname,
+                format: Format::Text,
             }),
             // The daemon refuses a session beyond its cap with a response instead of a hello.
             Ok(Some(Message::Response {
@@ -104,9 +113,29 @@ impl Client {
         }
     }
 
+    /// The same session, asking for JSON documents from now on.
+    pub(crate) fn json(mut self) -> Client {
+        self.format = Format::Json;
+        self
+    }
+
     pub(crate) fn request(&mut self, line: &str) -> Result<Answer, String> {
+        self.request_as(line, self.format)
+    }
+
+    /// A command typed in the shell or read in a batch: a last word `--json` asks for this one
+    /// answer as JSON (`show targets --json`).
+    fn request_typed(&mut self, line: &str) -> Result<Answer, String> {
+        match json_suffix(line) {
+            Some(command) => self.request_as(command, Format::Json),
+            None => self.request(line),
+        }
+    }
+
+    fn request_as(&mut self, line: &str, format: Format) -> Result<Answer, String> {
         let request = Message::Request {
             line: line.to_string(),
+            format,
         };
         write_message(&mut self.stream, &request)
             .map_err(|e| format!("connection to the daemon lost: {e}"))?;
@@ -117,6 +146,16 @@ impl Client {
             Err(e) => Err(format!("connection to the daemon lost: {e}")),
         }
     }
+}
+
+/// The command before a last word `--json`, if the line ends with one (a `{ ... }` block never
+/// does: it ends with its closing brace).
+fn json_suffix(line: &str) -> Option<&str> {
+    let trimmed = line.trim_end();
+    let command = trimmed.strip_suffix("--json")?;
+    command
+        .ends_with(char::is_whitespace)
+        .then(|| command.trim_end())
 }
 
 fn print_answer(text: &str) {
@@ -130,7 +169,7 @@ fn print_answer(text: &str) {
 fn run_batch(client: &mut Client, commands: impl IntoIterator<Item = String>) -> u8 {
     let mut failed = false;
     for command in commands {
-        match client.request(&command) {
+        match client.request_typed(&command) {
             Ok(answer) => {
                 print_answer(&answer.text);
                 failed |= !answer.ok;
@@ -183,7 +222,7 @@ fn interactive(client: &mut Client) -> u8 {
                     continue;
                 }
                 let command = std::mem::take(&mut pending);
-                match client.request(&command) {
+                match client.request_typed(&command) {
                     Ok(answer) => {
                         print_answer(&answer.text);
                         if answer.close {
@@ -344,6 +383,18 @@ mod tests {
                 "register target 3",
             ]
         );
+    }
+
+    #[test]
+    fn a_last_word_json_asks_for_that_answer_as_json() {
+        assert_eq!(json_suffix("show targets --json"), Some("show targets"));
+        assert_eq!(
+            json_suffix("  show sessions 5   --json  "),
+            Some("  show sessions 5")
+        );
+        assert_eq!(json_suffix("show targets"), None);
+        assert_eq!(json_suffix("show targets--json"), None);
+        assert_eq!(json_suffix("--json"), None);
     }
 
     #[test]

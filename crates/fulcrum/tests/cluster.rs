@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use netlab::seed::VIP;
 use testkit::cluster::load::{ClientLog, Load, LoadSpec};
 use testkit::cluster::{within, Cluster, Node, ADVERT, MARGIN, MASTER_DOWN, SKEW};
+use testkit::show::{SyncDoc, VrrpDoc};
 
 /// A steady load: every client asks every 250 ms, for at most 40 s.
 const STEADY: LoadSpec = LoadSpec {
@@ -254,10 +255,14 @@ fn the_first_node_is_master_and_the_backup_learns_its_sessions_within_two_second
         "{}",
         c.b.control("show targets")
     );
-    let sync = c.b.show_sync();
-    assert!(
-        sync.contains("peer 10.235.210.45:10439 (from the vrrp master)"),
-        "{sync}"
+    let sync = c.b.show::<SyncDoc>("show sync").and_then(|doc| doc.detail);
+    let peer = sync
+        .as_ref()
+        .map(|d| (d.peer.as_deref(), d.peer_source.as_deref()));
+    assert_eq!(
+        peer,
+        Some((Some("10.235.210.45"), Some("vrrp-master"))),
+        "{sync:?}"
     );
 }
 
@@ -289,8 +294,8 @@ fn takeover(tag: &str, stop: fn(&mut Node), limit: Duration) -> (Cluster, Loads)
     );
     let after = all_answered_and_sticky(&logs);
     assert_eq!(before, after, "clients changed nodes");
-    let shown = c.b.show_vrrp();
-    assert!(shown.contains("holding yes"), "{shown}");
+    let vrrp = c.b.show::<VrrpDoc>("show vrrp").and_then(|doc| doc.ipv4);
+    assert!(vrrp.as_ref().is_some_and(|v| v.holding), "{vrrp:?}");
     (c, load)
 }
 
@@ -308,8 +313,12 @@ fn sigkill_of_the_master_under_load_the_backup_takes_over_and_every_client_keeps
 #[test]
 fn sigterm_of_the_master_under_load_the_backup_takes_over_within_the_skew_time() {
     let (c, load) = takeover("clusterterm", Node::sigterm, SKEW + MARGIN);
-    let shown = c.b.show_vrrp();
-    assert!(shown.contains("priority-zero-received 1"), "{shown}");
+    let vrrp = c.b.show::<VrrpDoc>("show vrrp").and_then(|doc| doc.ipv4);
+    assert_eq!(
+        vrrp.as_ref().map(|v| v.priority_zero_received),
+        Some(1),
+        "{vrrp:?}"
+    );
     let log = testkit::cluster::read(&c.a.log());
     assert!(log.contains("vrrp MASTER -> INIT: shutdown"), "{log}");
     all_answered_and_sticky(&load.finish());

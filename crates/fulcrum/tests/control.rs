@@ -101,13 +101,13 @@ fn live_changes_are_saved_and_survive_a_restart() {
     assert!(text.contains("hostname LOOPTEST"), "{text}");
     assert!(stderr(&shown).contains(&format!("fulcrum: connected to PID {}", daemon.id())));
 
-    assert_eq!(daemon.target_state(2), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(2), Some((true, true)));
     let disabled = daemon.control_output(&["disable target 2"]);
     assert!(disabled.status.success(), "{}", stdout(&disabled));
-    assert_eq!(daemon.target_state(2), Some(("yes".into(), "no".into())));
+    assert_eq!(daemon.target_state(2), Some((true, false)));
     let enabled = daemon.control_output(&["enable target 2"]);
     assert!(enabled.status.success(), "{}", stdout(&enabled));
-    assert_eq!(daemon.target_state(2), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(2), Some((true, true)));
 
     let added = daemon.control_output(&[
         "target 3 { ipaddr 127.0.0.4 port 5353 dsr disable }",
@@ -127,7 +127,7 @@ fn live_changes_are_saved_and_survive_a_restart() {
         "{}",
         stdout(&added)
     );
-    assert_eq!(daemon.target_state(3), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(3), Some((true, true)));
 
     let saved = std::fs::read_to_string(&config).unwrap();
     assert!(saved.starts_with("// configuration taken "), "{saved}");
@@ -148,15 +148,9 @@ fn live_changes_are_saved_and_survive_a_restart() {
     assert!(!socket.exists(), "socket left behind after SIGTERM");
 
     let restarted = Daemon::start(&config, &socket);
-    assert_eq!(
-        restarted.target_state(3),
-        Some(("yes".into(), "yes".into()))
-    );
-    assert_eq!(restarted.target_state(2), Some(("yes".into(), "no".into())));
-    assert_eq!(
-        restarted.target_state(1),
-        Some(("yes".into(), "yes".into()))
-    );
+    assert_eq!(restarted.target_state(3), Some((true, true)));
+    assert_eq!(restarted.target_state(2), Some((true, false)));
+    assert_eq!(restarted.target_state(1), Some((true, true)));
 }
 
 #[test]
@@ -336,7 +330,7 @@ fn commands_are_read_from_stdin_when_it_is_not_a_terminal() {
         !text.contains("fulcrum 0.1.0"),
         "commands after quit ran: {text}"
     );
-    assert_eq!(daemon.target_state(4), Some(("yes".into(), "no".into())));
+    assert_eq!(daemon.target_state(4), Some((true, false)));
 }
 
 #[test]

@@ -19,6 +19,7 @@ use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR, VIP};
 use testkit::seed_dsr::{
     nodes_of, require_tools, seed_config_fast, start_agents_asking, start_node_bind9, Balancer,
 };
+use testkit::show::TargetsDoc;
 
 /// INTERVAL + TIMEOUT of the `1,2` checks, and a margin for the busy shared machine.
 const DOWN_WITHIN: Duration = Duration::from_secs(3);
@@ -131,17 +132,18 @@ fn a_dsr_target_that_lost_the_vip_from_its_lo_is_taken_out_by_the_dsr_path_check
     let path_line = format!("dsr-path {VIP}:53,1,2");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let targets = run.balancer.control("show targets");
-        let up = targets
-            .lines()
-            .filter(|l| l.contains(&format!("{path_line} up for ")))
+        let targets: TargetsDoc = run.balancer.show("show targets");
+        let up = (targets.targets.iter())
+            .flat_map(|t| &t.checks)
+            .filter(|c| c.check == path_line && c.state == "up")
             .count();
         if up == 2 {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no passing dsr-path check on both targets:\n{targets}\n{}",
+            "no passing dsr-path check on both targets:\n{}\n{}",
+            run.balancer.control("show targets"),
             run.balancer.logs()
         );
         std::thread::sleep(Duration::from_millis(100));

@@ -22,6 +22,7 @@ use netlab::seed::{seed_topology, VIP};
 use testkit::seed_dsr::{
     ask, require_tools, seed_config, start_seed_agents, target_counts, Balancer,
 };
+use testkit::show::{CheckRow, SessionsDoc, TargetsDoc};
 
 #[test]
 fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
@@ -65,14 +66,15 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     // Every check of both targets has succeeded (none pending, none down).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let targets = balancer.control("show targets");
-        let checks: Vec<&str> = targets.lines().filter(|l| l.starts_with("    ")).collect();
-        if checks.len() >= 6 && checks.iter().all(|l| l.contains(" up for ")) {
+        let targets: TargetsDoc = balancer.show("show targets");
+        let checks: Vec<&CheckRow> = targets.targets.iter().flat_map(|t| &t.checks).collect();
+        if checks.len() >= 6 && checks.iter().all(|c| c.state == "up") {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the seed's checks do not all pass:\n{targets}\n{}",
+            "the seed's checks do not all pass:\n{}\n{}",
+            balancer.control("show targets"),
             logs()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -101,9 +103,12 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
         "answers crossed Fulcrum's interface instead of going straight to the client:\n{answers:#?}"
     );
 
+    let targets: TargetsDoc = balancer.show("show targets");
+    let (q1, r1) =
+        target_counts(&targets, 1).unwrap_or_else(|| panic!("no target 1:\n{targets:?}"));
+    let (q2, r2) =
+        target_counts(&targets, 2).unwrap_or_else(|| panic!("no target 2:\n{targets:?}"));
     let targets = balancer.control("show targets");
-    let (q1, r1) = target_counts(&targets, 1).unwrap_or_else(|| panic!("no target 1:\n{targets}"));
-    let (q2, r2) = target_counts(&targets, 2).unwrap_or_else(|| panic!("no target 2:\n{targets}"));
     assert!(
         q1 > 0 && q2 > 0,
         "frames forwarded to both targets:\n{targets}"
@@ -114,11 +119,14 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     );
     assert_eq!((r1, r2), (0, 0), "DSR never sees a response:\n{targets}");
 
-    let sessions = balancer.control("show sessions all");
+    let sessions: SessionsDoc = balancer.show("show sessions all");
     for client in &clients {
         assert!(
-            sessions.contains(&format!(" {client} ")),
-            "show sessions lacks {client}:\n{sessions}"
+            sessions
+                .sessions
+                .iter()
+                .any(|s| s.client == client.to_string()),
+            "show sessions lacks {client}:\n{sessions:?}"
         );
     }
 

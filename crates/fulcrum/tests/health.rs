@@ -17,6 +17,7 @@ use testkit::daemon::Daemon;
 use testkit::dns::{loopback_bind9, ZONE};
 use testkit::health::{dig, recorder, two_target_config, DOWN_WITHIN, MARGIN};
 use testkit::process::KillOnDrop;
+use testkit::show::{target_row, TargetsDoc};
 use testkit::{free_port, fulcrum};
 
 #[test]
@@ -187,16 +188,16 @@ fn a_closed_tcp_port_fails_tcpopen_and_a_zone_not_served_fails_dns() {
     // Target 1's unchanged check kept its state through that change: still down, its
     // failures still counted (a restart from scratch would show it `pending` and up).
     assert!(!daemon.operational(1), "{}", daemon.control("show targets"));
-    let text = daemon.control("show targets");
-    let line = text
-        .lines()
-        .find(|l| {
-            l.trim_start()
-                .starts_with(&format!("tcpopen {open_port},1,2"))
+    let targets: TargetsDoc = daemon.show("show targets");
+    let check = target_row(&targets, 1)
+        .and_then(|t| {
+            t.checks
+                .iter()
+                .find(|c| c.check == format!("tcpopen {open_port},1,2"))
         })
-        .unwrap_or_else(|| panic!("no tcpopen line:\n{text}"));
-    assert!(line.contains(" down for "), "{line}");
-    assert!(!line.contains(" 0 failures"), "{line}");
+        .unwrap_or_else(|| panic!("no tcpopen check: {targets:?}"));
+    assert_eq!(check.state, "down", "{check:?}");
+    assert!(check.failures > 0, "{check:?}");
 }
 
 const PING_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77));

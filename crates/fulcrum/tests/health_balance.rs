@@ -17,20 +17,18 @@ use testkit::daemon::Daemon;
 use testkit::dns::loopback_bind9;
 use testkit::health::{dig, two_target_config, DOWN_WITHIN, MARGIN};
 use testkit::process::KillOnDrop;
+use testkit::show::ServersDoc;
 use testkit::{free_port, fulcrum};
 
-/// The `drops` column of server `id` in `show servers`.
+/// The drops of server `id` in `show servers`.
 fn server_drops(daemon: &Daemon, id: u32) -> u64 {
-    let text = daemon.control("show servers");
-    let row: Vec<&str> = text
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<&str>>())
-        .find(|cells| cells.len() > 10 && cells[0] == id.to_string())
-        .unwrap_or_else(|| panic!("no row for server {id}:\n{text}"));
-    // ... queries responses timeouts drops sessions
-    row[row.len() - 2]
-        .parse()
-        .unwrap_or_else(|_| panic!("drops cell in {row:?}"))
+    let servers: ServersDoc = daemon.show("show servers");
+    servers
+        .servers
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.counters.drops)
+        .unwrap_or_else(|| panic!("no server {id}: {servers:?}"))
 }
 
 #[test]

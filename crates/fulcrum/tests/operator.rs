@@ -117,10 +117,10 @@ fn members_of_the_socket_group_may_only_show() {
         );
     }
     // Nothing changed; the owner (root here) still may.
-    assert_eq!(daemon.target_state(1), Some(("yes".into(), "yes".into())));
+    assert_eq!(daemon.target_state(1), Some((true, true)));
     let changed = daemon.control_output(&["disable target 1"]);
     assert!(changed.status.success(), "{}", stdout(&changed));
-    assert_eq!(daemon.target_state(1), Some(("yes".into(), "no".into())));
+    assert_eq!(daemon.target_state(1), Some((true, false)));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use netlab::bind9::Bind9;
 use testkit::daemon::Daemon;
 use testkit::dns::{dig_instance, loopback_bind9, Ask};
 use testkit::free_port;
+use testkit::show::ServersDoc;
 
 /// One session-method server on `vip` in front of the two Bind9 (targets 1 and 2).
 fn config(vip: SocketAddr, a: &Bind9, b: &Bind9) -> String {
@@ -33,25 +34,17 @@ fn dig_ok(daemon: &Daemon, vip: SocketAddr, source: Ipv4Addr, tcp: bool) -> Stri
         .unwrap_or_else(|e| panic!("{e}\n{}", daemon.logs()))
 }
 
-/// The five counters at the end of server 1's row in `show servers`:
+/// Server 1's counters in `show servers` (checked to be the server at `vip`):
 /// queries, responses, timeouts, drops, sessions.
 fn server_row(daemon: &Daemon, vip: SocketAddr) -> [u64; 5] {
-    let text = daemon.control("show servers");
-    let ip = vip.ip().to_string();
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("1 ") && l.contains(&ip))
-        .unwrap_or_else(|| panic!("no server 1 row:\n{text}"));
-    let fields: Vec<u64> = row
-        .split_whitespace()
-        .rev()
-        .take(5)
-        .map(|f| {
-            f.parse()
-                .unwrap_or_else(|_| panic!("counter {f:?} in {row:?}"))
-        })
-        .collect();
-    [fields[4], fields[3], fields[2], fields[1], fields[0]]
+    let servers: ServersDoc = daemon.show("show servers");
+    let row = servers
+        .servers
+        .iter()
+        .find(|s| s.id == 1 && s.address == vip.ip().to_string())
+        .unwrap_or_else(|| panic!("no server 1 at {vip}: {servers:?}"));
+    let c = row.counters;
+    [c.queries, c.responses, c.timeouts, c.drops, c.sessions]
 }
 
 #[test]

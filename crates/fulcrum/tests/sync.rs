@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use testkit::daemon::Daemon;
 use testkit::free_port;
 use testkit::process::within;
-use testkit::show::{number_after, Session};
+use testkit::show::{Session, SyncDetail, SyncDoc};
 
 /// What these tests read of a sync node beyond [`Daemon`]'s own accessors.
 trait SyncNode {
     fn wait_sessions(&self, count: usize) -> BTreeSet<Session>;
     fn wait_sync_running(&self);
-    fn sync_counter(&self, word: &str) -> u64;
+    fn sync_detail(&self) -> SyncDetail;
 }
 
 impl SyncNode for Daemon {
@@ -42,7 +42,7 @@ impl SyncNode for Daemon {
     /// started before that would send its first full-table request into the void.
     fn wait_sync_running(&self) {
         let running = within(Duration::from_secs(5), || {
-            self.control("show sync").starts_with("sync running\n")
+            self.show::<SyncDoc>("show sync").state == "running"
         });
         assert!(
             running.is_some(),
@@ -52,17 +52,18 @@ impl SyncNode for Daemon {
         );
     }
 
-    /// A number after `word` in `show sync` (waiting for the sync driver's first status, which
-    /// comes a moment after the control socket opens).
-    fn sync_counter(&self, word: &str) -> u64 {
+    /// `show sync`'s counters (waiting for the sync driver's first status, which comes a
+    /// moment after the control socket opens).
+    fn sync_detail(&self) -> SyncDetail {
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut text = self.control("show sync");
-        while text.starts_with("sync not running") && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            text = self.control("show sync");
+        loop {
+            let doc: SyncDoc = self.show("show sync");
+            match doc.detail {
+                Some(detail) => return detail,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                None => panic!("sync not running: {doc:?}\n{}", self.logs()),
+            }
         }
-        number_after(&text, word)
-            .unwrap_or_else(|| panic!("no {word} in show sync:\n{text}\n{}", self.logs()))
     }
 }
 
@@ -138,10 +139,10 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
         node_a.logs()
     );
     let applied = within(Duration::from_secs(1), || {
-        node_b.sync_counter("applied") >= 120
+        node_b.sync_detail().received.applied >= 120
     });
     assert!(applied.is_some(), "{}", node_b.control("show sync"));
-    assert_eq!(node_b.sync_counter("authentication"), 0);
+    assert_eq!(node_b.sync_detail().dropped.authentication, 0);
 
     // A peer started later (a restarted backup) asks for and gets the whole table.
     drop(node_b);
@@ -169,7 +170,7 @@ fn sessions_reach_the_peer_within_two_seconds_and_a_restarted_peer_gets_the_full
         node_a.logs()
     );
     let in_sync = within(Duration::from_secs(1), || {
-        node_b.control("show sync").contains("resync in sync")
+        node_b.sync_detail().resync == "in-sync"
     });
     let shown = node_b.control("show sync");
     assert!(in_sync.is_some(), "{shown}");
@@ -199,7 +200,7 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
     }
     node_a.wait_sessions(20);
     let dropped = within(Duration::from_secs(3), || {
-        node_b.sync_counter("authentication") > 0
+        node_b.sync_detail().dropped.authentication > 0
     });
     assert!(dropped.is_some(), "{}", node_b.control("show sync"));
     // Garbage is counted too and changes nothing: from the peer's address as malformed; from
@@ -220,19 +221,22 @@ fn datagrams_with_a_wrong_synckey_or_garbage_are_dropped_and_counted() {
         socket.send_to(bytes, (b, 10439)).expect("send garbage");
     }
     assert!(
-        within(Duration::from_secs(2), || node_b.sync_counter("malformed")
+        within(Duration::from_secs(2), || node_b
+            .sync_detail()
+            .dropped
+            .malformed
             == 2
-            && node_b.sync_counter("not-from-peer") == 2)
+            && node_b.sync_detail().dropped.not_from_peer == 2)
         .is_some(),
         "{}",
         node_b.control("show sync")
     );
     std::thread::sleep(Duration::from_millis(300));
     assert!(node_b.sessions().is_empty(), "{:?}", node_b.sessions());
-    assert_eq!(node_b.sync_counter("applied"), 0);
+    assert_eq!(node_b.sync_detail().received.applied, 0);
     // And the other way: A drops B's full-table requests and keepalives for the same reason.
     assert!(
-        node_a.sync_counter("authentication") > 0,
+        node_a.sync_detail().dropped.authentication > 0,
         "{}",
         node_a.control("show sync")
     );
@@ -302,7 +306,8 @@ fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_coun
     let refused = on_a.len() - allowed.len();
     assert!(refused > 0, "no session on target 2: {on_a:?}");
     let took = within(Duration::from_secs(3), || {
-        node_b.sessions() == allowed && node_b.sync_counter("unknown-target") >= refused as u64
+        node_b.sessions() == allowed
+            && node_b.sync_detail().dropped.entries_unknown_target >= refused as u64
     });
     assert!(
         took.is_some(),
@@ -310,6 +315,6 @@ fn entries_naming_a_target_the_configuration_does_not_allow_are_dropped_and_coun
         node_b.sessions(),
         node_b.control("show sync")
     );
-    assert_eq!(node_b.sync_counter("unknown-server"), 0);
-    assert_eq!(node_b.sync_counter("bad-timeout"), 0);
+    assert_eq!(node_b.sync_detail().dropped.entries_unknown_server, 0);
+    assert_eq!(node_b.sync_detail().dropped.entries_bad_timeout, 0);
 }

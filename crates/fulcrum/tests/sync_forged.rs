@@ -22,6 +22,7 @@ use netlab::Ns;
 use testkit::cluster::load::{Load, LoadSpec};
 use testkit::cluster::{within, Cluster, Node};
 use testkit::netns::run_in;
+use testkit::show::{SyncDetail, SyncDoc};
 
 const MASTER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
 const BACKUP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 46);
@@ -88,14 +89,11 @@ fn send_spoofed(ns: &Ns, from: Ipv4Addr, to: Ipv4Addr, payloads: Vec<Vec<u8>>) {
     });
 }
 
-/// A number after `word` in `show sync`.
-fn counter(node: &Node, word: &str) -> u64 {
-    let text = node.show_sync();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .windows(2)
-        .find_map(|w| (w[0] == word).then(|| w[1].parse().ok()).flatten())
-        .unwrap_or_else(|| panic!("no {word} in {}'s show sync:\n{text}", node.name))
+/// `show sync`'s counters on `node`.
+fn sync_detail(node: &Node) -> SyncDetail {
+    node.show::<SyncDoc>("show sync")
+        .and_then(|doc| doc.detail)
+        .unwrap_or_else(|| panic!("{}'s sync does not run:\n{}", node.name, node.show_sync()))
 }
 
 #[test]
@@ -147,8 +145,8 @@ fn forged_sync_from_a_host_on_the_segment_changes_no_table_and_is_counted() {
         datagram(4, 0xbad, 3, 0x1234_5678, &[]),
     ];
     let before_b = (
-        counter(&c.b, "not-from-peer"),
-        counter(&c.b, "unknown-boot"),
+        sync_detail(&c.b).dropped.not_from_peer,
+        sync_detail(&c.b).dropped.unknown_boot,
     );
 
     // From the attacker's own address: not the peer, dropped before parsing.
@@ -156,14 +154,14 @@ fn forged_sync_from_a_host_on_the_segment_changes_no_table_and_is_counted() {
     forged.extend(wipe.iter().cloned());
     send_udp(&c.seed.router, BACKUP, forged.clone());
     let counted = within(Duration::from_secs(3), || {
-        counter(&c.b, "not-from-peer") >= before_b.0 + 3
+        sync_detail(&c.b).dropped.not_from_peer >= before_b.0 + 3
     });
     assert!(counted.is_some(), "{}", c.b.show_sync());
 
     // With the master's address spoofed: a boot the backup does not follow.
     send_spoofed(&c.seed.router, MASTER, BACKUP, forged);
     let counted = within(Duration::from_secs(3), || {
-        counter(&c.b, "unknown-boot") >= before_b.1 + 3
+        sync_detail(&c.b).dropped.unknown_boot >= before_b.1 + 3
     });
     assert!(counted.is_some(), "{}", c.b.show_sync());
 
@@ -173,17 +171,22 @@ fn forged_sync_from_a_host_on_the_segment_changes_no_table_and_is_counted() {
         c.b.show_sync().contains("resync in sync")
     });
     assert!(resynced.is_some(), "{}", c.b.show_sync());
-    let dumps = counter(&c.a, "full-dumps");
-    let cookies = counter(&c.a, "cookies");
+    let dumps = sync_detail(&c.a).sent.full_dumps;
+    let cookies = sync_detail(&c.a).sent.cookies;
     let request = datagram(2, 0xbad, 1, 0x0bad_cafe, &[]);
     send_udp(&c.seed.router, MASTER, vec![request.clone()]);
     send_spoofed(&c.seed.router, NS0B_ADDR, MASTER, vec![request]);
     let answered = within(Duration::from_secs(3), || {
-        counter(&c.a, "cookies") >= cookies + 2
+        sync_detail(&c.a).sent.cookies >= cookies + 2
     });
     assert!(answered.is_some(), "{}", c.a.show_sync());
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(counter(&c.a, "full-dumps"), dumps, "{}", c.a.show_sync());
+    assert_eq!(
+        sync_detail(&c.a).sent.full_dumps,
+        dumps,
+        "{}",
+        c.a.show_sync()
+    );
     assert!(
         c.a.show_sync().contains(&format!("peer {BACKUP}:{PORT}")),
         "{}",

@@ -28,7 +28,7 @@ use testkit::dns::{zone_server, ZONE};
 use testkit::fulcrum;
 use testkit::netns::run_in;
 use testkit::process::read;
-use testkit::show::{operational_in, wait_operational};
+use testkit::show::{operational_in, wait_operational, TcpDoc};
 
 const SERVER_PORT: u16 = 53;
 const TARGET_PORT: u16 = 5353;
@@ -105,14 +105,10 @@ impl Node {
         self.control("show tcp")
     }
 
-    /// The number on `show tcp`'s line starting with `name `.
-    fn tcp_count(&self, name: &str) -> u64 {
-        self.show_tcp()
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in show tcp:\n{}", self.show_tcp()))
+    /// `show tcp`'s counters and limits, typed.
+    fn tcp(&self) -> TcpDoc {
+        testkit::control::show(&self.socket, "show tcp")
+            .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", read(&self.log)))
     }
 
     fn report(&self) -> String {
@@ -125,7 +121,9 @@ impl Node {
     }
 
     fn target_up(&self) -> bool {
-        operational_in(&self.control("show targets"), 1).unwrap_or(false)
+        testkit::control::show(&self.socket, "show targets")
+            .and_then(|targets| operational_in(&targets, 1))
+            .unwrap_or(false)
     }
 
     fn wait_target_up(&self, limit: Duration) {
@@ -250,9 +248,8 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
     let flooded = Instant::now();
     // The proxy accepts from the kernel's queue at its own pace: wait until it saw them all.
     let seen = || {
-        node.tcp_count("accepted")
-            + node.tcp_count("refused-cap")
-            + node.tcp_count("refused-client-cap")
+        let tcp = node.tcp();
+        tcp.accepted + tcp.refused_cap + tcp.refused_client_cap
     };
     let all_seen = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
@@ -263,8 +260,8 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
         "the proxy did not take every connection:\n{}",
         node.report()
     );
-    let refused_client = node.tcp_count("refused-client-cap");
-    let refused_cap = node.tcp_count("refused-cap");
+    let refused_client = node.tcp().refused_client_cap;
+    let refused_cap = node.tcp().refused_cap;
     assert!(
         refused_client > 0,
         "no per-client refusal:\n{}",
@@ -276,7 +273,7 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
         node.report()
     );
     eprintln!("show tcp during the flood:\n{}", node.show_tcp());
-    let open = node.tcp_count("open");
+    let open = node.tcp().open;
     assert!(open <= 384, "{open} open, over the cap:\n{}", node.report());
 
     // While the flood holds its sockets: checks keep passing and UDP is served. Every probe
@@ -302,18 +299,18 @@ fn a_tcp_flood_under_1024_descriptors_leaves_udp_and_health_checks_working() {
         .filter(|&c| c)
         .count();
     assert!(
-        node.tcp_count("closed-idle") > 0,
+        node.tcp().closed_idle > 0,
         "no idle connection closed:\n{}",
         node.report()
     );
     assert!(
-        node.tcp_count("closed-write-timeout") >= 1,
+        node.tcp().closed_write_timeout >= 1,
         "no non-reading client closed:\n{}",
         node.report()
     );
     let drained = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
-        node.tcp_count("open") == 0
+        node.tcp().open == 0
     });
     assert!(drained, "connections still open:\n{}", node.report());
     assert_eq!(

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use netlab::bind9::Bind9;
-use testkit::control::control_text;
+use testkit::control::{control_text, DeserializeOwned};
 use testkit::dns::{dig_instance, loopback_bind9, Ask};
 use testkit::free_port;
+use testkit::show::{ServersDoc, SyncDoc, VrrpDoc};
 use tokio::sync::oneshot;
 /// This test's loopback range.
 const NET: [u8; 3] = [127, 0, 163];
@@ -90,36 +91,29 @@ impl Node {
         control_text(&self.socket, command)
     }
 
-    /// The five counters at the end of server 1's row in `show servers`: queries, responses,
-    /// timeouts, drops, sessions.
-    fn server_row(&self) -> Vec<u64> {
-        let text = self.control("show servers");
-        let ip = self.vip.ip().to_string();
-        let row = text
-            .lines()
-            .find(|l| l.starts_with("1 ") && l.contains(&ip))
-            .unwrap_or_else(|| panic!("no server 1 row:\n{text}"));
-        let mut counters: Vec<u64> = row
-            .split_whitespace()
-            .rev()
-            .take(5)
-            .map(|f| {
-                f.parse()
-                    .unwrap_or_else(|_| panic!("counter {f:?} in {row:?}"))
-            })
-            .collect();
-        counters.reverse();
-        counters
+    /// One command's JSON document, typed.
+    fn show<T: DeserializeOwned>(&self, command: &str) -> T {
+        testkit::control::show(&self.socket, command).unwrap_or_else(|e| panic!("{e}"))
     }
-}
 
-/// The `entries` figure of `show sync`'s `sent datagrams ... entries N` line.
-fn sync_entries_sent(show_sync: &str) -> u64 {
-    show_sync
-        .lines()
-        .find_map(|l| l.strip_prefix("sent datagrams "))
-        .and_then(|rest| rest.split_whitespace().nth(2)?.parse().ok())
-        .unwrap_or_else(|| panic!("no sent line in\n{show_sync}"))
+    /// Server 1's counters in `show servers` (checked to be the server at the node's VIP):
+    /// queries, responses, timeouts, drops, sessions.
+    fn server_row(&self) -> Vec<u64> {
+        let servers: ServersDoc = self.show("show servers");
+        let row = servers
+            .servers
+            .iter()
+            .find(|s| s.id == 1 && s.address == self.vip.ip().to_string())
+            .unwrap_or_else(|| panic!("no server 1 row: {servers:?}"));
+        let c = row.counters;
+        vec![c.queries, c.responses, c.timeouts, c.drops, c.sessions]
+    }
+
+    /// The entries `show sync` says were sent (0 while sync does not run).
+    fn sync_entries_sent(&self) -> u64 {
+        let sync: SyncDoc = self.show("show sync");
+        sync.detail.map_or(0, |d| d.sent.entries)
+    }
 }
 
 /// `dig` from `source` to `vip`: the Bind9 instance that answered, or what dig printed.
@@ -175,16 +169,14 @@ fn two_daemons_in_one_process_share_no_state() {
     // Its sync runs (the peer is silent) and its session tables report to it: every new
     // session goes out as an entry (flushed within a few ms; the bound is generous).
     let deadline = Instant::now() + Duration::from_secs(5);
-    let sync = loop {
-        let sync = busy.control("show sync");
-        if sync_entries_sent(&sync) >= u64::from(CLIENTS) || Instant::now() > deadline {
-            break sync;
-        }
+    while busy.sync_entries_sent() < u64::from(CLIENTS) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(sync.starts_with("sync running\n"), "{sync}");
-    assert!(sync.contains(&format!("local {}:10439", addr(1))), "{sync}");
-    assert!(sync_entries_sent(&sync) >= u64::from(CLIENTS), "{sync}");
+    }
+    let sync: SyncDoc = busy.show("show sync");
+    assert_eq!(sync.state, "running", "{sync:?}");
+    let detail = sync.detail.expect("a running driver's counters");
+    assert_eq!(detail.local, addr(1).to_string(), "{detail:?}");
+    assert!(detail.sent.entries >= u64::from(CLIENTS), "{detail:?}");
 
     // The other one saw nothing: its own counters, its own session table, its own sync driver.
     assert_eq!(
@@ -198,18 +190,15 @@ fn two_daemons_in_one_process_share_no_state() {
         !sessions.contains(&NET.map(|o| o.to_string()).join(".")),
         "{sessions}"
     );
-    let sync = idle.control("show sync");
-    assert!(sync.contains(&format!("local {}:10439", addr(2))), "{sync}");
+    let sync: SyncDoc = idle.show("show sync");
+    let detail = sync.detail.expect("a running driver's counters");
+    assert_eq!(detail.local, addr(2).to_string(), "{detail:?}");
     assert_eq!(
-        sync_entries_sent(&sync),
-        0,
-        "the idle one sent sessions:\n{sync}"
+        detail.sent.entries, 0,
+        "the idle one sent sessions: {detail:?}"
     );
-    assert!(
-        idle.control("show vrrp").starts_with("vrrp not running"),
-        "{}",
-        idle.control("show vrrp")
-    );
+    let vrrp: VrrpDoc = idle.show("show vrrp");
+    assert!(vrrp.ipv4.is_none() && vrrp.ipv6.is_none(), "{vrrp:?}");
     assert!(idle.control("show config").contains("hostname IDLE"));
 
     // Stopping one leaves the other serving.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use netlab::{Ns, Switch};
 use testkit::process::{read, require_on_path, wait_for_log};
-use testkit::show::value_of;
+use testkit::show::{value_of, VrrpDoc};
 use testkit::vrrp::{fulcrum_config, Fulcrum, Group, Keepalived, Link};
 
 const LOW: &str = "10.235.210.45";
@@ -403,5 +403,12 @@ fn show_vrrp_shows_the_ipv6_instance_master_then_backup() {
     );
     // keepalived runs no IPv4 instance: Fulcrum's stays master and its block comes first.
     assert!(shown.starts_with("state MASTER\nvrid 7\n"), "{shown}");
+    // The JSON form says the same per family, typed.
+    let doc: VrrpDoc = testkit::control::show(&fulcrum.socket, "show vrrp").expect("show vrrp");
+    let (v4, v6) = (doc.ipv4.expect("ipv4"), doc.ipv6.expect("ipv6"));
+    assert_eq!((v4.state.as_str(), v6.state.as_str()), ("master", "backup"));
+    assert_eq!(v6.addresses, [VIP6]);
+    assert_eq!(v6.master.as_deref(), Some("fe80::ff:fe00:46"));
+    assert!(!v6.holding && v6.adverts_received > 0 && v6.transitions > 0);
     assert!(holds_vip6(&s.keepalived_ns));
 }

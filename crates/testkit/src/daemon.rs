@@ -142,10 +142,15 @@ impl Daemon {
         control::control_ok(&self.socket, lines, || self.logs())
     }
 
-    /// The `op` column of target `id` in `show targets`.
+    /// One command's JSON document, typed; panics with the daemon's log if it cannot be read.
+    pub fn show<T: serde::de::DeserializeOwned>(&self, line: &str) -> T {
+        control::show(&self.socket, line).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    /// Whether target `id` is operational in `show targets`.
     pub fn operational(&self, id: u32) -> bool {
-        let table = self.control("show targets");
-        show::operational_in(&table, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+        let targets: show::TargetsDoc = self.show("show targets");
+        show::operational_in(&targets, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
     /// Polls until target `id` is `up` (or down); returns how long that took.
@@ -160,14 +165,14 @@ impl Daemon {
     }
 
     /// (registered, enabled) of target `id` as `show targets` reports it.
-    pub fn target_state(&self, id: u32) -> Option<(String, String)> {
-        show::target_row(&self.control("show targets"), id)
-            .map(|cells| (cells[6].clone(), cells[7].clone()))
+    pub fn target_state(&self, id: u32) -> Option<(bool, bool)> {
+        let targets: show::TargetsDoc = self.show("show targets");
+        show::target_row(&targets, id).map(|row| (row.registered, row.enabled))
     }
 
     /// `show sessions all` as (hash, address, server, target) rows.
     pub fn sessions(&self) -> std::collections::BTreeSet<Session> {
-        show::sessions(&self.control("show sessions all"))
+        show::sessions(&self.show("show sessions all"))
     }
 
     /// Waits until `path` has at least `lines` lines (alert scripts run asynchronously).

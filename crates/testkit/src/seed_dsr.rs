@@ -189,10 +189,15 @@ impl Balancer {
         }
     }
 
-    /// The `op` column of target `id` in `show targets`.
+    /// One command's JSON document, typed; panics with the log if it cannot be read.
+    pub fn show<T: serde::de::DeserializeOwned>(&self, line: &str) -> T {
+        crate::control::show(&self.socket, line).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    /// Whether target `id` is operational in `show targets`.
     pub fn operational(&self, id: u32) -> bool {
-        let table = self.control("show targets");
-        crate::show::operational_in(&table, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+        let targets: crate::show::TargetsDoc = self.show("show targets");
+        crate::show::operational_in(&targets, id).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
     /// Polls until target `id` is `up` (or down); returns how long that took.

@@ -1,33 +1,25 @@
-//! Reading what `show` commands print: rows of `show targets`, the sessions of `show sessions
-//! all`, a number after a word (`show sync`, `show vrrp`), the `state` line of `show vrrp`, and
-//! the `FILE:LINE:COL: error:` lines of `fulcrum check`. Pure text functions: the tests fetch
-//! the text with [`crate::control`].
+//! Reading what `show` commands answer: from the JSON documents (`fulcrum control --json`,
+//! fetched with [`crate::control::show`]) the rows of `show targets`, the sessions of `show
+//! sessions all`, the state of `show vrrp`; from text, for the tests that check what an operator
+//! reads, a number after a word, the value of a `key value` line, and the `FILE:LINE:COL: error:`
+//! lines of `fulcrum check`. Pure functions.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+pub use fulcrum_control::show::{
+    AnnounceDoc, CheckRow, ErrorDoc, OkDoc, ServerRow, ServersDoc, SessionsDoc, SyncDetail,
+    SyncDoc, TargetRow, TargetsDoc, TcpDoc, VrrpDoc, VrrpInstance,
+};
+
 /// A session as `show sessions all` lists it: (hash, address, server, target).
 pub type Session = (String, String, String, String);
 
-/// The `op` column of target `id`'s row in `show targets` (the row starts with the id and an
-/// address, which the per-check lines under it do not), or what is wrong with the table.
-pub fn operational_in(table: &str, id: u32) -> Result<bool, String> {
-    let row = table
-        .lines()
-        .find(|l| {
-            let mut cells = l.split_whitespace();
-            cells.next() == Some(&id.to_string())
-                && cells
-                    .next()
-                    .is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok())
-        })
-        .ok_or_else(|| format!("no row for target {id}:\n{table}"))?;
-    // tgt ip-address port proto weight dsr reg ena op ...
-    match row.split_whitespace().nth(8) {
-        Some("yes") => Ok(true),
-        Some("no") => Ok(false),
-        other => Err(format!("op column {other:?} in {row:?}")),
-    }
+/// Whether target `id` is operational in `show targets`, or what is wrong with the document.
+pub fn operational_in(targets: &TargetsDoc, id: u32) -> Result<bool, String> {
+    target_row(targets, id)
+        .map(|row| row.operational)
+        .ok_or_else(|| format!("no target {id} in {targets:?}"))
 }
 
 /// Polls `operational` until it says `up`; returns how long that took. On timeout, panics with
@@ -54,45 +46,38 @@ pub fn wait_operational(
     }
 }
 
-/// The cells of target `id`'s row in `show targets` (the rows below the `---` rule):
-/// [id, ip, port, proto, weight, dsr, reg, ena, op, ...counters].
-pub fn target_row(table: &str, id: u32) -> Option<Vec<String>> {
-    table
-        .lines()
-        .skip_while(|line| !line.starts_with("---"))
-        .skip(1)
-        .map(|line| {
-            line.split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .find(|cells| cells.first().map(String::as_str) == Some(&id.to_string()))
+/// Target `id`'s row in `show targets`.
+pub fn target_row(targets: &TargetsDoc, id: u32) -> Option<&TargetRow> {
+    targets.targets.iter().find(|row| row.id == id)
 }
 
 /// (queries, responses) of target `id` in `show targets` (DSR: frames forwarded to it).
-pub fn target_counts(table: &str, id: u32) -> Option<(u64, u64)> {
-    // A row: id ip-address port proto weight dsr reg ena op queries responses timeouts drops
-    // sessions (the `2 targets` title also starts with a number, hence the cell count).
-    let cells: Vec<&str> = table
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-        .find(|cells| cells.len() >= 14 && cells[0] == id.to_string())?;
-    let n = cells.len();
-    Some((
-        cells.get(n - 5)?.parse().ok()?,
-        cells.get(n - 4)?.parse().ok()?,
-    ))
+pub fn target_counts(targets: &TargetsDoc, id: u32) -> Option<(u64, u64)> {
+    target_row(targets, id).map(|row| (row.counters.queries, row.counters.responses))
 }
 
 /// `show sessions all` as (hash, address, server, target) rows.
-pub fn sessions(text: &str) -> BTreeSet<Session> {
-    text.lines()
-        .skip(3)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.len() == 7).then(|| (f[0].into(), f[1].into(), f[3].into(), f[4].into()))
+pub fn sessions(doc: &SessionsDoc) -> BTreeSet<Session> {
+    doc.sessions
+        .iter()
+        .map(|s| {
+            (
+                s.hash.to_string(),
+                s.client.clone(),
+                s.server.to_string(),
+                s.target.to_string(),
+            )
         })
         .collect()
+}
+
+/// The IPv4 instance's state in `show vrrp`, spelt as the text form and the seed spell it
+/// (`MASTER`, `BACKUP`, `INIT`, `FAULT`); empty when it does not run.
+pub fn vrrp_state(doc: &VrrpDoc) -> String {
+    doc.ipv4
+        .as_ref()
+        .map(|v| v.state.to_ascii_uppercase())
+        .unwrap_or_default()
 }
 
 /// The number right after the word `word` anywhere in `text` (`show sync`'s counters).

@@ -153,8 +153,12 @@ impl Fulcrum {
         crate::show::value_of(&self.show_vrrp(), key)
     }
 
+    /// The IPv4 VRRP state as the seed spells it (`MASTER`), from `show vrrp`'s JSON document;
+    /// empty while it cannot be read.
     pub fn state(&self) -> String {
-        self.vrrp_value("state").unwrap_or_default()
+        crate::control::show(&self.socket, "show vrrp")
+            .map(|doc| crate::show::vrrp_state(&doc))
+            .unwrap_or_default()
     }
 
     /// Waits until `show vrrp` says `state`; returns how long that took.

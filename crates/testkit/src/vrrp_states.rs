@@ -1,5 +1,5 @@
-//! Watching the VRRP state of two running nodes: `state_of` reads the `state` line of `show vrrp`
-//! through the real `fulcrum control`, and `watch` polls both nodes every 50 ms in a thread until
+//! Watching the VRRP state of two running nodes: `state_of` reads the state from `show vrrp`'s
+//! JSON document through the real `fulcrum control --json`, and `watch` polls both nodes every 50 ms in a thread until
 //! told to stop (or `max_polls` are done), returning every (A, B) pair seen, so a test can assert
 //! that no moment had two masters.
 
@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The `state` line of `show vrrp` on the daemon at `socket` (empty if it cannot be read).
+/// The IPv4 VRRP state of the daemon at `socket` as the seed spells it (`MASTER`), from `show
+/// vrrp`'s JSON document (empty if it cannot be read).
 pub fn state_of(socket: &Path) -> String {
-    let shown = crate::control::control_text(socket, "show vrrp");
-    crate::show::value_of(&shown, "state").unwrap_or_default()
+    crate::control::show(socket, "show vrrp")
+        .map(|doc| crate::show::vrrp_state(&doc))
+        .unwrap_or_default()
 }
 
 /// Polls both nodes every 50 ms until `stop` is set or `max_polls` polls are done (a bound

@@ -13,9 +13,12 @@
 //! (clean shutdown, or an `announce` block removed) closes it, and when the process dies —
 //! `SIGKILL` or a crash included — the kernel deletes the interface, so every route is withdrawn
 //! without Fulcrum's help. The netlink calls are local and bounded (one second at worst), so they
-//! run on the task itself. [`show`] is `show announce`, from the same decision.
+//! run on the task itself. [`show`] is `show announce`, from the same decision, and
+//! [`document()`] its JSON form.
 //!
 //! [`Daemon::subscribe`]: crate::daemon::state::Daemon::subscribe
+
+mod document;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -206,6 +209,23 @@ pub fn show(config: &Config, inputs: &AnnounceInputs) -> String {
         ));
     }
     text
+}
+
+/// `show announce` in the JSON format, from the same decision and addresses as [`show`].
+pub fn document(config: &Config, inputs: &AnnounceInputs) -> fulcrum_control::show::AnnounceDoc {
+    let Some(announce) = &config.announce else {
+        return document::document(config, &[], |_| false, false);
+    };
+    let held = addresses_on(&announce.interface);
+    let present = std::path::Path::new("/sys/class/net")
+        .join(&announce.interface)
+        .exists();
+    document::document(
+        config,
+        &inputs.decide(config),
+        |vip| held.contains(&vip),
+        present,
+    )
 }
 
 /// The addresses on `interface` now (none when it is missing or cannot be read).

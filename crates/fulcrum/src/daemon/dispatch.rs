@@ -1,10 +1,11 @@
-//! The daemon's dispatcher: a plain function from (state, command line, time) to a reply. The
-//! socket layer only carries its input and output, so every command is tested here without one.
+//! The daemon's dispatcher: a plain function from (state, command line, format, time) to a
+//! reply. The socket layer only carries its input and output, so every command is tested here
+//! without one. The text format is here; the JSON format's documents are in [`super::documents`].
 
 use std::time::SystemTime;
 
 use fulcrum_control::command::{help_text, parse_command, Command, INVALID_COMMAND};
-use fulcrum_control::PROTOCOL_VERSION;
+use fulcrum_control::{Format, PROTOCOL_VERSION};
 
 use super::asctime::asctime;
 use super::save::save_atomically;
@@ -43,6 +44,14 @@ impl Reply {
             text,
             close: false,
         }
+    }
+}
+
+/// Runs one command line against the daemon and answers in `format`.
+pub fn dispatch_as(daemon: &Daemon, line: &str, format: Format, now: SystemTime) -> Reply {
+    match format {
+        Format::Text => dispatch(daemon, line, now),
+        Format::Json => super::documents::dispatch_json(daemon, line, now),
     }
 }
 

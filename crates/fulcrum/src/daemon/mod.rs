@@ -24,6 +24,7 @@
 mod access;
 mod asctime;
 mod dispatch;
+mod documents;
 mod drivers;
 mod metrics;
 mod planes;

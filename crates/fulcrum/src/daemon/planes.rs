@@ -16,6 +16,7 @@ use fulcrum_core::stats::Counters;
 
 use crate::dsr::Dsr;
 use crate::plane::data_plane::{DataPlane, VipSwitch};
+use crate::plane::sessions::NewestSessions;
 use crate::plane::slot::{PlaneSlot, PlaneView};
 use crate::proxy::Proxy;
 
@@ -70,10 +71,15 @@ impl Planes {
 
     /// `show sessions`: the first plane's that holds any, else the proxy's (its empty table).
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
+        self.newest_sessions(limit).render()
+    }
+
+    /// The sessions `show sessions` lists, in either format.
+    pub fn newest_sessions(&self, limit: Option<usize>) -> NewestSessions {
         let running = self.running();
         match running.iter().find(|plane| plane.session_count() > 0) {
-            Some(plane) => plane.show_sessions(limit),
-            None => self.proxy.show_sessions(limit),
+            Some(plane) => plane.newest_sessions(limit),
+            None => self.proxy.newest_sessions(limit),
         }
     }
 

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fulcrum_control::frame::{payload_len, FrameError, HEADER_LEN};
-use fulcrum_control::message::{decode, encode, read_message, Message};
+use fulcrum_control::message::{decode, encode, read_message, Format, Message};
 use nix::sys::stat::{umask, Mode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::dispatch::dispatch;
+use super::dispatch::dispatch_as;
 use super::state::Daemon;
 
 #[derive(Debug, thiserror::Error)]
@@ -176,8 +176,8 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
             }
             Err(e) => return Err(e),
         };
-        let line = match decode(&payload) {
-            Ok(Message::Request { line }) => line,
+        let (line, format) = match decode(&payload) {
+            Ok(Message::Request { line, format }) => (line, format),
             Ok(_) => return refuse(&mut stream, "expected a request").await,
             Err(e) => return refuse(&mut stream, &e.to_string()).await,
         };
@@ -192,14 +192,22 @@ async fn session(mut stream: UnixStream, daemon: Arc<Daemon>) -> Result<(), Fram
             tracing::info!("control: {who} runs {shown:?}");
         }
         let reply = match refused {
+            Some(reply) if format == Format::Json => super::documents::wrap(reply),
             Some(reply) => reply,
             None => tokio::task::spawn_blocking(move || {
-                dispatch(&worker_daemon, &line, SystemTime::now())
+                dispatch_as(&worker_daemon, &line, format, SystemTime::now())
             })
             .await
             .map_err(|e| FrameError::Io(io::Error::other(e)))?,
         };
-        let response = fulcrum_control::response_within_frame(reply.ok, reply.text, reply.close);
+        let response = match format {
+            Format::Text => {
+                fulcrum_control::response_within_frame(reply.ok, reply.text, reply.close)
+            }
+            Format::Json => {
+                fulcrum_control::json_response_within_frame(reply.ok, reply.text, reply.close)
+            }
+        };
         write_message(&mut stream, &response).await?;
         if reply.close {
             return Ok(());

@@ -1,10 +1,15 @@
 //! The tables `show servers`, `show targets` and `show networks` print: a header, a rule of
 //! dashes (the seed's `show sessions` style), one row per object in id order.
 //!
-//! State columns: `reg` (registered), `ena` (enabled) and `op` (operational). For now an object is
-//! operational when it is registered and enabled; the health-check driver will add its verdict
-//! to the target column through [`Operational`].
+//! Each table is built in two steps: the typed rows of [`fulcrum_control::show`] (what the JSON
+//! format answers as is), then the text rendered from those rows alone, so the two forms cannot
+//! disagree. State columns: `reg` (registered), `ena` (enabled) and `op` (operational: registered,
+//! enabled and, for targets, the health checks' verdict through [`Operational`]).
 
+use std::time::Instant;
+
+use fulcrum_control::show::{CheckRow, NetworkRow, RowCounters, ServerRow, TargetRow};
+use fulcrum_core::health::CheckStatus;
 use fulcrum_core::model::{Config, InterfaceRef, Protocol};
 use fulcrum_core::stats::Counters;
 
@@ -14,8 +19,8 @@ use super::planes::Planes;
 pub trait Operational {
     fn target_up(&self, target: u32) -> bool;
 
-    /// Lines printed under a target's row, one per health check (none by default).
-    fn check_lines(&self, _target: u32) -> Vec<String> {
+    /// The target's health checks, in the order they are printed (none by default).
+    fn checks(&self, _target: u32) -> Vec<CheckStatus> {
         Vec::new()
     }
 }
@@ -25,8 +30,8 @@ impl Operational for crate::health::Health {
         self.is_operational(target)
     }
 
-    fn check_lines(&self, target: u32) -> Vec<String> {
-        crate::health::Health::check_lines(self, target, std::time::Instant::now())
+    fn checks(&self, target: u32) -> Vec<CheckStatus> {
+        crate::health::Health::checks(self, target)
     }
 }
 
@@ -61,14 +66,20 @@ fn id_list(ids: &[u32]) -> String {
     ids.join(",")
 }
 
-fn counters_cells(c: &Counters) -> String {
+fn row_counters(c: &Counters) -> RowCounters {
+    RowCounters {
+        queries: c.queries,
+        responses: c.responses,
+        timeouts: c.timeouts,
+        drops: c.total_drops(),
+        sessions: c.sessions,
+    }
+}
+
+fn counters_cells(c: &RowCounters) -> String {
     format!(
         "{:>9} {:>9} {:>8} {:>6} {:>8}",
-        c.queries,
-        c.responses,
-        c.timeouts,
-        c.total_drops(),
-        c.sessions
+        c.queries, c.responses, c.timeouts, c.drops, c.sessions
     )
 }
 
@@ -86,97 +97,197 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// `show servers` as typed rows.
+pub fn server_rows(config: &Config, planes: &Planes) -> Vec<ServerRow> {
+    config
+        .servers
+        .values()
+        .map(|server| ServerRow {
+            id: server.id,
+            address: server.ipaddr.to_string(),
+            port: server.port,
+            protocol: protocol(server.protocol).to_string(),
+            method: server.method.keyword().to_string(),
+            targets: server.targets.clone(),
+            registered: server.registered,
+            enabled: server.enabled,
+            operational: server.registered && server.enabled,
+            counters: row_counters(&planes.server_counters(server.id)),
+        })
+        .collect()
+}
+
 pub fn show_servers(config: &Config, planes: &Planes) -> String {
-    let mut out = plural(config.servers.len(), "server") + "\n";
+    render_servers(&server_rows(config, planes))
+}
+
+fn render_servers(rows: &[ServerRow]) -> String {
+    let mut out = plural(rows.len(), "server") + "\n";
     out.push_str(&format!(
         "srv ip-address      port  proto method  targets    reg ena op  {COUNTER_HEADER}\n"
     ));
     out.push_str(&format!(
         "--- --------------- ----- ----- ------- ---------- --- --- --- {COUNTER_RULE}\n"
     ));
-    for server in config.servers.values() {
+    for server in rows {
         out.push_str(&format!(
             "{:<3} {:<15} {:<5} {:<5} {:<7} {:<10} {:<3} {:<3} {:<3} {}\n",
             server.id,
-            server.ipaddr,
+            server.address,
             server.port,
-            protocol(server.protocol),
-            server.method.keyword(),
+            server.protocol,
+            server.method,
             id_list(&server.targets),
             yes_no(server.registered),
             yes_no(server.enabled),
-            yes_no(server.registered && server.enabled),
-            counters_cells(&planes.server_counters(server.id)),
+            yes_no(server.operational),
+            counters_cells(&server.counters),
         ));
     }
     trim_lines(out)
 }
 
+/// One health check as a typed row, its ages taken at `now`.
+pub fn check_row(check: &CheckStatus, now: Instant) -> CheckRow {
+    let last = check.last_result.as_ref();
+    CheckRow {
+        check: check.spec.describe(),
+        kind: check.spec.kind().keyword().to_string(),
+        state: check.state.keyword().to_string(),
+        state_age_s: now.saturating_duration_since(check.since).as_secs(),
+        last_ok: last.map(|l| l.ok),
+        last_detail: last.map(|l| l.detail.clone()),
+        last_age_s: last.map(|l| now.saturating_duration_since(l.at).as_secs()),
+        rtt_ms: check.last_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
+        failures: check.failures,
+        consecutive_failures: check.consecutive_failures,
+        agent_value: check.agent_value,
+    }
+}
+
+/// `show targets` as typed rows (the checks with their ages at `now`), with the text lines
+/// printed under each row (the checks as [`CheckStatus::describe`] words them).
+fn target_rows_and_lines(
+    config: &Config,
+    planes: &Planes,
+    health: &dyn Operational,
+    now: Instant,
+) -> Vec<(TargetRow, Vec<String>)> {
+    config
+        .targets
+        .values()
+        .map(|target| {
+            let checks = health.checks(target.id);
+            let row = TargetRow {
+                id: target.id,
+                address: target.ipaddr.to_string(),
+                port: target.port,
+                protocol: protocol(target.protocol).to_string(),
+                weight: target.weight,
+                dsr: target.dsr,
+                registered: target.registered,
+                enabled: target.enabled,
+                operational: target.registered && target.enabled && health.target_up(target.id),
+                counters: row_counters(&planes.target_counters(target.id)),
+                checks: checks.iter().map(|c| check_row(c, now)).collect(),
+            };
+            (row, checks.iter().map(|c| c.describe(now)).collect())
+        })
+        .collect()
+}
+
+/// `show targets` as typed rows.
+pub fn target_rows(config: &Config, planes: &Planes, health: &dyn Operational) -> Vec<TargetRow> {
+    target_rows_and_lines(config, planes, health, Instant::now())
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect()
+}
+
 pub fn show_targets(config: &Config, planes: &Planes, health: &dyn Operational) -> String {
-    let mut out = plural(config.targets.len(), "target") + "\n";
+    let rows = target_rows_and_lines(config, planes, health, Instant::now());
+    let mut out = plural(rows.len(), "target") + "\n";
     out.push_str(&format!(
         "tgt ip-address      port  proto weight dsr reg ena op  {COUNTER_HEADER}\n"
     ));
     out.push_str(&format!(
         "--- --------------- ----- ----- ------ --- --- --- --- {COUNTER_RULE}\n"
     ));
-    for target in config.targets.values() {
+    for (target, check_lines) in &rows {
         let port = target
             .port
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into());
-        let up = target.registered && target.enabled && health.target_up(target.id);
         out.push_str(&format!(
             "{:<3} {:<15} {:<5} {:<5} {:>6} {:<3} {:<3} {:<3} {:<3} {}\n",
             target.id,
-            target.ipaddr,
+            target.address,
             port,
-            protocol(target.protocol),
+            target.protocol,
             target.weight,
             yes_no(target.dsr),
             yes_no(target.registered),
             yes_no(target.enabled),
-            yes_no(up),
-            counters_cells(&planes.target_counters(target.id)),
+            yes_no(target.operational),
+            counters_cells(&target.counters),
         ));
-        for line in health.check_lines(target.id) {
+        for line in check_lines {
             out.push_str(&format!("    {line}\n"));
         }
     }
     trim_lines(out)
 }
 
+/// `show networks` as typed rows.
+pub fn network_rows(config: &Config) -> Vec<NetworkRow> {
+    config
+        .networks
+        .values()
+        .map(|network| NetworkRow {
+            id: network.id,
+            name: network.name.clone(),
+            address: network.addr.map(|a| a.to_string()),
+            mask: network.mask.map(|m| m.to_string()),
+            real: network.real.map(|a| a.to_string()),
+            virt: network.virt.map(|a| a.to_string()),
+            interface: network.interface.as_ref().map(|i| match i {
+                InterfaceRef::Id(id) => id.to_string(),
+                InterfaceRef::Name(name) => name.clone(),
+            }),
+            registered: network.registered,
+            enabled: network.enabled,
+            operational: network.registered && network.enabled,
+        })
+        .collect()
+}
+
 pub fn show_networks(config: &Config) -> String {
-    let mut out = plural(config.networks.len(), "network") + "\n";
+    let rows = network_rows(config);
+    let mut out = plural(rows.len(), "network") + "\n";
     out.push_str(
         "net name                 addr/mask                        real            virt            interface reg ena op\n",
     );
     out.push_str(
         "--- -------------------- -------------------------------- --------------- --------------- --------- --- --- ---\n",
     );
-    let dash = || "-".to_string();
-    for network in config.networks.values() {
-        let addr = match (network.addr, network.mask) {
+    let cell = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_string());
+    for network in &rows {
+        let addr = match (&network.address, &network.mask) {
             (Some(a), Some(m)) => format!("{a}/{m}"),
-            (Some(a), None) => a.to_string(),
-            _ => dash(),
-        };
-        let interface = match &network.interface {
-            Some(InterfaceRef::Id(id)) => id.to_string(),
-            Some(InterfaceRef::Name(name)) => name.clone(),
-            None => dash(),
+            (Some(a), None) => a.clone(),
+            _ => "-".to_string(),
         };
         out.push_str(&format!(
             "{:<3} {:<20} {:<32} {:<15} {:<15} {:<9} {:<3} {:<3} {:<3}\n",
             network.id,
-            network.name.clone().unwrap_or_else(dash),
+            cell(&network.name),
             addr,
-            network.real.map(|a| a.to_string()).unwrap_or_else(dash),
-            network.virt.map(|a| a.to_string()).unwrap_or_else(dash),
-            interface,
+            cell(&network.real),
+            cell(&network.virt),
+            cell(&network.interface),
             yes_no(network.registered),
             yes_no(network.enabled),
-            yes_no(network.registered && network.enabled),
+            yes_no(network.operational),
         ));
     }
     trim_lines(out)

@@ -16,6 +16,7 @@ use netlab::Proc;
 use super::lab::NodeSpec;
 use super::status::NodeStatus;
 use crate::shell::Client;
+use fulcrum_control::show::{from_text, VrrpDoc};
 
 pub struct Node {
     pub spec: NodeSpec,
@@ -125,7 +126,8 @@ impl Node {
         }
     }
 
-    /// `show vrrp`'s state alone (empty while Fulcrum is not running).
+    /// `show vrrp`'s IPv4 state alone, as the seed spells it (empty while Fulcrum is not
+    /// running).
     pub fn state(&self) -> String {
         let running = self
             .fulcrum
@@ -134,13 +136,11 @@ impl Node {
         let answer = running
             .then(|| Client::connect(&self.socket).ok())
             .flatten()
-            .and_then(|mut client| client.request("show vrrp").ok());
+            .and_then(|client| client.json().request("show vrrp").ok());
         answer
-            .and_then(|a| {
-                a.text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("state ").map(str::to_string))
-            })
+            .and_then(|a| from_text::<VrrpDoc>(&a.text).ok())
+            .and_then(|doc| doc.ipv4)
+            .map(|v| v.state.to_ascii_uppercase())
             .unwrap_or_default()
     }
 
@@ -153,20 +153,22 @@ impl Node {
         if !running {
             return NodeStatus::default();
         }
-        let Ok(mut client) = Client::connect(&self.socket) else {
+        let Ok(client) = Client::connect(&self.socket) else {
             return NodeStatus::default();
         };
+        let mut client = client.json();
         let mut ask = |command: &str| {
             client
                 .request(command)
+                .ok()
+                .filter(|answer| answer.ok)
                 .map(|answer| answer.text)
-                .unwrap_or_default()
         };
-        let vrrp = ask("show vrrp");
-        let targets = ask("show targets");
-        let sessions = ask("show sessions all");
-        let sync = ask("show sync");
-        NodeStatus::parse(&vrrp, &targets, &sessions, &sync)
+        let vrrp = ask("show vrrp").and_then(|t| from_text(&t).ok());
+        let targets = ask("show targets").and_then(|t| from_text(&t).ok());
+        let sessions = ask("show sessions all").and_then(|t| from_text(&t).ok());
+        let sync = ask("show sync").and_then(|t| from_text(&t).ok());
+        NodeStatus::from_documents(vrrp, targets, sessions, sync)
     }
 }
 

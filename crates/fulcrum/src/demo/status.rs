@@ -1,8 +1,10 @@
-//! What the view shows of one node, read from its control socket: `show vrrp`, `show targets`,
-//! `show sessions all` and `show sync`, parsed leniently (a line that does not parse is left
-//! out; the view shows what it could read).
+//! What the view shows of one node, read from its control socket: the JSON documents of `show
+//! vrrp`, `show targets`, `show sessions all` and `show sync` (a command that got no answer or
+//! no document leaves its part empty; the view shows what it could read).
 
 use std::collections::BTreeMap;
+
+use fulcrum_control::show::{SessionsDoc, SyncDoc, TargetsDoc, VrrpDoc};
 
 /// One target as a node sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,38 +42,43 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    pub fn parse(vrrp: &str, targets: &str, sessions: &str, sync: &str) -> NodeStatus {
-        let field = |text: &str, key: &str| -> String {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .map(|rest| rest.trim().to_string())
-                .unwrap_or_default()
-        };
-        let number_after = |line: &str, word: &str| -> u64 {
-            let mut cells = line.split_whitespace();
-            cells
-                .position(|c| c == word)
-                .and_then(|_| cells.next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        let sent = field(sync, "sent ");
-        let received = field(sync, "received ");
+    /// The node's state from its JSON documents (`None`: that command got no answer).
+    pub fn from_documents(
+        vrrp: Option<VrrpDoc>,
+        targets: Option<TargetsDoc>,
+        sessions: Option<SessionsDoc>,
+        sync: Option<SyncDoc>,
+    ) -> NodeStatus {
+        // Any answer at all: the daemon runs (its VRRP may not, yet).
+        let running = vrrp.is_some();
+        let vrrp = vrrp.as_ref().and_then(|doc| doc.ipv4.as_ref());
+        let sync = sync.and_then(|doc| doc.detail);
         NodeStatus {
-            running: !vrrp.is_empty(),
-            state: field(vrrp, "state "),
-            holding: field(vrrp, "holding ") == "yes",
-            targets: parse_targets(targets),
-            sessions: parse_sessions(sessions),
-            sync_role: field(sync, "role ")
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_string(),
-            sync_state: field(sync, "resync "),
-            sync_sent: number_after(&sent, "entries"),
-            sync_applied: number_after(&received, "applied"),
-            sync_lost: field(sync, "events-lost ").parse().unwrap_or(0),
+            running,
+            // The seed's spelling, as the text form prints it.
+            state: vrrp
+                .map(|v| v.state.to_ascii_uppercase())
+                .unwrap_or_default(),
+            holding: vrrp.is_some_and(|v| v.holding),
+            targets: targets
+                .map(|doc| doc.targets.iter().map(target_row).collect())
+                .unwrap_or_default(),
+            sessions: sessions
+                .map(|doc| {
+                    doc.sessions
+                        .into_iter()
+                        .map(|s| (s.client, s.target))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sync_role: sync.as_ref().map(|d| d.role.clone()).unwrap_or_default(),
+            sync_state: sync
+                .as_ref()
+                .map(|d| d.resync.replace('-', " "))
+                .unwrap_or_default(),
+            sync_sent: sync.as_ref().map_or(0, |d| d.sent.entries),
+            sync_applied: sync.as_ref().map_or(0, |d| d.received.applied),
+            sync_lost: sync.as_ref().map_or(0, |d| d.events_lost),
         }
     }
 
@@ -85,83 +92,76 @@ impl NodeStatus {
     }
 }
 
-/// Rows of `show targets`: `id ip port proto weight dsr reg ena op queries responses timeouts
-/// drops sessions`, each followed by its indented check lines (`agent 439,5,13 up for 35 s; ...`).
-fn parse_targets(text: &str) -> Vec<TargetRow> {
-    let mut rows: Vec<TargetRow> = Vec::new();
-    for line in text.lines() {
-        let cells: Vec<&str> = line.split_whitespace().collect();
-        if line.starts_with("    ") {
-            if let (Some(row), [kind, _, state, ..]) = (rows.last_mut(), cells.as_slice()) {
-                row.checks.push((kind.to_string(), state.to_string()));
-            }
-            continue;
-        }
-        let [id, addr, _port, _proto, _weight, _dsr, _reg, _ena, op, queries, _responses, _timeouts, _drops, sessions] =
-            cells.as_slice()
-        else {
-            continue;
-        };
-        let Ok(id) = id.parse() else { continue };
-        rows.push(TargetRow {
-            id,
-            addr: addr.to_string(),
-            up: *op == "yes",
-            queries: queries.parse().unwrap_or(0),
-            sessions: sessions.parse().unwrap_or(0),
-            checks: Vec::new(),
-        });
+fn target_row(row: &fulcrum_control::show::TargetRow) -> TargetRow {
+    TargetRow {
+        id: row.id,
+        addr: row.address.clone(),
+        up: row.operational,
+        queries: row.counters.queries,
+        sessions: row.counters.sessions,
+        checks: row
+            .checks
+            .iter()
+            .map(|c| (c.kind.clone(), c.state.clone()))
+            .collect(),
     }
-    rows
-}
-
-/// Rows of `show sessions all`: `hash ip-address port srv tgt age stout`.
-fn parse_sessions(text: &str) -> BTreeMap<String, u32> {
-    text.lines()
-        .filter_map(|line| {
-            let cells: Vec<&str> = line.split_whitespace().collect();
-            let [hash, addr, _port, _srv, tgt, _age, _stout] = cells.as_slice() else {
-                return None;
-            };
-            hash.parse::<u64>().ok()?;
-            Some((addr.to_string(), tgt.parse().ok()?))
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fulcrum_control::show::from_text;
 
-    const VRRP: &str = "state BACKUP\nvrid 7\npriority 200\nipaddr0 10.235.210.1\nversion 2\n\
-                        master 10.235.210.45\ninterface eth1 (dsr)\nholding no\n";
-    const TARGETS: &str = "\
-2 targets
-tgt ip-address      port  proto weight dsr reg ena op    queries responses timeouts  drops sessions
---- --------------- ----- ----- ------ --- --- --- --- --------- --------- -------- ------ --------
-1   10.235.210.43   53    any        1 yes yes yes yes        17         0        0      0        3
-    ping 5,12 up for 9 s; last ok (echo reply) 1 s ago, rtt 0.1 ms; 0 failures (0 in a row)
-    agent 439,5,13 pending for 2 s; never probed
-2   10.235.210.44   53    any        1 yes yes yes no          5         0        0      0        1
-    tcpopen 53,5,12 down for 1 s; last failed (connection refused) 0 s ago; 2 failures (2 in a row)
-";
-    const SESSIONS: &str = "\
-2 sessions
-hash ip-address port srv tgt age stout
--------- --------------- ----- --- --- ---- -------
-5604999  10.99.1.1       any   1   1   0    600
-5604998  10.99.1.2       any   1   2   1    600
-";
-    const SYNC: &str =
-        "peer 10.235.210.45:10439 (from the vrrp master)\nlocal 10.235.210.46:10439\n\
-                        role backup (receives)\nauthentication none\nresync in sync\n\
-                        full-dump idle\nsent datagrams 0 entries 0 full-dumps 0 errors 0\n\
-                        received datagrams 9 applied 14 gaps 0 peer-restarts 0 full-requests 0\n\
-                        events-lost 3\n";
+    const VRRP: &str = r#"{"ipv4":{"state":"backup","vrid":7,"priority":200,
+        "addresses":["10.235.210.1"],"version":2,"advert_interval_ms":1000,
+        "master_advert_interval_ms":1000,"master":"10.235.210.45","interface":"eth1",
+        "mode":"dsr","holding":false,"transitions":1,"last_transition_unix_s":5.0,
+        "last_transition_age_s":1.0,"adverts_sent":0,"adverts_received":9,
+        "adverts_outranked":0,"priority_zero_received":0,"inputs_ignored":0,"send_errors":0,
+        "dropped":0,"dropped_by_reason":{},"peers":[],"auth":"none","adverts_new_sender":0,
+        "adverts_not_a_peer":0,"adverts_address_mismatch":0},"ipv6":null}"#;
+    const TARGETS: &str = r#"{"targets":[
+        {"id":1,"address":"10.235.210.43","port":53,"protocol":"any","weight":1,"dsr":true,
+         "registered":true,"enabled":true,"operational":true,"queries":17,"responses":0,
+         "timeouts":0,"drops":0,"sessions":3,"checks":[
+           {"check":"ping 5,12","kind":"ping","state":"up","state_age_s":9,"last_ok":true,
+            "last_detail":"echo reply","last_age_s":1,"rtt_ms":0.1,"failures":0,
+            "consecutive_failures":0,"agent_value":null},
+           {"check":"agent 439,5,13","kind":"agent","state":"pending","state_age_s":2,
+            "last_ok":null,"last_detail":null,"last_age_s":null,"rtt_ms":null,"failures":0,
+            "consecutive_failures":0,"agent_value":null}]},
+        {"id":2,"address":"10.235.210.44","port":53,"protocol":"any","weight":1,"dsr":true,
+         "registered":true,"enabled":true,"operational":false,"queries":5,"responses":0,
+         "timeouts":0,"drops":0,"sessions":1,"checks":[
+           {"check":"tcpopen 53,5,12","kind":"tcpopen","state":"down","state_age_s":1,
+            "last_ok":false,"last_detail":"connection refused","last_age_s":0,"rtt_ms":null,
+            "failures":2,"consecutive_failures":2,"agent_value":null}]}]}"#;
+    const SESSIONS: &str = r#"{"total":2,"sessions":[
+        {"hash":5604999,"client":"10.99.1.1","port":null,"server":1,"target":1,"age_s":0,
+         "timeout_s":600},
+        {"hash":5604998,"client":"10.99.1.2","port":null,"server":1,"target":2,"age_s":1,
+         "timeout_s":600}]}"#;
+    const SYNC: &str = r#"{"state":"running","reason":null,"detail":{"transport":"kernel-udp",
+        "local":"10.235.210.46","port":10439,"peer":"10.235.210.45","peer_source":"vrrp-master",
+        "role":"backup","role_age_s":3.0,"authentication":"none","resync":"in-sync",
+        "resync_sessions":null,"resync_age_s":null,"full_dump_sent":null,"full_dump_total":null,
+        "sent":{"datagrams":0,"entries":0,"full_dumps":0,"errors":0,"requests_coalesced":0,
+                "requests_deferred":0,"cookies":0},
+        "received":{"datagrams":9,"applied":14,"gaps":0,"peer_restarts":0,"full_requests":0},
+        "dropped":{"malformed":0,"authentication":0,"stale":0,"unexpected":0,"not_from_peer":0,
+                   "out_of_window":0,"old_boot":0,"replayed":0,"unknown_boot":0,
+                   "entries_unknown_server":0,"entries_unknown_target":0,
+                   "entries_bad_timeout":0},
+        "events_lost":3,"last_datagram_unix_s":null,"last_datagram_age_s":null}}"#;
 
     #[test]
     fn reads_state_targets_checks_sessions_and_sync() {
-        let s = NodeStatus::parse(VRRP, TARGETS, SESSIONS, SYNC);
+        let s = NodeStatus::from_documents(
+            from_text(VRRP).ok(),
+            from_text(TARGETS).ok(),
+            from_text(SESSIONS).ok(),
+            from_text(SYNC).ok(),
+        );
         assert!(s.running);
         assert_eq!(s.state, "BACKUP");
         assert!(!s.holding);
@@ -191,7 +191,7 @@ hash ip-address port srv tgt age stout
 
     #[test]
     fn a_node_that_does_not_answer_is_not_running() {
-        let s = NodeStatus::parse("", "", "", "");
+        let s = NodeStatus::from_documents(None, None, None, None);
         assert!(!s.running);
         assert!(s.targets.is_empty() && s.sessions.is_empty());
     }

@@ -27,8 +27,8 @@ impl DataPlane for Dsr {
         Dsr::session_count(self)
     }
 
-    fn show_sessions(&self, limit: Option<usize>) -> String {
-        Dsr::show_sessions(self, limit)
+    fn newest_sessions(&self, limit: Option<usize>) -> crate::plane::sessions::NewestSessions {
+        self.inner.shared.sessions.newest(limit)
     }
 
     fn server_counters(&self, server: u32) -> Option<Counters> {

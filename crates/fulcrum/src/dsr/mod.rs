@@ -233,11 +233,6 @@ impl Dsr {
         self.inner.shared.active.load(Ordering::Acquire)
     }
 
-    /// `show sessions [N|all]` for the DSR servers; `None` means all.
-    pub fn show_sessions(&self, limit: Option<usize>) -> String {
-        self.inner.shared.sessions.show(limit)
-    }
-
     /// Sessions held by the DSR plane.
     pub fn session_count(&self) -> u64 {
         let table = self.inner.shared.table.load();

@@ -75,12 +75,22 @@ impl Health {
         self.lock().is_operational(target)
     }
 
-    /// One line per configured check of `target` (state, last result, rtt, failures).
-    pub fn check_lines(&self, target: u32, now: Instant) -> Vec<String> {
+    /// The configured checks of `target` (state, last result, rtt, failures).
+    pub fn checks(&self, target: u32) -> Vec<fulcrum_core::health::CheckStatus> {
         let status = self.lock().status(target);
-        status
-            .map(|s| s.checks.iter().map(|c| c.describe(now)).collect())
-            .unwrap_or_default()
+        status.map(|s| s.checks).unwrap_or_default()
+    }
+
+    /// Whether the scheduler probes `target` (it is registered), and the counts `show target N`
+    /// adds for all targets: foreign ICMP messages the ping probes ignored, alert scripts not
+    /// run because their queue was full.
+    pub fn detail_counts(&self, target: u32) -> (bool, u64, u64) {
+        let probed = self.lock().status(target).is_some();
+        (
+            probed,
+            self.foreign_icmp.load(Ordering::Relaxed),
+            self.alerts.not_run(),
+        )
     }
 
     /// Every probed target's status with its checks, in id order (for the metrics).

@@ -30,8 +30,8 @@ pub trait DataPlane: Send + Sync {
     /// Sessions the plane holds.
     fn session_count(&self) -> u64;
 
-    /// `show sessions [N|all]` rows in the seed's format; `None` means all.
-    fn show_sessions(&self, limit: Option<usize>) -> String;
+    /// The `limit` most recently active sessions (`None`: all) for `show sessions`.
+    fn newest_sessions(&self, limit: Option<usize>) -> crate::plane::sessions::NewestSessions;
 
     /// A server's counters, if this plane balances it.
     fn server_counters(&self, server: u32) -> Option<Counters>;

@@ -200,8 +200,14 @@ impl Sessions {
 
     /// `show sessions [N|all]`: the newest `limit` rows of each shard (`None`: all), merged by
     /// the core's renderer (most recently active first).
+    #[cfg(test)]
     pub fn show(&self, limit: Option<usize>) -> String {
-        // The renderer reads `None` as its default row count; ours means all.
+        self.newest(limit).render()
+    }
+
+    /// The `limit` most recently active sessions (`None`: all), newest first, with the count
+    /// of all: what `show sessions` shows in either format.
+    pub fn newest(&self, limit: Option<usize>) -> NewestSessions {
         let rows_wanted = limit.unwrap_or(usize::MAX);
         let now = self.now();
         let mut total = 0;
@@ -211,7 +217,28 @@ impl Sessions {
             total += table.len();
             rows.extend(table.newest(rows_wanted.min(table.len())));
         }
-        render_show_sessions_of(total, rows, now, Some(rows_wanted))
+        // Stable, as the renderer sorts: sessions active in the same second keep their order.
+        rows.sort_by_key(|row| std::cmp::Reverse(row.last_seen));
+        rows.truncate(rows_wanted);
+        NewestSessions { total, now, rows }
+    }
+}
+
+/// The newest sessions of a table, newest first (see [`Sessions::newest`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewestSessions {
+    /// Every session of the table, listed or not.
+    pub total: usize,
+    /// The table's clock (seconds since the plane started) when the rows were read.
+    pub now: u32,
+    pub rows: Vec<SessionRow>,
+}
+
+impl NewestSessions {
+    /// `show sessions` in the seed's text format.
+    pub fn render(self) -> String {
+        let shown = self.rows.len();
+        render_show_sessions_of(self.total, self.rows, self.now, Some(shown))
     }
 }
 

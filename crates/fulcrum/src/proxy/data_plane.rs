@@ -25,8 +25,8 @@ impl DataPlane for Proxy {
         Proxy::session_count(self)
     }
 
-    fn show_sessions(&self, limit: Option<usize>) -> String {
-        Proxy::show_sessions(self, limit)
+    fn newest_sessions(&self, limit: Option<usize>) -> crate::plane::sessions::NewestSessions {
+        self.shared.snapshot().sessions.newest(limit)
     }
 
     fn server_counters(&self, server: u32) -> Option<Counters> {

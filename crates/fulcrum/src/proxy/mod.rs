@@ -343,6 +343,7 @@ impl Proxy {
     }
 
     /// `show sessions [N|all]` in the seed's format; `limit` None means all.
+    #[cfg(test)]
     pub fn show_sessions(&self, limit: Option<usize>) -> String {
         self.shared.snapshot().sessions.show(limit)
     }
@@ -375,7 +376,12 @@ impl Proxy {
     #[cfg_attr(not(test), allow(dead_code))]
     /// `show tcp`: limits in force, open connections and the counters.
     pub fn show_tcp(&self) -> String {
-        tcp_limits::render(
+        tcp_limits::render(&self.tcp_document())
+    }
+
+    /// `show tcp` as the typed document of the JSON format.
+    pub fn tcp_document(&self) -> fulcrum_control::show::TcpDoc {
+        tcp_limits::document(
             &self.shared.tcp_limits.load(),
             self.tcp_connections(),
             self.shared.tcp_clients.clients(),

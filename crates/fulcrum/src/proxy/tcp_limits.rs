@@ -130,54 +130,65 @@ impl Drop for Admission {
     }
 }
 
-/// `show tcp`.
-pub fn render(
+/// `show tcp` as the typed document the JSON format answers; [`render`] prints the same.
+pub fn document(
     limits: &TcpLimits,
     open: usize,
     clients: usize,
     counters: &TcpCounters,
     descriptors: crate::limits::Descriptors,
-) -> String {
+) -> fulcrum_control::show::TcpDoc {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    fulcrum_control::show::TcpDoc {
+        open: open as u64,
+        clients: clients as u64,
+        cap: limits.max_connections as u64,
+        tcpmaxconn: limits.configured_max,
+        descriptor_budget: limits.descriptor_budget,
+        per_client_cap: limits.per_client as u64,
+        idle_timeout_s: limits.idle.as_secs(),
+        write_timeout_s: limits.write.as_secs(),
+        lifetime_s: limits.lifetime.as_secs(),
+        descriptors_soft: descriptors.soft,
+        descriptors_hard: descriptors.hard,
+        descriptors_reserved: crate::limits::reserve(descriptors.soft),
+        accepted: load(&counters.accepted),
+        refused_cap: load(&counters.refused_cap),
+        refused_client_cap: load(&counters.refused_client_cap),
+        closed_idle: load(&counters.closed_idle),
+        closed_write_timeout: load(&counters.closed_write_timeout),
+        closed_lifetime: load(&counters.closed_lifetime),
+    }
+}
+
+/// `show tcp` as text, from its document.
+pub fn render(d: &fulcrum_control::show::TcpDoc) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "open {open} from {clients} client(s)");
+    let _ = writeln!(out, "open {} from {} client(s)", d.open, d.clients);
     let _ = writeln!(
         out,
         "cap {} (tcpmaxconn {}, descriptors allow {})",
-        limits.max_connections, limits.configured_max, limits.descriptor_budget
+        d.cap, d.tcpmaxconn, d.descriptor_budget
     );
-    let _ = writeln!(out, "per-client-cap {}", limits.per_client);
+    let _ = writeln!(out, "per-client-cap {}", d.per_client_cap);
     let _ = writeln!(
         out,
         "timeouts idle {} s, write {} s, lifetime {} s",
-        limits.idle.as_secs(),
-        limits.write.as_secs(),
-        limits.lifetime.as_secs()
+        d.idle_timeout_s, d.write_timeout_s, d.lifetime_s
     );
     let _ = writeln!(
         out,
         "descriptors soft {} hard {} reserved {}",
-        descriptors.soft,
-        descriptors.hard,
-        crate::limits::reserve(descriptors.soft)
+        d.descriptors_soft, d.descriptors_hard, d.descriptors_reserved
     );
-    let _ = writeln!(out, "accepted {}", load(&counters.accepted));
-    let _ = writeln!(out, "refused-cap {}", load(&counters.refused_cap));
-    let _ = writeln!(
-        out,
-        "refused-client-cap {}",
-        load(&counters.refused_client_cap)
-    );
-    let _ = writeln!(out, "closed-idle {}", load(&counters.closed_idle));
-    let _ = writeln!(
-        out,
-        "closed-write-timeout {}",
-        load(&counters.closed_write_timeout)
-    );
-    let _ = writeln!(out, "closed-lifetime {}", load(&counters.closed_lifetime));
+    let _ = writeln!(out, "accepted {}", d.accepted);
+    let _ = writeln!(out, "refused-cap {}", d.refused_cap);
+    let _ = writeln!(out, "refused-client-cap {}", d.refused_client_cap);
+    let _ = writeln!(out, "closed-idle {}", d.closed_idle);
+    let _ = writeln!(out, "closed-write-timeout {}", d.closed_write_timeout);
+    let _ = writeln!(out, "closed-lifetime {}", d.closed_lifetime);
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,8 @@
 //! *peer* that does both, so two `syncpeer`s pointing at each other keep each other's sessions.
 //! Whether a backup forwards traffic is the data planes' active switch, which VRRP drives; sync
 //! never forwards. With `set synckey` every datagram carries an HMAC-SHA256 and every other one
-//! is dropped and counted; `show sync` ([`show`]) renders the last [`Published`] status (the
+//! is dropped and counted; `show sync` ([`show`], and [`document`] for its JSON form) renders
+//! the last [`Published`] status (the
 //! driver publishes it on the watch channel it is given, [`Publisher`]), or, while no driver
 //! runs, the reason (nothing to sync, a configuration that cannot run, a
 //! transport that cannot open yet, with the error).
@@ -22,6 +23,7 @@ mod auth;
 mod driver;
 mod setup;
 mod show;
+mod show_json;
 
 mod transport;
 
@@ -64,6 +66,8 @@ impl Published {
 pub type Publisher = watch::Sender<Published>;
 /// What `show sync` reads.
 pub type Subscriber = watch::Receiver<Published>;
+
+pub use show_json::document;
 
 /// The reply to `show sync`.
 pub fn show(status: &Published) -> String {

@@ -36,7 +36,7 @@ pub fn render_off(reason: &str) -> String {
 }
 
 /// Why a running driver has no peer yet, by role.
-fn waiting_for(role: Role) -> &'static str {
+pub(super) fn waiting_for(role: Role) -> &'static str {
     match role {
         Role::Backup => {
             "no peer yet: waiting for the first vrrp advert to learn the master's address"

@@ -29,6 +29,7 @@ mod fault;
 mod notify;
 mod setup;
 mod show;
+mod show_json;
 mod socket;
 mod socket6;
 mod v6;
@@ -49,6 +50,7 @@ use crate::plane::data_plane::VipSwitch;
 use crate::plane::slot::PlaneView;
 
 pub use show::{show, Status};
+pub use show_json::document;
 
 use notify::Notifier;
 use setup::{Mode, Setup};

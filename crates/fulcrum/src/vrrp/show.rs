@@ -12,7 +12,8 @@
 //! take the first `state` line keep reading the IPv4 instance.
 //!
 //! [`Status`] is also the typed state other parts of the daemon follow (the sync driver's role
-//! and peer, the service status): they read its fields, never this text.
+//! and peer, the service status, the JSON form in [`super::show_json`]): they read its fields,
+//! never this text.
 
 use std::fmt::Write;
 use std::net::IpAddr;
