@@ -132,10 +132,9 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
                 "Fulcrum does not run VRRP, neighbour discovery or DSR over IPv6 yet",
             ));
         }
-        if let (Some(peer @ IpAddr::V6(_)), Some(span)) = (
-            network.syncpeer,
-            origins.network_opts.get(&(*id, "syncpeer")),
-        ) {
+        let ipv6_peer = network.syncpeers.iter().find(|p| p.is_ipv6());
+        if let (Some(peer), Some(span)) = (ipv6_peer, origins.network_opts.get(&(*id, "syncpeer")))
+        {
             warnings.push(not_served(
                 *span,
                 format!("syncpeer {peer}"),

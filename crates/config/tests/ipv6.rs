@@ -42,8 +42,8 @@ fn network_attributes_load_and_print_back() {
     assert_eq!(network.real6, Some(v6("fd00:10:235:210::45")));
     assert_eq!(network.virt6, Some(v6("fd00:10:235:210::1")));
     assert_eq!(
-        network.syncpeer,
-        Some(IpAddr::V6(v6("fd00:10:235:210::46")))
+        network.syncpeers,
+        vec![IpAddr::V6(v6("fd00:10:235:210::46"))]
     );
     assert_eq!(
         config.servers[&2].ipaddr,

@@ -20,6 +20,7 @@
 
 mod auth;
 mod driver;
+mod link;
 mod setup;
 mod show;
 
@@ -36,6 +37,7 @@ use crate::dsr::Dsr;
 use crate::plane::slot::PlaneView;
 use crate::plane::tap;
 
+pub use driver::joined_text;
 use driver::Driver;
 use setup::Setup;
 

@@ -10,9 +10,9 @@ use fulcrum_core::model::Config;
 pub struct Setup {
     pub network: u32,
     pub local: Ipv4Addr,
-    /// `syncpeer`; `None` means derived (the VRRP master's address on a backup, the source of
-    /// the last full-table request on a master).
-    pub peer: Option<Ipv4Addr>,
+    /// Every `syncpeer`; none means derived (the VRRP master's address on a backup, the source
+    /// of the last full-table request on a master).
+    pub peers: Vec<IpAddr>,
     pub key: Option<Vec<u8>>,
     /// There is a `vrrp` block: the role comes from VRRP (never *peer*).
     pub with_vrrp: bool,
@@ -24,7 +24,7 @@ impl Setup {
         let with_peer = config
             .networks
             .values()
-            .find(|n| n.registered && n.enabled && n.syncpeer.is_some());
+            .find(|n| n.registered && n.enabled && !n.syncpeers.is_empty());
         let network = match (with_peer, &config.vrrp) {
             (Some(network), _) => network,
             (None, Some(vrrp)) => match config.networks.get(&vrrp.network) {
@@ -44,20 +44,17 @@ impl Setup {
                 network.id
             )
         })?;
-        let peer = match network.syncpeer {
-            Some(IpAddr::V4(peer)) => Some(peer),
-            Some(IpAddr::V6(peer)) => {
-                return Err(format!(
-                    "network {} has the IPv6 syncpeer {peer}; sync runs over IPv4 only yet",
-                    network.id
-                ))
-            }
-            None => None,
-        };
+        if let Some(peer) = network.syncpeers.iter().find(|p| p.is_ipv6()) {
+            return Err(format!(
+                "network {} has the IPv6 syncpeer {peer}; sync runs over IPv4 only yet",
+                network.id
+            ));
+        }
+        let peers = network.syncpeers.clone();
         Ok(Some(Setup {
             network: network.id,
             local,
-            peer,
+            peers,
             key: config
                 .settings
                 .sync_key
@@ -86,7 +83,7 @@ mod tests {
     fn the_vrrp_network_syncs_from_its_real_address_with_a_derived_peer() {
         let found = setup(&format!("{VRRP}{NETWORK}")).unwrap().unwrap();
         assert_eq!(found.local, Ipv4Addr::new(10, 235, 210, 45));
-        assert_eq!(found.peer, None);
+        assert!(found.peers.is_empty());
         assert!(found.with_vrrp);
     }
 
