@@ -97,6 +97,19 @@ pub fn render(s: &Status, now: SystemTime) -> String {
     }
     let _ = writeln!(out, "transport {}", s.transport);
     match s.peer {
+        Some((_, PeerSource::Configured)) if s.peers.len() > 1 => {
+            let all: Vec<String> = s
+                .peers
+                .iter()
+                .filter_map(|p| p.peer.map(|a| a.to_string()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "peers {} port {} (from syncpeer)",
+                all.join(", "),
+                fulcrum_core::sync::PORT
+            );
+        }
         Some((addr, source)) => {
             let source = match source {
                 PeerSource::Configured => "syncpeer",

@@ -1,0 +1,355 @@
+//! Three active-active Fulcrum nodes behind an ECMP router, all through BIRD (the lab is
+//! described in `active_active/lab.rs`): the nodes run in proxy mode, each holding the VIP
+//! locally, with `method session`, and sync their sessions with each other. A steady load from
+//! 300 client addresses (testkit's bounded load) runs while the test checks, in order:
+//! - the router's multipath route holds all three nodes and the clients are spread over all
+//!   three (the router kernel's own decision per flow, `ip route get`);
+//! - node 2 crashes (its namespace silenced by nftables, then SIGKILL of its fulcrum and BIRD):
+//!   BFD takes it out of the route,
+//!   its clients are answered again within BFD detection plus one second, no client changes
+//!   target, and the other nodes' clients keep their node. Node 2 is the middle next hop of the
+//!   kernel's hash-threshold multipath route, whose other ranges only grow when it goes; killing
+//!   the first or last next hop moves a sixth of the others' flows too (docs/active-active.md);
+//! - restart of node 2: it receives the full session table from a peer before it announces
+//!   (its log says so, in that order), about a third of the clients move to it, none changes
+//!   target;
+//! - stopping target 1's Bind9: only its clients change target, each once;
+//! - node 1 losing every target (its link to them down): it withdraws, the router keeps the two
+//!   others, and `show announce` says why.
+//!
+//! Needs root, iproute2, bird2, bind9. Under about 90 s of wall time.
+
+#[path = "active_active/lab.rs"]
+mod lab;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lab::{next_hops, node_addr, nodes_of, Node, CLIENTS, NODES, TARGETS, VIP};
+use netlab::Lab;
+use testkit::cluster::load::{ClientLog, Load, LoadSpec};
+
+/// The nodes' and the router's BFD: 100 ms intervals, multiplier 3 (packaging/bird).
+const BFD_DETECTION: Duration = Duration::from_millis(300);
+/// Room for a busy shared machine on top of a protocol deadline.
+const MARGIN: Duration = Duration::from_millis(1500);
+const PACE: Duration = Duration::from_millis(400);
+
+fn wait_for(
+    what: &str,
+    within: Duration,
+    report: impl Fn() -> String,
+    mut done: impl FnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if done() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{what}: not within {within:?}\n{}",
+            report()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn hops(nodes: &[u8]) -> Vec<String> {
+    let mut hops: Vec<String> = nodes.iter().map(|n| node_addr(*n)).collect();
+    hops.sort();
+    hops
+}
+
+/// Each client's targets in the order they answered (one entry per change).
+fn targets_of(log: &ClientLog) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for answer in &log.answers {
+        if seen.last() != Some(&answer.node) {
+            seen.push(answer.node.clone());
+        }
+    }
+    seen
+}
+
+fn flows(logs: &[ClientLog]) -> Vec<(Ipv4Addr, u16)> {
+    logs.iter().map(|l| (l.addr, l.port)).collect()
+}
+
+fn count_by_node(map: &BTreeMap<(Ipv4Addr, u16), u8>) -> BTreeMap<u8, usize> {
+    let mut counts = BTreeMap::new();
+    for node in map.values() {
+        *counts.entry(*node).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn three_nodes_share_the_vip_and_no_client_changes_target() {
+    assert!(
+        Path::new(lab::BIRD).exists(),
+        "{} is missing: apt-get install bird2 (scripts/install-deps.sh)",
+        lab::BIRD
+    );
+    let test_started = Instant::now();
+    let lab = Lab::new("aa");
+    let root = tempfile::tempdir().expect("temporary directory");
+    let (router, client, _router_bird) = lab::build_router_and_client(&lab, root.path());
+    let switch = lab.switch("tsw").expect("targets' switch");
+    let mut targets = Vec::new();
+    for k in 1..=TARGETS {
+        let ns = lab.netns(&format!("t{k}")).expect("target namespace");
+        lab.link(&ns, "eth0", &switch).expect("target port");
+        ns.addr("eth0", &format!("{}/24", lab::target_addr(k)))
+            .expect("target address");
+        targets.push((ns.clone(), lab::start_target(&ns, k)));
+    }
+    let mut nodes: Vec<Node> = (1..=NODES)
+        .map(|n| Node::build(&lab, &router, &switch, n, root.path()))
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    let router_dir = root.path().join("router");
+    let report = |nodes: &[Node]| {
+        let mut text = format!(
+            "== router: ip route\n{}\n== router bird log\n{}\n",
+            router.ip(&["route"]).unwrap_or_default(),
+            std::fs::read_to_string(router_dir.join("bird.log")).unwrap_or_default()
+        );
+        text.push_str(&lab::birdc(
+            &router,
+            &router_dir,
+            &["show", "protocols", "all"],
+        ));
+        for node in nodes {
+            text.push_str(&node.report());
+        }
+        text
+    };
+
+    let took = wait_for(
+        "the route via all three nodes",
+        Duration::from_secs(40),
+        || report(&nodes),
+        || next_hops(&router) == hops(&[1, 2, 3]),
+    );
+    println!("multipath route via all three nodes {took:?} after the start");
+    for node in &nodes {
+        let sync = node.control("show sync");
+        assert!(sync.contains("joined "), "{sync}");
+        assert_eq!(
+            sync.matches("\npeer 10.1.0.1").count(),
+            2,
+            "each peer shown\n{sync}"
+        );
+    }
+
+    // Phase 1: spread, a node dying, the node coming back.
+    let sources = lab::client_sources();
+    let spec = LoadSpec {
+        pace: PACE,
+        queries: 100,
+        duration: Duration::from_secs(40),
+    };
+    let load = Load::start(&client, &sources, VIP, spec);
+    assert!(
+        load.wait_until(Duration::from_secs(10), |logs| logs
+            .iter()
+            .all(|l| l.answers.len() >= 2)),
+        "every client answered twice\n{}",
+        report(&nodes)
+    );
+    let before = nodes_of(&router, &flows(&load.snapshot()));
+    assert_eq!(before.len(), CLIENTS, "the router routes every flow");
+    let spread = count_by_node(&before);
+    println!("clients per node: {spread:?}");
+    for n in 1..=NODES {
+        assert!(
+            spread.get(&n).copied().unwrap_or(0) >= CLIENTS / 6,
+            "node {n} carries a fair share: {spread:?}"
+        );
+    }
+
+    let killed_at = Instant::now();
+    nodes[1].crash();
+    let gone = wait_for(
+        "node 2 out of the route",
+        BFD_DETECTION + MARGIN,
+        || report(&nodes),
+        || next_hops(&router) == hops(&[1, 3]),
+    );
+    println!(
+        "node 2 crashed (silenced, fulcrum and BIRD killed): out of the route after {gone:?} (BFD)"
+    );
+    let deadline = killed_at + BFD_DETECTION + Duration::from_secs(1);
+    let answered_after = load.wait_until(Duration::from_secs(10), |logs| {
+        logs.iter()
+            .all(|l| l.answers.iter().any(|a| a.sent >= deadline))
+    });
+    let logs = load.snapshot();
+    let orphans: Vec<&ClientLog> = logs
+        .iter()
+        .filter(|l| before.get(&(l.addr, l.port)) == Some(&2))
+        .collect();
+    let unanswered: Vec<Ipv4Addr> = orphans
+        .iter()
+        .filter(|l| !l.answers.iter().any(|a| a.sent >= deadline))
+        .map(|l| l.addr)
+        .collect();
+    assert!(
+        answered_after && unanswered.is_empty(),
+        "node 2's clients answered again by BFD detection + 1 s; not: {unanswered:?}\n{}",
+        report(&nodes)
+    );
+    let mut gaps: Vec<Duration> = orphans
+        .iter()
+        .filter_map(|l| l.answers.iter().find(|a| a.sent >= killed_at))
+        .map(|a| a.sent.saturating_duration_since(killed_at))
+        .collect();
+    gaps.sort();
+    println!(
+        "node 2's {} clients: first answered query sent {:?} (median) / {:?} (max) after the kill",
+        orphans.len(),
+        gaps.get(gaps.len() / 2),
+        gaps.last()
+    );
+    // The router's view per flow is what the clients saw: while node 2 was still in the route,
+    // its clients went unanswered.
+    let answered_in_dark = orphans
+        .iter()
+        .filter(|l| {
+            l.answers
+                .iter()
+                .any(|a| a.sent > killed_at && a.sent + PACE < killed_at + gone)
+        })
+        .count();
+    assert_eq!(answered_in_dark, 0, "node 2's clients lost their node");
+    let after_kill = nodes_of(&router, &flows(&logs));
+    let moved_survivors = before
+        .iter()
+        .filter(|(flow, node)| **node != 2 && after_kill.get(flow) != Some(node))
+        .count();
+    assert_eq!(
+        moved_survivors, 0,
+        "the other nodes' clients keep their node"
+    );
+    assert!(
+        after_kill.values().all(|n| *n != 2),
+        "no flow to the dead node"
+    );
+
+    nodes[1].start();
+    let back = wait_for(
+        "node 2 back in the route",
+        Duration::from_secs(30),
+        || report(&nodes),
+        || next_hops(&router) == hops(&[1, 2, 3]),
+    );
+    println!("node 2 restarted: announced and in the route after {back:?}");
+    let log = nodes[1].log();
+    let joined = log.find("sync: joined (full table received from");
+    let announced = log.find("announce: server 1");
+    assert!(
+        joined.is_some() && announced.is_some() && joined < announced,
+        "node 2 has a peer's full table before it announces\n{}",
+        report(&nodes)
+    );
+    let sync = nodes[1].control("show sync");
+    assert!(
+        sync.contains("joined full table received from 10.1.0.1"),
+        "{sync}"
+    );
+    let after_return = nodes_of(&router, &flows(&logs));
+    let moved = before
+        .iter()
+        .filter(|(flow, _)| after_kill.get(flow) != after_return.get(flow))
+        .count();
+    println!("node 2's return moved {moved} of {CLIENTS} clients to another node (1/3: 100)");
+    assert!(
+        moved > 0 && moved * 100 <= CLIENTS * 45,
+        "about a third of the clients change node: {moved}"
+    );
+    std::thread::sleep(PACE * 4);
+    let phase1 = load.finish();
+    let mut first_targets = BTreeMap::new();
+    for log in &phase1 {
+        let seen = targets_of(log);
+        assert_eq!(
+            seen.len(),
+            1,
+            "client {} keeps its target across node loss and return: {seen:?}",
+            log.addr
+        );
+        first_targets.insert(log.addr, seen[0].clone());
+    }
+    let per_target: BTreeMap<&String, usize> =
+        first_targets.values().fold(BTreeMap::new(), |mut m, t| {
+            *m.entry(t).or_insert(0) += 1;
+            m
+        });
+    println!("clients per target: {per_target:?}");
+
+    // Phase 2: a target goes, then one node loses every target.
+    let load = Load::start(&client, &sources, VIP, spec);
+    assert!(
+        load.wait_until(Duration::from_secs(10), |logs| logs
+            .iter()
+            .all(|l| !l.answers.is_empty())),
+        "every client answered\n{}",
+        report(&nodes)
+    );
+    targets[0].1.stop();
+    let moved_off = wait_for(
+        "target 1's clients on other targets",
+        Duration::from_secs(15),
+        || report(&nodes),
+        || {
+            load.snapshot()
+                .iter()
+                .all(|l| l.answers.last().is_some_and(|a| a.node != "t1"))
+        },
+    );
+    println!("target 1 stopped: its clients answered by other targets after {moved_off:?}");
+    std::thread::sleep(PACE * 3);
+    nodes[0]
+        .ns
+        .ip(&["link", "set", "eth1", "down"])
+        .expect("cut node 1 from its targets");
+    let withdrawn = wait_for(
+        "node 1 withdrawn",
+        Duration::from_secs(15),
+        || report(&nodes),
+        || next_hops(&router) == hops(&[2, 3]),
+    );
+    println!("node 1 lost every target: withdrawn after {withdrawn:?}");
+    let announce = nodes[0].control("show announce");
+    assert!(
+        announce.contains(&format!("server 1 {VIP}: withdrawn (no target up)")),
+        "{announce}"
+    );
+    std::thread::sleep(PACE * 4);
+    let phase2 = load.finish();
+    for log in &phase2 {
+        let seen = targets_of(log);
+        let first = &first_targets[&log.addr];
+        if first == "t1" {
+            assert!(
+                seen.len() <= 2 && seen.last().is_some_and(|t| t != "t1"),
+                "client {} of target 1 moved once: {seen:?}",
+                log.addr
+            );
+        } else {
+            assert_eq!(
+                seen,
+                vec![first.clone()],
+                "client {} of another target keeps it through target 1's and node 1's loss",
+                log.addr
+            );
+        }
+    }
+    println!("wall time {:?}", test_started.elapsed());
+    drop(lab);
+}
