@@ -13,7 +13,10 @@
 //! - restart of node 2: it receives the full session table from a peer before it announces
 //!   (its log says so, in that order), about a third of the clients move to it, none changes
 //!   target;
-//! - stopping target 1's Bind9: only its clients change target, each once;
+//! - stopping target 1's Bind9: only its clients change target, each once; starting it again
+//!   moves nobody back (sessions), not even after node 3 crashes and comes back, which only
+//!   the sessions it synced from its peers can ensure (the hash alone would send target 1's old
+//!   clients back to it);
 //! - node 1 losing every target (its link to them down): it withdraws, the router keeps the two
 //!   others, and `show announce` says why.
 //!
@@ -292,7 +295,8 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         });
     println!("clients per target: {per_target:?}");
 
-    // Phase 2: a target goes, then one node loses every target.
+    // Phase 2: a target goes and comes back, a node restarts, then one node loses every
+    // target.
     let load = Load::start(&client, &sources, VIP, spec);
     assert!(
         load.wait_until(Duration::from_secs(10), |logs| logs
@@ -313,6 +317,36 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         },
     );
     println!("target 1 stopped: its clients answered by other targets after {moved_off:?}");
+    let t1_ns = targets[0].0.clone();
+    targets[0].1 = lab::start_target(&t1_ns, 1);
+    let up_again = wait_for(
+        "target 1 up again on every node",
+        Duration::from_secs(15),
+        || report(&nodes),
+        || {
+            nodes
+                .iter()
+                .all(|n| n.control("show announce").contains("3 target(s) up"))
+        },
+    );
+    println!("target 1 back: up on every node after {up_again:?} (its old clients stay moved)");
+    // A node that comes back now has only the synced sessions to keep target 1's old clients
+    // where they went (the hash would put them back on target 1).
+    nodes[2].crash();
+    wait_for(
+        "node 3 out of the route",
+        BFD_DETECTION + MARGIN,
+        || report(&nodes),
+        || next_hops(&router) == hops(&[1, 2]),
+    );
+    nodes[2].start();
+    let back = wait_for(
+        "node 3 back in the route",
+        Duration::from_secs(30),
+        || report(&nodes),
+        || next_hops(&router) == hops(&[1, 2, 3]),
+    );
+    println!("node 3 crashed and restarted: back in the route after {back:?}");
     std::thread::sleep(PACE * 3);
     nodes[0]
         .ns
@@ -338,14 +372,15 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         if first == "t1" {
             assert!(
                 seen.len() <= 2 && seen.last().is_some_and(|t| t != "t1"),
-                "client {} of target 1 moved once: {seen:?}",
+                "client {} of target 1 moved once and stayed: {seen:?}",
                 log.addr
             );
         } else {
             assert_eq!(
                 seen,
                 vec![first.clone()],
-                "client {} of another target keeps it through target 1's and node 1's loss",
+                "client {} of another target keeps it through target 1's loss and return, node \
+                 3's restart and node 1's loss",
                 log.addr
             );
         }
