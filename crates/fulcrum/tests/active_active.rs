@@ -22,6 +22,8 @@
 //!
 //! Needs root, iproute2, bird2, bind9. Under about 90 s of wall time.
 
+#[path = "active_active/bench.rs"]
+mod bench;
 #[path = "active_active/lab.rs"]
 mod lab;
 
@@ -30,7 +32,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lab::{next_hops, node_addr, nodes_of, Node, CLIENTS, NODES, TARGETS, VIP};
+use lab::{next_hops, node_addr, nodes_of, CLIENTS, NODES, VIP};
 use netlab::Lab;
 use testkit::cluster::load::{ClientLog, Load, LoadSpec};
 
@@ -99,48 +101,15 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     let test_started = Instant::now();
     let lab = Lab::new("aa");
     let root = tempfile::tempdir().expect("temporary directory");
-    let (router, client, _router_bird) = lab::build_router_and_client(&lab, root.path());
-    let switch = lab.switch("tsw").expect("targets' switch");
-    let mut targets = Vec::new();
-    for k in 1..=TARGETS {
-        let ns = lab.netns(&format!("t{k}")).expect("target namespace");
-        lab.link(&ns, "eth0", &switch).expect("target port");
-        ns.addr("eth0", &format!("{}/24", lab::target_addr(k)))
-            .expect("target address");
-        targets.push((ns.clone(), lab::start_target(&ns, k)));
-    }
-    let mut nodes: Vec<Node> = (1..=NODES)
-        .map(|n| Node::build(&lab, &router, &switch, n, root.path()))
-        .collect();
-    for node in &mut nodes {
-        node.start();
-    }
-    let router_dir = root.path().join("router");
-    let report = |nodes: &[Node]| {
-        let mut text = format!(
-            "== router: ip route\n{}\n== router bird log\n{}\n",
-            router.ip(&["route"]).unwrap_or_default(),
-            std::fs::read_to_string(router_dir.join("bird.log")).unwrap_or_default()
-        );
-        text.push_str(&lab::birdc(
-            &router,
-            &router_dir,
-            &["show", "protocols", "all"],
-        ));
-        for node in nodes {
-            text.push_str(&node.report());
-        }
-        text
-    };
-
+    let mut world = lab::World::start(&lab, root.path());
     let took = wait_for(
         "the route via all three nodes",
         Duration::from_secs(40),
-        || report(&nodes),
-        || next_hops(&router) == hops(&[1, 2, 3]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[1, 2, 3]),
     );
     println!("multipath route via all three nodes {took:?} after the start");
-    for node in &nodes {
+    for node in &world.nodes {
         let sync = node.control("show sync");
         assert!(sync.contains("joined "), "{sync}");
         assert_eq!(
@@ -157,15 +126,15 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         queries: 100,
         duration: Duration::from_secs(40),
     };
-    let load = Load::start(&client, &sources, VIP, spec);
+    let load = Load::start(&world.client, &sources, VIP, spec);
     assert!(
         load.wait_until(Duration::from_secs(10), |logs| logs
             .iter()
             .all(|l| l.answers.len() >= 2)),
         "every client answered twice\n{}",
-        report(&nodes)
+        world.report()
     );
-    let before = nodes_of(&router, &flows(&load.snapshot()));
+    let before = nodes_of(&world.router, &flows(&load.snapshot()));
     assert_eq!(before.len(), CLIENTS, "the router routes every flow");
     let spread = count_by_node(&before);
     println!("clients per node: {spread:?}");
@@ -177,12 +146,12 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     }
 
     let killed_at = Instant::now();
-    nodes[1].crash();
+    world.nodes[1].crash();
     let gone = wait_for(
         "node 2 out of the route",
         BFD_DETECTION + MARGIN,
-        || report(&nodes),
-        || next_hops(&router) == hops(&[1, 3]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[1, 3]),
     );
     println!(
         "node 2 crashed (silenced, fulcrum and BIRD killed): out of the route after {gone:?} (BFD)"
@@ -205,7 +174,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     assert!(
         answered_after && unanswered.is_empty(),
         "node 2's clients answered again by BFD detection + 1 s; not: {unanswered:?}\n{}",
-        report(&nodes)
+        world.report()
     );
     let mut gaps: Vec<Duration> = orphans
         .iter()
@@ -230,7 +199,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         })
         .count();
     assert_eq!(answered_in_dark, 0, "node 2's clients lost their node");
-    let after_kill = nodes_of(&router, &flows(&logs));
+    let after_kill = nodes_of(&world.router, &flows(&logs));
     let moved_survivors = before
         .iter()
         .filter(|(flow, node)| **node != 2 && after_kill.get(flow) != Some(node))
@@ -244,28 +213,28 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         "no flow to the dead node"
     );
 
-    nodes[1].start();
+    world.nodes[1].start();
     let back = wait_for(
         "node 2 back in the route",
         Duration::from_secs(30),
-        || report(&nodes),
-        || next_hops(&router) == hops(&[1, 2, 3]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[1, 2, 3]),
     );
     println!("node 2 restarted: announced and in the route after {back:?}");
-    let log = nodes[1].log();
+    let log = world.nodes[1].log();
     let joined = log.find("sync: joined (full table received from");
     let announced = log.find("announce: server 1");
     assert!(
         joined.is_some() && announced.is_some() && joined < announced,
         "node 2 has a peer's full table before it announces\n{}",
-        report(&nodes)
+        world.report()
     );
-    let sync = nodes[1].control("show sync");
+    let sync = world.nodes[1].control("show sync");
     assert!(
         sync.contains("joined full table received from 10.1.0.1"),
         "{sync}"
     );
-    let after_return = nodes_of(&router, &flows(&logs));
+    let after_return = nodes_of(&world.router, &flows(&logs));
     let moved = before
         .iter()
         .filter(|(flow, _)| after_kill.get(flow) != after_return.get(flow))
@@ -297,19 +266,19 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
 
     // Phase 2: a target goes and comes back, a node restarts, then one node loses every
     // target.
-    let load = Load::start(&client, &sources, VIP, spec);
+    let load = Load::start(&world.client, &sources, VIP, spec);
     assert!(
         load.wait_until(Duration::from_secs(10), |logs| logs
             .iter()
             .all(|l| !l.answers.is_empty())),
         "every client answered\n{}",
-        report(&nodes)
+        world.report()
     );
-    targets[0].1.stop();
+    world.targets[0].1.stop();
     let moved_off = wait_for(
         "target 1's clients on other targets",
         Duration::from_secs(15),
-        || report(&nodes),
+        || world.report(),
         || {
             load.snapshot()
                 .iter()
@@ -317,14 +286,15 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         },
     );
     println!("target 1 stopped: its clients answered by other targets after {moved_off:?}");
-    let t1_ns = targets[0].0.clone();
-    targets[0].1 = lab::start_target(&t1_ns, 1);
+    let t1_ns = world.targets[0].0.clone();
+    world.targets[0].1 = lab::start_target(&t1_ns, 1);
     let up_again = wait_for(
         "target 1 up again on every node",
         Duration::from_secs(15),
-        || report(&nodes),
+        || world.report(),
         || {
-            nodes
+            world
+                .nodes
                 .iter()
                 .all(|n| n.control("show announce").contains("3 target(s) up"))
         },
@@ -332,34 +302,34 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     println!("target 1 back: up on every node after {up_again:?} (its old clients stay moved)");
     // A node that comes back now has only the synced sessions to keep target 1's old clients
     // where they went (the hash would put them back on target 1).
-    nodes[2].crash();
+    world.nodes[2].crash();
     wait_for(
         "node 3 out of the route",
         BFD_DETECTION + MARGIN,
-        || report(&nodes),
-        || next_hops(&router) == hops(&[1, 2]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[1, 2]),
     );
-    nodes[2].start();
+    world.nodes[2].start();
     let back = wait_for(
         "node 3 back in the route",
         Duration::from_secs(30),
-        || report(&nodes),
-        || next_hops(&router) == hops(&[1, 2, 3]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[1, 2, 3]),
     );
     println!("node 3 crashed and restarted: back in the route after {back:?}");
     std::thread::sleep(PACE * 3);
-    nodes[0]
+    world.nodes[0]
         .ns
         .ip(&["link", "set", "eth1", "down"])
         .expect("cut node 1 from its targets");
     let withdrawn = wait_for(
         "node 1 withdrawn",
         Duration::from_secs(15),
-        || report(&nodes),
-        || next_hops(&router) == hops(&[2, 3]),
+        || world.report(),
+        || next_hops(&world.router) == hops(&[2, 3]),
     );
     println!("node 1 lost every target: withdrawn after {withdrawn:?}");
-    let announce = nodes[0].control("show announce");
+    let announce = world.nodes[0].control("show announce");
     assert!(
         announce.contains(&format!("server 1 {VIP}: withdrawn (no target up)")),
         "{announce}"
@@ -387,4 +357,11 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     }
     println!("wall time {:?}", test_started.elapsed());
     drop(lab);
+}
+
+/// The benchmark behind `bench/active_active.sh` (figures in docs/benchmarks.md).
+#[test]
+#[ignore = "a benchmark: run bench/active_active.sh"]
+fn bench_active_active() {
+    bench::run();
 }

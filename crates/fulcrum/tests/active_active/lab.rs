@@ -41,11 +41,27 @@ fn shipped(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Whether BIRD runs BFD: always in the test (the shipped files verbatim); the benchmark also
+/// measures without it (`FULCRUM_BENCH_BFD=0`: every `bfd on;` line taken out, as the shipped
+/// files' comments allow).
+pub fn with_bfd() -> bool {
+    std::env::var("FULCRUM_BENCH_BFD").map_or(true, |v| v != "0")
+}
+
 /// BIRD in `ns`: the shipped `conf` copied verbatim into `dir` beside `local` (the file it
 /// includes), in the foreground, with its control socket in `dir`.
 pub fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str) -> Proc {
     std::fs::create_dir_all(dir).expect("bird directory");
-    std::fs::copy(shipped(conf), dir.join(conf)).expect("copy the shipped BIRD configuration");
+    let text = std::fs::read_to_string(shipped(conf)).expect("read the shipped BIRD configuration");
+    let text = if with_bfd() {
+        text
+    } else {
+        text.lines()
+            .filter(|l| l.trim() != "bfd on;")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(dir.join(conf), text).expect("copy the shipped BIRD configuration");
     std::fs::write(dir.join(local_name), local).expect("write the local BIRD definitions");
     let mut command = ns.command(BIRD);
     command
@@ -195,6 +211,23 @@ impl Node {
             .into_iter()
             .flatten()
         {
+            proc.kill();
+        }
+    }
+
+    /// A clean stop: SIGTERM to fulcrum (which withdraws as it goes), then BIRD.
+    pub fn stop(&mut self) {
+        if let Some(proc) = self.fulcrum.take() {
+            let pid = nix::unistd::Pid::from_raw(proc.pid() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            if proc
+                .wait_timeout(std::time::Duration::from_secs(10))
+                .is_none()
+            {
+                proc.kill();
+            }
+        }
+        if let Some(proc) = self.bird.take() {
             proc.kill();
         }
     }
@@ -359,5 +392,64 @@ pub fn birdc(ns: &Ns, dir: &Path, args: &[&str]) -> String {
     match ns.exec(&argv) {
         Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
         Err(e) => format!("birdc: {e}"),
+    }
+}
+
+/// The whole lab, running: router and client, the targets, the three nodes.
+pub struct World {
+    pub router: Ns,
+    pub client: Ns,
+    pub router_dir: PathBuf,
+    pub targets: Vec<(Ns, Bind9)>,
+    pub nodes: Vec<Node>,
+    _router_bird: Proc,
+}
+
+impl World {
+    /// Builds the lab in `lab` (files under `root`) and starts every process.
+    pub fn start(lab: &Lab, root: &Path) -> World {
+        let (router, client, router_bird) = build_router_and_client(lab, root);
+        let switch = lab.switch("tsw").expect("targets' switch");
+        let mut targets = Vec::new();
+        for k in 1..=TARGETS {
+            let ns = lab.netns(&format!("t{k}")).expect("target namespace");
+            lab.link(&ns, "eth0", &switch).expect("target port");
+            ns.addr("eth0", &format!("{}/24", target_addr(k)))
+                .expect("target address");
+            let bind9 = start_target(&ns, k);
+            targets.push((ns, bind9));
+        }
+        let mut nodes: Vec<Node> = (1..=NODES)
+            .map(|n| Node::build(lab, &router, &switch, n, root))
+            .collect();
+        for node in &mut nodes {
+            node.start();
+        }
+        World {
+            router,
+            client,
+            router_dir: root.join("router"),
+            targets,
+            nodes,
+            _router_bird: router_bird,
+        }
+    }
+
+    /// The router's route, BIRD log and protocols, then each node's report.
+    pub fn report(&self) -> String {
+        let mut text = format!(
+            "== router: ip route\n{}\n== router bird log\n{}\n{}",
+            self.router.ip(&["route"]).unwrap_or_default(),
+            std::fs::read_to_string(self.router_dir.join("bird.log")).unwrap_or_default(),
+            birdc(
+                &self.router,
+                &self.router_dir,
+                &["show", "protocols", "all"]
+            ),
+        );
+        for node in &self.nodes {
+            text.push_str(&node.report());
+        }
+        text
     }
 }
