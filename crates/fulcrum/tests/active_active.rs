@@ -1,6 +1,7 @@
 //! Three active-active Fulcrum nodes behind an ECMP router, all through BIRD (the lab is
 //! described in `active_active/lab.rs`): the nodes run in proxy mode, each holding the VIP
-//! locally, with `method session`, and sync their sessions with each other. A steady load from
+//! locally, with `method session`, and sync their sessions with each other (node 1 over IPv6
+//! with both others, nodes 2 and 3 over IPv4). A steady load from
 //! 300 client addresses (testkit's bounded load) runs while the test checks, in order:
 //! - the router's multipath route holds all three nodes and the clients are spread over all
 //!   three (the router kernel's own decision per flow, `ip route get`);
@@ -112,11 +113,11 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     for node in &world.nodes {
         let sync = node.control("show sync");
         assert!(sync.contains("joined "), "{sync}");
-        assert_eq!(
-            sync.matches("\npeer 10.1.0.1").count(),
-            2,
-            "each peer shown\n{sync}"
-        );
+        let in_sync = sync
+            .lines()
+            .filter(|l| l.starts_with("peer ") && l.contains(": in sync,"))
+            .count();
+        assert_eq!(in_sync, 2, "each peer shown, in sync\n{sync}");
     }
 
     // Phase 1: spread, a node dying, the node coming back.
@@ -145,8 +146,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         );
     }
 
-    let killed_at = Instant::now();
-    world.nodes[1].crash();
+    let killed_at = world.nodes[1].crash();
     let gone = wait_for(
         "node 2 out of the route",
         BFD_DETECTION + MARGIN,
@@ -230,10 +230,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         world.report()
     );
     let sync = world.nodes[1].control("show sync");
-    assert!(
-        sync.contains("joined full table received from 10.1.0.1"),
-        "{sync}"
-    );
+    assert!(sync.contains("joined full table received from "), "{sync}");
     let after_return = nodes_of(&world.router, &flows(&logs));
     let moved = before
         .iter()

@@ -303,11 +303,7 @@ impl Driver {
         if let Some(key) = &self.setup.key {
             auth::sign(key, bytes);
         }
-        let sent = match peer {
-            IpAddr::V4(peer) => self.transport.send(peer, bytes),
-            IpAddr::V6(_) => Err("this transport carries IPv4 only".to_string()),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.transport.send(peer, bytes) {
             self.send_errors += 1;
             // The peer being down gives ECONNREFUSED on loopback; log rarely.
             if self.send_errors.is_power_of_two() {
@@ -327,7 +323,7 @@ impl Driver {
             let Some((len, from)) = self.transport.recv(&mut self.buf, wait) else {
                 break;
             };
-            self.handle(len, IpAddr::V4(from));
+            self.handle(len, from);
             budget -= 1;
             // The rest of a burst is read without waiting again.
             wait = Duration::ZERO;

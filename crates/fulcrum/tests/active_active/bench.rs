@@ -121,8 +121,7 @@ pub fn run() {
         // A random phase of BFD's 100 ms cycle (without BFD: of BGP's 3 s keepalive).
         let cycle = if bfd { 100 } else { 3000 };
         std::thread::sleep(Duration::from_millis(dice.below(cycle)));
-        let crashed = Instant::now();
-        world.nodes[usize::from(victim - 1)].crash();
+        let crashed = world.nodes[usize::from(victim - 1)].crash();
         let orphans: Vec<(Ipv4Addr, u16)> = before
             .iter()
             .filter(|(_, n)| **n == victim)

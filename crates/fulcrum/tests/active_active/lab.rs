@@ -100,16 +100,27 @@ pub fn start_target(ns: &Ns, k: u8) -> Bind9 {
     .expect("start Bind9")
 }
 
+/// Node `n`'s sync address towards node `m`: node 1 syncs over IPv6 with both others, nodes 2
+/// and 3 over IPv4 with each other.
+fn sync_addr(m: u8, with: u8) -> String {
+    if m == 1 || with == 1 {
+        format!("fd00:1::1{m}")
+    } else {
+        format!("10.1.0.1{m}")
+    }
+}
+
 /// Node `n`'s configuration: proxy mode, `method session` over the three targets, every other
-/// node a sync peer, the VIP announced through `fulcrum-vip`.
+/// node a sync peer (over IPv6 to and from node 1), the VIP announced through `fulcrum-vip`.
 pub fn node_config(n: u8) -> String {
     let peers: Vec<String> = (1..=NODES)
         .filter(|m| *m != n)
-        .map(|m| format!("10.1.0.1{m}"))
+        .map(|m| sync_addr(m, n))
         .collect();
     let mut text = format!(
         "hostname NODE{n}\n\
          network 1 {{\naddr 10.1.0.0\nmask 255.255.255.0\nreal 10.1.0.1{n}\n\
+         addr6 fd00:1::\nmask6 64\nreal6 fd00:1::1{n}\n\
          syncpeer {}\n}}\nregister network 1\nenable network 1\n\
          server 1 {{\nipaddr {VIP}\nport 53\nmethod session\ntargets 1-{TARGETS}\n}}\n\
          register server 1\nenable server 1\n",
@@ -155,6 +166,16 @@ impl Node {
         lab.link(&ns, "eth1", switch).expect("switch port");
         ns.addr("eth1", &format!("10.1.0.1{n}/24"))
             .expect("node switch address");
+        // No duplicate address detection: sync binds it at once (the lab has no duplicates).
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:1::1{n}/64"),
+            "dev",
+            "eth1",
+            "nodad",
+        ])
+        .expect("node switch IPv6 address");
         let dir = root.join(format!("node{n}"));
         std::fs::create_dir_all(&dir).expect("node directory");
         std::fs::write(dir.join("fulcrum.conf"), node_config(n)).expect("write the configuration");
@@ -202,17 +223,20 @@ impl Node {
     /// The node crashes: its network goes silent at once (nftables drops every packet in and
     /// out of its namespace, as a machine that lost power sends no TCP reset or BGP
     /// notification), then its fulcrum and BIRD get SIGKILL. Only BFD can tell the router.
-    pub fn crash(&mut self) {
+    /// Returns when the network went silent.
+    pub fn crash(&mut self) -> std::time::Instant {
         let silence = "table inet crash {\n\
             chain in { type filter hook input priority -300; policy drop; }\n\
             chain out { type filter hook output priority -300; policy drop; }\n}\n";
         self.nft(&["-f", "-"], Some(silence));
+        let silent = std::time::Instant::now();
         for proc in [self.fulcrum.take(), self.bird.take()]
             .into_iter()
             .flatten()
         {
             proc.kill();
         }
+        silent
     }
 
     /// A clean stop: SIGTERM to fulcrum (which withdraws as it goes), then BIRD.
