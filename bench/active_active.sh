@@ -50,8 +50,13 @@ for mode in "${modes[@]}"; do
         *) die "--bfd takes on, off or on,off" ;;
     esac
     echo "## BFD $mode"
-    FULCRUM_BENCH_BFD=$flag FULCRUM_BENCH_KILLS=$kills FULCRUM_BENCH_QPS_SECONDS=$seconds \
+    log="$(mktemp -t active_active_bench.XXXXXX)"
+    if ! FULCRUM_BENCH_BFD=$flag FULCRUM_BENCH_KILLS=$kills FULCRUM_BENCH_QPS_SECONDS=$seconds \
         cargo test "${profile[@]}" --manifest-path "$repo/Cargo.toml" -p fulcrum \
-        --test active_active -- --ignored --exact bench_active_active --nocapture 2>&1 |
-        grep -E '^BENCH|panicked|test result' || die "the benchmark failed (BFD $mode)"
+        --test active_active -- --ignored --exact bench_active_active --nocapture >"$log" 2>&1; then
+        grep -E '^BENCH' "$log" || true
+        die "the benchmark failed (BFD $mode): see $log"
+    fi
+    grep -E '^BENCH' "$log"
+    rm -f "$log"
 done

@@ -110,6 +110,11 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         || next_hops(&world.router) == hops(&[1, 2, 3]),
     );
     println!("multipath route via all three nodes {took:?} after the start");
+    assert!(
+        world.all_up(Duration::from_secs(20)),
+        "BFD up to every node\n{}",
+        world.report()
+    );
     for node in &world.nodes {
         let sync = node.control("show sync");
         assert!(sync.contains("joined "), "{sync}");

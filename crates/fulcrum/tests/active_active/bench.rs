@@ -31,10 +31,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn all_hops() -> Vec<String> {
-    (1..=NODES).map(node_addr).collect()
-}
-
 fn wait(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -90,8 +86,7 @@ pub fn run() {
     let root = tempfile::tempdir().expect("temporary directory");
     let mut world = World::start(&lab, root.path());
     assert!(
-        wait(Duration::from_secs(60), || next_hops(&world.router)
-            == all_hops()),
+        world.all_up(Duration::from_secs(60)),
         "route via all nodes\n{}",
         world.report()
     );
@@ -154,8 +149,7 @@ pub fn run() {
             .count();
         world.nodes[usize::from(victim - 1)].start();
         assert!(
-            wait(Duration::from_secs(30), || next_hops(&world.router)
-                == all_hops()),
+            world.all_up(Duration::from_secs(60)),
             "node {victim} back\n{}",
             world.report()
         );

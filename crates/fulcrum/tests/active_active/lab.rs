@@ -419,6 +419,15 @@ pub fn birdc(ns: &Ns, dir: &Path, args: &[&str]) -> String {
     }
 }
 
+/// How many of the router's BFD sessions are up (the nodes' BGP sessions ask for them once
+/// established; until then only the BGP hold time would notice a dead node).
+pub fn bfd_sessions_up(router: &Ns, router_dir: &Path) -> usize {
+    birdc(router, router_dir, &["show", "bfd", "sessions"])
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("Up"))
+        .count()
+}
+
 /// The whole lab, running: router and client, the targets, the three nodes.
 pub struct World {
     pub router: Ns,
@@ -459,6 +468,21 @@ impl World {
         }
     }
 
+    /// Every node in the router's route and, with BFD, every BFD session up (within `limit`).
+    pub fn all_up(&self, limit: std::time::Duration) -> bool {
+        let all: Vec<String> = (1..=NODES).map(node_addr).collect();
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            let bfd = !with_bfd()
+                || bfd_sessions_up(&self.router, &self.router_dir) == usize::from(NODES);
+            if bfd && next_hops(&self.router) == all {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     /// The router's route, BIRD log and protocols, then each node's report.
     pub fn report(&self) -> String {
         let mut text = format!(
@@ -469,7 +493,7 @@ impl World {
                 &self.router,
                 &self.router_dir,
                 &["show", "protocols", "all"]
-            ),
+            ) + &birdc(&self.router, &self.router_dir, &["show", "bfd", "sessions"]),
         );
         for node in &self.nodes {
             text.push_str(&node.report());
