@@ -273,6 +273,11 @@ impl Trio {
         })
     }
 
+    /// The namespaces' common prefix (every name of the lab starts with it).
+    pub fn prefix(&self) -> String {
+        self.lab.prefix().to_string()
+    }
+
     /// Full names of the lab's namespaces.
     pub fn namespaces(&self) -> Vec<String> {
         self.lab.namespaces()

@@ -31,6 +31,7 @@ pub fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Res
         "building the active-active lab (netlab): router, client, 3 nodes, 3 targets",
     );
     let mut trio = Trio::build(super::LAB_TAG, &options.workdir, options.clients)?;
+    screen.say(None, &format!("lab: namespaces {}*", trio.prefix()));
     screen.say(None, &format!("files: {}", options.workdir.display()));
     for node in &mut trio.nodes {
         let pid = node.start(&exe)?;
@@ -180,8 +181,20 @@ fn frame(trio: &Trio, clients: &[ClientStats]) -> String {
         ])
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    for line in route.lines().filter(|l| l.contains(" via ")) {
-        out.push_str(&format!("  birdc: {}\n", line.trim()));
+    // BIRD prints each path as a `unicast [protocol ...]` line and its `via` line under it.
+    let mut paths: Vec<String> = Vec::new();
+    for line in route.lines().map(str::trim) {
+        if line.starts_with("via ") {
+            if let Some(last) = paths.last_mut() {
+                last.push(' ');
+                last.push_str(line);
+            }
+        } else if line.contains("unicast [") {
+            paths.push(line.to_string());
+        }
+    }
+    for path in paths {
+        out.push_str(&format!("  birdc: {path}\n"));
     }
     for node in &trio.nodes {
         out.push_str(&node_view(node));
