@@ -27,6 +27,8 @@
 mod bench;
 #[path = "active_active/lab.rs"]
 mod lab;
+#[path = "active_active/world.rs"]
+mod world;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -102,7 +104,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     let test_started = Instant::now();
     let lab = Lab::new("aa");
     let root = tempfile::tempdir().expect("temporary directory");
-    let mut world = lab::World::start(&lab, root.path());
+    let mut world = world::World::start(&lab, root.path());
     let took = wait_for(
         "the route via all three nodes",
         Duration::from_secs(40),

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use netlab::Lab;
 use testkit::cluster::load::{ClientLog, Load, LoadSpec};
 
-use super::lab::{self, next_hops, node_addr, nodes_of, World, CLIENTS, NODES, VIP};
+use super::lab::{self, next_hops, node_addr, nodes_of, CLIENTS, NODES, VIP};
+use super::world::World;
 
 const PACE: Duration = Duration::from_millis(100);
 
