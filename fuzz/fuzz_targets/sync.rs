@@ -120,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
             let from = Ipv4Addr::new(10, 0, 0, 1 + (op >> 3 & 1));
             let known = op & 0x10 != 0;
             let request = RequestInfo {
-                from,
+                from: from.into(),
                 node: datagram.node(),
                 sequence: datagram.sequence(),
                 sent_at: datagram.sent_at(),

@@ -40,11 +40,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = RoleConfig {
         local: LOCAL,
-        syncpeer: (first & 1 == 1).then_some(CONFIGURED),
+        syncpeers: if first & 1 == 1 {
+            vec![IpAddr::V4(CONFIGURED)]
+        } else {
+            Vec::new()
+        },
         with_vrrp: first & 2 == 2,
     };
     let start = Instant::now();
-    let mut node = Coordinator::new(config, start);
+    let mut node = Coordinator::new(config.clone(), start);
     for (i, record) in records.chunks_exact(3).enumerate() {
         let now = start + Duration::from_millis(i as u64);
         let input = if record[0] & 1 == 0 {
@@ -58,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             let master = (record[2] & 0x80 == 0).then(|| IpAddr::V4(address(record[2])));
             Input::Role { state, master }
         } else {
-            Input::VerifiedRequester(address(record[2]))
+            Input::VerifiedRequester(IpAddr::V4(address(record[2])))
         };
         let role_before = node.role();
         node.handle_input(now, input);
@@ -73,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
                     "a full table is asked for only on becoming a backup"
                 ),
                 Output::Peer(peer, source) => last_peer_output = Some((peer, source)),
+                Output::Joined(_) => {}
             }
         }
         if let Some(role) = last_role_output {
@@ -80,14 +85,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(role, node.role());
         }
         if let Some(peer) = last_peer_output {
-            assert_eq!(node.peer(), Some(peer));
+            assert_eq!(node.peers(), vec![peer]);
         }
-        match config.syncpeer {
-            Some(configured) => {
-                assert_eq!(node.peer(), Some((configured, PeerSource::Configured)));
+        match config.syncpeers.first() {
+            Some(&configured) => {
+                assert_eq!(node.peers(), vec![(configured, PeerSource::Configured)]);
                 assert!(last_peer_output.is_none(), "a configured peer is never replaced");
             }
-            None => assert!(node.peer().is_none_or(|(peer, _)| peer != LOCAL)),
+            None => assert!(node
+                .peers()
+                .iter()
+                .all(|(peer, _)| *peer != IpAddr::V4(LOCAL))),
         }
         match node.role() {
             Role::Master => assert!(node.sends() && !node.receives()),

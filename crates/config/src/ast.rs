@@ -128,7 +128,7 @@ pub enum NetworkOpt {
     Real6(Ipv6Addr),
     Virt6(Ipv6Addr),
     Interface(InterfaceRef),
-    SyncPeer(IpAddr),
+    SyncPeer(Vec<IpAddr>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

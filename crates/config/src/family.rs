@@ -126,20 +126,27 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
             if keyword == "virt6" && ipv6_vips_float {
                 continue;
             }
+            // Session sync sends from `real6` to an IPv6 `syncpeer`.
+            let ipv6_sync = network.syncpeers.iter().any(|p| p.is_ipv6());
+            if ipv6_sync && matches!(keyword, "real6" | "addr6" | "mask6") {
+                continue;
+            }
             warnings.push(not_served(
                 *span,
                 format!("{keyword} {value}"),
                 "Fulcrum does not run VRRP, neighbour discovery or DSR over IPv6 yet",
             ));
         }
-        if let (Some(peer @ IpAddr::V6(_)), Some(span)) = (
-            network.syncpeer,
+        let ipv6_peer = network.syncpeers.iter().find(|p| p.is_ipv6());
+        if let (Some(peer), Some(span), None) = (
+            ipv6_peer,
             origins.network_opts.get(&(*id, "syncpeer")),
+            network.real6,
         ) {
             warnings.push(not_served(
                 *span,
                 format!("syncpeer {peer}"),
-                "session sync runs over IPv4 only yet, so sessions are not synced",
+                "session sync to an IPv6 peer sends from the network's `real6`, which is not set",
             ));
         }
     }

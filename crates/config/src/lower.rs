@@ -351,7 +351,7 @@ impl Lowering {
                 NetworkOpt::Real6(a) => network.real6 = Some(*a),
                 NetworkOpt::Virt6(a) => network.virt6 = Some(*a),
                 NetworkOpt::Interface(i) => network.interface = Some(i.clone()),
-                NetworkOpt::SyncPeer(a) => network.syncpeer = Some(*a),
+                NetworkOpt::SyncPeer(a) => network.syncpeers = a.clone(),
             }
         }
     }

@@ -421,7 +421,7 @@ impl<'t> Parser<'t> {
             "real6" => NetworkOpt::Real6(self.ipv6()?),
             "virt6" => NetworkOpt::Virt6(self.ipv6()?),
             "interface" => NetworkOpt::Interface(self.interface_ref()?),
-            _ => NetworkOpt::SyncPeer(self.ip()?),
+            _ => NetworkOpt::SyncPeer(self.ip_list()?),
         })
     }
 

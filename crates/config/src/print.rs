@@ -274,8 +274,9 @@ pub fn print(config: &Config, taken: &str) -> String {
             }
             None => {}
         }
-        if let Some(peer) = network.syncpeer {
-            let _ = writeln!(out, "syncpeer {peer}");
+        if !network.syncpeers.is_empty() {
+            let peers: Vec<String> = network.syncpeers.iter().map(|p| p.to_string()).collect();
+            let _ = writeln!(out, "syncpeer {}", peers.join(","));
         }
         let _ = writeln!(out, "}}");
     }

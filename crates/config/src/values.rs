@@ -290,6 +290,16 @@ impl<'t> Parser<'t> {
         }
     }
 
+    /// `ADDR` or `ADDR,ADDR,...` (IPv4 or IPv6, mixed).
+    pub(crate) fn ip_list(&mut self) -> PResult<Vec<IpAddr>> {
+        let mut addrs = vec![self.ip()?];
+        while self.peek().is_some_and(|t| t.kind == TokenKind::Comma) {
+            self.pos += 1;
+            addrs.push(self.ip()?);
+        }
+        Ok(addrs)
+    }
+
     /// `ADDR:PORT` (`[V6]:PORT` for IPv6) or `off`.
     pub(crate) fn listen_address(&mut self, what: &str) -> PResult<Option<SocketAddr>> {
         let Some(word) = self.word_here() else {

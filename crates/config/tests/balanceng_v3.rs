@@ -96,7 +96,10 @@ fn every_v3_form_loads_and_prints_back() {
     let network = &config.networks[&1];
     assert_eq!(network.interface, Some(InterfaceRef::Id(2)));
     assert_eq!(network.virt, Some(v4("10.235.210.2")));
-    assert_eq!(network.syncpeer, Some(v4("10.235.210.46").into()));
+    assert_eq!(
+        network.syncpeers,
+        vec![std::net::IpAddr::V4(v4("10.235.210.46"))]
+    );
     assert_eq!(
         config.gateway.as_ref().unwrap().ipaddr,
         v4("10.235.210.254")
@@ -165,7 +168,14 @@ fn each_v3_form_means_what_it_says() {
             c.networks[&1].virt == Some("10.0.0.9".parse().unwrap())
         }),
         ("syncpeer", "network 1 { syncpeer 10.0.0.2 }\n".into(), |c| {
-            c.networks[&1].syncpeer == Some("10.0.0.2".parse().unwrap())
+            c.networks[&1].syncpeers == vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+        }),
+        ("syncpeer list", "network 1 { syncpeer 10.0.0.2,fd00::3 }\n".into(), |c| {
+            c.networks[&1].syncpeers
+                == vec![
+                    "10.0.0.2".parse::<std::net::IpAddr>().unwrap(),
+                    "fd00::3".parse().unwrap(),
+                ]
         }),
         (
             "server protocol udp",

@@ -42,8 +42,8 @@ fn network_attributes_load_and_print_back() {
     assert_eq!(network.real6, Some(v6("fd00:10:235:210::45")));
     assert_eq!(network.virt6, Some(v6("fd00:10:235:210::1")));
     assert_eq!(
-        network.syncpeer,
-        Some(IpAddr::V6(v6("fd00:10:235:210::46")))
+        network.syncpeers,
+        vec![IpAddr::V6(v6("fd00:10:235:210::46"))]
     );
     assert_eq!(
         config.servers[&2].ipaddr,
@@ -66,13 +66,8 @@ fn what_is_not_served_over_ipv6_is_named_in_a_warning() {
     assert_eq!(
         warnings(DUAL_STACK),
         vec![
-            format!("11:1: addr6 fd00:10:235:210:: {why_network}"),
-            format!("12:1: mask6 64 {why_network}"),
-            format!("13:1: real6 fd00:10:235:210::45 {why_network}"),
+            // addr6, mask6 and real6 serve session sync to the IPv6 syncpeer.
             format!("14:1: virt6 fd00:10:235:210::1 {why_network}"),
-            "16:1: syncpeer fd00:10:235:210::46 is accepted and ignored: session sync runs over \
-             IPv4 only yet, so sessions are not synced"
-                .to_string(),
             "26:1: the IPv6 address fd00:10:235:210::1 of server 2 under vrrp is accepted and \
              ignored: VRRP floats IPv6 addresses in proxy mode only yet (this configuration has \
              DSR targets), so this address does not move between nodes"
@@ -85,7 +80,17 @@ fn what_is_not_served_over_ipv6_is_named_in_a_warning() {
     // In proxy mode VRRP floats the IPv6 server and `virt6`: no warning about them.
     let proxy = DUAL_STACK.replace("dsr enable\n", "");
     let proxy_warnings = warnings(&proxy);
-    assert_eq!(proxy_warnings.len(), 4, "{proxy_warnings:?}");
+    assert_eq!(proxy_warnings, Vec::<String>::new());
+    // An IPv6 syncpeer needs `real6` to send from.
+    let no_real6 = DUAL_STACK.replace("real6 fd00:10:235:210::45\n", "");
+    assert!(
+        warnings(&no_real6).iter().any(|w| w.contains(
+            "syncpeer fd00:10:235:210::46 is accepted and ignored: session sync to an IPv6 peer \
+             sends from the network's `real6`, which is not set"
+        )),
+        "{:?}",
+        warnings(&no_real6)
+    );
     assert!(
         proxy_warnings
             .iter()

@@ -183,7 +183,7 @@ fn network() -> impl Strategy<Value = Network> {
                         InterfaceRef::Name(format!("{pick}\u{0}{name}"))
                     }
                 });
-                network.syncpeer = syncpeer;
+                network.syncpeers = syncpeer.into_iter().collect();
                 if let Some((addr, prefix, real, virt)) = addressing6 {
                     let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
                     let inside = |v: u128| Ipv6Addr::from((addr & mask) | (v & !mask));

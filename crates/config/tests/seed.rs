@@ -146,7 +146,10 @@ fn every_statement_and_option_loads_and_round_trips() {
         (network.addr6, network.mask6),
         (Some("fd00:1::".parse().unwrap()), Some(64))
     );
-    assert_eq!(network.syncpeer, Some("fd00:1::46".parse().unwrap()));
+    assert_eq!(
+        network.syncpeers,
+        vec!["fd00:1::46".parse::<std::net::IpAddr>().unwrap()]
+    );
     let server = &config.servers[&1];
     assert_eq!(server.ipaddr, "127.0.0.53".parse::<IpAddr>().unwrap());
     assert_eq!(

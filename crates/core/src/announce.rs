@@ -7,6 +7,7 @@
 //! VIP is announced exactly when the node can serve it: the server is registered and enabled,
 //! its plane runs, and at least one of its enabled targets is operational. Otherwise the
 //! decision carries the first reason that holds, in that order, as `show announce` prints it.
+//! [`hold_for_sync`] holds every VIP back while a joining node waits for its peers' sessions;
 //! [`Settle`] holds a newly servable VIP back until it has stayed servable for a while (every
 //! data plane has taken the verdict by then, and a flapping target does not flap the route);
 //! withdrawals take effect at once. Pure: the caller owns the interface and the clock.
@@ -29,6 +30,9 @@ pub enum Withheld {
     PlaneStopped,
     /// None of the server's enabled targets is operational.
     NoTargetUp,
+    /// Servable, but the node has not yet received the session table from a sync peer
+    /// ([`hold_for_sync`]).
+    Syncing,
     /// Servable, but not yet for long enough ([`Settle`]).
     Settling,
 }
@@ -40,6 +44,7 @@ impl fmt::Display for Withheld {
             Withheld::ServerDisabled => "server disabled",
             Withheld::PlaneStopped => "data plane not running",
             Withheld::NoTargetUp => "no target up",
+            Withheld::Syncing => "waiting for the session table from a sync peer",
             Withheld::Settling => "settling",
         })
     }
@@ -121,6 +126,18 @@ pub fn decide(
             }
         })
         .collect()
+}
+
+/// A node joining active-active peers announces nothing it could serve until it holds their
+/// sessions (`joined`: [`crate::sync::Coordinator::joined`] says it may), so a client the
+/// routers move to it keeps its target.
+pub fn hold_for_sync(joined: bool, decisions: &mut [Decision]) {
+    if joined {
+        return;
+    }
+    for decision in decisions.iter_mut().filter(|d| d.verdict.is_ok()) {
+        decision.verdict = Err(Withheld::Syncing);
+    }
 }
 
 /// Holds back each server's announcement until it has been servable for `settle` without a
@@ -350,5 +367,25 @@ mod tests {
             settle.apply(at(ms), &mut decisions);
             assert_eq!(decisions[0].verdict, expected, "at {ms} ms");
         }
+    }
+
+    #[test]
+    fn a_joining_node_withholds_what_it_could_serve_until_it_has_the_sessions() {
+        let config = config(vec![]);
+        let mut decisions = decide(&config, |t| t != 3, |_| true);
+        hold_for_sync(false, &mut decisions);
+        let verdicts: Vec<_> = decisions.iter().map(|d| d.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Err(Withheld::Syncing),
+                Err(Withheld::NoTargetUp),
+                Err(Withheld::NoTargetUp)
+            ],
+            "a server it cannot serve keeps its own reason"
+        );
+        let mut decisions = decide(&config, |_| true, |_| true);
+        hold_for_sync(true, &mut decisions);
+        assert!(decisions[0].announced() && decisions[1].announced());
     }
 }

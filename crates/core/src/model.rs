@@ -198,8 +198,8 @@ pub struct Network {
     /// A virtual IPv6 address on this network owned by the active node (`virt6`).
     pub virt6: Option<Ipv6Addr>,
     pub interface: Option<InterfaceRef>,
-    /// Where session-sync datagrams go (IPv4 or IPv6).
-    pub syncpeer: Option<IpAddr>,
+    /// Where session-sync datagrams go, every peer (IPv4 or IPv6; `syncpeer A,B,...`).
+    pub syncpeers: Vec<IpAddr>,
     pub registered: bool,
     pub enabled: bool,
 }
@@ -377,7 +377,7 @@ impl Network {
             real6: None,
             virt6: None,
             interface: None,
-            syncpeer: None,
+            syncpeers: Vec::new(),
             registered: false,
             enabled: false,
         }

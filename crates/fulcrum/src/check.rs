@@ -55,7 +55,7 @@ fn warnings(config: &fulcrum_core::model::Config) -> Vec<String> {
     let syncpeer = config
         .networks
         .values()
-        .any(|n| n.registered && n.enabled && n.syncpeer.is_some());
+        .any(|n| n.registered && n.enabled && !n.syncpeers.is_empty());
     let sync_runs = syncpeer || config.vrrp.is_some();
     if sync_runs && config.settings.sync_key.is_none() {
         out.push(

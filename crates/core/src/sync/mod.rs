@@ -21,7 +21,9 @@
 //! is a counted [`DropReason`]. Neither machine reads a clock or draws a random number: `now`,
 //! the wall clock in ms and random seeds come in as arguments, and both follow the
 //! `handle_*` / `poll_timeout` / `poll_output` vocabulary. A [`Coordinator`] decides
-//! from VRRP's state and master which of the two runs and who the peer is.
+//! from VRRP's state and master which of the two runs and who the peers are (several
+//! `syncpeer`s: the driver runs one sender and one receiver per peer), and when a node that
+//! joins has the others' sessions ([`Joined`]).
 
 mod limits;
 mod receiver;
@@ -42,7 +44,7 @@ pub use receiver::{
     DropReason, Receiver, ReceiverConfig, ReceiverCounters, ReceiverOutput, Resync, Sink,
 };
 pub use requests::{Admission, RequestGate, RequestInfo, COOKIE_LIFETIME};
-pub use role::{Coordinator, Input, Output, PeerSource, Role, RoleConfig};
+pub use role::{Coordinator, Input, Joined, Output, PeerSource, Role, RoleConfig, JOIN_WAIT};
 pub use sender::{RequestVerdict, Sender, SenderConfig, SenderCounters, SenderOutput};
 pub use source::{check_source, Source, MAX_DATAGRAM};
 

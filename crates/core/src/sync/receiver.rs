@@ -68,6 +68,34 @@ pub struct ReceiverCounters {
     pub dropped_bad_timeout: u64,
 }
 
+impl ReceiverCounters {
+    /// Adds `other`'s counts (the sum over every peer's receiver).
+    pub fn add(&mut self, o: &ReceiverCounters) {
+        let pairs = [
+            (&mut self.datagrams, o.datagrams),
+            (&mut self.applied, o.applied),
+            (&mut self.gaps, o.gaps),
+            (&mut self.peer_restarts, o.peer_restarts),
+            (&mut self.full_requests, o.full_requests),
+            (&mut self.dropped_malformed, o.dropped_malformed),
+            (&mut self.dropped_authentication, o.dropped_authentication),
+            (&mut self.dropped_not_from_peer, o.dropped_not_from_peer),
+            (&mut self.dropped_stale, o.dropped_stale),
+            (&mut self.dropped_unexpected, o.dropped_unexpected),
+            (&mut self.dropped_out_of_window, o.dropped_out_of_window),
+            (&mut self.dropped_old_boot, o.dropped_old_boot),
+            (&mut self.dropped_replayed, o.dropped_replayed),
+            (&mut self.dropped_unknown_boot, o.dropped_unknown_boot),
+            (&mut self.dropped_unknown_server, o.dropped_unknown_server),
+            (&mut self.dropped_unknown_target, o.dropped_unknown_target),
+            (&mut self.dropped_bad_timeout, o.dropped_bad_timeout),
+        ];
+        for (mine, theirs) in pairs {
+            *mine += theirs;
+        }
+    }
+}
+
 /// Where the receiver stands with the full table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {

@@ -12,7 +12,7 @@
 //! victim one small Cookie, never a dump. Time and randomness come in as arguments.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::{fresh, DropReason};
@@ -27,7 +27,7 @@ pub const BOOTS: usize = 16;
 /// A full-table request as the wire carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestInfo {
-    pub from: Ipv4Addr,
+    pub from: IpAddr,
     pub node: u32,
     pub sequence: u32,
     pub sent_at: u64,
@@ -52,7 +52,7 @@ pub struct RequestGate {
     boots: VecDeque<(u32, u32)>,
     /// The newest sent-at admitted.
     newest: u64,
-    cookies: VecDeque<(Ipv4Addr, u32, Instant)>,
+    cookies: VecDeque<(IpAddr, u32, Instant)>,
 }
 
 impl RequestGate {

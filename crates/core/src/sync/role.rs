@@ -8,12 +8,17 @@
 //! - the [`Role`]: MASTER sends and takes no sessions, any other VRRP state takes sessions and
 //!   sends none (a backup), no VRRP group at all with a `vrrp` block is a backup too (the
 //!   group is not running yet), and with no `vrrp` block the node is a *peer* that does both;
-//! - the peer: the configured `syncpeer` first, always; without one, a backup follows the VRRP
-//!   master (never itself), and a master or peer not following a VRRP master takes a verified
-//!   requester. A peer learned from (unauthenticated) VRRP adverts never replaces a configured
-//!   `syncpeer`;
+//! - the peers: the configured `syncpeer`s first, always (every one of them: a node sends its
+//!   session events to each and takes each one's, active-active nodes keeping one table);
+//!   without any, a backup follows the VRRP master (never itself), and a master or peer not
+//!   following a VRRP master takes a verified requester. A peer learned from (unauthenticated)
+//!   VRRP adverts never replaces a configured `syncpeer`;
 //! - when to ask for the full table: on becoming a backup ([`Output::RequestFullTable`]);
-//! - whether the sender runs ([`Coordinator::sends`]) and the receiver ([`Coordinator::receives`]).
+//! - whether the sender runs ([`Coordinator::sends`]) and the receiver ([`Coordinator::receives`]);
+//! - whether the node has joined ([`Coordinator::joined`]): a node with configured peers and no
+//!   `vrrp` block holds its VIP announcements back until one peer's full table arrived
+//!   ([`Input::PeerInSync`]), or until none answered for [`JOIN_WAIT`] (it is the first node up).
+//!   Joining happens once per start: a peer lost later withdraws nothing.
 //!
 //! Call [`Coordinator::handle_input`] when an input arrives, then drain
 //! [`Coordinator::poll_output`] and carry each output out in order. It reads no clock: `now`
@@ -21,7 +26,7 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::vrrp::State;
 
@@ -57,13 +62,37 @@ pub enum PeerSource {
     FullRequest,
 }
 
-/// What the coordinator is built with (from the configuration).
+/// A joining node with configured peers waits this long for one peer's full table before it
+/// announces anyway (no peer answered: it is the first node up).
+pub const JOIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether the node has the other nodes' sessions, so that it may announce its VIPs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// No configured peers (or a `vrrp` block, where VRRP decides who serves): nothing to wait for.
+    Alone,
+    /// This peer's full table arrived.
+    SyncedFrom(IpAddr),
+    /// No peer answered within [`JOIN_WAIT`].
+    NobodyAnswered,
+    /// Waiting for a full table since the driver started.
+    Waiting { since: Instant },
+}
+
+impl Joined {
+    /// The node may announce.
+    pub fn ready(self) -> bool {
+        !matches!(self, Joined::Waiting { .. })
+    }
+}
+
+/// What the coordinator is built with (from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleConfig {
     /// The address sync sends from (never taken as the peer).
     pub local: Ipv4Addr,
-    /// `syncpeer`, if configured: the peer, whatever VRRP says.
-    pub syncpeer: Option<Ipv4Addr>,
+    /// The configured `syncpeer`s: the peers, whatever VRRP says.
+    pub syncpeers: Vec<IpAddr>,
     /// There is a `vrrp` block: the role comes from VRRP (never [`Role::Peer`]).
     pub with_vrrp: bool,
 }
@@ -76,7 +105,9 @@ pub enum Input {
         master: Option<IpAddr>,
     },
     /// A full-table requester's address, verified by its echo of our cookie.
-    VerifiedRequester(Ipv4Addr),
+    VerifiedRequester(IpAddr),
+    /// This peer's full table arrived whole.
+    PeerInSync(IpAddr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +116,10 @@ pub enum Output {
     Role(Role),
     /// Ask the peer for its whole table (restart the receiver).
     RequestFullTable,
-    /// The peer is now this address.
-    Peer(Ipv4Addr, PeerSource),
+    /// The (single, derived) peer is now this address; configured peers never change.
+    Peer(IpAddr, PeerSource),
+    /// The node has joined (see [`Joined`]): it may announce.
+    Joined(Joined),
 }
 
 /// The decision node; see the module doc.
@@ -95,7 +128,10 @@ pub struct Coordinator {
     config: RoleConfig,
     role: Role,
     role_since: Instant,
-    peer: Option<(Ipv4Addr, PeerSource)>,
+    /// The derived peer, without configured ones.
+    peer: Option<(IpAddr, PeerSource)>,
+    started: Instant,
+    joined: Option<Joined>,
     outputs: VecDeque<Output>,
 }
 
@@ -112,10 +148,13 @@ impl Coordinator {
     /// Starts as a backup with a `vrrp` block (until VRRP says master), else as a peer; the peer
     /// is the `syncpeer` if configured.
     pub fn new(config: RoleConfig, now: Instant) -> Coordinator {
+        let joined = (config.with_vrrp || config.syncpeers.is_empty()).then_some(Joined::Alone);
         Coordinator {
             role: role_of(None, config.with_vrrp),
             role_since: now,
-            peer: config.syncpeer.map(|p| (p, PeerSource::Configured)),
+            peer: None,
+            started: now,
+            joined,
             config,
             outputs: VecDeque::new(),
         }
@@ -128,14 +167,44 @@ impl Coordinator {
             Input::VerifiedRequester(from) => {
                 // Our own address can pass the cookie round trip (the answer comes back to us);
                 // it is never a peer.
-                if from != self.config.local
+                if from != IpAddr::V4(self.config.local)
                     && self.learns_peer()
                     && self.peer != Some((from, PeerSource::FullRequest))
                 {
                     self.set_peer(from, PeerSource::FullRequest);
                 }
             }
+            Input::PeerInSync(peer) => {
+                if self.joined.is_none() {
+                    self.join(Joined::SyncedFrom(peer));
+                }
+            }
         }
+    }
+
+    fn join(&mut self, joined: Joined) {
+        self.joined = Some(joined);
+        self.outputs.push_back(Output::Joined(joined));
+    }
+
+    /// Call when [`Coordinator::poll_timeout`] has come: a node that heard from no peer joins.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.joined.is_none() && now >= self.started + JOIN_WAIT {
+            self.join(Joined::NobodyAnswered);
+        }
+    }
+
+    /// When [`Coordinator::handle_timeout`] is next due (`None`: joined).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.joined.is_none().then_some(self.started + JOIN_WAIT)
+    }
+
+    /// Whether the node has joined, and how.
+    pub fn joined(&self) -> Joined {
+        self.joined.unwrap_or(Joined::Waiting {
+            since: self.started,
+        })
     }
 
     fn follow_vrrp(&mut self, now: Instant, state: Option<State>, master: Option<IpAddr>) {
@@ -148,18 +217,19 @@ impl Coordinator {
                 self.outputs.push_back(Output::RequestFullTable);
             }
         }
-        if self.config.syncpeer.is_some() || role != Role::Backup {
+        if !self.config.syncpeers.is_empty() || role != Role::Backup {
             return;
         }
         let Some(IpAddr::V4(master)) = master else {
             return;
         };
-        if master != self.config.local && self.peer.map(|(p, _)| p) != Some(master) {
+        let master = IpAddr::V4(master);
+        if master != IpAddr::V4(self.config.local) && self.peer.map(|(p, _)| p) != Some(master) {
             self.set_peer(master, PeerSource::VrrpMaster);
         }
     }
 
-    fn set_peer(&mut self, peer: Ipv4Addr, source: PeerSource) {
+    fn set_peer(&mut self, peer: IpAddr, source: PeerSource) {
         self.peer = Some((peer, source));
         self.outputs.push_back(Output::Peer(peer, source));
     }
@@ -179,8 +249,21 @@ impl Coordinator {
         self.role_since
     }
 
-    pub fn peer(&self) -> Option<(Ipv4Addr, PeerSource)> {
-        self.peer
+    /// Every peer: the configured ones, else the derived one if known.
+    pub fn peers(&self) -> Vec<(IpAddr, PeerSource)> {
+        if self.config.syncpeers.is_empty() {
+            return self.peer.into_iter().collect();
+        }
+        self.config
+            .syncpeers
+            .iter()
+            .map(|p| (*p, PeerSource::Configured))
+            .collect()
+    }
+
+    /// The configured peers (fixed while the driver runs).
+    pub fn configured(&self) -> &[IpAddr] {
+        &self.config.syncpeers
     }
 
     /// The sender runs (session events are sent, full-table requests answered).
@@ -196,256 +279,12 @@ impl Coordinator {
     /// A master or peer with no `syncpeer` and no VRRP master to follow takes a verified
     /// full-table requester as its peer (see [`super::RequestGate`]).
     pub fn learns_peer(&self) -> bool {
-        self.config.syncpeer.is_none()
+        self.config.syncpeers.is_empty()
             && self.sends()
             && !matches!(self.peer, Some((_, PeerSource::VrrpMaster)))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
-    const OTHER: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 46);
-    const THIRD: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 47);
-
-    fn vrrp(state: State, master: Option<Ipv4Addr>) -> Input {
-        Input::Role {
-            state: Some(state),
-            master: master.map(IpAddr::V4),
-        }
-    }
-
-    const NOT_RUNNING: Input = Input::Role {
-        state: None,
-        master: None,
-    };
-
-    struct Case {
-        name: &'static str,
-        syncpeer: Option<Ipv4Addr>,
-        with_vrrp: bool,
-        inputs: Vec<Input>,
-        outputs: Vec<Output>,
-        role: Role,
-        peer: Option<(Ipv4Addr, PeerSource)>,
-        learns_peer: bool,
-    }
-
-    fn cases() -> Vec<Case> {
-        use Output::{Peer, RequestFullTable};
-        use PeerSource::{Configured, FullRequest, VrrpMaster};
-        vec![
-            Case {
-                name: "no vrrp block: a peer that sends and receives to its syncpeer",
-                syncpeer: Some(OTHER),
-                with_vrrp: false,
-                inputs: vec![NOT_RUNNING],
-                outputs: vec![],
-                role: Role::Peer,
-                peer: Some((OTHER, Configured)),
-                learns_peer: false,
-            },
-            Case {
-                name: "a vrrp block whose group does not run yet: a backup without a peer",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![NOT_RUNNING],
-                outputs: vec![],
-                role: Role::Backup,
-                peer: None,
-                learns_peer: false,
-            },
-            Case {
-                name: "a backup follows the vrrp master it hears",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![vrrp(State::Backup, None), vrrp(State::Backup, Some(OTHER))],
-                outputs: vec![Peer(OTHER, VrrpMaster)],
-                role: Role::Backup,
-                peer: Some((OTHER, VrrpMaster)),
-                learns_peer: false,
-            },
-            Case {
-                name: "the same input twice decides nothing twice",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![
-                    vrrp(State::Backup, Some(OTHER)),
-                    vrrp(State::Backup, Some(OTHER)),
-                ],
-                outputs: vec![Peer(OTHER, VrrpMaster)],
-                role: Role::Backup,
-                peer: Some((OTHER, VrrpMaster)),
-                learns_peer: false,
-            },
-            Case {
-                name: "a configured syncpeer wins over the vrrp master in any advert",
-                syncpeer: Some(OTHER),
-                with_vrrp: true,
-                inputs: vec![vrrp(State::Backup, Some(THIRD))],
-                outputs: vec![],
-                role: Role::Backup,
-                peer: Some((OTHER, Configured)),
-                learns_peer: false,
-            },
-            Case {
-                name: "never itself as the peer",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![vrrp(State::Backup, Some(LOCAL))],
-                outputs: vec![],
-                role: Role::Backup,
-                peer: None,
-                learns_peer: false,
-            },
-            Case {
-                name: "a master learns a verified requester",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![
-                    vrrp(State::Master, Some(LOCAL)),
-                    Input::VerifiedRequester(OTHER),
-                ],
-                outputs: vec![Output::Role(Role::Master), Peer(OTHER, FullRequest)],
-                role: Role::Master,
-                peer: Some((OTHER, FullRequest)),
-                learns_peer: true,
-            },
-            Case {
-                name: "a backup takes no requester as its peer",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![vrrp(State::Backup, None), Input::VerifiedRequester(OTHER)],
-                outputs: vec![],
-                role: Role::Backup,
-                peer: None,
-                learns_peer: false,
-            },
-            Case {
-                name: "a requester at the node's own address is never its peer",
-                syncpeer: None,
-                with_vrrp: false,
-                inputs: vec![Input::VerifiedRequester(LOCAL)],
-                outputs: vec![],
-                role: Role::Peer,
-                peer: None,
-                learns_peer: true,
-            },
-            Case {
-                name: "a node with a syncpeer takes no requester as its peer",
-                syncpeer: Some(OTHER),
-                with_vrrp: false,
-                inputs: vec![Input::VerifiedRequester(THIRD)],
-                outputs: vec![],
-                role: Role::Peer,
-                peer: Some((OTHER, Configured)),
-                learns_peer: false,
-            },
-            Case {
-                name: "a backup promoted keeps the old master (now its backup) as the peer",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![
-                    vrrp(State::Backup, Some(OTHER)),
-                    vrrp(State::Master, Some(LOCAL)),
-                    Input::VerifiedRequester(THIRD),
-                ],
-                outputs: vec![Peer(OTHER, VrrpMaster), Output::Role(Role::Master)],
-                role: Role::Master,
-                peer: Some((OTHER, VrrpMaster)),
-                learns_peer: false,
-            },
-            Case {
-                name: "a master demoted asks for the full table and follows the new master",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![
-                    vrrp(State::Master, Some(LOCAL)),
-                    Input::VerifiedRequester(OTHER),
-                    vrrp(State::Backup, Some(THIRD)),
-                ],
-                outputs: vec![
-                    Output::Role(Role::Master),
-                    Peer(OTHER, FullRequest),
-                    Output::Role(Role::Backup),
-                    RequestFullTable,
-                    Peer(THIRD, VrrpMaster),
-                ],
-                role: Role::Backup,
-                peer: Some((THIRD, VrrpMaster)),
-                learns_peer: false,
-            },
-            Case {
-                name: "fault is no master: a backup that asks for the table again",
-                syncpeer: Some(OTHER),
-                with_vrrp: true,
-                inputs: vec![vrrp(State::Master, Some(LOCAL)), vrrp(State::Fault, None)],
-                outputs: vec![
-                    Output::Role(Role::Master),
-                    Output::Role(Role::Backup),
-                    RequestFullTable,
-                ],
-                role: Role::Backup,
-                peer: Some((OTHER, Configured)),
-                learns_peer: false,
-            },
-            Case {
-                name: "an IPv6 master is not a sync peer (sync runs over IPv4)",
-                syncpeer: None,
-                with_vrrp: true,
-                inputs: vec![Input::Role {
-                    state: Some(State::Backup),
-                    master: Some(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
-                }],
-                outputs: vec![],
-                role: Role::Backup,
-                peer: None,
-                learns_peer: false,
-            },
-        ]
-    }
-
-    #[test]
-    fn decides_role_peer_and_full_table_requests() {
-        let start = Instant::now();
-        for case in cases() {
-            let config = RoleConfig {
-                local: LOCAL,
-                syncpeer: case.syncpeer,
-                with_vrrp: case.with_vrrp,
-            };
-            let mut node = Coordinator::new(config, start);
-            let mut outputs = Vec::new();
-            for input in &case.inputs {
-                node.handle_input(start, *input);
-                while let Some(output) = node.poll_output() {
-                    outputs.push(output);
-                }
-            }
-            assert_eq!(outputs, case.outputs, "{}", case.name);
-            assert_eq!(node.role(), case.role, "{}", case.name);
-            assert_eq!(node.peer(), case.peer, "{}", case.name);
-            assert_eq!(node.learns_peer(), case.learns_peer, "{}", case.name);
-            assert_eq!(node.sends(), case.role != Role::Backup, "{}", case.name);
-            assert_eq!(node.receives(), case.role != Role::Master, "{}", case.name);
-        }
-    }
-
-    #[test]
-    fn a_role_is_dated_from_the_input_that_changed_it() {
-        let start = Instant::now();
-        let later = start + std::time::Duration::from_secs(5);
-        let config = RoleConfig {
-            local: LOCAL,
-            syncpeer: None,
-            with_vrrp: true,
-        };
-        let mut node = Coordinator::new(config, start);
-        node.handle_input(later, vrrp(State::Backup, None));
-        assert_eq!(node.role_since(), start, "still a backup");
-        node.handle_input(later, vrrp(State::Master, Some(LOCAL)));
-        assert_eq!(node.role_since(), later);
-    }
-}
+#[path = "role_tests.rs"]
+mod tests;

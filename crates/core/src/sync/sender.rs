@@ -84,6 +84,18 @@ pub struct SenderCounters {
     pub cookies: u64,
 }
 
+impl SenderCounters {
+    /// Adds `other`'s counts (the sum over every peer's sender).
+    pub fn add(&mut self, other: &SenderCounters) {
+        self.datagrams += other.datagrams;
+        self.entries += other.entries;
+        self.full_dumps += other.full_dumps;
+        self.requests_coalesced += other.requests_coalesced;
+        self.requests_deferred += other.requests_deferred;
+        self.cookies += other.cookies;
+    }
+}
+
 struct Dump {
     request: u32,
     rows: Vec<Entry>,

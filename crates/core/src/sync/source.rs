@@ -5,7 +5,7 @@
 //! ([`super::RequestGate`]). Everything else is dropped here, so a flood from the segment costs
 //! a length and an address comparison, never a 64 KiB HMAC.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use fulcrum_wire::sync::{Kind, HEADER_LEN, MAC_LEN};
 
@@ -25,12 +25,7 @@ pub enum Source {
 }
 
 /// `peer`: the peer's address if known; `learns_peer`: this node takes a verified requester.
-pub fn check_source(
-    bytes: &[u8],
-    from: Ipv4Addr,
-    peer: Option<Ipv4Addr>,
-    learns_peer: bool,
-) -> Source {
+pub fn check_source(bytes: &[u8], from: IpAddr, peer: Option<IpAddr>, learns_peer: bool) -> Source {
     if bytes.len() > MAX_DATAGRAM {
         return Source::Drop(DropReason::Malformed);
     }
@@ -48,11 +43,12 @@ pub fn check_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn only_the_peer_or_a_bare_request_to_a_learning_node_passes() {
-        let peer = Ipv4Addr::new(10, 0, 0, 2);
-        let other = Ipv4Addr::new(10, 0, 0, 9);
+        let peer = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
         let mut request = vec![0u8; HEADER_LEN];
         request[3] = Kind::FullRequest as u8;
         let mut update = request.clone();

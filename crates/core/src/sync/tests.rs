@@ -42,7 +42,7 @@ pub(super) fn request_bytes(receiver: &mut Receiver) -> Vec<Vec<u8>> {
 pub(super) fn request_info(bytes: &[u8], from: std::net::Ipv4Addr) -> RequestInfo {
     let d = Datagram::new_checked(bytes).unwrap();
     RequestInfo {
-        from,
+        from: from.into(),
         node: d.node(),
         sequence: d.sequence(),
         sent_at: d.sent_at(),

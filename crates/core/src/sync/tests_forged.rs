@@ -324,7 +324,7 @@ fn one_dump_at_a_time_requests_coalesced_and_dumps_spaced() {
     let mut master = Sender::new(config, t0);
     let header = Header::new(Kind::FullRequest, false, 60);
     let ask = |sequence: u32, request: u32| RequestInfo {
-        from: PEER,
+        from: PEER.into(),
         node: header.node,
         sequence,
         sent_at: WALL,

@@ -2,7 +2,8 @@
 //!
 //! Contract: [`spawn`] starts a task that follows the configuration ([`Daemon::subscribe`]) and,
 //! every [`POLL`], the health checks' verdicts and whether the DSR plane forwards; it asks the
-//! pure [`fulcrum_core::announce::decide`] which VIPs the node can serve (announcing one only
+//! pure [`fulcrum_core::announce::decide`] which VIPs the node can serve (none while a node with
+//! `syncpeer`s has not joined: the sync driver's [`Joined`](fulcrum_core::sync::Joined); announcing one only
 //! after it stayed servable for [`SETTLE`], so that every data plane has taken the health
 //! verdict before routers send traffic, [`Settle`]) and makes the kernel
 //! agree: while the configuration has an `announce` block it owns a non-persistent TUN interface
@@ -25,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_core::announce::{decide, Decision, Settle};
+use fulcrum_core::announce::{decide, hold_for_sync, Decision, Settle};
 use fulcrum_core::model::Config;
 use fulcrum_sys::tun::Tun;
 use tokio::sync::watch;
@@ -49,6 +50,9 @@ pub struct AnnounceInputs {
     pub health: Health,
     /// The DSR plane: a server with DSR targets is served only while it forwards.
     pub dsr: PlaneView<Dsr>,
+    /// The sync driver's status: a node with `syncpeer`s and no `vrrp` block announces only
+    /// once it has joined (the peers' session table arrived, or none answered).
+    pub sync: crate::sync::Subscriber,
 }
 
 impl AnnounceInputs {
@@ -58,11 +62,32 @@ impl AnnounceInputs {
             .dsr
             .current()
             .is_some_and(|dsr| dsr.interface().is_some());
-        decide(
+        let mut decisions = decide(
             config,
             |target| self.health.is_operational(target),
             |server| !serves_by_dsr(config, server) || dsr_forwards,
-        )
+        );
+        hold_for_sync(self.joined(config).is_ok(), &mut decisions);
+        decisions
+    }
+
+    /// `Ok`: nothing to wait for, or joined (how); `Err`: why the node waits (`show announce`).
+    pub fn joined(&self, config: &Config) -> Result<String, String> {
+        let gated = config.vrrp.is_none()
+            && config
+                .networks
+                .values()
+                .any(|n| n.registered && n.enabled && !n.syncpeers.is_empty());
+        if !gated {
+            return Ok("no syncpeer to wait for".to_string());
+        }
+        match &*self.sync.borrow() {
+            crate::sync::Published::Running(status) if status.joined.ready() => {
+                Ok(crate::sync::joined_text(status.joined))
+            }
+            crate::sync::Published::Running(status) => Err(crate::sync::joined_text(status.joined)),
+            crate::sync::Published::Off(why) => Err(format!("sync not running: {why}")),
+        }
     }
 }
 
@@ -198,6 +223,10 @@ pub fn show(config: &Config, inputs: &AnnounceInputs) -> String {
     let held = addresses_on(&announce.interface);
     let mut text =
         fulcrum_core::announce::show(config, &inputs.decide(config), |vip| held.contains(&vip));
+    match inputs.joined(config) {
+        Ok(how) => text.push_str(&format!("sync joined: {how}\n")),
+        Err(why) => text.push_str(&format!("sync not joined, every VIP withheld: {why}\n")),
+    }
     if held.is_empty()
         && !std::path::Path::new("/sys/class/net")
             .join(&announce.interface)

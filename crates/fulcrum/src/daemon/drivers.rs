@@ -88,6 +88,7 @@ pub fn announce_inputs(daemon: &Daemon) -> crate::announce::AnnounceInputs {
     crate::announce::AnnounceInputs {
         health: daemon.health().clone(),
         dsr: daemon.planes().dsr(),
+        sync: daemon.published().sync.clone(),
     }
 }
 

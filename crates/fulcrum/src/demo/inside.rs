@@ -40,7 +40,12 @@ pub fn main(options: Options) -> u8 {
         }
     };
     let screen = Screen::new();
-    match run(&options, &stop, &screen) {
+    let result = if options.nodes == 3 {
+        super::active_active::run(&options, &stop, &screen)
+    } else {
+        run(&options, &stop, &screen)
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("fulcrum demo: {e:#}");

@@ -16,6 +16,7 @@
 //! Ctrl-C or SIGTERM), and when that one has exited, however it ended, kills by PID whatever
 //! still runs in a namespace of its lab and deletes those namespaces and the work directory.
 
+mod active_active;
 mod clients;
 mod inside;
 mod lab;
@@ -57,6 +58,10 @@ pub struct Args {
     /// Use the built-in responder as the targets even when Bind9 is installed.
     #[arg(long)]
     builtin: bool,
+    /// 3: three active-active nodes behind a BIRD router (ECMP, BGP, BFD) instead of the
+    /// seed's VRRP pair; node 2 crashes at --kill-master-at and restarts --rejoin-after later.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
+    nodes: u8,
     /// Internal: build and run the lab (the outer process supervises and cleans up).
     #[arg(long, hide = true)]
     inside: bool,
@@ -74,6 +79,8 @@ pub struct Options {
     pub kill_at: Option<Duration>,
     pub rejoin_after: Duration,
     pub workdir: PathBuf,
+    /// 2: the seed's VRRP pair; 3: active-active behind a BIRD router.
+    pub nodes: u8,
 }
 
 /// The default failover time, when the duration allows.
@@ -107,6 +114,7 @@ pub fn main(args: Args) -> u8 {
             kill_at: args.kill_at(),
             rejoin_after: Duration::from_secs(args.rejoin_after),
             workdir,
+            nodes: args.nodes,
         });
     }
     if !is_root() {
@@ -150,6 +158,7 @@ fn outside(args: &Args) -> anyhow::Result<u8> {
     if args.builtin {
         command.arg("--builtin");
     }
+    command.args(["--nodes", &args.nodes.to_string()]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -97,7 +97,7 @@ fn error(text: String) -> Finding {
 }
 
 fn sync_configured(config: &Config) -> bool {
-    config.vrrp.is_some() || config.networks.values().any(|n| n.syncpeer.is_some())
+    config.vrrp.is_some() || config.networks.values().any(|n| !n.syncpeers.is_empty())
 }
 
 fn active_targets(config: &Config) -> impl Iterator<Item = &Target> {

@@ -8,21 +8,22 @@
 //! datagram sent is stamped with the wall clock, then signed.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::sync::{
-    check_source, Coordinator, DropReason, Entry, Input, Output, PeerSource, Receiver,
-    ReceiverConfig, ReceiverOutput, RequestInfo, RequestVerdict, Resync, Role, RoleConfig, Sender,
-    SenderConfig, SenderOutput, SessionLimits, Sink, Source, PORT, REPLAY_WINDOW,
+    check_source, Coordinator, DropReason, Entry, Input, Joined, Output, PeerSource,
+    ReceiverOutput, RequestInfo, RequestVerdict, Role, RoleConfig, SenderOutput, SessionLimits,
+    Sink, Source, PORT,
 };
 use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 
 use super::auth;
+use super::link::Link;
 use super::setup::Setup;
-use super::show::Status;
+use super::show::{PeerStatus, Status};
 use super::transport::Transport;
 use crate::plane::tap;
 
@@ -32,16 +33,14 @@ const TICK: Duration = Duration::from_millis(2);
 pub struct Driver {
     setup: Setup,
     transport: Box<dyn Transport>,
-    sender: Sender,
-    receiver: Receiver,
+    /// One per configured peer, or one for the derived peer.
+    links: Vec<Link>,
     coordinator: Coordinator,
     dsr_servers: HashSet<u32>,
     events: Vec<Entry>,
     spare: Vec<Vec<tap::Event>>,
     buf: Vec<u8>,
     send_errors: u64,
-    last_datagram: Option<SystemTime>,
-    resync_since: Option<Instant>,
     vrrp: crate::vrrp::Subscriber,
     /// The daemon's session tables.
     tap: Arc<tap::SyncTap>,
@@ -126,35 +125,42 @@ impl Driver {
         let now = Instant::now();
         let node = random_node();
         let keyed = setup.key.is_some();
-        let sender = Sender::new(SenderConfig::new(node, keyed), now);
-        let receiver = Receiver::new(
-            ReceiverConfig {
-                node,
-                with_mac: keyed,
-                replay_window: keyed.then_some(REPLAY_WINDOW),
-                limits: SessionLimits::from_config(config),
-                seed: random_u64(),
-            },
-            now,
-        );
+        let limits = SessionLimits::from_config(config);
+        let configured: Vec<Option<IpAddr>> = setup.peers.iter().copied().map(Some).collect();
+        let addresses = if configured.is_empty() {
+            vec![None]
+        } else {
+            configured
+        };
+        let links = addresses
+            .into_iter()
+            .map(|peer| Link::new(peer, node, keyed, limits.clone(), random_u64(), now))
+            .collect();
         let mut vrrp = vrrp;
         let mut coordinator = Coordinator::new(
             RoleConfig {
                 local: setup.local,
-                syncpeer: setup.peer,
+                syncpeers: setup.peers.clone(),
                 with_vrrp: setup.with_vrrp,
             },
             now,
         );
         coordinator.handle_input(now, vrrp_input(&mut vrrp));
         tap.set_enabled(true);
+        let peers: Vec<String> = coordinator
+            .peers()
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
         tracing::info!(
-            "sync: listening on {}:{PORT} ({}), peer {}, role {}, {}",
+            "sync: listening on {}:{PORT} ({}), peers {}, role {}, {}",
             setup.local,
             transport.kind().name(),
-            coordinator
-                .peer()
-                .map_or("unknown yet".to_string(), |(p, _)| p.to_string()),
+            if peers.is_empty() {
+                "unknown yet".to_string()
+            } else {
+                peers.join(", ")
+            },
             coordinator.role().name(),
             if setup.key.is_some() {
                 "datagrams authenticated (hmac-sha256)"
@@ -165,16 +171,13 @@ impl Driver {
         Driver {
             setup,
             transport,
-            sender,
-            receiver,
+            links,
             coordinator,
             dsr_servers: dsr_servers(config),
             events: Vec::new(),
             spare: Vec::new(),
             buf: vec![0; 65536],
             send_errors: 0,
-            last_datagram: None,
-            resync_since: None,
             vrrp,
             tap,
         }
@@ -187,7 +190,10 @@ impl Driver {
     /// A new configuration with the same setup (server set may differ).
     pub fn reconfigure(&mut self, config: &Config) {
         self.dsr_servers = dsr_servers(config);
-        self.receiver.set_limits(SessionLimits::from_config(config));
+        let limits = SessionLimits::from_config(config);
+        for link in &mut self.links {
+            link.receiver.set_limits(limits.clone());
+        }
     }
 
     fn sends(&self) -> bool {
@@ -196,10 +202,6 @@ impl Driver {
 
     fn receives(&self) -> bool {
         self.coordinator.receives()
-    }
-
-    fn peer(&self) -> Option<Ipv4Addr> {
-        self.coordinator.peer().map(|(p, _)| p)
     }
 
     /// One turn of the loop: waits up to a tick for datagrams, then runs timers and events.
@@ -212,25 +214,39 @@ impl Driver {
         }
         self.events.clear();
         self.tap.drain(&mut self.events, &mut self.spare);
-        if self.sends() {
-            for i in 0..self.events.len() {
-                let entry = self.events[i];
-                self.sender.handle_event(now, entry);
+        let (sends, receives) = (self.sends(), self.receives());
+        for link in &mut self.links {
+            if sends {
+                for entry in &self.events {
+                    link.sender.handle_event(now, *entry);
+                }
+                link.sender.handle_timeout(now);
             }
-            self.sender.handle_timeout(now);
+            if receives && link.peer.is_some() {
+                link.receiver.handle_timeout(now);
+            }
         }
-        if self.receives() && self.peer().is_some() {
-            self.receiver.handle_timeout(now);
-        }
+        self.coordinator.handle_timeout(now);
         self.carry_out(now);
     }
 
     /// Carries out the coordinator's decisions: log the role and the peer, ask for the table.
     fn carry_out_role(&mut self, now: Instant) {
         while let Some(output) = self.coordinator.poll_output() {
+            if let Output::Peer(peer, _) = output {
+                // Only a derived peer changes, and then there is exactly one link.
+                if let Some(link) = self.links.first_mut() {
+                    link.peer = Some(peer);
+                }
+            }
             match output {
                 Output::Role(role) => tracing::info!("sync: role is now {}", role.name()),
-                Output::RequestFullTable => self.receiver.restart(now),
+                Output::RequestFullTable => {
+                    for link in &mut self.links {
+                        link.receiver.restart(now);
+                    }
+                }
+                Output::Joined(joined) => tracing::info!("sync: joined ({})", joined_text(joined)),
                 Output::Peer(peer, PeerSource::VrrpMaster) => {
                     tracing::info!("sync: peer is the vrrp master {peer}")
                 }
@@ -246,34 +262,43 @@ impl Driver {
 
     fn carry_out(&mut self, now: Instant) {
         self.carry_out_role(now);
-        while let Some(output) = self.sender.poll_output() {
-            match output {
-                SenderOutput::Send(mut bytes) => self.send(&mut bytes),
-                SenderOutput::Snapshot => self.sender.start_dump(now, self.tap.snapshot()),
-                SenderOutput::Log(line) => tracing::info!("{line}"),
-            }
-        }
-        while let Some(output) = self.receiver.poll_output() {
-            match output {
-                ReceiverOutput::Send(mut bytes) => {
-                    // A full-table request (the receiver sends nothing else).
-                    self.resync_since = Some(now);
-                    self.send(&mut bytes);
+        for i in 0..self.links.len() {
+            while let Some(output) = self.links[i].sender.poll_output() {
+                match output {
+                    SenderOutput::Send(mut bytes) => self.send(i, &mut bytes),
+                    SenderOutput::Snapshot => {
+                        let rows = self.tap.snapshot();
+                        self.links[i].sender.start_dump(now, rows);
+                    }
+                    SenderOutput::Log(line) => tracing::info!("{line}"),
                 }
-                ReceiverOutput::Log(line) => tracing::info!("{line}"),
+            }
+            while let Some(output) = self.links[i].receiver.poll_output() {
+                match output {
+                    ReceiverOutput::Send(mut bytes) => {
+                        // A full-table request (the receiver sends nothing else).
+                        self.links[i].resync_since = Some(now);
+                        self.send(i, &mut bytes);
+                    }
+                    ReceiverOutput::Log(line) => match self.links[i].peer {
+                        Some(peer) if self.links.len() > 1 => tracing::info!("{line} ({peer})"),
+                        _ => tracing::info!("{line}"),
+                    },
+                }
             }
         }
     }
 
-    fn send(&mut self, bytes: &mut [u8]) {
-        let Some(peer) = self.peer() else {
+    /// Sends to link `i`'s peer, if known.
+    fn send(&mut self, i: usize, bytes: &mut [u8]) {
+        let Some(peer) = self.links.get(i).and_then(|l| l.peer) else {
             return;
         };
         self.send_to(peer, bytes);
     }
 
     /// Stamps, signs and sends one datagram.
-    fn send_to(&mut self, peer: Ipv4Addr, bytes: &mut [u8]) {
+    fn send_to(&mut self, peer: IpAddr, bytes: &mut [u8]) {
         set_sent_at(bytes, wall_ms());
         if let Some(key) = &self.setup.key {
             auth::sign(key, bytes);
@@ -305,36 +330,45 @@ impl Driver {
         }
     }
 
-    fn handle(&mut self, len: usize, from: Ipv4Addr) {
+    fn handle(&mut self, len: usize, from: IpAddr) {
         let now = Instant::now();
         if from.is_unspecified() {
             // No usable source (see the transports): never a peer.
-            self.receiver.count_drop(DropReason::NotFromPeer);
+            self.count_drop(DropReason::NotFromPeer);
             return;
         }
         let Some(bytes) = self.buf.get(..len) else {
             return;
         };
+        // The link of the peer at `from`; a node that learns its peer has exactly one.
+        let learns = self.learns_peer();
+        let i = self
+            .links
+            .iter()
+            .position(|l| l.peer == Some(from))
+            .unwrap_or(0);
+        let Some(link) = self.links.get_mut(i) else {
+            return;
+        };
         // Size and source first: no HMAC is computed for a datagram that cannot be the peer's.
-        let known_peer = self.peer();
-        let source = check_source(bytes, from, known_peer, self.learns_peer());
+        let source = check_source(bytes, from, link.peer.filter(|p| *p == from), learns);
         if let Source::Drop(reason) = source {
-            self.receiver.count_drop(reason);
+            link.receiver.count_drop(reason);
             return;
         }
         let Ok(datagram) = Datagram::new_checked(bytes) else {
-            self.receiver.count_drop(DropReason::Malformed);
+            link.receiver.count_drop(DropReason::Malformed);
             return;
         };
         if !auth::verify(self.setup.key.as_deref(), &datagram) {
-            self.receiver.count_drop(DropReason::Authentication);
+            link.receiver.count_drop(DropReason::Authentication);
             return;
         }
-        self.last_datagram = Some(SystemTime::now());
+        link.last_datagram = Some(SystemTime::now());
         if datagram.kind() == Kind::FullRequest {
-            if !self.sends() {
+            if !self.coordinator.sends() {
                 // A backup holds the master's sessions, not its own: nothing to offer.
-                self.receiver.count_drop(DropReason::Unexpected);
+                link.receiver.count_drop(DropReason::Unexpected);
                 return;
             }
             let request = RequestInfo {
@@ -345,14 +379,14 @@ impl Driver {
                 request: datagram.request(),
                 cookie: datagram.cookie(),
             };
-            self.sender.flush(now);
+            link.sender.flush(now);
             let from_peer = source == Source::Peer;
             let random = random_u64() as u32;
-            match self
+            match link
                 .sender
                 .handle_full_request(now, wall_ms(), &request, from_peer, random)
             {
-                RequestVerdict::Dropped(reason) => self.receiver.count_drop(reason),
+                RequestVerdict::Dropped(reason) => link.receiver.count_drop(reason),
                 RequestVerdict::Cookie(mut bytes) => self.send_to(from, &mut bytes),
                 RequestVerdict::Started | RequestVerdict::Coalesced | RequestVerdict::Deferred => {
                     if !from_peer {
@@ -364,8 +398,8 @@ impl Driver {
             self.carry_out(now);
             return;
         }
-        if !self.receives() {
-            self.receiver.count_drop(DropReason::Unexpected);
+        if !self.coordinator.receives() {
+            link.receiver.count_drop(DropReason::Unexpected);
             return;
         }
         let mut sink = TableSink {
@@ -374,18 +408,29 @@ impl Driver {
             role: self.coordinator.role(),
         };
         sink.entries.clear();
-        self.receiver
+        link.receiver
             .handle_datagram(now, wall_ms(), &datagram, &mut sink);
+        let in_sync = link.in_sync();
+        if in_sync {
+            link.resync_since = None;
+        }
         if sink.clear_first {
             self.tap.clear();
         }
         self.tap.apply(&sink.entries, &self.dsr_servers);
         self.events = sink.entries;
         self.events.clear();
-        if matches!(self.receiver.resync(), Resync::InSync) {
-            self.resync_since = None;
+        if in_sync {
+            self.coordinator.handle_input(now, Input::PeerInSync(from));
         }
         self.carry_out(now);
+    }
+
+    /// Counts a datagram dropped before its peer was known (on the first link's receiver).
+    fn count_drop(&mut self, reason: DropReason) {
+        if let Some(link) = self.links.first_mut() {
+            link.receiver.count_drop(reason);
+        }
     }
 
     /// Whether a verified full-table requester may become the peer (the coordinator decides).
@@ -394,6 +439,14 @@ impl Driver {
     }
 
     pub fn status(&self) -> Status {
+        let first = self.links.first();
+        let mut sent = fulcrum_core::sync::SenderCounters::default();
+        let mut received = fulcrum_core::sync::ReceiverCounters::default();
+        for link in &self.links {
+            sent.add(&link.sender.counters());
+            received.add(&link.receiver.counters());
+        }
+        let peers = self.coordinator.peers();
         Status {
             local: self.setup.local,
             transport: format!(
@@ -401,18 +454,41 @@ impl Driver {
                 self.transport.kind().name(),
                 self.transport.detail()
             ),
-            peer: self.coordinator.peer(),
+            peer: peers.first().copied(),
             role: self.coordinator.role(),
             role_age: self.coordinator.role_since().elapsed(),
             authenticated: self.setup.key.is_some(),
-            resync: self.receiver.resync(),
-            dump: self.sender.dump_progress(),
-            sent: self.sender.counters(),
-            received: self.receiver.counters(),
+            resync: first.map_or(fulcrum_core::sync::Resync::Wanted, |l| l.receiver.resync()),
+            dump: first.and_then(|l| l.sender.dump_progress()),
+            sent,
+            received,
             send_errors: self.send_errors,
             events_lost: self.tap.lost(),
-            last_datagram: self.last_datagram,
-            resync_age: self.resync_since.map(|at| at.elapsed()),
+            last_datagram: self.links.iter().filter_map(|l| l.last_datagram).max(),
+            resync_age: first.and_then(|l| l.resync_since.map(|at| at.elapsed())),
+            joined: self.coordinator.joined(),
+            peers: if self.links.len() > 1 {
+                self.links.iter().map(PeerStatus::of).collect()
+            } else {
+                Vec::new()
+            },
         }
+    }
+}
+
+/// How `show sync` and the log say how the node joined.
+pub fn joined_text(joined: Joined) -> String {
+    match joined {
+        Joined::Alone => "no syncpeer to wait for".to_string(),
+        Joined::SyncedFrom(peer) => format!("full table received from {peer}"),
+        Joined::NobodyAnswered => format!(
+            "no peer answered within {} s: first node up",
+            fulcrum_core::sync::JOIN_WAIT.as_secs()
+        ),
+        Joined::Waiting { since } => format!(
+            "waiting for a full table from a peer ({:.1} s of {} s)",
+            since.elapsed().as_secs_f64(),
+            fulcrum_core::sync::JOIN_WAIT.as_secs()
+        ),
     }
 }

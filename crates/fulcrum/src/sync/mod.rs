@@ -21,6 +21,7 @@
 
 mod auth;
 mod driver;
+mod link;
 mod setup;
 mod show;
 mod show_json;
@@ -38,6 +39,7 @@ use crate::dsr::Dsr;
 use crate::plane::slot::PlaneView;
 use crate::plane::tap;
 
+pub use driver::joined_text;
 use driver::Driver;
 use setup::Setup;
 

@@ -2,7 +2,7 @@
 //! registered, enabled network with a `syncpeer`, else the `vrrp` block's network), the local
 //! `real` address it binds, the configured peer if any, and the key.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fulcrum_core::model::Config;
 
@@ -10,9 +10,11 @@ use fulcrum_core::model::Config;
 pub struct Setup {
     pub network: u32,
     pub local: Ipv4Addr,
-    /// `syncpeer`; `None` means derived (the VRRP master's address on a backup, the source of
-    /// the last full-table request on a master).
-    pub peer: Option<Ipv4Addr>,
+    /// `real6`, when a `syncpeer` is IPv6 (sync then runs over IPv6 to it).
+    pub local6: Option<Ipv6Addr>,
+    /// Every `syncpeer`; none means derived (the VRRP master's address on a backup, the source
+    /// of the last full-table request on a master).
+    pub peers: Vec<IpAddr>,
     pub key: Option<Vec<u8>>,
     /// There is a `vrrp` block: the role comes from VRRP (never *peer*).
     pub with_vrrp: bool,
@@ -24,7 +26,7 @@ impl Setup {
         let with_peer = config
             .networks
             .values()
-            .find(|n| n.registered && n.enabled && n.syncpeer.is_some());
+            .find(|n| n.registered && n.enabled && !n.syncpeers.is_empty());
         let network = match (with_peer, &config.vrrp) {
             (Some(network), _) => network,
             (None, Some(vrrp)) => match config.networks.get(&vrrp.network) {
@@ -44,20 +46,22 @@ impl Setup {
                 network.id
             )
         })?;
-        let peer = match network.syncpeer {
-            Some(IpAddr::V4(peer)) => Some(peer),
-            Some(IpAddr::V6(peer)) => {
-                return Err(format!(
-                    "network {} has the IPv6 syncpeer {peer}; sync runs over IPv4 only yet",
+        let local6 = match network.syncpeers.iter().find(|p| p.is_ipv6()) {
+            Some(peer) => Some(network.real6.ok_or_else(|| {
+                format!(
+                    "network {} has the IPv6 syncpeer {peer} but no `real6` address to send \
+                     sync datagrams from",
                     network.id
-                ))
-            }
+                )
+            })?),
             None => None,
         };
+        let peers = network.syncpeers.clone();
         Ok(Some(Setup {
             network: network.id,
             local,
-            peer,
+            local6,
+            peers,
             key: config
                 .settings
                 .sync_key
@@ -86,7 +90,7 @@ mod tests {
     fn the_vrrp_network_syncs_from_its_real_address_with_a_derived_peer() {
         let found = setup(&format!("{VRRP}{NETWORK}")).unwrap().unwrap();
         assert_eq!(found.local, Ipv4Addr::new(10, 235, 210, 45));
-        assert_eq!(found.peer, None);
+        assert!(found.peers.is_empty());
         assert!(found.with_vrrp);
     }
 
@@ -99,6 +103,16 @@ mod tests {
         assert!(!why.contains("vrrp block"), "{why}");
         let ipv6_peer = NETWORK.replace("interface eth1\n", "interface eth1\nsyncpeer fd00::46\n");
         let why = setup(&ipv6_peer).unwrap_err();
-        assert!(why.contains("IPv6 syncpeer fd00::46"), "{why}");
+        assert!(
+            why.contains("IPv6 syncpeer fd00::46 but no `real6`"),
+            "{why}"
+        );
+        let with_real6 = NETWORK.replace(
+            "interface eth1\n",
+            "interface eth1\nreal6 fd00::45\nsyncpeer fd00::46,10.235.210.47\n",
+        );
+        let found = setup(&with_real6).unwrap().unwrap();
+        assert_eq!(found.local6, Some("fd00::45".parse().unwrap()));
+        assert_eq!(found.peers.len(), 2);
     }
 }

@@ -3,17 +3,45 @@
 //! running with the reason the driver loop found, [`render`] for a running one.
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime};
 
-use fulcrum_core::sync::{PeerSource, ReceiverCounters, Resync, Role, SenderCounters};
+use fulcrum_core::sync::{Joined, PeerSource, ReceiverCounters, Resync, Role, SenderCounters};
+
+use super::link::Link;
+
+/// One peer's line, with several peers.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    pub peer: Option<IpAddr>,
+    pub resync: Resync,
+    pub sent: u64,
+    pub received: u64,
+    pub applied: u64,
+    pub last_datagram: Option<SystemTime>,
+}
+
+impl PeerStatus {
+    pub fn of(link: &Link) -> PeerStatus {
+        let received = link.receiver.counters();
+        PeerStatus {
+            peer: link.peer,
+            resync: link.receiver.resync(),
+            sent: link.sender.counters().datagrams,
+            received: received.datagrams,
+            applied: received.applied,
+            last_datagram: link.last_datagram,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Status {
     pub local: Ipv4Addr,
     /// The transport's name and detail (`dsr-frames on eth1 (...)`, `kernel-udp`).
     pub transport: String,
-    pub peer: Option<(Ipv4Addr, PeerSource)>,
+    /// The first peer (the only one, but for several `syncpeer`s: see `peers`).
+    pub peer: Option<(IpAddr, PeerSource)>,
     pub role: Role,
     /// How long the node has had this role.
     pub role_age: Duration,
@@ -28,6 +56,19 @@ pub struct Status {
     pub last_datagram: Option<SystemTime>,
     /// How long ago the current resync state began (`Requested`/`Receiving`).
     pub resync_age: Option<Duration>,
+    /// Whether the node has the others' sessions (announcing waits for it).
+    pub joined: Joined,
+    /// Each peer, when there are several (counters above are their sums).
+    pub peers: Vec<PeerStatus>,
+}
+
+fn resync_name(resync: Resync) -> &'static str {
+    match resync {
+        Resync::Wanted => "full table wanted",
+        Resync::Requested { .. } => "full table requested",
+        Resync::Receiving { .. } => "receiving the full table",
+        Resync::InSync => "in sync",
+    }
 }
 
 /// `show sync` while no driver runs: the first line names the reason.
@@ -56,6 +97,19 @@ pub fn render(s: &Status, now: SystemTime) -> String {
     }
     let _ = writeln!(out, "transport {}", s.transport);
     match s.peer {
+        Some((_, PeerSource::Configured)) if s.peers.len() > 1 => {
+            let all: Vec<String> = s
+                .peers
+                .iter()
+                .filter_map(|p| p.peer.map(|a| a.to_string()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "peers {} port {} (from syncpeer)",
+                all.join(", "),
+                fulcrum_core::sync::PORT
+            );
+        }
         Some((addr, source)) => {
             let source = match source {
                 PeerSource::Configured => "syncpeer",
@@ -98,6 +152,22 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         (_, Resync::InSync) => "in sync".to_string(),
     };
     let _ = writeln!(out, "resync {resync}");
+    let _ = writeln!(out, "joined {}", super::driver::joined_text(s.joined));
+    for p in &s.peers {
+        let addr = p.peer.map_or("unknown".to_string(), |a| a.to_string());
+        let last = p.last_datagram.map_or("never".to_string(), |at| {
+            let since = now.duration_since(at).unwrap_or_default().as_secs_f64();
+            format!("{since:.1} s ago")
+        });
+        let _ = writeln!(
+            out,
+            "peer {addr}: {}, sent {} received {} applied {}, last datagram {last}",
+            resync_name(p.resync),
+            p.sent,
+            p.received,
+            p.applied
+        );
+    }
     match s.dump {
         Some((sent, total)) => {
             let _ = writeln!(out, "full-dump sending {sent}/{total} sessions");
@@ -164,7 +234,10 @@ mod tests {
         let status = Status {
             local: Ipv4Addr::new(127, 0, 0, 1),
             transport: "kernel-udp".to_string(),
-            peer: Some((Ipv4Addr::new(127, 0, 0, 2), PeerSource::Configured)),
+            peer: Some((
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+                PeerSource::Configured,
+            )),
             role: Role::Backup,
             role_age: Duration::from_millis(2500),
             authenticated: true,
@@ -181,6 +254,8 @@ mod tests {
             events_lost: 0,
             last_datagram: None,
             resync_age: None,
+            joined: Joined::Alone,
+            peers: Vec::new(),
         };
         let text = render(&status, SystemTime::now());
         for line in [
@@ -196,6 +271,7 @@ mod tests {
             "dropped-entries unknown-server 0 unknown-target 0 bad-timeout 0",
             "requests coalesced 0 deferred 0 cookies 0",
             "last-datagram never",
+            "joined no syncpeer to wait for",
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
@@ -223,6 +299,8 @@ mod tests {
             events_lost: 0,
             last_datagram: None,
             resync_age: None,
+            joined: Joined::Alone,
+            peers: Vec::new(),
         };
         let text = render(&waiting, SystemTime::now());
         assert!(

@@ -41,6 +41,8 @@ pub struct Answer {
 #[derive(Debug, Clone)]
 pub struct ClientLog {
     pub addr: Ipv4Addr,
+    /// The client's UDP source port (fixed for the load: routers hashing on ports see one flow).
+    pub port: u16,
     pub sent: u32,
     pub answers: Vec<Answer>,
 }
@@ -98,8 +100,10 @@ impl Load {
         let logs = Arc::new(Mutex::new(
             sources
                 .iter()
-                .map(|&addr| ClientLog {
+                .zip(&sockets)
+                .map(|(&addr, socket)| ClientLog {
                     addr,
+                    port: socket.local_addr().map_or(0, |a| a.port()),
                     sent: 0,
                     answers: Vec::new(),
                 })

@@ -9,7 +9,7 @@
 //! the queue full are dropped and counted as `unresolved`: the core's resync recovers them.
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use crate::dsr::sync_link::{SendError, SyncPort};
@@ -93,7 +93,10 @@ impl Transport for DsrFrames {
         Kind::DsrFrames
     }
 
-    fn send(&mut self, peer: Ipv4Addr, datagram: &[u8]) -> Result<(), String> {
+    fn send(&mut self, peer: IpAddr, datagram: &[u8]) -> Result<(), String> {
+        let IpAddr::V4(peer) = peer else {
+            return Err("the DSR interface carries sync over IPv4 only".to_string());
+        };
         if self.pending.is_empty() {
             match self.port.send(peer, datagram) {
                 Ok(()) => return Ok(()),
@@ -112,7 +115,7 @@ impl Transport for DsrFrames {
         Ok(())
     }
 
-    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> Option<(usize, Ipv4Addr)> {
+    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> Option<(usize, IpAddr)> {
         if !self.pending.is_empty() {
             if let Err(e) = self.flush() {
                 self.give_ups += 1;
@@ -124,7 +127,7 @@ impl Transport for DsrFrames {
         let received = self.port.recv(wait)?;
         let len = received.payload.len().min(buf.len());
         buf[..len].copy_from_slice(&received.payload[..len]);
-        Some((len, received.from))
+        Some((len, IpAddr::V4(received.from)))
     }
 
     fn detail(&self) -> String {

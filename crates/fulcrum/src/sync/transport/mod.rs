@@ -8,12 +8,13 @@
 //! [`Kind::DsrFrames`] (whole frames on the DSR interface, [`dsr_frames`]) when the DSR plane
 //! runs from that very `real` address, as on the seed's hosts where eth1 has no address. With
 //! neither, the kernel socket is tried, and its bind error is the reason `show sync` gives.
-//! [`open`] returns the transport or that reason as one line.
+//! With an IPv6 `syncpeer` the kernel transport also binds `real6`:10439 (sync over IPv6); the
+//! DSR interface carries IPv4 only. [`open`] returns the transport or that reason as one line.
 
 mod dsr_frames;
 mod kernel;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use fulcrum_core::model::Config;
@@ -43,10 +44,10 @@ impl Kind {
 pub trait Transport: Send {
     fn kind(&self) -> Kind;
     /// Sends one datagram to `peer`:10439; the error is one line for the log.
-    fn send(&mut self, peer: Ipv4Addr, datagram: &[u8]) -> Result<(), String>;
+    fn send(&mut self, peer: IpAddr, datagram: &[u8]) -> Result<(), String>;
     /// Waits at most `wait` (not at all for zero) for one datagram; copies it into `buf` and
     /// returns its length and source address.
-    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> Option<(usize, Ipv4Addr)>;
+    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> Option<(usize, IpAddr)>;
     /// What `show sync` adds after the transport's name (interface, counters), maybe empty.
     fn detail(&self) -> String;
 }
@@ -99,18 +100,16 @@ pub fn open(
     );
     match (choice, plane, endpoint) {
         (Choice::Wait(why), _, _) => Err(why),
+        (Choice::Use(Kind::DsrFrames), _, _) if setup.local6.is_some() => Err(format!(
+            "{} is not an address of this host, and IPv6 syncpeers need the kernel to hold it \
+             (the DSR interface carries sync over IPv4 only)",
+            setup.local
+        )),
         (Choice::Use(Kind::DsrFrames), Some(plane), Some((interface, _))) => Ok(Box::new(
             dsr_frames::DsrFrames::new(plane.sync_attach(), interface),
         )),
-        _ => kernel::KernelUdp::bind(setup.local)
-            .map(|t| Box::new(t) as Box<dyn Transport>)
-            .map_err(|e| {
-                format!(
-                    "cannot bind {}:{}: {e}",
-                    setup.local,
-                    fulcrum_core::sync::PORT
-                )
-            }),
+        _ => kernel::KernelUdp::bind(setup.local, setup.local6)
+            .map(|t| Box::new(t) as Box<dyn Transport>),
     }
 }
 

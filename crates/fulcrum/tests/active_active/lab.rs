@@ -1,0 +1,420 @@
+//! The active-active lab: a router namespace running BIRD with the shipped
+//! `packaging/bird/router.conf` (verbatim, beside its local definitions), L4 multipath hashing
+//! on; a client namespace behind it holding [`CLIENTS`] source addresses; three node namespaces,
+//! each running BIRD with the shipped `packaging/bird/node.conf` and the real `fulcrum run` in
+//! proxy mode (`method session`, three targets, `announce`, every other node a `syncpeer`); three
+//! target namespaces on one switch with the nodes, each a real Bind9 whose TXT answer names it.
+//!
+//! ```text
+//!   client 10.99.0.1/16 + 10.99.1.1.. ── rc | router | r1 r2 r3 ── up0 10.0.n.2 (node n)
+//!                                                           node n eth1 10.1.0.1n ── switch
+//!                                                     switch ── eth0 10.1.0.2k (target k)
+//! ```
+//!
+//! Everything lives in the [`Lab`]'s uniquely named namespaces; every process is killed by PID
+//! and every namespace removed when the lab drops, also on panic.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use netlab::bind9::{Bind9, Bind9Options, Zone};
+use netlab::{Lab, Ns, Proc};
+
+pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
+pub const BIRD: &str = "/usr/sbin/bird";
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 53);
+/// The zone the load asks for (testkit's load asks the seed's zone).
+pub const ZONE: &str = netlab::seed::SEED_ZONE;
+pub const CLIENTS: usize = 300;
+pub const NODES: u8 = 3;
+pub const TARGETS: u8 = 3;
+const ROUTER_AS: u32 = 65000;
+const NODE_AS: u32 = 65001;
+
+/// The shipped BIRD configurations, used verbatim.
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../packaging/bird")
+        .join(name)
+}
+
+/// Whether BIRD runs BFD: always in the test (the shipped files verbatim); the benchmark also
+/// measures without it (`FULCRUM_BENCH_BFD=0`: every `bfd on;` line taken out, as the shipped
+/// files' comments allow).
+pub fn with_bfd() -> bool {
+    std::env::var("FULCRUM_BENCH_BFD").map_or(true, |v| v != "0")
+}
+
+/// BIRD in `ns`: the shipped `conf` copied verbatim into `dir` beside `local` (the file it
+/// includes), in the foreground, with its control socket in `dir`.
+pub fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str) -> Proc {
+    std::fs::create_dir_all(dir).expect("bird directory");
+    let text = std::fs::read_to_string(shipped(conf)).expect("read the shipped BIRD configuration");
+    let text = if with_bfd() {
+        text
+    } else {
+        text.lines()
+            .filter(|l| l.trim() != "bfd on;")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(dir.join(conf), text).expect("copy the shipped BIRD configuration");
+    std::fs::write(dir.join(local_name), local).expect("write the local BIRD definitions");
+    let mut command = ns.command(BIRD);
+    command
+        .current_dir(dir)
+        .arg("-f")
+        .arg("-c")
+        .arg(dir.join(conf))
+        .arg("-s")
+        .arg(dir.join("bird.ctl"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("bird.log")).expect("bird log"));
+    ns.spawn(command).expect("start bird")
+}
+
+/// Node `n`'s address towards the router (its BGP next hop).
+pub fn node_addr(n: u8) -> String {
+    format!("10.0.{n}.2")
+}
+
+/// Target `k`'s address on the nodes' switch.
+pub fn target_addr(k: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 1, 0, 20 + k)
+}
+
+/// Target `k`: Bind9 on its own address, answering the zone's TXT with `t{k}`.
+pub fn start_target(ns: &Ns, k: u8) -> Bind9 {
+    let record = format!("@ IN TXT \"t{k}\"");
+    Bind9::start(Bind9Options {
+        listen: vec![IpAddr::V4(target_addr(k))],
+        port: 53,
+        zones: vec![Zone::primary(ZONE, 1, &[record.as_str()])],
+        netns: Some(ns.name().to_string()),
+        extra_options: String::new(),
+    })
+    .expect("start Bind9")
+}
+
+/// Node `n`'s sync address towards node `m`: node 1 syncs over IPv6 with both others, nodes 2
+/// and 3 over IPv4 with each other.
+fn sync_addr(m: u8, with: u8) -> String {
+    if m == 1 || with == 1 {
+        format!("fd00:1::1{m}")
+    } else {
+        format!("10.1.0.1{m}")
+    }
+}
+
+/// Node `n`'s configuration: proxy mode, `method session` over the three targets, every other
+/// node a sync peer (over IPv6 to and from node 1), the VIP announced through `fulcrum-vip`.
+pub fn node_config(n: u8) -> String {
+    let peers: Vec<String> = (1..=NODES)
+        .filter(|m| *m != n)
+        .map(|m| sync_addr(m, n))
+        .collect();
+    let mut text = format!(
+        "hostname NODE{n}\n\
+         network 1 {{\naddr 10.1.0.0\nmask 255.255.255.0\nreal 10.1.0.1{n}\n\
+         addr6 fd00:1::\nmask6 64\nreal6 fd00:1::1{n}\n\
+         syncpeer {}\n}}\nregister network 1\nenable network 1\n\
+         server 1 {{\nipaddr {VIP}\nport 53\nmethod session\ntargets 1-{TARGETS}\n}}\n\
+         register server 1\nenable server 1\n",
+        peers.join(",")
+    );
+    for k in 1..=TARGETS {
+        text.push_str(&format!(
+            "target {k} {{\nipaddr {}\nport 53\ndns {ZONE},1,2\n}}\n",
+            target_addr(k)
+        ));
+    }
+    text.push_str(&format!(
+        "register targets 1-{TARGETS}\nenable targets 1-{TARGETS}\n\
+         announce {{\ninterface fulcrum-vip\n}}\n"
+    ));
+    text
+}
+
+/// One node: its namespace, BIRD and `fulcrum run` (both restartable).
+pub struct Node {
+    pub n: u8,
+    pub ns: Ns,
+    pub dir: PathBuf,
+    pub fulcrum: Option<Proc>,
+    pub bird: Option<Proc>,
+    /// How many times fulcrum started (each start logs to its own file).
+    starts: u32,
+}
+
+impl Node {
+    /// Node `n` on 10.0.n.2/24 towards the router and 10.1.0.1n/24 on the targets' switch.
+    pub fn build(lab: &Lab, router: &Ns, switch: &netlab::Switch, n: u8, root: &Path) -> Node {
+        let ns = lab.netns(&format!("node{n}")).expect("node namespace");
+        let router_if = format!("r{n}");
+        lab.veth(router, &router_if, &ns, "up0").expect("veth");
+        router
+            .addr(&router_if, &format!("10.0.{n}.1/24"))
+            .expect("router address");
+        ns.addr("up0", &format!("{}/24", node_addr(n)))
+            .expect("node address");
+        ns.ip(&["route", "add", "default", "via", &format!("10.0.{n}.1")])
+            .expect("default route");
+        lab.link(&ns, "eth1", switch).expect("switch port");
+        ns.addr("eth1", &format!("10.1.0.1{n}/24"))
+            .expect("node switch address");
+        // No duplicate address detection: sync binds it at once (the lab has no duplicates).
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("fd00:1::1{n}/64"),
+            "dev",
+            "eth1",
+            "nodad",
+        ])
+        .expect("node switch IPv6 address");
+        let dir = root.join(format!("node{n}"));
+        std::fs::create_dir_all(&dir).expect("node directory");
+        std::fs::write(dir.join("fulcrum.conf"), node_config(n)).expect("write the configuration");
+        Node {
+            n,
+            ns,
+            dir,
+            fulcrum: None,
+            bird: None,
+            starts: 0,
+        }
+    }
+
+    /// Starts fulcrum, then BIRD (a node coming up, its network working again after a crash).
+    pub fn start(&mut self) {
+        if self.starts > 0 {
+            self.nft(&["delete", "table", "inet", "crash"], None);
+        }
+        self.starts += 1;
+        let mut command = self.ns.command(FULCRUM);
+        command
+            .args(["run", "--log-level", "info", "-c"])
+            .arg(self.dir.join("fulcrum.conf"))
+            .arg("--socket")
+            .arg(self.dir.join("fulcrum.sock"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.log_path()).expect("log file"));
+        self.fulcrum = Some(self.ns.spawn(command).expect("start fulcrum"));
+        let n = self.n;
+        let local = format!(
+            "router id {};\ndefine NODE_AS = {NODE_AS};\ndefine ROUTER_AS = {ROUTER_AS};\n\
+             define ROUTER_IP = 10.0.{n}.1;\n",
+            node_addr(n)
+        );
+        self.bird = Some(start_bird(
+            &self.ns,
+            &self.dir.join("bird"),
+            "node.conf",
+            "node-local.conf",
+            &local,
+        ));
+    }
+
+    /// The node crashes: its network goes silent at once (nftables drops every packet in and
+    /// out of its namespace, as a machine that lost power sends no TCP reset or BGP
+    /// notification), then its fulcrum and BIRD get SIGKILL. Only BFD can tell the router.
+    /// Returns when the network went silent.
+    pub fn crash(&mut self) -> std::time::Instant {
+        let silence = "table inet crash {\n\
+            chain in { type filter hook input priority -300; policy drop; }\n\
+            chain out { type filter hook output priority -300; policy drop; }\n}\n";
+        self.nft(&["-f", "-"], Some(silence));
+        let silent = std::time::Instant::now();
+        for proc in [self.fulcrum.take(), self.bird.take()]
+            .into_iter()
+            .flatten()
+        {
+            proc.kill();
+        }
+        silent
+    }
+
+    /// A clean stop: SIGTERM to fulcrum (which withdraws as it goes), then BIRD.
+    pub fn stop(&mut self) {
+        if let Some(proc) = self.fulcrum.take() {
+            let pid = nix::unistd::Pid::from_raw(proc.pid() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            if proc
+                .wait_timeout(std::time::Duration::from_secs(10))
+                .is_none()
+            {
+                proc.kill();
+            }
+        }
+        if let Some(proc) = self.bird.take() {
+            proc.kill();
+        }
+    }
+
+    fn nft(&self, args: &[&str], stdin: Option<&str>) {
+        let mut child = self
+            .ns
+            .command("nft")
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+            pipe.write_all(text.as_bytes()).expect("nft input");
+        }
+        drop(child.stdin.take());
+        let status = child.wait().expect("nft status");
+        assert!(status.success(), "nft {args:?} failed");
+    }
+
+    /// This start's fulcrum log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("fulcrum-{}.log", self.starts))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn control(&self, line: &str) -> String {
+        let output = self
+            .ns
+            .command(FULCRUM)
+            .arg("control")
+            .arg("--socket")
+            .arg(self.dir.join("fulcrum.sock"))
+            .args(["-e", line])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run fulcrum control");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn report(&self) -> String {
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        format!(
+            "== node{}: show announce\n{}\n== show sync\n{}\n== fulcrum log\n{}\n== bird log\n{}\n{}\n",
+            self.n,
+            self.control("show announce"),
+            self.control("show sync"),
+            self.log(),
+            read(self.dir.join("bird/bird.log")),
+            birdc(&self.ns, &self.dir.join("bird"), &["show", "protocols", "all", "uplink"]),
+        )
+    }
+}
+
+/// The router's next hops to the VIP (empty: no route).
+pub fn next_hops(router: &Ns) -> Vec<String> {
+    let text = router
+        .ip(&["route", "show", &format!("{VIP}/32")])
+        .unwrap_or_default();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut hops: Vec<String> = words
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect();
+    hops.sort();
+    hops
+}
+
+/// The node the router's kernel sends each (client address, source port) flow to: its own
+/// multipath decision, asked with `ip route get ... iif rc ipproto udp sport P dport 53` (the
+/// kernel builds the packet and hashes it as it hashes forwarded ones). Node number by flow.
+pub fn nodes_of(router: &Ns, flows: &[(Ipv4Addr, u16)]) -> BTreeMap<(Ipv4Addr, u16), u8> {
+    let lines: Vec<String> = flows
+        .iter()
+        .map(|(addr, port)| {
+            format!("route get {VIP} from {addr} iif rc ipproto udp sport {port} dport 53")
+        })
+        .collect();
+    let mut child = Command::new("ip")
+        .args(["-n", router.name(), "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip -batch");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all((lines.join("\n") + "\n").as_bytes());
+    }
+    let output = child.wait_with_output().expect("ip -batch output");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let from = words
+            .windows(2)
+            .find(|w| w[0] == "from")
+            .and_then(|w| w[1].parse::<Ipv4Addr>().ok());
+        let via = words.windows(2).find(|w| w[0] == "via").map(|w| w[1]);
+        let (Some(from), Some(via)) = (from, via) else {
+            continue;
+        };
+        let node = (1..=NODES).find(|n| node_addr(*n) == via);
+        if let (Some(flow), Some(node)) = (flows.iter().find(|f| f.0 == from), node) {
+            map.insert(*flow, node);
+        }
+    }
+    map
+}
+
+/// Every client source address: 10.99.1.1 ..= 10.99.1.250, then 10.99.2.1 and up.
+pub fn client_sources() -> Vec<Ipv4Addr> {
+    (0..CLIENTS)
+        .map(|i| Ipv4Addr::new(10, 99, 1 + (i / 250) as u8, 1 + (i % 250) as u8))
+        .collect()
+}
+
+/// The router (BIRD started, forwarding, L4 multipath hashing) and the client behind it.
+pub fn build_router_and_client(lab: &Lab, root: &Path) -> (Ns, Ns, Proc) {
+    let router = lab.netns("router").expect("router namespace");
+    router
+        .sysctl("net.ipv4.ip_forward", "1")
+        .expect("forwarding");
+    router
+        .sysctl("net.ipv4.fib_multipath_hash_policy", "1")
+        .expect("L4 multipath hash");
+    let client = lab.netns("client").expect("client namespace");
+    lab.veth(&router, "rc", &client, "eth0")
+        .expect("client veth");
+    router.addr("rc", "10.99.0.254/16").expect("router address");
+    client.addr("eth0", "10.99.0.1/16").expect("client address");
+    client
+        .ip(&["route", "add", "default", "via", "10.99.0.254"])
+        .expect("client route");
+    let extra: Vec<String> = client_sources()
+        .iter()
+        .map(|a| format!("addr add {a}/16 dev eth0"))
+        .collect();
+    client.ip_batch(&extra).expect("client addresses");
+    let local = format!(
+        "router id 10.99.0.254;\ndefine ROUTER_AS = {ROUTER_AS};\ndefine NODE_AS = {NODE_AS};\n\
+         define NODES = 10.0.0.0/16;\n"
+    );
+    let bird = start_bird(
+        &router,
+        &root.join("router"),
+        "router.conf",
+        "router-local.conf",
+        &local,
+    );
+    (router, client, bird)
+}
+
+/// `birdc` against the BIRD whose control socket is in `dir` (its output, or the error).
+pub fn birdc(ns: &Ns, dir: &Path, args: &[&str]) -> String {
+    let socket = dir.join("bird.ctl");
+    let mut argv = vec!["birdc", "-s", socket.to_str().unwrap_or_default()];
+    argv.extend_from_slice(args);
+    match ns.exec(&argv) {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Err(e) => format!("birdc: {e}"),
+    }
+}
