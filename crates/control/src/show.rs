@@ -290,6 +290,28 @@ pub struct SyncDetail {
     pub events_lost: u64,
     pub last_datagram_unix_s: Option<f64>,
     pub last_datagram_age_s: Option<f64>,
+    /// Whether the node has the others' sessions (announcing waits for it): `alone` (no peer to
+    /// wait for), `synced` (a peer's full table arrived: `joined_from`), `nobody-answered`
+    /// (first node up) or `waiting`.
+    #[serde(default)]
+    pub joined: String,
+    #[serde(default)]
+    pub joined_from: Option<String>,
+    /// Each configured peer with its own resync state and counters (several `syncpeer`s).
+    #[serde(default)]
+    pub peers: Vec<SyncPeer>,
+}
+
+/// One peer of `show sync`'s `peers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPeer {
+    pub peer: Option<String>,
+    /// `wanted`, `requested`, `receiving` or `in-sync`.
+    pub resync: String,
+    pub sent_datagrams: u64,
+    pub received_datagrams: u64,
+    pub applied: u64,
+    pub last_datagram_age_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,13 +118,15 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         world.report()
     );
     for node in &world.nodes {
-        let sync = node.control("show sync");
-        assert!(sync.contains("joined "), "{sync}");
-        let in_sync = sync
-            .lines()
-            .filter(|l| l.starts_with("peer ") && l.contains(": in sync,"))
+        let sync = node.sync();
+        let detail = sync.detail.expect("sync runs on every node");
+        assert_ne!(detail.joined, "waiting", "{detail:?}");
+        let in_sync = detail
+            .peers
+            .iter()
+            .filter(|p| p.resync == "in-sync")
             .count();
-        assert_eq!(in_sync, 2, "each peer shown, in sync\n{sync}");
+        assert_eq!(in_sync, 2, "each peer shown, in sync\n{detail:?}");
     }
 
     // Phase 1: spread, a node dying, the node coming back.
@@ -244,8 +246,10 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         "node 2 has a peer's full table before it announces\n{}",
         world.report()
     );
-    let sync = world.nodes[1].control("show sync");
-    assert!(sync.contains("joined full table received from "), "{sync}");
+    let sync = world.nodes[1].sync();
+    let detail = sync.detail.expect("sync runs on node 2");
+    assert_eq!(detail.joined, "synced", "{detail:?}");
+    assert!(detail.joined_from.is_some(), "{detail:?}");
     let after_return = nodes_of(&world.router, &flows(&logs));
     let moved = before
         .iter()
@@ -305,10 +309,10 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         Duration::from_secs(15),
         || world.report(),
         || {
-            world
-                .nodes
-                .iter()
-                .all(|n| n.control("show announce").contains("3 target(s) up"))
+            world.nodes.iter().all(|n| {
+                let announce = n.announce();
+                announce.servers.iter().all(|row| row.targets_up == 3)
+            })
         },
     );
     println!("target 1 back: up on every node after {up_again:?} (its old clients stay moved)");
@@ -341,10 +345,13 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         || next_hops(&world.router) == hops(&[2, 3]),
     );
     println!("node 1 lost every target: withdrawn after {withdrawn:?}");
-    let announce = world.nodes[0].control("show announce");
+    let announce = world.nodes[0].announce();
+    let row = announce.servers.iter().find(|row| row.server == 1);
     assert!(
-        announce.contains(&format!("server 1 {VIP}: withdrawn (no target up)")),
-        "{announce}"
+        row.is_some_and(|row| row.vip.as_deref() == Some(&VIP.to_string())
+            && row.state == "withdrawn"
+            && row.reason.as_deref() == Some("no target up")),
+        "{announce:?}"
     );
     std::thread::sleep(PACE * 4);
     let phase2 = load.finish();

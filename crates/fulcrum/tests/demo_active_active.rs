@@ -83,7 +83,7 @@ fn the_three_node_demo_shows_the_router_and_every_node_through_a_crash() {
     );
     assert!(after.contains(all), "node 2 back in the route\n{after}");
     assert!(
-        after.contains("joined full table received from 10.1.0.1"),
+        after.contains("joined: synced from 10.1.0.1"),
         "node 2 joined from a peer's table\n{after}"
     );
     assert!(text.contains("target changes 0"), "{text}");

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use fulcrum_control::show::SyncPeer;
 use fulcrum_control::show::{SyncDetail, SyncDoc, SyncDropped, SyncReceived, SyncSent};
-use fulcrum_core::sync::{PeerSource, Resync, Role};
+use fulcrum_core::sync::{Joined, PeerSource, Resync, Role};
 
 use super::show::{waiting_for, Status};
 use super::Published;
@@ -41,13 +42,30 @@ fn unix_seconds(at: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
+fn resync_word(resync: Resync) -> &'static str {
+    match resync {
+        Resync::Wanted => "wanted",
+        Resync::Requested { .. } => "requested",
+        Resync::Receiving { .. } => "receiving",
+        Resync::InSync => "in-sync",
+    }
+}
+
+fn age_s(at: Option<SystemTime>, now: SystemTime) -> Option<f64> {
+    at.map(|at| now.duration_since(at).unwrap_or_default().as_secs_f64())
+}
+
 fn detail(s: &Status, now: SystemTime) -> SyncDetail {
     let (resync, resync_sessions) = match (s.role, s.resync) {
         (Role::Master, _) => ("not-receiving", None),
-        (_, Resync::Wanted) => ("wanted", None),
-        (_, Resync::Requested { .. }) => ("requested", None),
         (_, Resync::Receiving { sessions, .. }) => ("receiving", Some(sessions)),
-        (_, Resync::InSync) => ("in-sync", None),
+        (_, other) => (resync_word(other), None),
+    };
+    let (joined, joined_from) = match s.joined {
+        Joined::Alone => ("alone", None),
+        Joined::SyncedFrom(peer) => ("synced", Some(peer.to_string())),
+        Joined::NobodyAnswered => ("nobody-answered", None),
+        Joined::Waiting { .. } => ("waiting", None),
     };
     let (t, r) = (&s.sent, &s.received);
     SyncDetail {
@@ -113,9 +131,21 @@ fn detail(s: &Status, now: SystemTime) -> SyncDetail {
         },
         events_lost: s.events_lost,
         last_datagram_unix_s: s.last_datagram.map(unix_seconds),
-        last_datagram_age_s: s
-            .last_datagram
-            .map(|at| now.duration_since(at).unwrap_or_default().as_secs_f64()),
+        last_datagram_age_s: age_s(s.last_datagram, now),
+        joined: joined.to_string(),
+        joined_from,
+        peers: s
+            .peers
+            .iter()
+            .map(|p| SyncPeer {
+                peer: p.peer.map(|a| a.to_string()),
+                resync: resync_word(p.resync).to_string(),
+                sent_datagrams: p.sent,
+                received_datagrams: p.received,
+                applied: p.applied,
+                last_datagram_age_s: age_s(p.last_datagram, now),
+            })
+            .collect(),
     }
 }
 
@@ -129,7 +159,7 @@ mod tests {
         Status {
             local: Ipv4Addr::new(127, 0, 0, 1),
             transport: "kernel-udp".to_string(),
-            peer: Some((Ipv4Addr::new(127, 0, 0, 2), PeerSource::Configured)),
+            peer: Some((Ipv4Addr::new(127, 0, 0, 2).into(), PeerSource::Configured)),
             role: Role::Backup,
             role_age: Duration::from_millis(2500),
             authenticated: true,
@@ -147,6 +177,15 @@ mod tests {
             events_lost: 0,
             last_datagram: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(50)),
             resync_age: None,
+            joined: Joined::SyncedFrom(Ipv4Addr::new(127, 0, 0, 2).into()),
+            peers: vec![super::super::show::PeerStatus {
+                peer: Some(Ipv4Addr::new(127, 0, 0, 2).into()),
+                resync: Resync::InSync,
+                sent: 7,
+                received: 3,
+                applied: 10,
+                last_datagram: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(50)),
+            }],
         }
     }
 
@@ -173,6 +212,12 @@ mod tests {
         assert_eq!(d["dropped"]["entries_unknown_target"], 4);
         assert_eq!(d["last_datagram_unix_s"], 50.0);
         assert_eq!(d["last_datagram_age_s"], 1.0);
+        assert_eq!(d["joined"], "synced");
+        assert_eq!(d["joined_from"], "127.0.0.2");
+        assert_eq!(d["peers"][0]["peer"], "127.0.0.2");
+        assert_eq!(d["peers"][0]["resync"], "in-sync");
+        assert_eq!(d["peers"][0]["sent_datagrams"], 7);
+        assert_eq!(d["peers"][0]["last_datagram_age_s"], 1.0);
         let doc: SyncDoc = serde_json::from_str(&text).unwrap();
         assert_eq!(doc.detail.map(|d| d.received.applied), Some(10));
     }

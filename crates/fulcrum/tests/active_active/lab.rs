@@ -20,6 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use fulcrum_control::show::{AnnounceDoc, SyncDoc};
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc};
 
@@ -293,6 +294,18 @@ impl Node {
             .output()
             .expect("run fulcrum control");
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `show sync`'s JSON document (docs/control.md).
+    pub fn sync(&self) -> SyncDoc {
+        testkit::control::show(&self.dir.join("fulcrum.sock"), "show sync")
+            .unwrap_or_else(|e| panic!("node{}: {e}", self.n))
+    }
+
+    /// `show announce`'s JSON document (docs/control.md).
+    pub fn announce(&self) -> AnnounceDoc {
+        testkit::control::show(&self.dir.join("fulcrum.sock"), "show announce")
+            .unwrap_or_else(|e| panic!("node{}: {e}", self.n))
     }
 
     pub fn report(&self) -> String {

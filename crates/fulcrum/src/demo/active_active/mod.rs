@@ -1,7 +1,7 @@
 //! `fulcrum demo --nodes 3`: three active-active nodes behind a BIRD router doing ECMP, live
 //! ([`lab`] builds the network). Each second the view prints the router's side (its kernel's
 //! multipath route to the VIP and `birdc show route` for it: which nodes carry the route) beside
-//! each node's `show announce` verdict and `show sync` join and peer lines, and the clients'
+//! each node's `show announce` verdict and `show sync` join and peer state (their JSON documents), and the clients'
 //! side (answered queries, clients per target, target changes). At `--kill-master-at` (default
 //! 6 s) node 2 crashes (its network silenced, its fulcrum and BIRD killed): BFD takes it out of
 //! the route and its clients move to the other nodes, keeping their targets; `--rejoin-after`
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use super::clients::{ClientStats, Clients};
 use super::view::Screen;
 use super::Options;
+use fulcrum_control::show::{from_text, AnnounceDoc, SyncDoc};
 use lab::{node_addr, Trio, TrioNode, NODES, VIP, ZONE};
 
 /// The node that crashes and comes back.
@@ -212,7 +213,8 @@ fn frame(trio: &Trio, clients: &[ClientStats]) -> String {
     out
 }
 
-/// A node's `show announce` verdict and `show sync` join and peer lines.
+/// A node's `show announce` verdict and `show sync` join and peer state, read from their JSON
+/// documents (docs/control.md).
 fn node_view(node: &TrioNode) -> String {
     if !node.running() {
         return format!("node{}: down\n", node.n);
@@ -225,6 +227,7 @@ fn node_view(node: &TrioNode) -> String {
                     .to_string_lossy(),
             )
             .arg("control")
+            .arg("--json")
             .arg("--socket")
             .arg(node.dir.join("fulcrum.sock"))
             .args(["-e", line])
@@ -233,18 +236,38 @@ fn node_view(node: &TrioNode) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    let announce = show("show announce");
-    let verdict = announce
-        .lines()
-        .find(|l| l.starts_with("server "))
-        .unwrap_or("starting");
-    let sync = show("show sync");
+    let verdict = from_text::<AnnounceDoc>(&show("show announce"))
+        .ok()
+        .and_then(|doc| doc.servers.into_iter().next())
+        .map(|row| {
+            let why = row.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            format!(
+                "server {} {}: {}{why}, {} target(s) up",
+                row.server,
+                row.vip.unwrap_or_default(),
+                row.state,
+                row.targets_up
+            )
+        })
+        .unwrap_or_else(|| "starting".to_string());
     let mut out = format!("node{}: {verdict}\n", node.n);
-    for line in sync
-        .lines()
-        .filter(|l| l.starts_with("joined") || l.starts_with("peer "))
+    if let Some(detail) = from_text::<SyncDoc>(&show("show sync"))
+        .ok()
+        .and_then(|doc| doc.detail)
     {
-        out.push_str(&format!("  {line}\n"));
+        let from = detail
+            .joined_from
+            .map(|p| format!(" from {p}"))
+            .unwrap_or_default();
+        out.push_str(&format!("  joined: {}{from}\n", detail.joined));
+        for peer in detail.peers {
+            out.push_str(&format!(
+                "  peer {}: {}, {} applied\n",
+                peer.peer.unwrap_or_default(),
+                peer.resync,
+                peer.applied
+            ));
+        }
     }
     out
 }
