@@ -10,11 +10,15 @@
 //! ff02::12 with hop limit 255; in proxy mode, taking the VIPs as kernel addresses (/128, added
 //! without duplicate address detection so they answer at once) followed by one unsolicited
 //! Neighbor Advertisement per VIP from the interface's MAC (as keepalived sends it), and
-//! releasing them; one log line per transition; `notify`. A configuration change that keeps
+//! releasing them; in DSR mode, flipping the DSR plane's IPv6 switch
+//! ([`VipSwitch::set_active6`]), so the plane answers Neighbor Solicitations for the IPv6 VIPs
+//! with the IPv6 virtual MAC and forwards their traffic only while this instance is master,
+//! and sends the unsolicited advertisements itself on becoming master (the plane may start
+//! after the driver, so the switch is enforced on every turn, as the IPv4 instance's
+//! [`super::vip::VipHolder`] does); one log line per transition; `notify`. A configuration change that keeps
 //! the group (priority, address list) goes to the running machine; any other stops it cleanly
 //! (priority-0 advert, VIPs released) and starts the new one. Stopping sends the Shutdown
-//! event. In DSR mode the IPv6 instance does not run and says so once: the DSR plane holds no
-//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). After every
+//! event. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). After every
 //! step it publishes the same typed [`Status`] as the IPv4 instance on its own channel (`None`
 //! while it does not run), which `show vrrp` and the metrics read.
 
@@ -36,6 +40,8 @@ use super::show::Place;
 use super::socket6::VrrpSocket6;
 use super::{idle, End, Publisher, Status, POLL_CAP, RETRY};
 use crate::link::{self, Links};
+use crate::plane::data_plane::VipSwitch;
+use crate::plane::slot::PlaneView;
 
 /// What the IPv6 instance needs from the configuration; the primary address is the
 /// interface's link-local address, known once the socket is open.
@@ -45,6 +51,7 @@ pub struct Setup6 {
     pub addresses: Vec<Ipv6Addr>,
     pub interface: String,
     pub notify: Option<String>,
+    pub mode: Mode,
 }
 
 impl Setup6 {
@@ -67,12 +74,11 @@ impl Setup6 {
         if addresses.is_empty() {
             return Ok(None);
         }
-        if crate::plane::data_plane::wants_dsr(config) {
-            return Err(format!(
-                "IPv6 virtual addresses {addresses:?} are not floated in DSR mode (the DSR plane \
-                 holds no IPv6 VIP): use proxy mode for IPv6 servers"
-            ));
-        }
+        let mode = if crate::plane::data_plane::wants_dsr(config) {
+            Mode::Dsr
+        } else {
+            Mode::Proxy
+        };
         let interface = match &network.interface {
             Some(InterfaceRef::Name(name)) => name.clone(),
             Some(InterfaceRef::Id(id)) => config
@@ -87,6 +93,7 @@ impl Setup6 {
             addresses,
             interface,
             notify: block.notify.clone(),
+            mode,
         }))
     }
 
@@ -104,15 +111,17 @@ impl Setup6 {
 }
 
 /// Starts the IPv6 instance's thread; it ends when `stop` is set.
+/// `vip_switch`: the plane that answers for the IPv6 VIPs in DSR mode.
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     links: watch::Receiver<Links>,
+    vip_switch: PlaneView<dyn VipSwitch>,
     publisher: Publisher,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("vrrp6".into())
-        .spawn(move || follow(changes, links, &publisher, &stop))
+        .spawn(move || follow(changes, links, &vip_switch, &publisher, &stop))
         .map_err(|e| tracing::error!("vrrp6: cannot start the driver thread: {e}"))
         .ok()
 }
@@ -120,6 +129,7 @@ pub fn spawn(
 fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     mut links: watch::Receiver<Links>,
+    vip_switch: &PlaneView<dyn VipSwitch>,
     publisher: &Publisher,
     stop: &AtomicBool,
 ) {
@@ -159,7 +169,8 @@ fn follow(
                 continue;
             }
         };
-        match Runner6::new(setup, socket, publisher.clone()).run(&mut changes, &mut links, stop) {
+        let runner = Runner6::new(setup, socket, vip_switch.clone(), publisher.clone());
+        match runner.run(&mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -179,10 +190,17 @@ struct Runner6 {
     drops: DropCounters,
     send_errors: u64,
     publisher: Publisher,
+    /// The plane that answers for the IPv6 VIPs in DSR mode, once it runs.
+    switch: PlaneView<dyn VipSwitch>,
 }
 
 impl Runner6 {
-    fn new(setup: Setup6, socket: VrrpSocket6, publisher: Publisher) -> Runner6 {
+    fn new(
+        setup: Setup6,
+        socket: VrrpSocket6,
+        switch: PlaneView<dyn VipSwitch>,
+        publisher: Publisher,
+    ) -> Runner6 {
         let config = setup.machine(socket.link_local());
         tracing::info!(
             "vrrp6: vrid {} priority {} version 3 advert {} ms on {} from {}, addresses {:?}",
@@ -204,6 +222,7 @@ impl Runner6 {
             drops: DropCounters::default(),
             send_errors: 0,
             publisher,
+            switch,
         }
     }
 
@@ -259,6 +278,7 @@ impl Runner6 {
             }
             self.machine.handle_timeout(Instant::now());
             self.carry_out();
+            self.enforce();
         }
     }
 
@@ -270,7 +290,8 @@ impl Runner6 {
         }
         if next.addresses != self.setup.addresses {
             tracing::info!("vrrp6: addresses {:?}", next.addresses);
-            if self.held {
+            // DSR: the plane's own snapshot carries the servers' addresses.
+            if self.held && self.setup.mode == Mode::Proxy {
                 for vip in self.setup.addresses.clone() {
                     if !next.addresses.contains(&vip) {
                         self.ip_addr(false, vip);
@@ -327,9 +348,9 @@ impl Runner6 {
             &self.group,
             Place {
                 interface: &self.setup.interface,
-                mode: Mode::Proxy,
+                mode: self.setup.mode,
             },
-            self.held,
+            self.holds(),
             self.drops,
             self.send_errors,
         )));
@@ -427,6 +448,9 @@ impl Runner6 {
 
     fn take(&mut self) {
         self.held = true;
+        if self.setup.mode == Mode::Dsr {
+            return self.enforce();
+        }
         for vip in self.setup.addresses.clone() {
             self.ip_addr(true, vip);
         }
@@ -435,8 +459,33 @@ impl Runner6 {
 
     fn release(&mut self) {
         self.held = false;
+        if self.setup.mode == Mode::Dsr {
+            return self.enforce();
+        }
         for vip in self.setup.addresses.clone() {
             self.ip_addr(false, vip);
+        }
+    }
+
+    /// DSR: sets the plane's IPv6 switch to what this instance holds (a no-op when it already
+    /// is).
+    fn enforce(&self) {
+        if self.setup.mode != Mode::Dsr {
+            return;
+        }
+        if let Some(plane) = self.switch.current() {
+            if plane.is_active6() != self.held {
+                plane.set_active6(self.held);
+            }
+        }
+    }
+
+    /// What the node holds now: DSR, the plane's IPv6 switch (when the plane runs); proxy,
+    /// whether the addresses were added.
+    fn holds(&self) -> bool {
+        match (self.setup.mode, self.switch.current()) {
+            (Mode::Dsr, Some(plane)) => plane.is_active6(),
+            _ => self.held,
         }
     }
 

@@ -62,3 +62,21 @@ fn an_ipv6_only_block_runs_the_ipv6_instance_alone() {
         Ok(None)
     );
 }
+
+#[test]
+fn with_dsr_targets_the_ipv6_instance_drives_the_dsr_plane() {
+    let dsr = DUAL
+        .replace(
+            "network 1 {\n",
+            "network 1 {\naddr6 fd00:1::\nmask6 64\nreal6 fd00:1::45\n",
+        )
+        .replace("target 2 {\n", "target 2 {\ndsr enable\n");
+    let setup = Setup6::from_config(&parse(&dsr))
+        .expect("runnable in DSR mode")
+        .expect("an IPv6 instance");
+    assert_eq!(setup.mode, Mode::Dsr);
+    assert_eq!(
+        Setup6::from_config(&parse(DUAL)).unwrap().unwrap().mode,
+        Mode::Proxy
+    );
+}
