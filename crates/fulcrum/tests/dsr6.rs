@@ -28,6 +28,7 @@ use netlab::seed6::{wait_for_dad, NS0A_ADDR6, NS0B_ADDR6, VIP6};
 use netlab::{Proc, SeedLab};
 use testkit::process::{read, require_on_path, wait_for_log};
 use testkit::seed_dsr::{ask, require_tools, seed_config_fast, start_seed_agents, Balancer};
+use testkit::seed_dsr6::ask6;
 
 /// `real6` of network 1: where Fulcrum's solicitations leave from (not on any host).
 const REAL6: &str = "fd00:10:235:210::45";
@@ -60,37 +61,6 @@ fn dual_lab(name: &str) -> (Lab, SeedLab) {
     let seed = seed_topology(&lab).expect("build the seed topology");
     seed.add_ipv6().expect("add IPv6 to the seed topology");
     (lab, seed)
-}
-
-/// `dig -6` from `source` to the IPv6 VIP for the zone's TXT: which node answered.
-fn ask6(seed: &SeedLab, source: Ipv6Addr, tcp: bool, time: u32) -> Option<String> {
-    let (source, server, time) = (
-        source.to_string(),
-        format!("@{VIP6}"),
-        format!("+time={time}"),
-    );
-    let mut argv = vec![
-        "dig",
-        "-6",
-        "-b",
-        &source,
-        &server,
-        "balanceng.net",
-        "TXT",
-        "+short",
-        "+tries=2",
-        &time,
-    ];
-    if tcp {
-        argv.push("+tcp");
-    }
-    let output = seed
-        .client
-        .exec(&argv)
-        .expect("run dig in the client namespace");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let answer = text.trim().trim_matches('"');
-    (output.status.success() && matches!(answer, "ns0a" | "ns0b")).then(|| answer.to_string())
 }
 
 fn wait_answered6(seed: &SeedLab, balancer: &Balancer, within: Duration) {
