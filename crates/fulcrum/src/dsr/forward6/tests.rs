@@ -307,3 +307,60 @@ fn neighbour_discovery_and_errors() {
         Decision6::Drop(PlaneDrop::Frame(DropReason::Ipv6Truncated))
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::dsr::checksum6::complete_l4_checksum6;
+
+    proptest! {
+        // Each case parses the configuration: a few dozen cases are plenty here (the IPv6
+        // classifier has its own fuzz target).
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any bytes after an IPv6 Ethernet header: a decision, never a panic; nothing is
+        /// forwarded unless sent to the IPv6 virtual MAC, and a local delivery fits the frame.
+        #[test]
+        fn decide6_is_total(body in proptest::collection::vec(any::<u8>(), 0..200),
+                            to_virtual in any::<bool>()) {
+            let table = table();
+            let mac = if to_virtual { VIRTUAL_MAC6 } else { PEER_MAC };
+            let mut frame = mac.0.to_vec();
+            frame.extend_from_slice(&ROUTER_MAC.0);
+            frame.extend_from_slice(&[0x86, 0xdd]);
+            frame.extend_from_slice(&body);
+            let d = decide6(&frame, &table, &sessions(), &mut Pick::new(3), true);
+            match d {
+                Decision6::Forward { .. } => prop_assert!(to_virtual),
+                Decision6::Local { ip_len, .. } | Decision6::ForwardError { ip_len, .. } => {
+                    prop_assert!(to_virtual);
+                    prop_assert!(14 + ip_len <= frame.len());
+                }
+                _ => {}
+            }
+        }
+
+        /// A valid query to the VIP with a mutated byte and a cut tail: still a decision.
+        #[test]
+        fn mutated_vip_frames(cut in 0usize..70, byte in any::<u8>(), at in 0usize..70,
+                              tcp in any::<bool>()) {
+            let table = table();
+            let proto = if tcp { next_header::TCP } else { next_header::UDP };
+            let mut frame = query(proto, client(1));
+            if at < frame.len() { frame[at] = byte; }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Decision6::Local { ip_len, .. } =
+                decide6(&frame, &table, &sessions(), &mut Pick::new(3), true)
+            {
+                prop_assert!(14 + ip_len <= frame.len());
+            }
+        }
+
+        #[test]
+        fn complete_checksum6_is_total(ip in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let mut ip = ip;
+            let _ = complete_l4_checksum6(&mut ip);
+        }
+    }
+}
