@@ -8,6 +8,7 @@
 //! - IPv6 clients are balanced over both nodes and each sticks to one across UDP and TCP;
 //!   answers go straight from the target to the client (a capture on ns0a's eth1 sees
 //!   requests to the VIP, never an answer from it); `show sessions` lists the IPv6 clients; a
+//!   query the client's stack fragments reaches its client's node whole and is answered; a
 //!   target whose Bind9 stops goes down and its clients move to the other node;
 //! - Neighbor Solicitations for the IPv6 VIP are answered only while Fulcrum's IPv6 VRRP
 //!   instance is master: under a rival IPv6 VRRP router of higher priority (keepalived, version
@@ -15,7 +16,7 @@
 //!   IPv4 instance, master alone, keeps the IPv4 VIP served; once the rival is killed, Fulcrum
 //!   takes over the IPv6 VIP (with unsolicited advertisements) and IPv6 clients are answered.
 //!
-//! Needs root, iproute2, bind9, dig, tcpdump, nftables and keepalived.
+//! Needs root, iproute2, bind9, dig, tcpdump, nftables, python3 and keepalived.
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -61,6 +62,29 @@ fn dual_lab(name: &str) -> (Lab, SeedLab) {
     let seed = seed_topology(&lab).expect("build the seed topology");
     seed.add_ipv6().expect("add IPv6 to the seed topology");
     (lab, seed)
+}
+
+/// One UDP query of `len` bytes from `source` to the IPv6 VIP (the question, then an EDNS
+/// padding option, RFC 7830, so the message stays valid): which node's TXT came back.
+fn big_query6(seed: &SeedLab, source: Ipv6Addr, len: usize) -> Option<String> {
+    let script = format!(
+        "import socket, struct\n\
+         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+         s.bind(('{source}', 0))\n\
+         s.settimeout(3)\n\
+         q = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1]) + b'\\x09balanceng\\x03net\\x00\\x00\\x10\\x00\\x01'\n\
+         pad = {len} - len(q) - 15\n\
+         opt = b'\\x00' + struct.pack('!HHIH', 41, 4096, 0, 4 + pad) + struct.pack('!HH', 12, pad) + bytes(pad)\n\
+         s.sendto(q + opt, ('{VIP6}', 53))\n\
+         data = s.recvfrom(65535)[0]\n\
+         print('ns0b' if b'ns0b' in data else 'ns0a' if b'ns0a' in data else 'other')\n"
+    );
+    let output = seed
+        .client
+        .exec(&["python3", "-c", &script])
+        .expect("run python3 in the client namespace");
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && matches!(text.as_str(), "ns0a" | "ns0b")).then_some(text)
 }
 
 fn wait_answered6(seed: &SeedLab, balancer: &Balancer, within: Duration) {
@@ -161,6 +185,34 @@ fn ipv6_clients_are_balanced_sticky_and_moved_off_a_target_that_goes_down() {
             "show sessions lacks {client}:\n{sessions}"
         );
     }
+
+    // A 2000-byte query over IPv6 from a client on ns0b: its stack sends it as two fragments
+    // (IPv6 routers never fragment, and nothing on the way reassembles), the plane steers the
+    // second, which carries no ports, by the client's session too, and ns0b reassembles and
+    // answers.
+    let on_b = clients.iter().copied().find(|c| node_of[c] == "ns0b");
+    let on_b = on_b.unwrap_or_else(|| panic!("no client on ns0b"));
+    // Fragments (next header 44 right after the fixed header) arriving at ns0b.
+    let fragments = seed
+        .ns0b
+        .capture("eth0", &["ip6[6]", "==", "44"])
+        .expect("capture on ns0b's eth0");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        big_query6(&seed, on_b, 2000).as_deref(),
+        Some("ns0b"),
+        "the fragmented query was not answered by its client's node:\n{}",
+        logs()
+    );
+    let pieces = fragments.stop();
+    let from_client = pieces
+        .iter()
+        .filter(|l| l.contains(&on_b.to_string()))
+        .count();
+    assert!(
+        from_client >= 2,
+        "ns0b did not get the query as fragments:\n{pieces:#?}"
+    );
 
     // ns0b's Bind9 stops: target 4 goes down and its clients are answered by ns0a.
     let moved: Vec<Ipv6Addr> = clients
