@@ -364,3 +364,43 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_table_takes_the_ipv6_virtual_mac_and_real6_and_says_when_real6_is_missing() {
+    let table = table();
+    assert_eq!(table.virtual_mac6, Some(VIRTUAL_MAC6));
+    assert_eq!(table.source6, Some(REAL6));
+    assert_eq!(table.vips6(), vec![VIP]);
+    assert_eq!(
+        table.to_resolve6(),
+        vec![PEER],
+        "the local target needs no MAC"
+    );
+    assert_eq!(table.vips().len(), 1, "the IPv4 VIP is still there");
+
+    let mut config = dual_config();
+    if let Some(network) = config.networks.get_mut(&1) {
+        network.real6 = None;
+    }
+    let (mut servers, mut targets) = (HashMap::new(), HashMap::new());
+    let (_, problems) = build(
+        &config,
+        &Facts {
+            local_addrs: &[],
+            local_addrs6: &[],
+            macs: &HashMap::new(),
+            macs6: &HashMap::new(),
+            operational: &HashMap::new(),
+            agent_values: &HashMap::new(),
+        },
+        CounterMaps {
+            servers: &mut servers,
+            targets: &mut targets,
+            writers: 1,
+        },
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("no `real6` address")),
+        "{problems:?}"
+    );
+}
