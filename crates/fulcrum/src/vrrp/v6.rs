@@ -22,14 +22,14 @@
 //! step it publishes the same typed [`Status`] as the IPv4 instance on its own channel (`None`
 //! while it does not run), which `show vrrp` and the metrics read.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use fulcrum_core::model::{Config, InterfaceRef};
+use fulcrum_core::model::Config;
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{self, Family, Group, Input, Machine, Output, State};
+use fulcrum_core::vrrp::{Family, Group, Input, Machine, Output, State};
 use fulcrum_sys::netlink::{addr_add, addr_del, Change};
 use fulcrum_wire::ethernet::EthernetAddress;
 use tokio::sync::watch;
@@ -42,73 +42,9 @@ use super::{idle, End, Publisher, Status, POLL_CAP, RETRY};
 use crate::link::{self, Links};
 use crate::plane::data_plane::VipSwitch;
 use crate::plane::slot::PlaneView;
+pub use setup6::Setup6;
 
-/// What the IPv6 instance needs from the configuration; the primary address is the
-/// interface's link-local address, known once the socket is open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setup6 {
-    pub block: fulcrum_core::model::Vrrp,
-    pub addresses: Vec<Ipv6Addr>,
-    pub interface: String,
-    pub notify: Option<String>,
-    pub mode: Mode,
-}
-
-impl Setup6 {
-    /// `Ok(None)`: no `vrrp` block, or no IPv6 virtual address. `Err`: why it cannot run.
-    pub fn from_config(config: &Config) -> Result<Option<Setup6>, String> {
-        let Some(block) = &config.vrrp else {
-            return Ok(None);
-        };
-        let Some(network) = config.networks.get(&block.network) else {
-            return Ok(None);
-        };
-        let mut addresses: Vec<Ipv6Addr> = network.virt6.into_iter().collect();
-        for server in config.active_servers() {
-            if let IpAddr::V6(addr) = server.ipaddr {
-                if !addresses.contains(&addr) {
-                    addresses.push(addr);
-                }
-            }
-        }
-        if addresses.is_empty() {
-            return Ok(None);
-        }
-        let mode = if crate::plane::data_plane::wants_dsr(config) {
-            Mode::Dsr
-        } else {
-            Mode::Proxy
-        };
-        let interface = match &network.interface {
-            Some(InterfaceRef::Name(name)) => name.clone(),
-            Some(InterfaceRef::Id(id)) => config
-                .interfaces
-                .get(id)
-                .map(|i| i.name.clone())
-                .ok_or_else(|| format!("interface {id} is not defined"))?,
-            None => return Err(format!("network {} has no interface", block.network)),
-        };
-        Ok(Some(Setup6 {
-            block: block.clone(),
-            addresses,
-            interface,
-            notify: block.notify.clone(),
-            mode,
-        }))
-    }
-
-    fn machine(&self, link_local: Ipv6Addr) -> vrrp::Config<Ipv6Addr> {
-        vrrp::Config::from_model_v6(&self.block, link_local, self.addresses.clone())
-    }
-
-    /// Only the priority or the address list differs: the running group keeps going.
-    fn same_group(&self, other: &Setup6) -> bool {
-        let mut a = self.clone();
-        a.block.priority = other.block.priority;
-        a.addresses.clone_from(&other.addresses);
-        a == *other
-    }
-}
+mod setup6;
 
 /// Starts the IPv6 instance's thread; it ends when `stop` is set.
 /// `vip_switch`: the plane that answers for the IPv6 VIPs in DSR mode.

@@ -2,6 +2,7 @@
 //! changes keep it running.
 
 use super::*;
+use fulcrum_core::vrrp;
 
 /// The seed's node in proxy mode with a second server on an IPv6 address.
 const DUAL: &str = "hostname NS0A\ninterface eth1\n\
