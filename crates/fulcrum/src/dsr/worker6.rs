@@ -99,16 +99,21 @@ pub fn handle6(
         Decision6::ForwardError {
             mac, dst, ip_len, ..
         } => {
-            let sent = match mac {
-                Some(mac) => io
-                    .tx
-                    .send(data.len(), |out| rewrite(data, out, mac, io.own_mac)),
-                None => deliver(io.local, data, ip_len, dst, false),
+            let (sent, failed) = match mac {
+                Some(mac) => (
+                    io.tx
+                        .send(data.len(), |out| rewrite(data, out, mac, io.own_mac)),
+                    Event::DropTxFull,
+                ),
+                None => (
+                    deliver(io.local, data, ip_len, dst, false),
+                    Event::DropLocalFailed,
+                ),
             };
             counters.count(if sent {
                 Event::Icmpv6ErrorsForwarded
             } else {
-                Event::DropTxFull
+                failed
             });
         }
         Decision6::AnswerNs {
