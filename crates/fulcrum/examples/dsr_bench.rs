@@ -456,7 +456,7 @@ fn lab(args: &[String]) -> Result<()> {
     }
 
     println!(
-        "Fulcrum's own counters over both phases: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
+        "Fulcrum's own counters over every flood phase: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
         plane_counter("frames-in"),
         plane_counter("forwarded"),
         plane_counter("drop-ring-full"),
