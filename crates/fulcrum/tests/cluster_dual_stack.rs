@@ -66,6 +66,15 @@ fn ipv6_clients_are_balanced_sticky_and_keep_their_node_when_the_master_is_kille
         "the IPv6 VIP never answered:\n{}",
         c.logs()
     );
+    // `show vrrp`: each node's IPv6 instance runs in DSR mode, the master holding the IPv6 VIP
+    // (its plane's IPv6 switch on), the backup not.
+    for (node, holding) in [(&c.a, "yes"), (&c.b, "no")] {
+        let shown = node.show_vrrp();
+        let block = shown.split_once("\n\nfamily ipv6\n").map(|(_, b)| b);
+        let block = block.unwrap_or_else(|| panic!("{}: no IPv6 block:\n{shown}", node.name));
+        let expected = format!("interface eth1 (dsr)\nholding {holding}\n");
+        assert!(block.contains(&expected), "{}:\n{shown}", node.name);
+    }
 
     let clients: Vec<Ipv6Addr> = c.seed.client_sources6().into_iter().take(40).collect();
     let (pinned, spread) = clients.split_at(20);
