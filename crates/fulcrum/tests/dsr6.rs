@@ -9,6 +9,8 @@
 //!   answers go straight from the target to the client (a capture on ns0a's eth1 sees
 //!   requests to the VIP, never an answer from it); `show sessions` lists the IPv6 clients; a
 //!   query the client's stack fragments reaches its client's node whole and is answered; a
+//!   Packet Too Big about an answer a target sent from the VIP reaches that target (one about a
+//!   client without a session does not); a
 //!   target whose Bind9 stops goes down and its clients move to the other node;
 //! - Neighbor Solicitations for the IPv6 VIP are answered only while Fulcrum's IPv6 VRRP
 //!   instance is master: under a rival IPv6 VRRP router of higher priority (keepalived, version
@@ -85,6 +87,27 @@ fn big_query6(seed: &SeedLab, source: Ipv6Addr, len: usize) -> Option<String> {
         .expect("run python3 in the client namespace");
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     (output.status.success() && matches!(text.as_str(), "ns0a" | "ns0b")).then_some(text)
+}
+
+/// A Packet Too Big (with `mtu`) from the router to the IPv6 VIP, quoting a UDP answer the VIP
+/// sent from port 53 to `client` (the kernel fills the ICMPv6 checksum of a raw socket).
+fn packet_too_big_from_the_router(seed: &SeedLab, client: Ipv6Addr, mtu: u32) {
+    let script = format!(
+        "import socket, struct\n\
+         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)\n\
+         udp = struct.pack('!HHHH', 53, 4000, 20, 0) + bytes(12)\n\
+         ip = struct.pack('!IHBB', 0x60000000, len(udp), 17, 63) + socket.inet_pton(socket.AF_INET6, '{VIP6}') + socket.inet_pton(socket.AF_INET6, '{client}')\n\
+         s.sendto(struct.pack('!BBHI', 2, 0, 0, {mtu}) + ip + udp, ('{VIP6}', 0))\n"
+    );
+    let output = seed
+        .router
+        .exec(&["python3", "-c", &script])
+        .expect("run python3 in the router namespace");
+    assert!(
+        output.status.success(),
+        "sending the Packet Too Big failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn wait_answered6(seed: &SeedLab, balancer: &Balancer, within: Duration) {
@@ -186,13 +209,42 @@ fn ipv6_clients_are_balanced_sticky_and_moved_off_a_target_that_goes_down() {
         );
     }
 
+    // A Packet Too Big from the router about an answer ns0b sent from the VIP to one of its
+    // clients reaches ns0b, unchanged; one about a client without a session stays with the
+    // kernel.
+    let on_b = clients.iter().copied().find(|c| node_of[c] == "ns0b");
+    let on_b = on_b.unwrap_or_else(|| panic!("no client on ns0b"));
+    let errors = seed
+        .ns0b
+        .capture("eth0", &["icmp6", "and", "ip6[40]", "==", "2"])
+        .expect("capture on ns0b's eth0");
+    std::thread::sleep(Duration::from_secs(1));
+    let stranger: Ipv6Addr = "fd00:10:99::1:99".parse().expect("an address");
+    // Told apart by the MTU they carry.
+    for (client, mtu) in [(on_b, 1280), (stranger, 1400)] {
+        packet_too_big_from_the_router(&seed, client, mtu);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = errors.stop();
+    let carrying = |mtu: u32| {
+        let text = format!("packet too big, mtu {mtu}");
+        seen.iter().filter(|l| l.contains(&text)).count()
+    };
+    assert_eq!(
+        carrying(1280),
+        1,
+        "the error about {on_b} did not reach ns0b:\n{seen:#?}"
+    );
+    assert_eq!(
+        carrying(1400),
+        0,
+        "an error without a session was forwarded:\n{seen:#?}"
+    );
+
     // A 2000-byte query over IPv6 from a client on ns0b: its stack sends it as two fragments
     // (IPv6 routers never fragment, and nothing on the way reassembles), the plane steers the
     // second, which carries no ports, by the client's session too, and ns0b reassembles and
-    // answers.
-    let on_b = clients.iter().copied().find(|c| node_of[c] == "ns0b");
-    let on_b = on_b.unwrap_or_else(|| panic!("no client on ns0b"));
-    // Fragments (next header 44 right after the fixed header) arriving at ns0b.
+    // answers. The capture sees fragments (next header 44 right after the fixed header).
     let fragments = seed
         .ns0b
         .capture("eth0", &["ip6[6]", "==", "44"])
@@ -242,6 +294,7 @@ fn ipv6_clients_are_balanced_sticky_and_moved_off_a_target_that_goes_down() {
     assert!(counter("delivered-locally") > 0);
     assert!(counter("nd-solicits-sent") > 0);
     assert!(counter("nd-answered") + counter("nd-announced") > 0);
+    assert_eq!(counter("icmp6-errors-fwd"), 1);
     assert_eq!(counter("drop-local-failed"), 0);
     assert_eq!(counter("drop-tx-full"), 0);
 }
