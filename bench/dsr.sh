@@ -2,24 +2,30 @@
 # DSR benchmark: in the seed's lab (network namespaces, removed on exit), a UDP flood from the
 # client namespace through the router, once to a target directly (the kernel's IP forwarding) and
 # once to the VIP (then Fulcrum's DSR path on ns0a's eth1), and dnsperf QPS to the VIP versus one
-# target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR).
+# target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR). IPv4 and IPv6
+# run beside each other in the same run (the lab made dual-stack inside its namespaces), or one
+# family alone with --family.
 #
-#   sudo bench/dsr.sh [--seconds 5] [--no-build]
+#   sudo bench/dsr.sh [--seconds 5] [--family 4|6|both] [--no-build]
 #
-# Every phase is bounded (--seconds, at most 60); the whole run takes about 4 x seconds + 15 s.
+# Every phase is bounded (--seconds, at most 60); the whole run takes about 4 x seconds + 15 s
+# per family.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
 seconds=5
+family=both
 build=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seconds) seconds="${2:?--seconds needs a value}"; shift 2 ;;
         --seconds=*) seconds="${1#*=}"; shift ;;
+        --family) family="${2:?--family needs 4, 6 or both}"; shift 2 ;;
+        --family=*) family="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "dsr.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -31,6 +37,7 @@ die() {
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, AF_PACKET): run it with sudo"
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 60 ]] || die "--seconds must be 1..60"
+[[ "$family" =~ ^(4|6|both)$ ]] || die "--family must be 4, 6 or both"
 # tool -> Debian package that provides it
 for pair in ip:iproute2 flock:util-linux named:bind9 dnsperf:dnsperf dig:bind9-dnsutils; do
     tool="${pair%%:*}"
@@ -63,4 +70,4 @@ done
 
 echo "# bench/dsr.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-timeout $((seconds * 6 + 120)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds"
+timeout $((seconds * 12 + 180)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$family"

@@ -1,10 +1,10 @@
 //! Address families. Errors: a server and its targets share one family (a DSR or proxied
 //! query cannot change family on the way), and a network's `real6` and `virt6` lie inside its
 //! `addr6`/`mask6`. Warnings, one per statement, for the IPv6 the configuration accepts and the
-//! daemon does not serve yet: the network's IPv6 attributes (but `virt6` when VRRP floats it),
-//! an IPv6 `syncpeer`, an IPv6 server or `virt6` under a `vrrp` block in DSR mode (VRRP floats
-//! IPv6 addresses in proxy mode only), `dsr enable` for an IPv6 server's target. Warnings are given only for statements of the text being applied (a shell command
-//! does not repeat the file's), so each points at what the operator wrote.
+//! daemon does not act on: `addr6`, `mask6` and `real6` when no IPv6 server has DSR targets
+//! (only the DSR plane uses them), `virt6` without a `vrrp` block, an IPv6 `syncpeer`. Warnings
+//! are given only for statements of the text being applied (a shell command does not repeat the
+//! file's), so each points at what the operator wrote.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -96,21 +96,9 @@ fn not_served(span: Span, what: String, why: &str) -> Error {
     Error::new(span, format!("{what} is accepted and ignored: {why}"))
 }
 
-/// Whether the daemon runs the DSR plane for this configuration (an active server with a DSR
-/// target), as `fulcrum`'s data plane decides: VRRP floats IPv6 addresses in proxy mode only.
-fn dsr_mode(config: &Config) -> bool {
-    config.active_servers().any(|server| {
-        server
-            .targets
-            .iter()
-            .filter_map(|id| config.targets.get(id))
-            .any(|target| target.dsr)
-    })
-}
-
 pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
     let mut warnings = Vec::new();
-    let ipv6_vips_float = config.vrrp.is_some() && !dsr_mode(config);
+    let ipv6_dsr = ipv6_dsr(config);
     for (id, network) in &config.networks {
         let values = [
             ("addr6", network.addr6.map(|a| a.to_string())),
@@ -123,19 +111,22 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
             else {
                 continue;
             };
-            if keyword == "virt6" && ipv6_vips_float {
-                continue;
-            }
-            // Session sync sends from `real6` to an IPv6 `syncpeer`.
-            let ipv6_sync = network.syncpeers.iter().any(|p| p.is_ipv6());
-            if ipv6_sync && matches!(keyword, "real6" | "addr6" | "mask6") {
-                continue;
-            }
-            warnings.push(not_served(
-                *span,
-                format!("{keyword} {value}"),
-                "Fulcrum does not run VRRP, neighbour discovery or DSR over IPv6 yet",
-            ));
+            let why = if keyword == "virt6" {
+                if config.vrrp.is_some() {
+                    continue;
+                }
+                "a virtual address floats under a `vrrp` block only, and there is none"
+            } else {
+                // Session sync sends from `real6` to an IPv6 `syncpeer`.
+                let ipv6_sync = network.syncpeers.iter().any(|p| p.is_ipv6());
+                if ipv6_dsr || ipv6_sync {
+                    continue;
+                }
+                "only the DSR plane (neighbour solicitations leave from `real6`) and session sync \
+                 to an IPv6 `syncpeer` use it, and this network has neither an IPv6 server with \
+                 DSR targets nor an IPv6 syncpeer"
+            };
+            warnings.push(not_served(*span, format!("{keyword} {value}"), why));
         }
         let ipv6_peer = network.syncpeers.iter().find(|p| p.is_ipv6());
         if let (Some(peer), Some(span), None) = (
@@ -150,45 +141,19 @@ pub fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
             ));
         }
     }
-    for (id, server) in &config.servers {
-        if server.ipaddr.is_ipv4() {
-            continue;
-        }
-        let server_at = ipaddr_at(origins, Kind::Server, *id);
-        if config.vrrp.is_some() && !ipv6_vips_float {
-            if let Some(span) = server_at.or(origins.vrrp) {
-                warnings.push(not_served(
-                    span,
-                    format!(
-                        "the IPv6 address {} of server {id} under vrrp",
-                        server.ipaddr
-                    ),
-                    "VRRP floats IPv6 addresses in proxy mode only yet (this configuration has DSR \
-                     targets), so this address does not move between nodes",
-                ));
-            }
-        }
-        for target_id in &server.targets {
-            let Some(target) = config.targets.get(target_id).filter(|t| t.dsr) else {
-                continue;
-            };
-            let dsr_at = origins
-                .block_opts
-                .get(&(Kind::Target, *target_id, "dsr"))
-                .copied();
-            if let Some(span) = dsr_at.or(server_at) {
-                warnings.push(not_served(
-                    span,
-                    format!(
-                        "dsr enable on target {target_id} ({}) of IPv6 server {id}",
-                        target.ipaddr
-                    ),
-                    "the DSR plane forwards IPv4 only yet, so the server is not balanced",
-                ));
-            }
-        }
-    }
     warnings
+}
+
+/// Whether the DSR plane balances an IPv6 server: an active one with a DSR target.
+fn ipv6_dsr(config: &Config) -> bool {
+    config.active_servers().any(|server| {
+        server.ipaddr.is_ipv6()
+            && server
+                .targets
+                .iter()
+                .filter_map(|id| config.targets.get(id))
+                .any(|target| target.dsr)
+    })
 }
 
 #[cfg(test)]

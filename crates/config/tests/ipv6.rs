@@ -1,7 +1,7 @@
 //! IPv6 in the configuration: BalanceNG's network attributes `addr6`, `mask6` (a prefix length,
 //! or a contiguous IPv6 mask read as one), `real6`, `virt6`, an IPv6 `syncpeer`, IPv6 servers and
 //! targets; what each puts in the model, that the canonical text prints it back, and that
-//! everything the daemon does not serve over IPv6 yet loads with a warning naming the statement
+//! everything the daemon does not act on over IPv6 loads with a warning naming the statement
 //! (exact line and column), never silently.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -62,25 +62,27 @@ fn network_attributes_load_and_print_back() {
 
 #[test]
 fn what_is_not_served_over_ipv6_is_named_in_a_warning() {
-    let why_network = "is accepted and ignored: Fulcrum does not run VRRP, neighbour discovery or DSR over IPv6 yet";
+    // Every IPv6 attribute is served: DSR balances server 2 (from `real6`), VRRP floats
+    // `virt6` and the IPv6 server in both modes, sync runs from `real6` to the IPv6 syncpeer.
+    assert_eq!(warnings(DUAL_STACK), Vec::<String>::new());
+    // In proxy mode VRRP floats the IPv6 server and `virt6`, sync uses `real6`: no warning.
+    let proxy = DUAL_STACK.replace("dsr enable\n", "");
+    assert_eq!(warnings(&proxy), Vec::<String>::new());
+    // Without IPv6 DSR nor an IPv6 syncpeer the network's other IPv6 attributes serve nothing:
+    // each is named.
+    let proxy_v4_sync = proxy.replace("syncpeer fd00:10:235:210::46", "syncpeer 10.235.210.46");
+    let proxy_warnings = warnings(&proxy_v4_sync);
+    let why = "is accepted and ignored: only the DSR plane (neighbour solicitations leave from \
+               `real6`) and session sync to an IPv6 `syncpeer` use it, and this network has \
+               neither an IPv6 server with DSR targets nor an IPv6 syncpeer";
     assert_eq!(
-        warnings(DUAL_STACK),
-        vec![
-            // addr6, mask6 and real6 serve session sync to the IPv6 syncpeer.
-            format!("14:1: virt6 fd00:10:235:210::1 {why_network}"),
-            "26:1: the IPv6 address fd00:10:235:210::1 of server 2 under vrrp is accepted and \
-             ignored: VRRP floats IPv6 addresses in proxy mode only yet (this configuration has \
-             DSR targets), so this address does not move between nodes"
-                .to_string(),
-            "37:1: dsr enable on target 2 (fd00:10:235:210::43) of IPv6 server 2 is accepted and \
-             ignored: the DSR plane forwards IPv4 only yet, so the server is not balanced"
-                .to_string(),
+        proxy_warnings,
+        [
+            format!("11:1: addr6 fd00:10:235:210:: {why}"),
+            format!("12:1: mask6 64 {why}"),
+            format!("13:1: real6 fd00:10:235:210::45 {why}"),
         ]
     );
-    // In proxy mode VRRP floats the IPv6 server and `virt6`: no warning about them.
-    let proxy = DUAL_STACK.replace("dsr enable\n", "");
-    let proxy_warnings = warnings(&proxy);
-    assert_eq!(proxy_warnings, Vec::<String>::new());
     // An IPv6 syncpeer needs `real6` to send from.
     let no_real6 = DUAL_STACK.replace("real6 fd00:10:235:210::45\n", "");
     assert!(
@@ -107,11 +109,19 @@ fn a_shell_change_warns_about_what_it_touches_only() {
     let base = fulcrum_config::parse("t.conf", DUAL_STACK).unwrap();
     let loaded = fulcrum_config::apply_loaded(&base, "shell", "target 2 { weight 5 }").unwrap();
     assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
-    let loaded = fulcrum_config::apply_loaded(&base, "shell", "target 2 { dsr enable }").unwrap();
-    assert_eq!(loaded.warnings.0.len(), 1);
+    // Without a vrrp block `virt6` does not float: a shell change naming it says so.
+    let without_vrrp = DUAL_STACK.replace("vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n", "");
+    let base_without = fulcrum_config::parse("t.conf", &without_vrrp).unwrap();
+    let loaded = fulcrum_config::apply_loaded(
+        &base_without,
+        "shell",
+        "network 1 { virt6 fd00:10:235:210::2 }",
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings.0.len(), 1, "{}", loaded.warnings);
     assert_eq!(
         (loaded.warnings.0[0].line, loaded.warnings.0[0].col),
-        (1, 12)
+        (1, 13)
     );
     // Changing a target's family under its server is refused, naming the target's statement.
     let error =

@@ -8,16 +8,21 @@
 //! 2. DNS: dnsperf QPS to the VIP (seed configuration, both Bind9 nodes) and directly to one
 //!    target.
 //!
+//! Each for IPv4, IPv6 or both in the same run (the lab made dual-stack, `netlab::seed6`; one
+//! Fulcrum serves both VIPs, as a dual-stack node does).
+//!
 //! `dsr_bench flood DST PORT SECONDS` is the traffic generator itself (run inside the client
-//! namespace by the harness). Every phase is bounded in time; the lab is removed on exit.
+//! namespace by the harness; the sources are the client's extra addresses of DST's family).
+//! Every phase is bounded in time; the lab is removed on exit.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netlab::lab::{Lab, Ns};
 use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR, VIP};
+use netlab::seed6::{NS0B_ADDR6, VIP6};
 
 /// The flood's destination port on the targets: nothing listens there, so the target's kernel
 /// counts and drops (its ICMP errors are rate limited).
@@ -30,7 +35,8 @@ fn main() {
         Some("flood") => flood(&args[2..]),
         Some("lab") => lab(&args[2..]),
         _ => Err(
-            "usage: dsr_bench lab FULCRUM_BIN SECONDS | dsr_bench flood DST PORT SECONDS".into(),
+            "usage: dsr_bench lab FULCRUM_BIN SECONDS [4|6|both] | dsr_bench flood DST PORT SECONDS"
+                .into(),
         ),
     };
     if let Err(e) = result {
@@ -47,14 +53,16 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T>
         .ok_or_else(|| format!("missing or bad {what}"))
 }
 
-/// The generator: UDP datagrams of PAYLOAD bytes to DST:PORT from 10.99.1.1..200 in turn,
-/// batches of 64 through sendmmsg, for SECONDS (at most 60). Prints `sent N`.
+/// The generator: UDP datagrams of PAYLOAD bytes to DST:PORT from 10.99.1.1..200 (or, to an
+/// IPv6 DST, fd00:10:99::1:1..200) in turn, batches of 64 through sendmmsg, for SECONDS (at
+/// most 60). Prints `sent N`.
 fn flood(args: &[String]) -> Result<()> {
-    let dst: Ipv4Addr = arg(args, 0, "destination")?;
+    let dst: IpAddr = arg(args, 0, "destination")?;
     let port: u16 = arg(args, 1, "port")?;
     let seconds: f64 = arg(args, 2, "seconds")?;
-    let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))?;
-    let dest = SocketAddr::new(IpAddr::V4(dst), port);
+    let any = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let socket = UdpSocket::bind(any).map_err(|e| format!("bind: {e}"))?;
+    let dest = SocketAddr::new(dst, port);
     let payload = [0x5au8; PAYLOAD];
     let mut batch = fulcrum_sys::SendBatch::new(64, 64 * PAYLOAD);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.1, 60.0));
@@ -63,7 +71,19 @@ fn flood(args: &[String]) -> Result<()> {
     while Instant::now() < deadline {
         for _ in 0..64 {
             source = source % 200 + 1;
-            let from = IpAddr::V4(Ipv4Addr::new(10, 99, 1, source));
+            let from = match dst {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(10, 99, 1, source)),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(
+                    0xfd00,
+                    0x10,
+                    0x99,
+                    0,
+                    0,
+                    0,
+                    1,
+                    u16::from(source),
+                )),
+            };
             batch.push(&payload, Some(dest), Some(from));
         }
         sent += batch.flush(&socket) as u64;
@@ -140,7 +160,7 @@ fn stop_fulcrum(f: Fulcrum) {
     let _ = f.socket;
 }
 
-fn run_flood(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64) -> Result<u64> {
+fn run_flood(seed: &SeedLab, me: &str, dst: IpAddr, seconds: f64) -> Result<u64> {
     let out = seed
         .client
         .run(&[
@@ -167,7 +187,7 @@ struct Rates {
 
 /// One flood phase: packets per second sent, forwarded by the router, sent by ns0a's eth1
 /// (Fulcrum), received by ns0b's eth0; Fulcrum's CPU in cores.
-fn phase(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64, fulcrum_pid: u32) -> Result<Rates> {
+fn phase(seed: &SeedLab, me: &str, dst: IpAddr, seconds: f64, fulcrum_pid: u32) -> Result<Rates> {
     let before = (
         counter(&seed.router, "eth0", "tx_packets")?,
         counter(&seed.ns0a, "eth1", "tx_packets")?,
@@ -198,7 +218,7 @@ fn phase(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64, fulcrum_pid: u32
     })
 }
 
-fn dnsperf(seed: &SeedLab, dir: &Path, server: Ipv4Addr, seconds: u32) -> Result<f64> {
+fn dnsperf(seed: &SeedLab, dir: &Path, server: IpAddr, seconds: u32) -> Result<f64> {
     let queries = dir.join("queries.txt");
     std::fs::write(
         &queries,
@@ -230,7 +250,7 @@ fn dnsperf(seed: &SeedLab, dir: &Path, server: Ipv4Addr, seconds: u32) -> Result
         .ok_or_else(|| format!("no QPS in dnsperf's output:\n{text}"))
 }
 
-fn wait_answer(seed: &SeedLab, server: Ipv4Addr) -> Result<()> {
+fn wait_answer(seed: &SeedLab, server: IpAddr) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = seed
@@ -262,6 +282,9 @@ network 1 {
 addr 10.235.210.0
 mask 255.255.255.0
 real 10.235.210.45
+addr6 fd00:10:235:210::
+mask6 64
+real6 fd00:10:235:210::45
 interface eth1
 }
 register network 1
@@ -282,11 +305,85 @@ dsr enable
 }
 register target 2
 enable target 2
+server 2 {
+ipaddr fd00:10:235:210::1
+port 9
+protocol udp
+method session
+targets 3
+}
+register server 2
+enable server 2
+target 3 {
+ipaddr fd00:10:235:210::44
+port 9
+dsr enable
+}
+register target 3
+enable target 3
 ";
+
+/// The seed's NS0A configuration with IPv6 added: `real6`, and server 2 on the IPv6 VIP over
+/// both nodes' IPv6 addresses.
+fn seed_dual_config() -> String {
+    include_str!("../../../tests/fixtures/ns0a.conf")
+        .replace(
+            "real 10.235.210.45\n",
+            "real 10.235.210.45\naddr6 fd00:10:235:210::\nmask6 64\nreal6 fd00:10:235:210::45\n",
+        )
+        .replace(
+            "// end of configuration",
+            "server 2 {\nipaddr fd00:10:235:210::1\nport 53\nmethod session\ntargets 3,4\n}\n\
+             register server 2\nenable server 2\n\
+             target 3 {\nipaddr fd00:10:235:210::43\nport 53\ndsr enable\n}\n\
+             target 4 {\nipaddr fd00:10:235:210::44\nport 53\ndsr enable\n}\n\
+             register targets 3,4\nenable targets 3,4\n",
+        )
+}
+
+/// Which families a run measures.
+fn families(args: &[String]) -> Result<Vec<Family>> {
+    match args.get(2).map(String::as_str) {
+        None | Some("both") => Ok(vec![Family::V4, Family::V6]),
+        Some("4") => Ok(vec![Family::V4]),
+        Some("6") => Ok(vec![Family::V6]),
+        Some(other) => Err(format!("family {other:?}: 4, 6 or both")),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    fn vip(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(VIP),
+            Family::V6 => IpAddr::V6(VIP6),
+        }
+    }
+
+    fn ns0b(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(NS0B_ADDR),
+            Family::V6 => IpAddr::V6(NS0B_ADDR6),
+        }
+    }
+}
 
 fn lab(args: &[String]) -> Result<()> {
     let bin: PathBuf = arg::<String>(args, 0, "fulcrum binary")?.into();
     let seconds: f64 = arg(args, 1, "seconds")?;
+    let families = families(args)?;
     let me = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .display()
@@ -294,16 +391,21 @@ fn lab(args: &[String]) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lab = Lab::new("dsrbench");
     let seed = seed_topology(&lab).map_err(|e| e.to_string())?;
+    seed.add_ipv6().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
 
     // Forwarding: Fulcrum on ns0a balancing VIP:9 to ns0b only.
     let fulcrum = start_fulcrum(&seed, &bin, dir.path(), "flood", FLOOD_CONFIG)?;
     std::thread::sleep(Duration::from_millis(1500));
-    // Warm up ARP on the router for both destinations.
-    let _ = run_flood(&seed, &me, NS0B_ADDR, 0.2);
-    let _ = run_flood(&seed, &me, VIP, 0.2);
-    let kernel = phase(&seed, &me, NS0B_ADDR, seconds, fulcrum.pid)?;
-    let dsr = phase(&seed, &me, VIP, seconds, fulcrum.pid)?;
+    let mut measured = Vec::new();
+    for &family in &families {
+        // Warm up ARP (neighbour discovery) on the router for both destinations.
+        let _ = run_flood(&seed, &me, family.ns0b(), 0.2);
+        let _ = run_flood(&seed, &me, family.vip(), 0.2);
+        let kernel = phase(&seed, &me, family.ns0b(), seconds, fulcrum.pid)?;
+        let dsr = phase(&seed, &me, family.vip(), seconds, fulcrum.pid)?;
+        measured.push((family, kernel, dsr));
+    }
     stop_fulcrum(fulcrum);
     let log = std::fs::read_to_string(dir.path().join("flood.log")).unwrap_or_default();
     let plane_counter = |name: &str| -> u64 {
@@ -317,30 +419,44 @@ fn lab(args: &[String]) -> Result<()> {
 
     println!("## DSR forwarding ({cores} cores, {seconds} s per phase, {PAYLOAD}-byte UDP payload, 200 sources)");
     println!();
-    println!("| path | generator sent pps | router forwarded pps | ns0a eth1 (Fulcrum) tx pps | ns0b eth0 rx pps | Fulcrum CPU (cores) | Fulcrum frames per core-second |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, r) in [
-        ("client -> router -> ns0b (kernel forwarding only)", &kernel),
-        ("client -> router -> VIP -> Fulcrum DSR -> ns0b", &dsr),
-    ] {
+    println!("| family | path | generator sent pps | router forwarded pps | ns0a eth1 (Fulcrum) tx pps | ns0b eth0 rx pps | Fulcrum CPU (cores) | Fulcrum frames per core-second |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let rows = measured.iter().flat_map(|(family, kernel, dsr)| {
+        [
+            (
+                family.name(),
+                "client -> router -> ns0b (kernel forwarding only)",
+                kernel,
+            ),
+            (
+                family.name(),
+                "client -> router -> VIP -> Fulcrum DSR -> ns0b",
+                dsr,
+            ),
+        ]
+    });
+    for (family, name, r) in rows {
         let per_core = if r.fulcrum_cores > 0.01 {
             r.dsr / r.fulcrum_cores
         } else {
             0.0
         };
         println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} |",
+            "| {family} | {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} |",
             r.sent, r.router, r.dsr, r.delivered, r.fulcrum_cores, per_core
         );
     }
     println!();
-    println!(
-        "DSR kept up with the kernel's forwarding: {:.1}% of the router's forwarded packets left ns0a's eth1 towards ns0b",
-        if dsr.router > 0.0 { 100.0 * dsr.dsr / dsr.router } else { 0.0 }
-    );
+    for (family, _, dsr) in &measured {
+        println!(
+            "{}: DSR kept up with the kernel's forwarding: {:.1}% of the router's forwarded packets left ns0a's eth1 towards ns0b",
+            family.name(),
+            if dsr.router > 0.0 { 100.0 * dsr.dsr / dsr.router } else { 0.0 }
+        );
+    }
 
     println!(
-        "Fulcrum's own counters over both phases: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
+        "Fulcrum's own counters over every flood phase: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
         plane_counter("frames-in"),
         plane_counter("forwarded"),
         plane_counter("drop-ring-full"),
@@ -348,23 +464,31 @@ fn lab(args: &[String]) -> Result<()> {
     );
 
     // DNS: the seed configuration, both Bind9 nodes.
-    let _bind9 = seed.start_bind9().map_err(|e| e.to_string())?;
+    let _bind9 = seed.start_bind9_dual().map_err(|e| e.to_string())?;
     seed.ns0a
         .addr("eth1", "10.235.210.45/32")
         .map_err(|e| e.to_string())?;
-    let seed_conf = include_str!("../../../tests/fixtures/ns0a.conf");
-    let fulcrum = start_fulcrum(&seed, &bin, dir.path(), "seed", seed_conf)?;
-    wait_answer(&seed, VIP)?;
+    let fulcrum = start_fulcrum(&seed, &bin, dir.path(), "seed", &seed_dual_config())?;
     let dns_seconds = seconds.round().max(1.0) as u32;
-    let vip_qps = dnsperf(&seed, dir.path(), VIP, dns_seconds)?;
-    let direct_qps = dnsperf(&seed, dir.path(), NS0B_ADDR, dns_seconds)?;
+    let mut qps = Vec::new();
+    for &family in &families {
+        wait_answer(&seed, family.vip())?;
+        let vip_qps = dnsperf(&seed, dir.path(), family.vip(), dns_seconds)?;
+        let direct_qps = dnsperf(&seed, dir.path(), family.ns0b(), dns_seconds)?;
+        qps.push((family, vip_qps, direct_qps));
+    }
     stop_fulcrum(fulcrum);
     println!();
     println!("## dnsperf ({dns_seconds} s each, 8 clients, 200 outstanding, one source address)");
     println!();
     println!("| to | QPS |");
     println!("|---|---:|");
-    println!("| VIP 10.235.210.1 (Fulcrum DSR, seed configuration) | {vip_qps:.0} |");
-    println!("| ns0b 10.235.210.44 directly | {direct_qps:.0} |");
+    for (family, vip_qps, direct_qps) in qps {
+        println!(
+            "| VIP {} (Fulcrum DSR, seed configuration) | {vip_qps:.0} |",
+            family.vip()
+        );
+        println!("| ns0b {} directly | {direct_qps:.0} |", family.ns0b());
+    }
     Ok(())
 }

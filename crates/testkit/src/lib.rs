@@ -19,7 +19,8 @@
 //! | [`vrrp`] | VRRP labs: [`vrrp::Link`] (a switch), [`vrrp::Fulcrum`] and [`vrrp::Keepalived`] in a node's namespace, [`vrrp::Group`], [`vrrp::holds_vip`] |
 //! | [`vrrp_states`] | [`vrrp_states::state_of`] and [`vrrp_states::watch`]: no moment with two masters |
 //! | [`seed_dsr`] | one `fulcrum run` in the seed lab's ns0a ([`seed_dsr::Balancer`]), the seed's agents, `dig` from the client ([`seed_dsr::ask`], [`seed_dsr::dig_vip`]) |
-//! | [`cluster`] | the seed's two-node cluster ([`cluster::Cluster`], [`cluster::Node`]) and a bounded DNS load ([`cluster::load::Load`]) |
+//! | [`seed_dsr6`] | `dig -6` through the IPv6 VIP of the dual-stack seed lab ([`seed_dsr6::ask6`]) |
+//! | [`cluster`] | the seed's two-node cluster ([`cluster::Cluster`], dual-stack with [`cluster::Cluster::new_dual_stack`], [`cluster::Node`]) and a bounded DNS load ([`cluster::load::Load`]) |
 //! | [`chromium`] | a real headless Chromium on a loopback page: [`chromium::dump_dom`], [`chromium::screenshot`] |
 //! | [`package`] | the .deb: building it, a systemd notify listener, the installed daemon run as its unit |
 //!
@@ -46,6 +47,7 @@ pub mod netns;
 pub mod package;
 pub mod process;
 pub mod seed_dsr;
+pub mod seed_dsr6;
 pub mod show;
 pub mod vrrp;
 pub mod vrrp_states;

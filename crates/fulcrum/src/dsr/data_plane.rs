@@ -52,4 +52,12 @@ impl VipSwitch for Dsr {
     fn is_active(&self) -> bool {
         Dsr::is_active(self)
     }
+
+    fn set_active6(&self, active: bool) {
+        Dsr::set_active6(self, active);
+    }
+
+    fn is_active6(&self) -> bool {
+        Dsr::is_active6(self)
+    }
 }

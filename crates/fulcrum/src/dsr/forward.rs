@@ -136,11 +136,11 @@ fn steer(
         Some(ports) => table
             .servers
             .iter()
-            .position(|s| s.vip == flow.dst && s.serves(flow.protocol, ports.dst)),
+            .position(|s| s.vip == IpAddr::V4(flow.dst) && s.serves(flow.protocol, ports.dst)),
         None => table
             .servers
             .iter()
-            .position(|s| s.vip == flow.dst && s.serves(flow.protocol, s.port)),
+            .position(|s| s.vip == IpAddr::V4(flow.dst) && s.serves(flow.protocol, s.port)),
     };
     let Some(server_index) = found else {
         return Decision::Other;
@@ -149,7 +149,9 @@ fn steer(
     let sticky = server.method == Method::Session
         || flow.protocol == protocol::TCP
         || flow.fragment.is_some();
-    let Some(target_index) = choose(server, table, flow, sticky, sessions, pick) else {
+    let client = IpAddr::V4(flow.src);
+    let Some(target_index) = choose(server, table, flow.protocol, client, sticky, sessions, pick)
+    else {
         return Decision::Drop(PlaneDrop::NoTarget(server_index));
     };
     let target = &table.targets[target_index];
@@ -175,17 +177,19 @@ fn steer(
     }
 }
 
-/// The index in `table.targets` for this flow's client: the core's stick-or-pick rule, sticky
-/// as the caller says, each session's target kept while its `sticky` flag holds.
-fn choose(
+/// The index in `table.targets` for `client` (of either family) over `proto`: the core's
+/// stick-or-pick rule, sticky as the caller says, each session's target kept while its
+/// `sticky` flag holds.
+pub(super) fn choose(
     server: &DsrServer,
     table: &DsrTable,
-    flow: &Flow,
+    proto: u8,
+    client: IpAddr,
     sticky: bool,
     sessions: &Sessions,
     pick: &mut Pick,
 ) -> Option<usize> {
-    let transport = usize::from(flow.protocol == protocol::TCP);
+    let transport = usize::from(proto == protocol::TCP);
     let index_of = |id: u32| {
         server
             .targets
@@ -203,7 +207,7 @@ fn choose(
     // Only a sticky frame reads the clock: whole datagrams balanced one by one need none.
     let now = if sticky { sessions.now() } else { 0 };
     let may_keep = |id: u32| index_of(id).is_some_and(|i| table.targets[i].sticky[transport]);
-    let id = stick_or_pick(&rule, IpAddr::V4(flow.src), now, may_keep, sessions, pick)?;
+    let id = stick_or_pick(&rule, client, now, may_keep, sessions, pick)?;
     index_of(id)
 }
 

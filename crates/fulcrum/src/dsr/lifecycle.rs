@@ -3,8 +3,9 @@
 //! stops the threads when the interface goes down or away (sessions, resolved MACs and counters
 //! stay in [`super::Shared`]) and starts them on a new set of sockets when it is up again, also
 //! under a new index after it was deleted and created again (sockets bound to the old index
-//! would hear nothing). Without a watcher the plane runs on whatever index the interface has
-//! when it starts, as before.
+//! would hear nothing); the announcements of the VIPs (gratuitous ARP, unsolicited neighbour
+//! advertisements) are due again on every start. Without a watcher the plane runs on whatever
+//! index the interface has when it starts, as before.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ impl Inner {
                         );
                         control.running = Some(running);
                         self.shared.announce.store(true, Ordering::Release);
+                        self.shared.nd6.announce.store(true, Ordering::Release);
                     }
                     Err(e) => problems.push(format!("cannot run DSR on {interface}: {e}")),
                 }

@@ -61,6 +61,8 @@ impl Inner {
                     }
                 }
             }
+            changed |=
+                super::nd::maintain6(&self.shared.nd6, &table, &sender, own_mac, counters, now);
             if changed {
                 // `apply` may hold the lock while it joins this very thread (interface change):
                 // never wait for it here, retry on the next turn instead.

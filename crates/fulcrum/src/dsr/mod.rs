@@ -18,20 +18,32 @@
 //! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
 //! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
 //! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
+//!
+//! IPv6 runs on the same interface and threads: frames with the IPv6 EtherType go to
+//! [`worker6`], which forwards frames sent to the IPv6 virtual MAC `00:00:5e:00:02:VRID` for an
+//! IPv6 VIP service with the same sessions and methods ([`forward6`]), answers Neighbor
+//! Solicitations in place of ARP and resolves target MACs by Neighbor Discovery from `real6`
+//! ([`nd`], [`resolver6`]). The IPv6 VRRP instance has its own switch ([`Dsr::set_active6`]).
 
 mod checksum;
+mod checksum6;
 mod data_plane;
 pub mod driver;
 mod forward;
+mod forward6;
 mod health;
 mod lifecycle;
 mod maintain;
+mod nd;
 pub mod path;
 pub mod plane_counters;
 mod resolver;
+mod resolver6;
 pub mod sync_link;
 pub mod table;
+mod table6;
 mod worker;
+mod worker6;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +103,8 @@ pub(crate) struct Shared {
     path: Arc<PathProbes>,
     /// Session sync through the DSR interface (hosts without `real` in the kernel).
     sync: SyncLink,
+    /// The IPv6 side: its VRRP switch and neighbour discovery.
+    nd6: nd::Nd6,
 }
 
 /// The threads serving one interface.
@@ -150,6 +164,7 @@ impl Dsr {
             announce: AtomicBool::new(true),
             path: Arc::new(PathProbes::default()),
             sync: SyncLink::default(),
+            nd6: nd::Nd6::default(),
         });
         Dsr {
             inner: Arc::new(Inner {
@@ -310,13 +325,20 @@ impl Inner {
             tracing::warn!("dsr: cannot list this host's addresses ({e}); assuming none");
             Vec::new()
         });
+        let local_addrs6 = packet::local_ipv6_addrs().unwrap_or_else(|e| {
+            tracing::warn!("dsr: cannot list this host's IPv6 addresses ({e}); assuming none");
+            Vec::new()
+        });
         let macs = lock(&self.shared.resolver).macs();
+        let macs6 = lock(&self.shared.nd6.resolver).macs();
         let writers = self.options.workers + 1;
         let (table, mut problems) = table::build(
             &config,
             &Facts {
                 local_addrs: &local_addrs,
+                local_addrs6: &local_addrs6,
                 macs: &macs,
+                macs6: &macs6,
                 operational: &control.plane.operational,
                 agent_values: &control.plane.agent_values,
             },
@@ -329,6 +351,7 @@ impl Inner {
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());
         lock(&self.shared.resolver).set_wanted(&wanted);
+        lock(&self.shared.nd6.resolver).set_wanted(&table.to_resolve6());
         let interface = table.interface.clone();
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
@@ -368,10 +391,14 @@ impl Inner {
                     None
                 }
             };
+            let local6 = packet::RawIpv6Sender::open()
+                .map_err(|e| tracing::warn!("dsr: no local IPv6 delivery ({e})"))
+                .ok();
             let job = worker::Worker {
                 index,
                 socket,
                 local,
+                local6,
                 own_mac,
                 stop: stop.clone(),
             };

@@ -23,6 +23,16 @@ fulcrum_wire::counted_enum! {
         ArpRequestsSent => "arp-requests-sent",
         /// Gratuitous ARP for a VIP (start, becoming active).
         ArpAnnounced => "arp-announced",
+        /// Neighbor Solicitations answered (an IPv6 VIP, or `real6`).
+        NdAnswered => "nd-answered",
+        NdAdvertsSeen => "nd-adverts-seen",
+        /// Neighbor Advertisements for an address not asked about lately: ignored.
+        NdUnsolicited => "nd-unsolicited",
+        NdSolicitsSent => "nd-solicits-sent",
+        /// Unsolicited Neighbor Advertisements for an IPv6 VIP (start, becoming active).
+        NdAnnounced => "nd-announced",
+        /// ICMPv6 errors about a client's flow sent on to the target holding its session.
+        Icmpv6ErrorsForwarded => "icmp6-errors-fwd",
         Vrrp => "vrrp",
         DropNotActive => "drop-not-active",
         DropNoTarget => "drop-no-target",

@@ -8,9 +8,11 @@
 //! whether the set of resolved MACs changed, which is when the forwarding table is rebuilt.
 //! Only a reply to a request of ours, within [`ANSWER_WINDOW`] of it and the first one, is
 //! learned: an unsolicited (gratuitous or spoofed) reply could otherwise point a target's
-//! clients at any MAC on the segment whenever its sender liked.
+//! clients at any MAC on the segment whenever its sender liked. The cache is the same for both
+//! families: `Resolver<Ipv6Addr>` holds what Neighbor Discovery learns ([`super::resolver6`]).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -46,15 +48,23 @@ struct Entry {
     answered: bool,
 }
 
-#[derive(Debug, Default)]
-pub struct Resolver {
-    entries: HashMap<Ipv4Addr, Entry>,
+#[derive(Debug)]
+pub struct Resolver<A = Ipv4Addr> {
+    entries: HashMap<A, Entry>,
 }
 
-impl Resolver {
+impl<A> Default for Resolver<A> {
+    fn default() -> Self {
+        Resolver {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<A: Copy + Eq + Hash + Ord> Resolver<A> {
     /// Makes `addrs` the addresses to resolve; others are forgotten. True if a resolved MAC
     /// was dropped.
-    pub fn set_wanted(&mut self, addrs: &[Ipv4Addr]) -> bool {
+    pub fn set_wanted(&mut self, addrs: &[A]) -> bool {
         let before = self.entries.values().filter(|e| e.mac.is_some()).count();
         self.entries.retain(|ip, _| addrs.contains(ip));
         for ip in addrs {
@@ -64,7 +74,7 @@ impl Resolver {
     }
 
     /// An ARP reply said `ip` is at `mac`: taken if it answers our latest request for `ip`.
-    pub fn learn(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) -> Learned {
+    pub fn learn(&mut self, ip: A, mac: EthernetAddress, now: Instant) -> Learned {
         let Some(entry) = self.entries.get_mut(&ip) else {
             return Learned::Ignored;
         };
@@ -86,7 +96,7 @@ impl Resolver {
     }
 
     /// Addresses to send an ARP request for now (each is then not due again for [`RETRY`]).
-    pub fn due_requests(&mut self, now: Instant) -> Vec<Ipv4Addr> {
+    pub fn due_requests(&mut self, now: Instant) -> Vec<A> {
         let mut due = Vec::new();
         for (ip, entry) in &mut self.entries {
             let stale = match (entry.mac, entry.last_reply) {
@@ -121,16 +131,16 @@ impl Resolver {
     }
 
     /// Whether `ip` is among the addresses to resolve.
-    pub fn wants(&self, ip: Ipv4Addr) -> bool {
+    pub fn wants(&self, ip: A) -> bool {
         self.entries.contains_key(&ip)
     }
 
     /// The MAC resolved for `ip`, if any.
-    pub fn mac_of(&self, ip: Ipv4Addr) -> Option<EthernetAddress> {
+    pub fn mac_of(&self, ip: A) -> Option<EthernetAddress> {
         self.entries.get(&ip).and_then(|e| e.mac)
     }
 
-    pub fn macs(&self) -> HashMap<Ipv4Addr, EthernetAddress> {
+    pub fn macs(&self) -> HashMap<A, EthernetAddress> {
         self.entries
             .iter()
             .filter_map(|(ip, e)| e.mac.map(|mac| (*ip, mac)))

@@ -2,17 +2,18 @@
 //! running host knows (its own addresses, the target MACs resolved so far, health), swapped
 //! whole whenever one of them changes.
 //!
-//! Contract: a server is balanced here when it is registered, enabled, has an IPv4 address and
-//! at least one `dsr enable` target. Its DSR targets take new clients only if registered,
+//! Contract: a server is balanced here when it is registered, enabled and has at least one
+//! `dsr enable` target; an IPv6 server is balanced on the network whose `addr6`/`mask6` hold
+//! it (resolved from `real6`, answered for with the IPv6 VRRP virtual MAC, see [`super::nd`]). Its DSR targets take new clients only if registered,
 //! enabled, operational, serving the protocol and reachable: a resolved MAC, or this very host
 //! (with `set localdsr 1`); with `set failopen 1`, when none is operational for a protocol,
 //! all of them but health ([`fail_open`]). Everything the table cannot honour is one human message in the
 //! returned problem list, never a panic: a missing interface or `real` address, a local target
-//! without `localdsr`, an IPv6 server. Frames are forwarded unchanged at the IP layer, so a
+//! without `localdsr`. Frames are forwarded unchanged at the IP layer, so a
 //! target's own `port` cannot apply and is reported when it differs.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use fulcrum_core::balance::{fail_open, Candidate, Chooser};
@@ -41,7 +42,8 @@ pub enum NextHop {
 
 pub struct DsrTarget {
     pub id: u32,
-    pub addr: Ipv4Addr,
+    /// Of the family of its servers.
+    pub addr: IpAddr,
     pub next_hop: NextHop,
     pub counters: Arc<CounterSet>,
     /// May keep its clients, per transport (UDP, TCP): registered, operational, reachable.
@@ -50,7 +52,7 @@ pub struct DsrTarget {
 
 pub struct DsrServer {
     pub id: u32,
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// 0 balances every port of the VIP.
     pub port: u16,
     pub protocol: Protocol,
@@ -87,21 +89,33 @@ pub struct DsrTable {
     pub source: Option<Ipv4Addr>,
     /// The MAC Fulcrum answers ARP for the VIPs with (VRRP virtual MAC).
     pub virtual_mac: Option<EthernetAddress>,
+    /// The network's `real6` address: the sender of Fulcrum's Neighbor Solicitations.
+    pub source6: Option<Ipv6Addr>,
+    /// The MAC Fulcrum answers Neighbor Solicitations for the IPv6 VIPs with (the IPv6 VRRP
+    /// virtual MAC `00:00:5e:00:02:VRID`, RFC 5798 §7.3).
+    pub virtual_mac6: Option<EthernetAddress>,
     pub servers: Vec<DsrServer>,
     pub targets: Vec<DsrTarget>,
 }
 
 impl DsrTable {
-    /// The distinct VIPs.
+    /// The distinct IPv4 VIPs.
     pub fn vips(&self) -> Vec<Ipv4Addr> {
-        let mut vips: Vec<Ipv4Addr> = self.servers.iter().map(|s| s.vip).collect();
+        let mut vips: Vec<Ipv4Addr> = self
+            .servers
+            .iter()
+            .filter_map(|s| match s.vip {
+                IpAddr::V4(vip) => Some(vip),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
         vips.sort();
         vips.dedup();
         vips
     }
 
     /// The first server balancing `vip`:`port` over `proto`.
-    pub fn server_for(&self, vip: Ipv4Addr, proto: u8, port: u16) -> Option<&DsrServer> {
+    pub fn server_for(&self, vip: IpAddr, proto: u8, port: u16) -> Option<&DsrServer> {
         self.servers
             .iter()
             .find(|s| s.vip == vip && s.serves(proto, port))
@@ -112,18 +126,21 @@ impl DsrTable {
         self.targets
             .iter()
             .filter(|t| t.next_hop != NextHop::Local)
-            .map(|t| t.addr)
+            .filter_map(|t| match t.addr {
+                IpAddr::V4(addr) => Some(addr),
+                IpAddr::V6(_) => None,
+            })
             .collect()
     }
 }
 
 impl VipTable for DsrTable {
     fn is_vip_addr(&self, addr: Ipv4Addr) -> bool {
-        self.servers.iter().any(|s| s.vip == addr)
+        self.servers.iter().any(|s| s.vip == IpAddr::V4(addr))
     }
 
     fn is_vip_service(&self, addr: Ipv4Addr, proto: u8, port: u16) -> bool {
-        self.server_for(addr, proto, port).is_some()
+        self.server_for(IpAddr::V4(addr), proto, port).is_some()
     }
 
     /// The VIPs, and the network's `real` address (this node's own on the DSR interface: the
@@ -137,8 +154,12 @@ impl VipTable for DsrTable {
 pub struct Facts<'a> {
     /// The host's own IPv4 addresses (a target among them is this host).
     pub local_addrs: &'a [Ipv4Addr],
+    /// The host's own IPv6 addresses.
+    pub local_addrs6: &'a [Ipv6Addr],
     /// Resolved target MACs.
     pub macs: &'a HashMap<Ipv4Addr, EthernetAddress>,
+    /// Resolved IPv6 target MACs (Neighbor Discovery).
+    pub macs6: &'a HashMap<Ipv6Addr, EthernetAddress>,
     /// Health by target id (absent: operational).
     pub operational: &'a HashMap<u32, bool>,
     /// The last non-zero value each target's agent reported (`method agent`).
@@ -163,10 +184,20 @@ fn dsr_targets_of<'a>(
         .filter(|t| t.dsr)
 }
 
-fn contains(network: &Network, addr: Ipv4Addr) -> bool {
-    match (network.addr, network.mask) {
-        (Some(net), Some(mask)) => {
+fn contains(network: &Network, addr: IpAddr) -> bool {
+    match (
+        addr,
+        network.addr,
+        network.mask,
+        network.addr6,
+        network.mask6,
+    ) {
+        (IpAddr::V4(addr), Some(net), Some(mask), _, _) => {
             u32::from(addr) & u32::from(mask) == u32::from(net) & u32::from(mask)
+        }
+        (IpAddr::V6(addr), _, _, Some(net), Some(len)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(addr) & mask == u128::from(net) & mask
         }
         _ => false,
     }
@@ -181,7 +212,7 @@ fn interface_name(config: &Config, network: &Network) -> Option<String> {
 
 /// The network a VIP is balanced on: the one whose subnet holds it, else the only network with
 /// an interface.
-fn network_of(config: &Config, vip: Ipv4Addr) -> Option<&Network> {
+fn network_of(config: &Config, vip: IpAddr) -> Option<&Network> {
     let usable: Vec<&Network> = config
         .networks
         .values()
@@ -207,10 +238,10 @@ pub fn build(
     counters: CounterMaps<'_>,
 ) -> (DsrTable, Vec<String>) {
     let mut problems = Vec::new();
+    let vrid = config.vrrp.as_ref().map_or(DEFAULT_VRID, |v| v.vrid);
     let mut table = DsrTable {
-        virtual_mac: Some(EthernetAddress::vrrp_virtual(
-            config.vrrp.as_ref().map_or(DEFAULT_VRID, |v| v.vrid),
-        )),
+        virtual_mac: Some(EthernetAddress::vrrp_virtual(vrid)),
+        virtual_mac6: Some(EthernetAddress::vrrp_virtual_v6(vrid)),
         ..DsrTable::default()
     };
     let mut target_index: HashMap<u32, usize> = HashMap::new();
@@ -218,13 +249,7 @@ pub fn build(
         if dsr_targets_of(config, server).next().is_none() {
             continue;
         }
-        let IpAddr::V4(vip) = server.ipaddr else {
-            problems.push(format!(
-                "server {}: DSR balances IPv4 only; {} is not",
-                server.id, server.ipaddr
-            ));
-            continue;
-        };
+        let vip = server.ipaddr;
         let Some(network) = network_of(config, vip) else {
             problems.push(format!(
                 "server {}: no network with an `interface` holds {vip}; DSR needs one (network N {{ addr ... mask ... interface eth1 }})",
@@ -251,7 +276,17 @@ pub fn build(
             }
             _ => table.interface = Some(interface),
         }
-        if table.source.is_none() {
+        if vip.is_ipv6() {
+            if table.source6.is_none() {
+                table.source6 = network.real6;
+                if network.real6.is_none() {
+                    problems.push(format!(
+                        "network {}: no `real6` address; IPv6 DSR needs it as the source of its neighbour solicitations to resolve target MACs",
+                        network.id
+                    ));
+                }
+            }
+        } else if table.source.is_none() {
             table.source = network.real;
             if network.real.is_none() {
                 problems.push(format!(
@@ -346,13 +381,14 @@ fn build_target(
     counters: &mut HashMap<u32, Arc<CounterSet>>,
     writers: usize,
 ) -> Option<DsrTarget> {
-    let IpAddr::V4(addr) = target.ipaddr else {
+    let addr = target.ipaddr;
+    if addr.is_ipv4() != server.ipaddr.is_ipv4() {
         problems.push(format!(
-            "target {}: DSR reaches IPv4 targets only",
-            target.id
+            "target {} ({addr}): not of the family of server {} ({})",
+            target.id, server.id, server.ipaddr
         ));
         return None;
-    };
+    }
     if config.target_port(server, target) != server.port && server.port != 0 {
         problems.push(format!(
             "target {}: port {} ignored: DSR forwards frames unchanged, so the target serves the server's port {}",
@@ -361,7 +397,10 @@ fn build_target(
             server.port
         ));
     }
-    let local = facts.local_addrs.contains(&addr);
+    let local = match addr {
+        IpAddr::V4(addr) => facts.local_addrs.contains(&addr),
+        IpAddr::V6(addr) => facts.local_addrs6.contains(&addr),
+    };
     let next_hop = if local {
         if !config.settings.localdsr {
             problems.push(format!(
@@ -372,10 +411,11 @@ fn build_target(
         }
         NextHop::Local
     } else {
-        facts
-            .macs
-            .get(&addr)
-            .map_or(NextHop::Unresolved, |&mac| NextHop::Mac(mac))
+        let mac = match addr {
+            IpAddr::V4(addr) => facts.macs.get(&addr),
+            IpAddr::V6(addr) => facts.macs6.get(&addr),
+        };
+        mac.map_or(NextHop::Unresolved, |&mac| NextHop::Mac(mac))
     };
     let keeps = target.registered
         && operational_of(facts.operational, target.id)

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::stats::DropReason as ServerDrop;
-use fulcrum_sys::packet::{PacketSocket, PacketType, RawIpv4Sender, RxFrame, TxRing};
+use fulcrum_sys::packet::{
+    PacketSocket, PacketType, RawIpv4Sender, RawIpv6Sender, RxFrame, TxRing,
+};
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use super::checksum::complete_l4_checksum;
@@ -15,6 +17,7 @@ use super::forward::{self, Decision, Pick, PlaneDrop};
 use super::plane_counters::Event;
 use super::resolver::{self, Learned, ARP_FRAME_LEN};
 use super::table::DsrTable;
+use super::worker6::{self, Io6};
 use super::Shared;
 
 mod refragment;
@@ -30,6 +33,7 @@ pub struct Worker {
     pub index: usize,
     pub socket: PacketSocket,
     pub local: Option<RawIpv4Sender>,
+    pub local6: Option<RawIpv6Sender>,
     pub own_mac: EthernetAddress,
     pub stop: Arc<AtomicBool>,
 }
@@ -65,12 +69,14 @@ pub fn run(mut worker: Worker, shared: Arc<Shared>) {
             index,
             socket,
             local,
+            local6,
             own_mac,
             ..
         } = &mut worker;
         let result = socket.process(BATCH, |frame, tx| {
+            let locals = (&*local, &*local6);
             handle(
-                *index, &frame, tx, &table, &shared, &mut pick, active, local, *own_mac, mtu,
+                *index, &frame, tx, &table, &shared, &mut pick, active, locals, *own_mac, mtu,
             )
         });
         if let Err(e) = result {
@@ -96,7 +102,7 @@ fn handle(
     shared: &Shared,
     pick: &mut Pick,
     active: bool,
-    local: &Option<RawIpv4Sender>,
+    (local, local6): (&Option<RawIpv4Sender>, &Option<RawIpv6Sender>),
     own_mac: EthernetAddress,
     mtu: usize,
 ) {
@@ -110,6 +116,16 @@ fn handle(
         return;
     }
     let data = frame.data;
+    if worker6::is_ipv6(data) {
+        let io = Io6 {
+            index,
+            tx,
+            local: local6,
+            own_mac,
+            mtu,
+        };
+        return worker6::handle6(io, frame, table, shared, pick);
+    }
     match forward::decide(data, table, &shared.sessions, pick, active) {
         Decision::Forward {
             server,

@@ -48,6 +48,12 @@ pub trait DataPlane: Send + Sync {
 pub trait VipSwitch: Send + Sync {
     fn set_active(&self, active: bool);
     fn is_active(&self) -> bool;
+    /// The IPv6 VRRP instance's switch over the plane's IPv6 VIPs (Neighbor Discovery in
+    /// place of ARP); a plane without IPv6 VIPs has none to switch.
+    fn set_active6(&self, _active: bool) {}
+    fn is_active6(&self) -> bool {
+        false
+    }
 }
 
 /// One target's state as the health checks hold it.

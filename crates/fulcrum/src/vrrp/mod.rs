@@ -87,7 +87,13 @@ pub fn spawn(
 ) -> Handle {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let thread6 = v6::spawn(changes.clone(), links.clone(), publisher6, stop.clone());
+    let thread6 = v6::spawn(
+        changes.clone(),
+        links.clone(),
+        vip_switch.clone(),
+        publisher6,
+        stop.clone(),
+    );
     let thread = std::thread::Builder::new()
         .name("vrrp".into())
         .spawn(move || follow(changes, links, &vip_switch, &publisher, &flag))

@@ -10,22 +10,26 @@
 //! ff02::12 with hop limit 255; in proxy mode, taking the VIPs as kernel addresses (/128, added
 //! without duplicate address detection so they answer at once) followed by one unsolicited
 //! Neighbor Advertisement per VIP from the interface's MAC (as keepalived sends it), and
-//! releasing them; one log line per transition; `notify`. A configuration change that keeps
+//! releasing them; in DSR mode, flipping the DSR plane's IPv6 switch
+//! ([`VipSwitch::set_active6`]), so the plane answers Neighbor Solicitations for the IPv6 VIPs
+//! with the IPv6 virtual MAC and forwards their traffic only while this instance is master,
+//! and sends the unsolicited advertisements itself on becoming master (the plane may start
+//! after the driver, so the switch is enforced on every turn, as the IPv4 instance's
+//! [`super::vip::VipHolder`] does); one log line per transition; `notify`. A configuration change that keeps
 //! the group (priority, address list) goes to the running machine; any other stops it cleanly
 //! (priority-0 advert, VIPs released) and starts the new one. Stopping sends the Shutdown
-//! event. In DSR mode the IPv6 instance does not run and says so once: the DSR plane holds no
-//! IPv6 VIP yet. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). After every
+//! event. The link watcher drives the FAULT state as for IPv4 (`fault.rs`). After every
 //! step it publishes the same typed [`Status`] as the IPv4 instance on its own channel (`None`
 //! while it does not run), which `show vrrp` and the metrics read.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use fulcrum_core::model::{Config, InterfaceRef};
+use fulcrum_core::model::Config;
 use fulcrum_core::vrrp::group::DropCounters;
-use fulcrum_core::vrrp::{self, Family, Group, Input, Machine, Output, State};
+use fulcrum_core::vrrp::{Family, Group, Input, Machine, Output, State};
 use fulcrum_sys::netlink::{addr_add, addr_del, Change};
 use fulcrum_wire::ethernet::EthernetAddress;
 use tokio::sync::watch;
@@ -36,83 +40,24 @@ use super::show::Place;
 use super::socket6::VrrpSocket6;
 use super::{idle, End, Publisher, Status, POLL_CAP, RETRY};
 use crate::link::{self, Links};
+use crate::plane::data_plane::VipSwitch;
+use crate::plane::slot::PlaneView;
+pub use setup6::Setup6;
 
-/// What the IPv6 instance needs from the configuration; the primary address is the
-/// interface's link-local address, known once the socket is open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setup6 {
-    pub block: fulcrum_core::model::Vrrp,
-    pub addresses: Vec<Ipv6Addr>,
-    pub interface: String,
-    pub notify: Option<String>,
-}
-
-impl Setup6 {
-    /// `Ok(None)`: no `vrrp` block, or no IPv6 virtual address. `Err`: why it cannot run.
-    pub fn from_config(config: &Config) -> Result<Option<Setup6>, String> {
-        let Some(block) = &config.vrrp else {
-            return Ok(None);
-        };
-        let Some(network) = config.networks.get(&block.network) else {
-            return Ok(None);
-        };
-        let mut addresses: Vec<Ipv6Addr> = network.virt6.into_iter().collect();
-        for server in config.active_servers() {
-            if let IpAddr::V6(addr) = server.ipaddr {
-                if !addresses.contains(&addr) {
-                    addresses.push(addr);
-                }
-            }
-        }
-        if addresses.is_empty() {
-            return Ok(None);
-        }
-        if crate::plane::data_plane::wants_dsr(config) {
-            return Err(format!(
-                "IPv6 virtual addresses {addresses:?} are not floated in DSR mode (the DSR plane \
-                 holds no IPv6 VIP): use proxy mode for IPv6 servers"
-            ));
-        }
-        let interface = match &network.interface {
-            Some(InterfaceRef::Name(name)) => name.clone(),
-            Some(InterfaceRef::Id(id)) => config
-                .interfaces
-                .get(id)
-                .map(|i| i.name.clone())
-                .ok_or_else(|| format!("interface {id} is not defined"))?,
-            None => return Err(format!("network {} has no interface", block.network)),
-        };
-        Ok(Some(Setup6 {
-            block: block.clone(),
-            addresses,
-            interface,
-            notify: block.notify.clone(),
-        }))
-    }
-
-    fn machine(&self, link_local: Ipv6Addr) -> vrrp::Config<Ipv6Addr> {
-        vrrp::Config::from_model_v6(&self.block, link_local, self.addresses.clone())
-    }
-
-    /// Only the priority or the address list differs: the running group keeps going.
-    fn same_group(&self, other: &Setup6) -> bool {
-        let mut a = self.clone();
-        a.block.priority = other.block.priority;
-        a.addresses.clone_from(&other.addresses);
-        a == *other
-    }
-}
+mod setup6;
 
 /// Starts the IPv6 instance's thread; it ends when `stop` is set.
+/// `vip_switch`: the plane that answers for the IPv6 VIPs in DSR mode.
 pub fn spawn(
     changes: watch::Receiver<Arc<Config>>,
     links: watch::Receiver<Links>,
+    vip_switch: PlaneView<dyn VipSwitch>,
     publisher: Publisher,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("vrrp6".into())
-        .spawn(move || follow(changes, links, &publisher, &stop))
+        .spawn(move || follow(changes, links, &vip_switch, &publisher, &stop))
         .map_err(|e| tracing::error!("vrrp6: cannot start the driver thread: {e}"))
         .ok()
 }
@@ -120,6 +65,7 @@ pub fn spawn(
 fn follow(
     mut changes: watch::Receiver<Arc<Config>>,
     mut links: watch::Receiver<Links>,
+    vip_switch: &PlaneView<dyn VipSwitch>,
     publisher: &Publisher,
     stop: &AtomicBool,
 ) {
@@ -159,7 +105,8 @@ fn follow(
                 continue;
             }
         };
-        match Runner6::new(setup, socket, publisher.clone()).run(&mut changes, &mut links, stop) {
+        let runner = Runner6::new(setup, socket, vip_switch.clone(), publisher.clone());
+        match runner.run(&mut changes, &mut links, stop) {
             End::Stop => break,
             End::Reconfigure => continue,
         }
@@ -179,10 +126,17 @@ struct Runner6 {
     drops: DropCounters,
     send_errors: u64,
     publisher: Publisher,
+    /// The plane that answers for the IPv6 VIPs in DSR mode, once it runs.
+    switch: PlaneView<dyn VipSwitch>,
 }
 
 impl Runner6 {
-    fn new(setup: Setup6, socket: VrrpSocket6, publisher: Publisher) -> Runner6 {
+    fn new(
+        setup: Setup6,
+        socket: VrrpSocket6,
+        switch: PlaneView<dyn VipSwitch>,
+        publisher: Publisher,
+    ) -> Runner6 {
         let config = setup.machine(socket.link_local());
         tracing::info!(
             "vrrp6: vrid {} priority {} version 3 advert {} ms on {} from {}, addresses {:?}",
@@ -204,6 +158,7 @@ impl Runner6 {
             drops: DropCounters::default(),
             send_errors: 0,
             publisher,
+            switch,
         }
     }
 
@@ -259,6 +214,7 @@ impl Runner6 {
             }
             self.machine.handle_timeout(Instant::now());
             self.carry_out();
+            self.enforce();
         }
     }
 
@@ -270,7 +226,8 @@ impl Runner6 {
         }
         if next.addresses != self.setup.addresses {
             tracing::info!("vrrp6: addresses {:?}", next.addresses);
-            if self.held {
+            // DSR: the plane's own snapshot carries the servers' addresses.
+            if self.held && self.setup.mode == Mode::Proxy {
                 for vip in self.setup.addresses.clone() {
                     if !next.addresses.contains(&vip) {
                         self.ip_addr(false, vip);
@@ -327,9 +284,9 @@ impl Runner6 {
             &self.group,
             Place {
                 interface: &self.setup.interface,
-                mode: Mode::Proxy,
+                mode: self.setup.mode,
             },
-            self.held,
+            self.holds(),
             self.drops,
             self.send_errors,
         )));
@@ -427,6 +384,9 @@ impl Runner6 {
 
     fn take(&mut self) {
         self.held = true;
+        if self.setup.mode == Mode::Dsr {
+            return self.enforce();
+        }
         for vip in self.setup.addresses.clone() {
             self.ip_addr(true, vip);
         }
@@ -435,8 +395,33 @@ impl Runner6 {
 
     fn release(&mut self) {
         self.held = false;
+        if self.setup.mode == Mode::Dsr {
+            return self.enforce();
+        }
         for vip in self.setup.addresses.clone() {
             self.ip_addr(false, vip);
+        }
+    }
+
+    /// DSR: sets the plane's IPv6 switch to what this instance holds (a no-op when it already
+    /// is).
+    fn enforce(&self) {
+        if self.setup.mode != Mode::Dsr {
+            return;
+        }
+        if let Some(plane) = self.switch.current() {
+            if plane.is_active6() != self.held {
+                plane.set_active6(self.held);
+            }
+        }
+    }
+
+    /// What the node holds now: DSR, the plane's IPv6 switch (when the plane runs); proxy,
+    /// whether the addresses were added.
+    fn holds(&self) -> bool {
+        match (self.setup.mode, self.switch.current()) {
+            (Mode::Dsr, Some(plane)) => plane.is_active6(),
+            _ => self.held,
         }
     }
 

@@ -1,9 +1,9 @@
-//! Interface facts the DSR plane needs: index, hardware address, and the host's own IPv4
-//! addresses (to recognise a target that is this very host).
+//! Interface facts the DSR plane needs: index, hardware address, and the host's own IPv4 and
+//! IPv6 addresses (to recognise a target that is this very host).
 
 use std::ffi::CString;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The kernel's index of `ifname`.
@@ -63,6 +63,27 @@ pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
 
 /// Every IPv4 address configured on any interface of this network namespace.
 pub fn local_ipv4_addrs() -> io::Result<Vec<Ipv4Addr>> {
+    Ok(local_addrs()?
+        .into_iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+        .collect())
+}
+
+/// Every IPv6 address configured on any interface of this network namespace.
+pub fn local_ipv6_addrs() -> io::Result<Vec<Ipv6Addr>> {
+    Ok(local_addrs()?
+        .into_iter()
+        .filter_map(|a| match a {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+        .collect())
+}
+
+fn local_addrs() -> io::Result<Vec<IpAddr>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below.
     if unsafe { libc::getifaddrs(&mut head) } < 0 {
@@ -79,7 +100,13 @@ pub fn local_ipv4_addrs() -> io::Result<Vec<Ipv4Addr>> {
             if i32::from(family) == libc::AF_INET {
                 // SAFETY: an AF_INET sockaddr is a sockaddr_in.
                 let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
-                addrs.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                addrs.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if i32::from(family) == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
+                let sin6 = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in6) };
+                addrs.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
             }
         }
         cursor = entry.ifa_next;
@@ -98,6 +125,10 @@ mod tests {
         assert_eq!(interface_index("lo").unwrap(), 1);
         assert_eq!(interface_mac("lo").unwrap(), [0; 6]);
         assert!(local_ipv4_addrs().unwrap().contains(&Ipv4Addr::LOCALHOST));
+        assert!(!local_ipv4_addrs()
+            .unwrap()
+            .iter()
+            .any(|a| a.is_unspecified()));
         assert!(interface_index("no-such-if0").is_err());
     }
 }

@@ -8,6 +8,7 @@
 //! so Fulcrum sends VRRP adverts, ARP and sync datagrams from `real` on its own.
 //! Every process is killed by PID when the lab drops (also on panic).
 
+mod dual;
 pub mod load;
 
 use std::collections::BTreeSet;

@@ -29,7 +29,9 @@ fn table_with(config: &fulcrum_core::model::Config, operational: &HashMap<u32, b
         config,
         &Facts {
             local_addrs: &local,
+            local_addrs6: &[],
             macs: &macs,
+            macs6: &HashMap::new(),
             operational,
             agent_values: &HashMap::new(),
         },

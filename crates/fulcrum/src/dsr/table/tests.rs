@@ -29,7 +29,9 @@ fn build_with(
         config,
         &Facts {
             local_addrs: &local,
+            local_addrs6: &[],
             macs,
+            macs6: &HashMap::new(),
             operational: &HashMap::new(),
             agent_values: &HashMap::new(),
         },

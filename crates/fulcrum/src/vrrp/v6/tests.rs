@@ -2,6 +2,7 @@
 //! changes keep it running.
 
 use super::*;
+use fulcrum_core::vrrp;
 
 /// The seed's node in proxy mode with a second server on an IPv6 address.
 const DUAL: &str = "hostname NS0A\ninterface eth1\n\
@@ -60,5 +61,23 @@ fn an_ipv6_only_block_runs_the_ipv6_instance_alone() {
     assert_eq!(
         super::super::setup::Setup::from_config(&parse(&v6_only)),
         Ok(None)
+    );
+}
+
+#[test]
+fn with_dsr_targets_the_ipv6_instance_drives_the_dsr_plane() {
+    let dsr = DUAL
+        .replace(
+            "network 1 {\n",
+            "network 1 {\naddr6 fd00:1::\nmask6 64\nreal6 fd00:1::45\n",
+        )
+        .replace("target 2 {\n", "target 2 {\ndsr enable\n");
+    let setup = Setup6::from_config(&parse(&dsr))
+        .expect("runnable in DSR mode")
+        .expect("an IPv6 instance");
+    assert_eq!(setup.mode, Mode::Dsr);
+    assert_eq!(
+        Setup6::from_config(&parse(DUAL)).unwrap().unwrap().mode,
+        Mode::Proxy
     );
 }
