@@ -14,14 +14,15 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, HashMap, MapData, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
 
-/// The program as `build.rs` compiled it; empty when clang was missing at build time.
-static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
+/// The program as `build.rs` compiled it; empty when clang was missing at build time. Aligned:
+/// the ELF parser reads its headers in place.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
 
 /// How the program runs on the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +110,9 @@ impl SteerProgram {
     }
 
     /// Steers frames of queue `queue` to `socket`.
-    pub fn register(&mut self, queue: u32, socket: &impl AsRawFd) -> Result<(), String> {
+    pub fn register(&mut self, queue: u32, socket: &impl AsFd) -> Result<(), String> {
         self.xsks
-            .set(queue, socket.as_raw_fd(), 0)
+            .set(queue, socket.as_fd().as_raw_fd(), 0)
             .map_err(|e| format!("registering the AF_XDP socket of queue {queue}: {e}"))
     }
 

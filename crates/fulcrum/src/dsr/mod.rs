@@ -32,6 +32,7 @@ mod resolver;
 pub mod sync_link;
 pub mod table;
 mod worker;
+pub mod xsk;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,12 @@ use table::{CounterMaps, DsrTable, Facts, NextHop};
 /// 1024 of the socket's default, a worker kept off the CPU for 10 ms on a busy 2-core machine
 /// let the kernel drop 6-20 % of a 200 kpps flood (`drop-ring-full`).
 const RX_FRAMES_PER_WORKER: usize = 8192;
+
+/// Counter slots: the `AF_PACKET` workers', the maintenance thread's, then as many for the
+/// AF_XDP workers (each slot has one writer).
+fn counter_writers(workers: usize) -> usize {
+    2 * workers + 1
+}
 
 /// Tunables (the configuration language has no words for these).
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +107,8 @@ struct Running {
     ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The AF_XDP path beside the `AF_PACKET` sockets (`access xdp`, when it could start).
+    xdp: Option<xsk::XdpPath>,
 }
 
 #[derive(Default)]
@@ -144,7 +153,7 @@ impl Dsr {
                 Instant::now(),
             )),
             active: AtomicBool::new(true),
-            counters: PlaneCounters::new(options.workers + 1),
+            counters: PlaneCounters::new(counter_writers(options.workers)),
             resolver: Mutex::new(Resolver::default()),
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
@@ -316,7 +325,7 @@ impl Inner {
             Vec::new()
         });
         let macs = lock(&self.shared.resolver).macs();
-        let writers = self.options.workers + 1;
+        let writers = counter_writers(self.options.workers);
         let (table, mut problems) = table::build(
             &config,
             &Facts {
@@ -338,14 +347,20 @@ impl Inner {
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         self.follow_interface(control, interface, &mut problems);
+        if let Some(xdp) = control.running.as_mut().and_then(|r| r.xdp.as_mut()) {
+            if let Err(e) = xdp.follow(&self.shared.table.load()) {
+                problems.push(format!("cannot steer the VIPs to AF_XDP: {e}"));
+            }
+        }
         for problem in &problems {
             tracing::error!("dsr: {problem}");
         }
         problems
     }
 
-    /// Opens the sockets (so an error is reported to the caller) and starts the threads.
-    fn start(self: &Arc<Self>, interface: &str) -> std::io::Result<Running> {
+    /// Opens the sockets (so an error is reported to the caller) and starts the threads; with
+    /// `xdp`, also the AF_XDP path, or logs why the interface runs on `AF_PACKET` alone.
+    fn start(self: &Arc<Self>, interface: &str, xdp: bool) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
@@ -387,6 +402,30 @@ impl Inner {
                     .spawn(move || worker::run(job, shared))?,
             );
         }
+        let xdp = if xdp {
+            let how = xsk::Start {
+                interface,
+                ifindex,
+                workers: self.options.workers,
+                first_slot: self.options.workers + 1,
+                own_mac,
+                stop: &stop,
+            };
+            match xsk::start(how, &self.shared) {
+                Ok((path, xsk_threads)) => {
+                    threads.extend(xsk_threads);
+                    Some(path)
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        "dsr: AF_XDP unavailable on {interface}, AF_PACKET only: {reason}"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let inner = self.clone();
         let maintenance_stop = stop.clone();
         threads.push(
@@ -401,6 +440,7 @@ impl Inner {
             ifindex,
             stop,
             threads,
+            xdp,
         })
     }
 }
