@@ -58,6 +58,25 @@ pub fn compiled() -> bool {
     !OBJECT.is_empty()
 }
 
+/// Whether AF_XDP can run here, short of attaching to an interface: the kernel has AF_XDP
+/// sockets and this process may open one, and the kernel loads the program (BPF support, the
+/// capability to load it, the verifier's consent). Nothing stays loaded.
+pub fn probe() -> Result<(), String> {
+    if !compiled() {
+        return Err("this build has no XDP program (clang was missing when it was built)".into());
+    }
+    crate::xsk::probe_socket().map_err(|e| format!("no AF_XDP socket: {e}"))?;
+    let mut ebpf = Ebpf::load(OBJECT).map_err(|e| format!("loading the XDP program: {e}"))?;
+    let program: &mut Xdp = ebpf
+        .program_mut("fulcrum_steer")
+        .ok_or("the XDP object has no program fulcrum_steer")?
+        .try_into()
+        .map_err(|e| format!("fulcrum_steer is not an XDP program: {e}"))?;
+    program
+        .load()
+        .map_err(|e| format!("the kernel refused the XDP program: {e}"))
+}
+
 impl SteerProgram {
     /// Loads the program and attaches it to `ifindex`. Errors say what failed, for the log
     /// line that explains the fallback to AF_PACKET.

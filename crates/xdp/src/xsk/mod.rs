@@ -43,6 +43,18 @@ impl Default for XskOptions {
     }
 }
 
+/// Opens and closes an AF_XDP socket: whether the kernel has them and this process may.
+pub fn probe_socket() -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the descriptor is owned (and closed) right after.
+    let raw = check(
+        unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) },
+        "socket(AF_XDP)",
+    )?;
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    drop(unsafe { OwnedFd::from_raw_fd(raw) });
+    Ok(())
+}
+
 /// An AF_XDP socket with its UMEM and rings.
 pub struct XskSocket {
     // Field order is drop order: the rings are unmapped before the socket closes, the UMEM last.
