@@ -53,6 +53,20 @@ pub struct SteerProgram {
     _ebpf: Ebpf,
 }
 
+/// An error with its causes (`aya` keeps the kernel's errno in the source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(&format!(": {more}"));
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// Whether this build carries the XDP program at all.
 pub fn compiled() -> bool {
     !OBJECT.is_empty()
@@ -65,43 +79,45 @@ pub fn probe() -> Result<(), String> {
     if !compiled() {
         return Err("this build has no XDP program (clang was missing when it was built)".into());
     }
-    crate::xsk::probe_socket().map_err(|e| format!("no AF_XDP socket: {e}"))?;
-    let mut ebpf = Ebpf::load(OBJECT).map_err(|e| format!("loading the XDP program: {e}"))?;
-    let program: &mut Xdp = ebpf
-        .program_mut("fulcrum_steer")
+    crate::xsk::probe_socket().map_err(|e| format!("no AF_XDP socket: {}", chain(&e)))?;
+    load().map(drop)
+}
+
+/// The program loaded into the kernel (verified, not attached), with its maps created.
+fn load() -> Result<Ebpf, String> {
+    if !compiled() {
+        return Err("this build has no XDP program (clang was missing when it was built)".into());
+    }
+    let mut ebpf =
+        Ebpf::load(OBJECT).map_err(|e| format!("loading the XDP program: {}", chain(&e)))?;
+    program(&mut ebpf)?
+        .load()
+        .map_err(|e| format!("the kernel refused the XDP program: {}", chain(&e)))?;
+    Ok(ebpf)
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, String> {
+    ebpf.program_mut("fulcrum_steer")
         .ok_or("the XDP object has no program fulcrum_steer")?
         .try_into()
-        .map_err(|e| format!("fulcrum_steer is not an XDP program: {e}"))?;
-    program
-        .load()
-        .map_err(|e| format!("the kernel refused the XDP program: {e}"))
+        .map_err(|e| format!("fulcrum_steer is not an XDP program: {}", chain(&e)))
 }
 
 impl SteerProgram {
     /// Loads the program and attaches it to `ifindex`. Errors say what failed, for the log
     /// line that explains the fallback to AF_PACKET.
     pub fn attach(ifindex: u32) -> Result<SteerProgram, String> {
-        if !compiled() {
-            return Err(
-                "this build has no XDP program (clang was missing when it was built)".into(),
-            );
-        }
-        let mut ebpf = Ebpf::load(OBJECT).map_err(|e| format!("loading the XDP program: {e}"))?;
-        let program: &mut Xdp = ebpf
-            .program_mut("fulcrum_steer")
-            .ok_or("the XDP object has no program fulcrum_steer")?
-            .try_into()
-            .map_err(|e| format!("fulcrum_steer is not an XDP program: {e}"))?;
-        program
-            .load()
-            .map_err(|e| format!("the kernel refused the XDP program: {e}"))?;
+        let mut ebpf = load()?;
+        let program = program(&mut ebpf)?;
         let mode = match program.attach_to_if_index(ifindex, XdpFlags::DRV_MODE) {
             Ok(_) => AttachMode::Native,
             Err(native) => match program.attach_to_if_index(ifindex, XdpFlags::SKB_MODE) {
                 Ok(_) => AttachMode::Generic,
                 Err(generic) => {
                     return Err(format!(
-                        "attaching XDP failed in native mode ({native}) and in generic mode ({generic})"
+                        "attaching XDP failed in native mode ({}) and in generic mode ({})",
+                        chain(&native),
+                        chain(&generic)
                     ))
                 }
             },
@@ -110,10 +126,12 @@ impl SteerProgram {
             ebpf.take_map(name)
                 .ok_or(format!("the XDP object has no map {name}"))
         };
-        let vips = HashMap::try_from(map("vips")?).map_err(|e| format!("map vips: {e}"))?;
-        let virtual_mac =
-            Array::try_from(map("virtual_mac")?).map_err(|e| format!("map virtual_mac: {e}"))?;
-        let xsks = XskMap::try_from(map("xsks")?).map_err(|e| format!("map xsks: {e}"))?;
+        let vips =
+            HashMap::try_from(map("vips")?).map_err(|e| format!("map vips: {}", chain(&e)))?;
+        let virtual_mac = Array::try_from(map("virtual_mac")?)
+            .map_err(|e| format!("map virtual_mac: {}", chain(&e)))?;
+        let xsks =
+            XskMap::try_from(map("xsks")?).map_err(|e| format!("map xsks: {}", chain(&e)))?;
         Ok(SteerProgram {
             vips,
             virtual_mac,
@@ -132,7 +150,12 @@ impl SteerProgram {
     pub fn register(&mut self, queue: u32, socket: &impl AsFd) -> Result<(), String> {
         self.xsks
             .set(queue, socket.as_fd().as_raw_fd(), 0)
-            .map_err(|e| format!("registering the AF_XDP socket of queue {queue}: {e}"))
+            .map_err(|e| {
+                format!(
+                    "registering the AF_XDP socket of queue {queue}: {}",
+                    chain(&e)
+                )
+            })
     }
 
     /// Makes `vips` the addresses steered to the sockets (changes only what differs).
@@ -149,7 +172,7 @@ impl SteerProgram {
         {
             self.vips
                 .insert(u32::from_ne_bytes(new.octets()), 1, 0)
-                .map_err(|e| format!("adding VIP {new} to the XDP map: {e}"))?;
+                .map_err(|e| format!("adding VIP {new} to the XDP map: {}", chain(&e)))?;
             self.installed.insert(new);
         }
         Ok(())
@@ -162,6 +185,6 @@ impl SteerProgram {
         });
         self.virtual_mac
             .set(0, value, 0)
-            .map_err(|e| format!("setting the virtual MAC in the XDP map: {e}"))
+            .map_err(|e| format!("setting the virtual MAC in the XDP map: {}", chain(&e)))
     }
 }
