@@ -4,22 +4,27 @@
 # once to the VIP (then Fulcrum's DSR path on ns0a's eth1), and dnsperf QPS to the VIP versus one
 # target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR).
 #
-#   sudo bench/dsr.sh [--seconds 5] [--no-build]
+#   sudo bench/dsr.sh [--seconds 5] [--plane afpacket|afxdp|both] [--no-build]
 #
-# Every phase is bounded (--seconds, at most 60); the whole run takes about 4 x seconds + 15 s.
+# --plane: the DSR plane(s) measured (`access raw` or `access xdp` on eth1); `both` (the default)
+# runs them side by side in one lab, with the worker threads' CPU and the machine's softirq time.
+# Every phase is bounded (--seconds, at most 60); the whole run takes about 6 x seconds + 20 s.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
 seconds=5
+plane=both
 build=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seconds) seconds="${2:?--seconds needs a value}"; shift 2 ;;
         --seconds=*) seconds="${1#*=}"; shift ;;
+        --plane) plane="${2:?--plane needs a value}"; shift 2 ;;
+        --plane=*) plane="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "dsr.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -31,6 +36,7 @@ die() {
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, AF_PACKET): run it with sudo"
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 60 ]] || die "--seconds must be 1..60"
+[[ "$plane" =~ ^(afpacket|afxdp|both)$ ]] || die "--plane must be afpacket, afxdp or both"
 # tool -> Debian package that provides it
 for pair in ip:iproute2 flock:util-linux named:bind9 dnsperf:dnsperf dig:bind9-dnsutils; do
     tool="${pair%%:*}"
@@ -63,4 +69,6 @@ done
 
 echo "# bench/dsr.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-timeout $((seconds * 6 + 120)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds"
+echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown), plane(s): $plane"
+echo
+timeout $((seconds * 10 + 180)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$plane"

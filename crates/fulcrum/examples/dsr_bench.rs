@@ -8,8 +8,15 @@
 //! 2. DNS: dnsperf QPS to the VIP (seed configuration, both Bind9 nodes) and directly to one
 //!    target.
 //!
+//! The DSR phase and dnsperf run once per plane asked for (`afpacket`, `afxdp` or `both`, side
+//! by side in one lab), with the worker threads' CPU and the machine's softirq time per phase
+//! ([`cpu`]).
+//!
 //! `dsr_bench flood DST PORT SECONDS` is the traffic generator itself (run inside the client
 //! namespace by the harness). Every phase is bounded in time; the lab is removed on exit.
+
+#[path = "dsr_bench/cpu.rs"]
+mod cpu;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -30,7 +37,9 @@ fn main() {
         Some("flood") => flood(&args[2..]),
         Some("lab") => lab(&args[2..]),
         _ => Err(
-            "usage: dsr_bench lab FULCRUM_BIN SECONDS | dsr_bench flood DST PORT SECONDS".into(),
+            "usage: dsr_bench lab FULCRUM_BIN SECONDS [afpacket|afxdp|both] | \
+                  dsr_bench flood DST PORT SECONDS"
+                .into(),
         ),
     };
     if let Err(e) = result {
@@ -81,20 +90,45 @@ fn counter(ns: &Ns, ifname: &str, which: &str) -> Result<u64> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the command name: state is field 0, utime 11, stime 12.
-    (ticks(11) + ticks(12)) / 100.0
+/// The DSR plane a phase runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plane {
+    AfPacket,
+    AfXdp,
 }
+
+impl Plane {
+    fn name(self) -> &'static str {
+        match self {
+            Plane::AfPacket => "AF_PACKET",
+            Plane::AfXdp => "AF_XDP",
+        }
+    }
+
+    /// `config` with its (first, top-level) `interface eth1` in this plane's access mode.
+    fn config(self, config: &str) -> String {
+        match self {
+            Plane::AfPacket => config.to_string(),
+            Plane::AfXdp => config.replacen(
+                "interface eth1\n",
+                "interface 1 {\nname eth1\naccess xdp\n}\n",
+                1,
+            ),
+        }
+    }
+}
+
+fn planes(arg: Option<&String>) -> Result<Vec<Plane>> {
+    match arg.map(String::as_str) {
+        None | Some("both") => Ok(vec![Plane::AfPacket, Plane::AfXdp]),
+        Some("afpacket") => Ok(vec![Plane::AfPacket]),
+        Some("afxdp") => Ok(vec![Plane::AfXdp]),
+        Some(other) => Err(format!("unknown plane {other:?} (afpacket, afxdp or both)")),
+    }
+}
+
+/// The DSR worker threads of either plane.
+const WORKER_THREADS: &[&str] = &["fulcrum-dsr-", "fulcrum-xsk-"];
 
 struct Fulcrum {
     pid: u32,
@@ -163,6 +197,14 @@ struct Rates {
     dsr: f64,
     delivered: f64,
     fulcrum_cores: f64,
+    /// The DSR worker threads' share of `fulcrum_cores`.
+    worker_cores: f64,
+    /// The machine's softirq time (all CPUs), in cores.
+    softirq_cores: f64,
+}
+
+fn workers_seconds(pid: u32) -> f64 {
+    cpu::thread_seconds(pid, WORKER_THREADS).values().sum()
 }
 
 /// One flood phase: packets per second sent, forwarded by the router, sent by ns0a's eth1
@@ -172,7 +214,9 @@ fn phase(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64, fulcrum_pid: u32
         counter(&seed.router, "eth0", "tx_packets")?,
         counter(&seed.ns0a, "eth1", "tx_packets")?,
         counter(&seed.ns0b, "eth0", "rx_packets")?,
-        cpu_seconds(fulcrum_pid),
+        cpu::process_seconds(fulcrum_pid),
+        workers_seconds(fulcrum_pid),
+        cpu::softirq_seconds(),
     );
     let started = Instant::now();
     let sent = run_flood(seed, me, dst, seconds)?;
@@ -187,7 +231,9 @@ fn phase(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64, fulcrum_pid: u32
         counter(&seed.router, "eth0", "tx_packets")?,
         counter(&seed.ns0a, "eth1", "tx_packets")?,
         counter(&seed.ns0b, "eth0", "rx_packets")?,
-        cpu_seconds(fulcrum_pid),
+        cpu::process_seconds(fulcrum_pid),
+        workers_seconds(fulcrum_pid),
+        cpu::softirq_seconds(),
     );
     Ok(Rates {
         sent: sent as f64 / seconds,
@@ -195,6 +241,8 @@ fn phase(seed: &SeedLab, me: &str, dst: Ipv4Addr, seconds: f64, fulcrum_pid: u32
         dsr: (after.1 - before.1) as f64 / seconds,
         delivered: (after.2 - before.2) as f64 / seconds,
         fulcrum_cores: (after.3 - before.3) / elapsed,
+        worker_cores: (after.4 - before.4) / elapsed,
+        softirq_cores: (after.5 - before.5) / elapsed,
     })
 }
 
@@ -284,9 +332,40 @@ register target 2
 enable target 2
 ";
 
+/// Plane counters from a stopped daemon's log (its closing counter table).
+fn plane_counter(log: &str, name: &str) -> u64 {
+    log.lines()
+        .find_map(|line| {
+            let mut cells = line.split_whitespace();
+            (cells.next() == Some(name)).then(|| cells.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the daemon of `log` runs the plane asked for; the fallback's reason if not.
+fn plane_check(plane: Plane, log: &str) -> std::result::Result<(), String> {
+    if plane == Plane::AfPacket || log.contains("dsr: AF_XDP on ") {
+        return Ok(());
+    }
+    Err(log
+        .lines()
+        .find(|l| l.contains("AF_XDP unavailable"))
+        .unwrap_or("no AF_XDP line in the log")
+        .to_string())
+}
+
+fn per_core(frames: f64, cores: f64) -> f64 {
+    if cores > 0.01 {
+        frames / cores
+    } else {
+        0.0
+    }
+}
+
 fn lab(args: &[String]) -> Result<()> {
     let bin: PathBuf = arg::<String>(args, 0, "fulcrum binary")?.into();
     let seconds: f64 = arg(args, 1, "seconds")?;
+    let planes = planes(args.get(2))?;
     let me = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .display()
@@ -296,56 +375,69 @@ fn lab(args: &[String]) -> Result<()> {
     let seed = seed_topology(&lab).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
 
-    // Forwarding: Fulcrum on ns0a balancing VIP:9 to ns0b only.
-    let fulcrum = start_fulcrum(&seed, &bin, dir.path(), "flood", FLOOD_CONFIG)?;
-    std::thread::sleep(Duration::from_millis(1500));
-    // Warm up ARP on the router for both destinations.
-    let _ = run_flood(&seed, &me, NS0B_ADDR, 0.2);
-    let _ = run_flood(&seed, &me, VIP, 0.2);
-    let kernel = phase(&seed, &me, NS0B_ADDR, seconds, fulcrum.pid)?;
-    let dsr = phase(&seed, &me, VIP, seconds, fulcrum.pid)?;
-    stop_fulcrum(fulcrum);
-    let log = std::fs::read_to_string(dir.path().join("flood.log")).unwrap_or_default();
-    let plane_counter = |name: &str| -> u64 {
-        log.lines()
-            .find_map(|line| {
-                let mut cells = line.split_whitespace();
-                (cells.next() == Some(name)).then(|| cells.next()?.parse().ok())?
-            })
-            .unwrap_or(0)
-    };
+    // Forwarding: Fulcrum on ns0a balancing VIP:9 to ns0b only, once per plane; the kernel
+    // phase once, while the first plane's daemon idles.
+    let mut kernel = None;
+    let mut rows = Vec::new();
+    for plane in &planes {
+        let name = format!("flood-{}", plane.name());
+        let fulcrum = start_fulcrum(&seed, &bin, dir.path(), &name, &plane.config(FLOOD_CONFIG))?;
+        std::thread::sleep(Duration::from_millis(1500));
+        // Warm up ARP on the router for both destinations.
+        let _ = run_flood(&seed, &me, NS0B_ADDR, 0.2);
+        let _ = run_flood(&seed, &me, VIP, 0.2);
+        if kernel.is_none() {
+            kernel = Some(phase(&seed, &me, NS0B_ADDR, seconds, fulcrum.pid)?);
+        }
+        let dsr = phase(&seed, &me, VIP, seconds, fulcrum.pid)?;
+        stop_fulcrum(fulcrum);
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        rows.push((*plane, dsr, log));
+    }
+    let kernel = kernel.ok_or("no plane to measure")?;
 
     println!("## DSR forwarding ({cores} cores, {seconds} s per phase, {PAYLOAD}-byte UDP payload, 200 sources)");
     println!();
-    println!("| path | generator sent pps | router forwarded pps | ns0a eth1 (Fulcrum) tx pps | ns0b eth0 rx pps | Fulcrum CPU (cores) | Fulcrum frames per core-second |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, r) in [
-        ("client -> router -> ns0b (kernel forwarding only)", &kernel),
-        ("client -> router -> VIP -> Fulcrum DSR -> ns0b", &dsr),
-    ] {
-        let per_core = if r.fulcrum_cores > 0.01 {
-            r.dsr / r.fulcrum_cores
-        } else {
-            0.0
-        };
+    println!("| path | generator sent pps | router forwarded pps | ns0a eth1 (Fulcrum) tx pps | forwarded of the router's | ns0b eth0 rx pps | Fulcrum CPU (cores) | DSR workers (cores) | machine softirq (cores) | frames per core-second (process) | frames per worker core-second |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| kernel forwarding only: client -> router -> ns0b | {:.0} | {:.0} | | | {:.0} | | | {:.2} | | |",
+        kernel.sent, kernel.router, kernel.delivered, kernel.softirq_cores
+    );
+    for (plane, r, _) in &rows {
         println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} |",
-            r.sent, r.router, r.dsr, r.delivered, r.fulcrum_cores, per_core
+            "| {}: client -> router -> VIP -> Fulcrum -> ns0b | {:.0} | {:.0} | {:.0} | {:.1} % | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            plane.name(),
+            r.sent,
+            r.router,
+            r.dsr,
+            if r.router > 0.0 { 100.0 * r.dsr / r.router } else { 0.0 },
+            r.delivered,
+            r.fulcrum_cores,
+            r.worker_cores,
+            r.softirq_cores,
+            per_core(r.dsr, r.fulcrum_cores),
+            per_core(r.dsr, r.worker_cores),
         );
     }
     println!();
-    println!(
-        "DSR kept up with the kernel's forwarding: {:.1}% of the router's forwarded packets left ns0a's eth1 towards ns0b",
-        if dsr.router > 0.0 { 100.0 * dsr.dsr / dsr.router } else { 0.0 }
-    );
-
-    println!(
-        "Fulcrum's own counters over both phases: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
-        plane_counter("frames-in"),
-        plane_counter("forwarded"),
-        plane_counter("drop-ring-full"),
-        plane_counter("drop-tx-full"),
-    );
+    for (plane, _, log) in &rows {
+        if let Err(reason) = plane_check(*plane, log) {
+            println!(
+                "{}: NOT MEASURED AS ASKED, the daemon fell back: {reason}",
+                plane.name()
+            );
+        }
+        println!(
+            "{}: Fulcrum's counters: frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",
+            plane.name(),
+            plane_counter(log, "frames-in"),
+            plane_counter(log, "forwarded"),
+            plane_counter(log, "drop-ring-full"),
+            plane_counter(log, "drop-tx-full"),
+        );
+    }
 
     // DNS: the seed configuration, both Bind9 nodes.
     let _bind9 = seed.start_bind9().map_err(|e| e.to_string())?;
@@ -353,18 +445,32 @@ fn lab(args: &[String]) -> Result<()> {
         .addr("eth1", "10.235.210.45/32")
         .map_err(|e| e.to_string())?;
     let seed_conf = include_str!("../../../tests/fixtures/ns0a.conf");
-    let fulcrum = start_fulcrum(&seed, &bin, dir.path(), "seed", seed_conf)?;
-    wait_answer(&seed, VIP)?;
     let dns_seconds = seconds.round().max(1.0) as u32;
-    let vip_qps = dnsperf(&seed, dir.path(), VIP, dns_seconds)?;
+    let mut vip_qps = Vec::new();
+    for plane in &planes {
+        let name = format!("seed-{}", plane.name());
+        let fulcrum = start_fulcrum(&seed, &bin, dir.path(), &name, &plane.config(seed_conf))?;
+        wait_answer(&seed, VIP)?;
+        vip_qps.push((*plane, dnsperf(&seed, dir.path(), VIP, dns_seconds)?));
+        stop_fulcrum(fulcrum);
+    }
     let direct_qps = dnsperf(&seed, dir.path(), NS0B_ADDR, dns_seconds)?;
-    stop_fulcrum(fulcrum);
     println!();
     println!("## dnsperf ({dns_seconds} s each, 8 clients, 200 outstanding, one source address)");
     println!();
-    println!("| to | QPS |");
-    println!("|---|---:|");
-    println!("| VIP 10.235.210.1 (Fulcrum DSR, seed configuration) | {vip_qps:.0} |");
-    println!("| ns0b 10.235.210.44 directly | {direct_qps:.0} |");
+    println!("| to | QPS | VIP / direct |");
+    println!("|---|---:|---:|");
+    for (plane, qps) in &vip_qps {
+        println!(
+            "| VIP 10.235.210.1 (Fulcrum DSR on {}, seed configuration) | {qps:.0} | {:.2} |",
+            plane.name(),
+            if direct_qps > 0.0 {
+                qps / direct_qps
+            } else {
+                0.0
+            }
+        );
+    }
+    println!("| ns0b 10.235.210.44 directly | {direct_qps:.0} | |");
     Ok(())
 }

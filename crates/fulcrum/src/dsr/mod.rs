@@ -17,7 +17,10 @@
 //! is left to the kernel (which has its own copy of every frame); while session sync runs
 //! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
 //! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
-//! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
+//! the wire sends: every frame is counted ([`plane_counters`]) under what became of it. On an
+//! interface declared `access xdp`, an XDP program also steers the VIPs' UDP/TCP frames to
+//! AF_XDP sockets drained by workers of their own ([`xsk`]), with the same per-frame code; the
+//! AF_PACKET sockets keep everything else, and all of it when AF_XDP cannot start.
 
 mod checksum;
 mod data_plane;
