@@ -57,7 +57,7 @@ pub fn probe_socket() -> io::Result<()> {
 
 /// An AF_XDP socket with its UMEM and rings.
 pub struct XskSocket {
-    // Field order is drop order: the rings are unmapped before the socket closes, the UMEM last.
+    // Field order is drop order: the rings are unmapped before the socket closes.
     fill: Ring<u64>,
     completion: Ring<u64>,
     rx: Ring<XdpDesc>,
@@ -436,14 +436,13 @@ impl XskTx {
 
 impl Drop for XskSocket {
     fn drop(&mut self) {
-        // The rings unmap in their own Drop (fields drop after this body); the socket closes
-        // with `fd`. The UMEM is unmapped after the socket is closed: the kernel holds its own
-        // pin on the pages until then, so unmapping first would be harmless too.
-        let (umem, len) = (self.umem.as_ptr(), self.umem_len);
+        // This body runs before the fields drop (the rings unmap, then the socket closes): the
+        // UMEM goes first, which is sound because the kernel pinned its pages at registration
+        // and holds them until the socket is closed.
         // SAFETY: unmapping the UMEM mapped in `open`; no slice into it outlives `process` or
         // `send`, and no `XskTx` exists apart from this socket.
         unsafe {
-            libc::munmap(umem as *mut libc::c_void, len);
+            libc::munmap(self.umem.as_ptr() as *mut libc::c_void, self.umem_len);
         }
     }
 }
