@@ -8,6 +8,7 @@
 #
 # --plane: the DSR plane(s) measured (`access raw` or `access xdp` on eth1); `both` (the default)
 # runs them side by side in one lab, with the worker threads' CPU and the machine's softirq time.
+# DSR_BENCH_PROFILE=1 adds a perf profile of the workers in each DSR phase (needs perf).
 # Every phase is bounded (--seconds, at most 60); the whole run takes about 6 x seconds + 20 s.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ while [[ $# -gt 0 ]]; do
         --plane) plane="${2:?--plane needs a value}"; shift 2 ;;
         --plane=*) plane="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "dsr.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done

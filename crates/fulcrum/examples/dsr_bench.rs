@@ -17,6 +17,8 @@
 
 #[path = "dsr_bench/cpu.rs"]
 mod cpu;
+#[path = "dsr_bench/profile.rs"]
+mod profile;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -379,6 +381,7 @@ fn lab(args: &[String]) -> Result<()> {
     // phase once, while the first plane's daemon idles.
     let mut kernel = None;
     let mut rows = Vec::new();
+    let mut profiles = Vec::new();
     for plane in &planes {
         let name = format!("flood-{}", plane.name());
         let fulcrum = start_fulcrum(&seed, &bin, dir.path(), &name, &plane.config(FLOOD_CONFIG))?;
@@ -389,7 +392,17 @@ fn lab(args: &[String]) -> Result<()> {
         if kernel.is_none() {
             kernel = Some(phase(&seed, &me, NS0B_ADDR, seconds, fulcrum.pid)?);
         }
+        let recording = profile::wanted()
+            .then(|| profile::start(fulcrum.pid, dir.path(), plane.name()))
+            .flatten();
         let dsr = phase(&seed, &me, VIP, seconds, fulcrum.pid)?;
+        if let Some(recording) = recording {
+            let top = recording.report(
+                "fulcrum-dsr-0,fulcrum-dsr-1,fulcrum-xsk-0,fulcrum-xsk-1",
+                25,
+            );
+            profiles.push((*plane, top));
+        }
         stop_fulcrum(fulcrum);
         let log =
             std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
@@ -437,6 +450,16 @@ fn lab(args: &[String]) -> Result<()> {
             plane_counter(log, "drop-ring-full"),
             plane_counter(log, "drop-tx-full"),
         );
+    }
+
+    for (plane, top) in &profiles {
+        println!();
+        println!(
+            "## Profile of the {} workers in the DSR phase (perf, self time)",
+            plane.name()
+        );
+        println!();
+        println!("```\n{top}\n```");
     }
 
     // DNS: the seed configuration, both Bind9 nodes.
