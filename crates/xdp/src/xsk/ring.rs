@@ -115,6 +115,12 @@ impl<T: Copy> Ring<T> {
         unsafe { self.slot(self.cached_own.wrapping_add(n)).write(value) }
     }
 
+    /// Producer side: entries published and not yet consumed by the kernel.
+    pub fn outstanding(&self) -> u32 {
+        self.cached_own
+            .wrapping_sub(self.consumer().load(Ordering::Acquire))
+    }
+
     /// Producer side: publishes `count` written entries.
     pub fn submit(&mut self, count: u32) {
         self.cached_own = self.cached_own.wrapping_add(count);

@@ -11,6 +11,8 @@ pub const XDP_UMEM_REG: libc::c_int = 4;
 pub const XDP_UMEM_FILL_RING: libc::c_int = 5;
 pub const XDP_UMEM_COMPLETION_RING: libc::c_int = 6;
 pub const XDP_STATISTICS: libc::c_int = 7;
+/// Frames copy mode sends per system call (Linux 6.17 on; 32 before, and on kernels without it).
+pub const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 
 /// Bind flag: the kernel sets `XDP_RING_NEED_WAKEUP` in a ring's flags when it wants a system
 /// call to go on; without it every transmit batch would need one.
