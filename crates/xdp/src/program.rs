@@ -11,6 +11,12 @@
 //! links are file descriptors, nothing is pinned). An interface that already has an XDP
 //! program is refused (`EBUSY`), never taken over. The maps start empty: no VIP, no MAC, no
 //! socket, so until the plane fills them every frame passes to the kernel.
+//!
+//! Native mode on veth (the test lab's links): the kernel's veth driver runs XDP in its NAPI
+//! poll for what its peer transmits, and redirecting to an AF_XDP socket needs nothing on the
+//! peer; only `XDP_TX` and redirects into a veth need an XDP program (or GRO) on the peer, which
+//! this program does not do. So the plane attaches natively on veth and needs no change to the
+//! lab's other hosts; the sockets run in copy mode there (veth has no zero-copy).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

@@ -58,7 +58,7 @@ impl Inner {
                 match self.start(&interface, xdp) {
                     Ok(running) => {
                         tracing::info!(
-                            "dsr: forwarding on {interface} (index {}) with {} worker(s){}",
+                            "dsr: forwarding on {interface} (index {}) with {} AF_PACKET worker(s){}",
                             running.ifindex,
                             self.options.workers,
                             running.xdp.as_ref().map_or(String::new(), |x| format!(
