@@ -197,7 +197,9 @@ fn dsr_planes(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
             )),
             (InterfaceAccess::Xdp, Some(Err(reason))) => warning(format!(
                 "interface {name}: access xdp, but the DSR plane will run on AF_PACKET alone: \
-                 AF_XDP is unavailable here ({reason})"
+                 AF_XDP is unavailable here ({reason}); it needs CAP_BPF besides CAP_NET_ADMIN and \
+                 CAP_NET_RAW (systemd: AmbientCapabilities=CAP_BPF, and AF_XDP in \
+                 RestrictAddressFamilies=)"
             )),
             (InterfaceAccess::Xdp, None) => warning(format!(
                 "interface {name}: access xdp, but whether AF_XDP can run here was not checked"

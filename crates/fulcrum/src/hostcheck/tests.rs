@@ -245,7 +245,9 @@ fn access_xdp_says_which_plane_the_interface_gets_and_why() {
         plane_of(&facts),
         [
             "warning: interface eth1: access xdp, but the DSR plane will run on AF_PACKET alone: \
-          AF_XDP is unavailable here (the kernel refused the XDP program: EPERM)"
+          AF_XDP is unavailable here (the kernel refused the XDP program: EPERM); it needs \
+          CAP_BPF besides CAP_NET_ADMIN and CAP_NET_RAW (systemd: AmbientCapabilities=CAP_BPF, \
+          and AF_XDP in RestrictAddressFamilies=)"
         ]
     );
 }
