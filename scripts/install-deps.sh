@@ -29,6 +29,8 @@ packages=(
   prometheus      # promtool check metrics, and a real Prometheus scraping the daemon in the tests
   chromium        # headless Chromium renders the status page in the tests
   fonts-dejavu-core # a font for the status page's screenshot
+  clang           # compiles the AF_XDP plane's XDP program (crates/xdp/build.rs) for the BPF target
+  libbpf-dev      # bpf_helpers.h for that program (the loader is the aya crate: no library linked)
 )
 
 missing=()

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use fulcrum_core::model::{
-    DnsCheck, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
+    DnsCheck, InterfaceAccess, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
 };
 
 use crate::diag::Span;
@@ -91,7 +91,7 @@ pub enum Setting {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterfaceOpt {
     Name(String),
-    AccessRaw,
+    Access(InterfaceAccess),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

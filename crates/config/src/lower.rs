@@ -252,18 +252,25 @@ impl Lowering {
         self.once("interface", opts);
         let name = opts.iter().rev().find_map(|o| match &o.value {
             InterfaceOpt::Name(n) => Some(n.clone()),
-            InterfaceOpt::AccessRaw => None,
+            InterfaceOpt::Access(_) => None,
+        });
+        let access = opts.iter().rev().find_map(|o| match &o.value {
+            InterfaceOpt::Access(access) => Some(*access),
+            InterfaceOpt::Name(_) => None,
         });
         match (config.interfaces.get_mut(&id), name) {
-            (Some(existing), Some(name)) => existing.name = name,
-            (Some(_), None) => {}
+            (Some(existing), Some(name)) => {
+                existing.name = name;
+                existing.access = access.unwrap_or(existing.access);
+            }
+            (Some(existing), None) => existing.access = access.unwrap_or(existing.access),
             (None, Some(name)) => {
                 config.interfaces.insert(
                     id,
                     Interface {
                         id,
                         name,
-                        access: InterfaceAccess::Raw,
+                        access: access.unwrap_or_default(),
                     },
                 );
             }

@@ -12,6 +12,7 @@ use crate::ast::{
 };
 use crate::diag::{Error, Span};
 use crate::lexer::{Token, TokenKind};
+use fulcrum_core::model::InterfaceAccess;
 
 /// Marks a failure that has already been recorded in `Parser::errors`.
 pub struct Reported;
@@ -389,8 +390,12 @@ impl<'t> Parser<'t> {
         match name {
             "name" => Ok(InterfaceOpt::Name(self.text("an interface name")?.value)),
             _ => {
-                self.keyword("an access mode", &["raw"])?;
-                Ok(InterfaceOpt::AccessRaw)
+                let mode = self.keyword("an access mode", &["raw", "xdp"])?;
+                Ok(InterfaceOpt::Access(if mode == "xdp" {
+                    InterfaceAccess::Xdp
+                } else {
+                    InterfaceAccess::Raw
+                }))
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use fulcrum_core::model::{
-    Config, InterfaceRef, Protocol, Settings, VrrpVersion, DEFAULT_ADVERT_MS,
+    Config, InterfaceAccess, InterfaceRef, Protocol, Settings, VrrpVersion, DEFAULT_ADVERT_MS,
 };
 
 /// `"..."` with `\` and `"` escaped.
@@ -195,14 +195,18 @@ pub fn print(config: &Config, taken: &str) -> String {
     // Interfaces numbered 1..=k print in the short form, which takes exactly those numbers.
     let mut next_short = 1;
     for (id, interface) in &config.interfaces {
-        if *id == next_short {
+        if *id == next_short && interface.access == InterfaceAccess::Raw {
             next_short += 1;
             let _ = writeln!(out, "interface {}", name(&interface.name));
         } else {
             let _ = writeln!(
                 out,
-                "interface {id} {{\nname {}\naccess raw\n}}",
-                name(&interface.name)
+                "interface {id} {{\nname {}\naccess {}\n}}",
+                name(&interface.name),
+                match interface.access {
+                    InterfaceAccess::Raw => "raw",
+                    InterfaceAccess::Xdp => "xdp",
+                }
             );
         }
     }

@@ -126,6 +126,9 @@ pub enum InterfaceAccess {
     /// Opened with AF_PACKET: Fulcrum owns layer 2 on it (BalanceNG's `access raw`, its default).
     #[default]
     Raw,
+    /// The DSR plane's hot path on AF_XDP sockets fed by an XDP program, `AF_PACKET` for the
+    /// rest (`access xdp`); `AF_PACKET` alone where AF_XDP cannot run.
+    Xdp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -24,6 +24,8 @@
 //! - the killed master restarted: it stays BACKUP at equal priority, resyncs the full table,
 //!   sends nothing from the virtual MAC and takes no traffic away from the master.
 //!
+//! Each scenario runs once per DSR plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`).
+//!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
 use std::collections::HashMap;
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 use netlab::seed::VIP;
 use testkit::cluster::load::{ClientLog, Load, LoadSpec};
 use testkit::cluster::{within, Cluster, Node, ADVERT, MARGIN, MASTER_DOWN, SKEW};
+use testkit::plane::Plane;
 use testkit::show::{SyncDoc, VrrpDoc};
 
 /// A steady load: every client asks every 250 ms, for at most 40 s.
@@ -167,9 +170,9 @@ fn converged(master: &Node, backup: &Node, limit: Duration) -> Duration {
     })
 }
 
-#[test]
-fn the_first_node_is_master_and_the_backup_learns_its_sessions_within_two_seconds() {
-    let c = Cluster::up("clusterinit");
+testkit::per_plane! {
+fn the_first_node_is_master_and_the_backup_learns_its_sessions_within_two_seconds(plane) {
+    let c = Cluster::up_on("clusterinit", plane);
     let (a, b) = (c.a.show_vrrp(), c.b.show_vrrp());
     for line in ["vrid 7", "priority 200", "ipaddr0 10.235.210.1"] {
         assert!(a.contains(line), "ns0a's show vrrp lacks {line:?}:\n{a}");
@@ -265,13 +268,14 @@ fn the_first_node_is_master_and_the_backup_learns_its_sessions_within_two_second
         "{sync:?}"
     );
 }
+}
 
 /// Under the steady load ([`cluster_load`]), with both tables holding every client: stops the
 /// master with `stop` and checks that ns0b takes over within `limit` of the stop, the VIP
 /// answers every client again, and every client kept its node. Returns the cluster (ns0a
 /// stopped) and the load, still running.
-fn takeover(tag: &str, stop: fn(&mut Node), limit: Duration) -> (Cluster, Loads) {
-    let mut c = Cluster::up(tag);
+fn takeover(tag: &str, stop: fn(&mut Node), limit: Duration, plane: Plane) -> (Cluster, Loads) {
+    let mut c = Cluster::up_on(tag, plane);
     let load = cluster_load(&c);
     converged(&c.a, &c.b, Duration::from_secs(5));
     let before = all_answered_and_sticky(&load.snapshot());
@@ -299,9 +303,9 @@ fn takeover(tag: &str, stop: fn(&mut Node), limit: Duration) -> (Cluster, Loads)
     (c, load)
 }
 
-#[test]
-fn sigkill_of_the_master_under_load_the_backup_takes_over_and_every_client_keeps_its_node() {
-    let (c, load) = takeover("clusterkill", Node::sigkill, MASTER_DOWN + MARGIN);
+testkit::per_plane! {
+fn sigkill_of_the_master_under_load_the_backup_takes_over_and_every_client_keeps_its_node(plane) {
+    let (c, load) = takeover("clusterkill", Node::sigkill, MASTER_DOWN + MARGIN, plane);
     // The new master forwards to both nodes with the sessions it learned.
     let forwarded = within(Duration::from_secs(2), || {
         c.b.target_queries(1).unwrap_or(0) > 0 && c.b.target_queries(2).unwrap_or(0) > 0
@@ -309,10 +313,11 @@ fn sigkill_of_the_master_under_load_the_backup_takes_over_and_every_client_keeps
     assert!(forwarded.is_some(), "{}", c.b.control("show targets"));
     all_answered_and_sticky(&load.finish());
 }
+}
 
-#[test]
-fn sigterm_of_the_master_under_load_the_backup_takes_over_within_the_skew_time() {
-    let (c, load) = takeover("clusterterm", Node::sigterm, SKEW + MARGIN);
+testkit::per_plane! {
+fn sigterm_of_the_master_under_load_the_backup_takes_over_within_the_skew_time(plane) {
+    let (c, load) = takeover("clusterterm", Node::sigterm, SKEW + MARGIN, plane);
     let vrrp = c.b.show::<VrrpDoc>("show vrrp").and_then(|doc| doc.ipv4);
     assert_eq!(
         vrrp.as_ref().map(|v| v.priority_zero_received),
@@ -323,10 +328,11 @@ fn sigterm_of_the_master_under_load_the_backup_takes_over_within_the_skew_time()
     assert!(log.contains("vrrp MASTER -> INIT: shutdown"), "{log}");
     all_answered_and_sticky(&load.finish());
 }
+}
 
-#[test]
-fn split_brain_heals_to_one_master_within_three_adverts_with_the_tables_converged() {
-    let c = Cluster::up("clustersplit");
+testkit::per_plane! {
+fn split_brain_heals_to_one_master_within_three_adverts_with_the_tables_converged(plane) {
+    let c = Cluster::up_on("clustersplit", plane);
     let sources = c.seed.client_sources();
     let (first, second) = sources.split_at(100);
     // Half the clients before the cut, pinned to ns0a.
@@ -405,10 +411,11 @@ fn split_brain_heals_to_one_master_within_three_adverts_with_the_tables_converge
     all_answered_and_sticky(&load.finish());
     all_answered_and_sticky(&during.finish());
 }
+}
 
-#[test]
-fn the_killed_master_rejoins_as_backup_and_resyncs_the_full_table() {
-    let (mut c, load) = takeover("clusterrejoin", Node::sigkill, MASTER_DOWN + MARGIN);
+testkit::per_plane! {
+fn the_killed_master_rejoins_as_backup_and_resyncs_the_full_table(plane) {
+    let (mut c, load) = takeover("clusterrejoin", Node::sigkill, MASTER_DOWN + MARGIN, plane);
     // A backup never speaks for the VIP: nothing leaves its eth1 from the virtual MAC (an
     // ARP answer or announcement would pull the VIP's MAC to its port of the switch).
     let from_vmac =
@@ -459,4 +466,5 @@ fn the_killed_master_rejoins_as_backup_and_resyncs_the_full_table() {
     );
     all_answered_and_sticky(&load.finish());
     converged(&c.b, &c.a, Duration::from_secs(2));
+}
 }

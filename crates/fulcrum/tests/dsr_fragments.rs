@@ -4,7 +4,9 @@
 //! or count it, never lose it silently nor stall: a reassembled datagram too long for one frame
 //! on the link (between the MTU and the 2 KiB ring slot) leaves as fragments again, one too long
 //! for a ring slot (above 2 KiB) is counted `drop-truncated`, and ordinary queries keep being
-//! answered afterwards. Needs root, iproute2, bind9, dig, tcpdump, nftables and python3.
+//! answered afterwards. On AF_XDP the XDP program passes fragments to the kernel, so the same
+//! `AF_PACKET` fanout group reassembles them there too. Once per DSR plane
+//! (`testkit::per_plane!`). Needs root, iproute2, bind9, dig, tcpdump, nftables and python3.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -34,15 +36,16 @@ fn send_datagram(seed: &SeedLab, source: Ipv4Addr, len: usize) {
     );
 }
 
-#[test]
-fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted() {
+testkit::per_plane! {
+fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted(plane) {
     require_tools();
     let lab = Lab::new("dsr_frag");
     let seed = seed_topology(&lab).expect("build the seed topology");
     let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
     let scripts = tempfile::tempdir().expect("temporary directory");
     let _agents = start_seed_agents(&seed, scripts.path());
-    let balancer = Balancer::start(&seed.ns0a, &seed_config());
+    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
+    plane.assert_running(&balancer.log);
     let logs = || balancer.logs();
     balancer.wait_ready(&seed);
 
@@ -121,4 +124,5 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted() {
         truncated >= 1,
         "the 3000-byte datagram was not counted drop-truncated:\n{log}"
     );
+}
 }

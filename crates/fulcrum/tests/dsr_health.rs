@@ -8,7 +8,8 @@
 //! clients are answered by the other node, new clients avoid it), and after it recovers the
 //! moved clients stay where they were moved while new clients reach it again; and the
 //! `dsr-path` check (a query to the VIP in a frame to the target's MAC) takes out a target
-//! that lost the VIP from its `lo` although every configured check still passes. Needs root,
+//! that lost the VIP from its `lo` although every configured check still passes. Each test runs
+//! once per DSR plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`). Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
 use std::net::Ipv4Addr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use netlab::lab::Lab;
 use netlab::seed::{seed_topology, SeedLab, NS0B_ADDR, VIP};
+use testkit::plane::Plane;
 use testkit::seed_dsr::{
     nodes_of, require_tools, seed_config_fast, start_agents_asking, start_node_bind9, Balancer,
 };
@@ -35,19 +37,20 @@ struct Running {
     _scripts: tempfile::TempDir,
 }
 
-fn start(name: &str) -> Running {
-    start_with_agents_asking(name, VIP)
+fn start(name: &str, plane: Plane) -> Running {
+    start_with_agents_asking(name, VIP, plane)
 }
 
 /// [`start`] with the agents' script asking each node's Bind9 at `agent_asks`.
-fn start_with_agents_asking(name: &str, agent_asks: Ipv4Addr) -> Running {
+fn start_with_agents_asking(name: &str, agent_asks: Ipv4Addr, plane: Plane) -> Running {
     require_tools();
     let lab = Lab::new(name);
     let seed = seed_topology(&lab).expect("build the seed topology");
     let bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
     let scripts = tempfile::tempdir().expect("temporary directory");
     let agents = start_agents_asking(&seed, scripts.path(), agent_asks);
-    let balancer = Balancer::start(&seed.ns0a, &seed_config_fast());
+    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config_fast()));
+    plane.assert_running(&balancer.log);
     balancer.wait_ready(&seed);
     balancer.wait_for(1, true, MARGIN);
     balancer.wait_for(2, true, MARGIN);
@@ -79,9 +82,9 @@ fn placed_on(run: &Running, clients: &[Ipv4Addr], node: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-#[test]
-fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away() {
-    let mut run = start("dsr_health_bind9");
+testkit::per_plane! {
+fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away(plane) {
+    let mut run = start("dsr_health_bind9", plane);
     let first = clients(1, 30);
     let on_b = placed_on(&run, &first, "ns0b");
     assert!(on_b.len() >= 3, "too few clients on ns0b to tell: {on_b:?}");
@@ -124,11 +127,12 @@ fn a_dsr_target_whose_bind9_stops_hands_its_clients_over_and_keeps_them_away() {
         run.balancer.control("show targets")
     );
 }
+}
 
-#[test]
-fn a_dsr_target_that_lost_the_vip_from_its_lo_is_taken_out_by_the_dsr_path_check() {
+testkit::per_plane! {
+fn a_dsr_target_that_lost_the_vip_from_its_lo_is_taken_out_by_the_dsr_path_check(plane) {
     // The agents ask their Bind9 at 127.0.0.1, so that only the DSR path depends on the VIP.
-    let run = start_with_agents_asking("dsr_health_vip", Ipv4Addr::LOCALHOST);
+    let run = start_with_agents_asking("dsr_health_vip", Ipv4Addr::LOCALHOST, plane);
     let path_line = format!("dsr-path {VIP}:53,1,2");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -205,4 +209,5 @@ fn a_dsr_target_that_lost_the_vip_from_its_lo_is_taken_out_by_the_dsr_path_check
         "{detail}"
     );
     eprintln!("{}{detail}", run.balancer.control("show target 1"));
+}
 }

@@ -10,6 +10,9 @@
 //!   `real` address again, as it did at the start): the same, with the DSR and VRRP sockets
 //!   opened again on the new interface index.
 //!
+//! Each scenario runs once per DSR plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`); on
+//! AF_XDP the XDP program and sockets are attached again with the plane's new sockets.
+//!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
 use std::collections::BTreeMap;
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use netlab::seed::VIP;
 use testkit::cluster::load::{Load, LoadSpec};
 use testkit::cluster::{within, Cluster, MARGIN, MASTER_DOWN, SKEW};
+use testkit::plane::Plane;
 
 /// Forty clients asking every 250 ms, for at most 40 s.
 const LOAD: LoadSpec = LoadSpec {
@@ -110,8 +114,8 @@ fn a_forwarded(c: &Cluster) -> u64 {
 
 /// The scenario: `break_link` on the master ns0a, check, `restore`, check, then stop ns0b and
 /// check that ns0a serves the VIP again through its DSR plane.
-fn link_event(tag: &str, break_link: fn(&Cluster), restore: fn(&Cluster)) {
-    let mut c = Cluster::up(tag);
+fn link_event(tag: &str, plane: Plane, break_link: fn(&Cluster), restore: fn(&Cluster)) {
+    let mut c = Cluster::up_on(tag, plane);
     let sources = c.seed.client_sources();
     let load = Load::start(&c.seed.client, &sources[..40], VIP, LOAD);
     let everyone = |limit| {
@@ -180,22 +184,33 @@ fn link_event(tag: &str, break_link: fn(&Cluster), restore: fn(&Cluster)) {
     );
     let log = testkit::cluster::read(&c.a.log());
     assert!(log.contains("vrrp MASTER -> FAULT: link down"), "{log}");
+    if plane == Plane::AfXdp {
+        // The AF_XDP path started again with the plane's new sockets, on the same interface.
+        assert!(
+            log.matches(testkit::plane::XDP_STARTED).count() >= 2,
+            "{log}"
+        );
+        assert!(!log.contains(testkit::plane::XDP_UNAVAILABLE), "{log}");
+    }
     load.finish();
 }
 
-#[test]
-fn link_down_and_up_on_the_master_fault_takeover_and_recovery_without_spinning() {
+testkit::per_plane! {
+fn link_down_and_up_on_the_master_fault_takeover_and_recovery_without_spinning(plane) {
     link_event(
         "dsrlinkdown",
+        plane,
         |c| ip(c, &["ip", "link", "set", "eth1", "down"]),
         |c| ip(c, &["ip", "link", "set", "eth1", "up"]),
     );
 }
+}
 
-#[test]
-fn eth1_deleted_and_created_again_on_the_master_its_sockets_follow_the_new_index() {
+testkit::per_plane! {
+fn eth1_deleted_and_created_again_on_the_master_its_sockets_follow_the_new_index(plane) {
     link_event(
         "dsrlinkdel",
+        plane,
         |c| ip(c, &["ip", "link", "del", "eth1"]),
         |c| {
             c.lab
@@ -206,4 +221,5 @@ fn eth1_deleted_and_created_again_on_the_master_its_sockets_follow_the_new_index
                 .expect("the real address on the new eth1");
         },
     );
+}
 }

@@ -9,7 +9,8 @@
 //! answer to a client: only the `dsr-path` health probes' answers, which go to the `real`
 //! address by design), Fulcrum's counters agree (frames forwarded to both targets, no responses), and
 //! `show sessions` lists the clients, and the seed's health checks (ping, tcpopen and the
-//! seed's agent on both nodes) all pass, so the DSR plane keeps both targets. Needs root,
+//! seed's agent on both nodes) all pass, so the DSR plane keeps both targets. Once per DSR
+//! plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`). Needs root,
 //! iproute2, bind9, dig, tcpdump and nftables.
 
 use std::collections::HashMap;
@@ -24,8 +25,8 @@ use testkit::seed_dsr::{
 };
 use testkit::show::{CheckRow, SessionsDoc, TargetsDoc};
 
-#[test]
-fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
+testkit::per_plane! {
+fn the_seed_scenario_balances_both_nodes_with_direct_server_return(plane) {
     require_tools();
     let lab = Lab::new("dsr_seed");
     let seed = seed_topology(&lab).expect("build the seed topology");
@@ -35,7 +36,8 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
     let scripts = tempfile::tempdir().expect("temporary directory");
     let _agents = start_seed_agents(&seed, scripts.path());
     // The lab's interface is named eth1 like the seed's: the file is used as it is.
-    let balancer = Balancer::start(&seed.ns0a, &seed_config());
+    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
+    plane.assert_running(&balancer.log);
     let fulcrum = &balancer.proc;
     let logs = || balancer.logs();
     balancer.wait_ready(&seed);
@@ -163,5 +165,7 @@ fn the_seed_scenario_balances_both_nodes_with_direct_server_return() {
         q1 + q2,
         "plane and target counters agree:\n{text}"
     );
+    plane.assert_carried(&text);
     eprintln!("{text}");
+}
 }

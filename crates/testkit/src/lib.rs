@@ -18,6 +18,7 @@
 //! | [`netns`] | [`netns::run_in`] and [`netns::spawn_in`]: code of the test on a thread inside a lab namespace |
 //! | [`vrrp`] | VRRP labs: [`vrrp::Link`] (a switch), [`vrrp::Fulcrum`] and [`vrrp::Keepalived`] in a node's namespace, [`vrrp::Group`], [`vrrp::holds_vip`] |
 //! | [`vrrp_states`] | [`vrrp_states::state_of`] and [`vrrp_states::watch`]: no moment with two masters |
+//! | [`plane`] | [`plane::Plane`] and [`per_plane!`]: every DSR test once on `AF_PACKET`, once on AF_XDP |
 //! | [`seed_dsr`] | one `fulcrum run` in the seed lab's ns0a ([`seed_dsr::Balancer`]), the seed's agents, `dig` from the client ([`seed_dsr::ask`], [`seed_dsr::dig_vip`]) |
 //! | [`seed_dsr6`] | `dig -6` through the IPv6 VIP of the dual-stack seed lab ([`seed_dsr6::ask6`]) |
 //! | [`cluster`] | the seed's two-node cluster ([`cluster::Cluster`], dual-stack with [`cluster::Cluster::new_dual_stack`], [`cluster::Node`]) and a bounded DNS load ([`cluster::load::Load`]) |
@@ -45,6 +46,7 @@ pub mod dns;
 pub mod health;
 pub mod netns;
 pub mod package;
+pub mod plane;
 pub mod process;
 pub mod seed_dsr;
 pub mod seed_dsr6;

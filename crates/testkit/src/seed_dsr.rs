@@ -137,12 +137,25 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn start(node: &Ns, config: &str) -> Balancer {
+        Balancer::start_under(node, config, &[])
+    }
+
+    /// [`Balancer::start`] with `fulcrum` run by `wrapper` (e.g. `setpriv` with fewer
+    /// capabilities): `wrapper... fulcrum run ...`.
+    pub fn start_under(node: &Ns, config: &str, wrapper: &[&str]) -> Balancer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config_path = dir.path().join("ns0a.conf");
         std::fs::write(&config_path, config).expect("write the configuration");
         let socket = dir.path().join("fulcrum.sock");
         let log = dir.path().join("fulcrum.log");
-        let mut command = node.command(crate::fulcrum());
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = node.command(program);
+                command.args(args).arg(crate::fulcrum());
+                command
+            }
+            None => node.command(crate::fulcrum()),
+        };
         command
             .args(["run", "--log-level", "info", "-c"])
             .arg(&config_path)

@@ -54,12 +54,18 @@ impl Inner {
                 tracing::info!("dsr: stopped on {} (index {})", old.interface, old.ifindex);
             }
             if let Some((interface, _)) = wanted {
-                match self.start(&interface) {
+                let xdp = (control.plane.config.as_ref())
+                    .is_some_and(|config| super::xsk::wanted(config, &interface));
+                match self.start(&interface, xdp) {
                     Ok(running) => {
                         tracing::info!(
-                            "dsr: forwarding on {interface} (index {}) with {} worker(s)",
+                            "dsr: forwarding on {interface} (index {}) with {} AF_PACKET worker(s){}",
                             running.ifindex,
-                            self.options.workers
+                            self.options.workers,
+                            running.xdp.as_ref().map_or(String::new(), |x| format!(
+                                " and {} AF_XDP worker(s)",
+                                x.sockets
+                            ))
                         );
                         control.running = Some(running);
                         self.shared.announce.store(true, Ordering::Release);

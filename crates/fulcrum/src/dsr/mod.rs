@@ -17,7 +17,10 @@
 //! is left to the kernel (which has its own copy of every frame); while session sync runs
 //! through the plane ([`sync_link`]), those frames that are sync datagrams for `real` are handed
 //! to it, and its datagrams leave as frames from `real`. Nothing here panics on what
-//! the wire sends: every frame is counted ([`plane_counters`]) under what became of it.
+//! the wire sends: every frame is counted ([`plane_counters`]) under what became of it. On an
+//! interface declared `access xdp`, an XDP program also steers the VIPs' UDP/TCP frames to
+//! AF_XDP sockets drained by workers of their own ([`xsk`]), with the same per-frame code; the
+//! AF_PACKET sockets keep everything else, and all of it when AF_XDP cannot start.
 //!
 //! IPv6 runs on the same interface and threads: frames with the IPv6 EtherType go to
 //! [`worker6`], which forwards frames sent to the IPv6 virtual MAC `00:00:5e:00:02:VRID` for an
@@ -44,6 +47,7 @@ pub mod table;
 mod table6;
 mod worker;
 mod worker6;
+pub mod xsk;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +75,12 @@ use table::{CounterMaps, DsrTable, Facts, NextHop};
 /// 1024 of the socket's default, a worker kept off the CPU for 10 ms on a busy 2-core machine
 /// let the kernel drop 6-20 % of a 200 kpps flood (`drop-ring-full`).
 const RX_FRAMES_PER_WORKER: usize = 8192;
+
+/// Counter slots: the `AF_PACKET` workers', the maintenance thread's, then as many for the
+/// AF_XDP workers (each slot has one writer).
+fn counter_writers(workers: usize) -> usize {
+    2 * workers + 1
+}
 
 /// Tunables (the configuration language has no words for these).
 #[derive(Debug, Clone, Copy)]
@@ -114,6 +124,8 @@ struct Running {
     ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The AF_XDP path beside the `AF_PACKET` sockets (`access xdp`, when it could start).
+    xdp: Option<xsk::XdpPath>,
 }
 
 #[derive(Default)]
@@ -158,7 +170,7 @@ impl Dsr {
                 Instant::now(),
             )),
             active: AtomicBool::new(true),
-            counters: PlaneCounters::new(options.workers + 1),
+            counters: PlaneCounters::new(counter_writers(options.workers)),
             resolver: Mutex::new(Resolver::default()),
             resolver_changed: AtomicBool::new(false),
             announce: AtomicBool::new(true),
@@ -331,7 +343,7 @@ impl Inner {
         });
         let macs = lock(&self.shared.resolver).macs();
         let macs6 = lock(&self.shared.nd6.resolver).macs();
-        let writers = self.options.workers + 1;
+        let writers = counter_writers(self.options.workers);
         let (table, mut problems) = table::build(
             &config,
             &Facts {
@@ -356,14 +368,20 @@ impl Inner {
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         self.follow_interface(control, interface, &mut problems);
+        if let Some(xdp) = control.running.as_mut().and_then(|r| r.xdp.as_mut()) {
+            if let Err(e) = xdp.follow(&self.shared.table.load()) {
+                problems.push(format!("cannot steer the VIPs to AF_XDP: {e}"));
+            }
+        }
         for problem in &problems {
             tracing::error!("dsr: {problem}");
         }
         problems
     }
 
-    /// Opens the sockets (so an error is reported to the caller) and starts the threads.
-    fn start(self: &Arc<Self>, interface: &str) -> std::io::Result<Running> {
+    /// Opens the sockets (so an error is reported to the caller) and starts the threads; with
+    /// `xdp`, also the AF_XDP path, or logs why the interface runs on `AF_PACKET` alone.
+    fn start(self: &Arc<Self>, interface: &str, xdp: bool) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
@@ -409,6 +427,30 @@ impl Inner {
                     .spawn(move || worker::run(job, shared))?,
             );
         }
+        let xdp = if xdp {
+            let how = xsk::Start {
+                interface,
+                ifindex,
+                workers: self.options.workers,
+                first_slot: self.options.workers + 1,
+                own_mac,
+                stop: &stop,
+            };
+            match xsk::start(how, &self.shared) {
+                Ok((path, xsk_threads)) => {
+                    threads.extend(xsk_threads);
+                    Some(path)
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        "dsr: AF_XDP unavailable on {interface}, AF_PACKET only: {reason}"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let inner = self.clone();
         let maintenance_stop = stop.clone();
         threads.push(
@@ -423,6 +465,7 @@ impl Inner {
             ifindex,
             stop,
             threads,
+            xdp,
         })
     }
 }

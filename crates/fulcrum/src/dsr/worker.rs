@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::stats::DropReason as ServerDrop;
-use fulcrum_sys::packet::{
-    PacketSocket, PacketType, RawIpv4Sender, RawIpv6Sender, RxFrame, TxRing,
-};
+use fulcrum_sys::packet::{PacketSocket, PacketType, RawIpv4Sender, RawIpv6Sender, RxFrame};
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use super::checksum::complete_l4_checksum;
@@ -20,7 +18,10 @@ use super::table::DsrTable;
 use super::worker6::{self, Io6};
 use super::Shared;
 
+mod frame_out;
 mod refragment;
+
+pub(super) use frame_out::FrameOut;
 
 /// Frames handled per ring pass before the snapshot is looked at again.
 const BATCH: usize = 256;
@@ -93,11 +94,12 @@ fn complain(last: &mut Option<Instant>, index: usize, e: &std::io::Error) {
     }
 }
 
+/// Decides on one frame and carries the decision out on `tx` (either plane's ring).
 #[allow(clippy::too_many_arguments)]
-fn handle(
+pub(super) fn handle(
     index: usize,
     frame: &RxFrame<'_>,
-    tx: &mut TxRing,
+    tx: &mut impl FrameOut,
     table: &DsrTable,
     shared: &Shared,
     pick: &mut Pick,

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use fulcrum_core::stats::DropReason as ServerDrop;
-use fulcrum_sys::packet::{RawIpv6Sender, RxFrame, TxRing};
+use fulcrum_sys::packet::{RawIpv6Sender, RxFrame};
 use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 
 use super::checksum6::complete_l4_checksum6;
@@ -22,6 +22,7 @@ use super::plane_counters::{Event, Slot};
 use super::resolver::Learned;
 use super::resolver6::{self, ND_FRAME_LEN};
 use super::table::DsrTable;
+use super::worker::FrameOut;
 use super::{lock, Shared};
 
 const ETHERTYPE: std::ops::Range<usize> = 12..14;
@@ -32,16 +33,16 @@ pub fn is_ipv6(frame: &[u8]) -> bool {
 }
 
 /// What a worker lends its IPv6 handling.
-pub struct Io6<'a> {
+pub struct Io6<'a, T: FrameOut> {
     pub index: usize,
-    pub tx: &'a mut TxRing,
+    pub tx: &'a mut T,
     pub local: &'a Option<RawIpv6Sender>,
     pub own_mac: EthernetAddress,
     pub mtu: usize,
 }
 
 pub fn handle6(
-    io: Io6<'_>,
+    io: Io6<'_, impl FrameOut>,
     frame: &RxFrame<'_>,
     table: &DsrTable,
     shared: &Shared,

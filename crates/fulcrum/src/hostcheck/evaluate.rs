@@ -7,13 +7,15 @@
 //! (`arp_ignore` >= 1, `arp_announce` >= 2, the kernel taking the larger of `all` and each
 //! interface); a proxied server's address is local or can be bound with `IP_FREEBIND` (or
 //! `ip_nonlocal_bind`); the capabilities the planes need are held; the session-sync port is free
-//! (or held by Fulcrum itself) and a local target's agent port is held by an agent.
+//! (or held by Fulcrum itself) and a local target's agent port is held by an agent; and which
+//! DSR plane each DSR interface gets (`access raw`: `AF_PACKET`; `access xdp`: AF_XDP where it
+//! can run here, else `AF_PACKET` and why).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use fulcrum_core::model::{Config, Server, Target};
+use fulcrum_core::model::{Config, InterfaceAccess, Server, Target};
 
 use super::facts::{HostFacts, PortState, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 
@@ -64,9 +66,18 @@ pub fn freebind_to_try(config: &Config) -> BTreeSet<IpAddr> {
     proxy_servers(config).map(|s| s.ipaddr).collect()
 }
 
+/// Whether the gatherer should find out if AF_XDP can run: an interface asks for it.
+pub fn af_xdp_to_try(config: &Config) -> bool {
+    config
+        .interfaces
+        .values()
+        .any(|i| i.access == InterfaceAccess::Xdp)
+}
+
 pub fn evaluate(config: &Config, facts: &HostFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     interfaces(config, facts, &mut out);
+    dsr_planes(config, facts, &mut out);
     local_dsr(config, facts, &mut out);
     proxy_addresses(config, facts, &mut out);
     capabilities(config, facts, &mut out);
@@ -153,6 +164,46 @@ fn interfaces(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
                 "interface {name} is up but has no link: check its cable or its peer"
             )),
             Some(_) => ok(format!("interface {name} exists and is up")),
+        });
+    }
+}
+
+/// The plane each interface of a DSR network gets, and why.
+fn dsr_planes(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
+    if dsr_servers(config).next().is_none() {
+        return;
+    }
+    let names: BTreeSet<&str> = config
+        .networks
+        .values()
+        .filter(|n| n.registered && n.enabled)
+        .filter_map(|n| config.network_interface_name(n))
+        .collect();
+    for name in names {
+        let access = config
+            .interfaces
+            .values()
+            .find(|i| i.name == name)
+            .map_or(InterfaceAccess::Raw, |i| i.access);
+        out.push(match (access, &facts.af_xdp) {
+            (InterfaceAccess::Raw, _) => ok(format!(
+                "interface {name}: the DSR plane runs on AF_PACKET (access raw; `access xdp` \
+                 would put the VIPs' frames on AF_XDP)"
+            )),
+            (InterfaceAccess::Xdp, Some(Ok(()))) => ok(format!(
+                "interface {name}: the DSR plane runs on AF_XDP for the VIPs' UDP and TCP frames \
+                 and AF_PACKET for the rest (access xdp; the XDP program loads here, native mode \
+                 where the driver has it, else generic)"
+            )),
+            (InterfaceAccess::Xdp, Some(Err(reason))) => warning(format!(
+                "interface {name}: access xdp, but the DSR plane will run on AF_PACKET alone: \
+                 AF_XDP is unavailable here ({reason}); it needs CAP_BPF besides CAP_NET_ADMIN and \
+                 CAP_NET_RAW (systemd: AmbientCapabilities=CAP_BPF, and AF_XDP in \
+                 RestrictAddressFamilies=)"
+            )),
+            (InterfaceAccess::Xdp, None) => warning(format!(
+                "interface {name}: access xdp, but whether AF_XDP can run here was not checked"
+            )),
         });
     }
 }

@@ -56,6 +56,9 @@ pub struct HostFacts {
     pub euid: Option<u32>,
     /// UDP ports tried, by number.
     pub udp_ports: BTreeMap<u16, PortState>,
+    /// Whether AF_XDP can run here (`fulcrum_xdp::program::probe`); only tried when an
+    /// interface asks for it (`access xdp`).
+    pub af_xdp: Option<Result<(), String>>,
     /// Addresses tried with `IP_FREEBIND`: `Ok` if a socket could be bound to it.
     pub freebind: BTreeMap<IpAddr, Result<(), String>>,
 }

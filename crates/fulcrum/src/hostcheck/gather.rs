@@ -14,7 +14,7 @@ use nix::net::if_::InterfaceFlags;
 
 use super::facts::{Holder, HostFacts, InterfaceFacts, PortState};
 
-pub fn gather(udp_ports: &BTreeSet<u16>, freebind: &BTreeSet<IpAddr>) -> HostFacts {
+pub fn gather(udp_ports: &BTreeSet<u16>, freebind: &BTreeSet<IpAddr>, af_xdp: bool) -> HostFacts {
     let interfaces = interfaces();
     let mut names: Vec<String> = interfaces.keys().cloned().collect();
     names.push("all".to_string());
@@ -41,6 +41,10 @@ pub fn gather(udp_ports: &BTreeSet<u16>, freebind: &BTreeSet<IpAddr>) -> HostFac
             .and_then(|uid| uid.parse().ok()),
         udp_ports: udp_ports.iter().map(|p| (*p, try_udp_port(*p))).collect(),
         freebind: freebind.iter().map(|a| (*a, try_freebind(*a))).collect(),
+        af_xdp: af_xdp.then(|| match crate::dsr::xsk::ruled_out() {
+            Some(reason) => Err(reason),
+            None => fulcrum_xdp::program::probe(),
+        }),
     }
 }
 

@@ -22,6 +22,7 @@ pub fn run(config: &Config) -> u8 {
     let facts = gather::gather(
         &evaluate::udp_ports_to_try(config),
         &evaluate::freebind_to_try(config),
+        evaluate::af_xdp_to_try(config),
     );
     let findings = evaluate::evaluate(config, &facts);
     for finding in &findings {

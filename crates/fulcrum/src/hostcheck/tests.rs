@@ -87,6 +87,8 @@ fn the_seed_host_as_the_seed_sets_it_up_passes() {
         shown,
         [
             "ok: interface eth1 exists and is up",
+            "ok: interface eth1: the DSR plane runs on AF_PACKET (access raw; `access xdp` would \
+             put the VIPs' frames on AF_XDP)",
             "ok: VIP 10.235.210.1 is on lo",
             "ok: net.ipv4.conf.all.arp_ignore is 1, as the seed sets it",
             "ok: net.ipv4.conf.all.arp_announce is 2, as the seed sets it",
@@ -210,4 +212,42 @@ fn a_proxied_address_must_be_local_or_bindable() {
         setup(&mut facts);
         assert_eq!(problems(&proxy, &facts), expected, "{what}");
     }
+}
+
+#[test]
+fn access_xdp_says_which_plane_the_interface_gets_and_why() {
+    // The top-level declaration only (the network block names eth1 too).
+    let xdp = NS0A.replacen(
+        "interface eth1\n",
+        "interface 1 {\nname eth1\naccess xdp\n}\n",
+        1,
+    );
+    let config = config(&xdp);
+    assert!(super::evaluate::af_xdp_to_try(&config));
+    assert!(!super::evaluate::af_xdp_to_try(&self::config(NS0A)));
+    let plane_of = |facts: &HostFacts| -> Vec<String> {
+        evaluate(&config, facts)
+            .iter()
+            .map(ToString::to_string)
+            .filter(|f| f.contains("the DSR plane"))
+            .collect()
+    };
+    let mut facts = seed_host();
+    facts.af_xdp = Some(Ok(()));
+    assert_eq!(
+        plane_of(&facts),
+        ["ok: interface eth1: the DSR plane runs on AF_XDP for the VIPs' UDP and TCP frames and \
+          AF_PACKET for the rest (access xdp; the XDP program loads here, native mode where the \
+          driver has it, else generic)"]
+    );
+    facts.af_xdp = Some(Err("the kernel refused the XDP program: EPERM".into()));
+    assert_eq!(
+        plane_of(&facts),
+        [
+            "warning: interface eth1: access xdp, but the DSR plane will run on AF_PACKET alone: \
+          AF_XDP is unavailable here (the kernel refused the XDP program: EPERM); it needs \
+          CAP_BPF besides CAP_NET_ADMIN and CAP_NET_RAW (systemd: AmbientCapabilities=CAP_BPF, \
+          and AF_XDP in RestrictAddressFamilies=)"
+        ]
+    );
 }

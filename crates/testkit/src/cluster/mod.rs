@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use netlab::seed::{seed_topology, SeedBind9, SeedLab};
 use netlab::{Lab, Ns, Proc};
+
+use crate::plane::Plane;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -213,6 +215,8 @@ pub struct Cluster {
     _bind9: SeedBind9,
     pub seed: SeedLab,
     _dir: tempfile::TempDir,
+    /// The DSR plane both nodes' configurations ask for.
+    pub plane: Plane,
     // Last: dropping the lab kills every process and removes the namespaces.
     pub lab: Lab,
 }
@@ -220,6 +224,11 @@ pub struct Cluster {
 impl Cluster {
     /// Builds the lab and starts Bind9 and the agents; no Fulcrum runs yet.
     pub fn new(tag: &str) -> Cluster {
+        Cluster::new_on(tag, Plane::AfPacket)
+    }
+
+    /// [`Cluster::new`] with both nodes' DSR interface on `plane`.
+    pub fn new_on(tag: &str, plane: Plane) -> Cluster {
         require_tools();
         let lab = Lab::new(tag);
         let seed = seed_topology(&lab).expect("build the seed topology");
@@ -249,8 +258,9 @@ impl Cluster {
                 .stderr(Stdio::null());
             agents.push(ns.spawn(agent).expect("start fulcrum agent"));
             let conf = dir.path().join(format!("{name}.conf"));
-            std::fs::copy(crate::fixture(&format!("{name}.conf")), &conf)
-                .expect("copy the seed configuration");
+            let seed_text = std::fs::read_to_string(crate::fixture(&format!("{name}.conf")))
+                .expect("read the seed configuration");
+            std::fs::write(&conf, plane.config(&seed_text)).expect("write the configuration");
             nodes.push(Node {
                 name,
                 ns: ns.clone(),
@@ -284,6 +294,7 @@ impl Cluster {
             _bind9: bind9,
             seed,
             _dir: dir,
+            plane,
             lab,
         }
     }
@@ -294,12 +305,19 @@ impl Cluster {
         Cluster::up_from(Cluster::new(tag))
     }
 
+    /// [`Cluster::up`] with both nodes' DSR interface on `plane`.
+    pub fn up_on(tag: &str, plane: Plane) -> Cluster {
+        Cluster::up_from(Cluster::new_on(tag, plane))
+    }
+
     /// [`Cluster::up`] for a cluster prepared by the caller (e.g. unprivileged nodes).
     pub fn up_from(mut c: Cluster) -> Cluster {
         c.a.start();
         c.a.wait_state("MASTER", MASTER_DOWN + MARGIN * 2);
+        c.plane.assert_running(&c.a.log());
         c.b.start();
         c.b.wait_state("BACKUP", MARGIN);
+        c.plane.assert_running(&c.b.log());
         let synced = within(Duration::from_secs(10), || {
             c.b.show_sync().contains("resync in sync")
         });

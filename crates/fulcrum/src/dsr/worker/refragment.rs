@@ -3,9 +3,10 @@
 //! each a frame to the target's MAC. Without this the kernel refuses the oversized frame
 //! (`EMSGSIZE`) and the datagram is lost.
 
-use fulcrum_sys::packet::TxRing;
 use fulcrum_wire::ethernet::{self, EthernetAddress};
 use fulcrum_wire::ipv4_fragment::{Fragments, Refusal};
+
+use super::FrameOut;
 
 /// Queues the fragments of `frame` (an Ethernet frame carrying IPv4) for `dst`; the number
 /// queued, or why the datagram cannot be cut. A full ring part-way leaves the fragments queued
@@ -13,7 +14,7 @@ use fulcrum_wire::ipv4_fragment::{Fragments, Refusal};
 pub fn send(
     frame: &[u8],
     mtu: usize,
-    tx: &mut TxRing,
+    tx: &mut impl FrameOut,
     dst: EthernetAddress,
     src: EthernetAddress,
 ) -> Result<(usize, usize), Refusal> {

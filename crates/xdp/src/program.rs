@@ -1,0 +1,196 @@
+//! Loading and attaching the XDP program (`bpf/steer.bpf.c`, compiled by clang in `build.rs`)
+//! with `aya`, and the plane's side of its maps.
+//!
+//! Why `aya`: a pure-Rust loader from crates.io, so a fresh Debian 12 builds Fulcrum with
+//! nothing beyond clang and libbpf-dev's headers for the program itself, and no C library to
+//! link (libbpf-rs would build or link libbpf and libelf; xsk-rs builds libxdp from source).
+//!
+//! Contract: [`SteerProgram::attach`] loads the program and attaches it to one interface
+//! through a BPF link, in native (driver) mode where the driver has it and in generic (SKB)
+//! mode otherwise; the link goes away with the value (and with the process, also on SIGKILL:
+//! links are file descriptors, nothing is pinned). An interface that already has an XDP
+//! program is refused (`EBUSY`), never taken over. The maps start empty: no VIP, no MAC, no
+//! socket, so until the plane fills them every frame passes to the kernel.
+//!
+//! Native mode on veth (the test lab's links): the kernel's veth driver runs XDP in its NAPI
+//! poll for what its peer transmits, and redirecting to an AF_XDP socket needs nothing on the
+//! peer; only `XDP_TX` and redirects into a veth need an XDP program (or GRO) on the peer, which
+//! this program does not do. So the plane attaches natively on veth and needs no change to the
+//! lab's other hosts; the sockets run in copy mode there (veth has no zero-copy).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+
+use aya::maps::{Array, HashMap, MapData, XskMap};
+use aya::programs::{Xdp, XdpFlags};
+use aya::Ebpf;
+
+/// The program as `build.rs` compiled it; empty when clang was missing at build time. Aligned:
+/// the ELF parser reads its headers in place.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steer.bpf.o"));
+
+/// How the program runs on the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver's receive path, before any skb exists.
+    Native,
+    /// After the skb is built (`XDP_FLAGS_SKB_MODE`): every driver has it, at a higher cost.
+    Generic,
+}
+
+impl std::fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic (skb)",
+        })
+    }
+}
+
+/// The attached program and its maps.
+pub struct SteerProgram {
+    vips: HashMap<MapData, u32, u8>,
+    virtual_mac: Array<MapData, u64>,
+    xsks: XskMap<MapData>,
+    installed: BTreeSet<Ipv4Addr>,
+    mode: AttachMode,
+    /// Holds the program and its link: dropping it detaches.
+    _ebpf: Ebpf,
+}
+
+/// An error with its causes (`aya` keeps the kernel's errno in the source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(&format!(": {more}"));
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// Whether this build carries the XDP program at all.
+pub fn compiled() -> bool {
+    !OBJECT.is_empty()
+}
+
+/// Whether AF_XDP can run here, short of attaching to an interface: the kernel has AF_XDP
+/// sockets and this process may open one, and the kernel loads the program (BPF support, the
+/// capability to load it, the verifier's consent). Nothing stays loaded.
+pub fn probe() -> Result<(), String> {
+    if !compiled() {
+        return Err("this build has no XDP program (clang was missing when it was built)".into());
+    }
+    crate::xsk::probe_socket().map_err(|e| format!("no AF_XDP socket: {}", chain(&e)))?;
+    load().map(drop)
+}
+
+/// The program loaded into the kernel (verified, not attached), with its maps created.
+fn load() -> Result<Ebpf, String> {
+    if !compiled() {
+        return Err("this build has no XDP program (clang was missing when it was built)".into());
+    }
+    let mut ebpf =
+        Ebpf::load(OBJECT).map_err(|e| format!("loading the XDP program: {}", chain(&e)))?;
+    program(&mut ebpf)?
+        .load()
+        .map_err(|e| format!("the kernel refused the XDP program: {}", chain(&e)))?;
+    Ok(ebpf)
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, String> {
+    ebpf.program_mut("fulcrum_steer")
+        .ok_or("the XDP object has no program fulcrum_steer")?
+        .try_into()
+        .map_err(|e| format!("fulcrum_steer is not an XDP program: {}", chain(&e)))
+}
+
+impl SteerProgram {
+    /// Loads the program and attaches it to `ifindex`. Errors say what failed, for the log
+    /// line that explains the fallback to AF_PACKET.
+    pub fn attach(ifindex: u32) -> Result<SteerProgram, String> {
+        let mut ebpf = load()?;
+        let program = program(&mut ebpf)?;
+        let mode = match program.attach_to_if_index(ifindex, XdpFlags::DRV_MODE) {
+            Ok(_) => AttachMode::Native,
+            Err(native) => match program.attach_to_if_index(ifindex, XdpFlags::SKB_MODE) {
+                Ok(_) => AttachMode::Generic,
+                Err(generic) => {
+                    return Err(format!(
+                        "attaching XDP failed in native mode ({}) and in generic mode ({})",
+                        chain(&native),
+                        chain(&generic)
+                    ))
+                }
+            },
+        };
+        let mut map = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or(format!("the XDP object has no map {name}"))
+        };
+        let vips =
+            HashMap::try_from(map("vips")?).map_err(|e| format!("map vips: {}", chain(&e)))?;
+        let virtual_mac = Array::try_from(map("virtual_mac")?)
+            .map_err(|e| format!("map virtual_mac: {}", chain(&e)))?;
+        let xsks =
+            XskMap::try_from(map("xsks")?).map_err(|e| format!("map xsks: {}", chain(&e)))?;
+        Ok(SteerProgram {
+            vips,
+            virtual_mac,
+            xsks,
+            installed: BTreeSet::new(),
+            mode,
+            _ebpf: ebpf,
+        })
+    }
+
+    pub fn mode(&self) -> AttachMode {
+        self.mode
+    }
+
+    /// Steers frames of queue `queue` to `socket`.
+    pub fn register(&mut self, queue: u32, socket: &impl AsFd) -> Result<(), String> {
+        self.xsks
+            .set(queue, socket.as_fd().as_raw_fd(), 0)
+            .map_err(|e| {
+                format!(
+                    "registering the AF_XDP socket of queue {queue}: {}",
+                    chain(&e)
+                )
+            })
+    }
+
+    /// Makes `vips` the addresses steered to the sockets (changes only what differs).
+    pub fn set_vips(&mut self, vips: &BTreeSet<Ipv4Addr>) -> Result<(), String> {
+        for gone in self.installed.difference(vips).copied().collect::<Vec<_>>() {
+            // Already absent is fine: the wanted state holds.
+            let _ = self.vips.remove(&u32::from_ne_bytes(gone.octets()));
+            self.installed.remove(&gone);
+        }
+        for new in vips
+            .difference(&self.installed)
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            self.vips
+                .insert(u32::from_ne_bytes(new.octets()), 1, 0)
+                .map_err(|e| format!("adding VIP {new} to the XDP map: {}", chain(&e)))?;
+            self.installed.insert(new);
+        }
+        Ok(())
+    }
+
+    /// The MAC the steered frames are sent to (`None`: steer nothing).
+    pub fn set_virtual_mac(&mut self, mac: Option<[u8; 6]>) -> Result<(), String> {
+        let value = mac.map_or(0, |m| {
+            m.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+        });
+        self.virtual_mac
+            .set(0, value, 0)
+            .map_err(|e| format!("setting the virtual MAC in the XDP map: {}", chain(&e)))
+    }
+}
