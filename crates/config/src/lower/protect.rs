@@ -1,0 +1,39 @@
+//! A server block's protection options onto its [`Policy`].
+//!
+//! Contract: `allow` and `deny` may repeat, and a block that names either gives the server's
+//! whole access list in the order written (a live `server 1 { deny 192.0.2.0/24 }` replaces
+//! the list; `allow all` alone empties it in effect); the other options change only what they
+//! name, like every server option.
+
+use fulcrum_core::protect::{Action, Policy, Rule};
+
+use crate::ast::{Opt, ServerOpt};
+
+/// The options that may be given more than once in one block.
+pub(super) const REPEATED: &[&str] = &["allow", "deny"];
+
+pub(super) fn lower(policy: &mut Policy, opts: &[Opt<ServerOpt>]) {
+    if opts.iter().any(|o| REPEATED.contains(&o.keyword)) {
+        policy.acl.clear();
+    }
+    for opt in opts {
+        match &opt.value {
+            ServerOpt::Allow(prefixes) => policy.acl.extend(prefixes.iter().map(|&prefix| Rule {
+                action: Action::Allow,
+                prefix,
+            })),
+            ServerOpt::Deny(prefixes) => policy.acl.extend(prefixes.iter().map(|&prefix| Rule {
+                action: Action::Deny,
+                prefix,
+            })),
+            ServerOpt::RateLimit(rate) => policy.ratelimit = *rate,
+            ServerOpt::AnyLimit(rate) => policy.anylimit = *rate,
+            ServerOpt::RatePrefix(v4, v6) => {
+                policy.v4_prefix = *v4;
+                policy.v6_prefix = *v6;
+            }
+            ServerOpt::RateAction(action) => policy.over_limit = *action,
+            _ => {}
+        }
+    }
+}
