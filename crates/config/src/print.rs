@@ -382,34 +382,6 @@ fn protocol(protocol: Protocol) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_lists_compress_runs_of_three_or_more() {
-        assert_eq!(id_list(&[1, 2]), "1,2");
-        assert_eq!(id_list(&[1, 2, 3]), "1-3");
-        assert_eq!(id_list(&[1, 3, 4, 5, 7]), "1,3-5,7");
-        assert_eq!(id_list(&[3, 2, 1]), "3,2,1");
-        assert_eq!(
-            id_list(&[u32::MAX - 1, u32::MAX]),
-            format!("{},{}", u32::MAX - 1, u32::MAX)
-        );
-    }
-
-    #[test]
-    fn words_are_quoted_only_when_needed() {
-        assert_eq!(text("eth1"), "eth1");
-        assert_eq!(text("a b"), "\"a b\"");
-        assert_eq!(text(""), "\"\"");
-        assert_eq!(text("//x"), "\"//x\"");
-        assert_eq!(text("a\"b\\"), "\"a\\\"b\\\\\"");
-        assert_eq!(name("12"), "\"12\"");
-        assert_eq!(text("server"), "\"server\"");
-    }
-}
-
 /// A server's `allow`/`deny` rules in order, then its limits (those not at their defaults).
 fn protection(out: &mut String, policy: &Policy) {
     for rule in &policy.acl {
@@ -454,5 +426,33 @@ fn rate_table_memory(out: &mut String, config: &Config) {
             out,
             "// rate limits: {tables} table(s) of {buckets} buckets, {bytes} bytes each per data plane"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lists_compress_runs_of_three_or_more() {
+        assert_eq!(id_list(&[1, 2]), "1,2");
+        assert_eq!(id_list(&[1, 2, 3]), "1-3");
+        assert_eq!(id_list(&[1, 3, 4, 5, 7]), "1,3-5,7");
+        assert_eq!(id_list(&[3, 2, 1]), "3,2,1");
+        assert_eq!(
+            id_list(&[u32::MAX - 1, u32::MAX]),
+            format!("{},{}", u32::MAX - 1, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn words_are_quoted_only_when_needed() {
+        assert_eq!(text("eth1"), "eth1");
+        assert_eq!(text("a b"), "\"a b\"");
+        assert_eq!(text(""), "\"\"");
+        assert_eq!(text("//x"), "\"//x\"");
+        assert_eq!(text("a\"b\\"), "\"a\\\"b\\\\\"");
+        assert_eq!(name("12"), "\"12\"");
+        assert_eq!(text("server"), "\"server\"");
     }
 }

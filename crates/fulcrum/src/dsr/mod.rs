@@ -28,6 +28,7 @@ mod lifecycle;
 mod maintain;
 pub mod path;
 pub mod plane_counters;
+mod protect;
 mod resolver;
 pub mod sync_link;
 pub mod table;
@@ -317,7 +318,7 @@ impl Inner {
         });
         let macs = lock(&self.shared.resolver).macs();
         let writers = self.options.workers + 1;
-        let (table, mut problems) = table::build(
+        let (mut table, mut problems) = table::build(
             &config,
             &Facts {
                 local_addrs: &local_addrs,
@@ -331,6 +332,8 @@ impl Inner {
                 writers,
             },
         );
+        control.plane.guards.refresh(&config);
+        table.guards = protect::FrameGuards::new(&table.servers, &control.plane.guards);
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());
         lock(&self.shared.resolver).set_wanted(&wanted);

@@ -89,6 +89,8 @@ pub struct DsrTable {
     pub virtual_mac: Option<EthernetAddress>,
     pub servers: Vec<DsrServer>,
     pub targets: Vec<DsrTarget>,
+    /// The servers' access lists and rate limits (set by the plane after [`build`]).
+    pub guards: super::protect::FrameGuards,
 }
 
 impl DsrTable {

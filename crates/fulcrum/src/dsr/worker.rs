@@ -110,6 +110,9 @@ fn handle(
         return;
     }
     let data = frame.data;
+    if super::protect::refused(index, data, table, counters) {
+        return;
+    }
     match forward::decide(data, table, &shared.sessions, pick, active) {
         Decision::Forward {
             server,

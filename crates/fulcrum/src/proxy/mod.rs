@@ -205,7 +205,8 @@ impl Proxy {
         let previous = self.shared.snapshot();
         let sessions = previous.sessions.clone();
         sessions.apply_bound("proxy", config.settings.max_sessions);
-        let (snapshot, problems) = snapshot::build(BuildContext {
+        control.guards.refresh(config);
+        let (mut snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
             agent_values: &control.agent_values,
@@ -217,6 +218,9 @@ impl Proxy {
             target_counters: &mut control.target_counters,
             counter_writers: self.shared.options.workers + 1,
         });
+        for server in &mut snapshot.servers {
+            server.guard = control.guards.get(server.id);
+        }
         log_fail_open(&previous, &snapshot);
         drop(previous);
         let limits =
