@@ -1,0 +1,91 @@
+//! `allow`/`deny` by prefix in both families, over UDP and TCP, changed live; and `anylimit`
+//! with `rateaction tc`.
+
+use super::support::*;
+
+#[test]
+fn allow_and_deny_by_prefix_in_both_families_over_udp_and_tcp_and_live() {
+    require_tools();
+    let lab = ProtectLab::start(
+        "protacl",
+        "",
+        "deny 192.0.2.0/28\nallow 192.0.2.7\n",
+        "deny 2001:db8::/64\nallow 2001:db8::7/128,2001:db8::14\n",
+    );
+    for tcp in [false, true] {
+        let how = if tcp { "tcp" } else { "udp" };
+        assert!(
+            lab.dig(client4(7), vip4(), tcp).is_some(),
+            "192.0.2.7 ({how})"
+        );
+        assert!(
+            lab.dig(client4(8), vip4(), tcp).is_none(),
+            "192.0.2.8 ({how})"
+        );
+        assert!(
+            lab.dig(client4(16), vip4(), tcp).is_some(),
+            "192.0.2.16 ({how})"
+        );
+        assert!(
+            lab.dig(client6(7), vip6(), tcp).is_some(),
+            "2001:db8::7 ({how})"
+        );
+        assert!(
+            lab.dig(client6(8), vip6(), tcp).is_none(),
+            "2001:db8::8 ({how})"
+        );
+    }
+    // Two UDP and two TCP refusals in each family: counted on the proxy plane.
+    assert_eq!(
+        lab.drops("proxy", "acl"),
+        4,
+        "{}",
+        lab.control("show stats")
+    );
+    let config = lab.control("show config");
+    assert!(
+        config.contains("deny 192.0.2.0/28\nallow 192.0.2.7/32\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("deny 2001:db8::/64\nallow 2001:db8::7/128\nallow 2001:db8::14/128\n"),
+        "{config}"
+    );
+
+    // Live: a block naming rules replaces the list.
+    lab.control("server 1 { allow all deny 192.0.2.7 }");
+    assert!(
+        lab.dig(client4(8), vip4(), false).is_some(),
+        "192.0.2.8 now allowed"
+    );
+    assert!(
+        lab.dig(client4(7), vip4(), false).is_none(),
+        "192.0.2.7 now denied"
+    );
+    lab.control("server 2 { allow all }");
+    assert!(
+        lab.dig(client6(8), vip6(), true).is_some(),
+        "2001:db8::8 now allowed"
+    );
+}
+
+/// `anylimit 3,3` with `rateaction tc`: of 20 ANY queries at once, 3 are answered by Bind9 and
+/// the rest get an empty truncated answer; ordinary queries from the same client are all served.
+#[test]
+fn any_queries_are_limited_apart_and_answered_truncated() {
+    require_tools();
+    let lab = ProtectLab::start("protany", "", "anylimit 3,3\nrateaction tc\n", "");
+    let any = ask_at_rate(&lab.client, client4(4), vip4(), 200, 1, QTYPE_ANY);
+    // 200 ANY in one second: 3 of the burst and about 3 more from the rate are real answers.
+    assert_eq!(any.answered, any.sent, "every ANY gets an answer: {any:?}");
+    let real = any.answered - any.truncated;
+    assert!(
+        (3..=8).contains(&real),
+        "{real} real answers to ANY: {any:?}\n{}",
+        lab.logs()
+    );
+    let txt = ask_at_rate(&lab.client, client4(4), vip4(), 100, 1, QTYPE_TXT);
+    assert_eq!((txt.answered, txt.truncated), (txt.sent, 0), "{txt:?}");
+    assert_eq!(lab.drops("proxy", "any-limit"), any.truncated);
+    assert_eq!(lab.drops("proxy", "ratelimit"), 0);
+}
