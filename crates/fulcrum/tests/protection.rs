@@ -4,14 +4,18 @@
 //! checked is what the clients got and what `show stats` counted: a flood is cut to its
 //! client's limit while another client gets every answer; a flood of random sources leaves the
 //! rate table at its stated size; `allow`/`deny` by prefix in both families, over UDP and TCP,
-//! changed live; ANY queries limited apart, answered truncated with `rateaction tc`. Needs
-//! root, iproute2, bind9 and dig.
+//! changed live; ANY queries limited apart, answered truncated with `rateaction tc`; and the
+//! DSR plane in the seed's topology (`protection/dsr.rs`). Needs root, iproute2, bind9, dig,
+//! tcpdump and nftables.
 
 #[path = "protection/support.rs"]
 mod support;
 
 #[path = "protection/acl.rs"]
 mod acl;
+
+#[path = "protection/dsr.rs"]
+mod dsr;
 
 use std::net::SocketAddrV4;
 use std::time::Duration;

@@ -332,7 +332,8 @@ impl Inner {
                 writers,
             },
         );
-        control.plane.guards.refresh(&config);
+        let served = table.servers.iter().map(|s| s.id);
+        control.plane.guards.refresh(&config, served);
         table.guards = protect::FrameGuards::new(&table.servers, &control.plane.guards);
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());

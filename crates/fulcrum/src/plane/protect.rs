@@ -2,7 +2,8 @@
 //! client rate limits, checked for every query before anything else is done with it.
 //!
 //! Contract: a plane keeps one [`Guards`] in its control state and calls [`Guards::refresh`]
-//! with every configuration it rebuilds from; its snapshot then carries, per protected server,
+//! with every configuration it rebuilds from and the servers it serves (a server another plane
+//! serves costs it no table); its snapshot then carries, per protected server,
 //! an `Arc<`[`ServerGuard`]`>` (none for a server without `allow`/`deny`/`ratelimit`/
 //! `anylimit`, whose queries pay nothing). [`ServerGuard::check`] decides one query: the access
 //! list first (a denied client is dropped, never answered), then `ratelimit`, then, for a query
@@ -173,13 +174,14 @@ impl Guards {
         self.started
     }
 
-    /// Brings the guards in line with `config`: tables of servers that keep a limit (and of
-    /// an unchanged size) are kept, the others built or dropped.
-    pub fn refresh(&mut self, config: &Config) {
+    /// Brings the guards of `servers` (the ids the plane serves) in line with `config`: tables
+    /// of servers that keep a limit (and of an unchanged size) are kept, the others built or
+    /// dropped.
+    pub fn refresh(&mut self, config: &Config, servers: impl IntoIterator<Item = u32>) {
         let buckets = config.settings.rate_table as usize;
         let mut tables = HashMap::new();
         let mut guards = HashMap::new();
-        for server in config.servers.values() {
+        for server in servers.into_iter().filter_map(|id| config.servers.get(&id)) {
             let policy = &server.protection;
             if !policy.is_active() {
                 continue;

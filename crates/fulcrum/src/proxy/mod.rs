@@ -205,7 +205,6 @@ impl Proxy {
         let previous = self.shared.snapshot();
         let sessions = previous.sessions.clone();
         sessions.apply_bound("proxy", config.settings.max_sessions);
-        control.guards.refresh(config);
         let (mut snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
@@ -218,6 +217,9 @@ impl Proxy {
             target_counters: &mut control.target_counters,
             counter_writers: self.shared.options.workers + 1,
         });
+        control
+            .guards
+            .refresh(config, snapshot.servers.iter().map(|s| s.id));
         for server in &mut snapshot.servers {
             server.guard = control.guards.get(server.id);
         }

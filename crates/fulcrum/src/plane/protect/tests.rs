@@ -40,7 +40,10 @@ fn any_is_read_from_the_question() {
 #[test]
 fn the_acl_comes_first_then_the_rate_then_any() {
     let mut guards = Guards::default();
-    guards.refresh(&config("deny 192.0.2.0/24\nratelimit 1,2\nanylimit 1,1\n"));
+    guards.refresh(
+        &config("deny 192.0.2.0/24\nratelimit 1,2\nanylimit 1,1\n"),
+        [1, 2],
+    );
     let guard = guards.get(1).unwrap();
     let denied: IpAddr = "192.0.2.1".parse().unwrap();
     let client: IpAddr = "198.51.100.1".parse().unwrap();
@@ -67,13 +70,13 @@ fn the_acl_comes_first_then_the_rate_then_any() {
 fn tables_outlive_a_rebuild_and_go_with_their_limit() {
     let mut guards = Guards::default();
     let limited = config("ratelimit 1,1\nrateaction tc\n");
-    guards.refresh(&limited);
+    guards.refresh(&limited, [1]);
     let client: IpAddr = "198.51.100.1".parse().unwrap();
     assert_eq!(
         guards.get(1).unwrap().check(client, None, 0),
         Verdict::Admit
     );
-    guards.refresh(&limited);
+    guards.refresh(&limited, [1]);
     assert_eq!(
         guards.get(1).unwrap().check(client, None, 0),
         Verdict::Refuse {
@@ -86,7 +89,9 @@ fn tables_outlive_a_rebuild_and_go_with_their_limit() {
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].entries, usage[0].capacity), (1, 65_536));
     assert_eq!(usage[0].memory_bytes, RateTable::memory_for(65_536));
-    guards.refresh(&config(""));
+    guards.refresh(&limited, []);
+    assert!(guards.get(1).is_none(), "a server the plane does not serve");
+    guards.refresh(&config(""), [1]);
     assert!(guards.get(1).is_none());
     assert!(guards.usage().is_empty());
 }
