@@ -11,7 +11,7 @@
 //! names it and says why it has no effect.
 
 pub(crate) mod announce;
-mod protect;
+pub(crate) mod protect;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};

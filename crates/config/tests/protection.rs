@@ -133,3 +133,28 @@ fn broken_options_name_their_position() {
         assert_eq!(errors_of(&text), expected, "{text}");
     }
 }
+
+#[test]
+fn tc_on_a_dsr_server_warns_that_it_drops() {
+    let text = format!(
+        "server 1 {{\nipaddr 10.0.0.9\ntargets 1\nratelimit 5,5\nrateaction tc\n}}\n\
+         target 1 {{\nipaddr 10.0.0.1\ndsr enable\n}}\n"
+    );
+    let loaded = fulcrum_config::load("t.conf", &text).unwrap();
+    let warnings: Vec<String> = loaded
+        .warnings
+        .0
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["5:1: rateaction tc of server 1 acts as drop for its DSR targets: the DSR plane forwards frames and builds no answers"]
+    );
+    let proxied = text.replace("dsr enable\n", "");
+    assert!(fulcrum_config::load("t.conf", &proxied)
+        .unwrap()
+        .warnings
+        .0
+        .is_empty());
+}

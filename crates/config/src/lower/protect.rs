@@ -3,11 +3,15 @@
 //! Contract: `allow` and `deny` may repeat, and a block that names either gives the server's
 //! whole access list in the order written (a live `server 1 { deny 192.0.2.0/24 }` replaces
 //! the list; `allow all` alone empties it in effect); the other options change only what they
-//! name, like every server option.
+//! name, like every server option. `rateaction tc` on a server with DSR targets warns: the DSR
+//! plane builds no answers, so there it drops.
 
-use fulcrum_core::protect::{Action, Policy, Rule};
+use fulcrum_core::model::Config;
+use fulcrum_core::protect::{Action, OverLimit, Policy, Rule};
 
-use crate::ast::{Opt, ServerOpt};
+use super::Origins;
+use crate::ast::{Kind, Opt, ServerOpt};
+use crate::diag::Error;
 
 /// The options that may be given more than once in one block.
 pub(super) const REPEATED: &[&str] = &["allow", "deny"];
@@ -36,4 +40,32 @@ pub(super) fn lower(policy: &mut Policy, opts: &[Opt<ServerOpt>]) {
             _ => {}
         }
     }
+}
+
+/// A warning for each `rateaction tc` this text wrote on a server with a `dsr enable` target.
+pub(crate) fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
+    let mut warnings = Vec::new();
+    for (id, server) in &config.servers {
+        if server.protection.over_limit != OverLimit::Truncate {
+            continue;
+        }
+        let Some(span) = origins.block_opts.get(&(Kind::Server, *id, "rateaction")) else {
+            continue;
+        };
+        let dsr = server
+            .targets
+            .iter()
+            .filter_map(|t| config.targets.get(t))
+            .any(|t| t.dsr);
+        if dsr {
+            warnings.push(Error::new(
+                *span,
+                format!(
+                    "rateaction tc of server {id} acts as drop for its DSR targets: the DSR plane \
+                     forwards frames and builds no answers"
+                ),
+            ));
+        }
+    }
+    warnings
 }
