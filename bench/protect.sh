@@ -2,7 +2,7 @@
 # Protection benchmark: Fulcrum's access list and rate limits beside dnsdist's MaxQPSIPRule,
 # in alternating rounds: CPU per query with protection off and on, and a legitimate client's
 # QPS and p99 alone, during a flood from one address and during a flood from random forged
-# sources. Everything runs in a fresh network namespace that has only `lo` and a `dummy0`
+# sources. Everything runs in a fresh network namespace that has only `lo` and a veth pair
 # that swallows the answers to the forged 198.18.0.0/15 sources; the namespace and every
 # process in it are removed on exit, Ctrl-C included. See docs/benchmarks.md.
 #
@@ -96,9 +96,15 @@ trap 'interrupted 143' TERM
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip -n "$ns" link add dummy0 type dummy
-ip -n "$ns" link set dummy0 up
-ip -n "$ns" route add 198.18.0.0/15 dev dummy0
+# Answers to the forged sources leave by a veth pair inside the namespace (no module needed)
+# towards a static neighbour; the peer end, with no address and no forwarding, discards them.
+ip -n "$ns" link add sink0 type veth peer name sink1
+ip -n "$ns" link set sink0 up
+ip -n "$ns" link set sink1 up
+ip -n "$ns" addr add 192.168.255.1/30 dev sink0
+sink_mac="$(ip -n "$ns" -o link show sink1 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')"
+ip -n "$ns" neigh add 192.168.255.2 lladdr "$sink_mac" dev sink0 nud permanent
+ip -n "$ns" route add 198.18.0.0/15 via 192.168.255.2 dev sink0
 
 echo "protect.sh: fulcrum @ $(git -C "$repo" describe --always --dirty=+uncommitted)" >&2
 ip netns exec "$ns" python3 "$here/protect_bench.py" \

@@ -7,8 +7,9 @@ removes it, with every process in it, on exit). Two NSD backends (127.0.0.2, 127
 proxy under test on 127.0.0.1 (Fulcrum :5300, dnsdist :5301), one at a time, each started for
 its case and stopped after it. Per round and proxy:
   (1) CPU per query at a fixed dnsperf rate with protection off and on (Fulcrum: `deny all`,
-      `allow 127.0.0.0/8,198.18.0.0/15`, `ratelimit` far above the load, so every query runs the
-      whole check and none is refused; dnsdist: `MaxQPSIPRule` with `DropAction`, same limit);
+      `allow 127.0.0.0/8,198.18.0.0/15`, `ratelimit 500000,1000000`, far above the load, so every
+      query runs the whole check and none is refused; dnsdist: `MaxQPSIPRule` with `DropAction`,
+      same limit; the order of off and on alternates between rounds);
   (2) with a per-client limit of --limit qps (burst 2x), a legitimate dnsperf client on
       127.0.0.10 at --legit-rate: its QPS, loss and p99 alone, during a flood from one address
       (127.0.0.20, --flood-rate datagrams a second, fire and forget), and during a flood from
@@ -36,6 +37,9 @@ from benchlib import daemons, measure, report  # noqa: E402
 LEGIT = "127.0.0.10"
 FLOODER = "127.0.0.20"
 FORGED_NET = 0xC6120000  # 198.18.0.0/15
+# The CPU phase's "on" limit: far above the load, so every query runs the whole check and none
+# is refused (its burst, twice it, is Fulcrum's largest).
+LIMIT_NEVER_HIT = 500_000
 PROXIES = ("fulcrum", "dnsdist")
 
 
@@ -215,7 +219,11 @@ def legit_phase(args, address, port, queries, proxy_pid, flood_kind=None):
 
 def run_proxy(proxy, round_no, args, supervisor, queries):
     rows = {}
-    for state, limit in (("off", None), ("on", 1_000_000)):
+    # Alternate the order between rounds so that neither state always runs first.
+    states = [("off", None), ("on", LIMIT_NEVER_HIT)]
+    if round_no % 2 == 0:
+        states.reverse()
+    for state, limit in states:
         started, address, port = start(proxy, supervisor, args, f"r{round_no}-{state}", limit)
         try:
             daemons.wait_for_answer(started, address, port)

@@ -297,7 +297,7 @@ impl Worker {
                         answer_from,
                         micros / 1000,
                         slot,
-                        &mut listener.tx,
+                        (listener.socket.as_ref(), &mut listener.tx),
                     ) {
                         continue;
                     }
@@ -444,15 +444,15 @@ impl Worker {
 
 /// The server's access list and rate limits on one client datagram ([`ServerGuard::check`]):
 /// true when it is refused, counted on the server under its reason and, where the server asks
-/// for `rateaction tc`, answered with an empty truncated answer (queued on `tx`) that sends the
-/// client to TCP.
+/// for `rateaction tc`, answered with an empty truncated answer (queued on the listener's `tx`,
+/// flushed first if full) that sends the client to TCP.
 fn refused(
     guard: &ServerGuard,
     (source, data): (Option<std::net::SocketAddr>, &[u8]),
     answer_from: Option<std::net::IpAddr>,
     now_ms: u64,
     slot: &crate::plane::counters::Slot,
-    tx: &mut SendBatch,
+    (socket, tx): (&UdpSocket, &mut SendBatch),
 ) -> bool {
     let Some(client) = source else {
         return false;
@@ -464,6 +464,9 @@ fn refused(
     if action == OverLimit::Truncate {
         let mut answer = [0u8; TRUNCATED_ANSWER_BUF];
         if let Some(len) = truncated_answer(data, &mut answer) {
+            if !tx.has_room(len) {
+                tx.flush(socket);
+            }
             if tx.push(&answer[..len], Some(client), answer_from).is_some() {
                 slot.response(len);
             }
