@@ -136,11 +136,9 @@ fn broken_options_name_their_position() {
 
 #[test]
 fn tc_on_a_dsr_server_warns_that_it_drops() {
-    let text = format!(
-        "server 1 {{\nipaddr 10.0.0.9\ntargets 1\nratelimit 5,5\nrateaction tc\n}}\n\
-         target 1 {{\nipaddr 10.0.0.1\ndsr enable\n}}\n"
-    );
-    let loaded = fulcrum_config::load("t.conf", &text).unwrap();
+    let text = "server 1 {\nipaddr 10.0.0.9\ntargets 1\nratelimit 5,5\nrateaction tc\n}\n\
+                target 1 {\nipaddr 10.0.0.1\ndsr enable\n}\n";
+    let loaded = fulcrum_config::load("t.conf", text).unwrap();
     let warnings: Vec<String> = loaded
         .warnings
         .0

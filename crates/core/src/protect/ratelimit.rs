@@ -15,7 +15,9 @@
 //! address-and-port tuple (`SO_REUSEPORT`, `PACKET_FANOUT_HASH`), so a client sending from many
 //! ports would get workers x its limit. Two workers racing on one bucket at worst lose an
 //! activity count or, while a bucket changes hands, charge one query to the wrong prefix; a
-//! token is never created by a race. Times are kept as 32-bit milliseconds: an idle time is read
+//! token is never created by a race on a bucket. Two workers giving the same new prefix a
+//! bucket at the same instant may each pass their query (one bucket is then never found again
+//! and is the first to be replaced): at most one extra query per worker, once. Times are kept as 32-bit milliseconds: an idle time is read
 //! modulo 49 days, and a time up to a minute behind a bucket's (another worker's older clock
 //! read) counts as no time at all.
 //!

@@ -166,6 +166,24 @@ fn a_random_flood_does_not_evict_steady_clients() {
     );
 }
 
+/// Four threads asking for one client at once, on a clock that does not move: the burst and at
+/// most one racing first query per thread, never more (the token word is only ever replaced by
+/// compare-and-swap).
+#[test]
+fn racing_threads_take_no_more_than_the_burst() {
+    for round in 0..20u64 {
+        let table = RateTable::new(64, Limit::new(1, 100), (round, !round));
+        let client = ip("192.0.2.1");
+        let passed: u32 = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| passes(&table, client, 5, 1000)))
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+        });
+        assert!((100..=104).contains(&passed), "round {round}: {passed}");
+    }
+}
+
 proptest! {
     /// Whatever the arrival times, a prefix never gets more than burst + qps x elapsed.
     #[test]
