@@ -424,7 +424,7 @@ fn rate_table_memory(out: &mut String, config: &Config) {
         let bytes = fulcrum_core::protect::RateTable::memory_for(buckets);
         let _ = writeln!(
             out,
-            "// rate limits: {tables} table(s) of {buckets} buckets, {bytes} bytes each per data plane"
+            "// rate limits: {tables} table(s) of {buckets} buckets, {bytes} bytes each"
         );
     }
 }
