@@ -10,10 +10,12 @@
 //! it. A refused frame is dropped and counted as a VIP frame, as a query and a drop of its
 //! server (`acl`, `ratelimit`, `any-limit`) and as the plane's `drop-acl`, `drop-ratelimit`,
 //! `drop-any-limit` event. `rateaction tc` acts as `drop` here: answering would mean building
-//! a reply frame from the VIP, which this plane never does. Non-first fragments carry no ports
-//! and pass (their datagram is useless without the first one, which is checked); anything this
-//! parse does not recognise passes to the classifier, which drops what is malformed. A plane
-//! without protected servers pays one length check per frame.
+//! a reply frame from the VIP, which this plane never does. Non-first fragments carry no ports:
+//! they meet the access list of the first protected server on their VIP and no limit (the
+//! first fragment, which is checked, decides whether the datagram can be reassembled at all;
+//! the kernel's reassembly for the fanout group usually hands over whole datagrams anyway).
+//! Anything this parse does not recognise passes to the classifier, which drops what is
+//! malformed. A plane without protected servers pays one length check per frame.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -83,7 +85,8 @@ struct Query<'a> {
     client: IpAddr,
     vip: IpAddr,
     proto: u8,
-    port: u16,
+    /// `None`: a non-first fragment (no transport header).
+    port: Option<u16>,
     /// The UDP payload; `None` for TCP.
     message: Option<&'a [u8]>,
     /// A TCP segment that opens a connection (SYN without ACK); always true for UDP.
@@ -106,11 +109,12 @@ pub fn refused(index: usize, frame: &[u8], table: &DsrTable, counters: &PlaneSlo
             protocol::UDP => s.protocol.udp(),
             _ => s.protocol.tcp(),
         };
-        s.vip == query.vip && transport && (s.port == 0 || s.port == query.port)
+        let port = query.port.is_none_or(|p| s.port == 0 || s.port == p);
+        s.vip == query.vip && transport && port
     }) else {
         return false;
     };
-    let reason = if !query.opens {
+    let reason = if !query.opens || query.port.is_none() {
         (!server.guard.admits(query.client)).then_some(DropReason::Acl)
     } else {
         let now_ms = guards.started.elapsed().as_millis() as u64;
@@ -135,19 +139,30 @@ pub fn refused(index: usize, frame: &[u8], table: &DsrTable, counters: &PlaneSlo
 }
 
 /// The addresses, transport and port of an Ethernet frame carrying UDP or TCP over IPv4 or
-/// IPv6 (no extension headers); `None` for anything else, or a non-first fragment.
+/// IPv6 (no extension headers); no port for a non-first IPv4 fragment; `None` for anything
+/// else.
 fn parse(frame: &[u8]) -> Option<Query<'_>> {
     let (client, vip, proto, l4) = match frame.get(12..14)? {
         t if t == ETHERTYPE_IPV4 => {
             let ip = frame.get(14..34)?;
             let header_len = usize::from(ip[0] & 0x0f) * 4;
             let fragment_offset = u16::from_be_bytes([ip[6] & 0x1f, ip[7]]);
-            if header_len < 20 || fragment_offset != 0 {
+            if header_len < 20 {
                 return None;
             }
             let src: [u8; 4] = ip[12..16].try_into().ok()?;
             let dst: [u8; 4] = ip[16..20].try_into().ok()?;
             let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+            if fragment_offset != 0 {
+                return matches!(ip[9], protocol::UDP | protocol::TCP).then_some(Query {
+                    client: v4(src),
+                    vip: v4(dst),
+                    proto: ip[9],
+                    port: None,
+                    message: None,
+                    opens: false,
+                });
+            }
             (v4(src), v4(dst), ip[9], 14 + header_len)
         }
         t if t == ETHERTYPE_IPV6 => {
@@ -165,7 +180,7 @@ fn parse(frame: &[u8]) -> Option<Query<'_>> {
             client,
             vip,
             proto,
-            port,
+            port: Some(port),
             message: Some(frame.get(l4 + 8..)?),
             opens: true,
         }),
@@ -175,7 +190,7 @@ fn parse(frame: &[u8]) -> Option<Query<'_>> {
                 client,
                 vip,
                 proto,
-                port,
+                port: Some(port),
                 message: None,
                 opens: flags & (TCP_SYN | TCP_ACK) == TCP_SYN,
             })

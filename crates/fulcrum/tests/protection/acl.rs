@@ -1,5 +1,5 @@
-//! `allow`/`deny` by prefix in both families, over UDP and TCP, changed live; and `anylimit`
-//! with `rateaction tc`.
+//! `allow`/`deny` by prefix in both families, over UDP and TCP, changed live; `anylimit` with
+//! `rateaction tc`; `ratelimit` over TCP.
 
 use super::support::*;
 
@@ -88,4 +88,26 @@ fn any_queries_are_limited_apart_and_answered_truncated() {
     assert_eq!((txt.answered, txt.truncated), (txt.sent, 0), "{txt:?}");
     assert_eq!(lab.drops("proxy", "any-limit"), any.truncated);
     assert_eq!(lab.drops("proxy", "ratelimit"), 0);
+}
+
+/// `ratelimit 1,3` over TCP: of 10 queries pipelined on one connection (IPv6), the burst of 3
+/// is answered (a fourth if a second passes while they are read), the rest skipped and
+/// counted. `rateprefix 32,128` gives each IPv6 address its own bucket: by the default /64 the
+/// readiness check's client, 2001:db8::14, would share this one's.
+#[test]
+fn a_rate_limit_holds_over_tcp() {
+    require_tools();
+    let lab = ProtectLab::start("prottcp", "", "", "ratelimit 1,3\nrateprefix 32,128\n");
+    let answered = tcp_pipelined(&lab.client, client6(5), vip6(), 10);
+    assert!(
+        (3..=4).contains(&answered),
+        "{answered} answered\n{}",
+        lab.logs()
+    );
+    assert_eq!(
+        lab.drops("proxy", "ratelimit"),
+        u64::from(10 - answered),
+        "{}",
+        lab.control("show stats")
+    );
 }

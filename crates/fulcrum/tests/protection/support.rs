@@ -307,6 +307,37 @@ fn paced(source: IpAddr, vip: SocketAddr, qps: u32, seconds: u32, qtype: u16) ->
     asked
 }
 
+/// `count` TXT queries pipelined on one TCP connection from `source` (in `ns`), sent back to
+/// back; how many are answered within a second of the last answer.
+pub fn tcp_pipelined(ns: &Ns, source: IpAddr, vip: SocketAddr, count: u16) -> u16 {
+    testkit::netns::run_in(ns, move || {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        use std::io::{Read, Write};
+        let socket = ok(Socket::new(Domain::for_address(vip), Type::STREAM, None));
+        ok(socket.bind(&SockAddr::from(SocketAddr::new(source, 0))));
+        ok(socket.connect_timeout(&SockAddr::from(vip), Duration::from_secs(2)));
+        let mut stream: std::net::TcpStream = socket.into();
+        let mut frames = Vec::new();
+        for id in 0..count {
+            let message = query(id, QTYPE_TXT);
+            frames.extend_from_slice(&(message.len() as u16).to_be_bytes());
+            frames.extend_from_slice(&message);
+        }
+        ok(stream.write_all(&frames));
+        ok(stream.set_read_timeout(Some(Duration::from_secs(1))));
+        let mut answered = 0;
+        let mut length = [0u8; 2];
+        while stream.read_exact(&mut length).is_ok() {
+            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            if stream.read_exact(&mut answer).is_err() {
+                break;
+            }
+            answered += 1;
+        }
+        answered
+    })
+}
+
 /// One IPv4/UDP query with a forged source, for a raw socket (`IPPROTO_RAW`: the kernel fills
 /// in the header checksum and total length; a zero UDP checksum means none).
 fn spoofed_query(source: Ipv4Addr, dest: SocketAddrV4, id: u16) -> Vec<u8> {

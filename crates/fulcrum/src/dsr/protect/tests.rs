@@ -37,7 +37,7 @@ fn udp_and_tcp_over_ipv4() {
     let q = parse(&frame).unwrap();
     assert_eq!(q.client, "192.0.2.7".parse::<IpAddr>().unwrap());
     assert_eq!(q.vip, "10.0.0.9".parse::<IpAddr>().unwrap());
-    assert_eq!((q.proto, q.port, q.opens), (protocol::UDP, 53, true));
+    assert_eq!((q.proto, q.port, q.opens), (protocol::UDP, Some(53), true));
     assert_eq!(q.message, Some(&b"dns"[..]));
 
     let syn = ipv4_frame(protocol::TCP, 0, &tcp(TCP_SYN));
@@ -51,9 +51,24 @@ fn udp_and_tcp_over_ipv4() {
 
 #[test]
 fn fragments_cut_frames_and_other_protocols_pass() {
-    // A later fragment (offset 185 x 8 bytes) carries no ports; a first one (MF set) does.
-    assert!(parse(&ipv4_frame(protocol::UDP, 185, &udp(b"x"))).is_none());
-    assert!(parse(&ipv4_frame(protocol::UDP, 0x2000, &udp(b"x"))).is_some());
+    // A later fragment (offset 185 x 8 bytes) carries no ports and opens nothing (the access
+    // list only); a first one (MF set) is a whole query as far as the guards care.
+    let later_frame = ipv4_frame(protocol::UDP, 185, &udp(b"x"));
+    let later = parse(&later_frame).unwrap();
+    assert_eq!(
+        (later.port, later.opens, later.message),
+        (None, false, None)
+    );
+    assert_eq!(
+        parse(&ipv4_frame(protocol::UDP, 0x2000, &udp(b"x")))
+            .unwrap()
+            .port,
+        Some(53)
+    );
+    assert!(
+        parse(&ipv4_frame(1, 185, &[0; 8])).is_none(),
+        "an ICMP fragment"
+    );
     let frame = ipv4_frame(protocol::UDP, 0, &udp(b"x"));
     for cut in [0, 13, 30, 35, 37] {
         assert!(parse(&frame[..cut]).is_none(), "cut at {cut}");
