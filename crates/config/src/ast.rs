@@ -155,6 +155,7 @@ pub enum ServerOpt {
     /// `None`: `ratelimit off`.
     RateLimit(Option<Rate>),
     AnyLimit(Option<Rate>),
+    ByteLimit(Option<Rate>),
     /// `rateprefix V4,V6`.
     RatePrefix(u8, u8),
     RateAction(OverLimit),

@@ -89,6 +89,7 @@ pub const SERVER_OPTIONS: &[&str] = &[
     "deny",
     "ratelimit",
     "anylimit",
+    "bytelimit",
     "rateprefix",
     "rateaction",
 ];

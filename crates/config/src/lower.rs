@@ -422,6 +422,7 @@ impl Lowering {
                 | ServerOpt::Deny(_)
                 | ServerOpt::RateLimit(_)
                 | ServerOpt::AnyLimit(_)
+                | ServerOpt::ByteLimit(_)
                 | ServerOpt::RatePrefix(..)
                 | ServerOpt::RateAction(_) => {}
             }

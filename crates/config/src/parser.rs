@@ -451,6 +451,7 @@ impl<'t> Parser<'t> {
             "deny" => ServerOpt::Deny(self.prefix_list("deny")?),
             "ratelimit" => ServerOpt::RateLimit(self.rate("ratelimit")?),
             "anylimit" => ServerOpt::AnyLimit(self.rate("anylimit")?),
+            "bytelimit" => ServerOpt::ByteLimit(self.byte_rate()?),
             "rateprefix" => {
                 let (v4, v6) = self.rate_prefix()?;
                 ServerOpt::RatePrefix(v4, v6)

@@ -394,6 +394,7 @@ fn protection(out: &mut String, policy: &Policy) {
     for (name, rate) in [
         ("ratelimit", policy.ratelimit),
         ("anylimit", policy.anylimit),
+        ("bytelimit", policy.bytelimit),
     ] {
         if let Some(rate) = rate {
             let _ = writeln!(out, "{name} {},{}", rate.qps, rate.burst);
@@ -417,6 +418,7 @@ fn rate_table_memory(out: &mut String, config: &Config) {
         .map(|s| {
             usize::from(s.protection.ratelimit.is_some())
                 + usize::from(s.protection.anylimit.is_some())
+                + usize::from(s.protection.bytelimit.is_some())
         })
         .sum();
     if tables > 0 {

@@ -26,7 +26,7 @@ fn every_option_loads_prints_and_reads_back() {
         "set ratetable 1024\n{}",
         server(
             "deny all\nallow 10.1.0.0/16,2001:db8::/32\ndeny 10.1.2.3\nratelimit 100,200\n\
-             anylimit 5,10\nrateprefix 24,56\nrateaction tc\n"
+             anylimit 5,10\nbytelimit 100000,20000\nrateprefix 24,56\nrateaction tc\n"
         )
     );
     let config = fulcrum_config::parse("t.conf", &text).unwrap();
@@ -54,6 +54,13 @@ fn every_option_loads_prints_and_reads_back() {
         })
     );
     assert_eq!(policy.anylimit, Some(Rate { qps: 5, burst: 10 }));
+    assert_eq!(
+        policy.bytelimit,
+        Some(Rate {
+            qps: 100_000,
+            burst: 20_000
+        })
+    );
     assert_eq!((policy.v4_prefix, policy.v6_prefix), (24, 56));
     assert_eq!(policy.over_limit, OverLimit::Truncate);
     assert_eq!(config.settings.rate_table, 1024);
@@ -61,9 +68,9 @@ fn every_option_loads_prints_and_reads_back() {
     let printed = fulcrum_config::print(&config, "now");
     for line in [
         "set ratetable 1024\n",
-        "// rate limits: 2 table(s) of 1024 buckets, ",
+        "// rate limits: 3 table(s) of 1024 buckets, ",
         "deny 0.0.0.0/0\ndeny ::/0\nallow 10.1.0.0/16\nallow 2001:db8::/32\ndeny 10.1.2.3/32\n",
-        "ratelimit 100,200\nanylimit 5,10\nrateprefix 24,56\nrateaction tc\n",
+        "ratelimit 100,200\nanylimit 5,10\nbytelimit 100000,20000\nrateprefix 24,56\nrateaction tc\n",
     ] {
         assert!(printed.contains(line), "{line:?} in\n{printed}");
     }
@@ -111,6 +118,10 @@ fn broken_options_name_their_position() {
         (
             server("anylimit 5\n"),
             vec!["5:1: found \"}\", expected \",\" and a burst for anylimit"],
+        ),
+        (
+            server("bytelimit 1000,3000000\n"),
+            vec!["4:16: found \"3000000\", expected a burst in bytes for bytelimit from 1 to 2000000"],
         ),
         (
             server("rateprefix 33,64\n"),

@@ -28,6 +28,8 @@ fulcrum_wire::counted_enum! {
         RateLimit => "ratelimit",
         /// An ANY query over the client prefix's `anylimit`.
         AnyLimit => "any-limit",
+        /// A query while the client prefix's `bytelimit` budget of response bytes is spent.
+        ByteLimit => "byte-limit",
     }
 }
 

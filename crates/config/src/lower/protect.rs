@@ -3,8 +3,9 @@
 //! Contract: `allow` and `deny` may repeat, and a block that names either gives the server's
 //! whole access list in the order written (a live `server 1 { deny 192.0.2.0/24 }` replaces
 //! the list; `allow all` alone empties it in effect); the other options change only what they
-//! name, like every server option. `rateaction tc` on a server with DSR targets warns: the DSR
-//! plane builds no answers, so there it drops.
+//! name, like every server option. `rateaction tc` and `bytelimit` on a server with DSR targets
+//! warn: the DSR plane builds no answers (so it drops) and never sees them (so it cannot count
+//! their bytes).
 
 use fulcrum_core::model::Config;
 use fulcrum_core::protect::{Action, OverLimit, Policy, Rule};
@@ -32,6 +33,7 @@ pub(super) fn lower(policy: &mut Policy, opts: &[Opt<ServerOpt>]) {
             })),
             ServerOpt::RateLimit(rate) => policy.ratelimit = *rate,
             ServerOpt::AnyLimit(rate) => policy.anylimit = *rate,
+            ServerOpt::ByteLimit(rate) => policy.bytelimit = *rate,
             ServerOpt::RatePrefix(v4, v6) => {
                 policy.v4_prefix = *v4;
                 policy.v6_prefix = *v6;
@@ -42,27 +44,37 @@ pub(super) fn lower(policy: &mut Policy, opts: &[Opt<ServerOpt>]) {
     }
 }
 
-/// A warning for each `rateaction tc` this text wrote on a server with a `dsr enable` target.
+/// A warning for each `rateaction tc` and `bytelimit` this text wrote on a server with a
+/// `dsr enable` target.
 pub(crate) fn warnings(config: &Config, origins: &Origins) -> Vec<Error> {
     let mut warnings = Vec::new();
     for (id, server) in &config.servers {
-        if server.protection.over_limit != OverLimit::Truncate {
-            continue;
-        }
-        let Some(span) = origins.block_opts.get(&(Kind::Server, *id, "rateaction")) else {
-            continue;
-        };
         let dsr = server
             .targets
             .iter()
             .filter_map(|t| config.targets.get(t))
             .any(|t| t.dsr);
-        if dsr {
+        if !dsr {
+            continue;
+        }
+        let written = |keyword| origins.block_opts.get(&(Kind::Server, *id, keyword));
+        if let (OverLimit::Truncate, Some(span)) =
+            (server.protection.over_limit, written("rateaction"))
+        {
             warnings.push(Error::new(
                 *span,
                 format!(
                     "rateaction tc of server {id} acts as drop for its DSR targets: the DSR plane \
                      forwards frames and builds no answers"
+                ),
+            ));
+        }
+        if let (Some(_), Some(span)) = (server.protection.bytelimit, written("bytelimit")) {
+            warnings.push(Error::new(
+                *span,
+                format!(
+                    "bytelimit of server {id} does not apply to its DSR targets: their answers \
+                     go straight to the client, never through Fulcrum"
                 ),
             ));
         }

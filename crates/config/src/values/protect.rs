@@ -1,9 +1,12 @@
 //! Value parsers of the protection options: address prefixes for `allow`/`deny`, `QPS,BURST`
-//! for `ratelimit`/`anylimit`, `V4,V6` prefix lengths, `drop`/`tc`, and `set ratetable`.
+//! for `ratelimit`/`anylimit`, `BYTES,BURST` for `bytelimit`, `V4,V6` prefix lengths,
+//! `drop`/`tc`, and `set ratetable`.
 
 use std::net::IpAddr;
 
-use fulcrum_core::protect::policy::{MAX_RATE, MAX_RATE_TABLE, MIN_RATE_TABLE};
+use fulcrum_core::protect::policy::{
+    MAX_BYTE_BURST, MAX_BYTE_RATE, MAX_RATE, MAX_RATE_TABLE, MIN_RATE_TABLE,
+};
 use fulcrum_core::protect::{OverLimit, Prefix, Rate};
 
 use crate::lexer::TokenKind;
@@ -74,6 +77,26 @@ impl Parser<'_> {
         let qps = self.number_u32(&format!("queries per second for {option} (or off)"), 1, max)?;
         self.comma(&format!("a burst for {option}"))?;
         let burst = self.number_u32(&format!("a burst for {option}"), 1, max)?;
+        Ok(Some(Rate { qps, burst }))
+    }
+
+    /// `BYTES,BURST` (response bytes a second, burst bytes) or `off`.
+    pub(crate) fn byte_rate(&mut self) -> PResult<Option<Rate>> {
+        if self.word_here().is_some_and(|w| w.value == "off") {
+            self.pos += 1;
+            return Ok(None);
+        }
+        let qps = self.number_u32(
+            "response bytes per second for bytelimit (or off)",
+            1,
+            u64::from(MAX_BYTE_RATE),
+        )?;
+        self.comma("a burst in bytes for bytelimit")?;
+        let burst = self.number_u32(
+            "a burst in bytes for bytelimit",
+            1,
+            u64::from(MAX_BYTE_BURST),
+        )?;
         Ok(Some(Rate { qps, burst }))
     }
 

@@ -7,7 +7,9 @@
 //! monotonic origin; time passed in, no clock read) and says whether this query is within the
 //! client's rate: a bucket of `burst` queries refilled at `qps` per second, one bucket per prefix
 //! (by default each IPv4 address and each IPv6 /64, the unit one subscriber holds). It never
-//! allocates, never fails and never blocks.
+//! allocates, never fails and never blocks. The same table keeps a budget of other units (a
+//! client's response bytes): [`RateTable::within_budget`] on the way in, [`RateTable::charge`]
+//! once the size is known, the bucket owing at most one burst.
 //!
 //! One table is shared by every worker thread of a data plane, through `&self`: each bucket is
 //! three atomics, its token word updated by compare-and-swap, no lock. Per-worker tables would
@@ -15,9 +17,11 @@
 //! address-and-port tuple (`SO_REUSEPORT`, `PACKET_FANOUT_HASH`), so a client sending from many
 //! ports would get workers x its limit. Two workers racing on one bucket at worst lose an
 //! activity count or, while a bucket changes hands, charge one query to the wrong prefix; a
-//! token is never created by a race on a bucket. Two workers giving the same new prefix a
-//! bucket at the same instant may each pass their query (one bucket is then never found again
-//! and is the first to be replaced): at most one extra query per worker, once. Times are kept as 32-bit milliseconds: an idle time is read
+//! token is never created by a race on a bucket. Two workers placing the same new prefix at
+//! the same instant agree on one bucket (the set is looked at again right before the swap, and
+//! the loser of the swap uses the winner's bucket); only two swaps into different slots within
+//! the same few instructions could give a prefix two buckets, and its client one extra burst,
+//! once. Times are kept as 32-bit milliseconds: an idle time is read
 //! modulo 49 days, and a time up to a minute behind a bucket's (another worker's older clock
 //! read) counts as no time at all.
 //!
@@ -50,9 +54,9 @@ use super::acl::{canonical, mask};
 /// Buckets per set: a new prefix competes with these for a place.
 pub const WAYS: usize = 4;
 /// Milli-tokens per query: buckets count in thousandths so that low rates refill smoothly.
-const COST: u64 = 1000;
-/// The largest burst: its milli-tokens must fit the bucket's 32-bit token count.
-pub const MAX_BURST: u32 = 4_000_000;
+const COST: i64 = 1000;
+/// The largest burst: its milli-tokens must fit the bucket's signed 32-bit token count.
+pub const MAX_BURST: u32 = 2_000_000;
 /// How far behind a bucket's time a caller's clock may be and still count as "no time passed".
 const CLOCK_SKEW_MS: i32 = 60_000;
 /// The memory of one bucket (tag, token word, activity, padded).
@@ -110,18 +114,31 @@ pub struct RateCounters {
 #[derive(Debug, Default)]
 struct Bucket {
     tag: AtomicU64,
-    /// Milli-tokens (high 32 bits) left at a time in milliseconds (low 32 bits).
+    /// Milli-tokens (high 32 bits, signed: a byte budget may owe) left at a time in
+    /// milliseconds (low 32 bits).
     tokens_at: AtomicU64,
     /// Queries seen, halved per idle second (see [`decayed`]).
     activity: AtomicU32,
 }
 
-fn pack(tokens: u64, at_ms: u32) -> u64 {
-    (tokens.min(u64::from(u32::MAX)) << 32) | u64::from(at_ms)
+fn pack(tokens: i64, at_ms: u32) -> u64 {
+    let tokens = tokens.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    (u64::from(tokens as u32) << 32) | u64::from(at_ms)
 }
 
-fn unpack(word: u64) -> (u64, u32) {
-    (word >> 32, word as u32)
+fn unpack(word: u64) -> (i64, u32) {
+    (i64::from((word >> 32) as u32 as i32), word as u32)
+}
+
+/// What one call does to a bucket.
+#[derive(Clone, Copy)]
+enum Op {
+    /// A query: take one token if there is one ([`RateTable::check`]).
+    Take,
+    /// Whether the budget is not spent, taking nothing ([`RateTable::within_budget`]).
+    Budget,
+    /// Spend `n` whole tokens, owing at most one burst ([`RateTable::charge`]).
+    Charge(u32),
 }
 
 /// Milliseconds from `then` to `now` on the 32-bit clock: a `now` slightly behind is 0.
@@ -239,6 +256,24 @@ impl RateTable {
     /// Whether one more query from `client` at `now_ms` is within its prefix's rate (and takes
     /// a token if so).
     pub fn check(&self, client: IpAddr, now_ms: u64) -> Decision {
+        self.apply(client, now_ms, Op::Take)
+    }
+
+    /// For a budget of units other than queries (response bytes, see [`RateTable::charge`]):
+    /// whether `client`'s prefix has any left at `now_ms` (a prefix the table does not hold
+    /// gets a full bucket). Takes nothing.
+    pub fn within_budget(&self, client: IpAddr, now_ms: u64) -> Decision {
+        self.apply(client, now_ms, Op::Budget)
+    }
+
+    /// Spends `amount` units of `client`'s budget at `now_ms`; the bucket may go into debt, by
+    /// at most one burst, which the rate pays back before [`RateTable::within_budget`] passes
+    /// again. A prefix the table does not hold (never seen, or replaced since) is not charged.
+    pub fn charge(&self, client: IpAddr, amount: u32, now_ms: u64) {
+        self.apply(client, now_ms, Op::Charge(amount));
+    }
+
+    fn apply(&self, client: IpAddr, now_ms: u64, op: Op) -> Decision {
         let hash = self.hash_of(self.prefix_of(client));
         let tag = hash | 1;
         // The mask keeps the index below the set count (a power of two).
@@ -247,32 +282,53 @@ impl RateTable {
             return Decision::Pass;
         };
         let now = now_ms as u32;
-        let capacity = u64::from(self.burst.load(Relaxed).clamp(1, MAX_BURST)) * COST;
-        let bucket = match ways.iter().find(|b| b.tag.load(Relaxed) == tag) {
-            Some(bucket) => bucket,
-            None => return self.insert(ways, tag, now, capacity),
+        let capacity = i64::from(self.burst.load(Relaxed).clamp(1, MAX_BURST)) * COST;
+        let bucket = loop {
+            if let Some(bucket) = ways.iter().find(|b| b.tag.load(Relaxed) == tag) {
+                break bucket;
+            }
+            let tokens = match op {
+                Op::Take => capacity - COST,
+                Op::Budget => capacity,
+                Op::Charge(_) => return Decision::Pass,
+            };
+            if self.insert(ways, tag, now, tokens) {
+                return Decision::Pass;
+            }
+            // Another worker gave the prefix a bucket meanwhile: use that one.
         };
-        let qps = u64::from(self.qps.load(Relaxed).max(1));
+        let qps = i64::from(self.qps.load(Relaxed).max(1));
         let mut word = bucket.tokens_at.load(Relaxed);
         loop {
             let (tokens, at) = unpack(word);
             let elapsed = elapsed_ms(now, at);
             // Time only moves forward for the bucket (no refill is counted twice).
             let at = if elapsed > 0 { now } else { at };
-            let tokens = tokens
-                .saturating_add(elapsed.saturating_mul(qps))
-                .min(capacity);
-            let (left, decision) = match tokens.checked_sub(COST) {
-                Some(left) => (left, Decision::Pass),
-                None => (tokens, Decision::Exceeded),
+            let refill = i64::try_from(elapsed)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(qps);
+            let tokens = tokens.saturating_add(refill).min(capacity);
+            let (left, decision) = match op {
+                Op::Take if tokens >= COST => (tokens - COST, Decision::Pass),
+                Op::Take => (tokens, Decision::Exceeded),
+                Op::Budget if tokens > 0 => (tokens, Decision::Pass),
+                Op::Budget => (tokens, Decision::Exceeded),
+                Op::Charge(amount) => (
+                    tokens
+                        .saturating_sub(i64::from(amount).saturating_mul(COST))
+                        .max(-capacity),
+                    Decision::Pass,
+                ),
             };
             match bucket
                 .tokens_at
                 .compare_exchange_weak(word, pack(left, at), Relaxed, Relaxed)
             {
                 Ok(_) => {
-                    let activity = decayed(bucket.activity.load(Relaxed), elapsed);
-                    bucket.activity.store(activity.saturating_add(1), Relaxed);
+                    if !matches!(op, Op::Charge(_)) {
+                        let activity = decayed(bucket.activity.load(Relaxed), elapsed);
+                        bucket.activity.store(activity.saturating_add(1), Relaxed);
+                    }
                     return decision;
                 }
                 Err(current) => word = current,
@@ -280,9 +336,11 @@ impl RateTable {
         }
     }
 
-    /// A bucket for a prefix the set does not hold: an empty slot, else the least active one
-    /// (ties: the longest idle). Its first query passes (a full burst is at least one token).
-    fn insert(&self, ways: &[Bucket], tag: u64, now: u32, capacity: u64) -> Decision {
+    /// A bucket for a prefix the set does not hold, with `tokens`: an empty slot, else the
+    /// least active one (ties: the longest idle). True when this call placed it (its query
+    /// passes: a full burst is at least one token); false when another worker placed the same
+    /// prefix first, whose bucket the caller then uses.
+    fn insert(&self, ways: &[Bucket], tag: u64, now: u32, tokens: i64) -> bool {
         let rank = |b: &Bucket| {
             let occupied = b.tag.load(Relaxed) != 0;
             let (_, at) = unpack(b.tokens_at.load(Relaxed));
@@ -294,26 +352,28 @@ impl RateTable {
             )
         };
         let Some(victim) = ways.iter().min_by_key(|b| rank(b)) else {
-            return Decision::Pass;
+            return true;
         };
         let old = victim.tag.load(Relaxed);
-        // Another worker taking the same slot first keeps it; this query passes regardless,
-        // as the first of a new prefix does.
-        if victim
-            .tag
-            .compare_exchange(old, tag, Relaxed, Relaxed)
-            .is_ok()
-        {
-            victim
-                .tokens_at
-                .store(pack(capacity.saturating_sub(COST), now), Relaxed);
-            victim.activity.store(1, Relaxed);
-            self.inserted.fetch_add(1, Relaxed);
-            if old != 0 {
-                self.replaced.fetch_add(1, Relaxed);
-            }
+        // The set is looked at again right before the swap: a worker that placed the same
+        // prefix since this one looked keeps its bucket (taking it over would hand the client
+        // a second full burst).
+        if old == tag || ways.iter().any(|b| b.tag.load(Relaxed) == tag) {
+            return false;
         }
-        Decision::Pass
+        match victim.tag.compare_exchange(old, tag, Relaxed, Relaxed) {
+            Ok(_) => {
+                victim.tokens_at.store(pack(tokens, now), Relaxed);
+                victim.activity.store(1, Relaxed);
+                self.inserted.fetch_add(1, Relaxed);
+                if old != 0 {
+                    self.replaced.fetch_add(1, Relaxed);
+                }
+                true
+            }
+            // The slot changed hands meanwhile: look again.
+            Err(_) => false,
+        }
     }
 
     fn prefix_of(&self, client: IpAddr) -> u128 {

@@ -333,7 +333,7 @@ impl Inner {
             },
         );
         let served = table.servers.iter().map(|s| s.id);
-        control.plane.guards.refresh(&config, served);
+        control.plane.guards.refresh(&config, served, false);
         table.guards = protect::FrameGuards::new(&table.servers, &control.plane.guards);
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());

@@ -5,10 +5,12 @@
 //! with every configuration it rebuilds from and the servers it serves (a server another plane
 //! serves costs it no table); its snapshot then carries, per protected server,
 //! an `Arc<`[`ServerGuard`]`>` (none for a server without `allow`/`deny`/`ratelimit`/
-//! `anylimit`, whose queries pay nothing). [`ServerGuard::check`] decides one query: the access
-//! list first (a denied client is dropped, never answered), then `ratelimit`, then, for a query
-//! of type ANY, `anylimit`; a refusal names its [`DropReason`] (`acl`, `ratelimit`,
-//! `any-limit`), which the plane counts in the server's drop counters, and the server's
+//! `anylimit`/`bytelimit`, whose queries pay nothing). [`ServerGuard::check`] decides one
+//! query: the access list first (a denied client is dropped, never answered), then `ratelimit`,
+//! then, for a query of type ANY, `anylimit`, then the `bytelimit` budget of response bytes
+//! (proxy only: [`ServerGuard::charge_answer`] charges each answer); a refusal names its
+//! [`DropReason`] (`acl`, `ratelimit`, `any-limit`, `byte-limit`), which the plane counts in the
+//! server's drop counters, and the server's
 //! [`OverLimit`] action, which the proxy carries out over UDP ([`truncated_answer`]) and the
 //! DSR plane, which builds no answers, treats as a drop.
 //!
@@ -39,6 +41,8 @@ pub enum LimitKind {
     Rate,
     /// `anylimit`: queries of type ANY.
     Any,
+    /// `bytelimit`: response bytes (the proxy only).
+    Bytes,
 }
 
 impl LimitKind {
@@ -46,6 +50,7 @@ impl LimitKind {
         match self {
             LimitKind::Rate => "ratelimit",
             LimitKind::Any => "anylimit",
+            LimitKind::Bytes => "bytelimit",
         }
     }
 }
@@ -68,6 +73,7 @@ pub struct ServerGuard {
     acl: Acl,
     rate: Option<Arc<RateTable>>,
     any: Option<Arc<RateTable>>,
+    bytes: Option<Arc<RateTable>>,
     over_limit: OverLimit,
 }
 
@@ -80,7 +86,8 @@ impl ServerGuard {
 
     /// One query from `client` at `now_ms` (any monotonic origin): the access list, then
     /// `ratelimit`, then `anylimit` if `message` (the DNS message, when the plane has it) asks
-    /// for ANY. A query refused by one limit takes no token from the next.
+    /// for ANY, then whether the `bytelimit` budget is spent. A query refused by one limit
+    /// takes no token from the next.
     pub fn check(&self, client: IpAddr, message: Option<&[u8]>, now_ms: u64) -> Verdict {
         if !self.acl.admits(client) {
             return Verdict::Refuse {
@@ -98,7 +105,19 @@ impl ServerGuard {
                 return self.over(DropReason::AnyLimit);
             }
         }
+        if let Some(table) = &self.bytes {
+            if table.within_budget(client, now_ms) == Decision::Exceeded {
+                return self.over(DropReason::ByteLimit);
+            }
+        }
         Verdict::Admit
+    }
+
+    /// An answer of `bytes` to `client` leaves at `now_ms`: charged to its `bytelimit` budget.
+    pub fn charge_answer(&self, client: IpAddr, bytes: usize, now_ms: u64) {
+        if let Some(table) = &self.bytes {
+            table.charge(client, u32::try_from(bytes).unwrap_or(u32::MAX), now_ms);
+        }
     }
 
     fn over(&self, reason: DropReason) -> Verdict {
@@ -176,8 +195,13 @@ impl Guards {
 
     /// Brings the guards of `servers` (the ids the plane serves) in line with `config`: tables
     /// of servers that keep a limit (and of an unchanged size) are kept, the others built or
-    /// dropped.
-    pub fn refresh(&mut self, config: &Config, servers: impl IntoIterator<Item = u32>) {
+    /// dropped. `sees_answers`: the plane relays answers (the proxy), so `bytelimit` applies.
+    pub fn refresh(
+        &mut self,
+        config: &Config,
+        servers: impl IntoIterator<Item = u32>,
+        sees_answers: bool,
+    ) {
         let buckets = config.settings.rate_table as usize;
         let mut tables = HashMap::new();
         let mut guards = HashMap::new();
@@ -209,6 +233,7 @@ impl Guards {
                 acl: Acl::new(&policy.acl),
                 rate: table(LimitKind::Rate, policy.ratelimit),
                 any: table(LimitKind::Any, policy.anylimit),
+                bytes: table(LimitKind::Bytes, policy.bytelimit.filter(|_| sees_answers)),
                 over_limit: policy.over_limit,
             };
             guards.insert(server.id, Arc::new(guard));
@@ -236,7 +261,7 @@ impl Guards {
                 replaced: table.counters().replaced,
             })
             .collect();
-        usage.sort_by_key(|u| (u.server, u.kind == LimitKind::Any));
+        usage.sort_by_key(|u| (u.server, u.kind as u8));
         usage
     }
 }

@@ -219,7 +219,7 @@ impl Proxy {
         });
         control
             .guards
-            .refresh(config, snapshot.servers.iter().map(|s| s.id));
+            .refresh(config, snapshot.servers.iter().map(|s| s.id), true);
         for server in &mut snapshot.servers {
             server.guard = control.guards.get(server.id);
         }

@@ -338,6 +338,9 @@ async fn relay(
                 }
             };
             target_slot.answered(frame);
+            if let Some((guard, client, started)) = guard {
+                guard.charge_answer(client, frame, started.elapsed().as_millis() as u64);
+            }
             // Counted before the write so that a client holding the answer sees it counted.
             server.response(frame);
             match tokio::time::timeout(write, client_write.write_all(&buf[..2 + frame])).await {

@@ -364,6 +364,7 @@ impl Worker {
             listeners,
             upstreams,
             upstream_rx: rx,
+            snapshot,
             ..
         } = self;
         let Some(up) = upstreams.get_mut(ui) else {
@@ -404,6 +405,13 @@ impl Worker {
                     AnswerVerdict::ServerGone => continue,
                 };
                 let listener = &mut listeners[li];
+                if let Some(guard) = snapshot
+                    .servers
+                    .get(listener.server)
+                    .and_then(|s| s.guard.as_ref())
+                {
+                    guard.charge_answer(client.ip(), packet.data.len(), now_us / 1000);
+                }
                 if !listener.tx.has_room(packet.data.len()) {
                     listener.tx.flush(listener.socket.as_ref());
                 }

@@ -1,5 +1,5 @@
 //! `allow`/`deny` by prefix in both families, over UDP and TCP, changed live; `anylimit` with
-//! `rateaction tc`; `ratelimit` over TCP.
+//! `rateaction tc`; `ratelimit` over TCP; `bytelimit`.
 
 use super::support::*;
 
@@ -110,4 +110,25 @@ fn a_rate_limit_holds_over_tcp() {
         "{}",
         lab.control("show stats")
     );
+}
+
+/// `bytelimit 500,1500`: 100 queries in one second for a TXT answer of about 470 bytes. The
+/// budget, 1500 bytes and 500 more in that second, pays for about four answers (the last one may
+/// overdraw it: it is charged once sent); every other query is refused and counted.
+#[test]
+fn a_byte_budget_limits_the_answers_a_client_gets() {
+    require_tools();
+    let lab = ProtectLab::start("protbytes", "", "bytelimit 500,1500\n", "");
+    let asked = ask_name_at_rate(&lab.client, client4(6), vip4(), 100, 1, BIG);
+    assert!(
+        (3..=6).contains(&asked.answered),
+        "{asked:?}\n{}",
+        lab.control("show stats")
+    );
+    assert_eq!(
+        lab.drops("proxy", "byte-limit"),
+        asked.sent - asked.answered
+    );
+    // Another client has its own budget.
+    assert!(lab.dig(client4(9), vip4(), false).is_some());
 }

@@ -18,6 +18,8 @@ use netlab::{Lab, Ns};
 use testkit::control::control_ok;
 
 pub const ZONE: &str = "fulcrum.test";
+/// A name whose TXT answer is about 470 bytes (two strings of 200: under 512, never truncated).
+pub const BIG: &str = "big.fulcrum.test";
 pub const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 pub const VIP6: &str = "2001:db8::254";
 const BIND_PORT: u16 = 5353;
@@ -89,7 +91,14 @@ impl ProtectLab {
                 IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             ],
             port: BIND_PORT,
-            zones: vec![Zone::primary(ZONE, 1, &["@ IN TXT \"inst-a\""])],
+            zones: vec![Zone::primary(
+                ZONE,
+                1,
+                &[
+                    "@ IN TXT \"inst-a\"",
+                    &format!("big IN TXT \"{0}\" \"{0}\"", "x".repeat(200)),
+                ],
+            )],
             netns: Some(lb.name().to_string()),
             extra_options: String::new(),
         }));
@@ -213,9 +222,14 @@ impl ProtectLab {
 
 /// A query for `ZONE` of `qtype` with `id`, RD set.
 pub fn query(id: u16, qtype: u16) -> Vec<u8> {
+    query_for(id, ZONE, qtype)
+}
+
+/// A query for `name` of `qtype` with `id`, RD set.
+pub fn query_for(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&[0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in ZONE.split('.') {
+    for label in name.split('.') {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
@@ -247,7 +261,21 @@ pub fn ask_at_rate(
     seconds: u32,
     qtype: u16,
 ) -> Asked {
-    testkit::netns::run_in(ns, move || paced(source, vip, qps, seconds, qtype))
+    testkit::netns::run_in(ns, move || paced(source, vip, qps, seconds, (ZONE, qtype)))
+}
+
+/// [`ask_at_rate`] for the TXT record of `name`.
+pub fn ask_name_at_rate(
+    ns: &Ns,
+    source: IpAddr,
+    vip: SocketAddr,
+    qps: u32,
+    seconds: u32,
+    name: &'static str,
+) -> Asked {
+    testkit::netns::run_in(ns, move || {
+        paced(source, vip, qps, seconds, (name, QTYPE_TXT))
+    })
 }
 
 /// [`ask_at_rate`] on a thread of its own, for running beside another client.
@@ -260,11 +288,17 @@ pub fn ask_at_rate_in_background(
     qtype: u16,
 ) -> std::thread::JoinHandle<Result<Asked, String>> {
     testkit::netns::spawn_in(ns.name(), move || {
-        Ok(paced(source, vip, qps, seconds, qtype))
+        Ok(paced(source, vip, qps, seconds, (ZONE, qtype)))
     })
 }
 
-fn paced(source: IpAddr, vip: SocketAddr, qps: u32, seconds: u32, qtype: u16) -> Asked {
+fn paced(
+    source: IpAddr,
+    vip: SocketAddr,
+    qps: u32,
+    seconds: u32,
+    (name, qtype): (&str, u16),
+) -> Asked {
     let socket = ok(UdpSocket::bind(SocketAddr::new(source, 0)));
     ok(socket.set_nonblocking(true));
     let total = u64::from(qps) * u64::from(seconds);
@@ -289,7 +323,7 @@ fn paced(source: IpAddr, vip: SocketAddr, qps: u32, seconds: u32, qtype: u16) ->
         let due = Duration::from_secs_f64(asked.sent as f64 / f64::from(qps));
         if started.elapsed() >= due {
             let id = asked.sent as u16;
-            if socket.send_to(&query(id, qtype), vip).is_ok() {
+            if socket.send_to(&query_for(id, name, qtype), vip).is_ok() {
                 sent_at[asked.sent as usize] = Some(Instant::now());
             }
             asked.sent += 1;

@@ -166,6 +166,40 @@ fn a_random_flood_does_not_evict_steady_clients() {
     );
 }
 
+/// A budget of 3000 units refilled at 1000 a second: charged after the fact, it may owe up to
+/// one burst, and nothing passes until the debt is paid back.
+#[test]
+fn a_budget_is_charged_after_the_fact_and_its_debt_paid_back() {
+    let table = RateTable::new(64, Limit::new(1000, 3000), KEY);
+    let client = ip("192.0.2.1");
+    assert_eq!(
+        table.within_budget(client, 0),
+        Decision::Pass,
+        "a new client"
+    );
+    table.charge(client, 2000, 0);
+    assert_eq!(table.within_budget(client, 0), Decision::Pass, "1000 left");
+    table.charge(client, 2000, 0);
+    assert_eq!(
+        table.within_budget(client, 0),
+        Decision::Exceeded,
+        "owes 1000"
+    );
+    assert_eq!(
+        table.within_budget(client, 1000),
+        Decision::Exceeded,
+        "paid back to 0"
+    );
+    assert_eq!(table.within_budget(client, 1001), Decision::Pass);
+    // At most one burst of debt, however much is charged.
+    table.charge(client, 1_000_000, 1001);
+    assert_eq!(table.within_budget(client, 4001), Decision::Exceeded);
+    assert_eq!(table.within_budget(client, 4002), Decision::Pass);
+    // A client the table does not hold is not charged (nor given a bucket by it).
+    table.charge(ip("192.0.2.2"), 5000, 0);
+    assert_eq!(table.len(), 1);
+}
+
 /// Four threads asking for one client at once, on a clock that does not move: the burst and at
 /// most one racing first query per thread, never more (the token word is only ever replaced by
 /// compare-and-swap).

@@ -43,6 +43,7 @@ fn the_acl_comes_first_then_the_rate_then_any() {
     guards.refresh(
         &config("deny 192.0.2.0/24\nratelimit 1,2\nanylimit 1,1\n"),
         [1, 2],
+        true,
     );
     let guard = guards.get(1).unwrap();
     let denied: IpAddr = "192.0.2.1".parse().unwrap();
@@ -70,13 +71,13 @@ fn the_acl_comes_first_then_the_rate_then_any() {
 fn tables_outlive_a_rebuild_and_go_with_their_limit() {
     let mut guards = Guards::default();
     let limited = config("ratelimit 1,1\nrateaction tc\n");
-    guards.refresh(&limited, [1]);
+    guards.refresh(&limited, [1], true);
     let client: IpAddr = "198.51.100.1".parse().unwrap();
     assert_eq!(
         guards.get(1).unwrap().check(client, None, 0),
         Verdict::Admit
     );
-    guards.refresh(&limited, [1]);
+    guards.refresh(&limited, [1], true);
     assert_eq!(
         guards.get(1).unwrap().check(client, None, 0),
         Verdict::Refuse {
@@ -89,9 +90,9 @@ fn tables_outlive_a_rebuild_and_go_with_their_limit() {
     assert_eq!(usage.len(), 1);
     assert_eq!((usage[0].entries, usage[0].capacity), (1, 65_536));
     assert_eq!(usage[0].memory_bytes, RateTable::memory_for(65_536));
-    guards.refresh(&limited, []);
+    guards.refresh(&limited, [], true);
     assert!(guards.get(1).is_none(), "a server the plane does not serve");
-    guards.refresh(&config(""), [1]);
+    guards.refresh(&config(""), [1], true);
     assert!(guards.get(1).is_none());
     assert!(guards.usage().is_empty());
 }
@@ -113,4 +114,26 @@ fn a_truncated_answer_is_the_question_with_qr_and_tc() {
     assert_eq!(truncated_answer(&answer, &mut out), None);
     assert_eq!(truncated_answer(&q[..5], &mut out), None);
     assert_eq!(truncated_answer(&q, &mut [0u8; 16]), None, "no room");
+}
+
+#[test]
+fn a_byte_budget_is_charged_by_answers_and_only_where_answers_pass() {
+    let policy = config("bytelimit 1000,1500\n");
+    let client: IpAddr = "198.51.100.1".parse().unwrap();
+    let mut proxy = Guards::default();
+    proxy.refresh(&policy, [1], true);
+    let guard = proxy.get(1).unwrap();
+    assert_eq!(guard.check(client, None, 0), Verdict::Admit);
+    guard.charge_answer(client, 1200, 0);
+    assert_eq!(
+        guard.check(client, None, 0),
+        Verdict::Admit,
+        "300 bytes left"
+    );
+    guard.charge_answer(client, 1200, 0);
+    assert_eq!(guard.check(client, None, 0), refused(DropReason::ByteLimit));
+    assert_eq!(guard.check(client, None, 1000), Verdict::Admit, "paid back");
+    let mut dsr = Guards::default();
+    dsr.refresh(&policy, [1], false);
+    assert!(dsr.usage().is_empty(), "no table where answers never pass");
 }
