@@ -151,6 +151,15 @@ mod tests {
                 ..SyncSample::default()
             }),
             dsr_frames: vec![("frames-in".into(), 12)],
+            rate_tables: vec![fulcrum_metrics::RateTableSample {
+                plane: "proxy",
+                server: 1,
+                limit: "ratelimit",
+                entries: 1024,
+                capacity: 1024,
+                memory_bytes: 24_648,
+                replaced: 98_978,
+            }],
             ..Snapshot::default()
         };
         let text = show_stats(&snapshot);
@@ -164,6 +173,13 @@ mod tests {
         assert!(text.contains("\n  dsr   no-target 3\n"), "{text}");
         assert!(text.contains("\n  vrrp  none\n"), "{text}");
         assert!(text.contains("\n  frames-in            12\n"), "{text}");
+        assert!(
+            text.contains(
+                "\nrate limits\n  proxy server 1 ratelimit: 1024 of 1024 buckets used, 24648 bytes, \
+                 98978 replaced\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "vrrp: vrid 7 master, master 10.0.0.1, 1 transitions, adverts 30 sent, 0 received\n"
         ));
