@@ -9,6 +9,8 @@ use fulcrum_core::model::{
     DnsCheck, InterfaceAccess, InterfaceRef, Method, PingCheck, PortCheck, Protocol, VrrpVersion,
 };
 
+use fulcrum_core::protect::{OverLimit, Prefix, Rate};
+
 use crate::diag::Span;
 
 /// A value and where it was written.
@@ -86,6 +88,7 @@ pub enum Setting {
     /// `None`: `set metrics off`.
     Metrics(Option<std::net::SocketAddr>),
     UpstreamSockets(u32),
+    RateTable(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +148,17 @@ pub enum ServerOpt {
     Method(Method),
     Targets(Vec<IdRange>),
     Stout(u32),
+    /// `allow PREFIX,...` and `deny PREFIX,...`: may repeat; a block naming either gives the
+    /// server's whole access list.
+    Allow(Vec<Prefix>),
+    Deny(Vec<Prefix>),
+    /// `None`: `ratelimit off`.
+    RateLimit(Option<Rate>),
+    AnyLimit(Option<Rate>),
+    ByteLimit(Option<Rate>),
+    /// `rateprefix V4,V6`.
+    RatePrefix(u8, u8),
+    RateAction(OverLimit),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

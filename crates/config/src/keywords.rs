@@ -35,6 +35,7 @@ pub const SETTINGS: &[&str] = &[
     "tcplifetime",
     "metrics",
     "upstreamsockets",
+    "ratetable",
 ];
 /// BalanceNG settings that Fulcrum accepts and ignores (the benchmark module's parameters).
 pub const IGNORED_SETTINGS: &[&str] = &["bmduration", "bmpsize", "bmwsize"];
@@ -53,6 +54,7 @@ pub const ALL_SETTINGS: &[&str] = &[
     "tcplifetime",
     "metrics",
     "upstreamsockets",
+    "ratetable",
     "bmduration",
     "bmpsize",
     "bmwsize",
@@ -76,7 +78,21 @@ pub const NETWORK_OPTIONS: &[&str] = &[
     "syncpeer",
 ];
 pub const GATEWAY_OPTIONS: &[&str] = &["ipaddr", "ping"];
-pub const SERVER_OPTIONS: &[&str] = &["ipaddr", "port", "protocol", "method", "targets", "stout"];
+pub const SERVER_OPTIONS: &[&str] = &[
+    "ipaddr",
+    "port",
+    "protocol",
+    "method",
+    "targets",
+    "stout",
+    "allow",
+    "deny",
+    "ratelimit",
+    "anylimit",
+    "bytelimit",
+    "rateprefix",
+    "rateaction",
+];
 pub const TARGET_OPTIONS: &[&str] = &[
     "ipaddr",
     "port",

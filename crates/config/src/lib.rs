@@ -80,6 +80,7 @@ pub fn apply_loaded(base: &Config, file: &str, text: &str) -> Result<Loaded, Dia
     }
     let mut warnings = lowered.warnings;
     warnings.extend(family::warnings(&lowered.config, &lowered.origins));
+    warnings.extend(lower::protect::warnings(&lowered.config, &lowered.origins));
     Ok(Loaded {
         config: lowered.config,
         warnings: Diagnostics::from_warnings(file, text, warnings),

@@ -11,6 +11,7 @@
 //! names it and says why it has no effect.
 
 pub(crate) mod announce;
+pub(crate) mod protect;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -188,6 +189,7 @@ fn apply_setting(config: &mut Config, setting: &Setting) {
         Setting::TcpLifetime(s) => settings.tcp_lifetime = *s,
         Setting::Metrics(addr) => settings.metrics = *addr,
         Setting::UpstreamSockets(n) => settings.upstream_sockets = *n,
+        Setting::RateTable(n) => settings.rate_table = *n,
     }
 }
 
@@ -394,7 +396,12 @@ impl Lowering {
 
     fn server(&mut self, config: &mut Config, id: u32, opts: &[Opt<ServerOpt>], span: Span) {
         self.define(Kind::Server, id, span);
-        self.once("server", opts);
+        let single: Vec<Opt<ServerOpt>> = opts
+            .iter()
+            .filter(|o| !protect::REPEATED.contains(&o.keyword))
+            .cloned()
+            .collect();
+        self.once("server", &single);
         let server = config.servers.entry(id).or_insert_with(|| {
             if !opts.iter().any(|o| o.keyword == "ipaddr") {
                 self.errors.push(
@@ -418,8 +425,16 @@ impl Lowering {
                     server.targets = expand_unique(ranges, Kind::Target, &mut self.errors);
                     self.origins.server_targets.insert(id, ranges.clone());
                 }
+                ServerOpt::Allow(_)
+                | ServerOpt::Deny(_)
+                | ServerOpt::RateLimit(_)
+                | ServerOpt::AnyLimit(_)
+                | ServerOpt::ByteLimit(_)
+                | ServerOpt::RatePrefix(..)
+                | ServerOpt::RateAction(_) => {}
             }
         }
+        protect::lower(&mut server.protection, opts);
     }
 
     fn target(&mut self, config: &mut Config, id: u32, opts: &[Opt<TargetOpt>], span: Span) {

@@ -379,6 +379,7 @@ impl<'t> Parser<'t> {
             "tcplifetime" => Setting::TcpLifetime(self.seconds("a TCP connection lifetime")?),
             "metrics" => Setting::Metrics(self.listen_address("a metrics listener")?),
             "upstreamsockets" => Setting::UpstreamSockets(self.upstream_sockets()?),
+            "ratetable" => Setting::RateTable(self.rate_table()?),
             ignored => Setting::Ignored {
                 name: ignored,
                 value: self.text(&format!("a value for {ignored}"))?.value,
@@ -451,6 +452,16 @@ impl<'t> Parser<'t> {
             "protocol" => ServerOpt::Protocol(self.protocol()?),
             "method" => ServerOpt::Method(self.method()?),
             "targets" => ServerOpt::Targets(self.id_list(Kind::Target)?),
+            "allow" => ServerOpt::Allow(self.prefix_list("allow")?),
+            "deny" => ServerOpt::Deny(self.prefix_list("deny")?),
+            "ratelimit" => ServerOpt::RateLimit(self.rate("ratelimit")?),
+            "anylimit" => ServerOpt::AnyLimit(self.rate("anylimit")?),
+            "bytelimit" => ServerOpt::ByteLimit(self.byte_rate()?),
+            "rateprefix" => {
+                let (v4, v6) = self.rate_prefix()?;
+                ServerOpt::RatePrefix(v4, v6)
+            }
+            "rateaction" => ServerOpt::RateAction(self.over_limit()?),
             _ => ServerOpt::Stout(self.seconds("a session timeout")?),
         })
     }

@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use fulcrum_core::protect::Policy;
+
 use fulcrum_core::model::{
     Config, InterfaceAccess, InterfaceRef, Protocol, Settings, VrrpVersion, DEFAULT_ADVERT_MS,
 };
@@ -151,6 +153,11 @@ fn settings(out: &mut String, settings: &Settings) {
             settings.upstream_sockets.into(),
             defaults.upstream_sockets.into(),
         ),
+        (
+            "ratetable",
+            settings.rate_table.into(),
+            defaults.rate_table.into(),
+        ),
     ];
     for (name, value, default) in numbers {
         if value != default {
@@ -188,6 +195,7 @@ pub fn print(config: &Config, taken: &str) -> String {
         );
     }
     settings(&mut out, &config.settings);
+    rate_table_memory(&mut out, config);
     if !config.modules.is_empty() {
         let modules: Vec<String> = config.modules.iter().map(|m| module(m)).collect();
         let _ = writeln!(out, "modules {}", modules.join(","));
@@ -315,6 +323,7 @@ pub fn print(config: &Config, taken: &str) -> String {
         if let Some(stout) = server.stout {
             let _ = writeln!(out, "stout {stout}");
         }
+        protection(&mut out, &server.protection);
         let _ = writeln!(out, "}}");
     }
     states(
@@ -378,6 +387,55 @@ fn protocol(protocol: Protocol) -> &'static str {
         Protocol::Udp => "udp",
         Protocol::Tcp => "tcp",
         Protocol::Any => "any",
+    }
+}
+
+/// A server's `allow`/`deny` rules in order, then its limits (those not at their defaults).
+fn protection(out: &mut String, policy: &Policy) {
+    for rule in &policy.acl {
+        let verb = match rule.action {
+            fulcrum_core::protect::Action::Allow => "allow",
+            fulcrum_core::protect::Action::Deny => "deny",
+        };
+        let _ = writeln!(out, "{verb} {}", rule.prefix);
+    }
+    for (name, rate) in [
+        ("ratelimit", policy.ratelimit),
+        ("anylimit", policy.anylimit),
+        ("bytelimit", policy.bytelimit),
+    ] {
+        if let Some(rate) = rate {
+            let _ = writeln!(out, "{name} {},{}", rate.qps, rate.burst);
+        }
+    }
+    let defaults = Policy::default();
+    if (policy.v4_prefix, policy.v6_prefix) != (defaults.v4_prefix, defaults.v6_prefix) {
+        let _ = writeln!(out, "rateprefix {},{}", policy.v4_prefix, policy.v6_prefix);
+    }
+    if policy.over_limit != defaults.over_limit {
+        let _ = writeln!(out, "rateaction {}", policy.over_limit.keyword());
+    }
+}
+
+/// What the rate-limit tables cost, as a comment (`show config` states it; it reads back as
+/// nothing): only when a server has a limit.
+fn rate_table_memory(out: &mut String, config: &Config) {
+    let tables: usize = config
+        .servers
+        .values()
+        .map(|s| {
+            usize::from(s.protection.ratelimit.is_some())
+                + usize::from(s.protection.anylimit.is_some())
+                + usize::from(s.protection.bytelimit.is_some())
+        })
+        .sum();
+    if tables > 0 {
+        let buckets = config.settings.rate_table as usize;
+        let bytes = fulcrum_core::protect::RateTable::memory_for(buckets);
+        let _ = writeln!(
+            out,
+            "// rate limits: {tables} table(s) of {buckets} buckets, {bytes} bytes each"
+        );
     }
 }
 

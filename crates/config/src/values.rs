@@ -17,8 +17,10 @@ use crate::lexer::TokenKind;
 use crate::limits::{MAX_ADVERT_MS, MAX_ID, MAX_SECONDS, MAX_WEIGHT};
 use crate::parser::{PResult, Parser, STATEMENTS};
 
+mod protect;
+
 /// ASCII digits only, overflow checked.
-fn digits(word: &str) -> Option<u64> {
+pub(crate) fn digits(word: &str) -> Option<u64> {
     if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -59,7 +61,7 @@ pub fn is_zone_name(zone: &str) -> bool {
 
 impl<'t> Parser<'t> {
     /// The next token if it is a word, without consuming it.
-    fn word_here(&self) -> Option<Spanned<&'t str>> {
+    pub(crate) fn word_here(&self) -> Option<Spanned<&'t str>> {
         let token = self.peek()?;
         let word = token.word()?;
         Some(Spanned {
@@ -127,7 +129,7 @@ impl<'t> Parser<'t> {
         Ok(u8::try_from(n).unwrap_or(u8::MAX))
     }
 
-    fn number_u32(&mut self, what: &str, lo: u64, hi: u64) -> PResult<u32> {
+    pub(crate) fn number_u32(&mut self, what: &str, lo: u64, hi: u64) -> PResult<u32> {
         let n = self.number(what, lo, hi)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -389,7 +391,7 @@ impl<'t> Parser<'t> {
         })
     }
 
-    fn comma(&mut self, next: &str) -> PResult<()> {
+    pub(crate) fn comma(&mut self, next: &str) -> PResult<()> {
         if self.peek().is_some_and(|t| t.kind == TokenKind::Comma) {
             self.pos += 1;
             return Ok(());

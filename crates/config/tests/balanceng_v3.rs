@@ -239,7 +239,7 @@ fn v3_mistakes_report_exact_positions() {
         (
             "misspelt option in a set block",
             "set {\n  localdsr 1\n  lcoaldsr 1\n}\n".into(),
-            vec!["3:3: found \"lcoaldsr\", expected a set option (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, upstreamsockets, bmduration, bmpsize, bmwsize)"],
+            vec!["3:3: found \"lcoaldsr\", expected a set option (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, upstreamsockets, ratetable, bmduration, bmpsize, bmwsize)"],
         ),
         (
             "server protocol misspelt",

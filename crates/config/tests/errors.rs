@@ -219,7 +219,7 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "misspelt setting",
             "set sesiontimeout 5\n".into(),
-            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, upstreamsockets, bmduration, bmpsize, bmwsize) or \"{\""],
+            vec!["1:5: found \"sesiontimeout\", expected a setting (localdsr, sessiontimeout, maxsessions, synckey, agentkey, failopen, tcpmaxconn, tcpclientconn, tcpidle, tcpwrite, tcplifetime, metrics, upstreamsockets, ratetable, bmduration, bmpsize, bmwsize) or \"{\""],
         ),
         (
             "metrics without a port",

@@ -132,6 +132,7 @@ fn server() -> impl Strategy<Value = Server> {
     )
         .prop_map(
             |(ipaddr, port, protocol, method, targets, stout, (registered, enabled))| Server {
+                protection: Default::default(),
                 id: 0,
                 ipaddr,
                 port,
@@ -283,6 +284,7 @@ fn settings() -> impl Strategy<Value = Settings> {
                         std::net::SocketAddr::new(ip, port)
                     }),
                     upstream_sockets: tcp.5,
+                    rate_table: fulcrum_core::protect::policy::DEFAULT_RATE_TABLE,
                 }
             },
         )

@@ -91,6 +91,9 @@ pub struct Settings {
     /// `set upstreamsockets N`: sockets (source ports) per proxy worker and target, one drawn
     /// at random per UDP query; rotated on every reconfiguration.
     pub upstream_sockets: u32,
+    /// `set ratetable N`: buckets in each rate-limit table (one per limited server and plane,
+    /// [`BUCKET_BYTES`](crate::protect::ratelimit::BUCKET_BYTES) each).
+    pub rate_table: u32,
 }
 
 impl Default for Settings {
@@ -109,6 +112,7 @@ impl Default for Settings {
             tcp_lifetime: DEFAULT_TCP_LIFETIME,
             metrics: None,
             upstream_sockets: DEFAULT_UPSTREAM_SOCKETS,
+            rate_table: crate::protect::policy::DEFAULT_RATE_TABLE,
         }
     }
 }
@@ -275,6 +279,8 @@ pub struct Server {
     pub targets: Vec<u32>,
     /// Per-server session timeout in seconds; `None` means `set sessiontimeout`.
     pub stout: Option<u32>,
+    /// `allow`, `deny`, `ratelimit`, `anylimit`, `rateprefix`, `rateaction`.
+    pub protection: crate::protect::Policy,
     pub registered: bool,
     pub enabled: bool,
 }
@@ -360,6 +366,7 @@ impl Server {
             method: Method::Session,
             targets: Vec::new(),
             stout: None,
+            protection: crate::protect::Policy::default(),
             registered: false,
             enabled: false,
         }

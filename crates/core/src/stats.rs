@@ -22,6 +22,14 @@ fulcrum_wire::counted_enum! {
         ConnLimit => "conn-limit",
         /// Any other malformed input.
         Malformed => "malformed",
+        /// The client is denied by the server's `allow`/`deny` rules.
+        Acl => "acl",
+        /// Over the client prefix's `ratelimit`.
+        RateLimit => "ratelimit",
+        /// An ANY query over the client prefix's `anylimit`.
+        AnyLimit => "any-limit",
+        /// A query while the client prefix's `bytelimit` budget of response bytes is spent.
+        ByteLimit => "byte-limit",
     }
 }
 

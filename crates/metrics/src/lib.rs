@@ -17,7 +17,7 @@ mod status;
 pub use http::{Listener, SnapshotSource, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use render::{render, CONTENT_TYPE};
 pub use snapshot::{
-    BuildInfo, CheckSample, DropSample, Histogram, ServerSample, Snapshot, SyncSample,
-    TargetSample, VrrpSample, VrrpState,
+    BuildInfo, CheckSample, DropSample, Histogram, RateTableSample, ServerSample, Snapshot,
+    SyncSample, TargetSample, VrrpSample, VrrpState,
 };
 pub use status::{status, JSON_CONTENT_TYPE, PAGE};

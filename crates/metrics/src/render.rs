@@ -300,6 +300,40 @@ impl Collector for SnapshotCollector {
                 v.full_resyncs,
             )?;
         }
+        let table_labels = |t: &crate::snapshot::RateTableSample| {
+            [
+                ("plane", t.plane.to_string()),
+                ("server", t.server.to_string()),
+                ("limit", t.limit.to_string()),
+            ]
+        };
+        let tables = &s.rate_tables;
+        gauges(
+            &mut e,
+            "fulcrum_ratelimit_entries",
+            "Client prefixes holding a bucket in a rate-limit table.",
+            tables.iter().map(|t| (table_labels(t), t.entries as i64)),
+        )?;
+        gauges(
+            &mut e,
+            "fulcrum_ratelimit_capacity",
+            "Buckets a rate-limit table holds at most.",
+            tables.iter().map(|t| (table_labels(t), t.capacity as i64)),
+        )?;
+        gauges(
+            &mut e,
+            "fulcrum_ratelimit_memory_bytes",
+            "Memory of a rate-limit table, fixed when it is built.",
+            tables
+                .iter()
+                .map(|t| (table_labels(t), t.memory_bytes as i64)),
+        )?;
+        counters(
+            &mut e,
+            "fulcrum_ratelimit_replaced",
+            "Buckets of a rate-limit table given to a new client prefix by replacing another's.",
+            tables.iter().map(|t| (table_labels(t), t.replaced)),
+        )?;
         counters(
             &mut e,
             "fulcrum_dsr_frames",

@@ -22,6 +22,24 @@ pub struct Snapshot {
     pub sync: Option<SyncSample>,
     /// The DSR plane's frame events by name (empty while no DSR plane runs).
     pub dsr_frames: Vec<(String, u64)>,
+    /// The rate-limit tables of each plane (empty while no server has a limit).
+    pub rate_tables: Vec<RateTableSample>,
+}
+
+/// One rate-limit table: a server's `ratelimit` or `anylimit` on one plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateTableSample {
+    pub plane: &'static str,
+    pub server: u32,
+    /// `ratelimit` or `anylimit`.
+    pub limit: &'static str,
+    /// Client prefixes holding a bucket now.
+    pub entries: u64,
+    pub capacity: u64,
+    /// Fixed at the table's creation.
+    pub memory_bytes: u64,
+    /// Buckets given to a new prefix by replacing another's.
+    pub replaced: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

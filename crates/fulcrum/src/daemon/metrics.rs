@@ -13,8 +13,8 @@ use fulcrum_core::model::Config;
 use fulcrum_core::stats::{Counters, DropReason};
 use fulcrum_core::vrrp::{AdvertDrop, State};
 use fulcrum_metrics::{
-    BuildInfo, CheckSample, DropSample, Histogram, Listener, ServerSample, Snapshot,
-    SnapshotSource, SyncSample, TargetSample, VrrpSample, VrrpState,
+    BuildInfo, CheckSample, DropSample, Histogram, Listener, RateTableSample, ServerSample,
+    Snapshot, SnapshotSource, SyncSample, TargetSample, VrrpSample, VrrpState,
 };
 use tokio::task::JoinHandle;
 
@@ -116,9 +116,32 @@ pub fn collect(daemon: &Daemon) -> Snapshot {
         dsr_plane(dsr, &mut snapshot);
     }
     (snapshot.sessions_created, snapshot.sessions_expired) = (created, expired);
+    rate_tables(&mut snapshot, "proxy", proxy);
+    if let Some(dsr) = dsr {
+        rate_tables(&mut snapshot, "dsr", dsr);
+    }
     vrrp(&mut snapshot, daemon);
     sync(&mut snapshot, daemon);
     snapshot
+}
+
+/// A plane's rate-limit tables.
+fn rate_tables(
+    snapshot: &mut Snapshot,
+    plane: &'static str,
+    of: &dyn crate::plane::data_plane::DataPlane,
+) {
+    for table in of.rate_tables() {
+        snapshot.rate_tables.push(RateTableSample {
+            plane,
+            server: table.server,
+            limit: table.kind.name(),
+            entries: table.entries as u64,
+            capacity: table.capacity as u64,
+            memory_bytes: table.memory_bytes as u64,
+            replaced: table.replaced,
+        });
+    }
 }
 
 /// `into += from`, leaving out `skip`.

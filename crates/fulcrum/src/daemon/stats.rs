@@ -2,7 +2,7 @@
 //! renders (so the shell, `/metrics` and the status page cannot disagree): per target the bytes
 //! each way beside queries, responses and timeouts; drops by reason for each plane that runs
 //! (reasons with a count only, `none` when a plane dropped nothing); the DSR plane's frame
-//! events; VRRP's and sync's counters; the session tables' totals. Counts are totals since the
+//! events; the rate-limit tables' use; VRRP's and sync's counters; the session tables' totals. Counts are totals since the
 //! daemon started.
 
 use fulcrum_metrics::Snapshot;
@@ -49,6 +49,15 @@ pub fn show_stats(snapshot: &Snapshot) -> String {
             counted.join(", ")
         };
         out.push_str(&format!("  {plane:<5} {list}\n"));
+    }
+    if !snapshot.rate_tables.is_empty() {
+        out.push_str("rate limits\n");
+        for t in &snapshot.rate_tables {
+            out.push_str(&format!(
+                "  {:<5} server {} {}: {} of {} buckets used, {} bytes, {} replaced\n",
+                t.plane, t.server, t.limit, t.entries, t.capacity, t.memory_bytes, t.replaced
+            ));
+        }
     }
     if snapshot.dsr_frames.is_empty() {
         out.push_str("dsr plane: not running\n");
@@ -142,6 +151,15 @@ mod tests {
                 ..SyncSample::default()
             }),
             dsr_frames: vec![("frames-in".into(), 12)],
+            rate_tables: vec![fulcrum_metrics::RateTableSample {
+                plane: "proxy",
+                server: 1,
+                limit: "ratelimit",
+                entries: 1024,
+                capacity: 1024,
+                memory_bytes: 24_648,
+                replaced: 98_978,
+            }],
             ..Snapshot::default()
         };
         let text = show_stats(&snapshot);
@@ -155,6 +173,13 @@ mod tests {
         assert!(text.contains("\n  dsr   no-target 3\n"), "{text}");
         assert!(text.contains("\n  vrrp  none\n"), "{text}");
         assert!(text.contains("\n  frames-in            12\n"), "{text}");
+        assert!(
+            text.contains(
+                "\nrate limits\n  proxy server 1 ratelimit: 1024 of 1024 buckets used, 24648 bytes, \
+                 98978 replaced\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "vrrp: vrid 7 master, master 10.0.0.1, 1 transitions, adverts 30 sent, 0 received\n"
         ));

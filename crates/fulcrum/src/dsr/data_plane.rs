@@ -39,6 +39,10 @@ impl DataPlane for Dsr {
         Dsr::target_counters(self, target)
     }
 
+    fn rate_tables(&self) -> Vec<crate::plane::protect::TableUsage> {
+        super::lock(&self.inner.control).plane.guards.usage()
+    }
+
     fn shutdown(&self) {
         Dsr::shutdown(self);
     }

@@ -40,6 +40,7 @@ mod maintain;
 mod nd;
 pub mod path;
 pub mod plane_counters;
+mod protect;
 mod resolver;
 mod resolver6;
 pub mod sync_link;
@@ -344,7 +345,7 @@ impl Inner {
         let macs = lock(&self.shared.resolver).macs();
         let macs6 = lock(&self.shared.nd6.resolver).macs();
         let writers = counter_writers(self.options.workers);
-        let (table, mut problems) = table::build(
+        let (mut table, mut problems) = table::build(
             &config,
             &Facts {
                 local_addrs: &local_addrs,
@@ -360,6 +361,9 @@ impl Inner {
                 writers,
             },
         );
+        let served = table.servers.iter().map(|s| s.id);
+        control.plane.guards.refresh(&config, served, false);
+        table.guards = protect::FrameGuards::new(&table.servers, &control.plane.guards);
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());
         lock(&self.shared.resolver).set_wanted(&wanted);

@@ -49,6 +49,10 @@ fulcrum_wire::counted_enum! {
         /// Reassembled datagrams too long for the link that cannot be cut (Don't Fragment, IP
         /// options).
         DropTooBig => "drop-too-big",
+        /// Refused by a server's `allow`/`deny` rules, `ratelimit`, `anylimit`.
+        DropAcl => "drop-acl",
+        DropRateLimit => "drop-ratelimit",
+        DropAnyLimit => "drop-any-limit",
     }
 }
 

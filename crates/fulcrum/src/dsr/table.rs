@@ -96,6 +96,8 @@ pub struct DsrTable {
     pub virtual_mac6: Option<EthernetAddress>,
     pub servers: Vec<DsrServer>,
     pub targets: Vec<DsrTarget>,
+    /// The servers' access lists and rate limits (set by the plane after [`build`]).
+    pub guards: super::protect::FrameGuards,
 }
 
 impl DsrTable {

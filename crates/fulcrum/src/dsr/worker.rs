@@ -118,6 +118,9 @@ pub(super) fn handle(
         return;
     }
     let data = frame.data;
+    if super::protect::refused(index, data, table, counters) {
+        return;
+    }
     if worker6::is_ipv6(data) {
         let io = Io6 {
             index,

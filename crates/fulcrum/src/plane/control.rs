@@ -23,6 +23,8 @@ pub struct Control {
     pub agent_values: HashMap<u32, u32>,
     pub server_counters: HashMap<u32, Arc<CounterSet>>,
     pub target_counters: HashMap<u32, Arc<CounterSet>>,
+    /// The servers' access lists and rate-limit tables (tables kept across rebuilds).
+    pub guards: super::protect::Guards,
 }
 
 impl Control {

@@ -39,6 +39,11 @@ pub trait DataPlane: Send + Sync {
     /// A target's counters, if this plane forwards to it.
     fn target_counters(&self, target: u32) -> Option<Counters>;
 
+    /// The plane's rate-limit tables and how full they are.
+    fn rate_tables(&self) -> Vec<super::protect::TableUsage> {
+        Vec::new()
+    }
+
     /// Stops every thread of the plane; returns when they are gone.
     fn shutdown(&self);
 }

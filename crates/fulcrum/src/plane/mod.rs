@@ -1,6 +1,7 @@
 //! What both data planes (the socket proxy and DSR) share: the sharded session table
 //! ([`sessions`], the store the core's stick-or-pick rule reads and writes), the per-writer
-//! traffic counters ([`counters`]), the control path's state ([`control`]) and the rules for
+//! traffic counters ([`counters`]), the control path's state ([`control`]), the servers'
+//! access lists and client rate limits ([`protect`]) and the rules for
 //! turning a configured target into a chooser candidate ([`targets`]); and what the daemon sees
 //! of any data plane: the [`data_plane::DataPlane`] trait (with VRRP's switch and the health
 //! checks' seeding) and the [`slot`] through which a plane that starts late is found.
@@ -20,6 +21,7 @@
 pub mod control;
 pub mod counters;
 pub mod data_plane;
+pub mod protect;
 pub mod sessions;
 pub mod slot;
 pub mod tap;

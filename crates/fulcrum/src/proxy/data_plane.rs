@@ -37,6 +37,10 @@ impl DataPlane for Proxy {
         Some(Proxy::target_counters(self, target))
     }
 
+    fn rate_tables(&self) -> Vec<crate::plane::protect::TableUsage> {
+        self.control().guards.usage()
+    }
+
     fn shutdown(&self) {
         Proxy::shutdown(self);
     }

@@ -206,7 +206,7 @@ impl Proxy {
         let previous = self.shared.snapshot();
         let sessions = previous.sessions.clone();
         sessions.apply_bound("proxy", config.settings.max_sessions);
-        let (snapshot, problems) = snapshot::build(BuildContext {
+        let (mut snapshot, problems) = snapshot::build(BuildContext {
             config,
             operational: &control.operational,
             agent_values: &control.agent_values,
@@ -218,6 +218,12 @@ impl Proxy {
             target_counters: &mut control.target_counters,
             counter_writers: self.shared.options.workers + 1,
         });
+        control
+            .guards
+            .refresh(config, snapshot.servers.iter().map(|s| s.id), true);
+        for server in &mut snapshot.servers {
+            server.guard = control.guards.get(server.id);
+        }
         log_fail_open(&previous, &snapshot);
         drop(previous);
         let limits =

@@ -57,6 +57,8 @@ pub struct ServerEntry {
     /// Ask the kernel for each datagram's local address (the server listens on a wildcard).
     pub wants_pktinfo: bool,
     pub tcp: Option<Arc<TcpListener>>,
+    /// The server's access list and rate limits (`None`: it has none); set by the plane.
+    pub guard: Option<Arc<crate::plane::protect::ServerGuard>>,
 }
 
 impl ServerEntry {
@@ -237,6 +239,7 @@ pub fn build(ctx: BuildContext<'_>) -> (Snapshot, Vec<String>) {
             udp,
             wants_pktinfo: server.ipaddr.is_unspecified(),
             tcp,
+            guard: None,
         });
     }
     (snapshot, problems)

@@ -16,10 +16,12 @@
 //! (`set tcpmaxconn`, lowered to what the descriptor limit allows) and per client address
 //! (`set tcpclientconn`); over a cap new ones are closed at once, counted `ConnLimit` on the
 //! server and by cap in `show tcp`, and logged once until the count falls again (the per-client
-//! refusals at most once a minute).
+//! refusals at most once a minute). A server's access list is checked at accept, before the
+//! caps (a denied client's connection is closed, counted `Acl`); its rate limits count every
+//! query, and one over them is skipped, counted by reason.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +40,7 @@ use super::snapshot::Snapshot;
 use super::tcp_limits::{bump, Admission, TcpCounters, TcpLimits};
 use super::Shared;
 use crate::plane::counters::Slot;
+use crate::plane::protect::{ServerGuard, Verdict};
 
 /// How long connecting to a target may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -163,6 +166,11 @@ async fn accept_loop(
             continue;
         };
         let slot = server.counters.slot(shared.tcp_writer());
+        // The access list before anything else: a denied client's connection is closed at once.
+        if server.guard.as_ref().is_some_and(|g| !g.admits(peer.ip())) {
+            slot.drop(DropReason::Acl);
+            continue;
+        }
         let limits = **shared.tcp_limits.load();
         let cap = limits.max_connections;
         let open = shared.tcp_connections.load(Ordering::Relaxed);
@@ -235,7 +243,18 @@ async fn accept_loop(
                 addr: target,
                 header,
             };
-            let relayed = relay(stream, upstream, &limits, slots, &shared.tcp_counters);
+            let guard = server
+                .guard
+                .as_deref()
+                .map(|g| (g, peer.ip(), shared.started));
+            let relayed = relay(
+                stream,
+                upstream,
+                &limits,
+                slots,
+                &shared.tcp_counters,
+                guard,
+            );
             if tokio::time::timeout(limits.lifetime, relayed)
                 .await
                 .is_err()
@@ -262,6 +281,7 @@ async fn relay(
     limits: &TcpLimits,
     (server, target_slot): (&Slot, &Slot),
     counters: &TcpCounters,
+    guard: Option<(&ServerGuard, IpAddr, Instant)>,
 ) {
     let idle = limits.idle;
     let write = limits.write;
@@ -326,6 +346,14 @@ async fn relay(
                 server.drop(reason);
                 continue;
             }
+            // Over a limit, a TCP query is dropped (truncation means nothing here).
+            if let Some((guard, client, started)) = guard {
+                let now_ms = started.elapsed().as_millis() as u64;
+                if let Verdict::Refuse { reason, .. } = guard.check(client, Some(message), now_ms) {
+                    server.drop(reason);
+                    continue;
+                }
+            }
             target_slot.forwarded(message.len());
             match tokio::time::timeout(write, target_write.write_all(&buf[..2 + frame])).await {
                 Ok(Ok(())) => {}
@@ -349,6 +377,9 @@ async fn relay(
                 }
             };
             target_slot.answered(frame);
+            if let Some((guard, client, started)) = guard {
+                guard.charge_answer(client, frame, started.elapsed().as_millis() as u64);
+            }
             // Counted before the write so that a client holding the answer sees it counted.
             server.response(frame);
             match tokio::time::timeout(write, client_write.write_all(&buf[..2 + frame])).await {

@@ -38,12 +38,16 @@ use super::snapshot::Snapshot;
 use super::upstream_pool::{untoken, UpstreamPool, UPSTREAM_TOKEN};
 use super::{Shared, UDP_BATCH};
 use crate::plane::counters::CounterSet;
+use crate::plane::protect::{truncated_answer, ServerGuard, Verdict};
+use fulcrum_core::protect::OverLimit;
 
 /// Largest query accepted over UDP (EDNS clients advertise buffer sizes, they do not send
 /// queries this large; anything longer is cut by the kernel and dropped as malformed).
 const QUERY_BUF: usize = 4096;
 /// Largest UDP payload: answers up to this size pass through.
 const RESPONSE_BUF: usize = 65_535;
+/// Room for a truncated answer: a header and the longest question.
+const TRUNCATED_ANSWER_BUF: usize = dns::HEADER_LEN + dns::MAX_NAME_LEN + 4;
 /// Outstanding queries per worker and target address.
 const OUTSTANDING_PER_TARGET: usize = 8192;
 /// Batches drained from one socket before the others get a turn.
@@ -268,7 +272,7 @@ impl Worker {
             pick,
             ..
         } = self;
-        let Some(listener) = listeners.get(li) else {
+        let Some(listener) = listeners.get_mut(li) else {
             return;
         };
         let Some(server) = snapshot.servers.get(listener.server) else {
@@ -283,10 +287,25 @@ impl Worker {
             // One clock read per batch: the send time the answer's response time starts from,
             // and the session clock (the session table counts whole seconds from the same
             // start, `Shared::started`).
-            let now = Now::from_micros(micros_since(started));
+            let micros = micros_since(started);
+            let now = Now::from_micros(micros);
             for i in 0..received {
                 let Some(packet) = rx.get(i) else { break };
                 slot.query(packet.data.len());
+                if let Some(guard) = &server.guard {
+                    let answer_from = packet.local.filter(|_| listener.pktinfo);
+                    let query = (packet.source, packet.data);
+                    if refused(
+                        guard,
+                        query,
+                        answer_from,
+                        micros / 1000,
+                        slot,
+                        (listener.socket.as_ref(), &mut listener.tx),
+                    ) {
+                        continue;
+                    }
+                }
                 let datagram = Datagram {
                     data: packet.data,
                     source: packet.source,
@@ -339,6 +358,9 @@ impl Worker {
             for up in upstreams.iter_mut() {
                 up.pool.flush();
             }
+            if !listener.tx.is_empty() {
+                listener.tx.flush(listener.socket.as_ref());
+            }
             if received < rx.capacity() {
                 break;
             }
@@ -354,6 +376,7 @@ impl Worker {
             listeners,
             upstreams,
             upstream_rx: rx,
+            snapshot,
             ..
         } = self;
         let Some(up) = upstreams.get_mut(ui) else {
@@ -394,6 +417,13 @@ impl Worker {
                     AnswerVerdict::ServerGone => continue,
                 };
                 let listener = &mut listeners[li];
+                if let Some(guard) = snapshot
+                    .servers
+                    .get(listener.server)
+                    .and_then(|s| s.guard.as_ref())
+                {
+                    guard.charge_answer(client.ip(), packet.data.len(), now_us / 1000);
+                }
                 if !listener.tx.has_room(packet.data.len()) {
                     listener.tx.flush(listener.socket.as_ref());
                 }
@@ -430,4 +460,37 @@ impl Worker {
             pool.close_drained();
         }
     }
+}
+
+/// The server's access list and rate limits on one client datagram ([`ServerGuard::check`]):
+/// true when it is refused, counted on the server under its reason and, where the server asks
+/// for `rateaction tc`, answered with an empty truncated answer (queued on the listener's `tx`,
+/// flushed first if full) that sends the client to TCP.
+fn refused(
+    guard: &ServerGuard,
+    (source, data): (Option<std::net::SocketAddr>, &[u8]),
+    answer_from: Option<std::net::IpAddr>,
+    now_ms: u64,
+    slot: &crate::plane::counters::Slot,
+    (socket, tx): (&UdpSocket, &mut SendBatch),
+) -> bool {
+    let Some(client) = source else {
+        return false;
+    };
+    let Verdict::Refuse { reason, action } = guard.check(client.ip(), Some(data), now_ms) else {
+        return false;
+    };
+    slot.drop(reason);
+    if action == OverLimit::Truncate {
+        let mut answer = [0u8; TRUNCATED_ANSWER_BUF];
+        if let Some(len) = truncated_answer(data, &mut answer) {
+            if !tx.has_room(len) {
+                tx.flush(socket);
+            }
+            if tx.push(&answer[..len], Some(client), answer_from).is_some() {
+                slot.response(len);
+            }
+        }
+    }
+    true
 }

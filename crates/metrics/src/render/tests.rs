@@ -74,6 +74,15 @@ pub(crate) fn sample() -> Snapshot {
             full_resyncs: 1,
         }),
         dsr_frames: vec![("frames-in".into(), 11)],
+        rate_tables: vec![RateTableSample {
+            plane: "proxy",
+            server: 1,
+            limit: "ratelimit",
+            entries: 12,
+            capacity: 1024,
+            memory_bytes: 24_640,
+            replaced: 5,
+        }],
     }
 }
 
@@ -119,6 +128,10 @@ fn every_family_of_a_full_snapshot() {
             r#"fulcrum_sync_events_applied_total 7"#,
             r#"fulcrum_sync_in_sync 1"#,
             r#"fulcrum_sync_full_resyncs_total 1"#,
+            r#"fulcrum_ratelimit_entries{plane="proxy",server="1",limit="ratelimit"} 12"#,
+            r#"fulcrum_ratelimit_capacity{plane="proxy",server="1",limit="ratelimit"} 1024"#,
+            r#"fulcrum_ratelimit_memory_bytes{plane="proxy",server="1",limit="ratelimit"} 24640"#,
+            r#"fulcrum_ratelimit_replaced_total{plane="proxy",server="1",limit="ratelimit"} 5"#,
             r#"fulcrum_dsr_frames_total{event="frames-in"} 11"#,
         ]
     );
