@@ -17,6 +17,7 @@ impl Dsr {
         if !control.plane.note_operational(target, operational) {
             return;
         }
+        (self.inner.shared.sessions).note_target_operational(target, operational);
         self.inner.rebuild(&mut control);
         if operational {
             return;

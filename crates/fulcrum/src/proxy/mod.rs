@@ -275,6 +275,8 @@ impl Proxy {
         if !control.note_operational(target, operational) {
             return;
         }
+        let snapshot = self.shared.snapshot();
+        (snapshot.sessions).note_target_operational(target, operational);
         self.rebuild(&mut control);
         if operational {
             return;

@@ -282,6 +282,19 @@ impl Node {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Every start's fulcrum log, oldest first, each line prefixed with its start's number.
+    pub fn all_logs(&self) -> String {
+        (1..=self.starts)
+            .flat_map(|start| {
+                let path = self.dir.join(format!("fulcrum-{start}.log"));
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                text.lines()
+                    .map(|l| format!("[{start}] {l}\n"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn control(&self, line: &str) -> String {
         let output = self
             .ns
