@@ -290,6 +290,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         "every client answered\n{}",
         world.report()
     );
+    let t1_stopped = Instant::now();
     world.targets[0].1.stop();
     let moved_off = wait_for(
         "target 1's clients on other targets",
@@ -318,7 +319,11 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     println!("target 1 back: up on every node after {up_again:?} (its old clients stay moved)");
     // A node that comes back now has only the synced sessions to keep target 1's old clients
     // where they went (the hash would put them back on target 1).
-    world.nodes[2].crash();
+    let mut events = vec![
+        ("target 1 stopped", t1_stopped),
+        ("target 1 up", Instant::now()),
+    ];
+    events.push(("node 3 crashed", world.nodes[2].crash()));
     wait_for(
         "node 3 out of the route",
         BFD_DETECTION + MARGIN,
@@ -326,6 +331,7 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         || next_hops(&world.router) == hops(&[1, 2]),
     );
     world.nodes[2].start();
+    events.push(("node 3 restarted", Instant::now()));
     let back = wait_for(
         "node 3 back in the route",
         Duration::from_secs(30),
@@ -333,7 +339,9 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
         || next_hops(&world.router) == hops(&[1, 2, 3]),
     );
     println!("node 3 crashed and restarted: back in the route after {back:?}");
+    events.push(("node 3 in the route", Instant::now()));
     std::thread::sleep(PACE * 3);
+    events.push(("node 1 cut from its targets", Instant::now()));
     world.nodes[0]
         .ns
         .ip(&["link", "set", "eth1", "down"])
@@ -355,27 +363,91 @@ fn three_nodes_share_the_vip_and_no_client_changes_target() {
     );
     std::thread::sleep(PACE * 4);
     let phase2 = load.finish();
+    let history = |log: &ClientLog| client_history(&world, log, &events, &first_targets);
     for log in &phase2 {
         let seen = targets_of(log);
         let first = &first_targets[&log.addr];
         if first == "t1" {
             assert!(
                 seen.len() <= 2 && seen.last().is_some_and(|t| t != "t1"),
-                "client {} of target 1 moved once and stayed: {seen:?}",
-                log.addr
+                "client {} of target 1 moved once and stayed: {seen:?}\n{}",
+                log.addr,
+                history(log)
             );
         } else {
             assert_eq!(
                 seen,
                 vec![first.clone()],
                 "client {} of another target keeps it through target 1's loss and return, node \
-                 3's restart and node 1's loss",
-                log.addr
+                 3's restart and node 1's loss\n{}",
+                log.addr,
+                history(log)
             );
         }
     }
     println!("wall time {:?}", test_started.elapsed());
     drop(lab);
+}
+
+/// What a client that failed a phase-2 check saw: its answers (target changes, with the time
+/// since target 1 stopped) among the phase's events, the node the router sends its flow to
+/// now, each node's session for it and each node's health and sync log lines.
+fn client_history(
+    world: &world::World,
+    log: &ClientLog,
+    events: &[(&str, Instant)],
+    first_targets: &BTreeMap<Ipv4Addr, String>,
+) -> String {
+    let origin = events[0].1;
+    let at = |t: Instant| {
+        let ms = |d: Duration| d.as_millis() as i128;
+        ms(t.saturating_duration_since(origin)) - ms(origin.saturating_duration_since(t))
+    };
+    let mut lines: Vec<(i128, String)> = events
+        .iter()
+        .map(|(what, t)| (at(*t), format!("== {what}")))
+        .collect();
+    let mut last: Option<&str> = None;
+    for answer in &log.answers {
+        if last != Some(answer.node.as_str()) {
+            lines.push((at(answer.sent), format!("answered by {}", answer.node)));
+            last = Some(answer.node.as_str());
+        }
+    }
+    if let Some(answer) = log.answers.last() {
+        lines.push((at(answer.sent), format!("last answer, by {}", answer.node)));
+    }
+    lines.sort_by_key(|(t, _)| *t);
+    let mut text =
+        format!(
+        "client {}:{} (phase 1: {}), {} queries, {} answers; the router sends it to node {:?}\n",
+        log.addr,
+        log.port,
+        first_targets[&log.addr],
+        log.sent,
+        log.answers.len(),
+        nodes_of(&world.router, &[(log.addr, log.port)]).values().next()
+    );
+    for (t, line) in lines {
+        text.push_str(&format!("{t:>7} ms  {line}\n"));
+    }
+    let client = log.addr.to_string();
+    for node in &world.nodes {
+        let sessions = node.control("show sessions all");
+        let row: Vec<&str> = sessions
+            .lines()
+            .filter(|l| l.split_whitespace().any(|w| w == client))
+            .collect();
+        text.push_str(&format!("node{} session: {row:?}\n", node.n));
+        for line in node
+            .all_logs()
+            .lines()
+            .filter(|l| l.contains("target") || l.contains("sync") || l.contains("announce"))
+        {
+            text.push_str(&format!("  node{}: {line}\n", node.n));
+        }
+    }
+    text
 }
 
 /// The benchmark behind `bench/active_active.sh` (figures in docs/benchmarks.md).

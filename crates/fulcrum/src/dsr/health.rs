@@ -14,6 +14,8 @@ impl Dsr {
     /// transition). Sessions on a target going down move at once, by the method.
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = lock(&self.inner.control);
+        // Every verdict, changed here or not: sync must know what this node holds down.
+        (self.inner.shared.sessions).note_target_operational(target, operational);
         if !control.plane.note_operational(target, operational) {
             return;
         }

@@ -188,6 +188,12 @@ impl Sessions {
             .sum()
     }
 
+    /// Health: tells sync whether `target` is operational on this node, so that it never
+    /// writes a peer's session onto a target down here (see `SyncTap::apply`).
+    pub fn note_target_operational(&self, target: u32, operational: bool) {
+        self.sync.note_target_operational(target, operational);
+    }
+
     /// A target of a `method session` server went down: its sessions move at once to where
     /// the server's hash places each client now (UDP clients must not keep flowing to a dead
     /// target), logged under `plane`'s name.

@@ -12,7 +12,12 @@
 //! wait but for the driver's pointer swap, and an event that finds the queue full is counted as
 //! lost, never waited for. Expiry is not reported: both nodes expire by the same timeouts.
 //! [`SyncTap::apply`] writes received sessions into the table of the plane that serves their server, and
-//! writes nothing back into the queues, so applied sessions are never echoed.
+//! writes nothing back into the queues, so applied sessions are never echoed. It never writes
+//! a session onto a target this node's health checks hold down
+//! ([`SyncTap::set_target_operational`]): such an upsert is a peer's event from before it learnt
+//! of the loss (a refresh still naming the old target, crossing the move on the wire), and
+//! applying it would undo the move here until the peer's next refresh, or for good if the peer
+//! dies first; the node's own move of that target's sessions has already placed the client.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -34,6 +39,8 @@ pub struct SyncTap {
     /// Events lost to a full queue since the start.
     lost: AtomicU64,
     registry: Mutex<Vec<Registered>>,
+    /// Targets this node's health checks hold down: received sessions on them are not applied.
+    down_targets: Mutex<HashSet<u32>>,
 }
 
 type Shards = [Mutex<SessionTable>];
@@ -117,6 +124,11 @@ impl SyncTap {
 }
 
 impl Tap {
+    /// [`SyncTap::set_target_operational`] of this table's tap.
+    pub fn note_target_operational(&self, target: u32, operational: bool) {
+        self.sync.set_target_operational(target, operational);
+    }
+
     /// The per-packet cost while sync is off: this one relaxed load.
     fn on(&self) -> bool {
         self.sync.enabled.load(Ordering::Relaxed)
@@ -256,6 +268,17 @@ impl SyncTap {
         drop(registry);
     }
 
+    /// Health: `target` is operational on this node or not (each data plane passes on every
+    /// verdict, before it moves the sessions of a target going down).
+    pub fn set_target_operational(&self, target: u32, operational: bool) {
+        let mut down = lock(&self.down_targets);
+        if operational {
+            down.remove(&target);
+        } else {
+            down.insert(target);
+        }
+    }
+
     /// Events lost to a full queue since the start.
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
@@ -319,12 +342,17 @@ impl SyncTap {
 
     /// Writes received sessions; those of `dsr_servers` into the DSR plane's table, the rest into
     /// the proxy's. A session's last-seen is the time it is applied (a table's clock cannot be set
-    /// back), so it may outlive the sender's copy by its age.
+    /// back), so it may outlive the sender's copy by its age. An upsert onto a target this node
+    /// holds down is skipped (see the module documentation).
     pub fn apply(&self, entries: &[Entry], dsr_servers: &HashSet<u32>) -> usize {
         let proxy = self.newest(Plane::Proxy);
         let dsr = self.newest(Plane::Dsr);
+        let down = lock(&self.down_targets).clone();
         let mut applied = 0;
         for entry in entries {
+            if entry.op == Op::Upsert && down.contains(&entry.target) {
+                continue;
+            }
             let target = if dsr_servers.contains(&entry.server) {
                 dsr.as_ref().or(proxy.as_ref())
             } else {
@@ -368,6 +396,42 @@ impl SyncTap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn upsert(client: [u8; 4], target: u32) -> Entry {
+        Entry {
+            op: Op::Upsert,
+            server: 1,
+            client: IpAddr::from(client),
+            target,
+            age: 0,
+            timeout: 600,
+        }
+    }
+
+    /// A peer's refresh that still names a target this node has taken down (sent before the
+    /// peer learnt of the loss) must not undo this node's move of that client: the session
+    /// stays where the move put it, and sessions on targets that are up still apply.
+    #[test]
+    fn a_received_session_on_a_target_held_down_here_is_not_applied() {
+        let sync = SyncTap::new();
+        let tables: Arc<Shards> = (0..4).map(|_| Mutex::new(SessionTable::new(16))).collect();
+        let _tap = sync.register(Plane::Proxy, &tables, 7, Instant::now());
+        let client = IpAddr::from([10, 99, 1, 192]);
+        let target_of = || {
+            let shard = shard_of(client, tables.len(), 7);
+            lock(&tables[shard]).peek(1, client).map(|row| row.target)
+        };
+        sync.apply(&[upsert([10, 99, 1, 192], 1)], &HashSet::new());
+        assert_eq!(target_of(), Some(1));
+        sync.set_target_operational(1, false);
+        // This node's own move, then the peer's stale refresh naming target 1.
+        sync.apply(&[upsert([10, 99, 1, 192], 2)], &HashSet::new());
+        let applied = sync.apply(&[upsert([10, 99, 1, 192], 1)], &HashSet::new());
+        assert_eq!((applied, target_of()), (0, Some(2)));
+        sync.set_target_operational(1, true);
+        sync.apply(&[upsert([10, 99, 1, 192], 1)], &HashSet::new());
+        assert_eq!(target_of(), Some(1), "a target up again takes sessions");
+    }
 
     /// Sync turning on while a data plane registers its table (the daemon starts both at
     /// once): the table must get room for its events. It used to read "off" while

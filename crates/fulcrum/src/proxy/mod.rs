@@ -278,6 +278,8 @@ impl Proxy {
     /// moved at once by the server's method.
     pub fn set_operational(&self, target: u32, operational: bool) {
         let mut control = self.control();
+        // Every verdict, changed here or not: sync must know what this node holds down.
+        (self.shared.snapshot().sessions).note_target_operational(target, operational);
         if !control.note_operational(target, operational) {
             return;
         }
