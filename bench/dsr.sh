@@ -2,14 +2,17 @@
 # DSR benchmark: in the seed's lab (network namespaces, removed on exit), a UDP flood from the
 # client namespace through the router, once to a target directly (the kernel's IP forwarding) and
 # once to the VIP (then Fulcrum's DSR path on ns0a's eth1), and dnsperf QPS to the VIP versus one
-# target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR). IPv4 and IPv6
-# run beside each other in the same run (the lab made dual-stack inside its namespaces), or one
-# family alone with --family.
+# target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR).
 #
-#   sudo bench/dsr.sh [--seconds 5] [--family 4|6|both] [--no-build]
+#   sudo bench/dsr.sh [--seconds 5] [--family 4|6|both] [--plane afpacket|afxdp|both] [--no-build]
 #
-# Every phase is bounded (--seconds, at most 60); the whole run takes about 4 x seconds + 15 s
-# per family.
+# --family: IPv4 and IPv6 beside each other in one run (the lab made dual-stack inside its
+# namespaces, the default), or one family alone. --plane: the DSR plane(s) measured (`access raw`
+# or `access xdp` on eth1); `both` (the default) runs them side by side in one lab, with the
+# worker threads' CPU and the machine's softirq time. AF_XDP steers IPv4 only: IPv6 on the
+# `access xdp` interface goes through its AF_PACKET workers. DSR_BENCH_PROFILE=1 adds a perf
+# profile of the workers in each DSR phase (needs perf). Every phase is bounded (--seconds, at
+# most 60); the whole run takes about (2 + 2 x planes) x seconds per family, plus 10 s per plane.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +20,7 @@ repo="$(cd "$here/.." && pwd)"
 
 seconds=5
 family=both
+plane=both
 build=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -24,8 +28,10 @@ while [[ $# -gt 0 ]]; do
         --seconds=*) seconds="${1#*=}"; shift ;;
         --family) family="${2:?--family needs 4, 6 or both}"; shift 2 ;;
         --family=*) family="${1#*=}"; shift ;;
+        --plane) plane="${2:?--plane needs afpacket, afxdp or both}"; shift 2 ;;
+        --plane=*) plane="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "dsr.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -38,6 +44,7 @@ die() {
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, AF_PACKET): run it with sudo"
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 60 ]] || die "--seconds must be 1..60"
 [[ "$family" =~ ^(4|6|both)$ ]] || die "--family must be 4, 6 or both"
+[[ "$plane" =~ ^(afpacket|afxdp|both)$ ]] || die "--plane must be afpacket, afxdp or both"
 # tool -> Debian package that provides it
 for pair in ip:iproute2 flock:util-linux named:bind9 dnsperf:dnsperf dig:bind9-dnsutils; do
     tool="${pair%%:*}"
@@ -70,4 +77,6 @@ done
 
 echo "# bench/dsr.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-timeout $((seconds * 12 + 180)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$family"
+echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown), family: $family, plane(s): $plane"
+echo
+timeout $((seconds * 24 + 240)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$family" "$plane"
