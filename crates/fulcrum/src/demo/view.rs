@@ -73,10 +73,15 @@ fn state_of(node: &NodeView) -> String {
     if !node.status.running {
         return "DOWN (fulcrum not running)".to_string();
     }
-    if node.status.holding {
+    let v4 = if node.status.holding {
         format!("{} (holds the VIP)", node.status.state)
     } else {
         node.status.state.clone()
+    };
+    match (node.status.state6.as_str(), node.status.holding6) {
+        ("", _) => v4,
+        (state6, true) => format!("{v4} | ipv6 {state6} (holds the VIP6)"),
+        (state6, false) => format!("{v4} | ipv6 {state6}"),
     }
 }
 
