@@ -312,4 +312,27 @@ mod tests {
             "{screen}"
         );
     }
+
+    #[test]
+    fn a_dual_stack_node_shows_both_instances() {
+        let status = |state: &str, holding: bool| NodeStatus {
+            running: true,
+            state: state.into(),
+            holding,
+            state6: state.into(),
+            holding6: holding,
+            ..Default::default()
+        };
+        let (master, backup) = (status("MASTER", true), status("BACKUP", false));
+        let view = |status| NodeView {
+            name: "ns0a",
+            pid: None,
+            status,
+        };
+        assert_eq!(
+            state_of(&view(&master)),
+            "MASTER (holds the VIP) | ipv6 MASTER (holds the VIP6)"
+        );
+        assert_eq!(state_of(&view(&backup)), "BACKUP | ipv6 BACKUP");
+    }
 }
