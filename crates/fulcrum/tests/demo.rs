@@ -5,7 +5,9 @@
 //! the old master rejoined as BACKUP, and that the demo exits 0. Afterwards no namespace of its
 //! lab, no host link it made and no process of it (nothing whose command line names its work
 //! directory) remains, also when it is stopped with Ctrl-C, or when its inner half is killed
-//! and the outer one has to clean up. Needs root and iproute2; the Bind9 test needs bind9 and dig.
+//! and the outer one has to clean up. `--ipv6` (dual-stack): both nodes' IPv6 VRRP instance
+//! fails over too, and the IPv6 clients are answered, spread over both IPv6 targets and keep their
+//! node. Needs root and iproute2; the Bind9 tests need bind9 and dig.
 //! The tests run one at a time (a lock), as each demo keeps this small machine busy.
 
 use std::collections::BTreeSet;
@@ -257,7 +259,11 @@ fn full_run(extra: &[&str]) -> Demo {
         "the backup applied nothing after the full table:\n{text}"
     );
     assert!(!text.contains("events lost"), "sync lost events:\n{text}");
-    let sessions = |line: &str| line.split(" | ").nth(2).map(str::to_string);
+    let sessions = |line: &str| {
+        line.split(" | ")
+            .find(|cell| cell.starts_with("sessions "))
+            .map(str::to_string)
+    };
     let master_last = after
         .iter()
         .rev()
@@ -267,7 +273,8 @@ fn full_run(extra: &[&str]) -> Demo {
 
     // Clients kept their node and were answered after the takeover, every one of them.
     let (answered, sent, clients, changed) = summary(&demo);
-    assert_eq!(clients, 12, "{text}");
+    let families = if extra.contains(&"--ipv6") { 2 } else { 1 };
+    assert_eq!(clients, 12 * families, "{text}");
     assert!(answered > 0 && answered <= sent, "{text}");
     assert_eq!(changed, 0, "a client changed node:\n{text}");
     let failover = demo.line_with("failover: ");
@@ -301,6 +308,67 @@ fn the_demo_with_bind9_fails_over_and_leaves_nothing_behind() {
         text.contains("serial ns0a 2026112502 ns0b 2026112502"),
         "{text}"
     );
+}
+
+#[test]
+fn the_dual_stack_demo_answers_ipv6_clients_and_fails_over_both_families() {
+    let _one = one_at_a_time();
+    for tool in ["/usr/sbin/named", "/usr/bin/dig"] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: install bind9 and dnsutils"
+        );
+    }
+    let demo = full_run(&["--ipv6"]);
+    let text = demo.text();
+    assert!(demo.line_with("targets: ").contains("Bind9"), "{text}");
+    demo.line_with("12 IPv6 clients (fd00:10:99::1:1 and up) ask whoami.balanceng.net TXT");
+    let position = |needle: &str| {
+        demo.seen
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"))
+    };
+    // Both instances: ns0a master of both before the kill, ns0b of both after it.
+    let killed = position(">> SIGKILL ns0a's fulcrum");
+    let master_of_both = "MASTER (holds the VIP) | ipv6 MASTER (holds the VIP6) |";
+    assert!(
+        position(&format!("] ns0a {master_of_both}")) < killed,
+        "{text}"
+    );
+    assert!(position("] ns0b BACKUP | ipv6 BACKUP |") < killed, "{text}");
+    assert!(
+        killed < position(">> ns0b: ipv6 BACKUP -> MASTER"),
+        "{text}"
+    );
+    let rejoined = position(">> ns0a rejoined as BACKUP");
+    let last_master = demo.seen[rejoined..]
+        .iter()
+        .rev()
+        .find(|l| l.contains(&format!("] ns0b {master_of_both}")))
+        .unwrap_or_else(|| panic!("ns0b is not master of both after the rejoin:\n{text}"));
+    assert!(
+        demo.seen[rejoined..]
+            .iter()
+            .any(|l| l.contains("] ns0a BACKUP | ipv6 BACKUP |")),
+        "{text}"
+    );
+    // The IPv6 clients are spread over both IPv6 targets (3 and 4).
+    assert!(
+        last_master.contains(" t3:") && last_master.contains(" t4:"),
+        "{last_master}"
+    );
+    // Every IPv6 client was answered, also after the takeover, by the node it had.
+    let line = demo.line_with("ipv6 clients: ");
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .skip(1)
+        .collect();
+    match numbers.as_slice() {
+        [answered, sent, 12, 0, 12, 12] => assert!(*answered > 0 && answered <= sent, "{line}"),
+        _ => panic!("unexpected IPv6 summary: {line}"),
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The demo's clients, in the lab's client namespace behind the router: each its own source
-//! address (10.99.1.1, 10.99.1.2, ...), asking `whoami.balanceng.net TXT` at the VIP at a steady
+//! address (10.99.1.1, 10.99.1.2, ...; in a dual-stack lab as many more from fd00:10:99::1:1
+//! up, asking the IPv6 VIP), asking `whoami.balanceng.net TXT` at the VIP at a steady
 //! pace (one query every 250 ms, at most [`MAX_QUERIES`] each) and remembering which node
 //! answered, so stickiness, and its survival across a failover, is visible. Also the zone's SOA
 //! serial as each node's DNS server answers it (the view's replication line).
@@ -41,25 +42,22 @@ const ANSWER_TIMEOUT: Duration = Duration::from_millis(800);
 pub const MAX_QUERIES: u64 = 100_000;
 
 impl Clients {
-    /// Starts `count` clients in namespace `netns`, on 10.99.1.1 and up, asking `name` at
-    /// `server`.
+    /// Starts one client per `(source, server)` in namespace `netns`, asking `name`.
     pub fn start(
-        count: u8,
         netns: &str,
-        server: SocketAddr,
+        pairs: &[(IpAddr, SocketAddr)],
         name: &str,
     ) -> anyhow::Result<Clients> {
         let name = Name::from_str(name)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(Mutex::new(vec![ClientStats::default(); usize::from(count)]));
+        let stats = Arc::new(Mutex::new(vec![ClientStats::default(); pairs.len()]));
         let mut threads = Vec::new();
-        for index in 0..count {
-            let source = SocketAddr::new(Ipv4Addr::new(10, 99, 1, index + 1).into(), 0);
-            let socket = netns::udp(netns, source)?;
+        for (index, &(source, server)) in pairs.iter().enumerate() {
+            let socket = netns::udp(netns, SocketAddr::new(source, 0))?;
             socket.set_read_timeout(Some(ANSWER_TIMEOUT))?;
             let (stop, stats, name) = (stop.clone(), stats.clone(), name.clone());
             threads.push(std::thread::spawn(move || {
-                run_client(usize::from(index), socket, server, name, &stop, &stats)
+                run_client(index, socket, server, name, &stop, &stats)
             }));
         }
         Ok(Clients {
@@ -74,6 +72,13 @@ impl Clients {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The IPv4 clients' sources: 10.99.1.1 and up.
+    pub fn sources4(count: u8) -> Vec<IpAddr> {
+        (1..=count)
+            .map(|host| IpAddr::V4(Ipv4Addr::new(10, 99, 1, host)))
+            .collect()
     }
 
     /// Stops every client and closes its socket.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlab::seed::{SEED_ZONE, VIP};
+use netlab::seed6::VIP6;
 
 use super::clients::{Clients, SerialProbe};
 use super::lab::DemoLab;
@@ -80,8 +81,15 @@ fn stopped(stop: &AtomicBool) -> anyhow::Result<()> {
 }
 
 fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Result<()> {
-    screen.say(None, "building the seed's lab (netlab)");
-    let lab = DemoLab::build(super::LAB_TAG)?;
+    screen.say(
+        None,
+        if options.ipv6 {
+            "building the seed's lab (netlab), dual-stack"
+        } else {
+            "building the seed's lab (netlab)"
+        },
+    );
+    let lab = DemoLab::build(super::LAB_TAG, options.ipv6)?;
     let mut header = vec![
         format!("lab: namespaces {}", lab.describe()),
         format!("files: {}", options.workdir.display()),
@@ -134,8 +142,10 @@ fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Result<
     screen.say(None, &plan);
     header.push(plan);
     let vip = SocketAddr::new(IpAddr::V4(VIP), 53);
-    let clients = Clients::start(options.clients, lab.seed.client.name(), vip, WHOAMI)?;
-    let mut probe = SerialProbe::new(lab.seed.client.name(), SEED_ZONE)?;
+    let mut pairs: Vec<(IpAddr, SocketAddr)> = Clients::sources4(options.clients)
+        .into_iter()
+        .map(|source| (source, vip))
+        .collect();
     screen.say(
         None,
         &format!(
@@ -143,6 +153,25 @@ fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Result<
             options.clients
         ),
     );
+    if options.ipv6 {
+        let vip6 = SocketAddr::new(IpAddr::V6(VIP6), 53);
+        let sources = lab.seed.client_sources6();
+        pairs.extend(
+            sources
+                .iter()
+                .take(usize::from(options.clients))
+                .map(|&source| (IpAddr::V6(source), vip6)),
+        );
+        screen.say(
+            None,
+            &format!(
+                "{} IPv6 clients ({} and up) ask {WHOAMI} TXT at {vip6}, 4 queries/s each",
+                options.clients, sources[0]
+            ),
+        );
+    }
+    let clients = Clients::start(lab.seed.client.name(), &pairs, WHOAMI)?;
+    let mut probe = SerialProbe::new(lab.seed.client.name(), SEED_ZONE)?;
 
     let mut live = Live::new(options, screen, &header);
     let result = live.run(stop, &mut nodes, &mut targets, &clients, &mut probe);

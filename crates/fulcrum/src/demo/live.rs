@@ -161,6 +161,17 @@ impl<'a> Live<'a> {
         let now = [nodes[0].status(), nodes[1].status()];
         let totals = clients.snapshot();
         for (i, node) in nodes.iter().enumerate() {
+            // The IPv6 instance (dual-stack only) changes on its own timers.
+            let (was6, is6) = (&self.previous[i].state6, &now[i].state6);
+            if is6 != was6 && !is6.is_empty() {
+                let was6 = if was6.is_empty() {
+                    "(not running)"
+                } else {
+                    was6
+                };
+                let line = format!("{}: ipv6 {was6} -> {is6}", node.spec.name);
+                self.note(line);
+            }
             let (was, is) = (&self.previous[i].state, &now[i].state);
             if is == was || is.is_empty() {
                 continue;
@@ -275,5 +286,36 @@ impl<'a> Live<'a> {
             }
         };
         self.screen.say(None, &line);
+        if let Some(line) = self.ipv6_summary(totals) {
+            self.screen.say(None, &line);
+        }
+    }
+
+    /// The IPv6 clients' part of the summary, in a dual-stack run.
+    fn ipv6_summary(&self, totals: &[ClientStats]) -> Option<String> {
+        let is_ipv6 = |c: &ClientStats| c.addr.is_some_and(|a| a.is_ipv6());
+        let ipv6: Vec<&ClientStats> = totals.iter().filter(|c| is_ipv6(c)).collect();
+        if ipv6.is_empty() {
+            return None;
+        }
+        let sent: u64 = ipv6.iter().map(|c| c.sent).sum();
+        let answered: u64 = ipv6.iter().map(|c| c.answered).sum();
+        let moved = ipv6.iter().filter(|c| c.switches > 0).count();
+        let after = match &self.failover.took_over {
+            Some((_, _, answered_then)) => {
+                let kept = totals
+                    .iter()
+                    .zip(answered_then)
+                    .filter(|(c, then)| is_ipv6(c) && c.answered > **then)
+                    .count();
+                format!("; {kept} of {} answered after the takeover", ipv6.len())
+            }
+            None => String::new(),
+        };
+        Some(format!(
+            "ipv6 clients: {answered} of {sent} queries answered; {} clients, {moved} changed \
+             node{after}",
+            ipv6.len()
+        ))
     }
 }

@@ -9,7 +9,10 @@
 //! of queries from a few client addresses. A live view shows both nodes' VRRP state, the VIP,
 //! the targets' health, the sessions on each node and which node answers each client. Some
 //! seconds in it SIGKILLs the master's Fulcrum, shows the backup taking over with the clients
-//! keeping their node, and restarts the old master, which rejoins as BACKUP.
+//! keeping their node, and restarts the old master, which rejoins as BACKUP. With `--ipv6` the
+//! lab is dual-stack (`netlab::seed6`), each node's configuration gains the IPv6 network and a
+//! server on the IPv6 VIP over both nodes' IPv6 addresses, and as many IPv6 clients ask it; the
+//! view shows both VRRP instances (IPv4 and IPv6) per node and clients of both families.
 //!
 //! Two processes: this one (outside) creates the work directory, runs the binary again with
 //! `--inside` (which builds and drives the lab and removes it when it ends, on `--duration`,
@@ -62,6 +65,10 @@ pub struct Args {
     /// seed's VRRP pair; node 2 crashes at --kill-master-at and restarts --rejoin-after later.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     nodes: u8,
+    /// The seed's pair dual-stack: unique-local IPv6 beside IPv4 in the lab, the IPv6 VIP on
+    /// both nodes (VRRP v3 instance, IPv6 DSR to both Bind9s) and as many IPv6 clients.
+    #[arg(long, conflicts_with = "nodes")]
+    ipv6: bool,
     /// Internal: build and run the lab (the outer process supervises and cleans up).
     #[arg(long, hide = true)]
     inside: bool,
@@ -81,6 +88,8 @@ pub struct Options {
     pub workdir: PathBuf,
     /// 2: the seed's VRRP pair; 3: active-active behind a BIRD router.
     pub nodes: u8,
+    /// The seed's pair dual-stack.
+    pub ipv6: bool,
 }
 
 /// The default failover time, when the duration allows.
@@ -115,6 +124,7 @@ pub fn main(args: Args) -> u8 {
             rejoin_after: Duration::from_secs(args.rejoin_after),
             workdir,
             nodes: args.nodes,
+            ipv6: args.ipv6,
         });
     }
     if !is_root() {
@@ -158,7 +168,11 @@ fn outside(args: &Args) -> anyhow::Result<u8> {
     if args.builtin {
         command.arg("--builtin");
     }
-    command.args(["--nodes", &args.nodes.to_string()]);
+    if args.ipv6 {
+        command.arg("--ipv6");
+    } else {
+        command.args(["--nodes", &args.nodes.to_string()]);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -33,7 +33,7 @@ impl Node {
     pub fn prepare(spec: &NodeSpec, dir: &Path) -> anyhow::Result<Node> {
         let exe = std::env::current_exe()?;
         let config = dir.join(format!("{}.conf", spec.name));
-        std::fs::write(&config, spec.config)?;
+        std::fs::write(&config, &spec.config)?;
         let check = dir.join(format!("{}.agentcheck.sh", spec.name));
         std::fs::write(&check, agent_check(&exe))?;
         let mut agent = spec.ns.command(&exe.to_string_lossy());

@@ -28,6 +28,9 @@ pub struct NodeStatus {
     pub state: String,
     /// Whether it holds (answers for) the VIP now.
     pub holding: bool,
+    /// The IPv6 instance's state and holding, in a dual-stack lab (empty otherwise).
+    pub state6: String,
+    pub holding6: bool,
     pub targets: Vec<TargetRow>,
     /// Client address -> target id, from `show sessions all`.
     pub sessions: BTreeMap<String, u32>,
@@ -51,6 +54,7 @@ impl NodeStatus {
     ) -> NodeStatus {
         // Any answer at all: the daemon runs (its VRRP may not, yet).
         let running = vrrp.is_some();
+        let vrrp6 = vrrp.as_ref().and_then(|doc| doc.ipv6.as_ref());
         let vrrp = vrrp.as_ref().and_then(|doc| doc.ipv4.as_ref());
         let sync = sync.and_then(|doc| doc.detail);
         NodeStatus {
@@ -60,6 +64,10 @@ impl NodeStatus {
                 .map(|v| v.state.to_ascii_uppercase())
                 .unwrap_or_default(),
             holding: vrrp.is_some_and(|v| v.holding),
+            state6: vrrp6
+                .map(|v| v.state.to_ascii_uppercase())
+                .unwrap_or_default(),
+            holding6: vrrp6.is_some_and(|v| v.holding),
             targets: targets
                 .map(|doc| doc.targets.iter().map(target_row).collect())
                 .unwrap_or_default(),

@@ -6,12 +6,15 @@
 //!   copied zone files over SSH). Each also serves a small zone of its own,
 //!   `whoami.balanceng.net`, whose TXT names the node, so a client sees who answered.
 //! - Otherwise the built-in responder ([`super::responder`]) in each node's namespace.
+//!
+//! In a dual-stack lab each also answers on the IPv6 VIP, the node's eth0 IPv6 address and `::1`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::seed::{NS0A_ADDR, SEED_SERIAL, SEED_ZONE, VIP};
+use netlab::seed6::VIP6;
 use tokio::task::JoinHandle;
 
 use super::lab::NodeSpec;
@@ -60,8 +63,8 @@ impl Targets {
         for node in nodes {
             let zone =
                 responder::Zone::new(&format!("{SEED_ZONE}."), node.name, node.addr, SEED_SERIAL)?;
-            for ip in [VIP, node.addr, Ipv4Addr::LOCALHOST] {
-                let addr = SocketAddr::new(IpAddr::V4(ip), 53);
+            for ip in listen(node) {
+                let addr = SocketAddr::new(ip, 53);
                 let udp = netns::udp(node.ns.name(), addr)?;
                 let tcp = netns::tcp_listener(node.ns.name(), addr)?;
                 tasks.push(tokio::spawn(responder::serve(zone.clone(), udp, tcp)));
@@ -107,18 +110,31 @@ fn pid(named: &Bind9) -> String {
 fn options(node: &NodeSpec, replicated: Zone) -> Bind9Options {
     let whoami = format!("@ IN TXT \"{}\"", node.name);
     Bind9Options {
-        // The VIP first: it becomes the zones' `ns1` and is where readiness is checked.
-        listen: vec![
-            IpAddr::V4(VIP),
-            IpAddr::V4(node.addr),
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ],
+        listen: listen(node),
         port: 53,
         // The replicated zone first: a secondary is ready once its first transfer is done.
         zones: vec![replicated, Zone::primary(WHOAMI, 1, &[&whoami])],
         netns: Some(node.ns.name().to_string()),
         extra_options: String::new(),
     }
+}
+
+/// Where a node's target answers. The IPv4 VIP first: it becomes the zones' `ns1` and is where
+/// Bind9's readiness is checked.
+fn listen(node: &NodeSpec) -> Vec<IpAddr> {
+    let mut addrs = vec![
+        IpAddr::V4(VIP),
+        IpAddr::V4(node.addr),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    ];
+    if let Some(addr6) = node.addr6 {
+        addrs.extend([
+            IpAddr::V6(VIP6),
+            IpAddr::V6(addr6),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]);
+    }
+    addrs
 }
 
 impl Drop for Targets {

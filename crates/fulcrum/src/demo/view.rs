@@ -73,10 +73,15 @@ fn state_of(node: &NodeView) -> String {
     if !node.status.running {
         return "DOWN (fulcrum not running)".to_string();
     }
-    if node.status.holding {
+    let v4 = if node.status.holding {
         format!("{} (holds the VIP)", node.status.state)
     } else {
         node.status.state.clone()
+    };
+    match (node.status.state6.as_str(), node.status.holding6) {
+        ("", _) => v4,
+        (state6, true) => format!("{v4} | ipv6 {state6} (holds the VIP6)"),
+        (state6, false) => format!("{v4} | ipv6 {state6}"),
     }
 }
 
@@ -306,5 +311,28 @@ mod tests {
             screen.contains("ns0a  10      MASTER (holds the VIP)"),
             "{screen}"
         );
+    }
+
+    #[test]
+    fn a_dual_stack_node_shows_both_instances() {
+        let status = |state: &str, holding: bool| NodeStatus {
+            running: true,
+            state: state.into(),
+            holding,
+            state6: state.into(),
+            holding6: holding,
+            ..Default::default()
+        };
+        let (master, backup) = (status("MASTER", true), status("BACKUP", false));
+        let view = |status| NodeView {
+            name: "ns0a",
+            pid: None,
+            status,
+        };
+        assert_eq!(
+            state_of(&view(&master)),
+            "MASTER (holds the VIP) | ipv6 MASTER (holds the VIP6)"
+        );
+        assert_eq!(state_of(&view(&backup)), "BACKUP | ipv6 BACKUP");
     }
 }

@@ -61,12 +61,11 @@ pub fn run(options: &Options, stop: &AtomicBool, screen: &Screen) -> anyhow::Res
         ),
     );
     let vip = SocketAddr::new(IpAddr::V4(VIP), 53);
-    let clients = Clients::start(
-        options.clients,
-        trio.client.name(),
-        vip,
-        &format!("{ZONE}."),
-    )?;
+    let pairs: Vec<_> = Clients::sources4(options.clients)
+        .into_iter()
+        .map(|source| (source, vip))
+        .collect();
+    let clients = Clients::start(trio.client.name(), &pairs, &format!("{ZONE}."))?;
     let result = live(options, stop, screen, &mut trio, &exe, &clients);
     let totals = clients.snapshot();
     clients.stop();
