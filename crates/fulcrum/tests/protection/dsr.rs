@@ -10,9 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use netlab::lab::Lab;
+use netlab::seed::{seed_topology, VIP};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use netlab::seed::{seed_topology, VIP};
 use testkit::seed_dsr::{ask, seed_config_fast, start_seed_agents, Balancer};
 
 use super::support::{ask_at_rate, QTYPE_TXT};
