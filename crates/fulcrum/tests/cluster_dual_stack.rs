@@ -13,6 +13,11 @@
 //! method; each sticks to its node across UDP and TCP. SIGKILL of the master: the backup takes
 //! over both VIPs, the IPv6 VIP answers again, and every IPv6 client keeps its node.
 //!
+//! Runs once per DSR plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`). The AF_XDP program
+//! steers IPv4 frames only, so the IPv6 frames checked here go through the `AF_PACKET` workers
+//! of an `access xdp` interface: the AF_XDP variant proves the IPv6 path keeps working (and
+//! synced, and taken over) beside both nodes' running AF_XDP paths.
+//!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
 use std::collections::HashMap;
@@ -46,9 +51,9 @@ fn place(c: &Cluster, clients: &[Ipv6Addr]) -> HashMap<Ipv6Addr, String> {
         .collect()
 }
 
-#[test]
-fn ipv6_clients_are_balanced_sticky_and_keep_their_node_when_the_master_is_killed() {
-    let mut c = Cluster::up_from(Cluster::new_dual_stack("cl6kill"));
+testkit::per_plane! {
+fn ipv6_clients_are_balanced_sticky_and_keep_their_node_when_the_master_is_killed(plane) {
+    let mut c = Cluster::up_from(Cluster::new_dual_stack_on("cl6kill", plane));
     // The IPv6 instances: ns0a, started first, is master for IPv6 too; ns0b its backup.
     let ipv6_master = within(MASTER_DOWN + MARGIN, || {
         read(&c.a.log()).contains(IPV6_MASTER)
@@ -138,4 +143,5 @@ fn ipv6_clients_are_balanced_sticky_and_keep_their_node_when_the_master_is_kille
             c.logs()
         );
     }
+}
 }

@@ -2,13 +2,17 @@
 //! agents, the real `fulcrum run` in ns0a), with server 1's access list and rate limit given
 //! live from the shell. A denied client gets nothing over UDP or TCP, an allowed one inside a
 //! denied prefix is served, and a client flooding the VIP is cut to its limit; the DSR plane
-//! counts each refusal as its own `drop-acl` / `drop-ratelimit` event.
+//! counts each refusal as its own `drop-acl` / `drop-ratelimit` event. Runs once per DSR plane
+//! (`AF_PACKET`, AF_XDP: `testkit::per_plane!`); on AF_XDP the guarded frames went through the
+//! AF_XDP path.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use netlab::lab::Lab;
 use netlab::seed::{seed_topology, VIP};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use testkit::seed_dsr::{ask, seed_config_fast, start_seed_agents, Balancer};
 
 use super::support::{ask_at_rate, QTYPE_TXT};
@@ -23,15 +27,16 @@ fn event(stats: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn the_dsr_plane_denies_by_prefix_and_cuts_a_flood_to_its_limit() {
+testkit::per_plane! {
+fn the_dsr_plane_denies_by_prefix_and_cuts_a_flood_to_its_limit(plane) {
     testkit::seed_dsr::require_tools();
     let lab = Lab::new("protdsr");
     let seed = seed_topology(&lab).unwrap_or_else(|e| panic!("{e}"));
     let _bind9 = seed.start_bind9().unwrap_or_else(|e| panic!("{e}"));
     let scripts = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let _agents = start_seed_agents(&seed, scripts.path());
-    let balancer = Balancer::start(&seed.ns0a, &seed_config_fast());
+    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config_fast()));
+    plane.assert_running(&balancer.log);
     balancer.wait_ready(&seed);
 
     let applied = testkit::control::control_ok(
@@ -82,4 +87,14 @@ fn the_dsr_plane_denies_by_prefix_and_cuts_a_flood_to_its_limit() {
     // A denied client is never steered, so it holds no session.
     let sessions = balancer.control("show sessions all");
     assert!(!sessions.contains(" 10.99.1.8 "), "{sessions}");
+
+    // A clean stop writes the workers' frame counts: the guarded frames took this plane.
+    let _ = kill(Pid::from_raw(balancer.proc.pid() as i32), Signal::SIGTERM);
+    assert!(
+        balancer.proc.wait_timeout(Duration::from_secs(10)).is_some(),
+        "fulcrum run did not stop on SIGTERM:\n{}",
+        balancer.logs()
+    );
+    plane.assert_carried(&balancer.logs());
+}
 }

@@ -10,6 +10,7 @@ use std::net::Ipv6Addr;
 use netlab::seed6::{NS0A_ADDR6, NS0B_ADDR6, VIP6};
 
 use super::Cluster;
+use crate::plane::Plane;
 
 /// The IPv6 statements a node's seed configuration gains (`real6` ends like its `real`).
 fn ipv6_config(seed: &str, real6: Ipv6Addr) -> String {
@@ -37,7 +38,12 @@ fn ipv6_config(seed: &str, real6: Ipv6Addr) -> String {
 impl Cluster {
     /// [`Cluster::new`], dual-stack (see the module doc); no Fulcrum runs yet.
     pub fn new_dual_stack(tag: &str) -> Cluster {
-        let mut c = Cluster::new(tag);
+        Cluster::new_dual_stack_on(tag, Plane::AfPacket)
+    }
+
+    /// [`Cluster::new_dual_stack`] with both nodes' DSR interface on `plane`.
+    pub fn new_dual_stack_on(tag: &str, plane: Plane) -> Cluster {
+        let mut c = Cluster::new_on(tag, plane);
         c.seed.add_ipv6().expect("add IPv6 to the seed topology");
         // The IPv4-only pair gives way to one listening on both families.
         c._bind9.ns0a.stop();
