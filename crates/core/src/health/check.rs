@@ -179,7 +179,10 @@ impl CheckSpec {
             Probe::Ping => format!("{keyword} {i},{t}"),
             Probe::TcpOpen { port } | Probe::Agent { port } => format!("{keyword} {port},{i},{t}"),
             Probe::Dns { zone } => format!("{keyword} {zone},{i},{t}"),
-            Probe::DsrPath { vip, port } => format!("{keyword} {vip}:{port},{i},{t}"),
+            Probe::DsrPath { vip, port } => {
+                let at = std::net::SocketAddr::new(*vip, *port);
+                format!("{keyword} {at},{i},{t}")
+            }
         }
     }
 }

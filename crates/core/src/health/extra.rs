@@ -3,8 +3,9 @@
 //!
 //! The DSR-path check: a DSR target must not only answer at its own address, it must
 //! hold the VIP, or the frames the DSR plane sends to its MAC are dropped by its stack. Every
-//! `dsr enable` target of an active IPv4 server that has at least one configured check gets a
-//! `dsr-path` check probing the first such server's VIP and port (53 for a server on port 0,
+//! `dsr enable` target of an active server (IPv4 or IPv6: a target shares its server's family)
+//! that has at least one configured check gets a `dsr-path` check probing the first such
+//! server's VIP and port (53 for a server on port 0,
 //! which balances every port), on the target's own tempo: the shortest INTERVAL and the
 //! shortest TIMEOUT of its configured checks. A target without checks gets none: whoever
 //! configured no check asked for none.
@@ -17,7 +18,7 @@ use crate::model::Config;
 /// The DSR-path checks of `config`, by target id.
 pub fn dsr_path_checks(config: &Config) -> BTreeMap<u32, Vec<CheckSpec>> {
     let mut extra: BTreeMap<u32, Vec<CheckSpec>> = BTreeMap::new();
-    for server in config.active_servers().filter(|s| s.ipaddr.is_ipv4()) {
+    for server in config.active_servers() {
         let port = if server.port == 0 { 53 } else { server.port };
         for target in server
             .targets
@@ -101,7 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_active_ipv4_server_gives_the_vip() {
+    fn the_first_active_server_gives_the_vip() {
         let mut config = config();
         let mut other = config.servers[&1].clone();
         other.id = 2;
@@ -125,6 +126,33 @@ mod tests {
                 vip: IpAddr::V4(Ipv4Addr::new(10, 235, 210, 2)),
                 port: 53
             }
+        );
+    }
+
+    #[test]
+    fn an_ipv6_dsr_target_gets_one_probing_the_ipv6_vip() {
+        let vip6: IpAddr = "fd00:10:235:210::1".parse().unwrap();
+        let mut config = config();
+        let mut server = config.servers[&1].clone();
+        server.id = 2;
+        server.ipaddr = vip6;
+        server.targets = vec![5];
+        config.servers.insert(2, server);
+        let mut target = config.targets[&1].clone();
+        target.id = 5;
+        target.ipaddr = "fd00:10:235:210::44".parse().unwrap();
+        config.targets.insert(5, target);
+        let extra = dsr_path_checks(&config);
+        assert_eq!(
+            extra[&5][0].probe,
+            Probe::DsrPath {
+                vip: vip6,
+                port: 53
+            }
+        );
+        assert_eq!(
+            extra[&5][0].describe(),
+            "dsr-path [fd00:10:235:210::1]:53,3,12"
         );
     }
 }

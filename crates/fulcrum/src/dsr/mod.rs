@@ -39,6 +39,7 @@ mod lifecycle;
 mod maintain;
 mod nd;
 pub mod path;
+mod path6;
 pub mod plane_counters;
 mod protect;
 mod resolver;
@@ -50,7 +51,7 @@ mod worker;
 mod worker6;
 pub mod xsk;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -219,16 +220,25 @@ impl Dsr {
     }
 
     /// Sends a DSR-path probe carrying `payload` to `vip:vip_port` at the target's `mac`, from
-    /// the network's `real` address; the answers come through the returned wait.
+    /// the network's `real` address (`real6` for an IPv6 VIP); the answers come through the
+    /// returned wait.
     pub fn send_path_probe(
         &self,
-        vip: Ipv4Addr,
+        vip: IpAddr,
         vip_port: u16,
         mac: EthernetAddress,
         payload: &[u8],
     ) -> Result<PathWait, String> {
-        let Some(source) = self.inner.shared.table.load().source else {
-            return Err("the DSR network has no `real` address to probe from".to_string());
+        let table = self.inner.shared.table.load();
+        let source = match vip {
+            IpAddr::V4(_) => table.source.map(IpAddr::V4),
+            IpAddr::V6(_) => table.source6.map(IpAddr::V6),
+        };
+        let Some(source) = source else {
+            let real = if vip.is_ipv4() { "real" } else { "real6" };
+            return Err(format!(
+                "the DSR network has no `{real}` address to probe from"
+            ));
         };
         self.inner.shared.path.send(&PathProbe {
             source,

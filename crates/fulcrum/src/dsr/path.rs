@@ -10,12 +10,14 @@
 //! registers the probe and transmits the frame; the returned [`PathWait`] yields the UDP
 //! payloads of frames that arrive for that port from the probed VIP:port and the target's MAC,
 //! and unregisters the probe when dropped. Workers offer every frame left to the kernel while a
-//! probe waits ([`PathProbes::offer`]): only IPv4 UDP to `real` is looked at, in a few dozen
-//! instructions. Anything else from a VIP to `real` (another MAC or address, a port no probe
+//! probe waits ([`PathProbes::offer`], [`PathProbes::offer6`]): only UDP to `real` (or `real6`)
+//! is looked at, in a few dozen instructions. An IPv6 VIP is probed the same way from the
+//! network's `real6`, to the MAC Neighbor Discovery learned ([`super::path6`] builds and reads
+//! those frames). Anything else from a VIP to `real` (another MAC or address, a port no probe
 //! waits on, a full queue) is counted as ignored, as are the payloads the prober rejects.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -38,11 +40,11 @@ pub struct PathTotals {
     pub ignored: u64,
 }
 
-struct Pending {
-    vip: Ipv4Addr,
-    vip_port: u16,
-    mac: EthernetAddress,
-    answers: mpsc::Sender<Vec<u8>>,
+pub(super) struct Pending {
+    pub(super) vip: IpAddr,
+    pub(super) vip_port: u16,
+    pub(super) mac: EthernetAddress,
+    pub(super) answers: mpsc::Sender<Vec<u8>>,
 }
 
 struct Sender {
@@ -52,7 +54,8 @@ struct Sender {
 
 #[derive(Default)]
 pub struct PathProbes {
-    pending: Mutex<HashMap<u16, Pending>>,
+    /// By the placeholder's address: `real:port` or `[real6]:port`.
+    pending: Mutex<HashMap<SocketAddr, Pending>>,
     /// `pending.len()`, read by the workers without the lock.
     waiting: AtomicUsize,
     sender: Mutex<Option<Sender>>,
@@ -67,7 +70,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A probe in flight: its answers, until dropped.
 pub struct PathWait {
-    port: u16,
+    at: SocketAddr,
     answers: mpsc::Receiver<Vec<u8>>,
     probes: Arc<PathProbes>,
     _placeholder: std::net::UdpSocket,
@@ -88,16 +91,16 @@ impl PathWait {
 impl Drop for PathWait {
     fn drop(&mut self) {
         let mut pending = lock(&self.probes.pending);
-        pending.remove(&self.port);
+        pending.remove(&self.at);
         self.probes.waiting.store(pending.len(), Ordering::Release);
     }
 }
 
 /// What a probe is sent with.
 pub struct PathProbe<'a> {
-    /// The network's `real` address: the probe's source.
-    pub source: Ipv4Addr,
-    pub vip: Ipv4Addr,
+    /// The network's `real` (or `real6`) address: the probe's source, of the VIP's family.
+    pub source: IpAddr,
+    pub vip: IpAddr,
     pub vip_port: u16,
     pub mac: EthernetAddress,
     pub payload: &'a [u8],
@@ -134,15 +137,15 @@ impl PathProbes {
         };
         let placeholder = fulcrum_sys::bind_udp(SocketAddr::from((probe.source, 0)), options)
             .map_err(|e| format!("cannot reserve a port on {}: {e}", probe.source))?;
-        let port = placeholder
+        let at = placeholder
             .local_addr()
-            .map_err(|e| format!("cannot reserve a port on {}: {e}", probe.source))?
-            .port();
+            .map_err(|e| format!("cannot reserve a port on {}: {e}", probe.source))?;
+        let port = at.port();
         let (answers_tx, answers) = mpsc::channel(QUEUE);
         {
             let mut pending = lock(&self.pending);
             pending.insert(
-                port,
+                at,
                 Pending {
                     vip: probe.vip,
                     vip_port: probe.vip_port,
@@ -153,7 +156,7 @@ impl PathProbes {
             self.waiting.store(pending.len(), Ordering::Release);
         }
         let wait = PathWait {
-            port,
+            at,
             answers,
             probes: self.clone(),
             _placeholder: placeholder,
@@ -162,7 +165,15 @@ impl PathProbes {
         let Some(sender) = sender.as_ref() else {
             return Err("the DSR plane runs on no interface".to_string());
         };
-        let frame = probe_frame(probe, sender.own_mac, port)?;
+        let frame = match (probe.source, probe.vip) {
+            (IpAddr::V4(source), IpAddr::V4(vip)) => {
+                probe_frame(source, vip, probe, sender.own_mac, port)?
+            }
+            (IpAddr::V6(source), IpAddr::V6(vip)) => {
+                super::path6::probe_frame6(source, vip, probe, sender.own_mac, port)?
+            }
+            _ => return Err(format!("{} cannot probe {}", probe.source, probe.vip)),
+        };
         sender
             .frames
             .send(&frame)
@@ -205,20 +216,35 @@ impl PathProbes {
         if !checksum_incomplete && !datagram.verify_checksum(src, real) {
             return;
         }
+        let from = SocketAddr::from((src, datagram.src_port()));
+        let to = SocketAddr::from((real, datagram.dst_port()));
+        self.hand_over(eth.src_addr(), from, to, is_vip(src), datagram.payload());
+    }
+
+    /// An answer parsed from a frame of either family (`from` the VIP's side, `to` a
+    /// placeholder's): handed to the probe waiting at `to` if it comes from the probed VIP:port
+    /// and the target's MAC. `from_vip`: the source is a VIP (a stray is then counted).
+    pub(super) fn hand_over(
+        &self,
+        mac: EthernetAddress,
+        from: SocketAddr,
+        to: SocketAddr,
+        from_vip: bool,
+        payload: &[u8],
+    ) {
         let pending = lock(&self.pending);
-        let Some(probe) = pending.get(&datagram.dst_port()) else {
-            if is_vip(src) {
+        let Some(probe) = pending.get(&to) else {
+            if from_vip {
                 // Late (its probe gave up) or forged.
                 self.ignored.fetch_add(1, Ordering::Relaxed);
             }
             return;
         };
-        if src != probe.vip || datagram.src_port() != probe.vip_port || eth.src_addr() != probe.mac
-        {
+        if from != SocketAddr::new(probe.vip, probe.vip_port) || mac != probe.mac {
             self.ignored.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match probe.answers.try_send(datagram.payload().to_vec()) {
+        match probe.answers.try_send(payload.to_vec()) {
             Ok(()) => {
                 self.answers.fetch_add(1, Ordering::Relaxed);
             }
@@ -229,16 +255,19 @@ impl PathProbes {
     }
 }
 
-/// Ethernet to the target's MAC, IPv4 from `real` to the VIP, UDP from `port` to the VIP's.
+/// Ethernet to the target's MAC, IPv4 from `real` (`source`) to the VIP, UDP from `port` to
+/// the VIP's.
 fn probe_frame(
+    source: Ipv4Addr,
+    vip: Ipv4Addr,
     probe: &PathProbe<'_>,
     own_mac: EthernetAddress,
     port: u16,
 ) -> Result<Vec<u8>, String> {
     let udp_len = udp::Repr::buffer_len(probe.payload.len());
     let ip_repr = ipv4::Repr {
-        src_addr: probe.source,
-        dst_addr: probe.vip,
+        src_addr: source,
+        dst_addr: vip,
         protocol: protocol::UDP,
         payload_len: udp_len,
         ttl: 64,
@@ -265,138 +294,10 @@ fn probe_frame(
         src_port: port,
         dst_port: probe.vip_port,
     }
-    .emit(
-        &mut ip[ipv4::HEADER_LEN..],
-        probe.source,
-        probe.vip,
-        probe.payload,
-    )
+    .emit(&mut ip[ipv4::HEADER_LEN..], source, vip, probe.payload)
     .map_err(bad)?;
     Ok(frame)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const REAL: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 45);
-    const VIP: Ipv4Addr = Ipv4Addr::new(10, 235, 210, 1);
-    const TARGET_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x44]);
-    const OWN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x45]);
-
-    fn probe(payload: &[u8]) -> PathProbe<'_> {
-        PathProbe {
-            source: REAL,
-            vip: VIP,
-            vip_port: 53,
-            mac: TARGET_MAC,
-            payload,
-        }
-    }
-
-    /// The target's answer to a probe sent from `port`: the probe frame turned around.
-    fn answer(port: u16, from_mac: EthernetAddress, from: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
-        let mut turned = probe(payload);
-        turned.source = from;
-        turned.vip = REAL;
-        turned.vip_port = port;
-        turned.mac = OWN_MAC;
-        probe_frame(&turned, from_mac, 53).unwrap()
-    }
-
-    fn register(probes: &Arc<PathProbes>) -> (PathWait, u16) {
-        // Sending fails without an interface, after the probe was registered; register by
-        // hand the same way for the offer tests.
-        let placeholder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = placeholder.local_addr().unwrap().port();
-        let (tx, rx) = mpsc::channel(QUEUE);
-        lock(&probes.pending).insert(
-            port,
-            Pending {
-                vip: VIP,
-                vip_port: 53,
-                mac: TARGET_MAC,
-                answers: tx,
-            },
-        );
-        probes.waiting.store(1, Ordering::Release);
-        let wait = PathWait {
-            port,
-            answers: rx,
-            probes: probes.clone(),
-            _placeholder: placeholder,
-        };
-        (wait, port)
-    }
-
-    #[test]
-    fn the_probe_frame_is_a_valid_datagram_to_the_vip_for_the_target_mac() {
-        let frame = probe_frame(&probe(b"query"), OWN_MAC, 40000).unwrap();
-        let eth = ethernet::Frame::new_checked(&frame[..]).unwrap();
-        assert_eq!((eth.dst_addr(), eth.src_addr()), (TARGET_MAC, OWN_MAC));
-        let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
-        assert!(ip.verify_checksum());
-        assert_eq!((ip.src_addr(), ip.dst_addr()), (REAL, VIP));
-        let datagram = udp::Packet::new_checked(ip.payload()).unwrap();
-        assert!(datagram.verify_checksum(REAL, VIP));
-        assert_eq!((datagram.src_port(), datagram.dst_port()), (40000, 53));
-        assert_eq!(datagram.payload(), b"query");
-    }
-
-    #[test]
-    fn only_the_targets_answer_at_a_waiting_port_is_handed_over() {
-        let probes = Arc::new(PathProbes::default());
-        let (mut wait, port) = register(&probes);
-        assert!(probes.waiting());
-        let is_vip = |a: Ipv4Addr| a == VIP;
-        let other_mac = EthernetAddress([2, 0, 0, 0, 0, 0x99]);
-        // Another host answering for the VIP, another source address, a port nobody waits on:
-        // ignored and counted. A datagram to `real` from elsewhere: not even counted.
-        probes.offer(&answer(port, other_mac, VIP, b"x"), REAL, false, is_vip);
-        let elsewhere = Ipv4Addr::new(10, 235, 210, 44);
-        probes.offer(
-            &answer(port, TARGET_MAC, elsewhere, b"x"),
-            REAL,
-            false,
-            is_vip,
-        );
-        probes.offer(
-            &answer(port ^ 1, TARGET_MAC, VIP, b"x"),
-            REAL,
-            false,
-            is_vip,
-        );
-        let mut corrupt = answer(port, TARGET_MAC, VIP, b"x");
-        let last = corrupt.len() - 1;
-        corrupt[last] ^= 0xff;
-        probes.offer(&corrupt, REAL, false, is_vip);
-        probes.offer(&[0u8; 3], REAL, false, is_vip);
-        assert_eq!(probes.totals().ignored, 3);
-        probes.offer(
-            &answer(port, TARGET_MAC, VIP, b"reply"),
-            REAL,
-            false,
-            is_vip,
-        );
-        assert_eq!(wait.answers.try_recv().ok().as_deref(), Some(&b"reply"[..]));
-        assert_eq!(probes.totals().answers, 1);
-        wait.ignored();
-        assert_eq!(probes.totals().ignored, 4);
-        drop(wait);
-        assert!(
-            !probes.waiting(),
-            "the probe is unregistered when its wait ends"
-        );
-    }
-
-    #[test]
-    fn without_an_interface_nothing_is_sent_and_nothing_stays_registered() {
-        let probes = Arc::new(PathProbes::default());
-        let mut local = probe(b"q");
-        local.source = Ipv4Addr::LOCALHOST;
-        let error = probes.send(&local).err().unwrap_or_default();
-        assert!(error.contains("no interface"), "{error}");
-        assert!(!probes.waiting());
-        assert_eq!(probes.totals().sent, 0);
-    }
-}
+mod tests;

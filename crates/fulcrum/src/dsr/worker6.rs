@@ -2,7 +2,8 @@
 //! with the IPv6 EtherType here; [`handle6`] decides with [`forward6::decide6`] and carries the
 //! decision out (transmit ring, local stack, neighbour cache), counting each outcome under the
 //! same events as IPv4 where there is one (`forwarded`, `delivered-locally`, drops) and under
-//! the `nd-*` events where IPv6 differs. Thin: no decisions of its own.
+//! the `nd-*` events where IPv6 differs; frames left to the kernel are offered to a waiting
+//! `dsr-path` probe ([`super::path6`]). Thin: no decisions of its own.
 //!
 //! A frame longer than the link MTU is dropped (`drop-too-big`): IPv6 routers never fragment,
 //! and only the IPv4 fanout reassembles, so such a frame cannot come from a conforming sender.
@@ -151,7 +152,15 @@ pub fn handle6(
             }
         }
         Decision6::Vrrp => counters.count(Event::Vrrp),
-        Decision6::Other => counters.count(Event::Other),
+        Decision6::Other => {
+            counters.count(Event::Other);
+            if let (true, Some(real6)) = (shared.path.waiting(), table.source6) {
+                let is_vip = |addr| fulcrum_wire::classify6::Vip6Table::is_vip6_addr(table, addr);
+                shared
+                    .path
+                    .offer6(data, real6, frame.checksum_incomplete, is_vip);
+            }
+        }
         Decision6::Drop(PlaneDrop::Frame(reason)) => counters.drop(reason),
         Decision6::Drop(PlaneDrop::NotActive) => counters.count(Event::DropNotActive),
         Decision6::Drop(PlaneDrop::NoTarget(server)) => {
