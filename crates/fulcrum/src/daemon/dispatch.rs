@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use fulcrum_control::command::{help_text, parse_command, Command, INVALID_COMMAND};
-use fulcrum_control::{Format, PROTOCOL_VERSION};
+use fulcrum_control::PROTOCOL_VERSION;
 
 use super::asctime::asctime;
 use super::save::save_atomically;
@@ -44,14 +44,6 @@ impl Reply {
             text,
             close: false,
         }
-    }
-}
-
-/// Runs one command line against the daemon and answers in `format`.
-pub fn dispatch_as(daemon: &Daemon, line: &str, format: Format, now: SystemTime) -> Reply {
-    match format {
-        Format::Text => dispatch(daemon, line, now),
-        Format::Json => super::documents::dispatch_json(daemon, line, now),
     }
 }
 

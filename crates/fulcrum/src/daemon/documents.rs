@@ -12,7 +12,7 @@ use fulcrum_control::show::{
     to_text, ConfigDoc, DsrPathDoc, ErrorDoc, LicenseDoc, NetworksDoc, OkDoc, ServersDoc,
     SessionRowDoc, SessionsDoc, TargetDoc, TargetsDoc, VersionDoc,
 };
-use fulcrum_control::PROTOCOL_VERSION;
+use fulcrum_control::{Format, PROTOCOL_VERSION};
 use fulcrum_core::balance::client_hash;
 
 use crate::plane::sessions::NewestSessions;
@@ -21,6 +21,14 @@ use super::asctime::asctime;
 use super::dispatch::{dispatch, Reply};
 use super::state::Daemon;
 use super::tables;
+
+/// Runs one command line against the daemon and answers in `format`.
+pub fn dispatch_as(daemon: &Daemon, line: &str, format: Format, now: SystemTime) -> Reply {
+    match format {
+        Format::Text => dispatch(daemon, line, now),
+        Format::Json => dispatch_json(daemon, line, now),
+    }
+}
 
 /// Runs one command line and answers its JSON document.
 pub fn dispatch_json(daemon: &Daemon, line: &str, now: SystemTime) -> Reply {

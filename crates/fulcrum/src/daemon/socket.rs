@@ -21,7 +21,7 @@ use nix::sys::stat::{umask, Mode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::dispatch::dispatch_as;
+use super::documents::dispatch_as;
 use super::state::Daemon;
 
 #[derive(Debug, thiserror::Error)]

@@ -34,12 +34,12 @@ mod data_plane;
 pub mod driver;
 mod forward;
 mod forward6;
+mod frame_out;
 mod health;
 mod lifecycle;
 mod maintain;
 mod nd;
 pub mod path;
-mod path6;
 pub mod plane_counters;
 mod protect;
 mod resolver;
@@ -373,7 +373,15 @@ impl Inner {
         );
         let served = table.servers.iter().map(|s| s.id);
         control.plane.guards.refresh(&config, served, false);
-        table.guards = protect::FrameGuards::new(&table.servers, &control.plane.guards);
+        let services = table.servers.iter().map(|s| protect::Service {
+            id: s.id,
+            vip: s.vip,
+            port: s.port,
+            protocol: s.protocol,
+            counters: s.counters.clone(),
+        });
+        let virtual_macs = [table.virtual_mac, table.virtual_mac6];
+        table.guards = protect::FrameGuards::new(services, virtual_macs, &control.plane.guards);
         let mut wanted = table.to_resolve();
         wanted.extend(self.shared.sync.peers());
         lock(&self.shared.resolver).set_wanted(&wanted);

@@ -12,9 +12,11 @@
 //! and unregisters the probe when dropped. Workers offer every frame left to the kernel while a
 //! probe waits ([`PathProbes::offer`], [`PathProbes::offer6`]): only UDP to `real` (or `real6`)
 //! is looked at, in a few dozen instructions. An IPv6 VIP is probed the same way from the
-//! network's `real6`, to the MAC Neighbor Discovery learned ([`super::path6`] builds and reads
+//! network's `real6`, to the MAC Neighbor Discovery learned ([`ipv6`] builds and reads
 //! those frames). Anything else from a VIP to `real` (another MAC or address, a port no probe
 //! waits on, a full queue) is counted as ignored, as are the payloads the prober rejects.
+
+mod ipv6;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -170,7 +172,7 @@ impl PathProbes {
                 probe_frame(source, vip, probe, sender.own_mac, port)?
             }
             (IpAddr::V6(source), IpAddr::V6(vip)) => {
-                super::path6::probe_frame6(source, vip, probe, sender.own_mac, port)?
+                ipv6::probe_frame6(source, vip, probe, sender.own_mac, port)?
             }
             _ => return Err(format!("{} cannot probe {}", probe.source, probe.vip)),
         };

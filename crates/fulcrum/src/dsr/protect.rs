@@ -27,7 +27,6 @@ use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
 use super::plane_counters::{Event, Slot as PlaneSlot};
-use super::table::{DsrServer, DsrTable};
 use crate::plane::counters::CounterSet;
 use crate::plane::protect::{Guards, ServerGuard, Verdict};
 
@@ -45,9 +44,21 @@ struct Protected {
     counters: Arc<CounterSet>,
 }
 
-/// The protected servers of one forwarding table.
+/// A server of the forwarding table, as the guards see it.
+pub struct Service {
+    pub id: u32,
+    pub vip: IpAddr,
+    /// 0: every port.
+    pub port: u16,
+    pub protocol: Protocol,
+    pub counters: Arc<CounterSet>,
+}
+
+/// The protected servers of one forwarding table, and the virtual MACs (IPv4, IPv6) its VIPs'
+/// frames are sent to.
 pub struct FrameGuards {
     servers: Vec<Protected>,
+    virtual_macs: [Option<EthernetAddress>; 2],
     started: Instant,
 }
 
@@ -55,6 +66,7 @@ impl Default for FrameGuards {
     fn default() -> Self {
         FrameGuards {
             servers: Vec::new(),
+            virtual_macs: [None, None],
             started: Instant::now(),
         }
     }
@@ -62,20 +74,25 @@ impl Default for FrameGuards {
 
 impl FrameGuards {
     /// The guards of the table's servers that have one.
-    pub fn new(servers: &[DsrServer], guards: &Guards) -> FrameGuards {
+    pub fn new(
+        servers: impl IntoIterator<Item = Service>,
+        virtual_macs: [Option<EthernetAddress>; 2],
+        guards: &Guards,
+    ) -> FrameGuards {
         FrameGuards {
             servers: servers
-                .iter()
+                .into_iter()
                 .filter_map(|s| {
                     Some(Protected {
                         vip: s.vip,
                         port: s.port,
                         protocol: s.protocol,
                         guard: guards.get(s.id)?,
-                        counters: s.counters.clone(),
+                        counters: s.counters,
                     })
                 })
                 .collect(),
+            virtual_macs,
             started: guards.started(),
         }
     }
@@ -96,12 +113,10 @@ struct Query<'a> {
 
 /// Whether worker `index` must drop `frame` by its server's access list or rate limits
 /// (counted); false for everything else.
-pub fn refused(index: usize, frame: &[u8], table: &DsrTable, counters: &PlaneSlot) -> bool {
-    let guards = &table.guards;
+pub fn refused(index: usize, frame: &[u8], guards: &FrameGuards, counters: &PlaneSlot) -> bool {
     let to = frame.get(0..6);
     let to_a_vip = |mac: &Option<EthernetAddress>| mac.as_ref().map(|m| &m.0[..]) == to;
-    if guards.servers.is_empty() || !(to_a_vip(&table.virtual_mac) || to_a_vip(&table.virtual_mac6))
-    {
+    if guards.servers.is_empty() || !guards.virtual_macs.iter().any(to_a_vip) {
         return false;
     }
     let Some(query) = parse(frame) else {

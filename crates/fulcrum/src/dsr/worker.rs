@@ -18,10 +18,9 @@ use super::table::DsrTable;
 use super::worker6::{self, Io6};
 use super::Shared;
 
-mod frame_out;
 mod refragment;
 
-pub(super) use frame_out::FrameOut;
+pub(super) use super::frame_out::FrameOut;
 
 /// Frames handled per ring pass before the snapshot is looked at again.
 const BATCH: usize = 256;
@@ -118,7 +117,7 @@ pub(super) fn handle(
         return;
     }
     let data = frame.data;
-    if super::protect::refused(index, data, table, counters) {
+    if super::protect::refused(index, data, &table.guards, counters) {
         return;
     }
     if worker6::is_ipv6(data) {

@@ -3,7 +3,7 @@
 //! decision out (transmit ring, local stack, neighbour cache), counting each outcome under the
 //! same events as IPv4 where there is one (`forwarded`, `delivered-locally`, drops) and under
 //! the `nd-*` events where IPv6 differs; frames left to the kernel are offered to a waiting
-//! `dsr-path` probe ([`super::path6`]). Thin: no decisions of its own.
+//! `dsr-path` probe ([`super::path`]). Thin: no decisions of its own.
 //!
 //! A frame longer than the link MTU is dropped (`drop-too-big`): IPv6 routers never fragment,
 //! and only the IPv4 fanout reassembles, so such a frame cannot come from a conforming sender.
@@ -19,11 +19,11 @@ use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 use super::checksum6::complete_l4_checksum6;
 use super::forward::{rewrite, Pick, PlaneDrop};
 use super::forward6::{decide6, Decision6};
+use super::frame_out::FrameOut;
 use super::plane_counters::{Event, Slot};
 use super::resolver::Learned;
 use super::resolver6::{self, ND_FRAME_LEN};
 use super::table::DsrTable;
-use super::worker::FrameOut;
 use super::{lock, Shared};
 
 const ETHERTYPE: std::ops::Range<usize> = 12..14;

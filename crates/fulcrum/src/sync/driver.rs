@@ -14,16 +14,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_core::model::Config;
 use fulcrum_core::sync::{
-    check_source, Coordinator, DropReason, Entry, Input, Joined, Output, PeerSource,
-    ReceiverOutput, RequestInfo, RequestVerdict, Role, RoleConfig, SenderOutput, SessionLimits,
-    Sink, Source, PORT,
+    check_source, Coordinator, DropReason, Entry, Input, Output, PeerSource, ReceiverOutput,
+    RequestInfo, RequestVerdict, Role, RoleConfig, SenderOutput, SessionLimits, Sink, Source, PORT,
 };
 use fulcrum_wire::sync::{set_sent_at, Datagram, Kind};
 
 use super::auth;
 use super::link::Link;
 use super::setup::Setup;
-use super::show::{PeerStatus, Status};
+use super::show::{joined_text, PeerStatus, Status};
 use super::transport::Transport;
 use crate::plane::tap;
 
@@ -473,22 +472,5 @@ impl Driver {
                 Vec::new()
             },
         }
-    }
-}
-
-/// How `show sync` and the log say how the node joined.
-pub fn joined_text(joined: Joined) -> String {
-    match joined {
-        Joined::Alone => "no syncpeer to wait for".to_string(),
-        Joined::SyncedFrom(peer) => format!("full table received from {peer}"),
-        Joined::NobodyAnswered => format!(
-            "no peer answered within {} s: first node up",
-            fulcrum_core::sync::JOIN_WAIT.as_secs()
-        ),
-        Joined::Waiting { since } => format!(
-            "waiting for a full table from a peer ({:.1} s of {} s)",
-            since.elapsed().as_secs_f64(),
-            fulcrum_core::sync::JOIN_WAIT.as_secs()
-        ),
     }
 }

@@ -39,9 +39,9 @@ use crate::dsr::Dsr;
 use crate::plane::slot::PlaneView;
 use crate::plane::tap;
 
-pub use driver::joined_text;
 use driver::Driver;
 use setup::Setup;
+pub use show::joined_text;
 
 /// How often `show sync`'s status is refreshed.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);

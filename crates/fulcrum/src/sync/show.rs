@@ -152,7 +152,7 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         (_, Resync::InSync) => "in sync".to_string(),
     };
     let _ = writeln!(out, "resync {resync}");
-    let _ = writeln!(out, "joined {}", super::driver::joined_text(s.joined));
+    let _ = writeln!(out, "joined {}", joined_text(s.joined));
     for p in &s.peers {
         let addr = p.peer.map_or("unknown".to_string(), |a| a.to_string());
         let last = p.last_datagram.map_or("never".to_string(), |at| {
@@ -223,6 +223,23 @@ pub fn render(s: &Status, now: SystemTime) -> String {
         None => out.push_str("last-datagram never\n"),
     }
     out
+}
+
+/// How `show sync` and the log say how the node joined.
+pub fn joined_text(joined: Joined) -> String {
+    match joined {
+        Joined::Alone => "no syncpeer to wait for".to_string(),
+        Joined::SyncedFrom(peer) => format!("full table received from {peer}"),
+        Joined::NobodyAnswered => format!(
+            "no peer answered within {} s: first node up",
+            fulcrum_core::sync::JOIN_WAIT.as_secs()
+        ),
+        Joined::Waiting { since } => format!(
+            "waiting for a full table from a peer ({:.1} s of {} s)",
+            since.elapsed().as_secs_f64(),
+            fulcrum_core::sync::JOIN_WAIT.as_secs()
+        ),
+    }
 }
 
 #[cfg(test)]

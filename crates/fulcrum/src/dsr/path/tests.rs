@@ -1,7 +1,7 @@
-//! Tests of the probes' bookkeeping and of their frames, IPv4 and IPv6 ([`super::super::path6`]).
+//! Tests of the probes' bookkeeping and of their frames, IPv4 and IPv6 ([`super::ipv6`]).
 
+use super::ipv6::probe_frame6;
 use super::*;
-use crate::dsr::path6::probe_frame6;
 use fulcrum_wire::ipv6;
 use std::net::Ipv6Addr;
 

@@ -1,4 +1,4 @@
-//! The IPv6 frames of the `dsr-path` probe ([`super::path`]): the probe, from the network's
+//! The IPv6 frames of the `dsr-path` probe ([`super`]): the probe, from the network's
 //! `real6` to the IPv6 VIP in a frame to the target's MAC (learned by Neighbor Discovery), and
 //! the target's answer, from the VIP to `real6`, picked out of the frames the IPv6 workers leave
 //! to the kernel.
@@ -16,7 +16,7 @@ use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 use fulcrum_wire::ipv6::{self, next_header};
 use fulcrum_wire::udp;
 
-use super::path::{PathProbe, PathProbes};
+use super::{PathProbe, PathProbes};
 
 /// Hop limit of a probe: a host's default; the target is on the link anyway.
 const HOP_LIMIT: u8 = 64;

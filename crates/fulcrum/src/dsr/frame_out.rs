@@ -1,6 +1,6 @@
 //! What a worker's decision needs from the ring it transmits on: queue one frame written in
 //! place. The `AF_PACKET` plane's transmit ring and the AF_XDP plane's UMEM both offer it, so
-//! [`super::handle`] (and the refragmenting in [`super::refragment`]) is one code for both.
+//! `worker::handle` with its refragmenting and the IPv6 worker are one code for both planes.
 
 use fulcrum_sys::packet::TxRing;
 use fulcrum_xdp::xsk::XskTx;
