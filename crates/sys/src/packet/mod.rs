@@ -14,7 +14,6 @@ mod iface;
 #[cfg(test)]
 mod link_tests;
 mod raw_ip;
-mod raw_ip6;
 mod sender;
 
 use std::io;
@@ -24,8 +23,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use iface::{interface_index, interface_mac, local_ipv4_addrs, local_ipv6_addrs};
-pub use raw_ip::RawIpv4Sender;
-pub use raw_ip6::RawIpv6Sender;
+pub use raw_ip::{RawIpv4Sender, RawIpv6Sender};
 pub use sender::FrameSender;
 
 /// `TP_STATUS_*` values of a `tpacket2_hdr` (linux/if_packet.h).
