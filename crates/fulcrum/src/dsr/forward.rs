@@ -18,10 +18,12 @@ use std::net::{IpAddr, Ipv4Addr};
 pub use fulcrum_core::balance::Pick;
 use fulcrum_core::balance::{stick_or_pick, Rule};
 use fulcrum_core::model::Method;
+use fulcrum_core::stats::DropReason as ServerDrop;
 use fulcrum_wire::classify::{classify, DropReason, Flow, Verdict, VipTable};
 use fulcrum_wire::ethernet::EthernetAddress;
 use fulcrum_wire::ipv4::protocol;
 
+use super::plane_counters::{Event, Slot};
 use super::table::{DsrServer, DsrTable, NextHop};
 use crate::plane::sessions::Sessions;
 
@@ -34,6 +36,23 @@ pub enum PlaneDrop {
     NotActive,
     /// No target of the server (index into the table's servers) can take the client.
     NoTarget(usize),
+}
+
+impl PlaneDrop {
+    /// Counts the drop on worker `index`'s slot, and on the server's for `NoTarget`.
+    pub fn count(self, table: &DsrTable, counters: &Slot, index: usize) {
+        match self {
+            PlaneDrop::Frame(reason) => counters.drop(reason),
+            PlaneDrop::NotActive => counters.count(Event::DropNotActive),
+            PlaneDrop::NoTarget(server) => {
+                counters.count(Event::VipFrames);
+                counters.count(Event::DropNoTarget);
+                if let Some(server) = table.servers.get(server) {
+                    server.counters.slot(index).drop(ServerDrop::NoTarget);
+                }
+            }
+        }
+    }
 }
 
 /// What to do with one frame.

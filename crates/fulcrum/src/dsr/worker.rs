@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fulcrum_core::stats::DropReason as ServerDrop;
 use fulcrum_sys::packet::{PacketSocket, PacketType, RawIpv4Sender, RawIpv6Sender, RxFrame};
 use fulcrum_wire::ethernet::EthernetAddress;
 
 use super::checksum::complete_l4_checksum;
-use super::forward::{self, Decision, Pick, PlaneDrop};
+use super::forward::{self, Decision, Pick};
 use super::plane_counters::Event;
 use super::resolver::{self, Learned, ARP_FRAME_LEN};
 use super::table::DsrTable;
@@ -249,14 +248,6 @@ pub(super) fn handle(
                     .offer(data, real, frame.checksum_incomplete, is_vip);
             }
         }
-        Decision::Drop(PlaneDrop::Frame(reason)) => counters.drop(reason),
-        Decision::Drop(PlaneDrop::NotActive) => counters.count(Event::DropNotActive),
-        Decision::Drop(PlaneDrop::NoTarget(server)) => {
-            counters.count(Event::VipFrames);
-            counters.count(Event::DropNoTarget);
-            if let Some(server) = table.servers.get(server) {
-                server.counters.slot(index).drop(ServerDrop::NoTarget);
-            }
-        }
+        Decision::Drop(drop) => drop.count(table, counters, index),
     }
 }

@@ -12,12 +12,11 @@ use std::net::Ipv6Addr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use fulcrum_core::stats::DropReason as ServerDrop;
 use fulcrum_sys::packet::{RawIpv6Sender, RxFrame};
 use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 
 use super::checksum6::complete_l4_checksum6;
-use super::forward::{rewrite, Pick, PlaneDrop};
+use super::forward::{rewrite, Pick};
 use super::forward6::{decide6, Decision6};
 use super::frame_out::FrameOut;
 use super::plane_counters::{Event, Slot};
@@ -161,15 +160,7 @@ pub fn handle6(
                     .offer6(data, real6, frame.checksum_incomplete, is_vip);
             }
         }
-        Decision6::Drop(PlaneDrop::Frame(reason)) => counters.drop(reason),
-        Decision6::Drop(PlaneDrop::NotActive) => counters.count(Event::DropNotActive),
-        Decision6::Drop(PlaneDrop::NoTarget(server)) => {
-            counters.count(Event::VipFrames);
-            counters.count(Event::DropNoTarget);
-            if let Some(server) = table.servers.get(server) {
-                server.counters.slot(io.index).drop(ServerDrop::NoTarget);
-            }
-        }
+        Decision6::Drop(drop) => drop.count(table, counters, io.index),
     }
 }
 
