@@ -96,6 +96,13 @@ pub fn probe() -> Result<(), String> {
     load().map(drop)
 }
 
+/// Whether the kernel loads the program here (BPF support, the capability, the verifier's
+/// consent), without AF_XDP sockets: what an active-active node's routed frames need. Nothing
+/// stays loaded.
+pub fn probe_program() -> Result<(), String> {
+    load().map(drop)
+}
+
 /// The program loaded into the kernel (verified, not attached), with its maps created.
 fn load() -> Result<Ebpf, String> {
     if !compiled() {
