@@ -11,7 +11,7 @@ use crate::process::KillOnDrop;
 use std::time::{Duration, Instant};
 
 /// The capabilities fulcrum.service grants (AmbientCapabilities=), in setpriv's spelling.
-pub const UNIT_CAPS: &str = "+net_raw,+net_admin,+net_bind_service";
+pub const UNIT_CAPS: &str = "+net_raw,+net_admin,+net_bind_service,+bpf";
 
 pub use crate::repo_root;
 
