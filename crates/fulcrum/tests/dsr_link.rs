@@ -11,7 +11,10 @@
 //!   opened again on the new interface index.
 //!
 //! Each scenario runs once per DSR plane (`AF_PACKET`, AF_XDP: `testkit::per_plane!`); on
-//! AF_XDP the XDP program and sockets are attached again with the plane's new sockets.
+//! AF_XDP the plane's new sockets take the frames again: through the XDP program that stayed
+//! attached while eth1 was down (the same program id before and after: detaching at carrier
+//! loss and attaching at its return would bounce the link for ever on drivers that reset to
+//! attach), or through a program attached to the new eth1.
 //!
 //! Needs root, iproute2, nftables, bind9 and dig.
 
@@ -107,6 +110,19 @@ fn ip(c: &Cluster, args: &[&str]) {
         .unwrap_or_else(|e| panic!("{args:?} in ns0a: {e}"));
 }
 
+/// The id of the XDP program attached to ns0a's eth1 (`ip -d link`: `prog/xdp id N`).
+fn xdp_program(c: &Cluster) -> Option<u32> {
+    let shown =
+        c.a.ns
+            .run(&["ip", "-d", "link", "show", "dev", "eth1"])
+            .ok()?;
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    words
+        .windows(3)
+        .find(|w| w[0] == "prog/xdp" && w[1] == "id")
+        .and_then(|w| w[2].parse().ok())
+}
+
 /// Frames ns0a's DSR plane forwarded to either target.
 fn a_forwarded(c: &Cluster) -> u64 {
     c.a.target_queries(1).unwrap_or(0) + c.a.target_queries(2).unwrap_or(0)
@@ -114,7 +130,14 @@ fn a_forwarded(c: &Cluster) -> u64 {
 
 /// The scenario: `break_link` on the master ns0a, check, `restore`, check, then stop ns0b and
 /// check that ns0a serves the VIP again through its DSR plane.
-fn link_event(tag: &str, plane: Plane, break_link: fn(&Cluster), restore: fn(&Cluster)) {
+/// `same_index`: eth1 comes back as the same interface (down and up), not a new one.
+fn link_event(
+    tag: &str,
+    plane: Plane,
+    same_index: bool,
+    break_link: fn(&Cluster),
+    restore: fn(&Cluster),
+) {
     let mut c = Cluster::up_on(tag, plane);
     let sources = c.seed.client_sources();
     let load = Load::start(&c.seed.client, &sources[..40], VIP, LOAD);
@@ -130,6 +153,12 @@ fn link_event(tag: &str, plane: Plane, break_link: fn(&Cluster), restore: fn(&Cl
         c.logs()
     );
     let pid = c.a.proc.as_ref().expect("ns0a runs").pid();
+    let program_before = xdp_program(&c);
+    assert_eq!(
+        program_before.is_some(),
+        plane == Plane::AfXdp,
+        "an XDP program on eth1 exactly on AF_XDP"
+    );
 
     break_link(&c);
     c.a.wait_state("FAULT", Duration::from_secs(3));
@@ -191,6 +220,14 @@ fn link_event(tag: &str, plane: Plane, break_link: fn(&Cluster), restore: fn(&Cl
             "{log}"
         );
         assert!(!log.contains(testkit::plane::XDP_UNAVAILABLE), "{log}");
+        let program_after = xdp_program(&c);
+        assert!(program_after.is_some(), "a program on eth1 again");
+        if same_index {
+            assert_eq!(
+                program_after, program_before,
+                "the program stayed attached through the link's loss"
+            );
+        }
     }
     load.finish();
 }
@@ -200,6 +237,7 @@ fn link_down_and_up_on_the_master_fault_takeover_and_recovery_without_spinning(p
     link_event(
         "dsrlinkdown",
         plane,
+        true,
         |c| ip(c, &["ip", "link", "set", "eth1", "down"]),
         |c| ip(c, &["ip", "link", "set", "eth1", "up"]),
     );
@@ -211,6 +249,7 @@ fn eth1_deleted_and_created_again_on_the_master_its_sockets_follow_the_new_index
     link_event(
         "dsrlinkdel",
         plane,
+        false,
         |c| ip(c, &["ip", "link", "del", "eth1"]),
         |c| {
             c.lab

@@ -5,7 +5,12 @@
 //! under a new index after it was deleted and created again (sockets bound to the old index
 //! would hear nothing); the announcements of the VIPs (gratuitous ARP, unsolicited neighbour
 //! advertisements) are due again on every start. Without a watcher the plane runs on whatever
-//! index the interface has when it starts, as before.
+//! index the interface has when it starts, as before. The XDP program (`access xdp`, routed
+//! frames) stays attached while the interface is down and serves the next start on the same
+//! index: some drivers reset the link to attach a program, and detaching at carrier loss and
+//! attaching again at carrier return would bounce such a link for ever. It goes with a new
+//! index (the kernel dropped it with the old interface) or when the configuration no longer
+//! wants the plane there.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,9 +71,28 @@ impl Inner {
                 self.shared.path.set_sender(None);
                 self.shared.sync.set_sender(None);
                 tracing::info!("dsr: stopped on {} (index {})", old.interface, old.ifindex);
+                let went_down = control.waiting_for.as_ref() == Some(&old.interface);
+                control.kept_steering = match old.steering {
+                    Some(steering) if went_down => Some((old.ifindex, steering)),
+                    _ => None,
+                };
             }
+            // Only for a start on the same index; otherwise detached here, before any attach.
+            let kept = match (control.kept_steering.take(), &wanted) {
+                (Some((index, steering)), Some((name, Some(now))))
+                    if index == *now && (mode(name).xdp || mode(name).routed) =>
+                {
+                    Some(steering)
+                }
+                // Still down: keep it for the start on its return.
+                (Some(kept), None) if control.waiting_for.is_some() => {
+                    control.kept_steering = Some(kept);
+                    None
+                }
+                _ => None,
+            };
             if let Some((interface, _)) = wanted {
-                match self.start(&interface, mode(&interface)) {
+                match self.start(&interface, mode(&interface), kept) {
                     Ok(running) => {
                         tracing::info!(
                             "dsr: forwarding on {interface} (index {}) with {} AF_PACKET worker(s){}",

@@ -154,6 +154,9 @@ struct Control {
     links: Links,
     /// The interface the plane waits for (down or missing), once logged.
     waiting_for: Option<String>,
+    /// The XDP program of an interface that went down, kept attached for the plane's next
+    /// start on the same index (see [`lifecycle`]).
+    kept_steering: Option<(u32, steer::Steering)>,
 }
 
 struct Inner {
@@ -429,7 +432,13 @@ impl Inner {
     /// Opens the sockets (so an error is reported to the caller) and starts the threads; with
     /// `mode.xdp`, also the AF_XDP path, or logs why the interface runs on `AF_PACKET` alone;
     /// with `mode.routed`, makes sure the XDP program hands routed frames to the plane.
-    fn start(self: &Arc<Self>, interface: &str, mode: StartMode) -> std::io::Result<Running> {
+    /// `kept`: the program still attached to this interface from the previous start.
+    fn start(
+        self: &Arc<Self>,
+        interface: &str,
+        mode: StartMode,
+        kept: Option<steer::Steering>,
+    ) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
@@ -475,7 +484,9 @@ impl Inner {
                     .spawn(move || worker::run(job, shared))?,
             );
         }
+        let mut kept = kept;
         let xdp = if mode.xdp {
+            let kept = kept.take();
             let how = xsk::Start {
                 interface,
                 ifindex,
@@ -484,7 +495,7 @@ impl Inner {
                 own_mac,
                 stop: &stop,
             };
-            match xsk::start(how, &self.shared) {
+            match xsk::start(how, &self.shared, kept) {
                 Ok(path) => Some(path),
                 Err(reason) => {
                     tracing::warn!(
@@ -503,7 +514,7 @@ impl Inner {
             }
             None if mode.routed => {
                 let table = self.shared.table.load();
-                match steer::Steering::for_routed_frames(ifindex, own_mac, &table) {
+                match steer::Steering::for_routed_frames(ifindex, own_mac, &table, kept) {
                     Ok(steering) => {
                         tracing::info!(
                             "dsr: frames routed to {interface}'s own MAC for a VIP are the plane's (XDP program in {} mode)",

@@ -42,13 +42,17 @@ impl Steering {
     }
 
     /// The program without sockets, for an active-active node on `AF_PACKET`, following
-    /// `table` from the start.
+    /// `table` from the start (`kept`: the one still attached from the previous start).
     pub(super) fn for_routed_frames(
         ifindex: u32,
         own_mac: EthernetAddress,
         table: &DsrTable,
+        kept: Option<Steering>,
     ) -> Result<Steering, String> {
-        let mut steering = Steering::attach(ifindex, own_mac)?;
+        let mut steering = match kept {
+            Some(kept) => kept,
+            None => Steering::attach(ifindex, own_mac)?,
+        };
         steering.follow(table)?;
         Ok(steering)
     }

@@ -73,11 +73,20 @@ pub(super) struct Start<'a> {
 }
 
 /// Attaches the program, opens the sockets and starts their workers.
-pub(super) fn start(how: Start<'_>, shared: &Arc<Shared>) -> Result<XdpPath, String> {
+/// `kept`: the program still attached to the interface from the previous start, to take the
+/// new sockets.
+pub(super) fn start(
+    how: Start<'_>,
+    shared: &Arc<Shared>,
+    kept: Option<Steering>,
+) -> Result<XdpPath, String> {
     if let Some(reason) = ruled_out() {
         return Err(reason);
     }
-    let mut steering = Steering::attach(how.ifindex, how.own_mac)?;
+    let mut steering = match kept {
+        Some(kept) => kept,
+        None => Steering::attach(how.ifindex, how.own_mac)?,
+    };
     let queues = fulcrum_xdp::rx_queues(how.interface);
     let count = (queues as usize).min(how.workers.max(1));
     let mut sockets = Vec::new();
