@@ -4,13 +4,17 @@
 # once to the VIP (then Fulcrum's DSR path on ns0a's eth1), and dnsperf QPS to the VIP versus one
 # target directly. Prints Markdown tables (see docs/benchmarks.md, section DSR).
 #
-#   sudo bench/dsr.sh [--seconds 5] [--family 4|6|both] [--plane afpacket|afxdp|both] [--no-build]
+#   sudo bench/dsr.sh [--seconds 5] [--family 4|6|both] [--plane afpacket|afxdp|both]
+#                     [--path onlink|routed|both] [--no-build]
 #
 # --family: IPv4 and IPv6 beside each other in one run (the lab made dual-stack inside its
 # namespaces, the default), or one family alone. --plane: the DSR plane(s) measured (`access raw`
 # or `access xdp` on eth1); `both` (the default) runs them side by side in one lab, with the
 # worker threads' CPU and the machine's softirq time. AF_XDP steers IPv4 only: IPv6 on the
-# `access xdp` interface goes through its AF_PACKET workers. DSR_BENCH_PROFILE=1 adds a perf
+# `access xdp` interface goes through its AF_PACKET workers. --path: the VIPs on the segment
+# (the pair's virtual MAC, the default), routed to ns0a's own MAC as an active-active node gets
+# them (a static route on the router, an `announce` block in ns0a's configuration), or both
+# side by side. DSR_BENCH_PROFILE=1 adds a perf
 # profile of the workers in each DSR phase (needs perf). Every phase is bounded (--seconds, at
 # most 60); the whole run takes about (2 + 2 x planes) x seconds per family, plus 10 s per plane.
 set -euo pipefail
@@ -21,6 +25,7 @@ repo="$(cd "$here/.." && pwd)"
 seconds=5
 family=both
 plane=both
+path=onlink
 build=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -30,8 +35,10 @@ while [[ $# -gt 0 ]]; do
         --family=*) family="${1#*=}"; shift ;;
         --plane) plane="${2:?--plane needs afpacket, afxdp or both}"; shift 2 ;;
         --plane=*) plane="${1#*=}"; shift ;;
+        --path) path="${2:?--path needs onlink, routed or both}"; shift 2 ;;
+        --path=*) path="${1#*=}"; shift ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "dsr.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -45,6 +52,7 @@ die() {
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 60 ]] || die "--seconds must be 1..60"
 [[ "$family" =~ ^(4|6|both)$ ]] || die "--family must be 4, 6 or both"
 [[ "$plane" =~ ^(afpacket|afxdp|both)$ ]] || die "--plane must be afpacket, afxdp or both"
+[[ "$path" =~ ^(onlink|routed|both)$ ]] || die "--path must be onlink, routed or both"
 # tool -> Debian package that provides it
 for pair in ip:iproute2 flock:util-linux named:bind9 dnsperf:dnsperf dig:bind9-dnsutils; do
     tool="${pair%%:*}"
@@ -77,6 +85,6 @@ done
 
 echo "# bench/dsr.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown), family: $family, plane(s): $plane"
+echo "commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown), family: $family, plane(s): $plane, path(s): $path"
 echo
-timeout $((seconds * 24 + 240)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$family" "$plane"
+timeout $((seconds * 40 + 300)) "$work/dsr_bench" lab "$work/fulcrum" "$seconds" "$family" "$plane" "$path"

@@ -12,7 +12,8 @@
 //! The matrix is family x plane in one lab: IPv4, IPv6 or both (the lab made dual-stack,
 //! `netlab::seed6`; one Fulcrum serves both VIPs, as a dual-stack node does), each on the
 //! AF_PACKET plane (`access raw`), the AF_XDP plane (`access xdp` on eth1) or both side by side
-//! ([`daemon`]). AF_XDP steers IPv4 only: IPv6 on an `access xdp` interface goes through the
+//! ([`daemon`]), and each plane with the VIPs on the segment (the pair's virtual MAC) or routed
+//! to ns0a's own MAC as an active-active node gets them ([`route`]). AF_XDP steers IPv4 only: IPv6 on an `access xdp` interface goes through the
 //! AF_PACKET workers beside it, and the output says so. `DSR_BENCH_PROFILE=1` adds a perf
 //! profile of the workers in each DSR phase ([`profile`]).
 //!
@@ -29,6 +30,8 @@ mod dns;
 mod profile;
 #[path = "dsr_bench/report.rs"]
 mod report;
+#[path = "dsr_bench/route.rs"]
+mod route;
 #[path = "dsr_bench/traffic.rs"]
 mod traffic;
 
@@ -41,6 +44,7 @@ use netlab::seed::{seed_topology, NS0B_ADDR, VIP};
 use netlab::seed6::{NS0B_ADDR6, VIP6};
 
 use daemon::{seed_dual_config, start_fulcrum, stop_fulcrum, Plane, FLOOD_CONFIG};
+use route::Path;
 use traffic::{phase, run_flood, Rates};
 
 fn main() {
@@ -49,7 +53,8 @@ fn main() {
         Some("flood") => traffic::flood(&args[2..]),
         Some("lab") => lab(&args[2..]),
         _ => Err(
-            "usage: dsr_bench lab FULCRUM_BIN SECONDS [4|6|both] [afpacket|afxdp|both] | \
+            "usage: dsr_bench lab FULCRUM_BIN SECONDS [4|6|both] [afpacket|afxdp|both] \
+             [onlink|routed|both] | \
              dsr_bench flood DST PORT SECONDS"
                 .into(),
         ),
@@ -106,6 +111,14 @@ fn plane_label(plane: Plane, family: Family) -> String {
     }
 }
 
+/// [`plane_label`], and how the VIPs reach the plane when it is not the pair's way.
+fn run_label(plane: Plane, path: Path, family: Family) -> String {
+    match path {
+        Path::OnLink => plane_label(plane, family),
+        Path::Routed => format!("{}, {}", plane_label(plane, family), path.name()),
+    }
+}
+
 fn families(arg: Option<&String>) -> Result<Vec<Family>> {
     match arg.map(String::as_str) {
         None | Some("both") => Ok(vec![Family::V4, Family::V6]),
@@ -124,9 +137,10 @@ fn planes(arg: Option<&String>) -> Result<Vec<Plane>> {
     }
 }
 
-/// One plane's flood daemon: its DSR phase per family and its log.
+/// One plane's flood daemon on one path: its DSR phase per family and its log.
 struct PlaneRun {
     plane: Plane,
+    path: Path,
     dsr: Vec<(Family, Rates)>,
     log: String,
 }
@@ -136,6 +150,7 @@ fn lab(args: &[String]) -> Result<()> {
     let seconds: f64 = arg(args, 1, "seconds")?;
     let families = families(args.get(2))?;
     let planes = planes(args.get(3))?;
+    let paths = route::paths(args.get(4))?;
     let me = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .display()
@@ -150,9 +165,14 @@ fn lab(args: &[String]) -> Result<()> {
     let mut kernel: Vec<(Family, Rates)> = Vec::new();
     let mut runs = Vec::new();
     let mut profiles = Vec::new();
-    for &plane in &planes {
-        let name = format!("flood-{}", plane.name());
-        let fulcrum = start_fulcrum(&seed, &bin, dir.path(), &name, &plane.config(FLOOD_CONFIG))?;
+    for (&plane, &path) in planes
+        .iter()
+        .flat_map(|plane| paths.iter().map(move |path| (plane, path)))
+    {
+        let name = format!("flood-{}-{path:?}", plane.name());
+        path.apply(&seed)?;
+        let config = path.config(&plane.config(FLOOD_CONFIG));
+        let fulcrum = start_fulcrum(&seed, &bin, dir.path(), &name, &config)?;
         std::thread::sleep(Duration::from_millis(1500));
         let mut dsr = Vec::new();
         for &family in &families {
@@ -165,7 +185,7 @@ fn lab(args: &[String]) -> Result<()> {
             }
             let recording = profile::wanted()
                 .then(|| {
-                    let tag = format!("{}-{}", plane.name(), family.name());
+                    let tag = format!("{}-{path:?}-{}", plane.name(), family.name());
                     profile::start(fulcrum.pid, dir.path(), &tag)
                 })
                 .flatten();
@@ -178,14 +198,20 @@ fn lab(args: &[String]) -> Result<()> {
                     "fulcrum-dsr-0,fulcrum-dsr-1,fulcrum-xsk-0,fulcrum-xsk-1",
                     25,
                 );
-                profiles.push((plane_label(plane, family), family, top));
+                profiles.push((run_label(plane, path, family), family, top));
             }
         }
         stop_fulcrum(fulcrum);
         let log =
             std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
-        runs.push(PlaneRun { plane, dsr, log });
+        runs.push(PlaneRun {
+            plane,
+            path,
+            dsr,
+            log,
+        });
     }
+    Path::OnLink.apply(&seed)?;
     report::forwarding(seconds, &kernel, &runs);
     report::profiles(&profiles);
 

@@ -3,8 +3,9 @@
 //! the optional profiles, and the dnsperf table.
 
 use crate::daemon::{plane_check, plane_counter, Plane};
+use crate::route::Path;
 use crate::traffic::{Rates, PAYLOAD};
-use crate::{plane_label, Family, PlaneRun};
+use crate::{plane_label, run_label, Family, PlaneRun};
 
 fn per_core(frames: f64, cores: f64) -> f64 {
     if cores > 0.01 {
@@ -43,7 +44,7 @@ pub fn forwarding(seconds: f64, kernel: &[(Family, Rates)], runs: &[PlaneRun]) {
             println!(
                 "| {} | {}: client -> router -> VIP -> Fulcrum -> ns0b | {:.0} | {:.0} | {:.0} | {:.1} % | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |",
                 family.name(),
-                plane_label(run.plane, *family),
+                run_label(run.plane, run.path, *family),
                 r.sent,
                 r.router,
                 r.dsr,
@@ -67,9 +68,21 @@ pub fn forwarding(seconds: f64, kernel: &[(Family, Rates)], runs: &[PlaneRun]) {
         );
     }
     for run in runs {
-        let name = run.plane.name();
+        let name = match run.path {
+            Path::OnLink => run.plane.name().to_string(),
+            Path::Routed => format!("{}, {}", run.plane.name(), run.path.name()),
+        };
         if let Err(reason) = plane_check(run.plane, &run.log) {
             println!("{name}: NOT MEASURED AS ASKED, the daemon fell back: {reason}");
+        }
+        if run.path == Path::Routed && !run.log.contains("dsr: frames routed to") {
+            if let Some(line) = run
+                .log
+                .lines()
+                .find(|l| l.contains("cannot take the frames"))
+            {
+                println!("{name}: NOT MEASURED AS ASKED, routed frames stay the kernel's: {line}");
+            }
         }
         println!(
             "{name}: Fulcrum's counters over its flood phases (all families): frames-in {}, forwarded {}, drop-ring-full {} (lost while the workers were off the CPU), drop-tx-full {}",

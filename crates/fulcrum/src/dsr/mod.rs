@@ -515,13 +515,7 @@ impl Inner {
             None if mode.routed => {
                 let table = self.shared.table.load();
                 match steer::Steering::for_routed_frames(ifindex, own_mac, &table, kept) {
-                    Ok(steering) => {
-                        tracing::info!(
-                            "dsr: frames routed to {interface}'s own MAC for a VIP are the plane's (XDP program in {} mode)",
-                            steering.mode()
-                        );
-                        (Some(steering), 0)
-                    }
+                    Ok(steering) => (Some(steering), 0),
                     Err(reason) => {
                         tracing::error!(
                             "dsr: cannot take the frames routers send to {interface}'s own MAC, so this active-active node cannot serve its DSR VIPs (withdrawn): {reason}"
@@ -532,6 +526,12 @@ impl Inner {
             }
             None => (None, 0),
         };
+        if let (true, Some(steering)) = (mode.routed, &steering) {
+            tracing::info!(
+                "dsr: frames routed to {interface}'s own MAC for a VIP are the plane's (XDP program in {} mode)",
+                steering.mode()
+            );
+        }
         let inner = self.clone();
         let maintenance_stop = stop.clone();
         threads.push(
