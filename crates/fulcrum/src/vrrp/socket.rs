@@ -13,18 +13,21 @@ use std::time::Duration;
 use fulcrum_wire::vrrp::MULTICAST_ADDR;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
+use super::instance::VrrpSocket;
+
 const IPPROTO_VRRP: i32 = 112;
 
-pub struct VrrpSocket {
+pub struct VrrpSocket4 {
     socket: Socket,
     /// The interface's kernel index when the socket was bound (a re-created interface has a new
     /// one, and this socket hears nothing there).
     index: u32,
 }
 
-impl VrrpSocket {
-    /// Needs `CAP_NET_RAW`; the interface must exist.
-    pub fn open(interface: &str) -> io::Result<VrrpSocket> {
+impl VrrpSocket for VrrpSocket4 {
+    type Address = Ipv4Addr;
+
+    fn open(interface: &str) -> io::Result<VrrpSocket4> {
         let context = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
         let index = fulcrum_sys::packet::interface_index(interface)
             .map_err(|e| context(&format!("interface {interface}"), e))?;
@@ -45,27 +48,32 @@ impl VrrpSocket {
         socket
             .set_multicast_ttl_v4(255)
             .map_err(|e| context("IP_MULTICAST_TTL", e))?;
-        Ok(VrrpSocket { socket, index })
+        Ok(VrrpSocket4 { socket, index })
     }
 
-    pub fn index(&self) -> u32 {
+    fn index(&self) -> u32 {
         self.index
     }
 
+    /// The packet carries the source (`IP_HDRINCL`).
+    fn own_address(&self) -> Option<Ipv4Addr> {
+        None
+    }
+
     /// Sends one whole IPv4 packet to 224.0.0.18 on the bound interface.
-    pub fn send(&self, packet: &[u8]) -> io::Result<()> {
+    fn send(&self, packet: &[u8]) -> io::Result<()> {
         self.send_to(packet, MULTICAST_ADDR)
     }
 
     /// Sends one whole IPv4 packet to `destination` (a unicast peer; the kernel resolves its
     /// MAC) on the bound interface.
-    pub fn send_to(&self, packet: &[u8], destination: Ipv4Addr) -> io::Result<()> {
+    fn send_to(&self, packet: &[u8], destination: Ipv4Addr) -> io::Result<()> {
         let to = SockAddr::from(SocketAddrV4::new(destination, 0));
         self.socket.send_to(packet, &to).map(|_| ())
     }
 
     /// Waits at most `timeout` (at least 1 ms) for one packet; `Ok(None)` when none came.
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         self.socket
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         match (&self.socket).read(buf) {
