@@ -55,10 +55,9 @@ pub trait Instance: Family + Into<IpAddr> {
 
     type Socket: VrrpSocket<Address = Self>;
 
-    /// `ip` when it is of this family.
-    fn of(ip: IpAddr) -> Option<Self>;
-    /// The network's own virtual address of this family (`virt`, `virt6`).
-    fn network_virt(network: &Network) -> Option<Self>;
+    /// Of an IPv4 and an IPv6 choice (`virt` and `virt6`, or a server's address), this
+    /// family's.
+    fn pick(v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) -> Option<Self>;
     /// Whether this instance runs for `block` with these virtual addresses, and its primary
     /// address from the configuration; `Err` says why a block cannot run.
     fn primary(
@@ -83,15 +82,8 @@ impl Instance for Ipv4Addr {
 
     type Socket = VrrpSocket4;
 
-    fn of(ip: IpAddr) -> Option<Ipv4Addr> {
-        match ip {
-            IpAddr::V4(addr) => Some(addr),
-            IpAddr::V6(_) => None,
-        }
-    }
-
-    fn network_virt(network: &Network) -> Option<Ipv4Addr> {
-        network.virt
+    fn pick(v4: Option<Ipv4Addr>, _: Option<Ipv6Addr>) -> Option<Ipv4Addr> {
+        v4
     }
 
     /// The network's `real` address. A block with IPv6 virtual addresses only has no IPv4
@@ -144,15 +136,8 @@ impl Instance for Ipv6Addr {
 
     type Socket = VrrpSocket6;
 
-    fn of(ip: IpAddr) -> Option<Ipv6Addr> {
-        match ip {
-            IpAddr::V6(addr) => Some(addr),
-            IpAddr::V4(_) => None,
-        }
-    }
-
-    fn network_virt(network: &Network) -> Option<Ipv6Addr> {
-        network.virt6
+    fn pick(_: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) -> Option<Ipv6Addr> {
+        v6
     }
 
     /// Runs when the block's network has IPv6 virtual addresses (a missing network is the IPv4

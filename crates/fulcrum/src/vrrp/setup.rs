@@ -6,6 +6,8 @@
 //! [`Setup::from_config`] says why when the configuration cannot run VRRP, so the driver can
 //! log it once.
 
+use std::net::IpAddr;
+
 use fulcrum_core::model::{Config, InterfaceRef, Network, Vrrp};
 use fulcrum_core::vrrp;
 
@@ -86,9 +88,13 @@ impl<A: Instance> Setup<A> {
 
 /// The network's own virtual address of the family first, then every active server's.
 fn virtual_addresses<A: Instance>(config: &Config, network: &Network) -> Vec<A> {
-    let mut addresses: Vec<A> = A::network_virt(network).into_iter().collect();
+    let mut addresses: Vec<A> = A::pick(network.virt, network.virt6).into_iter().collect();
     for server in config.active_servers() {
-        if let Some(addr) = A::of(server.ipaddr) {
+        let address = match server.ipaddr {
+            IpAddr::V4(v4) => A::pick(Some(v4), None),
+            IpAddr::V6(v6) => A::pick(None, Some(v6)),
+        };
+        if let Some(addr) = address {
             if !addresses.contains(&addr) {
                 addresses.push(addr);
             }

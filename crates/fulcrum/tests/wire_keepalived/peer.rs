@@ -6,7 +6,7 @@
 //! the captured ones with its family's decoders.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
@@ -14,6 +14,7 @@ use fulcrum_wire::Result as WireResult;
 use netlab::Ns;
 
 use testkit::process::{require_on_path, wait_for_log};
+use testkit::vrrp::Keepalived;
 
 /// Needs root, iproute2, keepalived and python3; a missing tool fails the test with its name.
 pub fn require_tools() {
@@ -91,22 +92,7 @@ pub fn keepalived_steps_down(
     capture: &Capture,
     send: &Send,
 ) -> Vec<Vec<u8>> {
-    let conf = scratch.join("keepalived.conf");
-    std::fs::write(&conf, config).expect("write keepalived.conf");
-    let log = scratch.join("keepalived.log");
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let mut command = keepalived_ns.command("keepalived");
-    command
-        .args(["-n", "-l", "-D", "--vrrp", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(scratch.join("keepalived.pid"))
-        .arg("-r")
-        .arg(scratch.join("vrrp.pid"))
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file);
-    let keepalived = keepalived_ns.spawn(command).expect("start keepalived");
+    let Keepalived { proc, log, .. } = Keepalived::spawn(keepalived_ns, scratch, "ka", config);
     wait_for_log(&log, "Entering MASTER STATE", Duration::from_secs(15));
 
     let hex: String = send.frame.iter().map(|b| format!("{b:02x}")).collect();
@@ -137,9 +123,9 @@ pub fn keepalived_steps_down(
         "keepalived heard our advert but did not step down:\n{text}"
     );
     let _ = Command::new("kill")
-        .args(["-TERM", &keepalived.pid().to_string()])
+        .args(["-TERM", &proc.pid().to_string()])
         .output();
-    let _ = keepalived.wait_timeout(Duration::from_secs(5));
+    let _ = proc.wait_timeout(Duration::from_secs(5));
     decode_hex_lines(&String::from_utf8_lossy(&output.stdout))
 }
 

@@ -59,19 +59,30 @@ fn without_dsr_targets_it_is_proxy_mode_and_virt_comes_first() {
     );
 }
 
+/// Both families: a new priority keeps the running group, a new VRID starts another one.
+fn a_priority_change_keeps_the_group<A: Instance>(text: &str) {
+    let group = |text: &str| {
+        Setup::<A>::from_config(&parse(text))
+            .expect("runnable")
+            .expect("an instance")
+    };
+    let a = group(text);
+    assert!(a.same_group(&group(&text.replace("priority 200", "priority 100"))));
+    assert!(!a.same_group(&group(&text.replace("vrid 7", "vrid 8"))));
+}
+
 #[test]
-fn no_vrrp_block_is_none_and_a_priority_change_keeps_the_group() {
+fn without_a_block_or_an_address_of_its_family_an_instance_does_not_run() {
     let without = SEED_NS0A.replace("vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n", "");
     assert_eq!(Setup4::from_config(&parse(&without)), Ok(None));
-    let a = Setup4::from_config(&parse(SEED_NS0A)).unwrap().unwrap();
-    let b = Setup4::from_config(&parse(&SEED_NS0A.replace("priority 200", "priority 100")))
-        .unwrap()
-        .unwrap();
-    assert!(a.same_group(&b));
-    let c = Setup4::from_config(&parse(&SEED_NS0A.replace("vrid 7", "vrid 8")))
-        .unwrap()
-        .unwrap();
-    assert!(!a.same_group(&c));
+    let v4_only = DUAL.replace("enable server 2\n", "");
+    assert_eq!(Setup6::from_config(&parse(&v4_only)), Ok(None));
+}
+
+#[test]
+fn a_priority_change_keeps_the_group_of_either_family() {
+    a_priority_change_keeps_the_group::<Ipv4Addr>(SEED_NS0A);
+    a_priority_change_keeps_the_group::<Ipv6Addr>(DUAL);
 }
 
 #[test]
@@ -134,21 +145,6 @@ fn an_ipv6_server_under_the_block_gets_an_ipv6_instance_with_the_same_vrid() {
     assert_eq!((config.vrid, config.priority), (7, 200));
     assert_eq!(config.version, vrrp::Version::V3);
     assert_eq!(config.primary_address, link_local);
-}
-
-#[test]
-fn no_ipv6_address_no_instance_and_a_priority_change_keeps_it() {
-    let v4_only = DUAL.replace("enable server 2\n", "");
-    assert_eq!(Setup6::from_config(&parse(&v4_only)), Ok(None));
-    let a = Setup6::from_config(&parse(DUAL)).unwrap().unwrap();
-    let b = Setup6::from_config(&parse(&DUAL.replace("priority 200", "priority 100")))
-        .unwrap()
-        .unwrap();
-    assert!(a.same_group(&b));
-    let c = Setup6::from_config(&parse(&DUAL.replace("vrid 7", "vrid 8")))
-        .unwrap()
-        .unwrap();
-    assert!(!a.same_group(&c));
 }
 
 #[test]
