@@ -16,8 +16,9 @@ use std::time::Instant;
 use fulcrum_core::vrrp::{Group, Input, Machine, State};
 use tokio::sync::watch;
 
-use super::instance::{Instance, VrrpSocket};
+use super::instance::Instance;
 use super::runner::{advert_sender, Runner};
+use super::socket::VrrpSocket;
 use super::RETRY;
 use crate::link::{self, Links};
 

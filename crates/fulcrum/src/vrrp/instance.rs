@@ -3,41 +3,21 @@
 //! interval and preemption, always version 3, from the interface's link-local address).
 //!
 //! Contract: [`Instance`] extends the core's [`Family`] (implemented for [`Ipv4Addr`] and
-//! [`Ipv6Addr`]) with what the driver needs per family: its socket ([`VrrpSocket`]), where its
+//! [`Ipv6Addr`]) with what the driver needs per family: its socket ([`VrrpSocket`], see
+//! [`socket`](super::socket)), where its
 //! virtual addresses come from (the network's `virt` or `virt6`, then every active server of the
 //! family), whether it runs and from which primary address, the DSR plane's switch it flips, the
 //! prefix a kernel-held VIP gets, and the names its log lines carry. Everything else (the runner
 //! loop, FAULT, holding the VIPs, the setup) is one generic piece of code for both families.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 use fulcrum_core::model::{Config, Network, Vrrp};
 use fulcrum_core::vrrp::{self, Family};
 
-use super::socket::VrrpSocket4;
+use super::socket::{VrrpSocket, VrrpSocket4};
 use super::socket6::VrrpSocket6;
 use crate::plane::data_plane::VipSwitch;
-
-/// The raw VRRP socket of one family, bound to the group's interface.
-pub trait VrrpSocket: Sized + Send {
-    type Address;
-    /// Needs `CAP_NET_RAW`; the interface must exist.
-    fn open(interface: &str) -> io::Result<Self>;
-    /// The interface's kernel index when the socket was bound (a re-created interface has a
-    /// new one, and this socket hears nothing there).
-    fn index(&self) -> u32;
-    /// The address the kernel sends our adverts from, when the socket decides it (IPv6: the
-    /// link-local address); `None` when the packet carries it (IPv4: the network's `real`).
-    fn own_address(&self) -> Option<Self::Address>;
-    /// Sends one whole advert packet to the family's multicast group on the bound interface.
-    fn send(&self, packet: &[u8]) -> io::Result<()>;
-    /// Sends one whole advert packet to a unicast peer on the bound interface.
-    fn send_to(&self, packet: &[u8], destination: Self::Address) -> io::Result<()>;
-    /// Waits at most `timeout` (at least 1 ms) for one whole packet; `Ok(None)` when none came.
-    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
-}
 
 /// One family's instance of the driver.
 pub trait Instance: Family + Into<IpAddr> {

@@ -57,9 +57,10 @@ use crate::plane::slot::PlaneView;
 pub use show::{show, Status};
 pub use show_json::document;
 
-use instance::{Instance, VrrpSocket};
+use instance::Instance;
 use runner::Runner;
 use setup::Setup;
+use socket::VrrpSocket;
 
 /// The longest the driver sleeps before looking at the stop flag and the configuration.
 const POLL_CAP: Duration = Duration::from_millis(20);

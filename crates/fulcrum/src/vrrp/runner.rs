@@ -22,10 +22,11 @@ use fulcrum_core::vrrp::{Group, Input, Machine, Output};
 use fulcrum_sys::packet::FrameSender;
 use tokio::sync::watch;
 
-use super::instance::{Instance, VrrpSocket};
+use super::instance::Instance;
 use super::notify::Notifier;
 use super::setup::{Mode, Setup};
 use super::show::{self, Status};
+use super::socket::VrrpSocket;
 use super::vip::VipHolder;
 use super::{End, Publisher, POLL_CAP};
 use crate::link::Links;

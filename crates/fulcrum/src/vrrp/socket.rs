@@ -1,5 +1,6 @@
-//! The VRRP socket: a raw IPv4 socket for protocol 112 bound to the group's interface, joined to
-//! 224.0.0.18 there, sending whole IPv4 packets (`IP_HDRINCL`, so the source is the network's
+//! The VRRP socket of either family ([`VrrpSocket`]: what the driver's runner uses), and the
+//! IPv4 one ([`VrrpSocket4`]; the IPv6 one is `socket6.rs`): a raw IPv4 socket for protocol 112
+//! bound to the group's interface, joined to 224.0.0.18 there, sending whole IPv4 packets (`IP_HDRINCL`, so the source is the network's
 //! `real` address and the TTL 255 exactly as `Group::advert_packet` built them) and receiving
 //! whole IPv4 packets (a raw socket delivers the IP header, so `Group::check` sees the TTL).
 //! Multicast loopback is off: our own adverts never come back through this socket. With unicast
@@ -13,7 +14,24 @@ use std::time::Duration;
 use fulcrum_wire::vrrp::MULTICAST_ADDR;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
-use super::instance::VrrpSocket;
+/// The raw VRRP socket of one family, bound to the group's interface.
+pub trait VrrpSocket: Sized + Send {
+    type Address;
+    /// Needs `CAP_NET_RAW`; the interface must exist.
+    fn open(interface: &str) -> io::Result<Self>;
+    /// The interface's kernel index when the socket was bound (a re-created interface has a
+    /// new one, and this socket hears nothing there).
+    fn index(&self) -> u32;
+    /// The address the kernel sends our adverts from, when the socket decides it (IPv6: the
+    /// link-local address); `None` when the packet carries it (IPv4: the network's `real`).
+    fn own_address(&self) -> Option<Self::Address>;
+    /// Sends one whole advert packet to the family's multicast group on the bound interface.
+    fn send(&self, packet: &[u8]) -> io::Result<()>;
+    /// Sends one whole advert packet to a unicast peer on the bound interface.
+    fn send_to(&self, packet: &[u8], destination: Self::Address) -> io::Result<()>;
+    /// Waits at most `timeout` (at least 1 ms) for one whole packet; `Ok(None)` when none came.
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
+}
 
 const IPPROTO_VRRP: i32 = 112;
 

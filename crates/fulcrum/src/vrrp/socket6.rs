@@ -22,7 +22,7 @@ use fulcrum_wire::vrrp::MULTICAST_ADDR_V6;
 use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::instance::VrrpSocket;
+use super::socket::VrrpSocket;
 
 const IPPROTO_VRRP: i32 = 112;
 /// IPv6 traffic class of adverts: precedence "internetwork control", as keepalived sends.
