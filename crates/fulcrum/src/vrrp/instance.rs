@@ -3,11 +3,11 @@
 //! interval and preemption, always version 3, from the interface's link-local address).
 //!
 //! Contract: [`Instance`] extends the core's [`Family`] (implemented for [`Ipv4Addr`] and
-//! [`Ipv6Addr`]) with what the driver needs per family: its socket ([`VrrpSocket`], see
-//! [`socket`](super::socket)), where its
+//! [`Ipv6Addr`]) with what the driver needs per family: its socket ([`VrrpSocket`]), where its
 //! virtual addresses come from (the network's `virt` or `virt6`, then every active server of the
 //! family), whether it runs and from which primary address, the DSR plane's switch it flips, the
-//! prefix a kernel-held VIP gets, and the names its log lines carry. Everything else (the runner
+//! prefix a kernel-held VIP gets, whether DSR adverts leave as frames from the virtual MAC
+//! (IPv4 only: the IPv6 ones leave through the kernel), and the names its log lines carry. Everything else (the runner
 //! loop, FAULT, holding the VIPs, the setup) is one generic piece of code for both families.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
