@@ -16,83 +16,32 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
+bench_name=protect.sh
+bench_driver="$here/protect_bench.py"
+# shellcheck source=lib/netns.sh
+source "$here/lib/netns.sh"
 
-build=1
-keep_workdir=0
-for arg in "$@"; do
-    case "$arg" in
-        -h | --help) exec python3 "$here/protect_bench.py" --help ;;
-        --no-build) build=0 ;;
-        --keep-workdir) keep_workdir=1 ;;
-    esac
-done
-
-die() {
-    echo "protect.sh: $*" >&2
-    exit 1
-}
-
-[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, a raw socket): run it with sudo"
-for pair in ip:iproute2 flock:util-linux nsd:nsd nsd-checkconf:nsd dnsdist:dnsdist dnsperf:dnsperf \
-    dig:bind9-dnsutils python3:python3; do
-    tool="${pair%%:*}"
-    command -v "$tool" >/dev/null 2>&1 || die "missing tool '$tool': apt-get install ${pair#*:}"
-done
+bench_options "$@"
+bench_require_root "network namespaces, a raw socket"
+bench_require_tools ip:iproute2 flock:util-linux nsd:nsd nsd-checkconf:nsd dnsdist:dnsdist \
+    dnsperf:dnsperf dig:bind9-dnsutils python3:python3
 python3 "$here/protect_bench.py" --validate-only "$@" || exit 2
 
-# One benchmark at a time on this machine (shared with bench/proxy.sh).
-lock=/run/lock/fulcrum-bench-proxy.lock
-exec 9>"$lock"
-if ! flock -n 9; then
-    echo "protect.sh: another benchmark holds $lock; waiting (at most 15 min)" >&2
-    flock -w 900 9 || die "gave up waiting for the other run ($lock)"
-fi
+bench_lock
 
 fulcrum_bin="$repo/target/release/fulcrum"
 if [[ $build -eq 1 ]]; then
     command -v cargo >/dev/null 2>&1 ||
-        die "cargo not found: build first with 'cargo build --release -p fulcrum' and pass --no-build"
-    (cd "$repo" && cargo build --release -p fulcrum) || die "release build failed"
+        bench_die "cargo not found: build first with 'cargo build --release -p fulcrum' and pass --no-build"
+    (cd "$repo" && cargo build --release -p fulcrum) || bench_die "release build failed"
 fi
-[[ -x "$fulcrum_bin" ]] || die "$fulcrum_bin is missing: cargo build --release -p fulcrum"
+[[ -x "$fulcrum_bin" ]] || bench_die "$fulcrum_bin is missing: cargo build --release -p fulcrum"
 
 ns="fulcrum-protect-$$"
 workdir="$(mktemp -d /tmp/fulcrum-protect.XXXXXX)"
 cp "$fulcrum_bin" "$workdir/fulcrum"
 
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    if ip netns list 2>/dev/null | grep -qw "$ns"; then
-        # Every process in our own namespace was started by this run; stop them by PID.
-        local pids
-        pids="$(ip netns pids "$ns" 2>/dev/null || true)"
-        if [[ -n "$pids" ]]; then
-            kill -TERM $pids 2>/dev/null || true
-            for _ in 1 2 3 4 5 6 7 8 9 10; do
-                pids="$(ip netns pids "$ns" 2>/dev/null || true)"
-                [[ -z "$pids" ]] && break
-                sleep 0.3
-            done
-            [[ -n "$pids" ]] && kill -KILL $pids 2>/dev/null || true
-        fi
-        ip netns del "$ns" || echo "protect.sh: could not remove namespace $ns" >&2
-    fi
-    if [[ $keep_workdir -eq 1 ]]; then
-        echo "protect.sh: work dir kept: $workdir" >&2
-    else
-        rm -rf "$workdir"
-    fi
-    exit "$status"
-}
-driver=""
-interrupted() {
-    [[ -n "$driver" ]] && kill -TERM "$driver" 2>/dev/null && wait "$driver" 2>/dev/null
-    exit "$1"
-}
-trap cleanup EXIT
-trap 'interrupted 130' INT
-trap 'interrupted 143' TERM
+bench_traps
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
@@ -107,10 +56,4 @@ ip -n "$ns" neigh add 192.168.255.2 lladdr "$sink_mac" dev sink0 nud permanent
 ip -n "$ns" route add 198.18.0.0/15 via 192.168.255.2 dev sink0
 
 echo "protect.sh: fulcrum @ $(git -C "$repo" describe --always --dirty=+uncommitted)" >&2
-ip netns exec "$ns" python3 "$here/protect_bench.py" \
-    --workdir "$workdir" --fulcrum-bin "$workdir/fulcrum" "$@" &
-driver=$!
-status=0
-wait "$driver" || status=$?
-driver=""
-exit "$status"
+bench_run --workdir "$workdir" --fulcrum-bin "$workdir/fulcrum" "$@"

@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netlab::lab::Lab;
@@ -38,6 +38,7 @@ use netlab::{Proc, SeedLab};
 use testkit::process::{read, require_on_path, wait_for_log};
 use testkit::seed_dsr::{ask, require_tools, seed_config_fast, start_seed_agents, Balancer};
 use testkit::seed_dsr6::ask6;
+use testkit::vrrp::Keepalived;
 
 /// `real6` of network 1: where Fulcrum's solicitations leave from (not on any host).
 const REAL6: &str = "fd00:10:235:210::45";
@@ -344,22 +345,8 @@ fn start_rival(lab: &Lab, seed: &SeedLab, dir: &std::path::Path) -> (Proc, std::
          vrrp_instance VI_6 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n  \
          priority 250\n  advert_int 1\n  version 3\n  \
          virtual_ipaddress {\n    fd00:10:235:210::98/64\n  }\n}\n";
-    let conf = dir.join("rival.conf");
-    std::fs::write(&conf, config).expect("write keepalived.conf");
-    let log = dir.join("rival.log");
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let mut command = rival.command("keepalived");
-    command
-        .args(["-n", "-l", "-D", "--vrrp", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.join("rival.pid"))
-        .arg("-r")
-        .arg(dir.join("rival.vrrp.pid"))
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file);
-    (rival.spawn(command).expect("start keepalived"), log)
+    let keepalived = Keepalived::spawn(&rival, dir, "rival", config);
+    (keepalived.proc, keepalived.log)
 }
 
 /// The router's neighbour entry for the IPv6 VIP after asking for it (a ping from the router).

@@ -10,14 +10,13 @@
 //!   lengths and checksums.
 //!
 //! Needs root, iproute2, keepalived and python3 (which sends and receives raw frames with
-//! AF_PACKET, as the wire crate has no sockets). A missing tool fails the test with its name.
+//! AF_PACKET, as the wire crate has no sockets; see `wire_keepalived/peer.rs`, shared with the
+//! IPv4 test). A missing tool fails the test with its name.
 //!
 //! It tests `fulcrum-wire` but lives with the daemon's integration tests (root, real peers), so
 //! `cargo test -p fulcrum-wire` runs as any user.
 
 use std::net::Ipv6Addr;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use fulcrum_wire::ethernet::{self, EtherType, EthernetAddress};
 use fulcrum_wire::icmpv6::{self, Repr as Icmpv6Repr};
@@ -25,7 +24,8 @@ use fulcrum_wire::ipv6::{self, next_header};
 use fulcrum_wire::{nd, vrrp, Result as WireResult};
 use netlab::Lab;
 
-use testkit::process::{require_on_path, wait_for_log};
+#[path = "wire_keepalived/peer.rs"]
+mod peer;
 
 /// The link-local address our adverts come from (the EUI-64 of 02:00:00:00:00:44; the peer's
 /// kernel need not own it, the frames are raw).
@@ -49,60 +49,25 @@ fn fulcrum_advert(priority: u8) -> WireResult<Vec<u8>> {
         traffic_class: 0xc0,
         flow_label: 0,
     };
-    let eth = ethernet::Repr {
-        src_addr: EthernetAddress::vrrp_virtual_v6(7),
-        dst_addr: EthernetAddress::ipv6_multicast(vrrp::MULTICAST_ADDR_V6),
-        ethertype: EtherType::Ipv6,
-    };
-    let mut frame = vec![0u8; ethernet::HEADER_LEN + ip.buffer_len()];
-    eth.emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]))?;
-    let packet = &mut frame[ethernet::HEADER_LEN..];
-    advert.emit(
-        &mut packet[ipv6::HEADER_LEN..],
-        FULCRUM_LL,
-        vrrp::MULTICAST_ADDR_V6,
-    )?;
-    ip.emit(&mut ipv6::Packet::new_unchecked(packet))?;
-    Ok(frame)
-}
-
-/// Python that listens on eth0 for `listen` seconds printing each IPv6 frame carrying VRRP or
-/// ICMPv6 in hex, then sends `frame` `count` times, `gap` seconds apart.
-const PEER_SCRIPT: &str = r#"
-import socket, sys, time
-listen, frame, count, gap = float(sys.argv[1]), bytes.fromhex(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86dd))
-s.bind(("eth0", 0))
-s.settimeout(0.05)
-end = time.time() + listen
-while time.time() < end:
-    try:
-        data = s.recv(2048)
-    except socket.timeout:
-        continue
-    if len(data) > 20 and data[20] in (112, 58):
-        print(data.hex(), flush=True)
-for _ in range(count):
-    s.send(frame)
-    time.sleep(gap)
-"#;
-
-fn decode_hex_lines(text: &str) -> Vec<Vec<u8>> {
-    text.lines()
-        .filter_map(|line| {
-            (0..line.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(line.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .collect()
+    peer::ethernet_frame(
+        EthernetAddress::vrrp_virtual_v6(7),
+        EthernetAddress::ipv6_multicast(vrrp::MULTICAST_ADDR_V6),
+        EtherType::Ipv6,
+        ip.buffer_len(),
+        |packet| {
+            advert.emit(
+                &mut packet[ipv6::HEADER_LEN..],
+                FULCRUM_LL,
+                vrrp::MULTICAST_ADDR_V6,
+            )?;
+            ip.emit(&mut ipv6::Packet::new_unchecked(packet))
+        },
+    )
 }
 
 #[test]
 fn keepalived_ipv6_and_fulcrum_adverts_interoperate() {
-    for tool in ["ip", "keepalived", "python3"] {
-        require_on_path(tool);
-    }
+    peer::require_tools();
     let scratch = tempfile::tempdir().expect("scratch directory");
     let lab = Lab::new("vrrpka6");
     let keepalived_ns = lab.netns("ka").expect("namespace");
@@ -130,48 +95,26 @@ fn keepalived_ipv6_and_fulcrum_adverts_interoperate() {
          vrrp_instance VI_6 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 7\n  \
          priority 100\n  advert_int 1\n  version 3\n  \
          virtual_ipaddress {\n    fd00:1::100/64\n  }\n}\n";
-    let conf = scratch.path().join("keepalived.conf");
-    std::fs::write(&conf, config).expect("write keepalived.conf");
-    let log = scratch.path().join("keepalived.log");
-    let log_file = std::fs::File::create(&log).expect("log file");
-    let mut command = keepalived_ns.command("keepalived");
-    command
-        .args(["-n", "-l", "-D", "--vrrp", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(scratch.path().join("keepalived.pid"))
-        .arg("-r")
-        .arg(scratch.path().join("vrrp.pid"))
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file);
-    let keepalived = keepalived_ns.spawn(command).expect("start keepalived");
-    wait_for_log(&log, "Entering MASTER STATE", Duration::from_secs(15));
-
-    let frame = fulcrum_advert(200).expect("build advert");
-    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-    let output = peer_ns
-        .exec(&["python3", "-c", PEER_SCRIPT, "2.5", &hex, "5", "1"])
-        .expect("run python3 in the peer namespace");
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let frames = peer::keepalived_steps_down(
+        scratch.path(),
+        &keepalived_ns,
+        config,
+        &peer_ns,
+        &peer::Capture {
+            ethertype: 0x86dd,
+            offset: 20,
+            protocols: &[next_header::VRRP, next_header::ICMPV6],
+        },
+        &peer::Send {
+            listen_s: 2.5,
+            frame: fulcrum_advert(200).expect("build advert"),
+            count: 5,
+            gap_s: 1.0,
+        },
     );
-    let text = wait_for_log(&log, "with higher priority 200", Duration::from_secs(5));
-    let master_at = text.find("Entering MASTER STATE").unwrap_or(0);
-    assert!(
-        text[master_at..].contains("Entering BACKUP STATE"),
-        "keepalived heard our advert but did not step down:\n{text}"
-    );
-    let _ = Command::new("kill")
-        .args(["-TERM", &keepalived.pid().to_string()])
-        .output();
-    let _ = keepalived.wait_timeout(Duration::from_secs(5));
-
     // What keepalived sent, read with our decoders.
     let mut adverts = 0;
-    for bytes in decode_hex_lines(&String::from_utf8_lossy(&output.stdout)) {
+    for bytes in frames {
         let eth = ethernet::Frame::new_checked(&bytes[..]).expect("ethernet");
         let ip = ipv6::Packet::new_checked(eth.payload()).expect("ipv6");
         let ip_repr = ipv6::Repr::parse(&ip).expect("ipv6 header");

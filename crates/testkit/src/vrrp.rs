@@ -2,7 +2,7 @@
 //! node's namespace (killed by PID when the lab drops, also on panic), `show vrrp` read through
 //! the real `fulcrum control`, and waits on logs and states.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -207,7 +207,6 @@ impl Keepalived {
         group: Group,
         extra: &str,
     ) -> Keepalived {
-        require("keepalived");
         let advert_int = format!("{}", f64::from(group.advert_ms) / 1000.0);
         let config = format!(
             "global_defs {{\n  router_id {name}\n}}\n\
@@ -216,17 +215,24 @@ impl Keepalived {
              virtual_ipaddress {{\n    {VIP}/32\n  }}\n{extra}}}\n",
             group.version
         );
-        let conf = link.path(&format!("{name}.keepalived.conf"));
+        Keepalived::spawn(ns, link.dir.path(), name, &config)
+    }
+
+    /// keepalived with `config` (VRRP only, in the foreground) in `ns`; its configuration, log
+    /// and PID files are `dir/NAME.keepalived.*` and `dir/NAME.vrrp.pid`.
+    pub fn spawn(ns: &Ns, dir: &Path, name: &str, config: &str) -> Keepalived {
+        require("keepalived");
+        let conf = dir.join(format!("{name}.keepalived.conf"));
         std::fs::write(&conf, config).expect("write keepalived.conf");
-        let log = link.path(&format!("{name}.keepalived.log"));
+        let log = dir.join(format!("{name}.keepalived.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let vrrp_pidfile = link.path(&format!("{name}.vrrp.pid"));
+        let vrrp_pidfile = dir.join(format!("{name}.vrrp.pid"));
         let mut command = ns.command("keepalived");
         command
             .args(["-n", "-l", "-D", "--vrrp", "-f"])
             .arg(&conf)
             .arg("-p")
-            .arg(link.path(&format!("{name}.keepalived.pid")))
+            .arg(dir.join(format!("{name}.keepalived.pid")))
             .arg("-r")
             .arg(&vrrp_pidfile)
             .stdin(Stdio::null())

@@ -6,18 +6,23 @@
 //! sockets are opened on it (a re-created interface has a new index: sockets bound to the old
 //! one would hear and send nothing) and the machine rejoins as on startup; a failed open is
 //! retried every second, in FAULT meanwhile. An interface re-created between two looks (a new
-//! index while not in FAULT) goes through FAULT too. Without a watcher nothing happens here.
+//! index while not in FAULT) goes through FAULT too. A socket that comes back with another
+//! source address of its own (IPv6: a re-created interface with another MAC has another
+//! link-local address) is a new primary address: the machine and group start afresh from it.
+//! Without a watcher nothing happens here. The same code serves both families.
 
 use std::time::Instant;
 
-use fulcrum_core::vrrp::{Input, State};
+use fulcrum_core::vrrp::{Group, Input, Machine, State};
 use tokio::sync::watch;
 
+use super::instance::Instance;
+use super::runner::{advert_sender, Runner};
 use super::socket::VrrpSocket;
-use super::{advert_sender, Runner, RETRY};
+use super::RETRY;
 use crate::link::{self, Links};
 
-impl Runner {
+impl<A: Instance> Runner<A> {
     /// Looks at the link watcher's latest table and follows the group's interface.
     pub(super) fn follow_link(&mut self, links: &mut watch::Receiver<Links>) {
         let changed = links.has_changed().unwrap_or(false);
@@ -32,9 +37,9 @@ impl Runner {
             None => self.reopen_at = None,
             Some(index) => {
                 let moved =
-                    index.is_some_and(|i| self.socket.as_ref().map(VrrpSocket::index) != Some(i));
+                    index.is_some_and(|i| self.socket.as_ref().map(A::Socket::index) != Some(i));
                 if !in_fault && moved {
-                    tracing::info!("vrrp: {} was re-created", self.setup.interface);
+                    tracing::info!("{}: {} was re-created", A::NAME, self.setup.interface);
                     self.enter_fault();
                 }
                 if self.machine.state() == State::Fault {
@@ -46,7 +51,8 @@ impl Runner {
 
     fn enter_fault(&mut self) {
         tracing::warn!(
-            "vrrp: {} is down or gone: FAULT until it is back",
+            "{}: {} is down or gone: FAULT until it is back",
+            A::NAME,
             self.setup.interface
         );
         self.socket = None;
@@ -57,22 +63,31 @@ impl Runner {
     }
 
     fn leave_fault(&mut self) {
-        match VrrpSocket::open(&self.setup.interface) {
+        match A::Socket::open(&self.setup.interface) {
             Ok(socket) => {
+                let config = self.setup.machine_on(socket.own_address());
                 tracing::info!(
-                    "vrrp: {} is back (index {}): rejoining",
+                    "{}: {} is back (index {}, from {}): rejoining",
+                    A::NAME,
                     self.setup.interface,
-                    socket.index()
+                    socket.index(),
+                    config.primary_address
                 );
                 self.socket = Some(socket);
                 self.frames = advert_sender(&self.setup);
                 self.reopen_at = None;
-                self.machine.handle_input(Instant::now(), Input::LinkUp);
+                if config.primary_address == self.machine.config().primary_address {
+                    self.machine.handle_input(Instant::now(), Input::LinkUp);
+                } else {
+                    self.machine = Machine::new(config.clone());
+                    self.group = Group::new(&config);
+                    self.machine.handle_input(Instant::now(), Input::Startup);
+                }
                 self.carry_out();
             }
             Err(e) => {
                 if self.reopen_at.is_none() {
-                    tracing::warn!("vrrp: cannot open the socket again, retrying: {e}");
+                    tracing::warn!("{}: cannot open the socket again, retrying: {e}", A::NAME);
                 }
                 self.reopen_at = Some(Instant::now() + RETRY);
             }

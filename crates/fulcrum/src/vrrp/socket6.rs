@@ -22,6 +22,8 @@ use fulcrum_wire::vrrp::MULTICAST_ADDR_V6;
 use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::socket::VrrpSocket;
+
 const IPPROTO_VRRP: i32 = 112;
 /// IPv6 traffic class of adverts: precedence "internetwork control", as keepalived sends.
 const ADVERT_TCLASS: u32 = 0xc0;
@@ -47,10 +49,12 @@ pub fn link_local_of(interface: &str) -> io::Result<Ipv6Addr> {
         })
 }
 
-impl VrrpSocket6 {
+impl VrrpSocket for VrrpSocket6 {
+    type Address = Ipv6Addr;
+
     /// Needs `CAP_NET_RAW`; the interface must exist and have a usable link-local address
     /// (not tentative: binding waits for duplicate address detection to end).
-    pub fn open(interface: &str) -> io::Result<VrrpSocket6> {
+    fn open(interface: &str) -> io::Result<VrrpSocket6> {
         let context = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
         let index = fulcrum_sys::packet::interface_index(interface)
             .map_err(|e| context(&format!("interface {interface}"), e))?;
@@ -90,27 +94,33 @@ impl VrrpSocket6 {
     }
 
     /// The interface's kernel index when the socket was bound.
-    pub fn index(&self) -> u32 {
+    fn index(&self) -> u32 {
         self.index
     }
 
-    /// The source of our adverts, and our primary address in the election.
-    pub fn link_local(&self) -> Ipv6Addr {
-        self.link_local
+    /// The link-local address: the source of our adverts, and our primary address in the
+    /// election.
+    fn own_address(&self) -> Option<Ipv6Addr> {
+        Some(self.link_local)
     }
 
     /// Sends the message of one whole IPv6 packet to ff02::12 on the bound interface.
-    pub fn send(&self, packet: &[u8]) -> io::Result<()> {
+    fn send(&self, packet: &[u8]) -> io::Result<()> {
+        self.send_to(packet, MULTICAST_ADDR_V6)
+    }
+
+    /// Sends the message of one whole IPv6 packet to `destination` on the bound interface.
+    fn send_to(&self, packet: &[u8], destination: Ipv6Addr) -> io::Result<()> {
         let message = packet
             .get(ipv6::HEADER_LEN..)
             .ok_or_else(|| io::Error::other("advert shorter than an IPv6 header"))?;
-        let to = SockAddr::from(SocketAddrV6::new(MULTICAST_ADDR_V6, 0, 0, self.index));
+        let to = SockAddr::from(SocketAddrV6::new(destination, 0, 0, self.index));
         self.socket.send_to(message, &to).map(|_| ())
     }
 
     /// Waits at most `timeout` (at least 1 ms) for one packet and writes it into `buf` as a whole
     /// IPv6 packet (see the module doc); `Ok(None)` when none came.
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         self.socket
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         let Some(body) = buf.get_mut(ipv6::HEADER_LEN..) else {
@@ -134,7 +144,9 @@ impl VrrpSocket6 {
             .map_err(|e| io::Error::other(format!("rebuilding the IPv6 header: {e:?}")))?;
         Ok(Some(ipv6::HEADER_LEN + len))
     }
+}
 
+impl VrrpSocket6 {
     /// One message into `body`: its source, destination, hop limit and length.
     fn recv_message(&self, body: &mut [u8]) -> io::Result<Option<(Ipv6Addr, Ipv6Addr, u8, usize)>> {
         let mut control = nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::c_int);

@@ -1,41 +1,42 @@
-//! Holding and releasing the virtual addresses, in the mode the configuration asks for.
+//! Holding and releasing one instance's virtual addresses, in the mode the configuration asks
+//! for, the same way for both families.
 //!
-//! - DSR: the DSR plane answers ARP for the VIPs with the virtual MAC and forwards their
-//!   traffic while its [`VipSwitch`] is on; switching it on also makes the plane send
-//!   gratuitous ARP. The daemon hands the driver a view of that plane's slot; the plane may
-//!   start after the driver, so the driver calls [`VipHolder::enforce`] on every turn of its
-//!   loop.
-//! - Proxy: the kernel holds each VIP as a /32 on the interface (added and removed through
-//!   rtnetlink, as `ip addr add`/`del` would, so the proxy's sockets bound with `IP_FREEBIND`
-//!   receive its traffic); on taking them the driver sends one gratuitous ARP per VIP from the
-//!   interface's own MAC, so neighbours forget the old master at once. Releasing an address that is not there is not an error (a stale VIP from
-//!   a previous run is released at startup this way).
+//! - DSR: the DSR plane answers ARP (IPv6: Neighbor Solicitations) for the VIPs with the
+//!   virtual MAC and forwards their traffic while its [`VipSwitch`] for the family is on
+//!   ([`Instance::set_active`]); switching it on also makes the plane announce them. The daemon
+//!   hands the driver a view of that plane's slot; the plane may start after the driver, so the
+//!   driver calls [`VipHolder::enforce`] on every turn of its loop.
+//! - Proxy: the kernel holds each VIP as a /32 (IPv6: a /128, added without duplicate address
+//!   detection so it answers at once) on the interface, added and removed through rtnetlink as
+//!   `ip addr add`/`del` would, so the proxy's sockets bound with `IP_FREEBIND` receive its
+//!   traffic; on taking them the driver sends one announcement per VIP from the interface's own
+//!   MAC (gratuitous ARP, or an unsolicited Neighbor Advertisement as keepalived sends it), so
+//!   neighbours forget the old master at once. Releasing an address that is not there is not an
+//!   error (a stale VIP from a previous run is released at startup this way).
 
-use std::net::Ipv4Addr;
-
-use fulcrum_wire::arp;
 use fulcrum_wire::ethernet::EthernetAddress;
 
+use super::instance::Instance;
 use super::setup::Mode;
 use crate::plane::data_plane::VipSwitch;
 use crate::plane::slot::PlaneView;
 
-pub struct VipHolder {
+pub struct VipHolder<A: Instance> {
     mode: Mode,
     interface: String,
-    addresses: Vec<Ipv4Addr>,
+    addresses: Vec<A>,
     held: bool,
     /// The plane that answers for the VIPs in DSR mode, once it runs.
     switch: PlaneView<dyn VipSwitch>,
 }
 
-impl VipHolder {
+impl<A: Instance> VipHolder<A> {
     pub fn new(
         mode: Mode,
         interface: &str,
-        addresses: &[Ipv4Addr],
+        addresses: &[A],
         switch: PlaneView<dyn VipSwitch>,
-    ) -> VipHolder {
+    ) -> VipHolder<A> {
         VipHolder {
             mode,
             interface: interface.to_string(),
@@ -53,7 +54,7 @@ impl VipHolder {
                 for vip in &self.addresses {
                     self.ip_addr("add", *vip);
                 }
-                self.gratuitous_arp_for(&self.addresses);
+                self.announce(&self.addresses);
             }
         }
     }
@@ -71,16 +72,16 @@ impl VipHolder {
     }
 
     /// A new address list while the group runs. Proxy mode while holding: the new addresses are
-    /// added (with a gratuitous ARP each) and the dropped ones removed, the others untouched, so
+    /// added (with an announcement each) and the dropped ones removed, the others untouched, so
     /// the VIPs that stay never leave the interface. DSR: the plane's own snapshot carries the
     /// servers' addresses.
-    pub fn set_addresses(&mut self, addresses: &[Ipv4Addr]) {
-        let added: Vec<Ipv4Addr> = addresses
+    pub fn set_addresses(&mut self, addresses: &[A]) {
+        let added: Vec<A> = addresses
             .iter()
             .filter(|a| !self.addresses.contains(a))
             .copied()
             .collect();
-        let removed: Vec<Ipv4Addr> = self
+        let removed: Vec<A> = self
             .addresses
             .iter()
             .filter(|a| !addresses.contains(a))
@@ -96,14 +97,14 @@ impl VipHolder {
         for vip in &added {
             self.ip_addr("add", *vip);
         }
-        self.gratuitous_arp_for(&added);
+        self.announce(&added);
     }
 
     /// What the node holds now: DSR, the plane's switch (when the plane runs); proxy, whether
     /// the addresses were added.
     pub fn holds(&self) -> bool {
         match (self.mode, self.switch.current()) {
-            (Mode::Dsr, Some(plane)) => plane.is_active(),
+            (Mode::Dsr, Some(plane)) => A::is_active(&*plane),
             _ => self.held,
         }
     }
@@ -114,51 +115,60 @@ impl VipHolder {
             return;
         }
         if let Some(plane) = self.switch.current() {
-            if plane.is_active() != self.held {
-                plane.set_active(self.held);
+            if A::is_active(&*plane) != self.held {
+                A::set_active(&*plane, self.held);
             }
         }
     }
 
-    /// `ip addr add|del VIP/32 dev IF`, through rtnetlink (no process to start while a
-    /// takeover waits on it).
-    fn ip_addr(&self, verb: &str, vip: Ipv4Addr) {
+    /// `ip addr add|del VIP/32 dev IF` (IPv6: `/128 ... nodad`), through rtnetlink (no
+    /// process to start while a takeover waits on it).
+    fn ip_addr(&self, verb: &str, vip: A) {
         use fulcrum_sys::netlink::{addr_add, addr_del, Change};
+        let (name, prefix) = (A::NAME, A::HOST_PREFIX);
         let result = if verb == "add" {
-            addr_add(&self.interface, vip, 32)
+            addr_add(&self.interface, vip, prefix)
         } else {
-            addr_del(&self.interface, vip, 32)
+            addr_del(&self.interface, vip, prefix)
         };
         match result {
-            Ok(Change::Done) => tracing::info!("vrrp: {verb} {vip}/32 on {}", self.interface),
+            Ok(Change::Done) => {
+                tracing::info!("{name}: {verb} {vip}/{prefix} on {}", self.interface)
+            }
             // "add" of a present address and "del" of an absent one are the wanted state.
             Ok(Change::AlreadySo) => {}
-            Err(e) => tracing::error!("vrrp: ip addr {verb} {vip}/32 dev {}: {e}", self.interface),
+            Err(e) => tracing::error!(
+                "{name}: ip addr {verb} {vip}/{prefix} dev {}: {e}",
+                self.interface
+            ),
         }
     }
 
-    fn gratuitous_arp_for(&self, addresses: &[Ipv4Addr]) {
+    /// One announcement per address from the interface's own MAC ([`Family::announcements`]).
+    ///
+    /// [`Family::announcements`]: fulcrum_core::vrrp::Family::announcements
+    fn announce(&self, addresses: &[A]) {
         if addresses.is_empty() {
             return;
         }
+        let (name, what) = (A::NAME, A::ANNOUNCEMENT);
         let mac = match fulcrum_sys::packet::interface_mac(&self.interface) {
             Ok(mac) => EthernetAddress(mac),
             Err(e) => {
-                tracing::warn!("vrrp: no gratuitous ARP on {}: {e}", self.interface);
+                tracing::warn!("{name}: no {what} on {}: {e}", self.interface);
                 return;
             }
         };
         let sender = match fulcrum_sys::packet::FrameSender::open(&self.interface) {
             Ok(sender) => sender,
             Err(e) => {
-                tracing::warn!("vrrp: no gratuitous ARP on {}: {e}", self.interface);
+                tracing::warn!("{name}: no {what} on {}: {e}", self.interface);
                 return;
             }
         };
-        for vip in addresses {
-            let frame = arp::Repr::gratuitous(mac, *vip).to_frame(mac, EthernetAddress::BROADCAST);
+        for (vip, frame) in addresses.iter().zip(A::announcements(mac, addresses)) {
             if let Err(e) = sender.send(&frame) {
-                tracing::warn!("vrrp: gratuitous ARP for {vip}: {e}");
+                tracing::warn!("{name}: {what} for {vip}: {e}");
             }
         }
     }
