@@ -10,7 +10,8 @@
 //!   and no target up, as `show announce` says; starting it again announces it again;
 //! - `promtool check metrics` passes on each scrape, the status JSON carries the same, and a
 //!   real headless Chromium, run inside the namespace, renders the page's Announce section with
-//!   the withdrawn VIP, its reason and the join state.
+//!   the withdrawn VIP, its reason and the join state (a screenshot goes to
+//!   `target/status-page-announce.png` for a person to look at).
 //!
 //! Needs root, iproute2, bind9, promtool and chromium. Everything runs inside the lab's
 //! namespaces (the browser too, with no route out); every process is killed by PID and every
@@ -204,8 +205,9 @@ impl Node {
         serde_json::from_str(&body).expect("status JSON")
     }
 
-    /// The page's DOM after Chromium ran its scripts for a few polls, inside the namespace.
-    fn page_dom(&self) -> String {
+    /// Chromium, inside the namespace, on the page after its scripts ran for a few polls, with
+    /// `output` (`--dump-dom`, `--screenshot=FILE`); its stdout.
+    fn chromium(&self, output: &str) -> String {
         let profile = tempfile::tempdir().expect("browser profile");
         let output = self
             .ns
@@ -224,7 +226,8 @@ impl Node {
                 "--proxy-server=http://127.0.0.1:9",
                 &format!("--user-data-dir={}", profile.path().display()),
                 "--virtual-time-budget=3000",
-                "--dump-dom",
+                "--window-size=1100,520",
+                output,
                 &format!("http://{METRICS}/"),
             ])
             .expect("run chromium (Debian package chromium)");
@@ -289,7 +292,7 @@ fn the_gauges_and_the_page_follow_the_announcement_and_the_join() {
     assert_eq!(status["announce"][0]["reason"], "no target up", "{status}");
     assert_eq!(status["announce"][0]["targets_up"], 0, "{status}");
 
-    let dom = node.page_dom();
+    let dom = node.chromium("--dump-dom");
     let row = dom
         .split("<tr data-server=\"1\"")
         .nth(1)
@@ -307,6 +310,16 @@ fn the_gauges_and_the_page_follow_the_announcement_and_the_join() {
     assert!(
         dom.contains("sync join: nobody-answered"),
         "the join state is not on the page:\n{dom}"
+    );
+
+    // For a person to look at: the page of a node whose VIP is withdrawn.
+    let shot = testkit::repo_root().join("target/status-page-announce.png");
+    node.chromium(&format!("--screenshot={}", shot.display()));
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot in {}",
+        shot.display()
     );
 
     bind9 = start_target(&node.ns);
