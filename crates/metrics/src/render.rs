@@ -15,6 +15,8 @@ use prometheus_client::registry::Registry;
 
 use crate::snapshot::{Histogram, Snapshot, VrrpSample};
 
+mod announce;
+
 /// The `Content-Type` of what [`render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -342,6 +344,7 @@ impl Collector for SnapshotCollector {
                 .iter()
                 .map(|(event, n)| (id("event", event), *n)),
         )?;
+        announce::encode(&mut e, s)?;
         Ok(())
     }
 }

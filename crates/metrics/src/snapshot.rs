@@ -24,6 +24,104 @@ pub struct Snapshot {
     pub dsr_frames: Vec<(String, u64)>,
     /// The rate-limit tables of each plane (empty while no server has a limit).
     pub rate_tables: Vec<RateTableSample>,
+    /// Each announced server's verdict, as `show announce` gives it; `None` without an
+    /// `announce` block.
+    pub announce: Option<Vec<AnnounceSample>>,
+    /// Whether a node that waits for its sync peers' session table before announcing has it;
+    /// `None` where nothing is waited for (no `syncpeer`, or a `vrrp` block).
+    pub sync_join: Option<SyncJoin>,
+}
+
+/// One announced server (active-active nodes): what the node tells its routing daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceSample {
+    pub server: u32,
+    /// The server's VIP (`None` when the `announce` block names a server the configuration
+    /// lacks).
+    pub vip: Option<String>,
+    pub state: AnnounceState,
+    /// Why it is withdrawn, in `show announce`'s words (`no target up`, ...).
+    pub reason: Option<String>,
+    /// Enabled targets of the server that are operational.
+    pub targets_up: u64,
+}
+
+/// Where a server's VIP stands with the routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceState {
+    /// Held on the announce interface: the routing daemon exports it.
+    Announced,
+    /// Servable, but not on the interface yet (the settle time, or the kernel refused it).
+    Pending,
+    /// Not announced, for the sample's reason.
+    Withdrawn,
+}
+
+impl AnnounceState {
+    pub const ALL: [AnnounceState; 3] = [
+        AnnounceState::Announced,
+        AnnounceState::Pending,
+        AnnounceState::Withdrawn,
+    ];
+
+    /// The state's name as `show announce` and the metrics' `state` label give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnnounceState::Announced => "announced",
+            AnnounceState::Pending => "pending",
+            AnnounceState::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The state of `show announce`'s JSON `state` word.
+    pub fn from_name(name: &str) -> Option<AnnounceState> {
+        AnnounceState::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// A node's join state: whether it holds a sync peer's full session table (announcing waits
+/// for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncJoin {
+    pub state: JoinState,
+    /// The peer whose full table arrived (`Synced`).
+    pub from: Option<String>,
+}
+
+/// The join states, named as `show sync`'s JSON `joined` field names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinState {
+    /// No peer to wait for.
+    Alone,
+    /// A peer's full table arrived.
+    Synced,
+    /// No peer answered in time: the first node up.
+    NobodyAnswered,
+    /// Still waiting (also while the sync driver cannot run): every VIP is withheld.
+    Waiting,
+}
+
+impl JoinState {
+    pub const ALL: [JoinState; 4] = [
+        JoinState::Alone,
+        JoinState::Synced,
+        JoinState::NobodyAnswered,
+        JoinState::Waiting,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinState::Alone => "alone",
+            JoinState::Synced => "synced",
+            JoinState::NobodyAnswered => "nobody-answered",
+            JoinState::Waiting => "waiting",
+        }
+    }
+
+    /// The node may announce.
+    pub fn joined(self) -> bool {
+        self != JoinState::Waiting
+    }
 }
 
 /// One rate-limit table: a server's `ratelimit` or `anylimit` on one plane.

@@ -27,6 +27,24 @@ struct Status<'a> {
     sync: Option<Sync>,
     drops: Vec<Drop<'a>>,
     dsr_frames: Vec<Frames<'a>>,
+    announce: Option<Vec<Announce<'a>>>,
+    sync_join: Option<Join<'a>>,
+}
+
+#[derive(Serialize)]
+struct Announce<'a> {
+    server: u32,
+    vip: Option<&'a str>,
+    state: &'static str,
+    reason: Option<&'a str>,
+    targets_up: u64,
+}
+
+#[derive(Serialize)]
+struct Join<'a> {
+    state: &'static str,
+    joined: bool,
+    from: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -167,6 +185,23 @@ pub fn status(snapshot: &Snapshot) -> String {
                 count: *count,
             })
             .collect(),
+        announce: snapshot.announce.as_ref().map(|servers| {
+            servers
+                .iter()
+                .map(|a| Announce {
+                    server: a.server,
+                    vip: a.vip.as_deref(),
+                    state: a.state.name(),
+                    reason: a.reason.as_deref(),
+                    targets_up: a.targets_up,
+                })
+                .collect()
+        }),
+        sync_join: snapshot.sync_join.as_ref().map(|j| Join {
+            state: j.state.name(),
+            joined: j.state.joined(),
+            from: j.from.as_deref(),
+        }),
     };
     // Plain structs of numbers, strings and options: serializing them cannot fail.
     serde_json::to_string(&status).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -175,7 +210,9 @@ pub fn status(snapshot: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{CheckSample, VrrpSample, VrrpState};
+    use crate::snapshot::{
+        AnnounceSample, AnnounceState, CheckSample, JoinState, SyncJoin, VrrpSample, VrrpState,
+    };
     use std::time::Duration;
 
     #[test]
@@ -216,6 +253,47 @@ mod tests {
         assert_eq!(json["vrrp"]["state"], "backup");
         assert_eq!(json["vrrp"]["master"], "10.0.0.2");
         assert!(json["sync"].is_null());
+        assert!(json["announce"].is_null() && json["sync_join"].is_null());
+    }
+
+    #[test]
+    fn announce_and_join_state_are_in_the_json() {
+        let snapshot = Snapshot {
+            announce: Some(vec![
+                AnnounceSample {
+                    server: 1,
+                    vip: Some("10.255.0.53".into()),
+                    state: AnnounceState::Announced,
+                    reason: None,
+                    targets_up: 2,
+                },
+                AnnounceSample {
+                    server: 2,
+                    vip: Some("10.255.0.54".into()),
+                    state: AnnounceState::Withdrawn,
+                    reason: Some("no target up".into()),
+                    targets_up: 0,
+                },
+            ]),
+            sync_join: Some(SyncJoin {
+                state: JoinState::Synced,
+                from: Some("10.1.0.11".into()),
+            }),
+            ..Snapshot::default()
+        };
+        let json: serde_json::Value = serde_json::from_str(&status(&snapshot)).expect("valid JSON");
+        let a = &json["announce"];
+        assert_eq!(a[0]["server"], 1);
+        assert_eq!(a[0]["vip"], "10.255.0.53");
+        assert_eq!(a[0]["state"], "announced");
+        assert!(a[0]["reason"].is_null());
+        assert_eq!(a[0]["targets_up"], 2);
+        assert_eq!(a[1]["state"], "withdrawn");
+        assert_eq!(a[1]["reason"], "no target up");
+        assert_eq!(a[1]["targets_up"], 0);
+        assert_eq!(json["sync_join"]["state"], "synced");
+        assert_eq!(json["sync_join"]["joined"], true);
+        assert_eq!(json["sync_join"]["from"], "10.1.0.11");
     }
 
     #[test]

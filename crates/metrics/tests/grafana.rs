@@ -34,6 +34,17 @@ fn every_family() -> Snapshot {
         }),
         sync: Some(SyncSample::default()),
         dsr_frames: vec![("frames-in".into(), 0)],
+        announce: Some(vec![AnnounceSample {
+            server: 1,
+            vip: Some("10.255.0.53".into()),
+            state: AnnounceState::Withdrawn,
+            reason: Some("no target up".into()),
+            targets_up: 0,
+        }]),
+        sync_join: Some(SyncJoin {
+            state: JoinState::Waiting,
+            from: None,
+        }),
         ..Snapshot::default()
     }
 }

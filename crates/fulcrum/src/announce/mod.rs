@@ -83,12 +83,7 @@ impl AnnounceInputs {
 
     /// `Ok`: nothing to wait for, or joined (how); `Err`: why the node waits (`show announce`).
     pub fn joined(&self, config: &Config) -> Result<String, String> {
-        let gated = config.vrrp.is_none()
-            && config
-                .networks
-                .values()
-                .any(|n| n.registered && n.enabled && !n.syncpeers.is_empty());
-        if !gated {
+        if !waits_for_sync(config) {
             return Ok("no syncpeer to wait for".to_string());
         }
         match &*self.sync.borrow() {
@@ -99,6 +94,16 @@ impl AnnounceInputs {
             crate::sync::Published::Off(why) => Err(format!("sync not running: {why}")),
         }
     }
+}
+
+/// Whether a node with `config` waits for a sync peer's session table before it announces:
+/// it has `syncpeer`s and no `vrrp` block (where VRRP decides who serves).
+pub fn waits_for_sync(config: &Config) -> bool {
+    config.vrrp.is_none()
+        && config
+            .networks
+            .values()
+            .any(|n| n.registered && n.enabled && !n.syncpeers.is_empty())
 }
 
 /// Whether `server` is balanced by the DSR plane (one of its targets has `dsr enable`); the

@@ -13,8 +13,9 @@ use fulcrum_core::model::Config;
 use fulcrum_core::stats::{Counters, DropReason};
 use fulcrum_core::vrrp::{AdvertDrop, State};
 use fulcrum_metrics::{
-    BuildInfo, CheckSample, DropSample, Histogram, Listener, RateTableSample, ServerSample,
-    Snapshot, SnapshotSource, SyncSample, TargetSample, VrrpSample, VrrpState,
+    AnnounceSample, AnnounceState, BuildInfo, CheckSample, DropSample, Histogram, JoinState,
+    Listener, RateTableSample, ServerSample, Snapshot, SnapshotSource, SyncJoin, SyncSample,
+    TargetSample, VrrpSample, VrrpState,
 };
 use tokio::task::JoinHandle;
 
@@ -122,7 +123,44 @@ pub fn collect(daemon: &Daemon) -> Snapshot {
     }
     vrrp(&mut snapshot, daemon);
     sync(&mut snapshot, daemon);
+    announce(&mut snapshot, daemon, &config);
     snapshot
+}
+
+/// Each announced server's verdict, from the decision `show announce` prints (the same
+/// function, so the two never disagree), and the join state that decision waits for.
+fn announce(snapshot: &mut Snapshot, daemon: &Daemon, config: &Config) {
+    if config.announce.is_some() {
+        let doc = crate::announce::document(config, &super::drivers::announce_inputs(daemon));
+        snapshot.announce = Some(
+            doc.servers
+                .into_iter()
+                .map(|row| AnnounceSample {
+                    server: row.server,
+                    vip: row.vip,
+                    // The document's words are these three; anything else is not announced.
+                    state: AnnounceState::from_name(&row.state).unwrap_or(AnnounceState::Withdrawn),
+                    reason: row.reason,
+                    targets_up: row.targets_up,
+                })
+                .collect(),
+        );
+    }
+    if crate::announce::waits_for_sync(config) {
+        use fulcrum_core::sync::Joined;
+        let joined = match &*daemon.published().sync.borrow() {
+            crate::sync::Published::Running(status) => Some(status.joined),
+            // Sync cannot run: the announcement waits as it would for a peer's table.
+            crate::sync::Published::Off(_) => None,
+        };
+        let (state, from) = match joined {
+            Some(Joined::Alone) => (JoinState::Alone, None),
+            Some(Joined::SyncedFrom(peer)) => (JoinState::Synced, Some(peer.to_string())),
+            Some(Joined::NobodyAnswered) => (JoinState::NobodyAnswered, None),
+            Some(Joined::Waiting { .. }) | None => (JoinState::Waiting, None),
+        };
+        snapshot.sync_join = Some(SyncJoin { state, from });
+    }
 }
 
 /// A plane's rate-limit tables.
@@ -304,9 +342,13 @@ mod tests {
     use fulcrum_core::model::{Server, Target};
 
     fn daemon() -> Daemon {
-        let mut config = Config::default();
+        daemon_with(Config::default())
+    }
+
+    fn daemon_with(mut config: Config) -> Daemon {
         let mut server = Server::new(1, "127.0.0.1".parse().unwrap());
         server.targets = vec![1, 2];
+        (server.registered, server.enabled) = (true, true);
         config.servers.insert(1, server);
         for id in [1, 2] {
             let mut target = Target::new(id, "127.0.0.1".parse().unwrap());
@@ -345,5 +387,30 @@ mod tests {
         assert_eq!(proxy_reasons, all);
         let text = fulcrum_metrics::render(&snapshot);
         assert!(text.contains("fulcrum_target_response_seconds_count{target=\"1\"} 0\n"));
+        assert!(snapshot.announce.is_none() && snapshot.sync_join.is_none());
+    }
+
+    #[test]
+    fn an_announce_block_brings_each_servers_verdict() {
+        let config = Config {
+            announce: Some(fulcrum_core::model::Announce {
+                interface: "fulcrum-nosuch0".into(),
+                servers: vec![1],
+            }),
+            ..Config::default()
+        };
+        let snapshot = collect(&daemon_with(config));
+        // Target 2 has `dsr enable` and no DSR plane runs here, as `show announce` would say.
+        assert_eq!(
+            snapshot.announce,
+            Some(vec![AnnounceSample {
+                server: 1,
+                vip: Some("127.0.0.1".into()),
+                state: AnnounceState::Withdrawn,
+                reason: Some("data plane not running".into()),
+                targets_up: 0,
+            }])
+        );
+        assert!(snapshot.sync_join.is_none(), "no syncpeer to wait for");
     }
 }

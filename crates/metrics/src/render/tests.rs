@@ -83,6 +83,26 @@ pub(crate) fn sample() -> Snapshot {
             memory_bytes: 24_640,
             replaced: 5,
         }],
+        announce: Some(vec![
+            AnnounceSample {
+                server: 1,
+                vip: Some("10.255.0.53".into()),
+                state: AnnounceState::Announced,
+                reason: None,
+                targets_up: 1,
+            },
+            AnnounceSample {
+                server: 2,
+                vip: Some("10.255.0.54".into()),
+                state: AnnounceState::Withdrawn,
+                reason: Some("no target up".into()),
+                targets_up: 0,
+            },
+        ]),
+        sync_join: Some(SyncJoin {
+            state: JoinState::Synced,
+            from: Some("10.1.0.11".into()),
+        }),
     }
 }
 
@@ -133,6 +153,19 @@ fn every_family_of_a_full_snapshot() {
             r#"fulcrum_ratelimit_memory_bytes{plane="proxy",server="1",limit="ratelimit"} 24640"#,
             r#"fulcrum_ratelimit_replaced_total{plane="proxy",server="1",limit="ratelimit"} 5"#,
             r#"fulcrum_dsr_frames_total{event="frames-in"} 11"#,
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="announced"} 1"#,
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="pending"} 0"#,
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="withdrawn"} 0"#,
+            r#"fulcrum_announce_state{server="2",vip="10.255.0.54",state="announced"} 0"#,
+            r#"fulcrum_announce_state{server="2",vip="10.255.0.54",state="pending"} 0"#,
+            r#"fulcrum_announce_state{server="2",vip="10.255.0.54",state="withdrawn"} 1"#,
+            r#"fulcrum_announce_withdrawn_reason{server="2",reason="no target up"} 1"#,
+            r#"fulcrum_announce_targets_up{server="1"} 1"#,
+            r#"fulcrum_announce_targets_up{server="2"} 0"#,
+            r#"fulcrum_sync_joined{state="alone"} 0"#,
+            r#"fulcrum_sync_joined{state="synced"} 1"#,
+            r#"fulcrum_sync_joined{state="nobody-answered"} 0"#,
+            r#"fulcrum_sync_joined{state="waiting"} 0"#,
         ]
     );
 }
@@ -161,6 +194,50 @@ fn an_idle_daemon_shows_build_and_session_totals_only() {
             "fulcrum_sessions_expired_total 0",
         ]
     );
+}
+
+#[test]
+fn announce_families_follow_the_state_and_need_their_block() {
+    let mut snapshot = sample();
+    let announce = snapshot.announce.as_mut().unwrap();
+    announce[0].state = AnnounceState::Pending;
+    announce.truncate(1);
+    snapshot.sync_join = Some(SyncJoin {
+        state: JoinState::Waiting,
+        from: None,
+    });
+    let text = render(&snapshot);
+    let lines = samples(&text);
+    let of = |family: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(family))
+            .collect()
+    };
+    assert_eq!(
+        of("fulcrum_announce_state{"),
+        [
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="announced"} 0"#,
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="pending"} 1"#,
+            r#"fulcrum_announce_state{server="1",vip="10.255.0.53",state="withdrawn"} 0"#,
+        ]
+    );
+    assert!(of("fulcrum_announce_withdrawn_reason").is_empty(), "{text}");
+    assert!(!text.contains("# HELP fulcrum_announce_withdrawn_reason"));
+    assert_eq!(
+        of("fulcrum_sync_joined{state=\"waiting\"}"),
+        [r#"fulcrum_sync_joined{state="waiting"} 1"#]
+    );
+    // Without an announce block (and no join to wait for) none of the families is there.
+    snapshot.announce = None;
+    snapshot.sync_join = None;
+    let text = render(&snapshot);
+    assert!(!text.contains("fulcrum_announce_"), "{text}");
+    assert!(!text.contains("fulcrum_sync_joined"), "{text}");
+    // An announce block with no server in it: no sample, so no family either.
+    snapshot.announce = Some(Vec::new());
+    assert!(!render(&snapshot).contains("fulcrum_announce_"));
 }
 
 #[test]
