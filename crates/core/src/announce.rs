@@ -28,6 +28,9 @@ pub enum Withheld {
     ServerDisabled,
     /// The data plane that serves the server is not running.
     PlaneStopped,
+    /// The DSR plane runs but cannot take the frames routers send to this node's own MAC
+    /// (its XDP program is not attached: the log says why).
+    NoRoutedFrames,
     /// None of the server's enabled targets is operational.
     NoTargetUp,
     /// Servable, but the node has not yet received the session table from a sync peer
@@ -43,6 +46,7 @@ impl fmt::Display for Withheld {
             Withheld::NoSuchServer => "no such server",
             Withheld::ServerDisabled => "server disabled",
             Withheld::PlaneStopped => "data plane not running",
+            Withheld::NoRoutedFrames => "DSR plane cannot take routed frames (no XDP program)",
             Withheld::NoTargetUp => "no target up",
             Withheld::Syncing => "waiting for the session table from a sync peer",
             Withheld::Settling => "settling",
@@ -77,11 +81,12 @@ impl Decision {
 }
 
 /// The decisions for every announced server (none without an `announce` block).
-/// `operational(target)`: the health verdict; `plane_runs(server)`: its data plane runs.
+/// `operational(target)`: the health verdict; `plane(server)`: whether its data plane serves it
+/// (`Err`: [`Withheld::PlaneStopped`] or [`Withheld::NoRoutedFrames`]).
 pub fn decide(
     config: &Config,
     operational: impl Fn(u32) -> bool,
-    plane_runs: impl Fn(u32) -> bool,
+    plane: impl Fn(u32) -> Result<(), Withheld>,
 ) -> Vec<Decision> {
     let Some(announce) = &config.announce else {
         return Vec::new();
@@ -111,8 +116,8 @@ pub fn decide(
                 .count();
             let verdict = if !(server.registered && server.enabled) {
                 Err(Withheld::ServerDisabled)
-            } else if !plane_runs(id) {
-                Err(Withheld::PlaneStopped)
+            } else if let Err(why) = plane(id) {
+                Err(why)
             } else if targets_up == 0 {
                 Err(Withheld::NoTargetUp)
             } else {
@@ -280,7 +285,11 @@ mod tests {
         ];
         for (name, servers, up, plane, expected) in cases {
             let config = config(servers);
-            let decisions = decide(&config, |t| up.contains(&t), |_| plane);
+            let decisions = decide(
+                &config,
+                |t| up.contains(&t),
+                |_| plane.then_some(()).ok_or(Withheld::PlaneStopped),
+            );
             let got: Vec<_> = decisions.iter().map(|d| (d.server, d.verdict)).collect();
             assert_eq!(got, expected, "{name}");
         }
@@ -291,7 +300,7 @@ mod tests {
         let mut config = config(vec![1, 2]);
         config.targets.get_mut(&1).unwrap().enabled = false;
         config.servers.get_mut(&2).unwrap().enabled = false;
-        let decisions = decide(&config, |_| true, |_| true);
+        let decisions = decide(&config, |_| true, |_| Ok(()));
         assert_eq!(decisions[0].targets_up, 1);
         assert_eq!(decisions[1].verdict, Err(Withheld::ServerDisabled));
         let all = decide(
@@ -303,7 +312,7 @@ mod tests {
                 ..config.clone()
             },
             |_| true,
-            |_| true,
+            |_| Ok(()),
         );
         assert_eq!(
             all.iter().map(|d| d.server).collect::<Vec<_>>(),
@@ -315,7 +324,7 @@ mod tests {
     #[test]
     fn addresses_carry_host_prefixes_and_show_says_why() {
         let config = config(vec![]);
-        let decisions = decide(&config, |t| t == 3, |_| true);
+        let decisions = decide(&config, |t| t == 3, |_| Ok(()));
         assert_eq!(decisions[0].address(), None);
         assert_eq!(
             decisions[1].address(),
@@ -334,7 +343,7 @@ mod tests {
             text.contains("server 2 fd00:235::1: announced, 1 target(s) up"),
             "{text}"
         );
-        assert_eq!(decide(&Config::default(), |_| true, |_| true), vec![]);
+        assert_eq!(decide(&Config::default(), |_| true, |_| Ok(())), vec![]);
         assert_eq!(
             show(&Config::default(), &[], |_| true),
             "announce: not configured\n"
@@ -363,7 +372,7 @@ mod tests {
             (2600, true, Ok(())),
         ];
         for (ms, up, expected) in steps {
-            let mut decisions = decide(&config, |_| up, |_| true);
+            let mut decisions = decide(&config, |_| up, |_| Ok(()));
             settle.apply(at(ms), &mut decisions);
             assert_eq!(decisions[0].verdict, expected, "at {ms} ms");
         }
@@ -372,7 +381,7 @@ mod tests {
     #[test]
     fn a_joining_node_withholds_what_it_could_serve_until_it_has_the_sessions() {
         let config = config(vec![]);
-        let mut decisions = decide(&config, |t| t != 3, |_| true);
+        let mut decisions = decide(&config, |t| t != 3, |_| Ok(()));
         hold_for_sync(false, &mut decisions);
         let verdicts: Vec<_> = decisions.iter().map(|d| d.verdict).collect();
         assert_eq!(
@@ -384,7 +393,7 @@ mod tests {
             ],
             "a server it cannot serve keeps its own reason"
         );
-        let mut decisions = decide(&config, |_| true, |_| true);
+        let mut decisions = decide(&config, |_| true, |_| Ok(()));
         hold_for_sync(true, &mut decisions);
         assert!(decisions[0].announced() && decisions[1].announced());
     }

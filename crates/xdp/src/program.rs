@@ -10,7 +10,10 @@
 //! mode otherwise; the link goes away with the value (and with the process, also on SIGKILL:
 //! links are file descriptors, nothing is pinned). An interface that already has an XDP
 //! program is refused (`EBUSY`), never taken over. The maps start empty: no VIP, no MAC, no
-//! socket, so until the plane fills them every frame passes to the kernel.
+//! socket, no own MAC, so until the plane fills them every frame passes to the kernel untouched.
+//! [`SteerProgram::set_own_mac`] makes frames routed to the interface's own MAC for a VIP the
+//! plane's (the program rewrites their destination to the virtual MAC of their family: see
+//! `bpf/steer.bpf.c`); the plane sets it on active-active nodes, with or without sockets.
 //!
 //! Native mode on veth (the test lab's links): the kernel's veth driver runs XDP in its NAPI
 //! poll for what its peer transmits, and redirecting to an AF_XDP socket needs nothing on the
@@ -19,12 +22,13 @@
 //! lab's other hosts; the sockets run in copy mode there (veth has no zero-copy).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, HashMap, MapData, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
+use aya::Pod;
 
 /// The program as `build.rs` compiled it; empty when clang was missing at build time. Aligned:
 /// the ELF parser reads its headers in place.
@@ -51,9 +55,12 @@ impl std::fmt::Display for AttachMode {
 /// The attached program and its maps.
 pub struct SteerProgram {
     vips: HashMap<MapData, u32, u8>,
+    vips6: HashMap<MapData, [u8; 16], u8>,
     virtual_mac: Array<MapData, u64>,
+    own_mac: Array<MapData, u64>,
     xsks: XskMap<MapData>,
     installed: BTreeSet<Ipv4Addr>,
+    installed6: BTreeSet<Ipv6Addr>,
     mode: AttachMode,
     /// Holds the program and its link: dropping it detaches.
     _ebpf: Ebpf,
@@ -86,6 +93,13 @@ pub fn probe() -> Result<(), String> {
         return Err("this build has no XDP program (clang was missing when it was built)".into());
     }
     crate::xsk::probe_socket().map_err(|e| format!("no AF_XDP socket: {}", chain(&e)))?;
+    load().map(drop)
+}
+
+/// Whether the kernel loads the program here (BPF support, the capability, the verifier's
+/// consent), without AF_XDP sockets: what an active-active node's routed frames need. Nothing
+/// stays loaded.
+pub fn probe_program() -> Result<(), String> {
     load().map(drop)
 }
 
@@ -134,15 +148,22 @@ impl SteerProgram {
         };
         let vips =
             HashMap::try_from(map("vips")?).map_err(|e| format!("map vips: {}", chain(&e)))?;
+        let vips6 =
+            HashMap::try_from(map("vips6")?).map_err(|e| format!("map vips6: {}", chain(&e)))?;
         let virtual_mac = Array::try_from(map("virtual_mac")?)
             .map_err(|e| format!("map virtual_mac: {}", chain(&e)))?;
+        let own_mac =
+            Array::try_from(map("own_mac")?).map_err(|e| format!("map own_mac: {}", chain(&e)))?;
         let xsks =
             XskMap::try_from(map("xsks")?).map_err(|e| format!("map xsks: {}", chain(&e)))?;
         Ok(SteerProgram {
             vips,
+            vips6,
             virtual_mac,
+            own_mac,
             xsks,
             installed: BTreeSet::new(),
+            installed6: BTreeSet::new(),
             mode,
             _ebpf: ebpf,
         })
@@ -164,33 +185,62 @@ impl SteerProgram {
             })
     }
 
-    /// Makes `vips` the addresses steered to the sockets (changes only what differs).
+    /// Makes `vips` the IPv4 addresses steered to the sockets, and taken when routed to the own
+    /// MAC (changes only what differs).
     pub fn set_vips(&mut self, vips: &BTreeSet<Ipv4Addr>) -> Result<(), String> {
-        for gone in self.installed.difference(vips).copied().collect::<Vec<_>>() {
-            // Already absent is fine: the wanted state holds.
-            let _ = self.vips.remove(&u32::from_ne_bytes(gone.octets()));
-            self.installed.remove(&gone);
-        }
-        for new in vips
-            .difference(&self.installed)
-            .copied()
-            .collect::<Vec<_>>()
-        {
-            self.vips
-                .insert(u32::from_ne_bytes(new.octets()), 1, 0)
-                .map_err(|e| format!("adding VIP {new} to the XDP map: {}", chain(&e)))?;
-            self.installed.insert(new);
+        follow_set(&mut self.vips, &mut self.installed, vips, |a| {
+            u32::from_ne_bytes(a.octets())
+        })
+    }
+
+    /// Makes `vips` the IPv6 addresses taken when routed to the own MAC.
+    pub fn set_vips6(&mut self, vips: &BTreeSet<Ipv6Addr>) -> Result<(), String> {
+        follow_set(&mut self.vips6, &mut self.installed6, vips, |a| a.octets())
+    }
+
+    /// The virtual MACs of the plane, IPv4 then IPv6 (`None`: steer nothing of that family).
+    pub fn set_virtual_macs(&mut self, macs: [Option<[u8; 6]>; 2]) -> Result<(), String> {
+        for (index, mac) in (0u32..).zip(macs) {
+            self.virtual_mac
+                .set(index, mac_value(mac), 0)
+                .map_err(|e| format!("setting a virtual MAC in the XDP map: {}", chain(&e)))?;
         }
         Ok(())
     }
 
-    /// The MAC the steered frames are sent to (`None`: steer nothing).
-    pub fn set_virtual_mac(&mut self, mac: Option<[u8; 6]>) -> Result<(), String> {
-        let value = mac.map_or(0, |m| {
-            m.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
-        });
-        self.virtual_mac
-            .set(0, value, 0)
-            .map_err(|e| format!("setting the virtual MAC in the XDP map: {}", chain(&e)))
+    /// The interface's own MAC while frames routed to it for a VIP are the plane's (an
+    /// active-active node); `None`: the kernel's, as on a VRRP pair.
+    pub fn set_own_mac(&mut self, mac: Option<[u8; 6]>) -> Result<(), String> {
+        self.own_mac
+            .set(0, mac_value(mac), 0)
+            .map_err(|e| format!("setting the own MAC in the XDP map: {}", chain(&e)))
     }
+}
+
+/// A MAC as the program's maps hold it: the low 48 bits, first byte on the wire highest.
+fn mac_value(mac: Option<[u8; 6]>) -> u64 {
+    mac.map_or(0, |m| {
+        m.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+    })
+}
+
+/// Makes the keys of `map` the `wanted` addresses, with `installed` its mirror (changes only
+/// what differs).
+fn follow_set<A: Ord + Copy + std::fmt::Display, K: Pod>(
+    map: &mut HashMap<MapData, K, u8>,
+    installed: &mut BTreeSet<A>,
+    wanted: &BTreeSet<A>,
+    key: impl Fn(A) -> K,
+) -> Result<(), String> {
+    for gone in installed.difference(wanted).copied().collect::<Vec<_>>() {
+        // Already absent is fine: the wanted state holds.
+        let _ = map.remove(&key(gone));
+        installed.remove(&gone);
+    }
+    for new in wanted.difference(installed).copied().collect::<Vec<_>>() {
+        map.insert(key(new), 1, 0)
+            .map_err(|e| format!("adding VIP {new} to the XDP map: {}", chain(&e)))?;
+        installed.insert(new);
+    }
+    Ok(())
 }

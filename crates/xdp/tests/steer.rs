@@ -59,7 +59,9 @@ fn the_vips_hot_path_reaches_the_socket_and_everything_else_the_kernel() {
                 XskSocket::open(ifindex, 0, XskOptions::default()).expect("AF_XDP socket");
             program.register(0, &socket).expect("register the socket");
             program.set_vips(&BTreeSet::from([VIP])).expect("VIP map");
-            program.set_virtual_mac(Some(VMAC)).expect("MAC map");
+            program
+                .set_virtual_macs([Some(VMAC), None])
+                .expect("MAC map");
             let second_attach = SteerProgram::attach(ifindex).err();
             let mut kernel_side =
                 PacketSocket::open("eth1", PacketOptions::default()).expect("AF_PACKET");

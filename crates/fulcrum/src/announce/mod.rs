@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_core::announce::{decide, hold_for_sync, Decision, Settle};
+use fulcrum_core::announce::{decide, hold_for_sync, Decision, Settle, Withheld};
 use fulcrum_core::model::Config;
 use fulcrum_sys::tun::Tun;
 use tokio::sync::watch;
@@ -58,14 +58,24 @@ pub struct AnnounceInputs {
 impl AnnounceInputs {
     /// The decisions for `config` now.
     pub fn decide(&self, config: &Config) -> Vec<Decision> {
-        let dsr_forwards = self
-            .dsr
-            .current()
-            .is_some_and(|dsr| dsr.interface().is_some());
+        // The DSR plane forwards, and takes the frames routers send to this node's own MAC.
+        let dsr = match self.dsr.current() {
+            Some(dsr) if dsr.interface().is_some() => {
+                if dsr.takes_routed_frames() {
+                    Ok(())
+                } else {
+                    Err(Withheld::NoRoutedFrames)
+                }
+            }
+            _ => Err(Withheld::PlaneStopped),
+        };
         let mut decisions = decide(
             config,
             |target| self.health.is_operational(target),
-            |server| !serves_by_dsr(config, server) || dsr_forwards,
+            |server| match serves_by_dsr(config, server) {
+                true => dsr,
+                false => Ok(()),
+            },
         );
         hold_for_sync(self.joined(config).is_ok(), &mut decisions);
         decisions

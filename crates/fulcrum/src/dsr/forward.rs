@@ -113,13 +113,16 @@ pub fn decide(
             sender_mac,
         } => {
             let real = table.source == Some(target) && !table.is_vip_addr(target);
-            if active || real {
+            if real || (active && !table.routed) {
                 Decision::AnswerArp {
                     addr: target,
                     asker_ip: sender_ip,
                     asker_mac: sender_mac,
                     own_mac: real,
                 }
+            } else if table.routed {
+                // Routed VIPs live on no segment: the question is not the plane's.
+                Decision::Other
             } else {
                 Decision::Drop(PlaneDrop::NotActive)
             }

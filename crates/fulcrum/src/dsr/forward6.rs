@@ -86,13 +86,16 @@ pub fn decide6(
             sender_mac,
         } => {
             let real = table.source6 == Some(target) && !table.is_vip6_addr(target);
-            if active || real {
+            if real || (active && !table.routed) {
                 Decision6::AnswerNs {
                     addr: target,
                     asker_ip: sender_ip,
                     asker_mac: sender_mac,
                     own_mac: real,
                 }
+            } else if table.routed {
+                // Routed VIPs live on no segment: the question is not the plane's.
+                Decision6::Other
             } else {
                 Decision6::Drop(PlaneDrop::NotActive)
             }

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Control, Inner};
+use super::{Control, Inner, StartMode};
 use crate::link;
 
 impl Inner {
@@ -36,10 +36,24 @@ impl Inner {
             let index = link::lookup(&control.links, &name).usable()?;
             Some((name, index))
         });
+        // `access xdp` and an `announce` block change how the plane starts: a change of
+        // either starts it again.
+        let mode = |name: &str| {
+            control
+                .plane
+                .config
+                .as_ref()
+                .map_or(StartMode::default(), |config| StartMode {
+                    xdp: super::xsk::wanted(config, name),
+                    routed: config.announce.is_some(),
+                })
+        };
         let same = match (&control.running, &wanted) {
             (None, None) => true,
             (Some(running), Some((name, index))) => {
-                running.interface == *name && index.is_none_or(|i| i == running.ifindex)
+                running.interface == *name
+                    && index.is_none_or(|i| i == running.ifindex)
+                    && running.mode == mode(name)
             }
             _ => false,
         };
@@ -54,18 +68,16 @@ impl Inner {
                 tracing::info!("dsr: stopped on {} (index {})", old.interface, old.ifindex);
             }
             if let Some((interface, _)) = wanted {
-                let xdp = (control.plane.config.as_ref())
-                    .is_some_and(|config| super::xsk::wanted(config, &interface));
-                match self.start(&interface, xdp) {
+                match self.start(&interface, mode(&interface)) {
                     Ok(running) => {
                         tracing::info!(
                             "dsr: forwarding on {interface} (index {}) with {} AF_PACKET worker(s){}",
                             running.ifindex,
                             self.options.workers,
-                            running.xdp.as_ref().map_or(String::new(), |x| format!(
-                                " and {} AF_XDP worker(s)",
-                                x.sockets
-                            ))
+                            match running.xsk_sockets {
+                                0 => String::new(),
+                                n => format!(" and {n} AF_XDP worker(s)"),
+                            }
                         );
                         control.running = Some(running);
                         self.shared.announce.store(true, Ordering::Release);

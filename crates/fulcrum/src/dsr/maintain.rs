@@ -46,6 +46,7 @@ impl Inner {
             }
             if self.shared.announce.swap(false, Ordering::AcqRel)
                 && self.shared.active.load(Ordering::Acquire)
+                && !table.routed
             {
                 if let Some(virtual_mac) = table.virtual_mac {
                     for vip in table.vips() {

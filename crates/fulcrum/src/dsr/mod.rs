@@ -44,6 +44,7 @@ pub mod plane_counters;
 mod protect;
 mod resolver;
 mod resolver6;
+mod steer;
 pub mod sync_link;
 pub mod table;
 mod table6;
@@ -126,8 +127,22 @@ struct Running {
     ifindex: u32,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    /// The AF_XDP path beside the `AF_PACKET` sockets (`access xdp`, when it could start).
-    xdp: Option<xsk::XdpPath>,
+    /// What the threads were started for: (`access xdp`, frames routed to the node's MAC).
+    mode: StartMode,
+    /// The XDP program on the interface: the AF_XDP path's, or one without sockets for
+    /// routed frames on `AF_PACKET` alone (`None`: no program, or it could not attach).
+    steering: Option<steer::Steering>,
+    /// AF_XDP sockets (0: `AF_PACKET` only).
+    xsk_sockets: usize,
+}
+
+/// What a start of the threads depends on besides the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct StartMode {
+    /// The interface is declared `access xdp`.
+    xdp: bool,
+    /// An `announce` block: routers send the VIPs' frames to the interface's own MAC.
+    routed: bool,
 }
 
 #[derive(Default)]
@@ -306,6 +321,16 @@ impl Dsr {
         self.inner.shared.counters.totals()
     }
 
+    /// Whether the plane takes the frames routers send to the interface's own MAC for its VIPs
+    /// where it must (an active-active node: its XDP program is attached); true on a node
+    /// whose VIPs are not routed to it.
+    pub fn takes_routed_frames(&self) -> bool {
+        lock(&self.inner.control)
+            .running
+            .as_ref()
+            .is_none_or(|r| !r.mode.routed || r.steering.is_some())
+    }
+
     /// The interface the plane runs on, if any.
     pub fn interface(&self) -> Option<String> {
         lock(&self.inner.control)
@@ -390,9 +415,9 @@ impl Inner {
         health::log_fail_open(&self.shared.table.load(), &table);
         self.shared.table.store(Arc::new(table));
         self.follow_interface(control, interface, &mut problems);
-        if let Some(xdp) = control.running.as_mut().and_then(|r| r.xdp.as_mut()) {
-            if let Err(e) = xdp.follow(&self.shared.table.load()) {
-                problems.push(format!("cannot steer the VIPs to AF_XDP: {e}"));
+        if let Some(steering) = control.running.as_mut().and_then(|r| r.steering.as_mut()) {
+            if let Err(e) = steering.follow(&self.shared.table.load()) {
+                problems.push(format!("cannot steer the VIPs with XDP: {e}"));
             }
         }
         for problem in &problems {
@@ -402,8 +427,9 @@ impl Inner {
     }
 
     /// Opens the sockets (so an error is reported to the caller) and starts the threads; with
-    /// `xdp`, also the AF_XDP path, or logs why the interface runs on `AF_PACKET` alone.
-    fn start(self: &Arc<Self>, interface: &str, xdp: bool) -> std::io::Result<Running> {
+    /// `mode.xdp`, also the AF_XDP path, or logs why the interface runs on `AF_PACKET` alone;
+    /// with `mode.routed`, makes sure the XDP program hands routed frames to the plane.
+    fn start(self: &Arc<Self>, interface: &str, mode: StartMode) -> std::io::Result<Running> {
         let own_mac = EthernetAddress(packet::interface_mac(interface)?);
         let sender = FrameSender::open(interface)?;
         let path_sender = FrameSender::open(interface)?;
@@ -449,7 +475,7 @@ impl Inner {
                     .spawn(move || worker::run(job, shared))?,
             );
         }
-        let xdp = if xdp {
+        let xdp = if mode.xdp {
             let how = xsk::Start {
                 interface,
                 ifindex,
@@ -459,10 +485,7 @@ impl Inner {
                 stop: &stop,
             };
             match xsk::start(how, &self.shared) {
-                Ok((path, xsk_threads)) => {
-                    threads.extend(xsk_threads);
-                    Some(path)
-                }
+                Ok(path) => Some(path),
                 Err(reason) => {
                     tracing::warn!(
                         "dsr: AF_XDP unavailable on {interface}, AF_PACKET only: {reason}"
@@ -472,6 +495,31 @@ impl Inner {
             }
         } else {
             None
+        };
+        let (steering, xsk_sockets) = match xdp {
+            Some(path) => {
+                threads.extend(path.threads);
+                (Some(path.steering), path.sockets)
+            }
+            None if mode.routed => {
+                let table = self.shared.table.load();
+                match steer::Steering::for_routed_frames(ifindex, own_mac, &table) {
+                    Ok(steering) => {
+                        tracing::info!(
+                            "dsr: frames routed to {interface}'s own MAC for a VIP are the plane's (XDP program in {} mode)",
+                            steering.mode()
+                        );
+                        (Some(steering), 0)
+                    }
+                    Err(reason) => {
+                        tracing::error!(
+                            "dsr: cannot take the frames routers send to {interface}'s own MAC, so this active-active node cannot serve its DSR VIPs (withdrawn): {reason}"
+                        );
+                        (None, 0)
+                    }
+                }
+            }
+            None => (None, 0),
         };
         let inner = self.clone();
         let maintenance_stop = stop.clone();
@@ -487,7 +535,9 @@ impl Inner {
             ifindex,
             stop,
             threads,
-            xdp,
+            mode,
+            steering,
+            xsk_sockets,
         })
     }
 }

@@ -81,7 +81,10 @@ pub(super) fn maintain6(
             }
         }
     }
-    if nd.announce.swap(false, Ordering::AcqRel) && nd.active.load(Ordering::Acquire) {
+    if nd.announce.swap(false, Ordering::AcqRel)
+        && nd.active.load(Ordering::Acquire)
+        && !table.routed
+    {
         if let Some(virtual_mac) = table.virtual_mac6 {
             for vip in table.vips6() {
                 let sent = resolver6::announce(&mut frame, virtual_mac, vip)

@@ -94,6 +94,11 @@ pub struct DsrTable {
     /// The MAC Fulcrum answers Neighbor Solicitations for the IPv6 VIPs with (the IPv6 VRRP
     /// virtual MAC `00:00:5e:00:02:VRID`, RFC 5798 §7.3).
     pub virtual_mac6: Option<EthernetAddress>,
+    /// An active-active node (`announce` block): routers send the VIPs' frames to the
+    /// interface's own MAC (the XDP program hands them to the plane at the virtual MAC), and
+    /// the VIPs live on no segment, so the plane neither answers ARP or Neighbor Solicitations
+    /// for them nor announces them (every node would claim one MAC from its own port).
+    pub routed: bool,
     pub servers: Vec<DsrServer>,
     pub targets: Vec<DsrTarget>,
     /// The servers' access lists and rate limits (set by the plane after [`build`]).
@@ -244,6 +249,7 @@ pub fn build(
     let mut table = DsrTable {
         virtual_mac: Some(EthernetAddress::vrrp_virtual(vrid)),
         virtual_mac6: Some(EthernetAddress::vrrp_virtual_v6(vrid)),
+        routed: config.announce.is_some(),
         ..DsrTable::default()
     };
     let mut target_index: HashMap<u32, usize> = HashMap::new();

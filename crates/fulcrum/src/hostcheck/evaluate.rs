@@ -74,10 +74,17 @@ pub fn af_xdp_to_try(config: &Config) -> bool {
         .any(|i| i.access == InterfaceAccess::Xdp)
 }
 
+/// Whether the node balances DSR servers active-active (an `announce` block): the frames
+/// routers send to its own MAC reach the plane only through the XDP program.
+pub fn routed_dsr(config: &Config) -> bool {
+    config.announce.is_some() && dsr_servers(config).next().is_some()
+}
+
 pub fn evaluate(config: &Config, facts: &HostFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     interfaces(config, facts, &mut out);
     dsr_planes(config, facts, &mut out);
+    routed_frames(config, facts, &mut out);
     local_dsr(config, facts, &mut out);
     proxy_addresses(config, facts, &mut out);
     capabilities(config, facts, &mut out);
@@ -206,6 +213,29 @@ fn dsr_planes(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
             )),
         });
     }
+}
+
+/// An active-active DSR node: whether the XDP program that hands it the routed frames loads.
+fn routed_frames(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
+    if !routed_dsr(config) {
+        return;
+    }
+    out.push(match &facts.xdp_program {
+        Some(Ok(())) => ok(
+            "active-active DSR: the XDP program loads here, so the frames routers \
+             send to this node's MAC for the DSR VIPs reach the plane"
+                .into(),
+        ),
+        Some(Err(reason)) => error(format!(
+            "active-active DSR needs the XDP program to take the frames routers send to this \
+             node's MAC for the DSR VIPs, and it does not load here ({reason}): the node would \
+             withdraw every DSR VIP; it needs CAP_BPF besides CAP_NET_ADMIN (systemd: \
+             AmbientCapabilities=CAP_BPF)"
+        )),
+        None => {
+            warning("active-active DSR: whether the XDP program loads here was not checked".into())
+        }
+    });
 }
 
 fn local_dsr(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {

@@ -59,6 +59,9 @@ pub struct HostFacts {
     /// Whether AF_XDP can run here (`fulcrum_xdp::program::probe`); only tried when an
     /// interface asks for it (`access xdp`).
     pub af_xdp: Option<Result<(), String>>,
+    /// Whether the XDP program loads here (`fulcrum_xdp::program::probe_program`); only tried
+    /// for an active-active DSR node, which needs it for the frames routed to it.
+    pub xdp_program: Option<Result<(), String>>,
     /// Addresses tried with `IP_FREEBIND`: `Ok` if a socket could be bound to it.
     pub freebind: BTreeMap<IpAddr, Result<(), String>>,
 }

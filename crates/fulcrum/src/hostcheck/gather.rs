@@ -14,7 +14,16 @@ use nix::net::if_::InterfaceFlags;
 
 use super::facts::{Holder, HostFacts, InterfaceFacts, PortState};
 
-pub fn gather(udp_ports: &BTreeSet<u16>, freebind: &BTreeSet<IpAddr>, af_xdp: bool) -> HostFacts {
+/// What to try besides reading: UDP ports to bind, addresses to bind with `IP_FREEBIND`,
+/// whether AF_XDP runs, whether the XDP program loads.
+pub struct Tries {
+    pub udp_ports: BTreeSet<u16>,
+    pub freebind: BTreeSet<IpAddr>,
+    pub af_xdp: bool,
+    pub xdp_program: bool,
+}
+
+pub fn gather(tries: &Tries) -> HostFacts {
     let interfaces = interfaces();
     let mut names: Vec<String> = interfaces.keys().cloned().collect();
     names.push("all".to_string());
@@ -39,12 +48,17 @@ pub fn gather(udp_ports: &BTreeSet<u16>, freebind: &BTreeSet<IpAddr>, af_xdp: bo
             .find(|l| l.starts_with("Uid:"))
             .and_then(|l| l.split_whitespace().nth(2))
             .and_then(|uid| uid.parse().ok()),
-        udp_ports: udp_ports.iter().map(|p| (*p, try_udp_port(*p))).collect(),
-        freebind: freebind.iter().map(|a| (*a, try_freebind(*a))).collect(),
-        af_xdp: af_xdp.then(|| match crate::dsr::xsk::ruled_out() {
+        udp_ports: (tries.udp_ports.iter())
+            .map(|p| (*p, try_udp_port(*p)))
+            .collect(),
+        freebind: (tries.freebind.iter())
+            .map(|a| (*a, try_freebind(*a)))
+            .collect(),
+        af_xdp: tries.af_xdp.then(|| match crate::dsr::xsk::ruled_out() {
             Some(reason) => Err(reason),
             None => fulcrum_xdp::program::probe(),
         }),
+        xdp_program: tries.xdp_program.then(fulcrum_xdp::program::probe_program),
     }
 }
 

@@ -19,11 +19,12 @@ use evaluate::Level;
 
 /// Checks this host for `config` and prints the findings; returns the exit code.
 pub fn run(config: &Config) -> u8 {
-    let facts = gather::gather(
-        &evaluate::udp_ports_to_try(config),
-        &evaluate::freebind_to_try(config),
-        evaluate::af_xdp_to_try(config),
-    );
+    let facts = gather::gather(&gather::Tries {
+        udp_ports: evaluate::udp_ports_to_try(config),
+        freebind: evaluate::freebind_to_try(config),
+        af_xdp: evaluate::af_xdp_to_try(config),
+        xdp_program: evaluate::routed_dsr(config),
+    });
     let findings = evaluate::evaluate(config, &facts);
     for finding in &findings {
         println!("{finding}");

@@ -251,3 +251,38 @@ fn access_xdp_says_which_plane_the_interface_gets_and_why() {
         ]
     );
 }
+
+#[test]
+fn an_active_active_dsr_node_needs_the_xdp_program() {
+    // The seed's node without its VRRP block (a VIP has one owner), announcing instead.
+    let vrrp = "vrrp {\nvrid 7\npriority 200\nnetwork 1\n}\n";
+    assert!(NS0A.contains(vrrp));
+    let announcing = NS0A.replace(vrrp, "") + "announce {\ninterface fulcrum-vip\n}\n";
+    let config = config(&announcing);
+    assert!(super::evaluate::routed_dsr(&config));
+    assert!(!super::evaluate::routed_dsr(&self::config(NS0A)));
+    let routed_of = |facts: &HostFacts| -> Vec<String> {
+        evaluate(&config, facts)
+            .iter()
+            .map(ToString::to_string)
+            .filter(|f| f.contains("active-active DSR"))
+            .collect()
+    };
+    let mut facts = seed_host();
+    facts.xdp_program = Some(Ok(()));
+    assert_eq!(
+        routed_of(&facts),
+        ["ok: active-active DSR: the XDP program loads here, so the frames routers send to this \
+          node's MAC for the DSR VIPs reach the plane"]
+    );
+    facts.xdp_program = Some(Err("the kernel refused the XDP program: EPERM".into()));
+    assert_eq!(
+        routed_of(&facts),
+        [
+            "error: active-active DSR needs the XDP program to take the frames routers send to \
+          this node's MAC for the DSR VIPs, and it does not load here (the kernel refused the \
+          XDP program: EPERM): the node would withdraw every DSR VIP; it needs CAP_BPF besides \
+          CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_BPF)"
+        ]
+    );
+}

@@ -161,6 +161,43 @@ fn fragments_follow_their_clients_session() {
     }
 }
 
+/// A broadcast ARP request from the client (10.235.210.254) for `target`.
+fn arp_request_for(target: Ipv4Addr) -> Vec<u8> {
+    let mut frame = vec![0u8; 42];
+    frame[0..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&CLIENT_MAC.0);
+    frame[12..14].copy_from_slice(&[0x08, 0x06]);
+    frame[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    frame[22..28].copy_from_slice(&CLIENT_MAC.0);
+    frame[28..32].copy_from_slice(&[10, 235, 210, 254]);
+    frame[38..42].copy_from_slice(&target.octets());
+    frame
+}
+
+#[test]
+fn a_routed_node_answers_arp_for_its_real_address_only_and_forwards_the_vips_frames() {
+    let mut table = table();
+    table.routed = true;
+    let sessions = Sessions::new(Plane::Dsr, 1000, Instant::now());
+    let mut pick = Pick::new(7);
+    let decide = |frame: &[u8], pick: &mut Pick| decide(frame, &table, &sessions, pick, true);
+    assert_eq!(decide(&arp_request_for(VIP), &mut pick), Decision::Other);
+    assert!(matches!(
+        decide(&arp_request_for(REAL), &mut pick),
+        Decision::AnswerArp {
+            addr: REAL,
+            own_mac: true,
+            ..
+        }
+    ));
+    // What the XDP program hands over: a routed frame, its destination now the virtual MAC.
+    let frame = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
+    assert!(matches!(
+        decide(&frame, &mut pick),
+        Decision::Forward { .. } | Decision::Local { .. }
+    ));
+}
+
 #[test]
 fn verdicts_other_than_forwarding() {
     let table = table();
@@ -168,14 +205,7 @@ fn verdicts_other_than_forwarding() {
     let mut pick = Pick::new(7);
     let mut bad_checksum = ip_frame(17, client(1), VIP, &udp(4000, 53), 0);
     bad_checksum[24] ^= 0xff;
-    let mut arp_request = vec![0u8; 42];
-    arp_request[0..6].copy_from_slice(&[0xff; 6]);
-    arp_request[6..12].copy_from_slice(&CLIENT_MAC.0);
-    arp_request[12..14].copy_from_slice(&[0x08, 0x06]);
-    arp_request[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    arp_request[22..28].copy_from_slice(&CLIENT_MAC.0);
-    arp_request[28..32].copy_from_slice(&[10, 235, 210, 254]);
-    arp_request[38..42].copy_from_slice(&VIP.octets());
+    let arp_request = arp_request_for(VIP);
     // Another master's gratuitous ARP for the VIP (sender = target, from the virtual MAC).
     let mut announcement = arp_request.clone();
     announcement[6..12].copy_from_slice(&VIRTUAL_MAC.0);

@@ -12,12 +12,12 @@
 //! driver without XDP or AF_XDP, a missing capability, another XDP program on the interface),
 //! the plane runs on `AF_PACKET` alone and logs the reason. Setting `FULCRUM_AFXDP=off` in the
 //! daemon's environment makes it unavailable on purpose (to compare planes, or to test the
-//! fallback). The maps follow the forwarding table: [`XdpPath::follow`] after every rebuild.
+//! fallback). The program and its maps are [`super::steer::Steering`], which follows the
+//! forwarding table after every rebuild (also for frames routed to an active-active node).
 
 mod partial;
 mod worker;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -25,19 +25,20 @@ use std::thread::JoinHandle;
 use fulcrum_core::model::{Config, InterfaceAccess};
 use fulcrum_sys::packet::RawIpv4Sender;
 use fulcrum_wire::ethernet::EthernetAddress;
-use fulcrum_xdp::program::{AttachMode, SteerProgram};
+use fulcrum_xdp::program::AttachMode;
 use fulcrum_xdp::xsk::{XskOptions, XskSocket};
 
-use super::table::DsrTable;
+use super::steer::Steering;
 use super::Shared;
 
 /// The environment variable that turns the AF_XDP path off (`off`).
 pub const DISABLE_VARIABLE: &str = "FULCRUM_AFXDP";
 
-/// The running AF_XDP path of one interface: the attached program and its maps.
+/// The started AF_XDP path of one interface: the attached program, its sockets' workers.
 pub(super) struct XdpPath {
-    program: SteerProgram,
+    pub(super) steering: Steering,
     pub(super) sockets: usize,
+    pub(super) threads: Vec<JoinHandle<()>>,
 }
 
 /// Whether `interface` asks for AF_XDP in `config`.
@@ -72,28 +73,21 @@ pub(super) struct Start<'a> {
 }
 
 /// Attaches the program, opens the sockets and starts their workers.
-pub(super) fn start(
-    how: Start<'_>,
-    shared: &Arc<Shared>,
-) -> Result<(XdpPath, Vec<JoinHandle<()>>), String> {
+pub(super) fn start(how: Start<'_>, shared: &Arc<Shared>) -> Result<XdpPath, String> {
     if let Some(reason) = ruled_out() {
         return Err(reason);
     }
-    let mut program = SteerProgram::attach(how.ifindex)?;
+    let mut steering = Steering::attach(how.ifindex, how.own_mac)?;
     let queues = fulcrum_xdp::rx_queues(how.interface);
     let count = (queues as usize).min(how.workers.max(1));
     let mut sockets = Vec::new();
     for queue in 0..count as u32 {
         let socket = XskSocket::open(how.ifindex, queue, XskOptions::default())
             .map_err(|e| format!("AF_XDP socket on queue {queue}: {e}"))?;
-        program.register(queue, &socket)?;
+        steering.register(queue, &socket)?;
         sockets.push(socket);
     }
-    let mut path = XdpPath {
-        program,
-        sockets: sockets.len(),
-    };
-    path.follow(&shared.table.load())?;
+    steering.follow(&shared.table.load())?;
     let mut threads = Vec::new();
     for (n, socket) in sockets.into_iter().enumerate() {
         let local = RawIpv4Sender::open()
@@ -114,25 +108,19 @@ pub(super) fn start(
             .map_err(|e| format!("starting an AF_XDP worker: {e}"))?;
         threads.push(thread);
     }
-    let mode = path.program.mode();
+    let mode = steering.mode();
     tracing::info!(
-        "dsr: AF_XDP on {} ({} of {queues} receive queue(s), XDP program in {mode} mode{})",
+        "dsr: AF_XDP on {} ({count} of {queues} receive queue(s), XDP program in {mode} mode{})",
         how.interface,
-        path.sockets,
         if mode == AttachMode::Generic {
             ": the driver has no native XDP"
         } else {
             ""
         }
     );
-    Ok((path, threads))
-}
-
-impl XdpPath {
-    /// Steers the VIPs and the virtual MAC of `table`.
-    pub(super) fn follow(&mut self, table: &DsrTable) -> Result<(), String> {
-        let vips: BTreeSet<_> = table.vips().into_iter().collect();
-        self.program.set_vips(&vips)?;
-        self.program.set_virtual_mac(table.virtual_mac.map(|m| m.0))
-    }
+    Ok(XdpPath {
+        steering,
+        sockets: count,
+        threads,
+    })
 }
