@@ -10,14 +10,14 @@ use std::process::Stdio;
 use fulcrum_control::show::{AnnounceDoc, SyncDoc};
 use netlab::{Lab, Ns, Proc, Switch};
 
-use super::lab::{
-    birdc, node_config, start_bird, target_addr, Mode, FULCRUM, NODE_AS, ROUTER_AS, TARGETS,
-};
+use super::lab::{birdc, node_config, start_bird, Mode, FULCRUM, NODE_AS, ROUTER_AS, VIP};
 
 /// One node: its namespace, BIRD and `fulcrum run` (both restartable).
 pub struct Node {
     pub n: u8,
     pub mode: Mode,
+    /// The switch's port that `eth1` plugs into.
+    pub switch_port: String,
     pub ns: Ns,
     pub dir: PathBuf,
     pub fulcrum: Option<Proc>,
@@ -42,7 +42,10 @@ impl Node {
             ns.ip(&["route", "add", "default", "via", &mode.router_addr(n)])
                 .expect("default route");
         }
-        lab.link(&ns, "eth1", switch).expect("switch port");
+        let switch_port = lab
+            .link(&ns, "eth1", switch)
+            .expect("switch port")
+            .peer_ifname;
         ns.addr("eth1", &format!("10.1.0.1{n}/24"))
             .expect("node switch address");
         // No duplicate address detection: sync binds it at once (the lab has no duplicates).
@@ -55,6 +58,16 @@ impl Node {
             "nodad",
         ])
         .expect("node switch IPv6 address");
+        if matches!(mode, Mode::Dsr(_)) {
+            // Counts what the kernel receives for the VIP on eth1 (DSR: nothing, the plane
+            // takes those frames); it neither drops nor changes anything.
+            let watch = format!(
+                "table inet vipwatch {{\n chain input {{\n  \
+                 type filter hook input priority 0; policy accept;\n  \
+                 iifname \"eth1\" ip daddr {VIP} counter\n }}\n}}\n"
+            );
+            nft(&ns, &["-f", "-"], Some(&watch));
+        }
         let dir = root.join(format!("node{n}"));
         std::fs::create_dir_all(&dir).expect("node directory");
         std::fs::write(dir.join("fulcrum.conf"), node_config(n, mode))
@@ -62,6 +75,7 @@ impl Node {
         Node {
             n,
             mode,
+            switch_port,
             ns,
             dir,
             fulcrum: None,
@@ -140,29 +154,6 @@ impl Node {
         }
     }
 
-    /// The node loses every target: in proxy mode its link to them goes down; in DSR mode
-    /// (where that link is also the router's) nftables drops what its kernel sends to the
-    /// targets' addresses, so its health checks fail while BGP and BFD carry on.
-    pub fn cut_from_targets(&self) {
-        match self.mode {
-            Mode::Proxy => {
-                self.ns
-                    .ip(&["link", "set", "eth1", "down"])
-                    .expect("cut the node from its targets");
-            }
-            Mode::Dsr(_) => {
-                let targets: Vec<String> =
-                    (1..=TARGETS).map(|k| target_addr(k).to_string()).collect();
-                let cut = format!(
-                    "table inet cut {{\n\
-                     chain out {{ type filter hook output priority 0; ip daddr {{ {} }} drop; }}\n}}\n",
-                    targets.join(", ")
-                );
-                self.nft(&["-f", "-"], Some(&cut));
-            }
-        }
-    }
-
     /// `show stats`' DSR frame event `event` (0 while absent).
     pub fn dsr_frames(&self, event: &str) -> u64 {
         let stats: serde_json::Value =
@@ -175,6 +166,21 @@ impl Node {
             .find(|row| row["event"] == event)
             .and_then(|row| row["count"].as_u64())
             .unwrap_or(0)
+    }
+
+    /// Datagrams for the VIP the node's kernel received on `eth1` (DSR mode's watch counter).
+    pub fn vip_taken(&self) -> u64 {
+        let output = self
+            .ns
+            .exec(&["nft", "list", "table", "inet", "vipwatch"])
+            .expect("nft list table inet vipwatch");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words
+            .windows(2)
+            .find(|w| w[0] == "packets")
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or_else(|| panic!("no counter in the vipwatch table:\n{text}"))
     }
 
     /// The node kernel's refusals of datagrams it took for itself: `Udp NoPorts` and ICMP
@@ -192,19 +198,7 @@ impl Node {
     }
 
     fn nft(&self, args: &[&str], stdin: Option<&str>) {
-        let mut child = self
-            .ns
-            .command("nft")
-            .args(args)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
-            pipe.write_all(text.as_bytes()).expect("nft input");
-        }
-        drop(child.stdin.take());
-        let status = child.wait().expect("nft status");
-        assert!(status.success(), "nft {args:?} failed");
+        nft(&self.ns, args, stdin);
     }
 
     /// This start's fulcrum log.
@@ -267,6 +261,22 @@ impl Node {
             birdc(&self.ns, &self.dir.join("bird"), &["show", "protocols", "all", "uplink"]),
         )
     }
+}
+
+/// `nft ARGS` in `ns`, with `stdin` as its input (a ruleset); panics when it fails.
+pub fn nft(ns: &Ns, args: &[&str], stdin: Option<&str>) {
+    let mut child = ns
+        .command("nft")
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes()).expect("nft input");
+    }
+    drop(child.stdin.take());
+    let status = child.wait().expect("nft status");
+    assert!(status.success(), "nft {args:?} failed");
 }
 
 /// A counter of `/proc/net/snmp`: the line `PROTO: names...` followed by `PROTO: values...`.

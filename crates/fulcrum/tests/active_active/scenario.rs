@@ -146,6 +146,8 @@ pub fn run(name: &str, mode: Mode) {
                 node.control("show stats")
             );
         }
+        // No node has restarted yet: a refusal now can only be a VIP frame its kernel took.
+        assert_refused_nothing(&world, &refusals_before, &[1, 2, 3]);
     }
 
     let killed_at = world.nodes[1].crash();
@@ -326,7 +328,7 @@ pub fn run(name: &str, mode: Mode) {
     events.push(("node 3 in the route", Instant::now()));
     std::thread::sleep(PACE * 3);
     events.push(("node 1 cut from its targets", Instant::now()));
-    world.nodes[0].cut_from_targets();
+    world.cut_from_targets_and_peers(1);
     let withdrawn = wait_for(
         "node 1 withdrawn",
         Duration::from_secs(15),
@@ -373,20 +375,36 @@ pub fn run(name: &str, mode: Mode) {
     drop(lab);
 }
 
-/// DSR mode, after the load: no node's kernel refused a datagram since before it (a VIP frame
-/// the kernel took instead of the plane would meet no socket on port 53: `Udp NoPorts` and an
-/// ICMP port unreachable); then every node stops cleanly and, on AF_XDP, its log shows that
-/// the AF_XDP path carried frames.
-fn dsr_checks(world: &mut World, plane: Plane, refusals_before: &[(u64, u64)]) {
-    for (node, before) in world.nodes.iter().zip(refusals_before) {
-        let now = node.kernel_refusals();
+/// No node among `nodes` refused a datagram since `before` (`Node::kernel_refusals`): a VIP
+/// frame its kernel took instead of its DSR plane would meet no socket on port 53 (`Udp
+/// NoPorts`, an ICMP port unreachable). Only over times when those nodes did not start: a
+/// starting node refuses its peers' sync datagrams and the router's BFD until it binds them.
+fn assert_refused_nothing(world: &World, before: &[(u64, u64)], nodes: &[u8]) {
+    for n in nodes {
+        let i = usize::from(n - 1);
+        let now = world.nodes[i].kernel_refusals();
         assert_eq!(
-            now, *before,
-            "node {}'s kernel took no VIP frame (Udp NoPorts, Icmp OutDestUnreachs unchanged)",
+            now, before[i],
+            "node {n}'s kernel took no VIP frame (Udp NoPorts, Icmp OutDestUnreachs unchanged)"
+        );
+    }
+}
+
+/// DSR mode, after the load: node 1 (never restarted) refused nothing since before the load,
+/// and no node's kernel ever received a datagram for the VIP on `eth1` (`Node::vip_taken`);
+/// then every node stops cleanly and, on AF_XDP, its log shows that the AF_XDP path carried
+/// frames.
+fn dsr_checks(world: &mut World, plane: Plane, refusals_before: &[(u64, u64)]) {
+    assert_refused_nothing(world, refusals_before, &[1]);
+    for node in &world.nodes {
+        assert_eq!(
+            node.vip_taken(),
+            0,
+            "node {}'s kernel took VIP frames",
             node.n
         );
     }
-    println!("no node's kernel refused a datagram: {refusals_before:?}");
+    println!("no node's kernel took a VIP frame (refusals before the load: {refusals_before:?})");
     for node in &mut world.nodes {
         node.stop();
         plane.assert_carried(&node.all_logs());

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use netlab::bind9::Bind9;
-use netlab::{Lab, Ns, Proc};
+use netlab::{Lab, Ns, Proc, Switch};
 
 use super::lab::{
     birdc, build_router_and_client, next_hops, nodes_of, start_target, target_addr, with_bfd, Mode,
     NODES, TARGETS, VIP,
 };
-use super::node::Node;
+use super::node::{nft, Node};
 
 /// How many of the router's BFD sessions are up (the nodes' BGP sessions ask for them once
 /// established; until then only the BGP hold time would notice a dead node).
@@ -34,6 +34,10 @@ pub struct World {
     pub router_dir: PathBuf,
     pub targets: Vec<(Ns, Bind9)>,
     pub nodes: Vec<Node>,
+    /// The switch of the nodes' `eth1` and the targets (and in DSR mode the router), with the
+    /// targets' ports on it.
+    switch: Switch,
+    target_ports: Vec<String>,
     _router_bird: Proc,
 }
 
@@ -43,9 +47,11 @@ impl World {
         let switch = lab.switch("sw").expect("the nodes' switch");
         let (router, client, router_bird) = build_router_and_client(lab, root, mode, &switch);
         let mut targets = Vec::new();
+        let mut target_ports = Vec::new();
         for k in 1..=TARGETS {
             let ns = lab.netns(&format!("t{k}")).expect("target namespace");
-            lab.link(&ns, "eth0", &switch).expect("target port");
+            let port = lab.link(&ns, "eth0", &switch).expect("target port");
+            target_ports.push(port.peer_ifname);
             ns.addr("eth0", &format!("{}/24", target_addr(k)))
                 .expect("target address");
             if matches!(mode, Mode::Dsr(_)) {
@@ -77,6 +83,8 @@ impl World {
             router_dir: root.join("router"),
             targets,
             nodes,
+            switch,
+            target_ports,
             _router_bird: router_bird,
         }
     }
@@ -102,6 +110,41 @@ impl World {
     pub fn restart_target(&mut self, k: u8) {
         let slot = &mut self.targets[usize::from(k - 1)];
         slot.1 = start_target(&slot.0, k, self.mode);
+    }
+
+    /// Node `n` loses its side of the switch, the targets and its sync peers, while its path to
+    /// the router stays: in proxy mode its `eth1` goes down (the router is on `up0`); in DSR
+    /// mode, where `eth1` is also the router's link (BGP, BFD), the switch stops forwarding
+    /// between node `n`'s port and the targets' and peers' ports, both ways, whatever sends the
+    /// frames (its kernel's health checks, its DSR plane's rewritten queries, sync).
+    pub fn cut_from_targets_and_peers(&self, n: u8) {
+        let node = &self.nodes[usize::from(n - 1)];
+        match self.mode {
+            Mode::Proxy => {
+                node.ns
+                    .ip(&["link", "set", "eth1", "down"])
+                    .expect("cut the node from its targets");
+            }
+            Mode::Dsr(_) => {
+                let others: Vec<String> = (self.target_ports.iter())
+                    .chain(
+                        self.nodes
+                            .iter()
+                            .filter(|m| m.n != n)
+                            .map(|m| &m.switch_port),
+                    )
+                    .map(|port| format!("\"{port}\""))
+                    .collect();
+                let (own, others) = (format!("\"{}\"", node.switch_port), others.join(", "));
+                let cut = format!(
+                    "table bridge cut {{\n chain forward {{\n  \
+                     type filter hook forward priority 0; policy accept;\n  \
+                     iifname {own} oifname {{ {others} }} drop\n  \
+                     iifname {{ {others} }} oifname {own} drop\n }}\n}}\n"
+                );
+                nft(self.switch.ns(), &["-f", "-"], Some(&cut));
+            }
+        }
     }
 
     /// Every node in the router's route and, with BFD, every BFD session up (within `limit`).
