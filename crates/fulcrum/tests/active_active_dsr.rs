@@ -15,15 +15,21 @@
 //!   the clients move to it, none changes target;
 //! - target 1's Bind9 stops: only its clients change target, once; it comes back and nobody
 //!   moves back, not even after node 3's crash and restart;
-//! - node 1's health checks all fail (nftables in node 1 dropping what it sends to the
-//!   targets' addresses: its link stays up, as BGP needs it): it withdraws with the reason
-//!   `no target up`;
+//! - node 1 loses its side of the switch, as the proxy lab's node 1 whose `eth1` goes down:
+//!   a bridge filter on the switch cuts its port off the targets' and its peers' ports, both
+//!   ways, while its link carries BGP and BFD to the router on. Its health checks all fail and
+//!   it withdraws with the reason `no target up`. (Cutting only its kernel's output to the
+//!   targets, nftables in the node, would not do: its DSR plane's frames bypass the node's
+//!   netfilter, and its sync would carry its moves onto the peers' sessions.)
 //!
 //! and, for DSR itself:
 //! - every node forwarded frames through its DSR plane (`show stats`' `forwarded` frame
 //!   event), and on AF_XDP the AF_XDP path carried them (the log of each node's clean stop);
-//! - no node's kernel ever took a VIP frame: `Udp NoPorts` and ICMP `OutDestUnreachs` of every
-//!   node namespace's `/proc/net/snmp` stay at their values from before the load.
+//! - no node's kernel ever took a VIP frame: an nftables counter of the datagrams for the VIP
+//!   each node's kernel receives on `eth1` stays 0, and `Udp NoPorts` and ICMP
+//!   `OutDestUnreachs` of every node namespace's `/proc/net/snmp` stay at their values from
+//!   before the load while no node starts (a starting node refuses its peers' sync datagrams
+//!   and the router's BFD until it binds them), for node 1 through the whole test.
 //!
 //! Needs root, iproute2, bird2, bind9, nftables. Under about 90 s of wall time per plane.
 
