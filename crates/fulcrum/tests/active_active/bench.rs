@@ -1,5 +1,6 @@
 //! The active-active benchmark (`bench/active_active.sh` runs it, release build): in the lab of
-//! `lab.rs`, with BFD or without (`FULCRUM_BENCH_BFD=0`),
+//! `lab.rs`, in proxy mode or DSR mode on the `AF_PACKET` plane (`FULCRUM_BENCH_MODE=proxy` or
+//! `dsr`), with BFD or without (`FULCRUM_BENCH_BFD=0`),
 //! - `FULCRUM_BENCH_KILLS` (10) crashes of a random node at a random phase (network silenced,
 //!   fulcrum and BIRD killed) under the 300 clients' load: the time from the crash to the first
 //!   answer to one of its clients' queries sent after it (the router's path works again) and to
@@ -20,7 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 use netlab::Lab;
 use testkit::cluster::load::{ClientLog, Load, LoadSpec};
 
-use super::lab::{self, next_hops, node_addr, nodes_of, CLIENTS, NODES, VIP};
+use testkit::plane::Plane;
+
+use super::lab::{self, Mode, CLIENTS, NODES, VIP};
 use super::world::World;
 
 const PACE: Duration = Duration::from_millis(100);
@@ -79,13 +82,23 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The mode `FULCRUM_BENCH_MODE` names: `proxy` (the default) or `dsr` (`AF_PACKET`).
+fn mode() -> Mode {
+    match std::env::var("FULCRUM_BENCH_MODE").as_deref() {
+        Ok("dsr") => Mode::Dsr(Plane::AfPacket),
+        Ok("proxy") | Err(_) => Mode::Proxy,
+        Ok(other) => panic!("FULCRUM_BENCH_MODE={other}: proxy or dsr"),
+    }
+}
+
 pub fn run() {
+    let mode = mode();
     let kills = env("FULCRUM_BENCH_KILLS", 10);
     let qps_seconds = env("FULCRUM_BENCH_QPS_SECONDS", 10);
     let bfd = lab::with_bfd();
     let lab = Lab::new("aab");
     let root = tempfile::tempdir().expect("temporary directory");
-    let mut world = World::start(&lab, root.path());
+    let mut world = World::start(&lab, root.path(), mode);
     assert!(
         world.all_up(Duration::from_secs(60)),
         "route via all nodes\n{}",
@@ -95,7 +108,7 @@ pub fn run() {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64 | 1);
     let mut dice = Dice(seed);
-    println!("BENCH bfd {bfd} kills {kills} seed {seed}");
+    println!("BENCH mode {mode:?} bfd {bfd} kills {kills} seed {seed}");
     let (mut first, mut every, mut removed, mut returned) = (vec![], vec![], vec![], vec![]);
     let sources = lab::client_sources();
     for trial in 0..kills {
@@ -113,7 +126,7 @@ pub fn run() {
             "every client answered\n{}",
             world.report()
         );
-        let before = nodes_of(&world.router, &flows(&load.snapshot()));
+        let before = world.nodes_of(&flows(&load.snapshot()));
         // A random phase of BFD's 100 ms cycle (without BFD: of BGP's 3 s keepalive).
         let cycle = if bfd { 100 } else { 3000 };
         std::thread::sleep(Duration::from_millis(dice.below(cycle)));
@@ -143,7 +156,7 @@ pub fn run() {
             .collect();
         let earliest = since.iter().copied().fold(f64::INFINITY, f64::min);
         let latest = since.iter().copied().fold(0.0, f64::max);
-        let after = nodes_of(&world.router, &flows(&logs));
+        let after = world.nodes_of(&flows(&logs));
         let moved = before
             .iter()
             .filter(|(f, n)| after.get(f) != Some(n))
@@ -154,7 +167,7 @@ pub fn run() {
             "node {victim} back\n{}",
             world.report()
         );
-        let again = nodes_of(&world.router, &flows(&logs));
+        let again = world.nodes_of(&flows(&logs));
         let moved_back = after
             .iter()
             .filter(|(f, n)| again.get(f) != Some(n))
@@ -188,8 +201,8 @@ pub fn run() {
             world.nodes[n - 1].stop();
         }
         assert!(
-            wait(Duration::from_secs(10), || next_hops(&world.router)
-                == vec![node_addr(1)]),
+            wait(Duration::from_secs(10), || world.next_hops()
+                == world.hops(&[1])),
             "only node 1 left\n{}",
             world.report()
         );

@@ -1,14 +1,24 @@
 //! The active-active lab: a router namespace running BIRD with the shipped
 //! `packaging/bird/router.conf` (verbatim, beside its local definitions), L4 multipath hashing
 //! on; a client namespace behind it holding [`CLIENTS`] source addresses; three node namespaces,
-//! each running BIRD with the shipped `packaging/bird/node.conf` and the real `fulcrum run` in
-//! proxy mode (`method session`, three targets, `announce`, every other node a `syncpeer`); three
-//! target namespaces on one switch with the nodes, each a real Bind9 whose TXT answer names it.
+//! each running BIRD with the shipped `packaging/bird/node.conf` and the real `fulcrum run`
+//! (`method session`, three targets, `announce`, every other node a `syncpeer`; the node itself
+//! is `node.rs`); three target namespaces, each a real Bind9 whose TXT answer names it. Two
+//! [`Mode`]s:
 //!
+//! - proxy: each node reaches the router over a link of its own and the targets over a switch;
+//!   the targets answer the node, which answers the client.
 //! ```text
 //!   client 10.99.0.1/16 + 10.99.1.1.. ── rc | router | r1 r2 r3 ── up0 10.0.n.2 (node n)
 //!                                                           node n eth1 10.1.0.1n ── switch
 //!                                                     switch ── eth0 10.1.0.2k (target k)
+//! ```
+//! - DSR (either plane): one switch holds the router, the nodes' `eth1` (their BGP next hop and
+//!   `real`) and the targets, which hold the VIP on `lo` (the seed's ARP settings) and answer the
+//!   clients straight through the router.
+//! ```text
+//!   client 10.99.0.1/16 + 10.99.1.1.. ── rc | router eth1 10.1.0.1 ── switch
+//!                       switch ── eth1 10.1.0.1n (node n) ── eth0 10.1.0.2k, lo VIP (target k)
 //! ```
 //!
 //! Everything lives in the [`Lab`]'s uniquely named namespaces; every process is killed by PID
@@ -20,9 +30,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fulcrum_control::show::{AnnounceDoc, SyncDoc};
 use netlab::bind9::{Bind9, Bind9Options, Zone};
-use netlab::{Lab, Ns, Proc};
+use netlab::{Lab, Ns, Proc, Switch};
+use testkit::plane::Plane;
 
 pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 pub const BIRD: &str = "/usr/sbin/bird";
@@ -32,8 +42,39 @@ pub const ZONE: &str = netlab::seed::SEED_ZONE;
 pub const CLIENTS: usize = 300;
 pub const NODES: u8 = 3;
 pub const TARGETS: u8 = 3;
-const ROUTER_AS: u32 = 65000;
-const NODE_AS: u32 = 65001;
+pub const ROUTER_AS: u32 = 65000;
+pub const NODE_AS: u32 = 65001;
+
+/// How the nodes forward: proxy (the VIP held locally, answers through the node) or DSR on one
+/// of the two planes (frames rewritten to the targets' MACs, answers straight to the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Proxy,
+    Dsr(Plane),
+}
+
+impl Mode {
+    /// Node `n`'s address towards the router: its BGP next hop.
+    pub fn node_addr(self, n: u8) -> String {
+        match self {
+            Mode::Proxy => format!("10.0.{n}.2"),
+            Mode::Dsr(_) => format!("10.1.0.1{n}"),
+        }
+    }
+
+    /// The router's address as node `n` sees it (its BGP neighbour).
+    pub fn router_addr(self, n: u8) -> String {
+        match self {
+            Mode::Proxy => format!("10.0.{n}.1"),
+            Mode::Dsr(_) => "10.1.0.1".to_string(),
+        }
+    }
+
+    /// The node the router's next hop `via` is.
+    pub fn node_of_hop(self, via: &str) -> Option<u8> {
+        (1..=NODES).find(|n| self.node_addr(*n) == via)
+    }
+}
 
 /// The shipped BIRD configurations, used verbatim.
 fn shipped(name: &str) -> PathBuf {
@@ -101,21 +142,21 @@ pub fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str
     ns.spawn(command).expect("start bird")
 }
 
-/// Node `n`'s address towards the router (its BGP next hop).
-pub fn node_addr(n: u8) -> String {
-    format!("10.0.{n}.2")
-}
-
 /// Target `k`'s address on the nodes' switch.
 pub fn target_addr(k: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 1, 0, 20 + k)
 }
 
-/// Target `k`: Bind9 on its own address, answering the zone's TXT with `t{k}`.
-pub fn start_target(ns: &Ns, k: u8) -> Bind9 {
+/// Target `k`: Bind9 on its own address (the health checks') and, in DSR mode, on the VIP (the
+/// clients'), answering the zone's TXT with `t{k}`.
+pub fn start_target(ns: &Ns, k: u8, mode: Mode) -> Bind9 {
     let record = format!("@ IN TXT \"t{k}\"");
+    let mut listen = vec![IpAddr::V4(target_addr(k))];
+    if matches!(mode, Mode::Dsr(_)) {
+        listen.push(IpAddr::V4(VIP));
+    }
     Bind9::start(Bind9Options {
-        listen: vec![IpAddr::V4(target_addr(k))],
+        listen,
         port: 53,
         zones: vec![Zone::primary(ZONE, 1, &[record.as_str()])],
         netns: Some(ns.name().to_string()),
@@ -134,227 +175,46 @@ fn sync_addr(m: u8, with: u8) -> String {
     }
 }
 
-/// Node `n`'s configuration: proxy mode, `method session` over the three targets, every other
-/// node a sync peer (over IPv6 to and from node 1), the VIP announced through `fulcrum-vip`.
-pub fn node_config(n: u8) -> String {
+/// Node `n`'s configuration: `method session` over the three targets, every other node a sync
+/// peer (over IPv6 to and from node 1), the VIP announced through `fulcrum-vip`; in DSR mode
+/// the seed's shape (`interface eth1`, `dsr enable` on every target) in the plane's access mode.
+pub fn node_config(n: u8, mode: Mode) -> String {
     let peers: Vec<String> = (1..=NODES)
         .filter(|m| *m != n)
         .map(|m| sync_addr(m, n))
         .collect();
-    let mut text = format!(
-        "hostname NODE{n}\n\
-         network 1 {{\naddr 10.1.0.0\nmask 255.255.255.0\nreal 10.1.0.1{n}\n\
-         addr6 fd00:1::\nmask6 64\nreal6 fd00:1::1{n}\n\
-         syncpeer {}\n}}\nregister network 1\nenable network 1\n\
+    let dsr = matches!(mode, Mode::Dsr(_));
+    let mut text = format!("hostname NODE{n}\n");
+    if dsr {
+        text.push_str("interface eth1\n");
+    }
+    text.push_str(&format!(
+        "network 1 {{\naddr 10.1.0.0\nmask 255.255.255.0\nreal 10.1.0.1{n}\n\
+         addr6 fd00:1::\nmask6 64\nreal6 fd00:1::1{n}\n"
+    ));
+    if dsr {
+        text.push_str("interface eth1\n");
+    }
+    text.push_str(&format!(
+        "syncpeer {}\n}}\nregister network 1\nenable network 1\n\
          server 1 {{\nipaddr {VIP}\nport 53\nmethod session\ntargets 1-{TARGETS}\n}}\n\
          register server 1\nenable server 1\n",
         peers.join(",")
-    );
+    ));
     for k in 1..=TARGETS {
         text.push_str(&format!(
-            "target {k} {{\nipaddr {}\nport 53\ndns {ZONE},1,2\n}}\n",
-            target_addr(k)
+            "target {k} {{\nipaddr {}\nport 53\ndns {ZONE},1,2\n{}}}\n",
+            target_addr(k),
+            if dsr { "dsr enable\n" } else { "" }
         ));
     }
     text.push_str(&format!(
         "register targets 1-{TARGETS}\nenable targets 1-{TARGETS}\n\
          announce {{\ninterface fulcrum-vip\n}}\n"
     ));
-    text
-}
-
-/// One node: its namespace, BIRD and `fulcrum run` (both restartable).
-pub struct Node {
-    pub n: u8,
-    pub ns: Ns,
-    pub dir: PathBuf,
-    pub fulcrum: Option<Proc>,
-    pub bird: Option<Proc>,
-    /// How many times fulcrum started (each start logs to its own file).
-    starts: u32,
-}
-
-impl Node {
-    /// Node `n` on 10.0.n.2/24 towards the router and 10.1.0.1n/24 on the targets' switch.
-    pub fn build(lab: &Lab, router: &Ns, switch: &netlab::Switch, n: u8, root: &Path) -> Node {
-        let ns = lab.netns(&format!("node{n}")).expect("node namespace");
-        let router_if = format!("r{n}");
-        lab.veth(router, &router_if, &ns, "up0").expect("veth");
-        router
-            .addr(&router_if, &format!("10.0.{n}.1/24"))
-            .expect("router address");
-        ns.addr("up0", &format!("{}/24", node_addr(n)))
-            .expect("node address");
-        ns.ip(&["route", "add", "default", "via", &format!("10.0.{n}.1")])
-            .expect("default route");
-        lab.link(&ns, "eth1", switch).expect("switch port");
-        ns.addr("eth1", &format!("10.1.0.1{n}/24"))
-            .expect("node switch address");
-        // No duplicate address detection: sync binds it at once (the lab has no duplicates).
-        ns.ip(&[
-            "addr",
-            "add",
-            &format!("fd00:1::1{n}/64"),
-            "dev",
-            "eth1",
-            "nodad",
-        ])
-        .expect("node switch IPv6 address");
-        let dir = root.join(format!("node{n}"));
-        std::fs::create_dir_all(&dir).expect("node directory");
-        std::fs::write(dir.join("fulcrum.conf"), node_config(n)).expect("write the configuration");
-        Node {
-            n,
-            ns,
-            dir,
-            fulcrum: None,
-            bird: None,
-            starts: 0,
-        }
-    }
-
-    /// Starts fulcrum, then BIRD (a node coming up, its network working again after a crash).
-    pub fn start(&mut self) {
-        if self.starts > 0 {
-            self.nft(&["delete", "table", "inet", "crash"], None);
-        }
-        self.starts += 1;
-        let mut command = self.ns.command(FULCRUM);
-        command
-            .args(["run", "--log-level", "info", "-c"])
-            .arg(self.dir.join("fulcrum.conf"))
-            .arg("--socket")
-            .arg(self.dir.join("fulcrum.sock"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.log_path()).expect("log file"));
-        self.fulcrum = Some(self.ns.spawn(command).expect("start fulcrum"));
-        let n = self.n;
-        let local = format!(
-            "router id {};\ndefine NODE_AS = {NODE_AS};\ndefine ROUTER_AS = {ROUTER_AS};\n\
-             define ROUTER_IP = 10.0.{n}.1;\n",
-            node_addr(n)
-        );
-        self.bird = Some(start_bird(
-            &self.ns,
-            &self.dir.join("bird"),
-            "node.conf",
-            "node-local.conf",
-            &local,
-        ));
-    }
-
-    /// The node crashes: its network goes silent at once (nftables drops every packet in and
-    /// out of its namespace, as a machine that lost power sends no TCP reset or BGP
-    /// notification), then its fulcrum and BIRD get SIGKILL. Only BFD can tell the router.
-    /// Returns when the network went silent.
-    pub fn crash(&mut self) -> std::time::Instant {
-        let silence = "table inet crash {\n\
-            chain in { type filter hook input priority -300; policy drop; }\n\
-            chain out { type filter hook output priority -300; policy drop; }\n}\n";
-        self.nft(&["-f", "-"], Some(silence));
-        let silent = std::time::Instant::now();
-        for proc in [self.fulcrum.take(), self.bird.take()]
-            .into_iter()
-            .flatten()
-        {
-            proc.kill();
-        }
-        silent
-    }
-
-    /// A clean stop: SIGTERM to fulcrum (which withdraws as it goes), then BIRD.
-    pub fn stop(&mut self) {
-        if let Some(proc) = self.fulcrum.take() {
-            let pid = nix::unistd::Pid::from_raw(proc.pid() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            if proc
-                .wait_timeout(std::time::Duration::from_secs(10))
-                .is_none()
-            {
-                proc.kill();
-            }
-        }
-        if let Some(proc) = self.bird.take() {
-            proc.kill();
-        }
-    }
-
-    fn nft(&self, args: &[&str], stdin: Option<&str>) {
-        let mut child = self
-            .ns
-            .command("nft")
-            .args(args)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run nft");
-        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
-            pipe.write_all(text.as_bytes()).expect("nft input");
-        }
-        drop(child.stdin.take());
-        let status = child.wait().expect("nft status");
-        assert!(status.success(), "nft {args:?} failed");
-    }
-
-    /// This start's fulcrum log.
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join(format!("fulcrum-{}.log", self.starts))
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Every start's fulcrum log, oldest first, each line prefixed with its start's number.
-    pub fn all_logs(&self) -> String {
-        (1..=self.starts)
-            .flat_map(|start| {
-                let path = self.dir.join(format!("fulcrum-{start}.log"));
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                text.lines()
-                    .map(|l| format!("[{start}] {l}\n"))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    pub fn control(&self, line: &str) -> String {
-        let output = self
-            .ns
-            .command(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(self.dir.join("fulcrum.sock"))
-            .args(["-e", line])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// `show sync`'s JSON document (docs/control.md).
-    pub fn sync(&self) -> SyncDoc {
-        testkit::control::show(&self.dir.join("fulcrum.sock"), "show sync")
-            .unwrap_or_else(|e| panic!("node{}: {e}", self.n))
-    }
-
-    /// `show announce`'s JSON document (docs/control.md).
-    pub fn announce(&self) -> AnnounceDoc {
-        testkit::control::show(&self.dir.join("fulcrum.sock"), "show announce")
-            .unwrap_or_else(|e| panic!("node{}: {e}", self.n))
-    }
-
-    pub fn report(&self) -> String {
-        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        format!(
-            "== node{}: show announce\n{}\n== show sync\n{}\n== fulcrum log\n{}\n== bird log\n{}\n{}\n",
-            self.n,
-            self.control("show announce"),
-            self.control("show sync"),
-            self.log(),
-            read(self.dir.join("bird/bird.log")),
-            birdc(&self.ns, &self.dir.join("bird"), &["show", "protocols", "all", "uplink"]),
-        )
+    match mode {
+        Mode::Proxy => text,
+        Mode::Dsr(plane) => plane.config(&text),
     }
 }
 
@@ -376,7 +236,11 @@ pub fn next_hops(router: &Ns) -> Vec<String> {
 /// The node the router's kernel sends each (client address, source port) flow to: its own
 /// multipath decision, asked with `ip route get ... iif rc ipproto udp sport P dport 53` (the
 /// kernel builds the packet and hashes it as it hashes forwarded ones). Node number by flow.
-pub fn nodes_of(router: &Ns, flows: &[(Ipv4Addr, u16)]) -> BTreeMap<(Ipv4Addr, u16), u8> {
+pub fn nodes_of(
+    router: &Ns,
+    mode: Mode,
+    flows: &[(Ipv4Addr, u16)],
+) -> BTreeMap<(Ipv4Addr, u16), u8> {
     let lines: Vec<String> = flows
         .iter()
         .map(|(addr, port)| {
@@ -403,10 +267,10 @@ pub fn nodes_of(router: &Ns, flows: &[(Ipv4Addr, u16)]) -> BTreeMap<(Ipv4Addr, u
             .find(|w| w[0] == "from")
             .and_then(|w| w[1].parse::<Ipv4Addr>().ok());
         let via = words.windows(2).find(|w| w[0] == "via").map(|w| w[1]);
-        let (Some(from), Some(via)) = (from, via) else {
+        let Some(from) = from else {
             continue;
         };
-        let node = (1..=NODES).find(|n| node_addr(*n) == via);
+        let node = via.and_then(|via| mode.node_of_hop(via));
         if let (Some(flow), Some(node)) = (flows.iter().find(|f| f.0 == from), node) {
             map.insert(*flow, node);
         }
@@ -421,9 +285,27 @@ pub fn client_sources() -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// The router (BIRD started, forwarding, L4 multipath hashing) and the client behind it.
-pub fn build_router_and_client(lab: &Lab, root: &Path) -> (Ns, Ns, Proc) {
+/// The router (BIRD started, forwarding, L4 multipath hashing) and the client behind it; in
+/// DSR mode the router is on `switch` with the nodes and the targets (their default route).
+pub fn build_router_and_client(
+    lab: &Lab,
+    root: &Path,
+    mode: Mode,
+    switch: &Switch,
+) -> (Ns, Ns, Proc) {
     let router = lab.netns("router").expect("router namespace");
+    let nodes = match mode {
+        Mode::Proxy => "10.0.0.0/16",
+        Mode::Dsr(_) => {
+            lab.link(&router, "eth1", switch)
+                .expect("router switch port");
+            router
+                .addr("eth1", "10.1.0.1/24")
+                .expect("router switch address");
+            // 10.1.0.8 .. 10.1.0.15: the nodes' addresses, not the targets'.
+            "10.1.0.8/29"
+        }
+    };
     router
         .sysctl("net.ipv4.ip_forward", "1")
         .expect("forwarding");
@@ -445,7 +327,7 @@ pub fn build_router_and_client(lab: &Lab, root: &Path) -> (Ns, Ns, Proc) {
     client.ip_batch(&extra).expect("client addresses");
     let local = format!(
         "router id 10.99.0.254;\ndefine ROUTER_AS = {ROUTER_AS};\ndefine NODE_AS = {NODE_AS};\n\
-         define NODES = 10.0.0.0/16;\n"
+         define NODES = {nodes};\n"
     );
     let bird = start_bird(
         &router,
