@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc};
 
-const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ZONE: &str = "fulcrum.test";
 const VIP: &str = "10.255.0.53";
@@ -142,16 +141,9 @@ impl Node {
             ),
         )
         .expect("write the configuration");
-        let mut command = ns.command(FULCRUM);
-        command
-            .args(["run", "--log-level", "info", "-c"])
-            .arg(&conf)
-            .arg("--socket")
-            .arg(root.join("fulcrum.sock"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(root.join("fulcrum.log")).expect("log file"));
-        let fulcrum = ns.spawn(command).expect("start fulcrum");
+        let socket = root.join("fulcrum.sock");
+        let log = root.join("fulcrum.log");
+        let fulcrum = testkit::daemon::spawn_run_in(&ns, &[], &conf, &socket, &log);
         Node {
             ns,
             dir: root.to_path_buf(),
@@ -160,17 +152,7 @@ impl Node {
     }
 
     fn control(&self, line: &str) -> String {
-        let output = self
-            .ns
-            .command(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(self.dir.join("fulcrum.sock"))
-            .args(["-e", line])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        testkit::control::control_text(&self.dir.join("fulcrum.sock"), line)
     }
 
     fn report(&self) -> String {

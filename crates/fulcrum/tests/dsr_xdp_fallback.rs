@@ -21,6 +21,17 @@ use testkit::seed_dsr::{ask, require_tools, seed_config, start_seed_agents, Bala
 /// What a service manager without BPF rights would leave the daemon.
 const WITHOUT_BPF: &[&str] = &["setpriv", "--bounding-set=-bpf,-sys_admin,-perfmon", "--"];
 
+/// `fulcrum check --host -c CONFIG` in `node`, with the capabilities [`WITHOUT_BPF`] leaves.
+fn check_host_without_bpf(node: &netlab::Ns, config: &std::path::Path) -> std::process::Output {
+    let mut check = node.command(WITHOUT_BPF[0]);
+    check
+        .args(&WITHOUT_BPF[1..])
+        .arg(testkit::fulcrum())
+        .args(["check", "--host", "-c"])
+        .arg(config);
+    check.output().expect("run fulcrum check --host")
+}
+
 fn xdp_config() -> String {
     Plane::AfXdp.config(&seed_config())
 }
@@ -38,13 +49,7 @@ fn without_the_capability_to_load_xdp_the_plane_says_why_and_balances_on_af_pack
     // The host check, run as the daemon will be, says which plane eth1 gets and why.
     let config_file = scripts.path().join("ns0a.conf");
     std::fs::write(&config_file, xdp_config()).expect("write the configuration");
-    let mut check = seed.ns0a.command(WITHOUT_BPF[0]);
-    check
-        .args(&WITHOUT_BPF[1..])
-        .arg(testkit::fulcrum())
-        .args(["check", "--host", "-c"])
-        .arg(&config_file);
-    let output = check.output().expect("run fulcrum check --host");
+    let output = check_host_without_bpf(&seed.ns0a, &config_file);
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(
         shown.contains("warning: interface eth1: access xdp, but the DSR plane will run on AF_PACKET alone: AF_XDP is unavailable here"),
@@ -110,13 +115,7 @@ fn an_active_active_node_without_the_program_withdraws_its_dsr_vip_and_says_why(
 
     let config_file = scripts.path().join("ns0a.conf");
     std::fs::write(&config_file, &config).expect("write the configuration");
-    let mut check = seed.ns0a.command(WITHOUT_BPF[0]);
-    check
-        .args(&WITHOUT_BPF[1..])
-        .arg(testkit::fulcrum())
-        .args(["check", "--host", "-c"])
-        .arg(&config_file);
-    let output = check.output().expect("run fulcrum check --host");
+    let output = check_host_without_bpf(&seed.ns0a, &config_file);
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(
         shown.contains("error: active-active DSR needs the XDP program"),

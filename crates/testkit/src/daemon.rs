@@ -221,6 +221,40 @@ pub fn spawn_run_with(
     log: &Path,
     args: &[&str],
 ) -> Child {
+    run_arguments(&mut command, config, socket, log, args)
+        .spawn()
+        .expect("start fulcrum run")
+}
+
+/// `fulcrum run` in the lab namespace `ns`, held by its real PID (killed with the lab at the
+/// latest), run by `wrapper` if one is given (`wrapper... fulcrum run ...`, e.g. `setpriv`):
+/// `config`, `socket` and `log` as [`spawn_run`] takes them.
+pub fn spawn_run_in(
+    ns: &netlab::Ns,
+    wrapper: &[&str],
+    config: &Path,
+    socket: &Path,
+    log: &Path,
+) -> netlab::Proc {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = ns.command(program);
+            command.args(args).arg(crate::fulcrum());
+            command
+        }
+        None => ns.command(crate::fulcrum()),
+    };
+    run_arguments(&mut command, config, socket, log, &[]);
+    ns.spawn(command).expect("start fulcrum run")
+}
+
+fn run_arguments<'a>(
+    command: &'a mut Command,
+    config: &Path,
+    socket: &Path,
+    log: &Path,
+    args: &[&str],
+) -> &'a mut Command {
     let log = std::fs::File::create(log).expect("create the log file");
     command
         .args(["run", "--log-level", "info", "-c"])
@@ -231,8 +265,6 @@ pub fn spawn_run_with(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
-        .spawn()
-        .expect("start fulcrum run")
 }
 
 /// The loopback configuration the control tests start from: server 1 on 127.0.0.1 with targets

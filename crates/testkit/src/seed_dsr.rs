@@ -148,23 +148,7 @@ impl Balancer {
         std::fs::write(&config_path, config).expect("write the configuration");
         let socket = dir.path().join("fulcrum.sock");
         let log = dir.path().join("fulcrum.log");
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut command = node.command(program);
-                command.args(args).arg(crate::fulcrum());
-                command
-            }
-            None => node.command(crate::fulcrum()),
-        };
-        command
-            .args(["run", "--log-level", "info", "-c"])
-            .arg(&config_path)
-            .arg("--socket")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("create the log file"));
-        let proc = node.spawn(command).expect("start fulcrum run");
+        let proc = crate::daemon::spawn_run_in(node, wrapper, &config_path, &socket, &log);
         Balancer {
             proc,
             socket,

@@ -34,7 +34,6 @@ use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc, Switch};
 use testkit::plane::Plane;
 
-pub const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 pub const BIRD: &str = "/usr/sbin/bird";
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 53);
 /// The zone the load asks for (testkit's load asks the seed's zone).

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use fulcrum_control::show::{AnnounceDoc, SyncDoc};
 use netlab::{Lab, Ns, Proc, Switch};
 
-use super::lab::{birdc, node_config, start_bird, Mode, FULCRUM, NODE_AS, ROUTER_AS, VIP};
+use super::lab::{birdc, node_config, start_bird, Mode, NODE_AS, ROUTER_AS, VIP};
 
 /// One node: its namespace, BIRD and `fulcrum run` (both restartable).
 pub struct Node {
@@ -90,16 +90,13 @@ impl Node {
             self.nft(&["delete", "table", "inet", "crash"], None);
         }
         self.starts += 1;
-        let mut command = self.ns.command(FULCRUM);
-        command
-            .args(["run", "--log-level", "info", "-c"])
-            .arg(self.dir.join("fulcrum.conf"))
-            .arg("--socket")
-            .arg(self.dir.join("fulcrum.sock"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.log_path()).expect("log file"));
-        self.fulcrum = Some(self.ns.spawn(command).expect("start fulcrum"));
+        self.fulcrum = Some(testkit::daemon::spawn_run_in(
+            &self.ns,
+            &[],
+            &self.dir.join("fulcrum.conf"),
+            &self.dir.join("fulcrum.sock"),
+            &self.log_path(),
+        ));
         if let Mode::Dsr(plane) = self.mode {
             plane.assert_running(&self.log_path());
         }
@@ -224,17 +221,7 @@ impl Node {
     }
 
     pub fn control(&self, line: &str) -> String {
-        let output = self
-            .ns
-            .command(FULCRUM)
-            .arg("control")
-            .arg("--socket")
-            .arg(self.dir.join("fulcrum.sock"))
-            .args(["-e", line])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run fulcrum control");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        testkit::control::control_text(&self.dir.join("fulcrum.sock"), line)
     }
 
     /// `show sync`'s JSON document (docs/control.md).
