@@ -18,6 +18,15 @@
 //! of the loss (a refresh still naming the old target, crossing the move on the wire), and
 //! applying it would undo the move here until the peer's next refresh, or for good if the peer
 //! dies first; the node's own move of that target's sessions has already placed the client.
+//!
+//! Health moves ([`Tap::move_target`]: sessions moved or removed because this node's checks
+//! took a target down) are reported on a VRRP pair, whose backup mirrors the master's table,
+//! but not on active-active nodes ([`SyncTap::set_local_moves`]): there every node acts on its
+//! own verdicts, and consistent hashing makes their moves agree when their views agree, while a
+//! node whose view is wrong (its checks alone cannot reach a target) would otherwise move, or
+//! with its last target remove, the sessions of every client its peers serve. What a node's own
+//! traffic refreshes is reported as always, so a client it serves keeps the target it got here
+//! wherever the routers send it next.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -41,6 +50,8 @@ pub struct SyncTap {
     registry: Mutex<Vec<Registered>>,
     /// Targets this node's health checks hold down: received sessions on them are not applied.
     down_targets: Mutex<HashSet<u32>>,
+    /// Health moves stay on this node (active-active); reported to peers otherwise.
+    local_moves: AtomicBool,
 }
 
 type Shards = [Mutex<SessionTable>];
@@ -204,7 +215,7 @@ impl Tap {
         from: u32,
         repick: &mut dyn FnMut(IpAddr) -> Option<u32>,
     ) -> usize {
-        if !self.on() {
+        if !self.on() || self.sync.local_moves.load(Ordering::Relaxed) {
             return table.move_target(server, from, repick);
         }
         let mut changed = Vec::new();
@@ -250,6 +261,11 @@ fn entry(op: Op, row: &SessionRow, now: u32) -> Entry {
 }
 
 impl SyncTap {
+    /// Keeps health moves on this node (`true`: active-active nodes) or reports them (a pair).
+    pub fn set_local_moves(&self, local: bool) {
+        self.local_moves.store(local, Ordering::Relaxed);
+    }
+
     /// Turns event reporting on or off (the sync driver, when a peer is configured).
     pub fn set_enabled(&self, enabled: bool) {
         let registry = lock(&self.registry);
@@ -455,6 +471,48 @@ mod tests {
         sync.set_enabled(false);
         for queue in tap.queues.shards.iter() {
             assert!(lock(queue).capacity() >= QUEUE_ROOM, "a queue without room");
+        }
+    }
+
+    /// A health move on a pair reaches the peer (the backup mirrors the master); on an
+    /// active-active node it stays here, moves and removals alike.
+    #[test]
+    fn health_moves_are_reported_on_a_pair_and_kept_local_on_active_active_nodes() {
+        for local in [false, true] {
+            let sync = SyncTap::new();
+            let tables: Arc<Shards> = (0..4).map(|_| Mutex::new(SessionTable::new(16))).collect();
+            let tap = sync.register(Plane::Proxy, &tables, 7, Instant::now());
+            sync.set_enabled(true);
+            sync.set_local_moves(local);
+            let clients = [[10, 99, 1, 1], [10, 99, 1, 2]].map(IpAddr::from);
+            sync.apply(
+                &[upsert([10, 99, 1, 1], 1), upsert([10, 99, 1, 2], 1)],
+                &HashSet::new(),
+            );
+            for (shard, table) in tables.iter().enumerate() {
+                // The first client moves to target 2, the second has nowhere to go.
+                tap.move_target(&mut lock(table), shard, 1, 1, &mut |client| {
+                    (client == clients[0]).then_some(2)
+                });
+            }
+            let mut events = Vec::new();
+            sync.drain(&mut events, &mut Vec::new());
+            let reported: Vec<(Op, IpAddr, u32)> =
+                events.iter().map(|e| (e.op, e.client, e.target)).collect();
+            if local {
+                assert_eq!(reported, vec![], "active-active: nothing reported");
+            } else {
+                assert_eq!(reported.len(), 2, "{reported:?}");
+                assert!(
+                    reported.contains(&(Op::Upsert, clients[0], 2)),
+                    "{reported:?}"
+                );
+                assert!(
+                    reported.contains(&(Op::Remove, clients[1], 1)),
+                    "{reported:?}"
+                );
+            }
+            sync.set_enabled(false);
         }
     }
 }

@@ -126,6 +126,8 @@ fn follow(
         publisher.send_replace(status);
     };
     let mut config = changes.borrow_and_update().clone();
+    // Active-active nodes keep their health moves to themselves (`tap`'s module doc).
+    tap.set_local_moves(config.announce.is_some());
     let mut driver: Option<Driver> = None;
     // Why no driver runs, as `show sync` says it; logged when it changes.
     let mut problem = String::new();
@@ -134,6 +136,7 @@ fn follow(
     while !stop.load(Ordering::Acquire) {
         if changes.has_changed().unwrap_or(false) {
             config = changes.borrow_and_update().clone();
+            tap.set_local_moves(config.announce.is_some());
             if let Some(d) = driver.as_mut() {
                 d.reconfigure(&config);
             }
