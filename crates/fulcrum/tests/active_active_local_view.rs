@@ -254,9 +254,44 @@ fn changed_target(logs: &[ClientLog], placed: &BTreeMap<Ipv4Addr, u8>) -> Vec<St
         .collect()
 }
 
-/// Every client answered at least once for a query sent at or after `at`.
-fn all_answered_since(logs: &[ClientLog], at: Instant) -> bool {
-    logs.iter().all(|l| l.answered_since(at) > 0)
+/// After [`SETTLE`], with every client answered again since: no client changed target from
+/// `placed`, B's sessions still name each client's target and B created none anew since it had
+/// `created` (no session was moved or removed under it). `when` names the moment checked.
+fn assert_b_keeps_every_client(
+    when: &str,
+    load: &Load,
+    b: &Node,
+    placed: &BTreeMap<Ipv4Addr, u8>,
+    created: u64,
+    report: impl Fn() -> String,
+) {
+    std::thread::sleep(SETTLE);
+    let settled = Instant::now();
+    assert!(
+        load.wait_until(Duration::from_secs(5), |logs| logs
+            .iter()
+            .all(|l| l.answered_since(settled) > 0)),
+        "{when}: every client answered again\n{}",
+        report()
+    );
+    let changed = changed_target(&load.snapshot(), placed);
+    assert!(
+        changed.is_empty(),
+        "{when}: these clients changed target: {changed:?}\n{}",
+        report()
+    );
+    assert_eq!(
+        &b.sessions(),
+        placed,
+        "{when}: B's sessions name each client's target\n{}",
+        report()
+    );
+    assert_eq!(
+        b.sessions_created(),
+        created,
+        "{when}: B created no session anew\n{}",
+        report()
+    );
 }
 
 #[test]
@@ -345,33 +380,7 @@ fn one_nodes_health_view_moves_no_client_of_its_peer() {
         "B still reaches both targets\n{}",
         report()
     );
-    std::thread::sleep(SETTLE);
-    let settled = Instant::now();
-    assert!(
-        load.wait_until(Duration::from_secs(5), |logs| all_answered_since(
-            logs, settled
-        )),
-        "every client answered after A's view settled\n{}",
-        report()
-    );
-    let changed = changed_target(&load.snapshot(), &placed);
-    assert!(
-        changed.is_empty(),
-        "A's own verdict on t1 changed these clients' target: {changed:?}\n{}",
-        report()
-    );
-    assert_eq!(
-        b.sessions(),
-        placed,
-        "B's sessions still name each client's target\n{}",
-        report()
-    );
-    assert_eq!(
-        b.sessions_created(),
-        created,
-        "B created no session anew\n{}",
-        report()
-    );
+    assert_b_keeps_every_client("A holds t1 down", &load, &b, &placed, created, report);
     assert!(
         a.log().contains("sessions moved off target 1"),
         "A moved its own sessions off t1\n{}",
@@ -395,22 +404,7 @@ fn one_nodes_health_view_moves_no_client_of_its_peer() {
         report,
         || a.target_up(1),
     );
-    std::thread::sleep(SETTLE);
-    let healed = Instant::now();
-    assert!(
-        load.wait_until(Duration::from_secs(5), |logs| all_answered_since(
-            logs, healed
-        )),
-        "every client answered after t1 came back on A\n{}",
-        report()
-    );
-    let changed = changed_target(&load.snapshot(), &placed);
-    assert!(
-        changed.is_empty(),
-        "clients changed target: {changed:?}\n{}",
-        report()
-    );
-    assert_eq!(b.sessions(), placed, "{}", report());
+    assert_b_keeps_every_client("t1 back on A", &load, &b, &placed, created, report);
     wait_for(
         "A's sessions agree with B's again (B's refreshes)",
         Duration::from_secs(10),
@@ -441,35 +435,7 @@ fn one_nodes_health_view_moves_no_client_of_its_peer() {
                 .all(|s| s.state == "withdrawn" && s.reason.as_deref() == Some("no target up"))
         },
     );
-    std::thread::sleep(SETTLE);
-    let settled = Instant::now();
-    assert!(
-        load.wait_until(Duration::from_secs(5), |logs| all_answered_since(
-            logs, settled
-        )),
-        "every client answered after A withdrew\n{}",
-        report()
-    );
-    let changed = changed_target(&load.snapshot(), &placed);
-    assert!(
-        changed.is_empty(),
-        "A's loss of every target changed these clients' target: {changed:?}\n{}",
-        report()
-    );
-    assert_eq!(
-        b.sessions(),
-        placed,
-        "B still holds every session, on its target\n{}",
-        report()
-    );
-    assert_eq!(
-        b.sessions_created(),
-        created,
-        "B created no session anew (none was removed under it)\n{}",
-        report()
-    );
-    let text = testkit::control::control_text(&a.dir.join("fulcrum.sock"), "show announce");
-    assert!(text.contains("no target up"), "{text}");
+    assert_b_keeps_every_client("A withdrew", &load, &b, &placed, created, report);
     load.finish();
     a.see_again();
     drop(targets);
