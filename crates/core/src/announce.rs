@@ -9,10 +9,12 @@
 //! decision carries the first reason that holds, in that order, as `show announce` prints it.
 //! [`hold_for_sync`] holds every VIP back while a joining node waits for its peers' sessions;
 //! [`Settle`] holds a newly servable VIP back until it has stayed servable for a while (every
-//! data plane has taken the verdict by then, and a flapping target does not flap the route);
-//! withdrawals take effect at once. Pure: the caller owns the interface and the clock.
+//! data plane has taken the verdict by then, and a flapping target does not flap the route)
+//! and until each of its targets' checks has had its first result (a node that starts counts
+//! an unprobed target as up, and would otherwise send new clients to a dead one, placing them
+//! where its peers, which know better, would not); withdrawals take effect at once. Pure: the caller owns the interface and the clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -146,11 +148,14 @@ pub fn hold_for_sync(joined: bool, decisions: &mut [Decision]) {
 }
 
 /// Holds back each server's announcement until it has been servable for `settle` without a
-/// break (see the module doc).
+/// break and its targets' first check results are in (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Settle {
     settle: Duration,
     servable_since: BTreeMap<u32, Instant>,
+    /// Servers announced since they last became servable: later pending checks (a reload that
+    /// adds one) do not take them back.
+    released: BTreeSet<u32>,
 }
 
 impl Settle {
@@ -158,24 +163,38 @@ impl Settle {
         Settle {
             settle,
             servable_since: BTreeMap::new(),
+            released: BTreeSet::new(),
         }
     }
 
-    /// Turns the announcements of servers servable for less than `settle` at `now` into
-    /// [`Withheld::Settling`]; forgets servers that are not servable.
-    pub fn apply(&mut self, now: Instant, decisions: &mut [Decision]) {
+    /// Turns the announcements of servers servable for less than `settle` at `now`, or whose
+    /// targets' checks still wait for a first result (`first_checks_pending(server)`), into
+    /// [`Withheld::Settling`], unless they were announced already; forgets servers that are not
+    /// servable.
+    pub fn apply(
+        &mut self,
+        now: Instant,
+        decisions: &mut [Decision],
+        first_checks_pending: impl Fn(u32) -> bool,
+    ) {
         let mut since = BTreeMap::new();
+        let mut released = BTreeSet::new();
         for decision in decisions.iter_mut() {
             if decision.verdict.is_err() {
                 continue;
             }
-            let first = *self.servable_since.get(&decision.server).unwrap_or(&now);
-            since.insert(decision.server, first);
-            if now.saturating_duration_since(first) < self.settle {
+            let server = decision.server;
+            let first = *self.servable_since.get(&server).unwrap_or(&now);
+            since.insert(server, first);
+            let settled = now.saturating_duration_since(first) >= self.settle;
+            if self.released.contains(&server) || (settled && !first_checks_pending(server)) {
+                released.insert(server);
+            } else {
                 decision.verdict = Err(Withheld::Settling);
             }
         }
         self.servable_since = since;
+        self.released = released;
     }
 }
 
@@ -373,9 +392,36 @@ mod tests {
         ];
         for (ms, up, expected) in steps {
             let mut decisions = decide(&config, |_| up, |_| Ok(()));
-            settle.apply(at(ms), &mut decisions);
+            settle.apply(at(ms), &mut decisions, |_| false);
             assert_eq!(decisions[0].verdict, expected, "at {ms} ms");
         }
+    }
+
+    #[test]
+    fn a_server_waits_for_its_first_check_results_but_a_reload_does_not_withdraw_it() {
+        let config = config(vec![1]);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut settle = Settle::new(Duration::from_millis(1000));
+        // (time, a target's first check result still out, expected verdict)
+        let steps = [
+            (0, true, Err(Withheld::Settling)),
+            (1500, true, Err(Withheld::Settling)),
+            (1600, false, Ok(())),
+            // A reload adds a check: pending again, the VIP stays announced.
+            (2000, true, Ok(())),
+        ];
+        for (ms, pending, expected) in steps {
+            let mut decisions = decide(&config, |_| true, |_| Ok(()));
+            settle.apply(at(ms), &mut decisions, |_| pending);
+            assert_eq!(decisions[0].verdict, expected, "at {ms} ms");
+        }
+        // Withdrawn (no target up), then servable again: it waits for first results anew.
+        let mut decisions = decide(&config, |_| false, |_| Ok(()));
+        settle.apply(at(2100), &mut decisions, |_| true);
+        let mut decisions = decide(&config, |_| true, |_| Ok(()));
+        settle.apply(at(3200), &mut decisions, |_| true);
+        assert_eq!(decisions[0].verdict, Err(Withheld::Settling));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! pure [`fulcrum_core::announce::decide`] which VIPs the node can serve (none while a node with
 //! `syncpeer`s has not joined: the sync driver's [`Joined`](fulcrum_core::sync::Joined); announcing one only
 //! after it stayed servable for [`SETTLE`], so that every data plane has taken the health
-//! verdict before routers send traffic, [`Settle`]) and makes the kernel
+//! verdict before routers send traffic, and once its targets' checks have first results,
+//! [`Settle`]) and makes the kernel
 //! agree: while the configuration has an `announce` block it owns a non-persistent TUN interface
 //! of the block's name ([`fulcrum_sys::tun::Tun`]) and holds each announced VIP on it as a /32
 //! (/128) address, deleting the address of a VIP it withdraws. The local BIRD's `direct`
@@ -79,6 +80,20 @@ impl AnnounceInputs {
         );
         hold_for_sync(self.joined(config).is_ok(), &mut decisions);
         decisions
+    }
+
+    /// Whether a check of one of `server`'s enabled targets still waits for its first result.
+    pub fn first_checks_pending(&self, config: &Config, server: u32) -> bool {
+        let Some(server) = config.servers.get(&server) else {
+            return false;
+        };
+        (server.targets.iter())
+            .filter_map(|t| config.targets.get(t))
+            .filter(|t| t.registered && t.enabled)
+            .any(|t| {
+                (self.health.checks(t.id).iter())
+                    .any(|check| check.state == fulcrum_core::health::CheckState::Pending)
+            })
     }
 
     /// `Ok`: nothing to wait for, or joined (how); `Err`: why the node waits (`show announce`).
@@ -170,7 +185,9 @@ async fn run(mut changes: watch::Receiver<Arc<Config>>, inputs: AnnounceInputs) 
                 }
                 if let Some(held) = &mut held {
                     let mut decisions = inputs.decide(&config);
-                    settle.apply(std::time::Instant::now(), &mut decisions);
+                    settle.apply(std::time::Instant::now(), &mut decisions, |server| {
+                        inputs.first_checks_pending(&config, server)
+                    });
                     reconcile(held, &decisions);
                 }
             }
