@@ -18,6 +18,7 @@ packages=(
   mon             # dns.monitor, the reference for fulcrum dns-check
   libnet-dns-perl # dns.monitor's DNS library
   tcpdump         # captures in DSR tests
+  ethtool         # GRO on the DSR interface, as a physical NIC has it (hostcheck test)
   procps          # ps, sysctl
   iputils-ping    # ping (netlab reachability checks)
   dpkg-dev        # dpkg-shlibdeps for scripts/package.sh

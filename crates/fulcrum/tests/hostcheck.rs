@@ -4,9 +4,11 @@
 //! ns0a with the seed's NS0A file unchanged. As the seed sets the host up the check finds
 //! nothing wrong (exit 0); then one thing at a time is broken and put back (eth1 down, the VIP
 //! removed from lo, `arp_ignore=0`, another program holding the sync port 10439/udp, the check
-//! run without CAP_NET_RAW), and each time the check names it with what to do and exits 1. A
+//! run without CAP_NET_RAW), and each time the check names it with what to do and exits 1; GRO
+//! switched on for eth1 (as physical NICs come) is named as a warning. A
 //! proxy configuration on the same host binds an address that is not ns0a's with IP_FREEBIND and
-//! needs CAP_NET_BIND_SERVICE for port 53. Needs root, iproute2, perl and setpriv (util-linux).
+//! needs CAP_NET_BIND_SERVICE for port 53. Needs root, iproute2, perl, ethtool and setpriv
+//! (util-linux).
 
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -207,6 +209,24 @@ fn the_seed_host_passes_and_each_broken_thing_is_named() {
     );
     holder.kill();
     assert_clean(&check_until(ns0a, |o| o.status.success()));
+
+    // GRO, which physical NICs come with: the kernel would merge a client's TCP segments into
+    // frames longer than the MTU before the plane sees them.
+    ns0a.run(&["ethtool", "-K", "eth1", "gro", "on"])
+        .expect("GRO on for eth1");
+    let merged = check_host(ns0a);
+    let lines = stdout_lines(&merged);
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "warning: interface eth1: generic receive offload (GRO) is on: the kernel or the NIC \
+             merges a client's TCP segments"
+        )),
+        "{}",
+        text(&merged)
+    );
+    ns0a.run(&["ethtool", "-K", "eth1", "gro", "off"])
+        .expect("GRO off for eth1");
+    assert_clean(&check_host(ns0a));
 
     assert_only_error(
         &check_file(ns0a, &fixture("ns0a.conf"), &["net_raw"]),

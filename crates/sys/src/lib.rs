@@ -5,6 +5,7 @@
 //! gave; nothing panics on what the network sends. Each `unsafe` block states why it is sound.
 //! Policy (which sockets, how many, what to do with a packet) lives in the callers.
 
+pub mod ethtool;
 pub mod mmsg;
 pub mod netlink;
 pub mod packet;

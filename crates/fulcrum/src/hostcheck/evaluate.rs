@@ -74,17 +74,12 @@ pub fn af_xdp_to_try(config: &Config) -> bool {
         .any(|i| i.access == InterfaceAccess::Xdp)
 }
 
-/// Whether the node balances DSR servers active-active (an `announce` block): the frames
-/// routers send to its own MAC reach the plane only through the XDP program.
-pub fn routed_dsr(config: &Config) -> bool {
-    config.announce.is_some() && dsr_servers(config).next().is_some()
-}
-
 pub fn evaluate(config: &Config, facts: &HostFacts) -> Vec<Finding> {
     let mut out = Vec::new();
     interfaces(config, facts, &mut out);
-    dsr_planes(config, facts, &mut out);
-    routed_frames(config, facts, &mut out);
+    super::dsr_plane::planes(config, facts, &mut out);
+    super::dsr_plane::routed_frames(config, facts, &mut out);
+    super::dsr_plane::receive_offloads(config, facts, &mut out);
     local_dsr(config, facts, &mut out);
     proxy_addresses(config, facts, &mut out);
     capabilities(config, facts, &mut out);
@@ -93,21 +88,21 @@ pub fn evaluate(config: &Config, facts: &HostFacts) -> Vec<Finding> {
     out
 }
 
-fn ok(text: String) -> Finding {
+pub(super) fn ok(text: String) -> Finding {
     Finding {
         level: Level::Ok,
         text,
     }
 }
 
-fn warning(text: String) -> Finding {
+pub(super) fn warning(text: String) -> Finding {
     Finding {
         level: Level::Warning,
         text,
     }
 }
 
-fn error(text: String) -> Finding {
+pub(super) fn error(text: String) -> Finding {
     Finding {
         level: Level::Error,
         text,
@@ -133,7 +128,7 @@ fn server_targets<'a>(config: &'a Config, server: &'a Server) -> impl Iterator<I
         .filter(|t| t.registered)
 }
 
-fn dsr_servers(config: &Config) -> impl Iterator<Item = &Server> {
+pub(super) fn dsr_servers(config: &Config) -> impl Iterator<Item = &Server> {
     config
         .active_servers()
         .filter(|s| server_targets(config, s).any(|t| t.dsr))
@@ -173,69 +168,6 @@ fn interfaces(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
             Some(_) => ok(format!("interface {name} exists and is up")),
         });
     }
-}
-
-/// The plane each interface of a DSR network gets, and why.
-fn dsr_planes(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
-    if dsr_servers(config).next().is_none() {
-        return;
-    }
-    let names: BTreeSet<&str> = config
-        .networks
-        .values()
-        .filter(|n| n.registered && n.enabled)
-        .filter_map(|n| config.network_interface_name(n))
-        .collect();
-    for name in names {
-        let access = config
-            .interfaces
-            .values()
-            .find(|i| i.name == name)
-            .map_or(InterfaceAccess::Raw, |i| i.access);
-        out.push(match (access, &facts.af_xdp) {
-            (InterfaceAccess::Raw, _) => ok(format!(
-                "interface {name}: the DSR plane runs on AF_PACKET (access raw; `access xdp` \
-                 would put the VIPs' frames on AF_XDP)"
-            )),
-            (InterfaceAccess::Xdp, Some(Ok(()))) => ok(format!(
-                "interface {name}: the DSR plane runs on AF_XDP for the VIPs' UDP and TCP frames \
-                 and AF_PACKET for the rest (access xdp; the XDP program loads here, native mode \
-                 where the driver has it, else generic)"
-            )),
-            (InterfaceAccess::Xdp, Some(Err(reason))) => warning(format!(
-                "interface {name}: access xdp, but the DSR plane will run on AF_PACKET alone: \
-                 AF_XDP is unavailable here ({reason}); it needs CAP_BPF besides CAP_NET_ADMIN and \
-                 CAP_NET_RAW (systemd: AmbientCapabilities=CAP_BPF, and AF_XDP in \
-                 RestrictAddressFamilies=)"
-            )),
-            (InterfaceAccess::Xdp, None) => warning(format!(
-                "interface {name}: access xdp, but whether AF_XDP can run here was not checked"
-            )),
-        });
-    }
-}
-
-/// An active-active DSR node: whether the XDP program that hands it the routed frames loads.
-fn routed_frames(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
-    if !routed_dsr(config) {
-        return;
-    }
-    out.push(match &facts.xdp_program {
-        Some(Ok(())) => ok(
-            "active-active DSR: the XDP program loads here, so the frames routers \
-             send to this node's MAC for the DSR VIPs reach the plane"
-                .into(),
-        ),
-        Some(Err(reason)) => error(format!(
-            "active-active DSR needs the XDP program to take the frames routers send to this \
-             node's MAC for the DSR VIPs, and it does not load here ({reason}): the node would \
-             withdraw every DSR VIP; it needs CAP_BPF besides CAP_NET_ADMIN (systemd: \
-             AmbientCapabilities=CAP_BPF)"
-        )),
-        None => {
-            warning("active-active DSR: whether the XDP program loads here was not checked".into())
-        }
-    });
 }
 
 fn local_dsr(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {

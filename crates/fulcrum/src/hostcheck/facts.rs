@@ -62,6 +62,8 @@ pub struct HostFacts {
     /// Whether the XDP program loads here (`fulcrum_xdp::program::probe_program`); only tried
     /// for an active-active DSR node, which needs it for the frames routed to it.
     pub xdp_program: Option<Result<(), String>>,
+    /// The receive offloads of the DSR interfaces, by name (`fulcrum_sys::ethtool`).
+    pub receive_offload: BTreeMap<String, Result<fulcrum_sys::ethtool::ReceiveOffload, String>>,
     /// Addresses tried with `IP_FREEBIND`: `Ok` if a socket could be bound to it.
     pub freebind: BTreeMap<IpAddr, Result<(), String>>,
 }

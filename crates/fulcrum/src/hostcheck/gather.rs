@@ -21,6 +21,8 @@ pub struct Tries {
     pub freebind: BTreeSet<IpAddr>,
     pub af_xdp: bool,
     pub xdp_program: bool,
+    /// Interfaces whose receive offloads to read.
+    pub offloads_of: BTreeSet<String>,
 }
 
 pub fn gather(tries: &Tries) -> HostFacts {
@@ -59,6 +61,12 @@ pub fn gather(tries: &Tries) -> HostFacts {
             None => fulcrum_xdp::program::probe(),
         }),
         xdp_program: tries.xdp_program.then(fulcrum_xdp::program::probe_program),
+        receive_offload: (tries.offloads_of.iter())
+            .map(|name| {
+                let offload = fulcrum_sys::ethtool::receive_offload(name);
+                (name.clone(), offload.map_err(|e| e.to_string()))
+            })
+            .collect(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! network namespace, /proc and sockets) and [`evaluate`] (the pure judgement, tested with
 //! tables). What is checked is listed in `evaluate`'s contract and in `docs/deploy.md`.
 
+mod dsr_plane;
 mod evaluate;
 mod facts;
 mod gather;
@@ -23,7 +24,8 @@ pub fn run(config: &Config) -> u8 {
         udp_ports: evaluate::udp_ports_to_try(config),
         freebind: evaluate::freebind_to_try(config),
         af_xdp: evaluate::af_xdp_to_try(config),
-        xdp_program: evaluate::routed_dsr(config),
+        xdp_program: dsr_plane::routed_dsr(config),
+        offloads_of: dsr_plane::dsr_interfaces(config),
     });
     let findings = evaluate::evaluate(config, &facts);
     for finding in &findings {

@@ -259,8 +259,8 @@ fn an_active_active_dsr_node_needs_the_xdp_program() {
     assert!(NS0A.contains(vrrp));
     let announcing = NS0A.replace(vrrp, "") + "announce {\ninterface fulcrum-vip\n}\n";
     let config = config(&announcing);
-    assert!(super::evaluate::routed_dsr(&config));
-    assert!(!super::evaluate::routed_dsr(&self::config(NS0A)));
+    assert!(super::dsr_plane::routed_dsr(&config));
+    assert!(!super::dsr_plane::routed_dsr(&self::config(NS0A)));
     let routed_of = |facts: &HostFacts| -> Vec<String> {
         evaluate(&config, facts)
             .iter()
@@ -284,5 +284,63 @@ fn an_active_active_dsr_node_needs_the_xdp_program() {
           XDP program: EPERM): the node would withdraw every DSR VIP; it needs CAP_BPF besides \
           CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_BPF)"
         ]
+    );
+}
+
+#[test]
+fn receive_offloads_that_merge_tcp_segments_are_a_warning_unless_xdp_runs_there() {
+    use fulcrum_sys::ethtool::ReceiveOffload;
+    let seed = config(NS0A);
+    let offload_findings = |config: &Config, facts: &HostFacts| -> Vec<String> {
+        evaluate(config, facts)
+            .iter()
+            .map(ToString::to_string)
+            .filter(|f| f.contains("offload"))
+            .collect()
+    };
+    let mut facts = seed_host();
+    facts.receive_offload.insert(
+        "eth1".into(),
+        Ok(ReceiveOffload {
+            gro: true,
+            lro: false,
+        }),
+    );
+    assert_eq!(
+        offload_findings(&seed, &facts),
+        [
+            "warning: interface eth1: generic receive offload (GRO) is on: the kernel or the NIC \
+          merges a client's TCP segments before the DSR plane sees them, and a merged frame \
+          longer than the MTU cannot be forwarded (counted as drop-too-big); run `ethtool -K \
+          eth1 gro off lro off` (and keep it in the interface's configuration)"
+        ]
+    );
+    facts
+        .receive_offload
+        .insert("eth1".into(), Ok(ReceiveOffload::default()));
+    assert_eq!(
+        offload_findings(&seed, &facts),
+        ["ok: interface eth1: no receive offload merges TCP segments (GRO and LRO off)"]
+    );
+    // With the XDP program on eth1 the kernel skips GRO there: nothing to say.
+    let xdp = config(&NS0A.replacen(
+        "interface eth1\n",
+        "interface 1 {\nname eth1\naccess xdp\n}\n",
+        1,
+    ));
+    facts.receive_offload.insert(
+        "eth1".into(),
+        Ok(ReceiveOffload {
+            gro: true,
+            lro: true,
+        }),
+    );
+    facts.af_xdp = Some(Ok(()));
+    assert_eq!(offload_findings(&xdp, &facts), Vec::<String>::new());
+    facts.af_xdp = Some(Err("EPERM".into()));
+    assert_eq!(
+        offload_findings(&xdp, &facts).len(),
+        1,
+        "AF_PACKET alone: warned"
     );
 }
