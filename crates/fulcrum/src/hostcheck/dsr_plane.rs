@@ -5,10 +5,19 @@
 
 use std::collections::BTreeSet;
 
-use fulcrum_core::model::{Config, InterfaceAccess};
+use fulcrum_core::model::{Config, InterfaceAccess, Server};
 
-use super::evaluate::{dsr_servers, error, ok, warning, Finding};
 use super::facts::HostFacts;
+use super::finding::{error, ok, warning, Finding};
+
+/// The active servers with a registered DSR target.
+pub fn dsr_servers(config: &Config) -> impl Iterator<Item = &Server> {
+    config.active_servers().filter(|s| {
+        (s.targets.iter())
+            .filter_map(|id| config.targets.get(id))
+            .any(|t| t.registered && t.dsr)
+    })
+}
 
 /// The interfaces of the registered, enabled networks, when the configuration balances by DSR.
 pub fn dsr_interfaces(config: &Config) -> BTreeSet<String> {

@@ -12,38 +12,15 @@
 //! can run here, else `AF_PACKET` and why).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::net::IpAddr;
 
 use fulcrum_core::model::{Config, InterfaceAccess, Server, Target};
 
 use super::facts::{HostFacts, PortState, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 
-/// How bad a finding is; the order is the exit code's: any error makes the check fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Ok,
-    Warning,
-    Error,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub level: Level,
-    /// What was found and, when something is wrong, what to do about it.
-    pub text: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.level {
-            Level::Ok => "ok",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        };
-        write!(f, "{level}: {}", self.text)
-    }
-}
+use super::dsr_plane::dsr_servers;
+use super::finding::{error, ok, warning};
+pub use super::finding::{Finding, Level};
 
 /// The session-sync port (`docs/sync.md`).
 pub const SYNC_PORT: u16 = fulcrum_wire::sync::PORT;
@@ -88,27 +65,6 @@ pub fn evaluate(config: &Config, facts: &HostFacts) -> Vec<Finding> {
     out
 }
 
-pub(super) fn ok(text: String) -> Finding {
-    Finding {
-        level: Level::Ok,
-        text,
-    }
-}
-
-pub(super) fn warning(text: String) -> Finding {
-    Finding {
-        level: Level::Warning,
-        text,
-    }
-}
-
-pub(super) fn error(text: String) -> Finding {
-    Finding {
-        level: Level::Error,
-        text,
-    }
-}
-
 fn sync_configured(config: &Config) -> bool {
     config.vrrp.is_some() || config.networks.values().any(|n| !n.syncpeers.is_empty())
 }
@@ -126,12 +82,6 @@ fn server_targets<'a>(config: &'a Config, server: &'a Server) -> impl Iterator<I
         .iter()
         .filter_map(|id| config.targets.get(id))
         .filter(|t| t.registered)
-}
-
-pub(super) fn dsr_servers(config: &Config) -> impl Iterator<Item = &Server> {
-    config
-        .active_servers()
-        .filter(|s| server_targets(config, s).any(|t| t.dsr))
 }
 
 fn proxy_servers(config: &Config) -> impl Iterator<Item = &Server> {

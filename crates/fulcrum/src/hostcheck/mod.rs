@@ -10,6 +10,7 @@
 mod dsr_plane;
 mod evaluate;
 mod facts;
+mod finding;
 mod gather;
 #[cfg(test)]
 mod tests;
