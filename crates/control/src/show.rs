@@ -141,6 +141,9 @@ pub struct CheckRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetDoc {
     pub target: TargetRow,
+    /// `proxyprotocol enable`: proxied queries start with a PROXY protocol v2 header.
+    #[serde(default)]
+    pub proxy_protocol: bool,
     pub alert: Option<String>,
     pub upalert: Option<String>,
     /// Whether the health checks probe it (false: not registered).

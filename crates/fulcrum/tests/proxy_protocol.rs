@@ -164,9 +164,15 @@ fn powerdns_sees_the_clients(tag: &str, pdns: IpAddr, vip: IpAddr, clients: [IpA
     );
 
     // Switched on live: the checks open with a LOCAL header and PowerDNS answers them.
+    let target: fulcrum_control::show::TargetDoc = daemon.show("show target 1");
+    assert!(!target.proxy_protocol, "{target:?}");
     daemon.control("target 1 { proxyprotocol enable }");
     let shown = daemon.control("show config");
     assert!(shown.contains("proxyprotocol enable"), "{shown}");
+    let target: fulcrum_control::show::TargetDoc = daemon.show("show target 1");
+    assert!(target.proxy_protocol, "show target 1 says so: {target:?}");
+    let detail = daemon.control("show target 1");
+    assert!(detail.contains("proxyprotocol yes"), "{detail}");
     daemon.wait_for(1, true, Duration::from_secs(10));
 
     // The clients' queries reach PowerDNS with their own addresses, over UDP then TCP.

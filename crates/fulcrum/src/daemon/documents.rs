@@ -163,6 +163,7 @@ fn show_target(daemon: &Daemon, id: u32) -> Result<TargetDoc, String> {
     });
     Ok(TargetDoc {
         target: row,
+        proxy_protocol: target.proxy_protocol,
         alert: target.alert.clone(),
         upalert: target.upalert.clone(),
         probed,

@@ -27,6 +27,10 @@ pub fn target_detail(
     ));
     out.push_str(&format!("  registered   {}\n", yes_no(target.registered)));
     out.push_str(&format!("  enabled      {}\n", yes_no(target.enabled)));
+    out.push_str(&format!(
+        "  proxyprotocol {}\n",
+        yes_no(target.proxy_protocol)
+    ));
     let operational = status.is_some_and(|s| s.operational);
     out.push_str(&format!("  operational  {}\n", yes_no(operational)));
     let script = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
