@@ -4,7 +4,7 @@
 //! frame larger than the link's MTU cannot leave as it came (the host check warns).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 /// `ETHTOOL_GGRO` (linux/ethtool.h): get generic receive offload.
 const ETHTOOL_GGRO: u32 = 0x2b;
@@ -31,27 +31,10 @@ pub struct ReceiveOffload {
 /// The receive offloads of `ifname`. An interface whose driver has no flags word reports
 /// LRO off (veth, for one).
 pub fn receive_offload(ifname: &str) -> io::Result<ReceiveOffload> {
-    let bytes = ifname.as_bytes();
-    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad interface name {ifname:?}"),
-        ));
-    }
-    // SAFETY: plain socket(2); owned below.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptor owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let (fd, request) = crate::ifreq::socket_and_request(ifname)?;
     let get = |cmd: u32| -> io::Result<u32> {
         let mut value = EthtoolValue { cmd, data: 0 };
-        // SAFETY: an all-zero ifreq is valid.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
-            *dst = *src as libc::c_char;
-        }
+        let mut req = request;
         req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
         // SAFETY: SIOCETHTOOL reads ifr_name and the command `ifru_data` points to, and writes
         // the command's `ethtool_value` there; `value` outlives the call.

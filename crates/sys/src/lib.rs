@@ -6,6 +6,7 @@
 //! Policy (which sockets, how many, what to do with a packet) lives in the callers.
 
 pub mod ethtool;
+mod ifreq;
 pub mod mmsg;
 pub mod netlink;
 pub mod packet;
