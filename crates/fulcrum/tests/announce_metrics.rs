@@ -17,14 +17,13 @@
 //! namespaces (the browser too, with no route out); every process is killed by PID and every
 //! namespace removed when the lab drops, also on panic.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc};
+use testkit::scrape::promtool_check;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ZONE: &str = "fulcrum.test";
@@ -52,20 +51,7 @@ fn http_get(ns: &Ns, path: &str) -> Option<String> {
             .spawn(move || {
                 nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
                 let addr: SocketAddr = METRICS.parse().ok()?;
-                let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(10)))
-                    .ok()?;
-                write!(
-                    stream,
-                    "GET {path} HTTP/1.1\r\nHost: {METRICS}\r\nConnection: close\r\n\r\n"
-                )
-                .ok()?;
-                let mut reply = String::new();
-                stream.read_to_string(&mut reply).ok()?;
-                let (head, body) = reply.split_once("\r\n\r\n")?;
-                head.starts_with("HTTP/1.1 200 OK")
-                    .then(|| body.to_string())
+                testkit::scrape::http_ok(addr, path)
             })
             .join()
             .ok()
@@ -77,29 +63,6 @@ fn http_get(ns: &Ns, path: &str) -> Option<String> {
 fn value(text: &str, series: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(series))?;
     line[series.len()..].trim().parse().ok()
-}
-
-fn promtool_check(text: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus, scripts/install-deps.sh)");
-    promtool
-        .stdin
-        .take()
-        .expect("promtool's stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = promtool.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn state(vip_state: &str) -> String {

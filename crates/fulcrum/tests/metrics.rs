@@ -9,8 +9,7 @@
 //! test starts is killed by PID when its guard drops, also on panic; everything listens on
 //! loopback ports picked free.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use testkit::scrape::{http_get, promtool_check, value};
 
 const FULCRUM: &str = env!("CARGO_BIN_EXE_fulcrum");
 const ZONE: &str = "fulcrum.test";
@@ -170,23 +170,6 @@ fn dig(daemon: &Daemon, vip: SocketAddr, source: Ipv4Addr) {
     );
 }
 
-/// An HTTP/1.1 GET; `None` when nothing listens. Returns (status line, body).
-fn http_get(addr: SocketAddr, path: &str) -> Option<(String, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).ok()?;
-    let (head, body) = reply.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
-
 fn scrape(daemon: &Daemon, addr: SocketAddr) -> String {
     match http_get(addr, "/metrics") {
         Some((status, body)) if status == "HTTP/1.1 200 OK" => body,
@@ -206,35 +189,6 @@ fn wait_serving(daemon: &Daemon, addr: SocketAddr, serving: bool) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The value of the sample line `series` (name with labels, exactly as printed).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-fn promtool_check(text: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus, scripts/install-deps.sh)");
-    promtool
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = promtool.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

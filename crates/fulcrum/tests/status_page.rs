@@ -9,8 +9,7 @@
 //! at. Every process is killed by PID when its guard drops, also on panic (the browser with its
 //! process group); everything listens on loopback.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,26 +20,10 @@ use testkit::daemon::Daemon;
 use testkit::dns::loopback_bind9;
 use testkit::free_port;
 use testkit::health::two_target_config;
+use testkit::scrape::http_ok as http_get;
 
 /// Virtual time per rendering: about eight polls of the status.
 const BUDGET: Duration = Duration::from_secs(8);
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).ok()?;
-    let (head, body) = reply.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200 OK")
-        .then(|| body.to_string())
-}
 
 fn status(addr: SocketAddr) -> Option<serde_json::Value> {
     serde_json::from_str(&http_get(addr, "/api/v1/status")?).ok()

@@ -48,6 +48,7 @@ pub mod netns;
 pub mod package;
 pub mod plane;
 pub mod process;
+pub mod scrape;
 pub mod seed_dsr;
 pub mod seed_dsr6;
 pub mod show;
