@@ -5,8 +5,13 @@
 //! on the link (between the MTU and the 2 KiB ring slot) leaves as fragments again, one too long
 //! for a ring slot (above 2 KiB) is counted `drop-truncated`, and ordinary queries keep being
 //! answered afterwards. On AF_XDP the XDP program passes fragments to the kernel, so the same
-//! `AF_PACKET` fanout group reassembles them there too. Once per DSR plane
-//! (`testkit::per_plane!`). Needs root, iproute2, bind9, dig, tcpdump, nftables and python3.
+//! `AF_PACKET` fanout group reassembles them there too. And TCP: a DNS message of 1800 bytes
+//! written at once crosses the lab's veths as one segment longer than the MTU (the kernel
+//! passes it unsegmented, as GRO or LRO would merge it on a physical NIC); TCP forbids
+//! fragments, so the plane must cut it into segments again (`resegmented`), and the target
+//! answers. Once per DSR plane (`testkit::per_plane!`; with an XDP program on eth1 the kernel
+//! segments before the plane, and the answer is all there is to check). Needs root, iproute2,
+//! bind9, dig, tcpdump, nftables and python3.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -124,5 +129,81 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted(plane) {
         truncated >= 1,
         "the 3000-byte datagram was not counted drop-truncated:\n{log}"
     );
+}
+}
+
+/// Asks the zone's TXT over TCP from `source` in one write of a message padded (EDNS padding)
+/// to about `len` bytes; "RCODE ANSWERS NODE" (the node whose zone answered), or the error.
+fn ask_large_tcp(seed: &SeedLab, source: Ipv4Addr, len: usize) -> Result<String, String> {
+    let script = format!(
+        "import socket, struct\n\
+         q = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1]) + b'\\x09balanceng\\x03net\\x00\\x00\\x10\\x00\\x01'\n\
+         n = {len} - len(q) - 15\n\
+         opt = b'\\x00' + struct.pack('>HHIH', 41, 4096, 0, 4 + n) + struct.pack('>HH', 12, n) + bytes(n)\n\
+         m = q + opt\n\
+         s = socket.create_connection(('{VIP}', 53), timeout=5, source_address=('{source}', 0))\n\
+         s.sendall(struct.pack('>H', len(m)) + m)\n\
+         d = b''\n\
+         while len(d) < 2 or len(d) < 2 + struct.unpack('>H', d[:2])[0]:\n\
+         \x20   c = s.recv(4096)\n\
+         \x20   if not c: break\n\
+         \x20   d += c\n\
+         a = d[2:]\n\
+         who = [n for n in ('ns0a', 'ns0b') if n.encode() in a]\n\
+         print(a[3] & 15, struct.unpack('>H', a[6:8])[0], who[0] if who else '?')\n"
+    );
+    let output = seed
+        .client
+        .exec(&["python3", "-c", &script])
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+testkit::per_plane! {
+fn a_tcp_message_longer_than_a_frame_is_cut_into_segments_again(plane) {
+    require_tools();
+    let lab = Lab::new("dsr_reseg");
+    let seed = seed_topology(&lab).expect("build the seed topology");
+    let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
+    let scripts = tempfile::tempdir().expect("temporary directory");
+    let _agents = start_seed_agents(&seed, scripts.path());
+    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
+    plane.assert_running(&balancer.log);
+    let logs = || balancer.logs();
+    balancer.wait_ready(&seed);
+    let source = seed
+        .client_sources()
+        .into_iter()
+        .find(|&c| ask(&seed, c, true).as_deref() == Some("ns0b"))
+        .unwrap_or_else(|| panic!("no TCP client lands on ns0b:\n{}", logs()));
+    let answer = ask_large_tcp(&seed, source, 1800)
+        .unwrap_or_else(|e| panic!("no answer to the 1800-byte TCP message: {e}\n{}", logs()));
+    // rcode 0, one answer, the TXT naming the node.
+    assert!(
+        answer.starts_with("0 1") && answer.ends_with("ns0b"),
+        "{answer}\n{}",
+        logs()
+    );
+    let pid = nix::unistd::Pid::from_raw(balancer.proc.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal fulcrum");
+    balancer
+        .proc
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("fulcrum did not stop:\n{}", logs()));
+    let log = logs();
+    let resegmented = log
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("resegmented")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    if plane == testkit::plane::Plane::AfPacket {
+        assert!(resegmented >= 1, "the message was not cut again:\n{log}");
+    }
 }
 }

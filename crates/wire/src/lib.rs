@@ -43,6 +43,7 @@ pub mod nd;
 pub mod proxy_v2;
 pub mod sync;
 pub mod tcp;
+pub mod tcp_segment;
 pub mod udp;
 pub mod udp_frame;
 pub mod vrrp;

@@ -46,6 +46,8 @@ fulcrum_wire::counted_enum! {
         DropRingFull => "drop-ring-full",
         /// Reassembled datagrams too long for one frame on the link, sent on as fragments.
         Refragmented => "refragmented",
+        /// TCP segments merged beyond the link's MTU (GRO, LRO), sent on cut at its MSS.
+        Resegmented => "resegmented",
         /// Reassembled datagrams too long for the link that cannot be cut (Don't Fragment, IP
         /// options).
         DropTooBig => "drop-too-big",

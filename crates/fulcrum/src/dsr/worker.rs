@@ -18,6 +18,7 @@ use super::worker6::{self, Io6};
 use super::Shared;
 
 mod refragment;
+mod resegment;
 
 pub(super) use super::frame_out::FrameOut;
 
@@ -139,13 +140,26 @@ pub(super) fn handle(
             let server = &table.servers[server];
             server.counters.slot(index).query(data.len());
             if data.len() > ETHERNET_HEADER_LEN + mtu {
-                let counted = match refragment::send(data, mtu, tx, mac, own_mac) {
-                    Ok((queued, total)) if queued == total => Event::Refragmented,
+                // TCP that GRO or LRO merged is cut into segments again; a datagram the fanout
+                // group reassembled, into fragments.
+                let cut = if data.get(ETHERNET_HEADER_LEN + 9)
+                    == Some(&fulcrum_wire::ipv4::protocol::TCP)
+                {
+                    resegment::send(data, mtu, tx, mac, own_mac)
+                        .map(|sent| (sent, Event::Resegmented))
+                        .map_err(drop)
+                } else {
+                    refragment::send(data, mtu, tx, mac, own_mac)
+                        .map(|sent| (sent, Event::Refragmented))
+                        .map_err(drop)
+                };
+                let counted = match cut {
+                    Ok(((queued, total), done)) if queued == total => done,
                     Ok(_) => Event::DropTxFull,
-                    Err(_) => Event::DropTooBig,
+                    Err(()) => Event::DropTooBig,
                 };
                 counters.count(counted);
-                if counted == Event::Refragmented {
+                if matches!(counted, Event::Refragmented | Event::Resegmented) {
                     counters.count(Event::Forwarded);
                     table.targets[target]
                         .counters
