@@ -98,8 +98,8 @@ pub fn routed_frames(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>)
 }
 
 /// GRO and LRO merge a client's TCP segments into one packet longer than the MTU before a packet
-/// socket sees it, and the plane, which forwards frame by frame, cannot send that on (TCP does
-/// not fragment: counted as `drop-too-big`). An XDP program on the interface turns GRO off (the
+/// socket sees it; the plane cuts one that fits its ring slot into segments again, but a longer
+/// one arrives truncated and is lost (`drop-truncated`). An XDP program on the interface turns GRO off (the
 /// kernel skips it there) and drivers refuse XDP with LRO on, so the interfaces that get one
 /// (`access xdp` where AF_XDP runs, an active-active node's) need nothing.
 pub fn receive_offloads(config: &Config, facts: &HostFacts, out: &mut Vec<Finding>) {
@@ -119,9 +119,10 @@ pub fn receive_offloads(config: &Config, facts: &HostFacts, out: &mut Vec<Findin
                 };
                 warning(format!(
                     "interface {name}: {which} on: the kernel or the NIC merges a client's TCP \
-                     segments before the DSR plane sees them, and a merged frame longer than the \
-                     MTU cannot be forwarded (counted as drop-too-big); run `ethtool -K {name} \
-                     gro off lro off` (and keep it in the interface's configuration)"
+                     segments before the DSR plane sees them; the plane cuts a merged frame up to \
+                     its 2 KiB ring slot into segments again, a longer one is lost (counted as \
+                     drop-truncated); run `ethtool -K {name} gro off lro off` (and keep it in the \
+                     interface's configuration)"
                 ))
             }
             Some(Ok(_)) => ok(format!(

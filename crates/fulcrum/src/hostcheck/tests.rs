@@ -310,9 +310,10 @@ fn receive_offloads_that_merge_tcp_segments_are_a_warning_unless_xdp_runs_there(
         offload_findings(&seed, &facts),
         [
             "warning: interface eth1: generic receive offload (GRO) is on: the kernel or the NIC \
-          merges a client's TCP segments before the DSR plane sees them, and a merged frame \
-          longer than the MTU cannot be forwarded (counted as drop-too-big); run `ethtool -K \
-          eth1 gro off lro off` (and keep it in the interface's configuration)"
+          merges a client's TCP segments before the DSR plane sees them; the plane cuts a merged \
+          frame up to its 2 KiB ring slot into segments again, a longer one is lost (counted as \
+          drop-truncated); run `ethtool -K eth1 gro off lro off` (and keep it in the \
+          interface's configuration)"
         ]
     );
     facts
