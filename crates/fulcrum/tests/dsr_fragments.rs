@@ -41,24 +41,72 @@ fn send_datagram(seed: &SeedLab, source: Ipv4Addr, len: usize) {
     );
 }
 
+/// The seed lab with both Bind9s, the seed's agents and the balancer on ns0a in `plane`'s
+/// access mode, ready.
+struct Run {
+    seed: SeedLab,
+    balancer: Balancer,
+    _agents: Vec<netlab::lab::Proc>,
+    _bind9: netlab::seed::SeedBind9,
+    _scripts: tempfile::TempDir,
+    _lab: Lab,
+}
+
+impl Run {
+    fn start(tag: &str, plane: testkit::plane::Plane) -> Run {
+        require_tools();
+        let lab = Lab::new(tag);
+        let seed = seed_topology(&lab).expect("build the seed topology");
+        let bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
+        let scripts = tempfile::tempdir().expect("temporary directory");
+        let agents = start_seed_agents(&seed, scripts.path());
+        let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
+        plane.assert_running(&balancer.log);
+        balancer.wait_ready(&seed);
+        Run {
+            seed,
+            balancer,
+            _agents: agents,
+            _bind9: bind9,
+            _scripts: scripts,
+            _lab: lab,
+        }
+    }
+
+    /// Stops the balancer (it logs the plane's counters as it goes); its whole log.
+    fn stop(&self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.balancer.proc.pid() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal fulcrum");
+        self.balancer
+            .proc
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("fulcrum did not stop:\n{}", self.balancer.logs()));
+        self.balancer.logs()
+    }
+}
+
+/// The plane counter `name` in a stopped daemon's log (0 when absent).
+fn counter(log: &str, name: &str) -> u64 {
+    log.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(name)
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+}
+
 testkit::per_plane! {
 fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted(plane) {
-    require_tools();
-    let lab = Lab::new("dsr_frag");
-    let seed = seed_topology(&lab).expect("build the seed topology");
-    let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
-    let scripts = tempfile::tempdir().expect("temporary directory");
-    let _agents = start_seed_agents(&seed, scripts.path());
-    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
-    plane.assert_running(&balancer.log);
+    let run = Run::start("dsr_frag", plane);
+    let (seed, balancer) = (&run.seed, &run.balancer);
     let logs = || balancer.logs();
-    balancer.wait_ready(&seed);
 
     // A client whose session is on ns0b: what the plane sends it crosses the link to ns0b.
     let source = seed
         .client_sources()
         .into_iter()
-        .find(|&c| ask(&seed, c, false).as_deref() == Some("ns0b"))
+        .find(|&c| ask(seed, c, false).as_deref() == Some("ns0b"))
         .unwrap_or_else(|| panic!("no client lands on ns0b:\n{}", logs()));
 
     let source_text = source.to_string();
@@ -84,27 +132,20 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted(plane) {
     // tcpdump needs a moment before it captures.
     std::thread::sleep(Duration::from_secs(2));
     // Between the MTU and a ring slot: reassembled, it must leave as fragments again.
-    send_datagram(&seed, source, 1800);
+    send_datagram(seed, source, 1800);
     // Above a ring slot: counted.
-    send_datagram(&seed, source, 3000);
+    send_datagram(seed, source, 3000);
     // The plane keeps forwarding: the client and others are still answered.
     for client in seed.client_sources().into_iter().take(8) {
         assert!(
-            ask(&seed, client, false).is_some(),
+            ask(seed, client, false).is_some(),
             "{client} unanswered after the fragmented datagrams:\n{}",
             logs()
         );
     }
     std::thread::sleep(Duration::from_millis(500));
     let lines = capture.stop();
-    // The plane's counters are logged when it stops.
-    let pid = nix::unistd::Pid::from_raw(balancer.proc.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal fulcrum");
-    balancer
-        .proc
-        .wait_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("fulcrum did not stop:\n{}", logs()));
-    let log = logs();
+    let log = run.stop();
     // 1800 bytes of UDP payload over a 1500-byte MTU: two fragments (tcpdump -vv writes two
     // lines for the first, one for the second).
     let pieces = lines
@@ -117,14 +158,7 @@ fn fragmented_datagrams_to_the_vip_are_forwarded_or_counted(plane) {
         log
     );
 
-    let truncated = log
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("drop-truncated")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
+    let truncated = counter(&log, "drop-truncated");
     assert!(
         truncated >= 1,
         "the 3000-byte datagram was not counted drop-truncated:\n{log}"
@@ -164,22 +198,15 @@ fn ask_large_tcp(seed: &SeedLab, source: Ipv4Addr, len: usize) -> Result<String,
 
 testkit::per_plane! {
 fn a_tcp_message_longer_than_a_frame_is_cut_into_segments_again(plane) {
-    require_tools();
-    let lab = Lab::new("dsr_reseg");
-    let seed = seed_topology(&lab).expect("build the seed topology");
-    let _bind9 = seed.start_bind9().expect("start Bind9 on both nodes");
-    let scripts = tempfile::tempdir().expect("temporary directory");
-    let _agents = start_seed_agents(&seed, scripts.path());
-    let balancer = Balancer::start(&seed.ns0a, &plane.config(&seed_config()));
-    plane.assert_running(&balancer.log);
+    let run = Run::start("dsr_reseg", plane);
+    let (seed, balancer) = (&run.seed, &run.balancer);
     let logs = || balancer.logs();
-    balancer.wait_ready(&seed);
     let source = seed
         .client_sources()
         .into_iter()
-        .find(|&c| ask(&seed, c, true).as_deref() == Some("ns0b"))
+        .find(|&c| ask(seed, c, true).as_deref() == Some("ns0b"))
         .unwrap_or_else(|| panic!("no TCP client lands on ns0b:\n{}", logs()));
-    let answer = ask_large_tcp(&seed, source, 1800)
+    let answer = ask_large_tcp(seed, source, 1800)
         .unwrap_or_else(|e| panic!("no answer to the 1800-byte TCP message: {e}\n{}", logs()));
     // rcode 0, one answer, the TXT naming the node.
     assert!(
@@ -187,27 +214,12 @@ fn a_tcp_message_longer_than_a_frame_is_cut_into_segments_again(plane) {
         "{answer}\n{}",
         logs()
     );
-    let pid = nix::unistd::Pid::from_raw(balancer.proc.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal fulcrum");
-    balancer
-        .proc
-        .wait_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("fulcrum did not stop:\n{}", logs()));
-    let log = logs();
-    let counter = |name: &str| {
-        log.lines()
-            .find_map(|l| {
-                l.trim()
-                    .strip_prefix(name)
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-    };
+    let log = run.stop();
     // Without the cut, the client's TCP would get its answer anyway, one retransmission
     // timeout later, after the plane dropped the long segment: the counters tell.
-    assert_eq!(counter("drop-too-big"), 0, "a segment was lost:\n{log}");
+    assert_eq!(counter(&log, "drop-too-big"), 0, "a segment was lost:\n{log}");
     if plane == testkit::plane::Plane::AfPacket {
-        assert!(counter("resegmented") >= 1, "the message was not cut again:\n{log}");
+        assert!(counter(&log, "resegmented") >= 1, "the message was not cut again:\n{log}");
     }
 }
 }

@@ -17,8 +17,7 @@ use super::table::DsrTable;
 use super::worker6::{self, Io6};
 use super::Shared;
 
-mod refragment;
-mod resegment;
+mod cut;
 
 pub(super) use super::frame_out::FrameOut;
 
@@ -142,14 +141,15 @@ pub(super) fn handle(
             if data.len() > ETHERNET_HEADER_LEN + mtu {
                 // TCP that GRO or LRO merged is cut into segments again; a datagram the fanout
                 // group reassembled, into fragments.
+                let macs = (mac, own_mac);
                 let cut = if data.get(ETHERNET_HEADER_LEN + 9)
                     == Some(&fulcrum_wire::ipv4::protocol::TCP)
                 {
-                    resegment::send(data, mtu, tx, mac, own_mac)
+                    cut::segments(data, mtu, tx, macs)
                         .map(|sent| (sent, Event::Resegmented))
                         .map_err(drop)
                 } else {
-                    refragment::send(data, mtu, tx, mac, own_mac)
+                    cut::fragments(data, mtu, tx, macs)
                         .map(|sent| (sent, Event::Refragmented))
                         .map_err(drop)
                 };
