@@ -19,13 +19,12 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc};
 
-const BIRD: &str = "/usr/sbin/bird";
+use testkit::bird::BIRD;
 const ZONE: &str = "fulcrum.test";
 const VIP: &str = "10.255.0.53";
 const TARGET_PORT: u16 = 5353;
@@ -33,31 +32,14 @@ const ROUTER_AS: u32 = 65000;
 const NODE_AS: u32 = 65001;
 const CLIENT: &str = "10.0.9.2";
 
-/// The shipped BIRD configurations, used verbatim.
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../packaging/bird")
-        .join(name)
-}
-
-/// BIRD in `ns`: the shipped `conf` copied verbatim into `dir` beside `local` (the file it
-/// includes), run in the foreground with its control socket in `dir`.
+/// BIRD in `ns`: the shipped `conf` verbatim beside `local` (the file it includes), at normal
+/// priority.
 fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str) -> Proc {
-    std::fs::create_dir_all(dir).expect("bird directory");
-    std::fs::copy(shipped(conf), dir.join(conf)).expect("copy the shipped BIRD configuration");
-    std::fs::write(dir.join(local_name), local).expect("write the local BIRD definitions");
-    let mut command = ns.command(BIRD);
-    command
-        .current_dir(dir)
-        .arg("-f")
-        .arg("-c")
-        .arg(dir.join(conf))
-        .arg("-s")
-        .arg(dir.join("bird.ctl"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("bird.log")).expect("bird log"));
-    ns.spawn(command).expect("start bird")
+    let options = testkit::bird::Options {
+        bfd: true,
+        real_time: false,
+    };
+    testkit::bird::start(ns, dir, (conf, local_name, local), options)
 }
 
 /// The node's target: Bind9 on 127.0.0.1:5353 in `ns`, whose TXT record names the node.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc};
-use testkit::scrape::promtool_check;
+use testkit::scrape::{promtool_check, value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ZONE: &str = "fulcrum.test";
@@ -57,12 +57,6 @@ fn http_get(ns: &Ns, path: &str) -> Option<String> {
             .ok()
             .flatten()
     })
-}
-
-/// The value of the sample `series` (name and labels exactly as exposed).
-fn value(text: &str, series: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.starts_with(series))?;
-    line[series.len()..].trim().parse().ok()
 }
 
 fn state(vip_state: &str) -> String {

@@ -38,6 +38,7 @@
 //! them one directory above the test executables (`target/<profile>/deps/..`); [`fulcrum`]
 //! takes `CARGO_BIN_EXE_fulcrum` from the environment when it is set and that path otherwise.
 
+pub mod bird;
 pub mod chromium;
 pub mod cluster;
 pub mod control;

@@ -27,14 +27,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use netlab::bind9::{Bind9, Bind9Options, Zone};
 use netlab::{Lab, Ns, Proc, Switch};
 use testkit::plane::Plane;
 
-pub const BIRD: &str = "/usr/sbin/bird";
+pub use testkit::bird::BIRD;
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 53);
 /// The zone the load asks for (testkit's load asks the seed's zone).
 pub const ZONE: &str = netlab::seed::SEED_ZONE;
@@ -75,13 +75,6 @@ impl Mode {
     }
 }
 
-/// The shipped BIRD configurations, used verbatim.
-fn shipped(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../packaging/bird")
-        .join(name)
-}
-
 /// Whether BIRD runs BFD: always in the test (the shipped files verbatim); the benchmark also
 /// measures without it (`FULCRUM_BENCH_BFD=0`: every `bfd on;` line taken out, as the shipped
 /// files' comments allow).
@@ -89,56 +82,17 @@ pub fn with_bfd() -> bool {
     std::env::var("FULCRUM_BENCH_BFD").map_or(true, |v| v != "0")
 }
 
-/// Whether this process may start programs at real-time priority (`chrt --fifo`).
-fn real_time_allowed() -> bool {
-    Command::new("chrt")
-        .args(["--fifo", "10", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// BIRD in `ns`: the shipped `conf` copied verbatim into `dir` beside `local` (the file it
-/// includes), in the foreground at real-time priority, with its control socket in `dir`.
+/// BIRD in `ns`: the shipped `conf` verbatim beside `local` (the file it includes), with or
+/// without BFD as [`with_bfd`] says, at real-time priority, as docs/active-active.md asks of a
+/// node running BFD at 100 ms x 3 (on a saturated machine, CI's two cores with other tests
+/// beside, a BIRD at normal priority may wait longer than the 300 ms detection time for a CPU,
+/// and both ends then take a live peer for dead).
 pub fn start_bird(ns: &Ns, dir: &Path, conf: &str, local_name: &str, local: &str) -> Proc {
-    std::fs::create_dir_all(dir).expect("bird directory");
-    let text = std::fs::read_to_string(shipped(conf)).expect("read the shipped BIRD configuration");
-    let text = if with_bfd() {
-        text
-    } else {
-        text.lines()
-            .filter(|l| l.trim() != "bfd on;")
-            .collect::<Vec<_>>()
-            .join("\n")
+    let options = testkit::bird::Options {
+        bfd: with_bfd(),
+        real_time: true,
     };
-    std::fs::write(dir.join(conf), text).expect("copy the shipped BIRD configuration");
-    std::fs::write(dir.join(local_name), local).expect("write the local BIRD definitions");
-    // At real-time priority, as docs/active-active.md asks of a node running BFD at 100 ms x 3:
-    // on a saturated machine (CI's two cores, other tests beside) a BIRD at normal priority may
-    // wait longer than the 300 ms detection time for a CPU, and both ends then take a live peer
-    // for dead (every BGP session dropped at once, the route empty). `chrt` execs BIRD, so the
-    // PID held is BIRD's. Where real-time scheduling is not allowed (a container without
-    // CAP_SYS_NICE) BIRD runs at normal priority, and the run says so.
-    let mut command = if real_time_allowed() {
-        let mut command = ns.command("chrt");
-        command.args(["--fifo", "10", BIRD]);
-        command
-    } else {
-        eprintln!("chrt --fifo refused here: BIRD runs at normal priority (BFD may flap)");
-        ns.command(BIRD)
-    };
-    command
-        .current_dir(dir)
-        .arg("-f")
-        .arg("-c")
-        .arg(dir.join(conf))
-        .arg("-s")
-        .arg(dir.join("bird.ctl"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("bird.log")).expect("bird log"));
-    ns.spawn(command).expect("start bird")
+    testkit::bird::start(ns, dir, (conf, local_name, local), options)
 }
 
 /// Target `k`'s address on the nodes' switch.
@@ -338,13 +292,4 @@ pub fn build_router_and_client(
     (router, client, bird)
 }
 
-/// `birdc` against the BIRD whose control socket is in `dir` (its output, or the error).
-pub fn birdc(ns: &Ns, dir: &Path, args: &[&str]) -> String {
-    let socket = dir.join("bird.ctl");
-    let mut argv = vec!["birdc", "-s", socket.to_str().unwrap_or_default()];
-    argv.extend_from_slice(args);
-    match ns.exec(&argv) {
-        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
-        Err(e) => format!("birdc: {e}"),
-    }
-}
+pub use testkit::bird::birdc;
