@@ -73,9 +73,12 @@ impl AnnounceInputs {
         let mut decisions = decide(
             config,
             |target| self.health.is_operational(target),
-            |server| match serves_by_dsr(config, server) {
-                true => dsr,
-                false => Ok(()),
+            |server| {
+                if serves_by_dsr(config, server) {
+                    dsr
+                } else {
+                    Ok(())
+                }
             },
         );
         hold_for_sync(self.joined(config).is_ok(), &mut decisions);
