@@ -130,12 +130,11 @@ int fulcrum_steer(struct xdp_md *ctx)
     if (vmac == 0)
         return XDP_PASS;
     __u32 daddr = ip->daddr;
-    if (routed(eth)) {
-        if (!bpf_map_lookup_elem(&vips, &daddr))
+    // The pair's frames (to the virtual MAC) pay no lookup of the own MAC.
+    if (mac_of(eth->h_dest) != vmac) {
+        if (!routed(eth) || !bpf_map_lookup_elem(&vips, &daddr))
             return XDP_PASS;
         set_mac(eth->h_dest, vmac);
-    } else if (mac_of(eth->h_dest) != vmac) {
-        return XDP_PASS;
     }
     if (ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_TCP)
         return XDP_PASS;
